@@ -1,0 +1,77 @@
+// Enumerations shared by the config, the recurrent core and the trainer, with their config spellings.
+#pragma once
+
+#include <array>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace charlm {
+
+enum class CellKind { kRnn, kGru, kLstm };
+enum class Activation { kTanh, kRelu };
+enum class InitScheme { kKeras, kPytorch, kD2l };
+enum class NewlinePolicy { kKeep, kSpace, kDrop };
+enum class SamplerKind { kRandom, kConsecutive };
+enum class OptimizerKind { kSgd, kAdam, kRmsprop };
+enum class LrScheduleKind { kNone, kStep, kExponential };
+
+// The config spelling of every enumerator, in declaration order; the one table for parsing and printing.
+template <typename E>
+struct EnumNames;
+template <>
+struct EnumNames<CellKind> {
+  static constexpr std::array<std::string_view, 3> kNames{"rnn", "gru", "lstm"};
+};
+template <>
+struct EnumNames<Activation> {
+  static constexpr std::array<std::string_view, 2> kNames{"tanh", "relu"};
+};
+template <>
+struct EnumNames<InitScheme> {
+  static constexpr std::array<std::string_view, 3> kNames{"keras", "pytorch", "d2l"};
+};
+template <>
+struct EnumNames<NewlinePolicy> {
+  static constexpr std::array<std::string_view, 3> kNames{"keep", "space", "drop"};
+};
+template <>
+struct EnumNames<SamplerKind> {
+  static constexpr std::array<std::string_view, 2> kNames{"random", "consecutive"};
+};
+template <>
+struct EnumNames<OptimizerKind> {
+  static constexpr std::array<std::string_view, 3> kNames{"sgd", "adam", "rmsprop"};
+};
+template <>
+struct EnumNames<LrScheduleKind> {
+  static constexpr std::array<std::string_view, 3> kNames{"none", "step", "exponential"};
+};
+
+template <typename E>
+constexpr std::string_view EnumName(E value) {
+  return EnumNames<E>::kNames[static_cast<std::size_t>(value)];
+}
+
+template <typename E>
+std::optional<E> ParseEnum(std::string_view text) {
+  const auto& names = EnumNames<E>::kNames;
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == text) return static_cast<E>(i);
+  }
+  return std::nullopt;
+}
+
+// "a" | "b" | "c", for error messages listing the accepted spellings.
+template <typename E>
+std::string EnumChoices() {
+  std::string out;
+  for (auto name : EnumNames<E>::kNames) {
+    if (!out.empty()) out += " | ";
+    out += "\"" + std::string(name) + "\"";
+  }
+  return out;
+}
+
+}  // namespace charlm

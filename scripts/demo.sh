@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Builds charlm and trains the default config on the Jay Chou lyrics: perplexity and generated text.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bash "$root/scripts/setup.sh"
+cd "$root"
+if [ ! -f corpus/jaychou_lyrics.txt ]; then
+  echo "demo: corpus/jaychou_lyrics.txt is missing; put any UTF-8 text file there and run again" >&2
+  exit 1
+fi
+exec build/charlm train --config configs/default.json "$@"

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs missing Debian packages, puts the corpus in place and builds charlm into build/.
+# Usage: scripts/setup.sh [extra cmake arguments]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+packages=(g++ cmake make libcli11-dev nlohmann-json3-dev libspdlog-dev libopenblas-dev doctest-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: need root to install ${missing[*]}; run as root or: sudo apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ ! -f corpus/jaychou_lyrics.txt ]; then
+  if [ -f ../shared/corpus/jaychou_lyrics.txt ]; then
+    cp ../shared/corpus/jaychou_lyrics.txt corpus/jaychou_lyrics.txt
+    echo "setup: copied the lyrics corpus to corpus/jaychou_lyrics.txt"
+  else
+    echo "setup: corpus/jaychou_lyrics.txt is missing and ../shared/corpus/ is not there;" \
+         "put any UTF-8 text file at corpus/jaychou_lyrics.txt to train on it" >&2
+  fi
+fi
+
+cmake_args=()
+if [ "${CI:-}" = "true" ]; then cmake_args+=(-DCHARLM_WERROR=ON); fi
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "${cmake_args[@]}" "$@" >/dev/null
+cmake --build build -j "$(nproc)"
