@@ -1,0 +1,398 @@
+// Forward and backward of the whole character model, parameter layout, and the three initializers.
+#include "model.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+
+#include "blas.h"
+#include "rng.h"
+
+namespace charlm {
+
+RecurrentShape ModelSpec::LayerShape(int layer) const {
+  RecurrentShape shape;
+  shape.cell = cell;
+  shape.input_size = layer > 0 ? hidden_size : (embedding_size > 0 ? embedding_size : vocab_size);
+  shape.hidden_size = hidden_size;
+  shape.activation = activation;
+  shape.reset_after = reset_after;
+  return shape;
+}
+
+ParamLayout::ParamLayout(const ModelSpec& spec) {
+  auto add = [this](std::string name, int rows, int cols) {
+    tensors_.push_back({std::move(name), total_, rows, cols});
+    total_ += tensors_.back().size();
+  };
+  if (spec.embedding_size > 0) add("embedding", spec.vocab_size, spec.embedding_size);
+  for (int l = 0; l < spec.num_layers; ++l) {
+    const RecurrentShape shape = spec.LayerShape(l);
+    const int gh = shape.gates() * shape.hidden_size;
+    const std::string prefix = "layer" + std::to_string(l) + ".";
+    add(prefix + "w_x", shape.input_size, gh);
+    add(prefix + "w_h", shape.hidden_size, gh);
+    add(prefix + "b", 1, gh);
+    if (shape.has_recurrent_bias()) add(prefix + "b_h", 1, gh);
+  }
+  add("output.w", spec.hidden_size, spec.vocab_size);
+  add("output.b", 1, spec.vocab_size);
+}
+
+const ParamTensor& ParamLayout::Get(const std::string& name) const {
+  for (const auto& t : tensors_) {
+    if (t.name == name) return t;
+  }
+  assert(false && "unknown parameter tensor");
+  return tensors_.front();
+}
+
+bool ParamLayout::Has(const std::string& name) const {
+  return std::any_of(tensors_.begin(), tensors_.end(), [&](const ParamTensor& t) { return t.name == name; });
+}
+
+template <typename T>
+void RecurrentState<T>::Zero() {
+  std::fill(h.begin(), h.end(), T(0));
+  std::fill(c.begin(), c.end(), T(0));
+}
+
+
+template <typename T>
+const T* WorkspaceLogits(const Workspace<T>& ws) {
+  return ws.logits.data();
+}
+
+template <typename T>
+CharModel<T>::CharModel(const ModelSpec& spec)
+    : spec_(spec), layout_(spec), params_(layout_.total(), T(0)), grads_(layout_.total(), T(0)) {
+  assert(spec.vocab_size > 0 && spec.hidden_size > 0 && spec.num_layers > 0);
+}
+
+template <typename T>
+CharModel<T>::~CharModel() = default;
+template <typename T>
+CharModel<T>::CharModel(CharModel&&) noexcept = default;
+
+template <typename T>
+void CharModel<T>::ZeroGrads() {
+  std::fill(grads_.begin(), grads_.end(), T(0));
+}
+
+template <typename T>
+RecurrentState<T> CharModel<T>::MakeState(int batch) const {
+  RecurrentState<T> state;
+  state.num_layers = spec_.num_layers;
+  state.batch = batch;
+  state.hidden = spec_.hidden_size;
+  const std::size_t n = static_cast<std::size_t>(spec_.num_layers) * batch * spec_.hidden_size;
+  state.h.assign(n, T(0));
+  if (spec_.cell == CellKind::kLstm) state.c.assign(n, T(0));
+  return state;
+}
+
+template <typename T>
+std::unique_ptr<Workspace<T>> CharModel<T>::MakeWorkspace(int max_steps, int max_batch) const {
+  auto ws = std::make_unique<Workspace<T>>();
+  ws->max_steps = max_steps;
+  ws->max_batch = max_batch;
+  const std::size_t n = static_cast<std::size_t>(max_steps) * max_batch;
+  const int h = spec_.hidden_size, e = spec_.embedding_size, v = spec_.vocab_size;
+  ws->layers.reserve(spec_.num_layers);
+  ws->inputs_l.resize(spec_.num_layers);
+  ws->masks_l.resize(spec_.num_layers);
+  ws->rec_masks.resize(spec_.num_layers);
+  for (int l = 0; l < spec_.num_layers; ++l) {
+    ws->layers.emplace_back(spec_.LayerShape(l), max_steps, max_batch);
+    if (l > 0) ws->inputs_l[l].resize(n * h);
+    if (spec_.dropout > 0 && (l > 0 || e > 0)) ws->masks_l[l].resize(n * (l > 0 ? h : e));
+    if (spec_.recurrent_dropout > 0) ws->rec_masks[l].resize(static_cast<std::size_t>(max_batch) * h);
+  }
+  if (e > 0) ws->embedded.resize(n * e);
+  if (spec_.dropout > 0) {
+    ws->token_scale.resize(n);
+    ws->output_in.resize(n * h);
+    ws->output_mask.resize(n * h);
+  }
+  ws->logits.resize(n * v);
+  ws->probs.resize(n * v);
+  ws->d_hidden_a.resize(n * std::max(h, e));
+  ws->d_hidden_b.resize(n * std::max(h, e));
+  return ws;
+}
+
+template <typename T>
+RecurrentParams<T> CharModel<T>::LayerParams(int l) const {
+  const std::string prefix = "layer" + std::to_string(l) + ".";
+  RecurrentParams<T> p;
+  p.w_x = params_.data() + layout_.Get(prefix + "w_x").offset;
+  p.w_h = params_.data() + layout_.Get(prefix + "w_h").offset;
+  p.b = params_.data() + layout_.Get(prefix + "b").offset;
+  if (layout_.Has(prefix + "b_h")) p.b_h = params_.data() + layout_.Get(prefix + "b_h").offset;
+  return p;
+}
+
+template <typename T>
+RecurrentGrads<T> CharModel<T>::LayerGrads(int l) {
+  const std::string prefix = "layer" + std::to_string(l) + ".";
+  RecurrentGrads<T> g;
+  g.w_x = grads_.data() + layout_.Get(prefix + "w_x").offset;
+  g.w_h = grads_.data() + layout_.Get(prefix + "w_h").offset;
+  g.b = grads_.data() + layout_.Get(prefix + "b").offset;
+  if (layout_.Has(prefix + "b_h")) g.b_h = grads_.data() + layout_.Get(prefix + "b_h").offset;
+  return g;
+}
+
+namespace {
+
+// Fills mask with 0 or 1/(1-p) (inverted dropout), so evaluation needs no rescaling.
+template <typename T>
+void FillDropoutMask(Rng& rng, double p, T* mask, std::size_t n) {
+  const T keep_scale = static_cast<T>(1.0 / (1.0 - p));
+  for (std::size_t k = 0; k < n; ++k) mask[k] = rng.Uniform() < p ? T(0) : keep_scale;
+}
+
+}  // namespace
+
+template <typename T>
+T CharModel<T>::Forward(Workspace<T>& ws, const int* inputs, const int* targets, int steps, int batch,
+                        RecurrentState<T>& state, const ForwardMode& mode) const {
+  assert(steps <= ws.max_steps && batch <= ws.max_batch && state.batch == batch);
+  ws.steps = steps;
+  ws.batch = batch;
+  ws.inputs = inputs;
+  ws.targets = targets;
+  const bool dropout = mode.training && spec_.dropout > 0;
+  const bool rec_dropout = mode.training && spec_.recurrent_dropout > 0;
+  ws.training = mode.training;
+  Rng rng(mode.dropout_seed);
+  const int n = steps * batch, h = spec_.hidden_size, e = spec_.embedding_size, v = spec_.vocab_size;
+
+  RecurrentInput<T> input;
+  if (e > 0) {
+    const T* table = params_.data() + layout_.Get("embedding").offset;
+    for (int r = 0; r < n; ++r) {
+      assert(inputs[r] >= 0 && inputs[r] < v);
+      std::copy(table + static_cast<std::size_t>(inputs[r]) * e, table + static_cast<std::size_t>(inputs[r] + 1) * e,
+                ws.embedded.data() + static_cast<std::size_t>(r) * e);
+    }
+    if (dropout) {
+      FillDropoutMask(rng, spec_.dropout, ws.masks_l[0].data(), static_cast<std::size_t>(n) * e);
+      for (std::size_t k = 0; k < static_cast<std::size_t>(n) * e; ++k) ws.embedded[k] *= ws.masks_l[0][k];
+    }
+    input.dense = ws.embedded.data();
+  } else {
+    input.tokens = inputs;
+    if (dropout) {
+      FillDropoutMask(rng, spec_.dropout, ws.token_scale.data(), static_cast<std::size_t>(n));
+      input.token_scale = ws.token_scale.data();
+    }
+  }
+
+  for (int l = 0; l < spec_.num_layers; ++l) {
+    if (l > 0) {
+      const T* below = ws.layers[l - 1].hidden_sequence();
+      T* in = ws.inputs_l[l].data();
+      const std::size_t count = static_cast<std::size_t>(n) * h;
+      if (dropout) {
+        FillDropoutMask(rng, spec_.dropout, ws.masks_l[l].data(), count);
+        for (std::size_t k = 0; k < count; ++k) in[k] = below[k] * ws.masks_l[l][k];
+      } else {
+        std::copy(below, below + count, in);
+      }
+      input = RecurrentInput<T>{};
+      input.dense = in;
+    }
+    const T* rec_mask = nullptr;
+    if (rec_dropout) {
+      FillDropoutMask(rng, spec_.recurrent_dropout, ws.rec_masks[l].data(), static_cast<std::size_t>(batch) * h);
+      rec_mask = ws.rec_masks[l].data();
+    }
+    T* h_state = state.LayerH(l);
+    T* c_state = state.LayerC(l);
+    ws.layers[l].Forward(input, steps, batch, LayerParams(l), rec_mask, h_state, c_state, h_state, c_state);
+  }
+
+  const T* top = ws.layers.back().hidden_sequence();  // (T*B, H)
+  if (dropout) {
+    const std::size_t count = static_cast<std::size_t>(n) * h;
+    FillDropoutMask(rng, spec_.dropout, ws.output_mask.data(), count);
+    for (std::size_t k = 0; k < count; ++k) ws.output_in[k] = top[k] * ws.output_mask[k];
+    top = ws.output_in.data();
+  }
+  const T* w_out = params_.data() + layout_.Get("output.w").offset;
+  const T* b_out = params_.data() + layout_.Get("output.b").offset;
+  for (int r = 0; r < n; ++r) std::copy(b_out, b_out + v, ws.logits.data() + static_cast<std::size_t>(r) * v);
+  Gemm<T>(false, false, n, v, h, T(1), top, h, w_out, v, T(1), ws.logits.data(), v);
+  if (targets == nullptr) return T(0);
+
+  // Fused, max-shifted softmax cross-entropy; probs are kept for the backward pass.
+  double loss_sum = 0.0;
+  for (int r = 0; r < n; ++r) {
+    const T* row = ws.logits.data() + static_cast<std::size_t>(r) * v;
+    T* p = ws.probs.data() + static_cast<std::size_t>(r) * v;
+    const T max_logit = *std::max_element(row, row + v);
+    T sum = 0;
+    for (int j = 0; j < v; ++j) {
+      p[j] = std::exp(row[j] - max_logit);
+      sum += p[j];
+    }
+    const T inv = T(1) / sum;
+    for (int j = 0; j < v; ++j) p[j] *= inv;
+    assert(targets[r] >= 0 && targets[r] < v);
+    loss_sum += static_cast<double>(std::log(sum) - (row[targets[r]] - max_logit));
+  }
+  return static_cast<T>(loss_sum / n);
+}
+
+template <typename T>
+void CharModel<T>::Backward(Workspace<T>& ws, RecurrentState<T>* d_initial_state) {
+  assert(ws.targets != nullptr);
+  const int n = ws.steps * ws.batch, h = spec_.hidden_size, e = spec_.embedding_size, v = spec_.vocab_size;
+  const bool dropout = ws.training && spec_.dropout > 0;
+
+  // dL/dlogits = (softmax - onehot) / (T*B): the loss is a mean over tokens.
+  T* d_logits = ws.probs.data();
+  const T inv_n = T(1) / static_cast<T>(n);
+  for (int r = 0; r < n; ++r) {
+    T* row = d_logits + static_cast<std::size_t>(r) * v;
+    row[ws.targets[r]] -= T(1);
+    for (int j = 0; j < v; ++j) row[j] *= inv_n;
+  }
+  const T* top = dropout ? ws.output_in.data() : ws.layers.back().hidden_sequence();
+  T* gw_out = grads_.data() + layout_.Get("output.w").offset;
+  T* gb_out = grads_.data() + layout_.Get("output.b").offset;
+  Gemm<T>(true, false, h, v, n, T(1), top, h, d_logits, v, T(1), gw_out, v);
+  for (int r = 0; r < n; ++r) {
+    const T* row = d_logits + static_cast<std::size_t>(r) * v;
+    for (int j = 0; j < v; ++j) gb_out[j] += row[j];
+  }
+  T* d_top = ws.d_hidden_a.data();  // (T*B, H)
+  const T* w_out = params_.data() + layout_.Get("output.w").offset;
+  Gemm<T>(false, true, n, h, v, T(1), d_logits, v, w_out, v, T(0), d_top, h);
+  if (dropout) {
+    for (std::size_t k = 0; k < static_cast<std::size_t>(n) * h; ++k) d_top[k] *= ws.output_mask[k];
+  }
+
+  T* d_below = ws.d_hidden_b.data();
+  for (int l = spec_.num_layers - 1; l >= 0; --l) {
+    RecurrentInput<T> input;
+    if (l > 0) {
+      input.dense = ws.inputs_l[l].data();
+    } else if (e > 0) {
+      input.dense = ws.embedded.data();
+    } else {
+      input.tokens = ws.inputs;
+      input.token_scale = dropout ? ws.token_scale.data() : nullptr;
+    }
+    const bool needs_d_input = l > 0 || e > 0;
+    T* d_h0 = d_initial_state != nullptr ? d_initial_state->LayerH(l) : nullptr;
+    T* d_c0 = d_initial_state != nullptr ? d_initial_state->LayerC(l) : nullptr;
+    ws.layers[l].Backward(input, LayerParams(l), d_top, LayerGrads(l), needs_d_input ? d_below : nullptr, d_h0, d_c0);
+    if (!needs_d_input) break;
+    const int width = l > 0 ? h : e;
+    if (dropout) {
+      for (std::size_t k = 0; k < static_cast<std::size_t>(n) * width; ++k) d_below[k] *= ws.masks_l[l][k];
+    }
+    if (l == 0) {  // embedding: scatter the rows back to the looked-up entries
+      T* g_table = grads_.data() + layout_.Get("embedding").offset;
+      for (int r = 0; r < n; ++r) {
+        T* g_row = g_table + static_cast<std::size_t>(ws.inputs[r]) * e;
+        const T* d_row = d_below + static_cast<std::size_t>(r) * e;
+        for (int j = 0; j < e; ++j) g_row[j] += d_row[j];
+      }
+    }
+    std::swap(d_top, d_below);
+  }
+}
+
+namespace {
+
+template <typename T>
+void FillUniform(Rng& rng, T* out, std::size_t n, double bound) {
+  for (std::size_t k = 0; k < n; ++k) out[k] = static_cast<T>(rng.Uniform(-bound, bound));
+}
+
+template <typename T>
+void FillNormal(Rng& rng, T* out, std::size_t n, double stddev) {
+  for (std::size_t k = 0; k < n; ++k) out[k] = static_cast<T>(stddev * rng.Normal());
+}
+
+// Keras' orthogonal initializer for a (rows, cols) kernel with rows <= cols: orthonormal rows, obtained here
+// by modified Gram-Schmidt on Gaussian rows (in double, whatever T is).
+template <typename T>
+void FillOrthogonalRows(Rng& rng, T* out, int rows, int cols) {
+  std::vector<double> m(static_cast<std::size_t>(rows) * cols);
+  for (auto& x : m) x = rng.Normal();
+  for (int i = 0; i < rows; ++i) {
+    double* ri = m.data() + static_cast<std::size_t>(i) * cols;
+    for (int j = 0; j < i; ++j) {
+      const double* rj = m.data() + static_cast<std::size_t>(j) * cols;
+      double dot = 0;
+      for (int k = 0; k < cols; ++k) dot += ri[k] * rj[k];
+      for (int k = 0; k < cols; ++k) ri[k] -= dot * rj[k];
+    }
+    double norm = 0;
+    for (int k = 0; k < cols; ++k) norm += ri[k] * ri[k];
+    norm = std::sqrt(norm);
+    for (int k = 0; k < cols; ++k) ri[k] /= norm;
+  }
+  for (std::size_t k = 0; k < m.size(); ++k) out[k] = static_cast<T>(m[k]);
+}
+
+}  // namespace
+
+template <typename T>
+void CharModel<T>::Initialize(InitScheme scheme, std::uint64_t seed) {
+  const double h = spec_.hidden_size;
+  for (std::size_t index = 0; index < layout_.tensors().size(); ++index) {
+    const ParamTensor& tensor = layout_.tensors()[index];
+    Rng rng(MixSeed(seed, index));
+    T* data = params_.data() + tensor.offset;
+    const std::string& name = tensor.name;
+    const bool is_bias = name.ends_with(".b") || name.ends_with(".b_h");
+    const bool is_embedding = name == "embedding";
+    const bool is_recurrent = name.starts_with("layer");
+    switch (scheme) {
+      case InitScheme::kKeras:
+        if (is_embedding) {
+          FillUniform(rng, data, tensor.size(), 0.05);
+        } else if (is_bias) {
+          std::fill(data, data + tensor.size(), T(0));
+          if (spec_.cell == CellKind::kLstm && is_recurrent && name.ends_with(".b")) {
+            std::fill(data + spec_.hidden_size, data + 2 * spec_.hidden_size, T(1));  // unit forget-gate bias
+          }
+        } else if (name.ends_with(".w_h")) {
+          FillOrthogonalRows(rng, data, tensor.rows, tensor.cols);
+        } else {  // glorot_uniform
+          FillUniform(rng, data, tensor.size(), std::sqrt(6.0 / (tensor.rows + tensor.cols)));
+        }
+        break;
+      case InitScheme::kPytorch:
+        if (is_embedding) {
+          FillNormal(rng, data, tensor.size(), 1.0);
+        } else if (is_recurrent) {
+          FillUniform(rng, data, tensor.size(), 1.0 / std::sqrt(h));
+        } else {  // nn.Linear: weight and bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+          FillUniform(rng, data, tensor.size(), 1.0 / std::sqrt(h));
+        }
+        break;
+      case InitScheme::kD2l:
+        if (is_bias) {
+          std::fill(data, data + tensor.size(), T(0));
+        } else {
+          FillNormal(rng, data, tensor.size(), 0.01);
+        }
+        break;
+    }
+  }
+}
+
+template class CharModel<float>;
+template class CharModel<double>;
+template struct RecurrentState<float>;
+template struct RecurrentState<double>;
+template const float* WorkspaceLogits(const Workspace<float>&);
+template const double* WorkspaceLogits(const Workspace<double>&);
+
+}  // namespace charlm

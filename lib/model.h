@@ -1,0 +1,137 @@
+// The character language model: input (one-hot gather or embedding) -> recurrent stack -> dense -> softmax.
+//
+// Parameters, gradients each live in one flat buffer; ParamLayout names the views into it, in this order:
+//   embedding (V, E)                                  only when embedding_size > 0
+//   layer{l}.w_x (I_l, gH), layer{l}.w_h (H, gH), layer{l}.b (gH), layer{l}.b_h (gH, GRU reset_after only)
+//     I_0 = E, or V for one-hot input (its rows are gathered, never multiplied); I_l = H for l > 0
+//   output.w (H, V), output.b (V)
+// Sequences are time-major: token (t, b) is at index t*B + b. The loss is the mean cross-entropy over T*B.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model_types.h"
+#include "recurrent.h"
+
+namespace charlm {
+
+struct ModelSpec {
+  CellKind cell = CellKind::kLstm;
+  int vocab_size = 0;
+  int embedding_size = 0;  // 0 = one-hot input
+  int hidden_size = 0;
+  int num_layers = 1;
+  Activation activation = Activation::kTanh;
+  bool reset_after = true;
+  double dropout = 0.0;            // inverted dropout on the input of each recurrent layer and of the output layer
+  double recurrent_dropout = 0.0;  // one mask per sequence on h_{t-1}, reused at every step
+
+  RecurrentShape LayerShape(int layer) const;
+};
+
+struct ParamTensor {
+  std::string name;
+  std::size_t offset = 0;
+  int rows = 0;
+  int cols = 0;
+  std::size_t size() const { return static_cast<std::size_t>(rows) * cols; }
+};
+
+class ParamLayout {
+ public:
+  explicit ParamLayout(const ModelSpec& spec);
+  const std::vector<ParamTensor>& tensors() const { return tensors_; }
+  std::size_t total() const { return total_; }
+  const ParamTensor& Get(const std::string& name) const;  // asserts it exists
+  bool Has(const std::string& name) const;
+
+ private:
+  std::vector<ParamTensor> tensors_;
+  std::size_t total_ = 0;
+};
+
+// The hidden state of every layer: h (L, B, H), and c (L, B, H) for LSTM (else empty).
+template <typename T>
+struct RecurrentState {
+  int num_layers = 0, batch = 0, hidden = 0;
+  std::vector<T> h, c;
+  void Zero();
+  T* LayerH(int l) { return h.data() + static_cast<std::size_t>(l) * batch * hidden; }
+  T* LayerC(int l) { return c.empty() ? nullptr : c.data() + static_cast<std::size_t>(l) * batch * hidden; }
+};
+
+// Activation buffers for one (max_steps, max_batch), made by CharModel::MakeWorkspace, reused every step.
+template <typename T>
+struct Workspace {
+  int max_steps = 0, max_batch = 0;
+  int steps = 0, batch = 0;
+  bool training = false;
+  const int* inputs = nullptr;   // borrowed from the last Forward
+  const int* targets = nullptr;  // borrowed from the last Forward
+  std::vector<RecurrentLayer<T>> layers;
+  std::vector<T> embedded;               // (T*B, E): gathered embedding rows, dropout applied
+  std::vector<T> token_scale;            // (T*B): one-hot input dropout factors
+  std::vector<std::vector<T>> inputs_l;  // per layer l > 0: (T*B, H) dropout-masked input
+  std::vector<std::vector<T>> masks_l;   // per layer: (T*B, I_l) input-dropout mask (empty for one-hot layer 0)
+  std::vector<std::vector<T>> rec_masks;  // per layer: (B, H) recurrent-dropout mask
+  std::vector<T> output_in;              // (T*B, H): top hidden sequence after output dropout
+  std::vector<T> output_mask;            // (T*B, H)
+  std::vector<T> logits;                 // (T*B, V)
+  std::vector<T> probs;                  // (T*B, V): softmax, turned into dL/dlogits in Backward
+  std::vector<T> d_hidden_a, d_hidden_b;  // (T*B, max(H, E)): gradients flowing down the stack
+};
+
+struct ForwardMode {
+  bool training = false;          // dropout on
+  std::uint64_t dropout_seed = 0;  // masks are a pure function of this seed
+};
+
+template <typename T>
+class CharModel {
+ public:
+  explicit CharModel(const ModelSpec& spec);
+  ~CharModel();
+  CharModel(CharModel&&) noexcept;
+
+  const ModelSpec& spec() const { return spec_; }
+  const ParamLayout& layout() const { return layout_; }
+  std::vector<T>& params() { return params_; }
+  const std::vector<T>& params() const { return params_; }
+  std::vector<T>& grads() { return grads_; }
+  T* Param(const std::string& name) { return params_.data() + layout_.Get(name).offset; }
+  T* Grad(const std::string& name) { return grads_.data() + layout_.Get(name).offset; }
+
+  void Initialize(InitScheme scheme, std::uint64_t seed);
+  void ZeroGrads();
+  RecurrentState<T> MakeState(int batch) const;
+  std::unique_ptr<Workspace<T>> MakeWorkspace(int max_steps, int max_batch) const;
+
+  // Runs T steps of B sequences from `state` (updated to the final state). inputs and targets are (T*B)
+  // time-major; targets may be null (logits only). Returns the mean cross-entropy, or 0 without targets.
+  T Forward(Workspace<T>& ws, const int* inputs, const int* targets, int steps, int batch, RecurrentState<T>& state,
+            const ForwardMode& mode) const;
+  // Backpropagates the last Forward (which had targets) and adds into grads(). d_initial_state, if non-null,
+  // receives the gradient with respect to the state Forward started from (shape as MakeState(batch)).
+  void Backward(Workspace<T>& ws, RecurrentState<T>* d_initial_state);
+
+ private:
+  RecurrentParams<T> LayerParams(int l) const;
+  RecurrentGrads<T> LayerGrads(int l);
+
+  ModelSpec spec_;
+  ParamLayout layout_;
+  std::vector<T> params_;  // (layout_.total())
+  std::vector<T> grads_;   // (layout_.total())
+};
+
+// (T*B, V) logits of the last Forward on this workspace.
+template <typename T>
+const T* WorkspaceLogits(const Workspace<T>& ws);
+
+extern template class CharModel<float>;
+extern template class CharModel<double>;
+
+}  // namespace charlm
