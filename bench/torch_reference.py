@@ -90,21 +90,32 @@ def openblas_threads():
         return None
 
 
-def timed_loop(step, warmup, seconds):
-    """Runs step() warmup times, then repeatedly for at least `seconds`; returns (calls, elapsed seconds)."""
+def cpu_seconds():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed_loop(step, warmup, seconds, cpu_used):
+    """Runs step() warmup times, then repeatedly for at least `seconds`; returns (calls, elapsed seconds).
+
+    Adds the process CPU seconds of the timed part to cpu_used[0]: CPU/wall well below the thread count
+    means other processes took the cores and the throughput is understated.
+    """
     for _ in range(warmup):
         step()
-    calls, start = 0, time.perf_counter()
+    calls, start, cpu_start = 0, time.perf_counter(), cpu_seconds()
     while True:
         step()
         calls += 1
         elapsed = time.perf_counter() - start
         if elapsed >= seconds:
+            cpu_used[0] += cpu_seconds() - cpu_start
             return calls, elapsed
 
 
 def run(args):
     load_before = os.getloadavg()[0]  # other processes competing for the cores make the numbers meaningless
+    cpu_used = [0.0]
     torch.set_num_threads(args.torch_threads)
     torch.manual_seed(args.seed)
     model = CharModel(args.cell, args.vocab, args.embedding, args.hidden, args.layers)
@@ -132,7 +143,7 @@ def run(args):
         state[0] = detach(new_state)
 
     model.train()
-    train_calls, train_seconds = timed_loop(train_step, args.warmup, args.seconds)
+    train_calls, train_seconds = timed_loop(train_step, args.warmup, args.seconds, cpu_used)
 
     model.eval()
     eval_state = [initial_state(args.cell, args.layers, B, args.hidden)]
@@ -144,7 +155,7 @@ def run(args):
         eval_loss[0] = float(loss_fn(logits.reshape(-1, V), y.reshape(-1)))
 
     with torch.no_grad():
-        eval_calls, eval_seconds = timed_loop(eval_step, args.warmup, args.seconds)
+        eval_calls, eval_seconds = timed_loop(eval_step, args.warmup, args.seconds, cpu_used)
 
     gen_state = [initial_state(args.cell, args.layers, 1, args.hidden)]
     token = [torch.zeros(1, 1, dtype=torch.long)]
@@ -154,7 +165,7 @@ def run(args):
         token[0] = torch.multinomial(F.softmax(logits[0], dim=-1), 1)  # (1, 1)
 
     with torch.no_grad():
-        gen_calls, gen_seconds = timed_loop(generate_char, args.warmup * T, args.seconds)
+        gen_calls, gen_seconds = timed_loop(generate_char, args.warmup * T, args.seconds, cpu_used)
 
     peak_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux reports KiB
     return {
@@ -181,6 +192,7 @@ def run(args):
         "gen_chars_per_s": gen_calls / gen_seconds,
         "gen_chars": gen_calls,
         "peak_rss_mb": round(peak_rss_mb, 1),
+        "cpu_per_wall": round(cpu_used[0] / (train_seconds + eval_seconds + gen_seconds), 2),
         "cores": os.cpu_count(),
         "load_1min_before": load_before,
         "load_1min_after": os.getloadavg()[0],
@@ -198,7 +210,8 @@ def main(argv):
           f"threads torch={result['torch_threads']} openblas={result['openblas_threads']}: "
           f"train {result['train_tokens_per_s']:.0f} tok/s, eval {result['eval_tokens_per_s']:.0f} tok/s, "
           f"generate {result['gen_chars_per_s']:.0f} char/s, peak RSS {result['peak_rss_mb']:.0f} MB "
-          f"(load {result['load_1min_before']:.1f} -> {result['load_1min_after']:.1f} on {result['cores']} cores)")
+          f"(cpu/wall {result['cpu_per_wall']:.2f}; load {result['load_1min_before']:.1f} -> "
+          f"{result['load_1min_after']:.1f} on {result['cores']} cores)")
 
 
 if __name__ == "__main__":
