@@ -1,0 +1,413 @@
+// Checkpoint encoding, validation and atomic saving; the byte layout is specified in docs/checkpoint-format.md.
+#include "checkpoint.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cassert>
+#include <bit>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <utility>
+
+#include "errors.h"
+
+namespace charlm {
+namespace {
+
+constexpr std::string_view kMagic = "CHARLMCK";
+constexpr std::size_t kVersionOffset = 8;
+constexpr std::size_t kSectionCountOffset = 12;
+constexpr std::size_t kFileHeaderSize = 16;     // magic, version, section count
+constexpr std::size_t kSectionHeaderSize = 12;  // tag, u64 payload length
+constexpr std::size_t kTrailerSize = 4;         // CRC32
+
+// Tags are four ASCII bytes in file order, so a hex dump shows them as text.
+constexpr std::string_view kConfigTag = "CONF";
+constexpr std::string_view kVocabTag = "VOCB";
+constexpr std::string_view kTrainerStateTag = "TRST";
+constexpr std::string_view kParamsTag = "PARM";
+constexpr std::string_view kOptimizerStateTag = "OPTM";
+constexpr std::string_view kCarriedStateTag = "CARY";
+constexpr std::size_t kSectionCount = 6;
+
+std::optional<std::size_t> g_write_failure_after_bytes;
+
+constexpr std::array<std::uint32_t, 256> MakeCrc32Table() {
+  std::array<std::uint32_t, 256> table{};
+  for (std::uint32_t byte = 0; byte < 256; ++byte) {
+    std::uint32_t crc = byte;
+    for (int bit = 0; bit < 8; ++bit) crc = (crc & 1U) ? (crc >> 1) ^ 0xEDB88320U : crc >> 1;
+    table[byte] = crc;
+  }
+  return table;
+}
+constexpr std::array<std::uint32_t, 256> kCrc32Table = MakeCrc32Table();
+
+// Integers are composed byte by byte (never memcpy'd) so the file is the same on big- and little-endian hosts.
+void AppendU32(std::string& out, std::uint32_t value) {
+  for (int shift = 0; shift < 32; shift += 8) out.push_back(static_cast<char>((value >> shift) & 0xFFU));
+}
+
+void AppendU64(std::string& out, std::uint64_t value) {
+  for (int shift = 0; shift < 64; shift += 8) out.push_back(static_cast<char>((value >> shift) & 0xFFU));
+}
+
+std::uint32_t ReadU32(std::string_view bytes, std::size_t offset) {
+  assert(offset + 4 <= bytes.size());
+  std::uint32_t value = 0;
+  for (int i = 3; i >= 0; --i) value = (value << 8) | static_cast<unsigned char>(bytes[offset + i]);
+  return value;
+}
+
+std::uint64_t ReadU64(std::string_view bytes, std::size_t offset) {
+  assert(offset + 8 <= bytes.size());
+  std::uint64_t value = 0;
+  for (int i = 7; i >= 0; --i) value = (value << 8) | static_cast<unsigned char>(bytes[offset + i]);
+  return value;
+}
+
+void AppendSectionHeader(std::string& out, std::string_view tag, std::uint64_t payload_size) {
+  assert(tag.size() == 4);
+  out.append(tag);
+  AppendU64(out, payload_size);
+}
+
+std::string DumpJsonSection(std::string_view tag, const nlohmann::json& value) {
+  try {
+    return value.dump();
+  } catch (const nlohmann::json::exception& error) {
+    throw UserError("cannot write checkpoint section " + std::string(tag) + " as JSON (" + error.what() +
+                    "): make its strings valid UTF-8");
+  }
+}
+
+void AppendFloatSection(std::string& out, std::string_view tag, const std::vector<float>& values) {
+  AppendSectionHeader(out, tag, std::uint64_t{values.size()} * 4);
+  for (float value : values) AppendU32(out, std::bit_cast<std::uint32_t>(value));
+}
+
+// A hex rendering of the first bytes, so a "not a checkpoint" message hints at what the file actually is.
+std::string PrintableStart(std::string_view bytes) {
+  std::string shown;
+  for (char c : bytes.substr(0, kMagic.size())) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (byte >= 0x20 && byte < 0x7F && byte != '\\') {
+      shown.push_back(c);
+    } else {
+      constexpr std::string_view kHex = "0123456789abcdef";
+      shown += "\\x";
+      shown.push_back(kHex[byte >> 4]);
+      shown.push_back(kHex[byte & 0xFU]);
+    }
+  }
+  return shown;
+}
+
+[[noreturn]] void ThrowTruncated(std::string_view source, const std::string& detail) {
+  throw UserError(std::string(source) + ": checkpoint is truncated (" + detail +
+                  "): the save or copy was cut short; use an intact copy or an earlier checkpoint");
+}
+
+[[noreturn]] void ThrowCorrupted(std::string_view source, const std::string& detail) {
+  throw UserError(std::string(source) + ": checkpoint is corrupted (" + detail +
+                  "): the file was damaged after saving; use an intact copy or an earlier checkpoint");
+}
+
+// Reached only when the CRC matches, i.e. the bytes are as written but the writer did not follow this format.
+[[noreturn]] void ThrowMalformed(std::string_view source, const std::string& detail) {
+  throw UserError(std::string(source) + ": checkpoint is malformed (" + detail +
+                  "): it was not written by a compatible charlm; re-create it with this charlm");
+}
+
+struct RawSection {
+  std::string_view tag;
+  std::string_view payload;
+};
+
+// Splits the container into sections, checking every declared length against the bytes actually present before
+// anything is allocated from it, then checks the CRC. Tags and payloads are not interpreted here.
+std::vector<RawSection> SplitSections(std::string_view bytes, std::string_view source) {
+  if (bytes.empty()) {
+    throw UserError(std::string(source) + ": file is empty, not a charlm checkpoint: give the path of a checkpoint " +
+                    "file saved by charlm");
+  }
+  const std::size_t magic_bytes_present = std::min(bytes.size(), kMagic.size());
+  if (bytes.substr(0, magic_bytes_present) != kMagic.substr(0, magic_bytes_present)) {
+    throw UserError(std::string(source) + ": not a charlm checkpoint (it starts with \"" + PrintableStart(bytes) +
+                    "\", a checkpoint starts with \"CHARLMCK\"): give the path of a checkpoint file saved by charlm");
+  }
+  if (bytes.size() < kSectionCountOffset) {
+    ThrowTruncated(source, "only " + std::to_string(bytes.size()) + " bytes, the header alone is " +
+                               std::to_string(kFileHeaderSize));
+  }
+  const std::uint32_t version = ReadU32(bytes, kVersionOffset);
+  if (version != kCheckpointFormatVersion) {
+    throw UserError(std::string(source) + ": checkpoint format version " + std::to_string(version) +
+                    ", this charlm reads version " + std::to_string(kCheckpointFormatVersion) +
+                    ": load it with the charlm that wrote it, or re-train with this one");
+  }
+  if (bytes.size() < kFileHeaderSize) {
+    ThrowTruncated(source, "only " + std::to_string(bytes.size()) + " bytes, the header alone is " +
+                               std::to_string(kFileHeaderSize));
+  }
+  const std::uint32_t declared_sections = ReadU32(bytes, kSectionCountOffset);
+
+  // Never reserve from declared_sections: a corrupted count must not allocate; each real section costs 12 bytes.
+  std::vector<RawSection> sections;
+  std::size_t offset = kFileHeaderSize;
+  for (std::uint32_t index = 0; index < declared_sections; ++index) {
+    const std::string where = "section " + std::to_string(index + 1) + " of " + std::to_string(declared_sections);
+    if (bytes.size() - offset < kSectionHeaderSize + kTrailerSize) {
+      ThrowTruncated(source, where + " at byte " + std::to_string(offset) + ": its header and the CRC need " +
+                                 std::to_string(kSectionHeaderSize + kTrailerSize) + " bytes but only " +
+                                 std::to_string(bytes.size() - offset) + " remain");
+    }
+    const std::string_view tag = bytes.substr(offset, 4);
+    const std::uint64_t payload_size = ReadU64(bytes, offset + 4);
+    offset += kSectionHeaderSize;
+    const std::size_t available = bytes.size() - offset - kTrailerSize;
+    // Compared as a difference so that a huge declared length cannot overflow an addition.
+    if (payload_size > available) {
+      ThrowTruncated(source, where + " declares " + std::to_string(payload_size) + " bytes but only " +
+                                 std::to_string(available) + " remain before the CRC");
+    }
+    sections.push_back({tag, bytes.substr(offset, static_cast<std::size_t>(payload_size))});
+    offset += static_cast<std::size_t>(payload_size);
+  }
+  if (bytes.size() - offset < kTrailerSize) {
+    ThrowTruncated(source, "the CRC after the last section is missing");
+  }
+  if (bytes.size() - offset > kTrailerSize) {
+    ThrowCorrupted(source, std::to_string(bytes.size() - offset - kTrailerSize) +
+                               " unexpected bytes after the last of " + std::to_string(declared_sections) +
+                               " sections");
+  }
+  const std::uint32_t stored_crc = ReadU32(bytes, offset);
+  const std::uint32_t actual_crc = Crc32(bytes.substr(0, offset));
+  if (stored_crc != actual_crc) {
+    char detail[96];
+    std::snprintf(detail, sizeof(detail), "CRC32 is 0x%08x but the file stores 0x%08x", actual_crc, stored_crc);
+    ThrowCorrupted(source, detail);
+  }
+  return sections;
+}
+
+nlohmann::json ParseJsonSection(const RawSection& section, std::string_view source) {
+  try {
+    return nlohmann::json::parse(section.payload);
+  } catch (const nlohmann::json::exception& error) {
+    ThrowMalformed(source, "section " + std::string(section.tag) + " is not valid JSON: " + error.what());
+  }
+}
+
+std::vector<float> ParseFloatSection(const RawSection& section, std::string_view source) {
+  if (section.payload.size() % 4 != 0) {
+    ThrowMalformed(source, "section " + std::string(section.tag) + " has " + std::to_string(section.payload.size()) +
+                               " bytes, not a whole number of 4-byte floats");
+  }
+  std::vector<float> values(section.payload.size() / 4);
+  for (std::size_t i = 0; i < values.size(); ++i) values[i] = std::bit_cast<float>(ReadU32(section.payload, 4 * i));
+  return values;
+}
+
+// Closes a descriptor on every path out of a function.
+class FileDescriptor {
+ public:
+  explicit FileDescriptor(int fd) : fd_(fd) {}
+  ~FileDescriptor() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  FileDescriptor(const FileDescriptor&) = delete;
+  FileDescriptor& operator=(const FileDescriptor&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+std::string ReadWholeFile(const std::string& path) {
+  FileDescriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (file.get() < 0) {
+    const int error = errno;
+    throw UserError(path + ": cannot open checkpoint: " + std::strerror(error) +
+                    "; check the path, or train a model to create one");
+  }
+  struct stat info {};
+  if (::fstat(file.get(), &info) != 0 || !S_ISREG(info.st_mode)) {
+    throw UserError(path + ": not a regular file, so not a charlm checkpoint: give the path of a checkpoint file");
+  }
+  std::string bytes;
+  bytes.reserve(static_cast<std::size_t>(info.st_size));
+  std::array<char, 1 << 16> buffer;
+  while (true) {
+    const ssize_t count = ::read(file.get(), buffer.data(), buffer.size());
+    if (count == 0) break;
+    if (count < 0) {
+      if (errno == EINTR) continue;
+      const int error = errno;
+      throw UserError(path + ": cannot read checkpoint: " + std::strerror(error) +
+                      "; check the disk and the file permissions");
+    }
+    bytes.append(buffer.data(), static_cast<std::size_t>(count));
+  }
+  return bytes;
+}
+
+// Owns the temp file until it has been renamed into place; any exit before that closes and deletes it.
+class TempFileGuard {
+ public:
+  explicit TempFileGuard(std::string temp_path) : temp_path_(std::move(temp_path)) {}
+  ~TempFileGuard() {
+    if (file_ != nullptr) std::fclose(file_);
+    if (!committed_) std::remove(temp_path_.c_str());
+  }
+  TempFileGuard(const TempFileGuard&) = delete;
+  TempFileGuard& operator=(const TempFileGuard&) = delete;
+
+  std::FILE*& file() { return file_; }
+  void Commit() { committed_ = true; }
+
+ private:
+  std::string temp_path_;
+  std::FILE* file_ = nullptr;
+  bool committed_ = false;
+};
+
+[[noreturn]] void ThrowSaveError(const std::string& path, const std::string& step, int error, std::string_view fix) {
+  throw UserError("cannot save checkpoint '" + path + "': " + step + ": " + std::strerror(error) + "; " +
+                  std::string(fix));
+}
+
+void FsyncFolder(const std::string& path, const std::string& folder) {
+  FileDescriptor dir(::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  // Some file systems cannot sync a directory (EINVAL); the rename is then as durable as that file system allows.
+  if (dir.get() < 0 || ::fsync(dir.get()) != 0) {
+    const int error = errno;
+    if (error == EINVAL || error == ENOTSUP) return;
+    ThrowSaveError(path, "syncing folder '" + folder + "' after the rename", error,
+                   "the new checkpoint is in place but may not survive a power loss; check the disk");
+  }
+}
+
+}  // namespace
+
+std::uint32_t Crc32(std::string_view bytes) {
+  std::uint32_t crc = 0xFFFFFFFFU;
+  for (char c : bytes) crc = kCrc32Table[(crc ^ static_cast<unsigned char>(c)) & 0xFFU] ^ (crc >> 8);
+  return crc ^ 0xFFFFFFFFU;
+}
+
+void SetCheckpointWriteFailureForTesting(std::optional<std::size_t> fail_after_bytes) {
+  g_write_failure_after_bytes = fail_after_bytes;
+}
+
+std::string SerializeCheckpoint(const CheckpointData& data) {
+  const std::string config = DumpJsonSection(kConfigTag, data.config);
+  const std::string vocab = DumpJsonSection(kVocabTag, data.vocab);
+  const std::string trainer_state = DumpJsonSection(kTrainerStateTag, data.trainer_state);
+  const std::size_t float_count = data.params.size() + data.optimizer_state.size() + data.carried_state.size();
+
+  std::string out;
+  out.reserve(kFileHeaderSize + kSectionCount * kSectionHeaderSize + config.size() + vocab.size() +
+              trainer_state.size() + 4 * float_count + kTrailerSize);
+  out.append(kMagic);
+  AppendU32(out, kCheckpointFormatVersion);
+  AppendU32(out, kSectionCount);
+  for (const auto& [tag, json_text] : {std::pair{kConfigTag, &config}, std::pair{kVocabTag, &vocab},
+                                       std::pair{kTrainerStateTag, &trainer_state}}) {
+    AppendSectionHeader(out, tag, json_text->size());
+    out.append(*json_text);
+  }
+  AppendFloatSection(out, kParamsTag, data.params);
+  AppendFloatSection(out, kOptimizerStateTag, data.optimizer_state);
+  AppendFloatSection(out, kCarriedStateTag, data.carried_state);
+  AppendU32(out, Crc32(out));
+  return out;
+}
+
+CheckpointData ParseCheckpointBytes(std::string_view bytes, std::string_view source_name) {
+  const std::vector<RawSection> sections = SplitSections(bytes, source_name);
+
+  CheckpointData data;
+  std::array<bool, kSectionCount> seen{};
+  const std::array<std::string_view, kSectionCount> tags = {kConfigTag,  kVocabTag,          kTrainerStateTag,
+                                                            kParamsTag, kOptimizerStateTag, kCarriedStateTag};
+  for (const RawSection& section : sections) {
+    std::size_t kind = 0;
+    while (kind < tags.size() && tags[kind] != section.tag) ++kind;
+    if (kind == tags.size()) {
+      ThrowMalformed(source_name, "unknown section tag \"" + PrintableStart(section.tag) + "\"");
+    }
+    if (seen[kind]) ThrowMalformed(source_name, "section " + std::string(section.tag) + " appears twice");
+    seen[kind] = true;
+    switch (kind) {
+      case 0: data.config = ParseJsonSection(section, source_name); break;
+      case 1: data.vocab = ParseJsonSection(section, source_name); break;
+      case 2: data.trainer_state = ParseJsonSection(section, source_name); break;
+      case 3: data.params = ParseFloatSection(section, source_name); break;
+      case 4: data.optimizer_state = ParseFloatSection(section, source_name); break;
+      case 5: data.carried_state = ParseFloatSection(section, source_name); break;
+    }
+  }
+  for (std::size_t kind = 0; kind < tags.size(); ++kind) {
+    if (!seen[kind]) ThrowMalformed(source_name, "section " + std::string(tags[kind]) + " is missing");
+  }
+  return data;
+}
+
+CheckpointData LoadCheckpoint(const std::string& path) { return ParseCheckpointBytes(ReadWholeFile(path), path); }
+
+void SaveCheckpoint(const std::string& path, const CheckpointData& data) {
+  const std::string bytes = SerializeCheckpoint(data);
+  // Same folder as the target, so the rename stays within one file system and is atomic.
+  const std::string temp_path = path + ".tmp." + std::to_string(::getpid());
+  std::string folder = std::filesystem::path(path).parent_path().string();
+  if (folder.empty()) folder = ".";
+  constexpr std::string_view kFixSpace = "free disk space or choose another checkpoint path";
+
+  TempFileGuard temp(temp_path);
+  temp.file() = std::fopen(temp_path.c_str(), "wb");
+  if (temp.file() == nullptr) {
+    const int error = errno;
+    ThrowSaveError(path, "cannot create temp file '" + temp_path + "'", error,
+                   "check that folder '" + folder + "' exists and is writable, or choose another checkpoint path");
+  }
+  std::size_t write_size = bytes.size();
+  if (g_write_failure_after_bytes) write_size = std::min(write_size, *g_write_failure_after_bytes);
+  if (std::fwrite(bytes.data(), 1, write_size, temp.file()) != write_size) {
+    const int error = errno;
+    ThrowSaveError(path, "writing '" + temp_path + "'", error, kFixSpace);
+  }
+  if (g_write_failure_after_bytes) {
+    std::fflush(temp.file());  // so the partial temp file really exists on disk, as after a real failure
+    ThrowSaveError(path, "writing '" + temp_path + "' (injected failure after " + std::to_string(write_size) +
+                             " bytes)", ENOSPC, kFixSpace);
+  }
+  if (std::fflush(temp.file()) != 0) {
+    const int error = errno;
+    ThrowSaveError(path, "flushing '" + temp_path + "'", error, kFixSpace);
+  }
+  if (::fsync(::fileno(temp.file())) != 0) {
+    const int error = errno;
+    ThrowSaveError(path, "syncing '" + temp_path + "'", error, kFixSpace);
+  }
+  const int close_result = std::fclose(temp.file());
+  const int close_error = errno;
+  temp.file() = nullptr;
+  if (close_result != 0) ThrowSaveError(path, "closing '" + temp_path + "'", close_error, kFixSpace);
+  if (std::rename(temp_path.c_str(), path.c_str()) != 0) {
+    const int error = errno;
+    ThrowSaveError(path, "renaming '" + temp_path + "' over it", error,
+                   "make sure the path is not a folder and its folder is writable, or choose another checkpoint path");
+  }
+  temp.Commit();
+  FsyncFolder(path, folder);
+}
+
+}  // namespace charlm
