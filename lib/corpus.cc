@@ -1,0 +1,96 @@
+// The training text: reading a UTF-8 corpus file, applying the newline policy, and cutting train/val/test splits.
+#include "corpus.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+
+#include "errors.h"
+#include "utf8.h"
+
+namespace charlm {
+
+std::u32string ApplyNewlinePolicy(std::u32string text, NewlinePolicy policy) {
+  const auto is_newline = [](char32_t c) { return c == U'\n' || c == U'\r'; };
+  switch (policy) {
+    case NewlinePolicy::kKeep:
+      break;
+    case NewlinePolicy::kSpace:
+      std::replace_if(text.begin(), text.end(), is_newline, U' ');
+      break;
+    case NewlinePolicy::kDrop:
+      text.erase(std::remove_if(text.begin(), text.end(), is_newline), text.end());
+      break;
+  }
+  return text;
+}
+
+std::u32string ReadCorpus(const std::string& path, NewlinePolicy policy, std::int64_t max_chars) {
+  if (max_chars < 0) {
+    throw UserError("max_chars " + std::to_string(max_chars) +
+                    " is negative: use 0 for the whole corpus or a positive count");
+  }
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (!std::filesystem::exists(status)) {
+    throw UserError("corpus file '" + path + "' does not exist: check the path (e.g. corpus/jaychou_lyrics.txt)");
+  }
+  if (std::filesystem::is_directory(status)) {
+    throw UserError("corpus path '" + path + "' is a directory: pass the path of a UTF-8 text file inside it");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UserError("cannot open corpus file '" + path + "': check that it is a readable file");
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw UserError("error while reading corpus file '" + path + "': check the file and the disk");
+  if (bytes.empty()) throw UserError("corpus file '" + path + "' is empty: give a UTF-8 text file with some text");
+
+  std::u32string text = ApplyNewlinePolicy(DecodeUtf8(bytes, path), policy);
+  if (text.empty()) {
+    throw UserError("corpus file '" + path + "' has no characters left after newline policy \"" +
+                    std::string(EnumName(policy)) + "\": use newline \"keep\" or a file with more than line breaks");
+  }
+  if (max_chars > 0 && static_cast<std::uint64_t>(max_chars) < text.size())
+    text.resize(static_cast<std::size_t>(max_chars));
+  return text;
+}
+
+NewlinePolicy ParseNewlinePolicy(std::string_view text, std::string_view what) {
+  if (auto policy = ParseEnum<NewlinePolicy>(text)) return *policy;
+  // Spelled out here rather than with EnumChoices, whose `"\"" + std::string` trips GCC 12's false -Wrestrict.
+  std::string message = std::string(what) + " \"" + std::string(text) + "\" is not a newline policy: use one of ";
+  for (std::string_view name : EnumNames<NewlinePolicy>::kNames) {
+    if (name != EnumNames<NewlinePolicy>::kNames.front()) message += " | ";
+    message.append("\"").append(name).append("\"");
+  }
+  throw UserError(message);
+}
+
+SplitBounds SplitCorpus(std::int64_t size, double val_fraction, double test_fraction) {
+  assert(size >= 0);
+  const auto check_fraction = [](const char* name, double fraction) {
+    if (!(fraction >= 0.0 && fraction < 1.0)) {
+      std::ostringstream message;
+      message << name << " " << fraction << " is outside [0, 1): use a fraction such as 0.1";
+      throw UserError(message.str());
+    }
+  };
+  check_fraction("val_fraction", val_fraction);
+  check_fraction("test_fraction", test_fraction);
+  const auto val_size = static_cast<std::int64_t>(std::floor(static_cast<double>(size) * val_fraction));
+  const auto test_size = static_cast<std::int64_t>(std::floor(static_cast<double>(size) * test_fraction));
+  const std::int64_t train_size = size - val_size - test_size;
+  if (train_size <= 0) {
+    std::ostringstream message;
+    message << "val_fraction " << val_fraction << " + test_fraction " << test_fraction
+            << " leave no training text out of " << size
+            << " characters: lower the fractions so their sum is well below 1";
+    throw UserError(message.str());
+  }
+  return SplitBounds{train_size, train_size + val_size, size};
+}
+
+}  // namespace charlm

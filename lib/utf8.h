@@ -1,0 +1,33 @@
+// UTF-8 decoding (strict, with byte offsets in the errors) and encoding between bytes and code points.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace charlm {
+
+// Whether a leading U+FEFF is a byte order mark to skip (files) or a character to keep (single tokens).
+enum class LeadingBom { kSkip, kKeep };
+
+// Decodes strictly: overlong forms, surrogates, code points above U+10FFFF, truncated sequences and stray
+// continuation bytes throw UserError "<source_name>: invalid UTF-8 at byte offset N (...): save the file as UTF-8".
+// Offsets count from the first byte of `bytes`, BOM included, so they match what a hex editor shows.
+// A leading BOM is skipped because editors on Windows add it to files that are otherwise plain UTF-8.
+std::u32string DecodeUtf8(std::string_view bytes, std::string_view source_name,
+                          LeadingBom leading_bom = LeadingBom::kSkip);
+
+// Expects Unicode scalar values (no surrogates, nothing above U+10FFFF); anything else is a bug (asserted) and
+// is written as U+FFFD in release builds.
+std::string EncodeUtf8(std::u32string_view text);
+std::string EncodeUtf8(char32_t c);
+
+// True for code points that UTF-8 may carry: [0, U+10FFFF] minus the surrogates.
+bool IsScalarValue(char32_t c);
+
+// "U+6211 '我'" or, for control characters and spaces that would vanish or break a line, "U+000A": for messages.
+std::string DescribeCodePoint(char32_t c);
+
+// The character as one visible token for reports: control characters become \n, \r, \t or \u{7f}; others are UTF-8.
+std::string PrintableCodePoint(char32_t c);
+
+}  // namespace charlm

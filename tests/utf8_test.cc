@@ -1,0 +1,88 @@
+// Tests for lib/utf8: strict decoding with byte offsets, BOM handling, encoding round trips.
+#include <doctest/doctest.h>
+
+#include <string>
+
+#include "errors.h"
+#include "utf8.h"
+
+namespace charlm {
+namespace {
+
+// The UserError message DecodeUtf8 throws for `bytes`, or "" if it decodes.
+std::string DecodeError(const std::string& bytes) {
+  try {
+    DecodeUtf8(bytes, "song.txt");
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST_CASE("utf8: one- to four-byte characters decode to their code points and encode back") {
+  const std::string bytes = "a\xC3\xA9\xE6\x88\x91\xF0\x9F\x8E\xB5z";  // a é 我 🎵 z
+  const std::u32string text = DecodeUtf8(bytes, "song.txt");
+  CHECK(text == std::u32string{U'a', 0xE9, 0x6211, 0x1F3B5, U'z'});
+  CHECK(EncodeUtf8(text) == bytes);
+  CHECK(EncodeUtf8(char32_t{0x6211}) == "\xE6\x88\x91");
+}
+
+TEST_CASE("utf8: the boundaries of each sequence length round trip") {
+  for (char32_t c : {char32_t{0}, char32_t{0x7F}, char32_t{0x80}, char32_t{0x7FF}, char32_t{0x800}, char32_t{0xD7FF},
+                     char32_t{0xE000}, char32_t{0xFFFF}, char32_t{0x10000}, char32_t{0x10FFFF}}) {
+    const std::u32string one(1, c);
+    CHECK(DecodeUtf8(EncodeUtf8(one), "x") == one);
+  }
+}
+
+TEST_CASE("utf8: a leading BOM is skipped, a later U+FEFF is kept, and kKeep keeps a leading one") {
+  CHECK(DecodeUtf8("\xEF\xBB\xBFhi", "x") == U"hi");
+  CHECK(DecodeUtf8("h\xEF\xBB\xBFi", "x") == std::u32string{U'h', 0xFEFF, U'i'});
+  CHECK(DecodeUtf8("\xEF\xBB\xBF", "x", LeadingBom::kKeep) == std::u32string(1, 0xFEFF));
+}
+
+TEST_CASE("utf8: every class of invalid input names the source, the byte offset and the fix") {
+  const std::string stray = DecodeError("ab\x80");
+  CHECK(stray.find("song.txt: invalid UTF-8 at byte offset 2 (") == 0);
+  CHECK(stray.find("continuation") != std::string::npos);
+  CHECK(stray.find("save the file as UTF-8") != std::string::npos);
+
+  const std::string overlong = DecodeError("abc\xC0\xAF");  // '/' in two bytes
+  CHECK(overlong.find("byte offset 3 ") != std::string::npos);
+  CHECK(overlong.find("overlong") != std::string::npos);
+  CHECK(DecodeError("\xE0\x80\xAF").find("overlong") != std::string::npos);
+  CHECK(DecodeError("\xF0\x80\x80\xAF").find("overlong") != std::string::npos);
+
+  const std::string surrogate = DecodeError("x\xED\xA0\x80");  // U+D800
+  CHECK(surrogate.find("byte offset 1 ") != std::string::npos);
+  CHECK(surrogate.find("surrogate") != std::string::npos);
+
+  const std::string too_big = DecodeError("\xF4\x90\x80\x80");  // U+110000
+  CHECK(too_big.find("byte offset 0 ") != std::string::npos);
+  CHECK(too_big.find("U+10FFFF") != std::string::npos);
+
+  const std::string truncated_at_end = DecodeError("ok\xE6\x88");
+  CHECK(truncated_at_end.find("byte offset 2 ") != std::string::npos);
+  CHECK(truncated_at_end.find("truncated") != std::string::npos);
+
+  const std::string truncated_inside = DecodeError("\xE6\x88z");
+  CHECK(truncated_inside.find("byte offset 0 ") != std::string::npos);
+  CHECK(truncated_inside.find("truncated") != std::string::npos);
+
+  CHECK(DecodeError("\xFF").find("byte offset 0 ") != std::string::npos);
+}
+
+TEST_CASE("utf8: offsets count the BOM, so they match the file") {
+  CHECK(DecodeError(std::string("\xEF\xBB\xBF") + "a\x80").find("byte offset 4 ") != std::string::npos);
+}
+
+TEST_CASE("utf8: messages show control characters escaped so they stay on one line") {
+  CHECK(DescribeCodePoint(U'\n') == "U+000A");
+  CHECK(DescribeCodePoint(0x6211) == "U+6211 '\xE6\x88\x91'");
+  CHECK(PrintableCodePoint(U'\n') == "\\n");
+  CHECK(PrintableCodePoint(0x01) == "\\u{1}");
+  CHECK(PrintableCodePoint(U'a') == "a");
+}
+
+}  // namespace
+}  // namespace charlm
