@@ -60,13 +60,8 @@ std::u32string ReadCorpus(const std::string& path, NewlinePolicy policy, std::in
 
 NewlinePolicy ParseNewlinePolicy(std::string_view text, std::string_view what) {
   if (auto policy = ParseEnum<NewlinePolicy>(text)) return *policy;
-  // Spelled out here rather than with EnumChoices, whose `"\"" + std::string` trips GCC 12's false -Wrestrict.
-  std::string message = std::string(what) + " \"" + std::string(text) + "\" is not a newline policy: use one of ";
-  for (std::string_view name : EnumNames<NewlinePolicy>::kNames) {
-    if (name != EnumNames<NewlinePolicy>::kNames.front()) message += " | ";
-    message.append("\"").append(name).append("\"");
-  }
-  throw UserError(message);
+  throw UserError(std::string(what) + " \"" + std::string(text) + "\" is not a newline policy: use one of " +
+                  EnumChoices<NewlinePolicy>());
 }
 
 SplitBounds SplitCorpus(std::int64_t size, double val_fraction, double test_fraction) {
