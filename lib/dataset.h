@@ -1,0 +1,44 @@
+// Turns a config into the pieces every command needs: the encoded corpus with its split, the model spec, and
+// a model restored from a checkpoint.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "checkpoint.h"
+#include "config.h"
+#include "corpus.h"
+#include "model.h"
+#include "vocab.h"
+
+namespace charlm {
+
+struct Dataset {
+  Vocab vocab;
+  std::vector<int> ids;  // the whole corpus after the newline policy and max_chars
+  SplitBounds split;
+  std::span<const int> Train() const { return {ids.data(), static_cast<std::size_t>(split.train_end)}; }
+  std::span<const int> Validation() const {
+    return {ids.data() + split.train_end, static_cast<std::size_t>(split.val_end - split.train_end)};
+  }
+  std::span<const int> Test() const {
+    return {ids.data() + split.val_end, static_cast<std::size_t>(split.size - split.val_end)};
+  }
+};
+
+// Reads data.corpus and builds the vocabulary from the whole text (the book's choice), then encodes and splits it.
+Dataset LoadDataset(const DataConfig& data);
+
+ModelSpec MakeModelSpec(const ModelConfig& model, int vocab_size);
+
+// A trained model with its config and vocabulary, as `generate`, `eval` and `--resume` need it.
+struct RestoredModel {
+  Config config;
+  Vocab vocab;
+  CharModel<float> model;
+  CheckpointData checkpoint;
+};
+// UserError when the file is not a usable checkpoint, or its parts disagree (parameter count vs config and vocab).
+RestoredModel RestoreModel(const std::string& checkpoint_path);
+
+}  // namespace charlm

@@ -1,0 +1,37 @@
+// The training loop: truncated BPTT over the sampler's minibatches, evaluation, generation, metrics, checkpoints,
+// resuming, early stopping, and a clean stop on request (signals).
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config.h"
+
+namespace charlm {
+
+struct TrainHooks {
+  std::function<bool()> stop_requested;  // polled after every step; true = save last.ckpt and return
+  bool progress_bar = false;              // redraw a bar on stderr (a terminal); otherwise log lines only
+};
+
+struct TrainOutcome {
+  int epochs_completed = 0;
+  double train_perplexity = 0;
+  std::optional<double> val_perplexity;
+  std::optional<double> best_val_perplexity;
+  bool early_stopped = false;
+  bool interrupted = false;  // stop_requested fired; last.ckpt holds the exact position
+  std::string last_checkpoint;
+};
+
+// Trains from scratch (resume_path empty) or continues the run saved in resume_path. When resuming, `config` is
+// the configuration to continue with; keys that change the trajectory (data, model, most of train) must equal
+// the checkpoint's, or a UserError names the first difference. Only run-length and reporting keys may change.
+TrainOutcome Train(const Config& config, const std::string& resume_path, const TrainHooks& hooks);
+
+// The keys that may differ between a checkpoint's config and the config a run resumes with.
+const std::vector<std::string>& ResumableConfigKeys();
+
+}  // namespace charlm
