@@ -1,14 +1,39 @@
-// The charlm executable: parses the command line, sets up logging and calls into the library.
+// The charlm executable: parses the command line, sets up logging and signals, and calls into the library.
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
+#include <atomic>
+#include <csignal>
 #include <cstdio>
-#include <exception>
 #include <iostream>
 
+#include "bench.h"
+#include "commands.h"
 #include "corpus.h"
 #include "errors.h"
+#include "trainer.h"
 #include "vocab_report.h"
+
+namespace {
+
+// First SIGINT/SIGTERM: finish the step, save last.ckpt, exit 128+signal. Second: exit at once, touching nothing.
+std::atomic<int> g_stop_signal{0};
+
+void OnStopSignal(int signal_number) {
+  int expected = 0;
+  if (!g_stop_signal.compare_exchange_strong(expected, signal_number)) _exit(128 + signal_number);
+}
+
+void InstallStopHandlers() {
+  struct sigaction action {};
+  action.sa_handler = OnStopSignal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"charlm: train, sample and evaluate character-level RNN/GRU/LSTM language models"};
@@ -34,11 +59,113 @@ int main(int argc, char** argv) {
     };
   });
 
+  // train: the training loop (lib/trainer.h).
+  std::string train_config, resume_path;
+  std::vector<std::string> train_overrides;
+  auto* train_command = app.add_subcommand("train", "Train a model from a JSON config; prints perplexity and samples");
+  train_command->add_option("--config", train_config, "JSON config file (see docs/config.md)");
+  train_command->add_option("--set", train_overrides, "override a config key: --set train.epochs=20 (repeatable)");
+  train_command->add_option("--resume", resume_path, "continue the run saved in this checkpoint (e.g. runs/x/last.ckpt)");
+  train_command->callback([&] {
+    run = [&] {
+      const charlm::Config config = charlm::ResolveTrainConfig(train_config, train_overrides, resume_path);
+      InstallStopHandlers();
+      charlm::TrainHooks hooks;
+      hooks.stop_requested = [] { return g_stop_signal.load() != 0; };
+      hooks.progress_bar = isatty(STDERR_FILENO) != 0;
+      const charlm::TrainOutcome outcome = charlm::Train(config, resume_path, hooks);
+      if (outcome.interrupted) {
+        const int sig = g_stop_signal.load();
+        std::fprintf(stderr, "charlm: stopped by %s; saved %s. Resume with: %s train%s%s --resume %s\n",
+                     sig == SIGINT ? "SIGINT" : "SIGTERM", outcome.last_checkpoint.c_str(), argv[0],
+                     train_config.empty() ? "" : " --config ", train_config.c_str(), outcome.last_checkpoint.c_str());
+        return 128 + sig;
+      }
+      return 0;
+    };
+  });
+
+  // generate: sample text from a checkpoint.
+  charlm::GenerateCommand generate;
+  int generate_length = 0, generate_top_k = 0;
+  double generate_temperature = 1, generate_top_p = 1;
+  auto* generate_command = app.add_subcommand("generate", "Generate text from a checkpoint, starting from prefixes");
+  generate_command->add_option("--checkpoint", generate.checkpoint, "checkpoint file (last.ckpt or best.ckpt)")->required();
+  generate_command->add_option("--prefix", generate.prefixes, "text to start from (repeatable)")->required();
+  auto* length_option = generate_command->add_option("--length", generate_length, "characters to generate");
+  auto* temperature_option = generate_command->add_option("--temperature", generate_temperature, "softmax temperature");
+  auto* top_k_option = generate_command->add_option("--top-k", generate_top_k, "sample among the K most likely (0 = all)");
+  auto* top_p_option = generate_command->add_option("--top-p", generate_top_p, "sample within probability mass P");
+  generate_command->add_flag("--greedy", generate.greedy, "always take the most likely character (the book's choice)");
+  generate_command->add_option("--seed", generate.seed, "random seed; the same seed gives the same text")
+      ->capture_default_str();
+  generate_command->add_option("--unknown", generate.unknown, "prefix characters outside the vocabulary: error | skip")
+      ->capture_default_str();
+  generate_command->callback([&] {
+    run = [&] {
+      if (length_option->count() > 0) generate.length = generate_length;
+      if (temperature_option->count() > 0) generate.temperature = generate_temperature;
+      if (top_k_option->count() > 0) generate.top_k = generate_top_k;
+      if (top_p_option->count() > 0) generate.top_p = generate_top_p;
+      charlm::RunGenerate(generate, std::cout);
+      return 0;
+    };
+  });
+
+  // eval: perplexity of a checkpoint on a text or a split.
+  charlm::EvalCommand eval;
+  auto* eval_command = app.add_subcommand("eval", "Perplexity and bits per character of a checkpoint on a text");
+  eval_command->add_option("--checkpoint", eval.checkpoint, "checkpoint file")->required();
+  eval_command->add_option("--text", eval.text, "UTF-8 text file to score");
+  eval_command->add_option("--split", eval.split, "val | test: a split of the checkpoint's own corpus");
+  eval_command->add_flag("--json", eval.json, "print one JSON object");
+  eval_command->add_option("--unknown", eval.unknown, "characters outside the vocabulary: error | skip")
+      ->capture_default_str();
+  eval_command->callback([&] {
+    run = [&] {
+      charlm::RunEval(eval, std::cout);
+      return 0;
+    };
+  });
+
+  // summary: the model's layers and parameter counts.
+  charlm::SummaryCommand summary;
+  auto* summary_command = app.add_subcommand("summary", "Print a Keras-like table of layers and parameter counts");
+  summary_command->add_option("--config", summary.config, "JSON config file")->required();
+  summary_command->add_option("--set", summary.overrides, "override a config key (repeatable)");
+  summary_command->callback([&] {
+    run = [&] {
+      charlm::RunSummary(summary, std::cout);
+      return 0;
+    };
+  });
+
+  // bench: training, evaluation and generation throughput (lib/bench.h).
+  charlm::BenchCommand bench;
+  auto* bench_command = app.add_subcommand("bench", "Measure training/evaluation/generation speed and memory");
+  bench_command->add_option("--config", bench.config, "JSON config file (default: a preset on random tokens)");
+  bench_command->add_option("--preset", bench.preset, "d2l | char-rnn, when no --config is given")->capture_default_str();
+  bench_command->add_option("--set", bench.overrides, "override a config key (repeatable)");
+  bench_command->add_option("--seconds", bench.seconds, "time budget per measurement")->capture_default_str();
+  bench_command->add_flag("--json", bench.json, "print one JSON object");
+  bench_command->callback([&] {
+    run = [&] {
+      charlm::RunBench(bench, std::cout);
+      return 0;
+    };
+  });
+
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "charlm: error: %s: see charlm --help, or charlm COMMAND --help\n", e.what());
+    return 2;
   }
+  spdlog::set_pattern("[%H:%M:%S] %v");
   try {
     return run ? run() : 0;
   } catch (const charlm::UserError& e) {

@@ -1,0 +1,206 @@
+// Times the real training step, evaluation and generation code paths on random or corpus tokens.
+#include "bench.h"
+
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "blas.h"
+#include "dataset.h"
+#include "errors.h"
+#include "generate.h"
+#include "model.h"
+#include "optimizer.h"
+#include "rng.h"
+
+namespace charlm {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
+
+// Square sgemm at a size that reaches OpenBLAS's peak on these machines, repeated for about `seconds`.
+double MeasureSgemmGflops(double seconds) {
+  const int n = 1024;
+  std::vector<float> a(static_cast<std::size_t>(n) * n, 0.5f), b(a.size(), 0.25f), c(a.size(), 0.0f);
+  Gemm<float>(false, false, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);  // warm-up
+  int runs = 0;
+  const auto start = Clock::now();
+  do {
+    Gemm<float>(false, false, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
+    ++runs;
+  } while (Seconds(start) < seconds);
+  return 2.0 * n * n * n * runs / Seconds(start) / 1e9;
+}
+
+double PeakRssMb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux reports KiB
+}
+
+}  // namespace
+
+Config BenchPresetConfig(const std::string& preset, int* vocab_size) {
+  Config c;
+  c.train.optimizer.name = OptimizerKind::kAdam;
+  c.train.clip_norm = 1.0;
+  c.model.cell = CellKind::kLstm;
+  if (preset == "d2l") {
+    *vocab_size = 2583;
+    c.model.embedding_size = 256;
+    c.model.hidden_size = 256;
+    c.model.num_layers = 1;
+    c.train.batch_size = 32;
+    c.train.num_steps = 35;
+  } else if (preset == "char-rnn") {
+    *vocab_size = 65;
+    c.model.embedding_size = 64;
+    c.model.hidden_size = 512;
+    c.model.num_layers = 2;
+    c.train.batch_size = 50;
+    c.train.num_steps = 50;
+  } else {
+    throw UserError("--preset \"" + preset + "\" is not a benchmark preset: use --preset d2l or --preset char-rnn");
+  }
+  return c;
+}
+
+double ForwardFlopsPerToken(const Config& config, int vocab_size) {
+  const ModelSpec spec = MakeModelSpec(config.model, vocab_size);
+  double flops = 2.0 * spec.hidden_size * vocab_size;
+  for (int l = 0; l < spec.num_layers; ++l) {
+    const RecurrentShape shape = spec.LayerShape(l);
+    const double input = (l == 0 && spec.embedding_size == 0) ? 0.0 : shape.input_size;
+    flops += 2.0 * (input + shape.hidden_size) * shape.gates() * shape.hidden_size;
+  }
+  return flops;
+}
+
+BenchResult RunBenchmark(const Config& config, int vocab_size, double seconds) {
+  SetBlasThreads(config.train.threads);
+  const int B = config.train.batch_size, T = config.train.num_steps;
+  CharModel<float> model(MakeModelSpec(config.model, vocab_size));
+  model.Initialize(config.model.init, config.train.seed);
+  Optimizer optimizer(config.train.optimizer, model.params().size());
+  auto ws = model.MakeWorkspace(T, B);
+  auto state = model.MakeState(B);
+  Rng rng(config.train.seed);
+  std::vector<int> x(static_cast<std::size_t>(B) * T), y(x.size());
+  for (std::size_t k = 0; k < x.size(); ++k) {
+    x[k] = static_cast<int>(rng.Below(vocab_size));
+    y[k] = static_cast<int>(rng.Below(vocab_size));
+  }
+  BenchResult r;
+  r.cell = std::string(EnumName(config.model.cell));
+  r.vocab_size = vocab_size;
+  r.embedding_size = config.model.embedding_size;
+  r.hidden_size = config.model.hidden_size;
+  r.num_layers = config.model.num_layers;
+  r.batch_size = B;
+  r.num_steps = T;
+  r.threads = BlasThreads();
+
+  auto train_step = [&](std::int64_t step) {
+    model.ZeroGrads();
+    model.Forward(*ws, x.data(), y.data(), T, B, state, {true, static_cast<std::uint64_t>(step)});
+    model.Backward(*ws, nullptr);
+    ClipGlobalNorm(model.grads(), config.train.clip_norm);
+    optimizer.Step(model.params(), model.grads(), config.train.optimizer.lr);
+  };
+  for (int k = 0; k < 3; ++k) train_step(k);  // warm-up: first-touch pages, BLAS thread start
+  std::int64_t steps = 0;
+  auto start = Clock::now();
+  do train_step(steps++);
+  while (Seconds(start) < seconds);
+  const double train_s = Seconds(start);
+  r.train_tokens_per_s = static_cast<double>(steps) * B * T / train_s;
+  r.train_ms_per_step = 1000.0 * train_s / static_cast<double>(steps);
+  r.train_gflops = 3.0 * ForwardFlopsPerToken(config, vocab_size) * r.train_tokens_per_s / 1e9;
+
+  model.Forward(*ws, x.data(), y.data(), T, B, state, {});
+  steps = 0;
+  start = Clock::now();
+  do {
+    model.Forward(*ws, x.data(), y.data(), T, B, state, {});
+    ++steps;
+  } while (Seconds(start) < seconds);
+  r.eval_tokens_per_s = static_cast<double>(steps) * B * T / Seconds(start);
+
+  // Generation as `charlm generate` does it: batch 1, one step per character, sampling from the softmax.
+  auto gen_ws = model.MakeWorkspace(1, 1);
+  auto gen_state = model.MakeState(1);
+  std::vector<double> probs(vocab_size);
+  std::vector<int> order(vocab_size);
+  SamplingOptions sampling;
+  int current = 0;
+  std::int64_t chars = 0;
+  start = Clock::now();
+  do {
+    for (int k = 0; k < 100; ++k, ++chars) {
+      model.Forward(*gen_ws, &current, nullptr, 1, 1, gen_state, {});
+      current = SampleNextId(WorkspaceLogits(*gen_ws), vocab_size, sampling, -1, rng, probs.data(), order.data());
+    }
+  } while (Seconds(start) < seconds);
+  r.generate_chars_per_s = static_cast<double>(chars) / Seconds(start);
+  r.peak_rss_mb = PeakRssMb();  // before the sgemm probe's 12 MB of matrices
+  r.sgemm_gflops = MeasureSgemmGflops(std::min(seconds, 2.0));
+  return r;
+}
+
+void RunBench(const BenchCommand& command, std::ostream& out) {
+  if (command.seconds <= 0) {
+    throw UserError("--seconds " + std::to_string(command.seconds) + " must be above 0: e.g. --seconds 3");
+  }
+  Config config;
+  int vocab_size = 0;
+  if (!command.config.empty()) {
+    config = LoadConfigFile(command.config, command.overrides);
+    vocab_size = LoadDataset(config.data).vocab.size();
+  } else {
+    config = BenchPresetConfig(command.preset, &vocab_size);
+    nlohmann::json j = ConfigToJson(config);
+    j["data"]["corpus"] = "(random tokens)";
+    for (const std::string& assignment : command.overrides) ApplyOverride(j, assignment);
+    config = ConfigFromJson(j);
+    ValidateConfig(config);
+  }
+  const BenchResult r = RunBenchmark(config, vocab_size, command.seconds);
+  if (command.json) {
+    out << nlohmann::json{{"cell", r.cell},
+                          {"vocab_size", r.vocab_size},
+                          {"embedding_size", r.embedding_size},
+                          {"hidden_size", r.hidden_size},
+                          {"num_layers", r.num_layers},
+                          {"batch_size", r.batch_size},
+                          {"num_steps", r.num_steps},
+                          {"threads", r.threads},
+                          {"train_tokens_per_s", r.train_tokens_per_s},
+                          {"train_ms_per_step", r.train_ms_per_step},
+                          {"eval_tokens_per_s", r.eval_tokens_per_s},
+                          {"generate_chars_per_s", r.generate_chars_per_s},
+                          {"train_gflops", r.train_gflops},
+                          {"sgemm_gflops", r.sgemm_gflops},
+                          {"peak_rss_mb", r.peak_rss_mb}}
+               .dump()
+        << '\n';
+    return;
+  }
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "model: %s, vocab %d, embedding %d, %d x %d, batch %d x %d steps, %d BLAS threads\n"
+                "train:    %10.0f tokens/s  %8.2f ms/step  %6.1f GFLOP/s (%.0f%% of sgemm %.1f GFLOP/s)\n"
+                "eval:     %10.0f tokens/s\n"
+                "generate: %10.0f chars/s (batch 1, sampling)\n"
+                "peak RSS: %10.1f MB\n",
+                r.cell.c_str(), r.vocab_size, r.embedding_size, r.num_layers, r.hidden_size, r.batch_size, r.num_steps,
+                r.threads, r.train_tokens_per_s, r.train_ms_per_step, r.train_gflops,
+                100.0 * r.train_gflops / r.sgemm_gflops, r.sgemm_gflops, r.eval_tokens_per_s, r.generate_chars_per_s,
+                r.peak_rss_mb);
+  out << buf;
+}
+
+}  // namespace charlm

@@ -1,0 +1,37 @@
+// charlm bench: training, evaluation and generation throughput, achieved GFLOP/s against in-process sgemm, peak RSS.
+#pragma once
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "config.h"
+
+namespace charlm {
+
+struct BenchCommand {
+  std::string config;                  // empty: the preset below on random tokens (no corpus needed)
+  std::string preset = "d2l";          // "d2l": V 2583, embedding 256, LSTM 1x256, B 32, T 35
+                                       // "char-rnn": V 65, embedding 64, LSTM 2x512, B 50, T 50
+  std::vector<std::string> overrides;  // --set, applied to the config or the preset
+  double seconds = 3.0;                // time budget per measurement
+  bool json = false;
+};
+
+struct BenchResult {
+  std::string cell;
+  int vocab_size = 0, embedding_size = 0, hidden_size = 0, num_layers = 0, batch_size = 0, num_steps = 0, threads = 0;
+  double train_tokens_per_s = 0, train_ms_per_step = 0, train_gflops = 0;
+  double eval_tokens_per_s = 0, generate_chars_per_s = 0, sgemm_gflops = 0, peak_rss_mb = 0;
+};
+
+// The benchmark's config for a preset name; UserError for an unknown name. Returns the vocabulary size too.
+Config BenchPresetConfig(const std::string& preset, int* vocab_size);
+
+// Matmul FLOPs per token of one forward pass: per layer 2*(I+H)*gH (I = 0 for a one-hot gather), plus 2*H*V.
+double ForwardFlopsPerToken(const Config& config, int vocab_size);
+
+BenchResult RunBenchmark(const Config& config, int vocab_size, double seconds);
+void RunBench(const BenchCommand& command, std::ostream& out);
+
+}  // namespace charlm

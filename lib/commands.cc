@@ -1,0 +1,116 @@
+// Implements generate, eval and summary on top of the library, and resolves the config a training run uses.
+#include "commands.h"
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "checkpoint.h"
+#include "dataset.h"
+#include "errors.h"
+#include "evaluate.h"
+#include "rng.h"
+#include "summary.h"
+#include "utf8.h"
+
+namespace charlm {
+
+Config ResolveTrainConfig(const std::string& config_path, const std::vector<std::string>& overrides,
+                          const std::string& resume_path) {
+  if (!config_path.empty()) return LoadConfigFile(config_path, overrides);
+  if (resume_path.empty()) {
+    throw UserError("train needs --config FILE (or --resume CKPT to continue a run): e.g. charlm train --config configs/default.json");
+  }
+  nlohmann::json j = LoadCheckpoint(resume_path).config;
+  for (const std::string& assignment : overrides) ApplyOverride(j, assignment);
+  Config config = ConfigFromJson(j);
+  ValidateConfig(config);
+  return config;
+}
+
+UnknownPolicy ParseUnknownPolicy(const std::string& text) {
+  if (text == "error") return UnknownPolicy::kError;
+  if (text == "skip") return UnknownPolicy::kSkip;
+  throw UserError("--unknown \"" + text + "\" is not a policy: use --unknown error or --unknown skip");
+}
+
+void RunGenerate(const GenerateCommand& command, std::ostream& out) {
+  const UnknownPolicy unknown = ParseUnknownPolicy(command.unknown);
+  if (command.prefixes.empty()) throw UserError("generate needs at least one --prefix TEXT, e.g. --prefix 分开");
+  // Range checks reuse the config's, so the CLI and the config accept exactly the same values.
+  RestoredModel restored = RestoreModel(command.checkpoint);
+  Config config = restored.config;
+  if (command.length) config.generate.length = *command.length;
+  if (command.temperature) config.generate.temperature = *command.temperature;
+  if (command.top_k) config.generate.top_k = *command.top_k;
+  if (command.top_p) config.generate.top_p = *command.top_p;
+  if (command.greedy) config.generate.greedy = true;
+  config.generate.prefixes = command.prefixes;
+  try {
+    ValidateConfig(config);
+  } catch (const UserError& e) {
+    throw UserError(std::string(e.what()) + " (set here by --length/--temperature/--top-k/--top-p/--prefix)");
+  }
+  SamplingOptions options;
+  options.length = config.generate.length;
+  options.temperature = config.generate.temperature;
+  options.top_k = config.generate.top_k;
+  options.top_p = config.generate.top_p;
+  options.greedy = config.generate.greedy;
+  Rng rng(command.seed);
+  for (const std::string& prefix : command.prefixes) {
+    out << GenerateText(restored.model, restored.vocab, prefix, options, rng, unknown) << '\n';
+  }
+}
+
+void RunEval(const EvalCommand& command, std::ostream& out) {
+  const UnknownPolicy unknown = ParseUnknownPolicy(command.unknown);
+  if (command.text.empty() == command.split.empty()) {
+    throw UserError("eval needs exactly one of --text FILE or --split val|test");
+  }
+  RestoredModel restored = RestoreModel(command.checkpoint);
+  const Config& config = restored.config;
+  std::vector<int> ids;
+  std::string what;
+  if (!command.text.empty()) {
+    const std::u32string text = ReadCorpus(command.text, config.data.newline, 0);
+    ids = EncodeText(restored.vocab, text, unknown, command.text);
+    what = command.text;
+  } else {
+    if (command.split != "val" && command.split != "test") {
+      throw UserError("--split \"" + command.split + "\" is not a split: use --split val or --split test");
+    }
+    const Dataset data = LoadDataset(config.data);
+    if (!(data.vocab == restored.vocab)) {
+      throw UserError(config.data.corpus + " no longer gives the vocabulary the checkpoint was trained with: "
+                      "evaluate the changed text with --text FILE instead");
+    }
+    const auto part = command.split == "val" ? data.Validation() : data.Test();
+    if (part.size() < 2) {
+      throw UserError("the checkpoint's corpus has no " + std::string(command.split == "val" ? "validation" : "test") +
+                      " split (data." + (command.split == "val" ? "val_fraction" : "test_fraction") +
+                      " is " + std::to_string(command.split == "val" ? config.data.val_fraction : config.data.test_fraction) +
+                      "): evaluate a file with --text FILE, or train with that fraction above 0");
+    }
+    ids.assign(part.begin(), part.end());
+    what = config.data.corpus + " (" + command.split + " split)";
+  }
+  if (ids.size() < 2) throw UserError(what + " has fewer than 2 known characters: nothing to predict; give a longer text");
+  const EvalResult r = Evaluate(restored.model, ids, config.train.batch_size, config.train.num_steps);
+  if (command.json) {
+    out << nlohmann::json{{"perplexity", r.perplexity}, {"bits_per_char", r.bits_per_char}, {"tokens", r.tokens}}.dump()
+        << '\n';
+  } else {
+    char line[256];
+    std::snprintf(line, sizeof line, "%s: perplexity %.4f, %.4f bits per character, %lld characters predicted\n",
+                  what.c_str(), r.perplexity, r.bits_per_char, static_cast<long long>(r.tokens));
+    out << line;
+  }
+}
+
+void RunSummary(const SummaryCommand& command, std::ostream& out) {
+  const Config config = LoadConfigFile(command.config, command.overrides);
+  const Dataset data = LoadDataset(config.data);
+  out << ModelSummary(MakeModelSpec(config.model, data.vocab.size()), config.train.batch_size, config.train.num_steps);
+}
+
+}  // namespace charlm

@@ -1,0 +1,52 @@
+// The subcommands behind the CLI (train, generate, eval, summary), as library calls with plain option structs.
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "config.h"
+#include "generate.h"
+
+namespace charlm {
+
+// The config a `train` run uses: the file plus --set overrides; or, resuming without --config, the checkpoint's
+// own config plus the overrides.
+Config ResolveTrainConfig(const std::string& config_path, const std::vector<std::string>& overrides,
+                          const std::string& resume_path);
+
+UnknownPolicy ParseUnknownPolicy(const std::string& text);  // "skip" | "error"
+
+struct GenerateCommand {
+  std::string checkpoint;
+  std::vector<std::string> prefixes;
+  // Unset options take the checkpoint's generate section.
+  std::optional<int> length;
+  std::optional<double> temperature;
+  std::optional<int> top_k;
+  std::optional<double> top_p;
+  bool greedy = false;
+  std::uint64_t seed = 0;
+  std::string unknown = "error";
+};
+// Prints one line per prefix: the prefix followed by the generated characters.
+void RunGenerate(const GenerateCommand& command, std::ostream& out);
+
+struct EvalCommand {
+  std::string checkpoint;
+  std::string text;   // a UTF-8 file, read with the checkpoint's newline policy
+  std::string split;  // or "val" | "test" of the checkpoint's corpus
+  bool json = false;
+  std::string unknown = "error";
+};
+void RunEval(const EvalCommand& command, std::ostream& out);
+
+struct SummaryCommand {
+  std::string config;
+  std::vector<std::string> overrides;
+};
+void RunSummary(const SummaryCommand& command, std::ostream& out);
+
+}  // namespace charlm
