@@ -602,7 +602,10 @@ Config LoadConfigFile(const std::string& path, const std::vector<std::string>& o
   if (in.bad()) throw UserError("cannot read config file \"" + path + "\": " + std::strerror(errno));
 
   json j = ParseJsonText(text, path);
-  for (const auto& assignment : overrides) ApplyOverride(j, assignment);
+  // A file that is not an object gets its own message from TypedConfig, not a confusing one from an override.
+  if (j.is_object()) {
+    for (const auto& assignment : overrides) ApplyOverride(j, assignment);
+  }
   return TypedConfig(j, overrides.empty() ? path : path + " with --set overrides");
 }
 

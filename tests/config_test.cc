@@ -478,6 +478,10 @@ TEST_CASE("config: LoadConfigFile applies overrides and reports file problems") 
   const std::string missing = (dir / "nope.json").string();
   CHECK(UserErrorOf([&] { LoadConfigFile(missing); }).starts_with("config file \"" + missing + "\" not found"));
   CHECK(UserErrorOf([&] { LoadConfigFile(dir.path().string()); }).find("is a directory") != std::string::npos);
+  WriteFile(dir / "list.json", "[]");
+  CHECK(UserErrorOf([&] { LoadConfigFile((dir / "list.json").string(), {"model.cell=gru"}); })
+            .find("expected a JSON object with the sections data, model, train and generate at the top level, got [] "
+                  "(array)") != std::string::npos);
   WriteFile(dir / "bad.json", "{\"data\": {\"corpus\": \"x\",}}");
   CHECK(UserErrorOf([&] {
           LoadConfigFile((dir / "bad.json").string());
