@@ -94,7 +94,7 @@ void VisitFields(LrScheduleConfig& c, V& v) {
 template <typename V>
 void VisitFields(TrainConfig& c, V& v) {
   v("sampler", c.sampler, kAny, "minibatches: random windows (state reset) or consecutive streams (state carried)");
-  v("random_offset", c.random_offset, kAny, "consecutive: start each epoch at a random offset");
+  v("random_offset", c.random_offset, kAny, "start each epoch at a random offset in [0, num_steps), so windows differ between epochs");
   v("batch_size", c.batch_size, AtLeast(1), "sequences per minibatch");
   v("num_steps", c.num_steps, AtLeast(1), "time steps per sequence (truncated backpropagation length)");
   v("epochs", c.epochs, AtLeast(1), "passes over the training text");

@@ -212,18 +212,21 @@ TEST_CASE("config: ConfigToJson writes exactly the documented keys") {
   CHECK(TableKeys(ConfigKeysMarkdownTable()) == kDocumentedKeys);
 }
 
-TEST_CASE("config: docs/config.md holds the generated key table") {
+TEST_CASE("config: docs/config.md and README.md hold the generated key table") {
   const std::string table = ConfigKeysMarkdownTable();
   CHECK(table.starts_with("| key | type | default | meaning |\n|---|---|---|---|\n"));
   CHECK(table.find("| `model.hidden_size` | integer >= 1 | `256` | ") != std::string::npos);
   CHECK(table.find("| `model.dropout` | number in [0, 1) | `0.0` | ") != std::string::npos);
   CHECK(table.find("| `model.cell` | one of `rnn`, `gru`, `lstm` | `\"lstm\"` | ") != std::string::npos);
-  const std::string docs = ReadFile(SourceDir() / "docs" / "config.md");
-  const bool up_to_date = docs.find(table) != std::string::npos;
-  if (!up_to_date) {
-    const auto fresh = std::filesystem::temp_directory_path() / "charlm_config_keys_table.md";
-    WriteFile(fresh, table);
-    FAIL_CHECK("docs/config.md does not hold the current key table; paste " << fresh.string() << " into it");
+  for (const char* page : {"docs/config.md", "README.md"}) {
+    CAPTURE(page);
+    const std::string docs = ReadFile(SourceDir() / page);
+    const bool up_to_date = docs.find(table) != std::string::npos;
+    if (!up_to_date) {
+      const auto fresh = std::filesystem::temp_directory_path() / "charlm_config_keys_table.md";
+      WriteFile(fresh, table);
+      FAIL_CHECK(page << " does not hold the current key table; paste " << fresh.string() << " into it");
+    }
   }
 }
 
