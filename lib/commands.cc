@@ -50,12 +50,7 @@ void RunGenerate(const GenerateCommand& command, std::ostream& out) {
   } catch (const UserError& e) {
     throw UserError(std::string(e.what()) + " (set here by --length/--temperature/--top-k/--top-p/--prefix)");
   }
-  SamplingOptions options;
-  options.length = config.generate.length;
-  options.temperature = config.generate.temperature;
-  options.top_k = config.generate.top_k;
-  options.top_p = config.generate.top_p;
-  options.greedy = config.generate.greedy;
+  const SamplingOptions options = SamplingFromConfig(config.generate);
   Rng rng(command.seed);
   for (const std::string& prefix : command.prefixes) {
     out << GenerateText(restored.model, restored.vocab, prefix, options, rng, unknown) << '\n';

@@ -33,6 +33,16 @@ std::vector<int> EncodeText(const Vocab& vocab, std::u32string_view text, Unknow
   return ids;
 }
 
+SamplingOptions SamplingFromConfig(const GenerateConfig& generate) {
+  SamplingOptions options;
+  options.length = generate.length;
+  options.temperature = generate.temperature;
+  options.top_k = generate.top_k;
+  options.top_p = generate.top_p;
+  options.greedy = generate.greedy;
+  return options;
+}
+
 int SampleNextId(const float* logits, int vocab_size, const SamplingOptions& options, int exclude_id, Rng& rng,
                  double* probs, int* order) {
   auto allowed = [&](int id) { return id != exclude_id; };

@@ -6,6 +6,7 @@
 #include <string_view>
 #include <vector>
 
+#include "config.h"
 #include "model.h"
 #include "rng.h"
 #include "vocab.h"
@@ -25,6 +26,9 @@ struct SamplingOptions {
   double top_p = 1.0;  // 1 = all
   bool greedy = false;  // argmax, the book's predict function
 };
+
+// The sampling settings of a config's generate section.
+SamplingOptions SamplingFromConfig(const GenerateConfig& generate);
 
 // Draws one id from logits (V): greedy argmax, or a sample under temperature, top-k and top-p. <unk> (exclude_id)
 // is never drawn. scratch must hold V doubles and V ints; nothing is allocated.

@@ -272,12 +272,7 @@ TrainOutcome Train(const Config& config, const std::string& resume_path, const T
 
   TrainOutcome outcome;
   const auto run_start = Clock::now();
-  SamplingOptions sampling;
-  sampling.length = config.generate.length;
-  sampling.temperature = config.generate.temperature;
-  sampling.top_k = config.generate.top_k;
-  sampling.top_p = config.generate.top_p;
-  sampling.greedy = config.generate.greedy;
+  const SamplingOptions sampling = SamplingFromConfig(config.generate);
 
   for (int epoch = progress.epochs_completed; epoch < tc.epochs; ++epoch) {
     sampler.BeginEpoch(epoch);
