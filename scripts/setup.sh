@@ -20,6 +20,7 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+mkdir -p corpus
 if [ ! -f corpus/jaychou_lyrics.txt ]; then
   if [ -f ../shared/corpus/jaychou_lyrics.txt ]; then
     cp ../shared/corpus/jaychou_lyrics.txt corpus/jaychou_lyrics.txt
