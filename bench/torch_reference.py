@@ -6,7 +6,9 @@ Run by hand with the Debian torch (apt-get install python3-torch); it is not par
     OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/torch_reference.py --preset char-rnn --json
 Debian's torch does its float32 matrix products in the system BLAS (OpenBLAS through libblas.so.3), whose
 thread count comes from OPENBLAS_NUM_THREADS at load time and is not changed by torch.set_num_threads;
-both counts are reported so runs can be compared fairly with charlm's.
+both counts are reported so runs can be compared fairly with charlm's. On a busy machine, torch threads > 1
+collapses (OpenMP workers spin while waiting); OMP_WAIT_POLICY=PASSIVE avoids that. Compare only runs whose
+reported cpu/wall is close to the thread count in use.
 """
 
 import argparse
