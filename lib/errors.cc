@@ -1,2 +1,0 @@
-// Anchor translation unit so the library has at least one source.
-#include "errors.h"
