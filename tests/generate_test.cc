@@ -1,4 +1,4 @@
-// Checks generation (determinism, greedy, top-k, unknown characters) and evaluation against a hand-computed case.
+// Checks generation: determinism, greedy, top-k and top-p, and characters outside the vocabulary.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "errors.h"
-#include "evaluate.h"
 #include "generate.h"
 #include "rng.h"
 #include "utf8.h"
@@ -78,43 +77,6 @@ TEST_CASE("generate: characters outside the vocabulary are named, or skipped on 
   const std::string skipped = GenerateText(f.model, f.vocab, "分开z", options, rng, UnknownPolicy::kSkip);
   CHECK(skipped.starts_with("分开"));
   CHECK_THROWS_AS(GenerateText(f.model, f.vocab, "zz", options, rng, UnknownPolicy::kSkip), UserError);
-}
-
-TEST_CASE("evaluate: perplexity and bits per character equal a hand-computed case") {
-  // All weights zero except the output bias: every prediction is p = (1/2, 1/4, 1/4) whatever the history.
-  ModelSpec spec;
-  spec.cell = CellKind::kRnn;
-  spec.vocab_size = 3;
-  spec.hidden_size = 4;
-  CharModel<float> model(spec);
-  float* bias = model.Param("output.b");
-  bias[0] = std::log(0.5f);
-  bias[1] = std::log(0.25f);
-  bias[2] = std::log(0.25f);
-  // Transitions predict 1, 0, 2, 0, 1: -ln p = ln4, ln2, ln4, ln2, ln4 -> mean = 8/5 ln2.
-  const std::vector<int> ids{0, 1, 0, 2, 0, 1};
-  for (int streams : {1, 2, 3}) {
-    for (int steps : {1, 2, 5}) {
-      const EvalResult r = Evaluate(model, ids, streams, steps);
-      CHECK(r.tokens == 5);
-      CHECK(r.bits_per_char == doctest::Approx(1.6).epsilon(1e-6));
-      CHECK(r.perplexity == doctest::Approx(std::pow(2.0, 1.6)).epsilon(1e-6));
-    }
-  }
-}
-
-TEST_CASE("evaluate: batching into streams scores every transition once (a carried-state model agrees with batch 1)") {
-  Fixture f;
-  std::vector<int> ids;
-  Rng rng(5);
-  for (int k = 0; k < 101; ++k) ids.push_back(static_cast<int>(rng.Below(f.vocab.size())));
-  const EvalResult one = Evaluate(f.model, ids, 1, 7);
-  const EvalResult chunked = Evaluate(f.model, ids, 1, 100);
-  CHECK(one.tokens == 100);
-  CHECK(one.mean_loss == doctest::Approx(chunked.mean_loss).epsilon(1e-5));  // chunk size does not matter
-  const EvalResult four = Evaluate(f.model, ids, 4, 7);
-  CHECK(four.tokens == 100);
-  CHECK(std::isfinite(four.mean_loss));
 }
 
 }  // namespace
