@@ -6,13 +6,92 @@
 #include <cmath>
 
 #include "blas.h"
+#include "vecmath.h"
 
 namespace charlm {
 namespace {
 
+// The per-step elementwise kernels below take one sequence's row of each buffer through separate restrict
+// pointers (one per gate), so GCC vectorizes them over j with the inline float nonlinearities of vecmath.h.
+// Biases are added here rather than copied into every row before the GEMMs: one pass over memory instead of two.
+
+// LSTM, one row: pre-activations (x w_x + h~ w_h, no bias) in, gate activations out in place; c and h updated.
 template <typename T>
-inline T Sigmoid(T x) {
-  return T(1) / (T(1) + std::exp(-x));
+void LstmCellForward(int h, const T* __restrict bias, T* __restrict i_gate, T* __restrict f_gate,
+                     T* __restrict g_gate, T* __restrict o_gate, const T* __restrict c_prev, T* __restrict c_out,
+                     T* __restrict tanh_c, T* __restrict h_out) {
+  for (int j = 0; j < h; ++j) {
+    const T i = Sigmoid(i_gate[j] + bias[j]), f = Sigmoid(f_gate[j] + bias[h + j]);
+    const T g = Tanh(g_gate[j] + bias[2 * h + j]), o = Sigmoid(o_gate[j] + bias[3 * h + j]);
+    i_gate[j] = i;
+    f_gate[j] = f;
+    g_gate[j] = g;
+    o_gate[j] = o;
+    const T c = f * c_prev[j] + i * g;
+    const T tc = Tanh(c);
+    c_out[j] = c;
+    tanh_c[j] = tc;
+    h_out[j] = o * tc;
+  }
+}
+
+// LSTM, one row, the reverse of LstmCellForward: gate activations and tanh(c) in; gradients at the four
+// pre-activations out; dc_next goes from dL/dc_t to dL/dc_{t-1}.
+template <typename T>
+void LstmCellBackward(int h, const T* __restrict i_gate, const T* __restrict f_gate, const T* __restrict g_gate,
+                      const T* __restrict o_gate, const T* __restrict c_prev, const T* __restrict tanh_c,
+                      const T* __restrict dh, T* __restrict dc_next, T* __restrict d_i, T* __restrict d_f,
+                      T* __restrict d_g, T* __restrict d_o) {
+  for (int j = 0; j < h; ++j) {
+    const T i = i_gate[j], f = f_gate[j], g = g_gate[j], o = o_gate[j], tc = tanh_c[j];
+    const T dc = dc_next[j] + dh[j] * o * (T(1) - tc * tc);
+    d_i[j] = dc * g * i * (T(1) - i);
+    d_f[j] = dc * c_prev[j] * f * (T(1) - f);
+    d_g[j] = dc * i * (T(1) - g * g);
+    d_o[j] = dh[j] * tc * o * (T(1) - o);
+    dc_next[j] = dc * f;
+  }
+}
+
+// GRU reset_after, one row: a = x w_x (no bias) and q = h~ w_h (no b_h) in; r, z, n out in place of a;
+// q_n + b_h[n] kept for the backward pass.
+template <typename T>
+void GruAfterCellForward(int h, const T* __restrict bias, const T* __restrict rec_bias, T* __restrict r_gate,
+                         T* __restrict z_gate, T* __restrict n_gate, const T* __restrict q_r, const T* __restrict q_z,
+                         const T* __restrict q_n, const T* __restrict h_prev, T* __restrict q_n_out,
+                         T* __restrict h_out) {
+  for (int j = 0; j < h; ++j) {
+    const T r = Sigmoid(r_gate[j] + bias[j] + q_r[j] + rec_bias[j]);
+    const T z = Sigmoid(z_gate[j] + bias[h + j] + q_z[j] + rec_bias[h + j]);
+    const T qn = q_n[j] + rec_bias[2 * h + j];
+    const T n = Tanh(n_gate[j] + bias[2 * h + j] + r * qn);
+    r_gate[j] = r;
+    z_gate[j] = z;
+    n_gate[j] = n;
+    q_n_out[j] = qn;
+    h_out[j] = (T(1) - z) * n + z * h_prev[j];
+  }
+}
+
+// GRU reset_after, one row, the reverse of GruAfterCellForward: gradients at the input-path pre-activations
+// (d_r, d_z, d_n) and at the recurrent-path ones q (dq_r, dq_z, dq_n).
+template <typename T>
+void GruAfterCellBackward(int h, const T* __restrict r_gate, const T* __restrict z_gate, const T* __restrict n_gate,
+                          const T* __restrict q_n, const T* __restrict h_prev, const T* __restrict dh,
+                          T* __restrict d_r, T* __restrict d_z, T* __restrict d_n, T* __restrict dq_r,
+                          T* __restrict dq_z, T* __restrict dq_n) {
+  for (int j = 0; j < h; ++j) {
+    const T r = r_gate[j], z = z_gate[j], n = n_gate[j];
+    const T dn_pre = dh[j] * (T(1) - z) * (T(1) - n * n);
+    const T dr_pre = dn_pre * q_n[j] * r * (T(1) - r);
+    const T dz_pre = dh[j] * (h_prev[j] - n) * z * (T(1) - z);
+    d_r[j] = dr_pre;
+    d_z[j] = dz_pre;
+    d_n[j] = dn_pre;
+    dq_r[j] = dr_pre;
+    dq_z[j] = dz_pre;
+    dq_n[j] = dn_pre * r;
+  }
 }
 
 // out[j] += sum over rows of m (rows, cols).
@@ -48,12 +127,12 @@ RecurrentLayer<T>::RecurrentLayer(const RecurrentShape& shape, int max_steps, in
   d_step_.resize(b * h);
 }
 
+// gates_ = x w_x for all steps at once (the bias is added later, in the step kernels).
 template <typename T>
 void RecurrentLayer<T>::ProjectInput(const RecurrentInput<T>& input, const RecurrentParams<T>& params) {
   const int rows = steps_ * batch_, g = G();
-  for (int r = 0; r < rows; ++r) std::copy(params.b, params.b + g, gates_.data() + static_cast<std::size_t>(r) * g);
   if (input.dense != nullptr) {
-    Gemm<T>(false, false, rows, g, shape_.input_size, T(1), input.dense, shape_.input_size, params.w_x, g, T(1),
+    Gemm<T>(false, false, rows, g, shape_.input_size, T(1), input.dense, shape_.input_size, params.w_x, g, T(0),
             gates_.data(), g);
     return;
   }
@@ -64,7 +143,7 @@ void RecurrentLayer<T>::ProjectInput(const RecurrentInput<T>& input, const Recur
     const T scale = input.token_scale != nullptr ? input.token_scale[r] : T(1);
     const T* w_row = params.w_x + static_cast<std::size_t>(token) * g;
     T* out = gates_.data() + static_cast<std::size_t>(r) * g;
-    for (int j = 0; j < g; ++j) out[j] += scale * w_row[j];
+    for (int j = 0; j < g; ++j) out[j] = scale * w_row[j];
   }
 }
 
@@ -99,78 +178,65 @@ void RecurrentLayer<T>::ForwardSteps(const RecurrentParams<T>& params) {
       for (std::size_t k = 0; k < bh; ++k) masked[k] = h_prev[k] * recurrent_mask_[k];
       h_in = masked;
     }
-    T* a = gates_.data() + t * bg;  // (B, gH)
+    T* a = gates_.data() + t * bg;  // (B, gH): x_t w_x, bias not yet added
     switch (shape_.cell) {
       case CellKind::kRnn: {
         Gemm<T>(false, false, B, g, h, T(1), h_in, h, params.w_h, g, T(1), a, g);
-        const bool relu = shape_.activation == Activation::kRelu;
-        for (std::size_t k = 0; k < bh; ++k) h_out[k] = relu ? std::max(a[k], T(0)) : std::tanh(a[k]);
-        break;
-      }
-      case CellKind::kLstm: {
-        Gemm<T>(false, false, B, g, h, T(1), h_in, h, params.w_h, g, T(1), a, g);
-        const T* c_prev = c_seq_.data() + t * bh;
-        T* c_out = c_seq_.data() + (t + 1) * bh;
-        T* tanh_c = tanh_c_.data() + t * bh;
         for (int b = 0; b < B; ++b) {
-          T* ab = a + static_cast<std::size_t>(b) * g;
-          for (int j = 0; j < h; ++j) {
-            const T i_gate = Sigmoid(ab[j]), f_gate = Sigmoid(ab[h + j]);
-            const T g_gate = std::tanh(ab[2 * h + j]), o_gate = Sigmoid(ab[3 * h + j]);
-            ab[j] = i_gate;
-            ab[h + j] = f_gate;
-            ab[2 * h + j] = g_gate;
-            ab[3 * h + j] = o_gate;
-            const std::size_t k = static_cast<std::size_t>(b) * h + j;
-            c_out[k] = f_gate * c_prev[k] + i_gate * g_gate;
-            tanh_c[k] = std::tanh(c_out[k]);
-            h_out[k] = o_gate * tanh_c[k];
+          const T* ab = a + static_cast<std::size_t>(b) * g;
+          T* hb = h_out + static_cast<std::size_t>(b) * h;
+          if (shape_.activation == Activation::kRelu) {
+            for (int j = 0; j < h; ++j) hb[j] = std::max(ab[j] + params.b[j], T(0));
+          } else {
+            for (int j = 0; j < h; ++j) hb[j] = Tanh(ab[j] + params.b[j]);
           }
         }
         break;
       }
+      case CellKind::kLstm: {
+        Gemm<T>(false, false, B, g, h, T(1), h_in, h, params.w_h, g, T(1), a, g);
+        for (int b = 0; b < B; ++b) {
+          T* ab = a + static_cast<std::size_t>(b) * g;
+          const std::size_t k = static_cast<std::size_t>(b) * h;
+          LstmCellForward(h, params.b, ab, ab + h, ab + 2 * h, ab + 3 * h, c_seq_.data() + t * bh + k,
+                          c_seq_.data() + (t + 1) * bh + k, tanh_c_.data() + t * bh + k, h_out + k);
+        }
+        break;
+      }
       case CellKind::kGru: {
-        T* rec = step_rec_.data();    // (B, gH)
+        T* rec = step_rec_.data();      // (B, gH)
         T* aux = aux_.data() + t * bh;  // (B, H)
         if (shape_.reset_after) {
-          for (int b = 0; b < B; ++b) std::copy(params.b_h, params.b_h + g, rec + static_cast<std::size_t>(b) * g);
-          Gemm<T>(false, false, B, g, h, T(1), h_in, h, params.w_h, g, T(1), rec, g);
+          Gemm<T>(false, false, B, g, h, T(1), h_in, h, params.w_h, g, T(0), rec, g);
           for (int b = 0; b < B; ++b) {
             T* ab = a + static_cast<std::size_t>(b) * g;
             const T* qb = rec + static_cast<std::size_t>(b) * g;
-            for (int j = 0; j < h; ++j) {
-              const std::size_t k = static_cast<std::size_t>(b) * h + j;
-              const T r = Sigmoid(ab[j] + qb[j]), z = Sigmoid(ab[h + j] + qb[h + j]);
-              const T n = std::tanh(ab[2 * h + j] + r * qb[2 * h + j]);
-              aux[k] = qb[2 * h + j];
-              ab[j] = r;
-              ab[h + j] = z;
-              ab[2 * h + j] = n;
-              h_out[k] = (T(1) - z) * n + z * h_prev[k];
-            }
+            const std::size_t k = static_cast<std::size_t>(b) * h;
+            GruAfterCellForward(h, params.b, params.b_h, ab, ab + h, ab + 2 * h, qb, qb + h, qb + 2 * h, h_prev + k,
+                                aux + k, h_out + k);
           }
         } else {
           Gemm<T>(false, false, B, 2 * h, h, T(1), h_in, h, params.w_h, g, T(0), rec, g);
           for (int b = 0; b < B; ++b) {
             T* ab = a + static_cast<std::size_t>(b) * g;
             const T* qb = rec + static_cast<std::size_t>(b) * g;
+            const std::size_t k = static_cast<std::size_t>(b) * h;
             for (int j = 0; j < h; ++j) {
-              const std::size_t k = static_cast<std::size_t>(b) * h + j;
-              ab[j] = Sigmoid(ab[j] + qb[j]);
-              ab[h + j] = Sigmoid(ab[h + j] + qb[h + j]);
-              aux[k] = ab[j] * h_in[k];
+              ab[j] = Sigmoid(ab[j] + params.b[j] + qb[j]);
+              ab[h + j] = Sigmoid(ab[h + j] + params.b[h + j] + qb[h + j]);
+              aux[k + j] = ab[j] * h_in[k + j];
             }
           }
           Gemm<T>(false, false, B, h, h, T(1), aux, h, params.w_h + 2 * h, g, T(0), rec + 2 * h, g);
           for (int b = 0; b < B; ++b) {
             T* ab = a + static_cast<std::size_t>(b) * g;
             const T* qb = rec + static_cast<std::size_t>(b) * g;
+            const std::size_t k = static_cast<std::size_t>(b) * h;
             for (int j = 0; j < h; ++j) {
-              const std::size_t k = static_cast<std::size_t>(b) * h + j;
               const T z = ab[h + j];
-              const T n = std::tanh(ab[2 * h + j] + qb[2 * h + j]);
+              const T n = Tanh(ab[2 * h + j] + params.b[2 * h + j] + qb[2 * h + j]);
               ab[2 * h + j] = n;
-              h_out[k] = (T(1) - z) * n + z * h_prev[k];
+              h_out[k + j] = (T(1) - z) * n + z * h_prev[k + j];
             }
           }
         }
@@ -248,16 +314,9 @@ void RecurrentLayer<T>::BackwardSteps(const RecurrentParams<T>& params, const T*
         for (int b = 0; b < B; ++b) {
           const T* ab = a + static_cast<std::size_t>(b) * g;
           T* db = da + static_cast<std::size_t>(b) * g;
-          for (int j = 0; j < h; ++j) {
-            const std::size_t k = static_cast<std::size_t>(b) * h + j;
-            const T i_gate = ab[j], f_gate = ab[h + j], g_gate = ab[2 * h + j], o_gate = ab[3 * h + j];
-            const T dc = dc_next[k] + dh[k] * o_gate * (T(1) - tanh_c[k] * tanh_c[k]);
-            db[j] = dc * g_gate * i_gate * (T(1) - i_gate);
-            db[h + j] = dc * c_prev[k] * f_gate * (T(1) - f_gate);
-            db[2 * h + j] = dc * i_gate * (T(1) - g_gate * g_gate);
-            db[3 * h + j] = dh[k] * tanh_c[k] * o_gate * (T(1) - o_gate);
-            dc_next[k] = dc * f_gate;
-          }
+          const std::size_t k = static_cast<std::size_t>(b) * h;
+          LstmCellBackward(h, ab, ab + h, ab + 2 * h, ab + 3 * h, c_prev + k, tanh_c + k, dh + k, dc_next + k, db,
+                           db + h, db + 2 * h, db + 3 * h);
         }
         Gemm<T>(false, true, B, h, g, T(1), da, g, params.w_h, g, T(0), d_next, h);
         break;
@@ -270,19 +329,9 @@ void RecurrentLayer<T>::BackwardSteps(const RecurrentParams<T>& params, const T*
             const T* ab = a + static_cast<std::size_t>(b) * g;
             T* db = da + static_cast<std::size_t>(b) * g;
             T* dqb = dq + static_cast<std::size_t>(b) * g;
-            for (int j = 0; j < h; ++j) {
-              const std::size_t k = static_cast<std::size_t>(b) * h + j;
-              const T r = ab[j], z = ab[h + j], n = ab[2 * h + j];
-              const T dn_pre = dh[k] * (T(1) - z) * (T(1) - n * n);
-              const T dr_pre = dn_pre * qn[k] * r * (T(1) - r);
-              const T dz_pre = dh[k] * (h_prev[k] - n) * z * (T(1) - z);
-              db[j] = dr_pre;
-              db[h + j] = dz_pre;
-              db[2 * h + j] = dn_pre;
-              dqb[j] = dr_pre;
-              dqb[h + j] = dz_pre;
-              dqb[2 * h + j] = dn_pre * r;
-            }
+            const std::size_t k = static_cast<std::size_t>(b) * h;
+            GruAfterCellBackward(h, ab, ab + h, ab + 2 * h, qn + k, h_prev + k, dh + k, db, db + h, db + 2 * h, dqb,
+                                 dqb + h, dqb + 2 * h);
           }
           Gemm<T>(false, true, B, h, g, T(1), dq, g, params.w_h, g, T(0), d_next, h);
         } else {
