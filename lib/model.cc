@@ -4,9 +4,11 @@
 #include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <limits>
 
 #include "blas.h"
 #include "rng.h"
+#include "vecmath.h"
 
 namespace charlm {
 
@@ -67,6 +69,19 @@ template <typename T>
 CharModel<T>::CharModel(const ModelSpec& spec)
     : spec_(spec), layout_(spec), params_(layout_.total(), T(0)), grads_(layout_.total(), T(0)) {
   assert(spec.vocab_size > 0 && spec.hidden_size > 0 && spec.num_layers > 0);
+  for (int l = 0; l < spec.num_layers; ++l) {
+    const std::string prefix = "layer" + std::to_string(l) + ".";
+    LayerOffsets offsets;
+    offsets.w_x = layout_.Get(prefix + "w_x").offset;
+    offsets.w_h = layout_.Get(prefix + "w_h").offset;
+    offsets.b = layout_.Get(prefix + "b").offset;
+    offsets.has_b_h = layout_.Has(prefix + "b_h");
+    if (offsets.has_b_h) offsets.b_h = layout_.Get(prefix + "b_h").offset;
+    layer_offsets_.push_back(offsets);
+  }
+  if (spec.embedding_size > 0) embedding_offset_ = layout_.Get("embedding").offset;
+  output_w_offset_ = layout_.Get("output.w").offset;
+  output_b_offset_ = layout_.Get("output.b").offset;
 }
 
 template <typename T>
@@ -104,7 +119,7 @@ std::unique_ptr<Workspace<T>> CharModel<T>::MakeWorkspace(int max_steps, int max
   ws->rec_masks.resize(spec_.num_layers);
   for (int l = 0; l < spec_.num_layers; ++l) {
     ws->layers.emplace_back(spec_.LayerShape(l), max_steps, max_batch);
-    if (l > 0) ws->inputs_l[l].resize(n * h);
+    if (spec_.dropout > 0 && l > 0) ws->inputs_l[l].resize(n * h);
     if (spec_.dropout > 0 && (l > 0 || e > 0)) ws->masks_l[l].resize(n * (l > 0 ? h : e));
     if (spec_.recurrent_dropout > 0) ws->rec_masks[l].resize(static_cast<std::size_t>(max_batch) * h);
   }
@@ -123,27 +138,68 @@ std::unique_ptr<Workspace<T>> CharModel<T>::MakeWorkspace(int max_steps, int max
 
 template <typename T>
 RecurrentParams<T> CharModel<T>::LayerParams(int l) const {
-  const std::string prefix = "layer" + std::to_string(l) + ".";
-  RecurrentParams<T> p;
-  p.w_x = params_.data() + layout_.Get(prefix + "w_x").offset;
-  p.w_h = params_.data() + layout_.Get(prefix + "w_h").offset;
-  p.b = params_.data() + layout_.Get(prefix + "b").offset;
-  if (layout_.Has(prefix + "b_h")) p.b_h = params_.data() + layout_.Get(prefix + "b_h").offset;
-  return p;
+  const LayerOffsets& o = layer_offsets_[l];
+  return {params_.data() + o.w_x, params_.data() + o.w_h, params_.data() + o.b,
+          o.has_b_h ? params_.data() + o.b_h : nullptr};
 }
 
 template <typename T>
 RecurrentGrads<T> CharModel<T>::LayerGrads(int l) {
-  const std::string prefix = "layer" + std::to_string(l) + ".";
-  RecurrentGrads<T> g;
-  g.w_x = grads_.data() + layout_.Get(prefix + "w_x").offset;
-  g.w_h = grads_.data() + layout_.Get(prefix + "w_h").offset;
-  g.b = grads_.data() + layout_.Get(prefix + "b").offset;
-  if (layout_.Has(prefix + "b_h")) g.b_h = grads_.data() + layout_.Get(prefix + "b_h").offset;
-  return g;
+  const LayerOffsets& o = layer_offsets_[l];
+  return {grads_.data() + o.w_x, grads_.data() + o.w_h, grads_.data() + o.b, o.has_b_h ? grads_.data() + o.b_h : nullptr};
+}
+
+template <typename T>
+const T* CharModel<T>::LayerInput(const Workspace<T>& ws, int l) const {
+  return ws.training && spec_.dropout > 0 ? ws.inputs_l[l].data() : ws.layers[l - 1].hidden_sequence();
 }
 
 namespace {
+
+// Reductions over a logits row keep kLanes independent partial results so GCC can vectorize them without
+// reassociating float sums (which it may not do on its own): a single running sum is a chain of dependent
+// adds, 2,583 of them per token for the lyrics vocabulary.
+constexpr int kLanes = 16;
+
+// row[j] += bias[j]; returns max_j row[j].
+template <typename T>
+T AddBiasAndMax(const T* __restrict bias, int v, T* __restrict row) {
+  T lane_max[kLanes];
+  std::fill(lane_max, lane_max + kLanes, -std::numeric_limits<T>::infinity());
+  int j = 0;
+  for (; j + kLanes <= v; j += kLanes) {
+    for (int l = 0; l < kLanes; ++l) {
+      row[j + l] += bias[j + l];
+      lane_max[l] = row[j + l] > lane_max[l] ? row[j + l] : lane_max[l];
+    }
+  }
+  T result = *std::max_element(lane_max, lane_max + kLanes);
+  for (; j < v; ++j) {
+    row[j] += bias[j];
+    result = std::max(result, row[j]);
+  }
+  return result;
+}
+
+// p[j] = exp(row[j] - shift); returns the sum of p.
+template <typename T>
+T ExpShiftedAndSum(const T* __restrict row, int v, T shift, T* __restrict p) {
+  T lane_sum[kLanes] = {};
+  int j = 0;
+  for (; j + kLanes <= v; j += kLanes) {
+    for (int l = 0; l < kLanes; ++l) {
+      p[j + l] = Exp(row[j + l] - shift);
+      lane_sum[l] += p[j + l];
+    }
+  }
+  T sum = 0;
+  for (int l = 0; l < kLanes; ++l) sum += lane_sum[l];
+  for (; j < v; ++j) {
+    p[j] = Exp(row[j] - shift);
+    sum += p[j];
+  }
+  return sum;
+}
 
 // Fills mask with 0 or 1/(1-p) (inverted dropout), so evaluation needs no rescaling.
 template <typename T>
@@ -170,7 +226,7 @@ T CharModel<T>::Forward(Workspace<T>& ws, const int* inputs, const int* targets,
 
   RecurrentInput<T> input;
   if (e > 0) {
-    const T* table = params_.data() + layout_.Get("embedding").offset;
+    const T* table = params_.data() + embedding_offset_;
     for (int r = 0; r < n; ++r) {
       assert(inputs[r] >= 0 && inputs[r] < v);
       std::copy(table + static_cast<std::size_t>(inputs[r]) * e, table + static_cast<std::size_t>(inputs[r] + 1) * e,
@@ -191,17 +247,15 @@ T CharModel<T>::Forward(Workspace<T>& ws, const int* inputs, const int* targets,
 
   for (int l = 0; l < spec_.num_layers; ++l) {
     if (l > 0) {
-      const T* below = ws.layers[l - 1].hidden_sequence();
-      T* in = ws.inputs_l[l].data();
-      const std::size_t count = static_cast<std::size_t>(n) * h;
       if (dropout) {
+        const T* below = ws.layers[l - 1].hidden_sequence();
+        T* in = ws.inputs_l[l].data();
+        const std::size_t count = static_cast<std::size_t>(n) * h;
         FillDropoutMask(rng, spec_.dropout, ws.masks_l[l].data(), count);
         for (std::size_t k = 0; k < count; ++k) in[k] = below[k] * ws.masks_l[l][k];
-      } else {
-        std::copy(below, below + count, in);
       }
       input = RecurrentInput<T>{};
-      input.dense = in;
+      input.dense = LayerInput(ws, l);
     }
     const T* rec_mask = nullptr;
     if (rec_dropout) {
@@ -220,29 +274,23 @@ T CharModel<T>::Forward(Workspace<T>& ws, const int* inputs, const int* targets,
     for (std::size_t k = 0; k < count; ++k) ws.output_in[k] = top[k] * ws.output_mask[k];
     top = ws.output_in.data();
   }
-  const T* w_out = params_.data() + layout_.Get("output.w").offset;
-  const T* b_out = params_.data() + layout_.Get("output.b").offset;
-  for (int r = 0; r < n; ++r) std::copy(b_out, b_out + v, ws.logits.data() + static_cast<std::size_t>(r) * v);
-  Gemm<T>(false, false, n, v, h, T(1), top, h, w_out, v, T(1), ws.logits.data(), v);
-  if (targets == nullptr) return T(0);
-
-  // Fused, max-shifted softmax cross-entropy; probs are kept for the backward pass.
+  const T* w_out = params_.data() + output_w_offset_;
+  const T* b_out = params_.data() + output_b_offset_;
+  Gemm<T>(false, false, n, v, h, T(1), top, h, w_out, v, T(0), ws.logits.data(), v);  // bias added below
   double loss_sum = 0.0;
   for (int r = 0; r < n; ++r) {
-    const T* row = ws.logits.data() + static_cast<std::size_t>(r) * v;
+    T* row = ws.logits.data() + static_cast<std::size_t>(r) * v;
     T* p = ws.probs.data() + static_cast<std::size_t>(r) * v;
-    const T max_logit = *std::max_element(row, row + v);
-    T sum = 0;
-    for (int j = 0; j < v; ++j) {
-      p[j] = std::exp(row[j] - max_logit);
-      sum += p[j];
-    }
+    const T max_logit = AddBiasAndMax(b_out, v, row);
+    if (targets == nullptr) continue;
+    // Fused, max-shifted softmax cross-entropy; probs are kept for the backward pass.
+    const T sum = ExpShiftedAndSum(row, v, max_logit, p);
     const T inv = T(1) / sum;
     for (int j = 0; j < v; ++j) p[j] *= inv;
     assert(targets[r] >= 0 && targets[r] < v);
     loss_sum += static_cast<double>(std::log(sum) - (row[targets[r]] - max_logit));
   }
-  return static_cast<T>(loss_sum / n);
+  return targets == nullptr ? T(0) : static_cast<T>(loss_sum / n);
 }
 
 template <typename T>
@@ -252,23 +300,23 @@ void CharModel<T>::Backward(Workspace<T>& ws, RecurrentState<T>* d_initial_state
   const bool dropout = ws.training && spec_.dropout > 0;
 
   // dL/dlogits = (softmax - onehot) / (T*B): the loss is a mean over tokens.
+  // The output bias gradient (column sums of dL/dlogits) is accumulated in the same pass.
   T* d_logits = ws.probs.data();
+  T* __restrict gb_out = grads_.data() + output_b_offset_;
   const T inv_n = T(1) / static_cast<T>(n);
   for (int r = 0; r < n; ++r) {
-    T* row = d_logits + static_cast<std::size_t>(r) * v;
+    T* __restrict row = d_logits + static_cast<std::size_t>(r) * v;
     row[ws.targets[r]] -= T(1);
-    for (int j = 0; j < v; ++j) row[j] *= inv_n;
+    for (int j = 0; j < v; ++j) {
+      row[j] *= inv_n;
+      gb_out[j] += row[j];
+    }
   }
   const T* top = dropout ? ws.output_in.data() : ws.layers.back().hidden_sequence();
-  T* gw_out = grads_.data() + layout_.Get("output.w").offset;
-  T* gb_out = grads_.data() + layout_.Get("output.b").offset;
+  T* gw_out = grads_.data() + output_w_offset_;
   Gemm<T>(true, false, h, v, n, T(1), top, h, d_logits, v, T(1), gw_out, v);
-  for (int r = 0; r < n; ++r) {
-    const T* row = d_logits + static_cast<std::size_t>(r) * v;
-    for (int j = 0; j < v; ++j) gb_out[j] += row[j];
-  }
   T* d_top = ws.d_hidden_a.data();  // (T*B, H)
-  const T* w_out = params_.data() + layout_.Get("output.w").offset;
+  const T* w_out = params_.data() + output_w_offset_;
   Gemm<T>(false, true, n, h, v, T(1), d_logits, v, w_out, v, T(0), d_top, h);
   if (dropout) {
     for (std::size_t k = 0; k < static_cast<std::size_t>(n) * h; ++k) d_top[k] *= ws.output_mask[k];
@@ -278,7 +326,7 @@ void CharModel<T>::Backward(Workspace<T>& ws, RecurrentState<T>* d_initial_state
   for (int l = spec_.num_layers - 1; l >= 0; --l) {
     RecurrentInput<T> input;
     if (l > 0) {
-      input.dense = ws.inputs_l[l].data();
+      input.dense = LayerInput(ws, l);
     } else if (e > 0) {
       input.dense = ws.embedded.data();
     } else {
@@ -295,7 +343,7 @@ void CharModel<T>::Backward(Workspace<T>& ws, RecurrentState<T>* d_initial_state
       for (std::size_t k = 0; k < static_cast<std::size_t>(n) * width; ++k) d_below[k] *= ws.masks_l[l][k];
     }
     if (l == 0) {  // embedding: scatter the rows back to the looked-up entries
-      T* g_table = grads_.data() + layout_.Get("embedding").offset;
+      T* g_table = grads_.data() + embedding_offset_;
       for (int r = 0; r < n; ++r) {
         T* g_row = g_table + static_cast<std::size_t>(ws.inputs[r]) * e;
         const T* d_row = d_below + static_cast<std::size_t>(r) * e;

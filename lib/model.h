@@ -74,7 +74,8 @@ struct Workspace {
   std::vector<RecurrentLayer<T>> layers;
   std::vector<T> embedded;               // (T*B, E): gathered embedding rows, dropout applied
   std::vector<T> token_scale;            // (T*B): one-hot input dropout factors
-  std::vector<std::vector<T>> inputs_l;  // per layer l > 0: (T*B, H) dropout-masked input
+  std::vector<std::vector<T>> inputs_l;  // per layer l > 0: (T*B, H) dropout-masked input (dropout only;
+                                         // without it layer l reads layer l-1's hidden sequence directly)
   std::vector<std::vector<T>> masks_l;   // per layer: (T*B, I_l) input-dropout mask (empty for one-hot layer 0)
   std::vector<std::vector<T>> rec_masks;  // per layer: (B, H) recurrent-dropout mask
   std::vector<T> output_in;              // (T*B, H): top hidden sequence after output dropout
@@ -120,9 +121,18 @@ class CharModel {
  private:
   RecurrentParams<T> LayerParams(int l) const;
   RecurrentGrads<T> LayerGrads(int l);
+  const T* LayerInput(const Workspace<T>& ws, int l) const;  // (T*B, H), l > 0
+
+  // Offsets into params_/grads_, looked up by name once here rather than on every Forward/Backward.
+  struct LayerOffsets {
+    std::size_t w_x = 0, w_h = 0, b = 0, b_h = 0;
+    bool has_b_h = false;
+  };
 
   ModelSpec spec_;
   ParamLayout layout_;
+  std::vector<LayerOffsets> layer_offsets_;  // (L)
+  std::size_t embedding_offset_ = 0, output_w_offset_ = 0, output_b_offset_ = 0;
   std::vector<T> params_;  // (layout_.total())
   std::vector<T> grads_;   // (layout_.total())
 };
