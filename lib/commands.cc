@@ -83,7 +83,7 @@ void RunEval(const EvalCommand& command, std::ostream& out) {
     if (part.size() < 2) {
       throw UserError("the checkpoint's corpus has no " + std::string(command.split == "val" ? "validation" : "test") +
                       " split (data." + (command.split == "val" ? "val_fraction" : "test_fraction") +
-                      " is " + std::to_string(command.split == "val" ? config.data.val_fraction : config.data.test_fraction) +
+                      " is " + nlohmann::json(command.split == "val" ? config.data.val_fraction : config.data.test_fraction).dump() +
                       "): evaluate a file with --text FILE, or train with that fraction above 0");
     }
     ids.assign(part.begin(), part.end());
