@@ -4,6 +4,7 @@
 #include <cblas.h>
 
 #include <cassert>
+#include <cstddef>
 
 namespace charlm {
 
@@ -12,10 +13,41 @@ template <typename T>
 void Gemm(bool trans_a, bool trans_b, int m, int n, int k, T alpha, const T* a, int lda, const T* b, int ldb,
           T beta, T* c, int ldc);
 
+// c (1 x n) = alpha * a (1 x k, element p at a[p * a_stride]) * b (k x n) + beta * c: the single-row case.
+// OpenBLAS's sgemm packs all of b and wakes its threads even for one row, which at batch 1 (generation) cost
+// several times the product itself. Four rows of b per pass keep c in registers/L1 and let GCC vectorize over j.
+inline void GemvRow(int n, int k, float alpha, const float* a, int a_stride, const float* b, int ldb, float beta,
+                    float* __restrict c) {
+  if (beta == 0.0f) {
+    for (int j = 0; j < n; ++j) c[j] = 0.0f;
+  } else if (beta != 1.0f) {
+    for (int j = 0; j < n; ++j) c[j] *= beta;
+  }
+  int p = 0;
+  for (; p + 4 <= k; p += 4) {
+    const float a0 = alpha * a[p * a_stride], a1 = alpha * a[(p + 1) * a_stride];
+    const float a2 = alpha * a[(p + 2) * a_stride], a3 = alpha * a[(p + 3) * a_stride];
+    const float* __restrict b0 = b + static_cast<std::size_t>(p) * ldb;
+    const float* __restrict b1 = b0 + ldb;
+    const float* __restrict b2 = b1 + ldb;
+    const float* __restrict b3 = b2 + ldb;
+    for (int j = 0; j < n; ++j) c[j] += a0 * b0[j] + a1 * b1[j] + a2 * b2[j] + a3 * b3[j];
+  }
+  for (; p < k; ++p) {
+    const float ap = alpha * a[p * a_stride];
+    const float* __restrict bp = b + static_cast<std::size_t>(p) * ldb;
+    for (int j = 0; j < n; ++j) c[j] += ap * bp[j];
+  }
+}
+
 template <>
 inline void Gemm<float>(bool trans_a, bool trans_b, int m, int n, int k, float alpha, const float* a, int lda,
                         const float* b, int ldb, float beta, float* c, int ldc) {
   if (m == 0 || n == 0) return;
+  if (m == 1 && !trans_b) {
+    GemvRow(n, k, alpha, a, trans_a ? lda : 1, b, ldb, beta, c);
+    return;
+  }
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k,
               alpha, a, lda, b, ldb, beta, c, ldc);
 }
