@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "blas.h"
@@ -34,6 +35,18 @@ double MeasureSgemmGflops(double seconds) {
     ++runs;
   } while (Seconds(start) < seconds);
   return 2.0 * n * n * n * runs / Seconds(start) / 1e9;
+}
+
+double CpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         1e-6 * static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec);
+}
+
+double LoadAverage() {
+  double load = 0;
+  return getloadavg(&load, 1) == 1 ? load : -1.0;
 }
 
 double PeakRssMb() {
@@ -112,6 +125,9 @@ BenchResult RunBenchmark(const Config& config, int vocab_size, double seconds) {
     optimizer.Step(model.params(), model.grads(), config.train.optimizer.lr);
   };
   for (int k = 0; k < 3; ++k) train_step(k);  // warm-up: first-touch pages, BLAS thread start
+  r.load_before = LoadAverage();
+  const double cpu_start = CpuSeconds();
+  const auto wall_start = Clock::now();
   std::int64_t steps = 0;
   auto start = Clock::now();
   do train_step(steps++);
@@ -146,6 +162,8 @@ BenchResult RunBenchmark(const Config& config, int vocab_size, double seconds) {
     }
   } while (Seconds(start) < seconds);
   r.generate_chars_per_s = static_cast<double>(chars) / Seconds(start);
+  r.cpu_per_wall = (CpuSeconds() - cpu_start) / Seconds(wall_start);
+  r.load_after = LoadAverage();
   r.peak_rss_mb = PeakRssMb();  // before the sgemm probe's 12 MB of matrices
   r.sgemm_gflops = MeasureSgemmGflops(std::min(seconds, 2.0));
   return r;
@@ -184,7 +202,10 @@ void RunBench(const BenchCommand& command, std::ostream& out) {
                           {"generate_chars_per_s", r.generate_chars_per_s},
                           {"train_gflops", r.train_gflops},
                           {"sgemm_gflops", r.sgemm_gflops},
-                          {"peak_rss_mb", r.peak_rss_mb}}
+                          {"peak_rss_mb", r.peak_rss_mb},
+                          {"cpu_per_wall", r.cpu_per_wall},
+                          {"load_before", r.load_before},
+                          {"load_after", r.load_after}}
                .dump()
         << '\n';
     return;
@@ -195,11 +216,12 @@ void RunBench(const BenchCommand& command, std::ostream& out) {
                 "train:    %10.0f tokens/s  %8.2f ms/step  %6.1f GFLOP/s (%.0f%% of sgemm %.1f GFLOP/s)\n"
                 "eval:     %10.0f tokens/s\n"
                 "generate: %10.0f chars/s (batch 1, sampling)\n"
-                "peak RSS: %10.1f MB\n",
+                "peak RSS: %10.1f MB\n"
+                "cpu/wall: %10.2f (load %.1f -> %.1f on the 1-minute average)\n",
                 r.cell.c_str(), r.vocab_size, r.embedding_size, r.num_layers, r.hidden_size, r.batch_size, r.num_steps,
                 r.threads, r.train_tokens_per_s, r.train_ms_per_step, r.train_gflops,
                 100.0 * r.train_gflops / r.sgemm_gflops, r.sgemm_gflops, r.eval_tokens_per_s, r.generate_chars_per_s,
-                r.peak_rss_mb);
+                r.peak_rss_mb, r.cpu_per_wall, r.load_before, r.load_after);
   out << buf;
 }
 

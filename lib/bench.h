@@ -23,6 +23,9 @@ struct BenchResult {
   int vocab_size = 0, embedding_size = 0, hidden_size = 0, num_layers = 0, batch_size = 0, num_steps = 0, threads = 0;
   double train_tokens_per_s = 0, train_ms_per_step = 0, train_gflops = 0;
   double eval_tokens_per_s = 0, generate_chars_per_s = 0, sgemm_gflops = 0, peak_rss_mb = 0;
+  // Process CPU seconds per wall second over the timed phases, and the 1-minute load average before and
+  // after: CPU/wall well below the thread count means other processes took the cores.
+  double cpu_per_wall = 0, load_before = 0, load_after = 0;
 };
 
 // The benchmark's config for a preset name; UserError for an unknown name. Returns the vocabulary size too.

@@ -1,0 +1,126 @@
+#!/usr/bin/python3
+"""Runs charlm bench and the PyTorch reference side by side on the issue's configs and prints a markdown table.
+
+    /usr/bin/python3 bench/compare.py                     # all 6 configs, about 8 minutes on 2 cores
+    /usr/bin/python3 bench/compare.py --charlm build/charlm --seconds 2 --configs d2l:lstm char-rnn:gru
+
+Configs are preset x cell (d2l and char-rnn presets of `charlm bench`, LSTM/GRU/RNN). PyTorch runs in every
+thread setting of --torch-threads x --openblas-threads and, for each metric, its best setting is kept (the
+lowest RSS for memory), so every ratio is against PyTorch at its fastest. Runs are sequential: anything
+else using the cores distorts them, so the 1-minute load average is printed before and after.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GOALS = {"train": 2.0, "eval": 2.0, "generate": 10.0}  # minimum charlm/torch ratios; RSS: charlm <= torch
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--charlm", default=os.path.join(ROOT, "build", "charlm"), help="charlm binary (default build/charlm)")
+    parser.add_argument("--seconds", type=float, default=2.0, help="timed seconds per phase for both (default 2)")
+    parser.add_argument("--configs", nargs="+", default=[f"{p}:{c}" for p in ("d2l", "char-rnn") for c in ("lstm", "gru", "rnn")],
+                        help="preset:cell pairs (default: d2l and char-rnn x lstm, gru, rnn)")
+    parser.add_argument("--torch-threads", type=int, nargs="+", default=[1, 2], help="torch.set_num_threads values to try")
+    parser.add_argument("--openblas-threads", type=int, nargs="+", default=[1, 2], help="OPENBLAS_NUM_THREADS values to try")
+    parser.add_argument("--json", help="also write the raw results to this file")
+    args = parser.parse_args(argv)
+    if not os.access(args.charlm, os.X_OK):
+        parser.error(f"--charlm {args.charlm} is not an executable: build it first (scripts/setup.sh) or pass its path")
+    for config in args.configs:
+        if config.count(":") != 1:
+            parser.error(f"--configs {config}: expected preset:cell, e.g. d2l:lstm")
+    return args
+
+
+def run_json(command, env=None):
+    out = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def run_charlm(args, preset, cell):
+    return run_json([args.charlm, "bench", "--preset", preset, "--set", f"model.cell={cell}",
+                     "--seconds", str(args.seconds), "--json"])
+
+
+def run_torch(args, preset, cell):
+    runs = []
+    for openblas in args.openblas_threads:
+        for torch_threads in args.torch_threads:
+            env = dict(os.environ, OPENBLAS_NUM_THREADS=str(openblas))
+            runs.append(run_json(["/usr/bin/python3", os.path.join(ROOT, "bench", "torch_reference.py"), "--preset", preset,
+                                  "--cell", cell, "--torch-threads", str(torch_threads), "--seconds", str(args.seconds),
+                                  "--json"], env))
+    best = {}
+    for key in ("train_tokens_per_s", "eval_tokens_per_s", "gen_chars_per_s"):
+        run = max(runs, key=lambda r: r[key])
+        best[key] = run[key]
+        best[key + "_threads"] = f"{run['torch_threads']}/{run['openblas_threads']}"
+    best["peak_rss_mb"] = min(r["peak_rss_mb"] for r in runs)
+    best["runs"] = runs
+    return best
+
+
+def machine():
+    model, cores = "unknown", os.cpu_count()
+    try:
+        for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return f"{model}, {cores} cores"
+
+
+def mark(ok):
+    return "yes" if ok else "**no**"
+
+
+def main(argv):
+    args = parse_args(argv)
+    load_before = os.getloadavg()[0]
+    rows, raw = [], []
+    for config in args.configs:
+        preset, cell = config.split(":")
+        print(f"running {preset} {cell} ...", file=sys.stderr, flush=True)
+        c = run_charlm(args, preset, cell)
+        t = run_torch(args, preset, cell)
+        raw.append({"preset": preset, "cell": cell, "charlm": c, "torch": t})
+        ratios = {"train": c["train_tokens_per_s"] / t["train_tokens_per_s"],
+                  "eval": c["eval_tokens_per_s"] / t["eval_tokens_per_s"],
+                  "generate": c["generate_chars_per_s"] / t["gen_chars_per_s"]}
+        rows.append(
+            f"| {preset} {cell} "
+            f"| {c['train_tokens_per_s']:,.0f} / {t['train_tokens_per_s']:,.0f} ({t['train_tokens_per_s_threads']}) "
+            f"| **{ratios['train']:.2f}×** {mark(ratios['train'] >= GOALS['train'])} "
+            f"| {c['eval_tokens_per_s']:,.0f} / {t['eval_tokens_per_s']:,.0f} ({t['eval_tokens_per_s_threads']}) "
+            f"| **{ratios['eval']:.2f}×** {mark(ratios['eval'] >= GOALS['eval'])} "
+            f"| {c['generate_chars_per_s']:,.0f} / {t['gen_chars_per_s']:,.0f} ({t['gen_chars_per_s_threads']}) "
+            f"| **{ratios['generate']:.1f}×** {mark(ratios['generate'] >= GOALS['generate'])} "
+            f"| {c['peak_rss_mb']:.0f} / {t['peak_rss_mb']:.0f} "
+            f"| {c['peak_rss_mb'] / t['peak_rss_mb']:.2f} {mark(c['peak_rss_mb'] <= t['peak_rss_mb'])} "
+            f"| {c['train_gflops']:.1f} / {c['sgemm_gflops']:.1f} = {100 * c['train_gflops'] / c['sgemm_gflops']:.0f} % |")
+    load_after = os.getloadavg()[0]
+    print(f"Machine: {machine()}; {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}; "
+          f"load average (1 min) {load_before:.2f} before, {load_after:.2f} after; {args.seconds:g} s per phase.")
+    print("charlm: 2 BLAS threads (train.threads = 0, all cores). PyTorch: best of torch threads x OpenBLAS threads "
+          "per metric, shown as (torch/OpenBLAS).\n")
+    print("| config | train tokens/s charlm / torch | train ≥ 2× | eval tokens/s charlm / torch | eval ≥ 2× "
+          "| generate chars/s charlm / torch | gen ≥ 10× | peak RSS MB charlm / torch | RSS ratio ≤ 1 "
+          "| charlm train GFLOP/s / sgemm |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        print(row)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"load_before": load_before, "load_after": load_after, "results": raw}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
