@@ -136,6 +136,12 @@ void ProbeOutputDir(const std::string& out_dir) {
   }
 }
 
+std::string FormatNumber(double value) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%g", value);
+  return buf;
+}
+
 std::string FormatPerplexity(std::optional<double> ppl) {
   if (!ppl) return "-";
   char buf[32];
@@ -257,6 +263,14 @@ TrainOutcome Train(const Config& config, const std::string& resume_path, const T
                data.split.size - data.split.val_end, model.params().size());
 
   auto save = [&](const std::string& path) {
+    // The last line of defence for "never a NaN checkpoint": an update can overflow the weights after a finite loss.
+    for (float p : model.params()) {
+      if (!std::isfinite(p)) {
+        throw UserError("training diverged before epoch " + std::to_string(progress.epochs_completed + 1) +
+                        " could be saved: the weights are not finite; lower train.optimizer.lr or set/lower "
+                        "train.clip_norm; the last good checkpoint in " + tc.out_dir + " is kept");
+      }
+    }
     CheckpointData ckpt;
     ckpt.config = ConfigToJson(config);
     ckpt.vocab = data.vocab.ToJson();
@@ -298,12 +312,17 @@ TrainOutcome Train(const Config& config, const std::string& resume_path, const T
       const float loss = model.Forward(*ws, x.data(), y.data(), T, B, state, mode);
       model.Backward(*ws, nullptr);
       const double grad_norm = ClipGlobalNorm(model.grads(), tc.clip_norm);
-      if (!std::isfinite(loss) || !std::isfinite(grad_norm)) {
+      // A finite loss whose perplexity overflows (above ~709 nats per character, where ln V is a few nats) has
+      // diverged just as surely as a NaN: the weights have blown up even if saturated activations keep them finite.
+      const bool loss_diverged = !std::isfinite(loss) || !std::isfinite(std::exp(static_cast<double>(loss)));
+      if (loss_diverged || !std::isfinite(grad_norm)) {
         if (hooks.progress_bar) ClearProgress();
+        const std::string what = !loss_diverged        ? "gradient norm is not finite"
+                                 : std::isfinite(loss) ? "loss is " + FormatNumber(loss) + " (perplexity overflows)"
+                                                       : "loss is " + FormatNumber(loss);
         throw UserError("training diverged at epoch " + std::to_string(epoch + 1) + ", batch " +
-                        std::to_string(batch + 1) + ": the " + (std::isfinite(loss) ? "gradient norm" : "loss") +
-                        " is not finite; lower train.optimizer.lr (now " + std::to_string(lr) +
-                        ") or set/lower train.clip_norm (now " + std::to_string(tc.clip_norm) +
+                        std::to_string(batch + 1) + ": the " + what + "; lower train.optimizer.lr (now " +
+                        FormatNumber(lr) + ") or set/lower train.clip_norm (now " + FormatNumber(tc.clip_norm) +
                         "); the last good checkpoint in " + tc.out_dir + " is kept");
       }
       optimizer.Step(model.params(), model.grads(), lr);
