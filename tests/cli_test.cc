@@ -1,0 +1,445 @@
+// Runs the charlm executable on every bad input a user can cause and checks the exit code and the one-line message;
+// sends real SIGINT/SIGTERM to a training run and resumes from what it saved. docs/errors.md lists these cases.
+#include <doctest/doctest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "checkpoint.h"
+#include "test_util.h"
+
+namespace charlm {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::TempDir;
+
+struct RunResult {
+  int exit_code = -1;  // -1 when the process did not exit normally
+  std::string output;  // stdout and stderr together
+};
+
+std::string Quote(const std::string& text) {
+  std::string quoted = "'";
+  for (char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+// Runs `charlm ARGS` inside dir, so the configs can name their files relatively, as a user's would.
+RunResult Run(const TempDir& dir, const std::vector<std::string>& args) {
+  std::string command = "cd " + Quote(dir.path().string()) + " && " + Quote(testing::CharlmBinary().string());
+  for (const std::string& arg : args) command += " " + Quote(arg);
+  command += " </dev/null 2>&1";
+  RunResult result;
+  std::FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  char buffer[4096];
+  std::size_t count = 0;
+  while ((count = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, count);
+  const int status = ::pclose(pipe);
+  if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+  return result;
+}
+
+// The error a user sees: exactly one "charlm: error: " line, and it is the last line of the output.
+std::string ErrorLine(const RunResult& result) {
+  const std::string marker = "charlm: error: ";
+  const std::size_t at = result.output.find(marker);
+  if (at == std::string::npos) return "(no error line in: " + result.output + ")";
+  if (result.output.find(marker, at + 1) != std::string::npos) return "(two error lines in: " + result.output + ")";
+  std::string line = result.output.substr(at);
+  if (line.ends_with('\n')) line.pop_back();
+  if (line.find('\n') != std::string::npos) return "(error message is not one line, or not last: " + line + ")";
+  return line;
+}
+
+// Words drawn by a fixed linear congruential generator: enough text to train on, identical on every run.
+std::string WordText(int lines) {
+  const char* words[] = {"the", "cat", "sat", "on", "mat", "a", "dog", "ran", "far", "away", "from", "home"};
+  std::uint32_t state = 12345;
+  std::string text;
+  for (int line = 0; line < lines; ++line) {
+    for (int w = 0; w < 8; ++w) {
+      state = state * 1664525U + 1013904223U;
+      text += words[(state >> 16) % 12];
+      text += w == 7 ? '\n' : ' ';
+    }
+  }
+  return text;
+}
+
+// A corpus of ~1,700 characters and a config that trains on it in milliseconds.
+void WriteTinyRun(const TempDir& dir) {
+  testing::WriteFile(dir / "text.txt", WordText(60));
+  testing::WriteFile(dir / "tiny.json", R"({
+  "data": {"corpus": "text.txt"},
+  "model": {"cell": "gru", "hidden_size": 8},
+  "train": {"batch_size": 4, "num_steps": 8, "epochs": 2, "out_dir": "run", "threads": 1},
+  "generate": {"every": 0}
+})");
+}
+
+// A user error: exit code 1 and the phrase in the one error line. A macro, so failures point at the calling line.
+#define CHECK_USER_ERROR(result, phrase)                                           \
+  do {                                                                             \
+    const RunResult& r_ = (result);                                                \
+    CHECK_MESSAGE(r_.exit_code == 1, r_.output);                                   \
+    CHECK_MESSAGE(ErrorLine(r_).find(phrase) != std::string::npos, ErrorLine(r_)); \
+  } while (false)
+
+TEST_CASE("cli: a tiny training run succeeds, so the error cases below fail for their own reason") {
+  TempDir dir;
+  WriteTinyRun(dir);
+  const RunResult r = Run(dir, {"train", "--config", "tiny.json"});
+  CHECK_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(fs::exists(dir / "run" / "last.ckpt"));
+  CHECK(r.output.find("charlm: error") == std::string::npos);
+}
+
+TEST_CASE("cli: malformed JSON config is reported as file:line:column") {
+  TempDir dir;
+  WriteTinyRun(dir);
+  testing::WriteFile(dir / "bad.json", "{\n  \"data\": {\"corpus\": \"text.txt\",}\n}\n");
+  const RunResult r = Run(dir, {"train", "--config", "bad.json"});
+  CHECK_USER_ERROR(r, "charlm: error: bad.json:2:");
+  CHECK_USER_ERROR(r, "malformed JSON");
+}
+
+TEST_CASE("cli: missing config file, a folder as config, no config at all") {
+  TempDir dir;
+  WriteTinyRun(dir);
+  CHECK_USER_ERROR(Run(dir, {"train", "--config", "nope.json"}), "config file \"nope.json\" not found");
+  fs::create_directories(dir / "folder");
+  CHECK_USER_ERROR(Run(dir, {"train", "--config", "folder"}), "config file \"folder\" is a directory");
+  CHECK_USER_ERROR(Run(dir, {"train"}), "train needs --config FILE (or --resume CKPT to continue a run)");
+}
+
+TEST_CASE("cli: an unknown key is named with the nearest known key") {
+  TempDir dir;
+  WriteTinyRun(dir);
+  testing::WriteFile(dir / "typo.json", R"({"data": {"corpus": "text.txt"}, "model": {"hiden_size": 8}})");
+  CHECK_USER_ERROR(Run(dir, {"train", "--config", "typo.json"}),
+                   "unknown key \"model.hiden_size\": did you mean \"model.hidden_size\"?");
+  CHECK_USER_ERROR(Run(dir, {"train", "--config", "tiny.json", "--set", "train.epoch=3"}),
+                   "did you mean \"train.epochs\"");
+}
+
+TEST_CASE("cli: a value of the wrong type names the key, the expected type and an example") {
+  TempDir dir;
+  WriteTinyRun(dir);
+  testing::WriteFile(dir / "type.json", R"({"data": {"corpus": "text.txt"}, "model": {"hidden_size": "big"}})");
+  CHECK_USER_ERROR(Run(dir, {"train", "--config", "type.json"}),
+                   "model.hidden_size: expected an integer, got \"big\" (string); write e.g. \"hidden_size\": 256");
+  testing::WriteFile(dir / "enum.json", R"({"data": {"corpus": "text.txt"}, "model": {"cell": "transformer"}})");
+  CHECK_USER_ERROR(Run(dir, {"train", "--config", "enum.json"}),
+                   "model.cell: expected one of \"rnn\" | \"gru\" | \"lstm\", got \"transformer\"");
+}
+
+TEST_CASE("cli: out-of-range values name the key, the value and the accepted range") {
+  TempDir dir;
+  WriteTinyRun(dir);
+  const std::vector<std::string> train = {"train", "--config", "tiny.json"};
+  auto with = [&](std::vector<std::string> sets) {
+    std::vector<std::string> args = train;
+    for (auto& s : sets) {
+      args.push_back("--set");
+      args.push_back(s);
+    }
+    return Run(dir, args);
+  };
+  CHECK_USER_ERROR(with({"model.hidden_size=0"}), "model.hidden_size = 0 is out of range: expected an integer >= 1");
+  CHECK_USER_ERROR(with({"train.optimizer.lr=0"}), "train.optimizer.lr = 0.0 is out of range: expected a number > 0");
+  CHECK_USER_ERROR(with({"train.optimizer.lr=-1"}), "train.optimizer.lr = -1.0 is out of range: expected a number > 0");
+  CHECK_USER_ERROR(with({"model.dropout=1.0"}), "model.dropout = 1.0 is out of range: expected a number in [0, 1)");
+  CHECK_USER_ERROR(with({"train.batch_size=64", "train.num_steps=64"}),
+                   "but train.batch_size 64 x train.num_steps 64 needs at least 4160: lower train.batch_size or "
+                   "train.num_steps");
+  CHECK_FALSE(fs::exists(dir / "run"));  // every check runs before the first file is written
+}
+
+TEST_CASE("cli: missing, empty, non-UTF-8 and too-short corpora") {
+  TempDir dir;
+  WriteTinyRun(dir);
+  auto train_on = [&](const std::string& corpus) {
+    return Run(dir, {"train", "--config", "tiny.json", "--set", "data.corpus=" + corpus});
+  };
+  CHECK_USER_ERROR(train_on("nope.txt"), "corpus file 'nope.txt' does not exist");
+  testing::WriteFile(dir / "empty.txt", "");
+  CHECK_USER_ERROR(train_on("empty.txt"), "corpus file 'empty.txt' is empty");
+  testing::WriteFile(dir / "latin1.txt", "caf\xE9 au lait");
+  CHECK_USER_ERROR(train_on("latin1.txt"), "latin1.txt: invalid UTF-8 at byte offset 3");
+  CHECK_USER_ERROR(train_on("latin1.txt"), "save the file as UTF-8");
+  testing::WriteFile(dir / "short.txt", "abcabc");
+  CHECK_USER_ERROR(train_on("short.txt"), "the training split of short.txt has 6 characters");
+  CHECK_FALSE(fs::exists(dir / "run"));
+}
+
+TEST_CASE("cli: missing, foreign, empty, truncated and corrupted checkpoints") {
+  TempDir dir;
+  WriteTinyRun(dir);
+  REQUIRE(Run(dir, {"train", "--config", "tiny.json"}).exit_code == 0);
+  const std::string good = testing::ReadFile(dir / "run" / "last.ckpt");
+  auto generate_from = [&](const std::string& checkpoint) {
+    return Run(dir, {"generate", "--checkpoint", checkpoint, "--prefix", "the"});
+  };
+  CHECK_USER_ERROR(generate_from("nope.ckpt"), "nope.ckpt: cannot open checkpoint: No such file or directory");
+  CHECK_USER_ERROR(generate_from("text.txt"), "text.txt: not a charlm checkpoint");
+  testing::WriteFile(dir / "empty.ckpt", "");
+  CHECK_USER_ERROR(generate_from("empty.ckpt"), "empty.ckpt: file is empty, not a charlm checkpoint");
+  CHECK_USER_ERROR(generate_from("run"), "run: not a regular file");
+  testing::WriteFile(dir / "truncated.ckpt", good.substr(0, good.size() / 2));
+  CHECK_USER_ERROR(generate_from("truncated.ckpt"), "truncated.ckpt: checkpoint is truncated");
+  std::string flipped = good;
+  flipped[flipped.size() / 2] ^= 0x10;
+  testing::WriteFile(dir / "flipped.ckpt", flipped);
+  CHECK_USER_ERROR(generate_from("flipped.ckpt"), "flipped.ckpt: checkpoint is corrupted (CRC32 is 0x");
+  // The same defects stop `train --resume` and `eval` before they do anything.
+  CHECK_USER_ERROR(Run(dir, {"train", "--config", "tiny.json", "--resume", "flipped.ckpt"}), "checkpoint is corrupted");
+  CHECK_USER_ERROR(Run(dir, {"eval", "--checkpoint", "truncated.ckpt", "--text", "text.txt"}),
+                   "checkpoint is truncated");
+}
+
+TEST_CASE("cli: a checkpoint of another format version names both versions") {
+  TempDir dir;
+  WriteTinyRun(dir);
+  REQUIRE(Run(dir, {"train", "--config", "tiny.json"}).exit_code == 0);
+  std::string bytes = testing::ReadFile(dir / "run" / "last.ckpt");
+  // The u32 version sits after the 8-byte magic (docs/checkpoint-format.md). The CRC is recomputed so that only the
+  // version is wrong, as in a file written by a future charlm.
+  REQUIRE(bytes.size() > 20);
+  const std::uint32_t future = kCheckpointFormatVersion + 1;
+  for (int i = 0; i < 4; ++i) bytes[8 + i] = static_cast<char>((future >> (8 * i)) & 0xFFU);
+  bytes.resize(bytes.size() - 4);
+  const std::uint32_t crc = Crc32(bytes);
+  for (int i = 0; i < 4; ++i) bytes.push_back(static_cast<char>((crc >> (8 * i)) & 0xFFU));
+  testing::WriteFile(dir / "future.ckpt", bytes);
+  CHECK_USER_ERROR(Run(dir, {"generate", "--checkpoint", "future.ckpt", "--prefix", "the"}),
+                   "future.ckpt: checkpoint format version " + std::to_string(future) + ", this charlm reads version " +
+                       std::to_string(kCheckpointFormatVersion));
+}
+
+TEST_CASE("cli: prefix characters outside the vocabulary are named; --unknown skip drops them") {
+  TempDir dir;
+  WriteTinyRun(dir);
+  REQUIRE(Run(dir, {"train", "--config", "tiny.json"}).exit_code == 0);
+  CHECK_USER_ERROR(Run(dir, {"generate", "--checkpoint", "run/last.ckpt", "--prefix", "the龙"}),
+                   "prefix \"the龙\" has 1 character(s) outside the model's vocabulary: U+9F99 '龙'; remove them, or "
+                   "pass --unknown skip");
+  const RunResult skipped = Run(
+      dir, {"generate", "--checkpoint", "run/last.ckpt", "--prefix", "the龙", "--unknown", "skip", "--length", "5"});
+  CHECK_MESSAGE(skipped.exit_code == 0, skipped.output);
+  CHECK(skipped.output.starts_with("the"));
+  CHECK(skipped.output.find("龙") == std::string::npos);
+  CHECK_USER_ERROR(Run(dir, {"generate", "--checkpoint", "run/last.ckpt", "--prefix", "the", "--unknown", "maybe"}),
+                   "--unknown \"maybe\" is not a policy");
+}
+
+TEST_CASE("cli: an out_dir that cannot be created or written stops training before it starts") {
+  TempDir dir;
+  WriteTinyRun(dir);
+  CHECK_USER_ERROR(Run(dir, {"train", "--config", "tiny.json", "--set", "train.out_dir=text.txt/run"}),
+                   "train.out_dir \"text.txt/run\" cannot be created (Not a directory)");
+  // /proc/self is a folder nobody, not even root, can create files in; chmod would not stop a test run as root.
+  if (fs::is_directory("/proc/self")) {
+    CHECK_USER_ERROR(Run(dir, {"train", "--config", "tiny.json", "--set", "train.out_dir=/proc/self"}),
+                     "train.out_dir \"/proc/self\" is not writable: choose a writable folder");
+  }
+  if (::geteuid() != 0) {
+    fs::create_directories(dir / "locked");
+    fs::permissions(dir / "locked", fs::perms::owner_read | fs::perms::owner_exec);
+    CHECK_USER_ERROR(Run(dir, {"train", "--config", "tiny.json", "--set", "train.out_dir=locked"}),
+                     "train.out_dir \"locked\" is not writable");
+    CHECK(fs::is_empty(dir / "locked"));
+    fs::permissions(dir / "locked", fs::perms::owner_all);
+  }
+}
+
+TEST_CASE("cli: divergence stops with the epoch, the batch and the fixes, keeping the last good checkpoint") {
+  TempDir dir;
+  WriteTinyRun(dir);
+  REQUIRE(Run(dir, {"train", "--config", "tiny.json"}).exit_code == 0);
+  const std::string good = testing::ReadFile(dir / "run" / "last.ckpt");
+  const RunResult r = Run(dir, {"train", "--config", "tiny.json", "--set", "train.optimizer.name=sgd", "--set",
+                                "train.optimizer.lr=1e30", "--set", "train.clip_norm=0"});
+  CHECK_USER_ERROR(r, "training diverged at epoch 1, batch ");
+  CHECK_USER_ERROR(r, "lower train.optimizer.lr (now 1e+30) or set/lower train.clip_norm (now 0)");
+  CHECK_USER_ERROR(r, "the last good checkpoint in run is kept");
+  CHECK(testing::ReadFile(dir / "run" / "last.ckpt") == good);
+  for (const auto& entry : fs::directory_iterator(dir / "run")) {
+    CHECK_MESSAGE(entry.path().filename().string().find(".tmp.") == std::string::npos, entry.path());
+  }
+}
+
+TEST_CASE("cli: resuming with a changed model key or a changed corpus names the difference") {
+  TempDir dir;
+  WriteTinyRun(dir);
+  REQUIRE(Run(dir, {"train", "--config", "tiny.json"}).exit_code == 0);
+  CHECK_USER_ERROR(Run(dir, {"train", "--config", "tiny.json", "--set", "model.hidden_size=16", "--resume",
+                             "run/last.ckpt"}),
+                   "--resume run/last.ckpt: model.hidden_size is 8 in the checkpoint but 16 in the config");
+  testing::WriteFile(dir / "text.txt", WordText(60) + "zebra quiz\n");
+  CHECK_USER_ERROR(Run(dir, {"train", "--config", "tiny.json", "--set", "train.epochs=3", "--resume", "run/last.ckpt"}),
+                   "--resume run/last.ckpt: the vocabulary of text.txt differs from the checkpoint's");
+}
+
+TEST_CASE("cli: bad command-line flags exit 2 with a pointer to --help") {
+  TempDir dir;
+  WriteTinyRun(dir);
+  const RunResult unknown_flag = Run(dir, {"train", "--config", "tiny.json", "--bogus"});
+  CHECK(unknown_flag.exit_code == 2);
+  CHECK(ErrorLine(unknown_flag) ==
+        "charlm: error: The following argument was not expected: --bogus: see charlm --help, or charlm COMMAND --help");
+  const RunResult no_command = Run(dir, {});
+  CHECK(no_command.exit_code == 2);
+  CHECK(ErrorLine(no_command).find("A subcommand is required") != std::string::npos);
+  const RunResult not_a_number = Run(dir, {"generate", "--checkpoint", "x", "--prefix", "a", "--length", "abc"});
+  CHECK(not_a_number.exit_code == 2);
+  CHECK(ErrorLine(not_a_number).find("--length = abc") != std::string::npos);
+}
+
+// A training run in the background, output to a file, so the test can signal it while it works.
+class BackgroundRun {
+ public:
+  BackgroundRun(const TempDir& dir, const std::vector<std::string>& args) : log_((dir / "train.log").string()) {
+    pid_ = ::fork();
+    REQUIRE(pid_ >= 0);
+    if (pid_ == 0) {
+      const int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd < 0 || ::chdir(dir.path().c_str()) != 0) ::_exit(127);
+      ::dup2(fd, STDOUT_FILENO);
+      ::dup2(fd, STDERR_FILENO);
+      const std::string binary = testing::CharlmBinary().string();
+      std::vector<char*> argv = {const_cast<char*>(binary.c_str())};
+      for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+      argv.push_back(nullptr);
+      ::execv(binary.c_str(), argv.data());
+      ::_exit(127);
+    }
+  }
+  ~BackgroundRun() {
+    if (pid_ > 0 && !reaped_) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  BackgroundRun(const BackgroundRun&) = delete;
+  BackgroundRun& operator=(const BackgroundRun&) = delete;
+
+  void Signal(int signal_number) const { ::kill(pid_, signal_number); }
+  bool Running() const { return !reaped_ && ::waitpid(pid_, nullptr, WNOHANG) == 0; }
+  // The exit code, or -1 when the process was killed by a signal (i.e. the handler did not run).
+  int Wait() {
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    reaped_ = true;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  std::string Log() const { return testing::ReadFile(log_); }
+
+ private:
+  std::string log_;
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+};
+
+// Polls for up to `seconds`; the condition usually holds after a fraction of that.
+template <typename Condition>
+bool WaitFor(Condition condition, double seconds) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return condition();
+}
+
+// A run long enough never to end by itself within the test: its epochs take ~0.1 s, there are 100,000 of them.
+void WriteLongRun(const TempDir& dir) {
+  testing::WriteFile(dir / "text.txt", WordText(1000));
+  testing::WriteFile(dir / "long.json", R"({
+  "data": {"corpus": "text.txt"},
+  "model": {"cell": "gru", "hidden_size": 32},
+  "train": {"batch_size": 8, "num_steps": 16, "epochs": 100000, "out_dir": "run", "threads": 1},
+  "generate": {"every": 0}
+})");
+}
+
+void CheckStopAndResume(int signal_number, const std::string& signal_name) {
+  TempDir dir;
+  WriteLongRun(dir);
+  BackgroundRun run(dir, {"train", "--config", "long.json"});
+  // After the first epoch's metrics line there is a last.ckpt from before the signal, and training is mid-stride.
+  REQUIRE_MESSAGE(WaitFor([&] { return !testing::ReadFile(dir / "run" / "metrics.jsonl").empty(); }, 60), run.Log());
+  run.Signal(signal_number);
+  const int exit_code = run.Wait();
+  const std::string log = run.Log();
+  CHECK_MESSAGE(exit_code == 128 + signal_number, log);
+  CHECK_MESSAGE(log.find("charlm: stopped by " + signal_name + "; saved run/last.ckpt. Resume with: ") !=
+                    std::string::npos, log);
+  CHECK_MESSAGE(log.find(" train --config long.json --resume run/last.ckpt") != std::string::npos, log);
+
+  const CheckpointData saved = LoadCheckpoint((dir / "run" / "last.ckpt").string());
+  const int epochs_completed = saved.trainer_state.at("epochs_completed").get<int>();
+  CHECK(epochs_completed >= 1);
+  // Finish the interrupted epoch and one more, then stop normally.
+  const RunResult resumed = Run(dir, {"train", "--config", "long.json", "--resume", "run/last.ckpt", "--set",
+                                      "train.epochs=" + std::to_string(epochs_completed + 2)});
+  CHECK_MESSAGE(resumed.exit_code == 0, resumed.output);
+  CHECK(resumed.output.find("resuming run/last.ckpt at epoch " + std::to_string(epochs_completed + 1)) !=
+        std::string::npos);
+  CHECK(resumed.output.find("epoch " + std::to_string(epochs_completed + 2) + "/" +
+                            std::to_string(epochs_completed + 2)) != std::string::npos);
+  const CheckpointData finished = LoadCheckpoint((dir / "run" / "last.ckpt").string());
+  CHECK(finished.trainer_state.at("epochs_completed").get<int>() == epochs_completed + 2);
+}
+
+TEST_CASE("cli: SIGINT during training saves last.ckpt, says how to resume, exits 130, and --resume continues") {
+  CheckStopAndResume(SIGINT, "SIGINT");
+}
+
+TEST_CASE("cli: SIGTERM during training saves last.ckpt, says how to resume, exits 143, and --resume continues") {
+  CheckStopAndResume(SIGTERM, "SIGTERM");
+}
+
+TEST_CASE("cli: a second signal exits at once without writing a checkpoint") {
+  // Steps of ~0.1 s, so the second signal lands while the first is still waiting for its step to finish.
+  TempDir dir;
+  WriteLongRun(dir);
+  testing::WriteFile(dir / "slow.json", R"({
+  "data": {"corpus": "text.txt"},
+  "model": {"cell": "gru", "hidden_size": 256},
+  "train": {"batch_size": 32, "num_steps": 35, "epochs": 100000, "out_dir": "run", "threads": 1},
+  "generate": {"every": 0}
+})");
+  BackgroundRun run(dir, {"train", "--config", "slow.json"});
+  // metrics.jsonl is created after the handlers are installed and before the first step.
+  REQUIRE_MESSAGE(WaitFor([&] { return fs::exists(dir / "run" / "metrics.jsonl"); }, 60), run.Log());
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::map<std::string, std::string> before;
+  for (const auto& entry : fs::directory_iterator(dir / "run")) {
+    before[entry.path().filename().string()] = testing::ReadFile(entry.path());
+  }
+  run.Signal(SIGINT);
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  run.Signal(SIGTERM);
+  const int exit_code = run.Wait();
+  CHECK_MESSAGE(exit_code == 143, run.Log());
+  CHECK(run.Log().find("Resume with") == std::string::npos);
+  std::map<std::string, std::string> after;
+  for (const auto& entry : fs::directory_iterator(dir / "run")) {
+    after[entry.path().filename().string()] = testing::ReadFile(entry.path());
+  }
+  CHECK(after == before);  // no checkpoint written or replaced, no temp file left
+}
+
+}  // namespace
+}  // namespace charlm
