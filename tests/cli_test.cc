@@ -428,12 +428,13 @@ TEST_CASE("cli: a second signal exits at once without writing a checkpoint") {
   for (const auto& entry : fs::directory_iterator(dir / "run")) {
     before[entry.path().filename().string()] = testing::ReadFile(entry.path());
   }
+  // Back to back, so both arrive within one step. Which handler runs first is up to the kernel when the run has
+  // several threads, so the exit code is 128 + whichever came second; the graceful path would print its message.
   run.Signal(SIGINT);
-  std::this_thread::sleep_for(std::chrono::milliseconds(5));
   run.Signal(SIGTERM);
   const int exit_code = run.Wait();
-  CHECK_MESSAGE(exit_code == 143, run.Log());
-  CHECK(run.Log().find("Resume with") == std::string::npos);
+  CHECK_MESSAGE((exit_code == 130 || exit_code == 143), run.Log());
+  CHECK(run.Log().find("stopped by") == std::string::npos);
   std::map<std::string, std::string> after;
   for (const auto& entry : fs::directory_iterator(dir / "run")) {
     after[entry.path().filename().string()] = testing::ReadFile(entry.path());
