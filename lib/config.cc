@@ -534,6 +534,13 @@ json ParseJsonText(std::string_view text, std::string_view source_name) {
     if (after_position != std::string::npos) reason = reason.substr(after_position + 2);
     throw UserError(std::string(source_name) + ":" + std::to_string(line) + ":" + std::to_string(column) +
                     ": malformed JSON: " + reason);
+  } catch (const json::exception& e) {
+    // A number too large for a double (e.g. 1e999) is out_of_range, not parse_error, and carries no position.
+    std::string reason = e.what();
+    const auto after_position = reason.find("] ");
+    if (after_position != std::string::npos) reason = reason.substr(after_position + 2);
+    throw UserError(std::string(source_name) + ": malformed JSON: " + reason +
+                    "; write numbers that fit in a double (below about 1.8e308)");
   }
 }
 

@@ -318,6 +318,10 @@ TEST_CASE("config: malformed JSON reports the source, line and column") {
   CHECK(UserErrorOf([] { ParseConfigText("[\"分开\" 1]", "c.json"); }).starts_with("c.json:1:7: malformed JSON: "));
   // Running out of text points just past its end.
   CHECK(UserErrorOf([] { ParseConfigText("{\n\"data\": ", "d.json"); }).starts_with("d.json:2:9: malformed JSON: "));
+  // A number beyond double range is a different nlohmann exception (out_of_range) and must still be a UserError.
+  const std::string overflow = UserErrorOf([] { ParseConfigText(R"({"train": {"lr": 11E1111111111}})", "e.json"); });
+  CHECK(overflow.starts_with("e.json: malformed JSON: number overflow parsing '11E1111111111'"));
+  CHECK(overflow.find("fit in a double") != std::string::npos);
 }
 
 TEST_CASE("config: validation names the key, the value and the expected range") {
