@@ -9,24 +9,11 @@ seconds=${FUZZ_SECONDS:-30}
 targets=("$@")
 if ((${#targets[@]} == 0)); then targets=(utf8 config vocab checkpoint); fi
 
-install_missing() {
-  local missing=() p
-  for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  ((${#missing[@]})) || return 0
-  echo "fuzz: installing ${missing[*]}"
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "fuzz: need root to install ${missing[*]}; run as root or: sudo apt-get install ${missing[*]}" >&2
-    exit 1
-  fi
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-}
-install_missing clang cmake make libcli11-dev nlohmann-json3-dev libspdlog-dev libopenblas-dev doctest-dev
+source scripts/install_missing.sh
+install_missing fuzz clang cmake make libcli11-dev nlohmann-json3-dev libspdlog-dev libopenblas-dev doctest-dev
 # libFuzzer and the sanitizer runtimes ship separately, versioned like the compiler.
 clang_major=$(clang -dumpversion | cut -d. -f1)
-install_missing "libclang-rt-${clang_major}-dev"
+install_missing fuzz "libclang-rt-${clang_major}-dev"
 
 cmake_args=()
 if [ "${CI:-}" = "true" ]; then cmake_args+=(-DCHARLM_WERROR=ON); fi

@@ -5,20 +5,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-packages=(g++ cmake make libcli11-dev nlohmann-json3-dev libspdlog-dev libopenblas-dev doctest-dev)
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if ((${#missing[@]})); then
-  echo "setup: installing ${missing[*]}"
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "setup: need root to install ${missing[*]}; run as root or: sudo apt-get install ${missing[*]}" >&2
-    exit 1
-  fi
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+source scripts/install_missing.sh
+install_missing setup g++ cmake make libcli11-dev nlohmann-json3-dev libspdlog-dev libopenblas-dev doctest-dev
 
 mkdir -p corpus
 if [ ! -f corpus/jaychou_lyrics.txt ]; then
