@@ -76,11 +76,26 @@ int main(int argc, char** argv) {
       const charlm::TrainOutcome outcome = charlm::Train(config, resume_path, hooks);
       if (outcome.interrupted) {
         const int sig = g_stop_signal.load();
-        std::fprintf(stderr, "charlm: stopped by %s; saved %s. Resume with: %s train%s%s --resume %s\n",
+        const std::string config_part = train_config.empty() ? "" : " --config " + charlm::ShellQuote(train_config);
+        std::fprintf(stderr, "charlm: stopped by %s; saved %s. Resume with: %s train%s --resume %s\n",
                      sig == SIGINT ? "SIGINT" : "SIGTERM", outcome.last_checkpoint.c_str(), argv[0],
-                     train_config.empty() ? "" : " --config ", train_config.c_str(), outcome.last_checkpoint.c_str());
+                     config_part.c_str(), charlm::ShellQuote(outcome.last_checkpoint).c_str());
         return 128 + sig;
       }
+      // Where the model went and what to do with it, as the last lines a new user sees.
+      if (outcome.best_val_perplexity) {
+        spdlog::info("done after {} epochs: best validation perplexity {:.3f}, saved in {}", outcome.epochs_completed,
+                     *outcome.best_val_perplexity, outcome.best_checkpoint);
+      } else {
+        spdlog::info("done after {} epochs: training perplexity {:.3f}; best model in {}", outcome.epochs_completed,
+                     outcome.train_perplexity, outcome.best_checkpoint);
+      }
+      const std::string best = charlm::ShellQuote(outcome.best_checkpoint);
+      if (!outcome.sample_prefix.empty()) {
+        spdlog::info("next: {} generate --checkpoint {} --prefix {} --length 100", argv[0], best,
+                     charlm::ShellQuote(outcome.sample_prefix));
+      }
+      if (config.data.val_fraction > 0) spdlog::info("      {} eval --checkpoint {} --split val", argv[0], best);
       return 0;
     };
   });

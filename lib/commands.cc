@@ -1,9 +1,11 @@
 // Implements generate, eval and summary on top of the library, and resolves the config a training run uses.
 #include "commands.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "blas.h"
 #include "checkpoint.h"
 #include "dataset.h"
 #include "errors.h"
@@ -51,6 +53,7 @@ void RunGenerate(const GenerateCommand& command, std::ostream& out) {
     throw UserError(std::string(e.what()) + " (set here by --length/--temperature/--top-k/--top-p/--prefix)");
   }
   const SamplingOptions options = SamplingFromConfig(config.generate);
+  SetBlasThreads(config.train.threads);  // generation splits its batch-1 products over as many threads as training
   Rng rng(command.seed);
   for (const std::string& prefix : command.prefixes) {
     out << GenerateText(restored.model, restored.vocab, prefix, options, rng, unknown) << '\n';
@@ -106,6 +109,17 @@ void RunSummary(const SummaryCommand& command, std::ostream& out) {
   const Config config = LoadConfigFile(command.config, command.overrides);
   const Dataset data = LoadDataset(config.data);
   out << ModelSummary(MakeModelSpec(config.model, data.vocab.size()), config.train.batch_size, config.train.num_steps);
+}
+
+std::string ShellQuote(std::string_view word) {
+  const auto is_plain = [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           std::string_view("_-./=:,+@%").find(c) != std::string_view::npos;
+  };
+  if (!word.empty() && std::all_of(word.begin(), word.end(), is_plain)) return std::string(word);
+  std::string quoted = "'";
+  for (const char c : word) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
 }
 
 }  // namespace charlm

@@ -5,6 +5,7 @@
 #include <optional>
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config.h"
@@ -48,5 +49,10 @@ struct SummaryCommand {
   std::vector<std::string> overrides;
 };
 void RunSummary(const SummaryCommand& command, std::ostream& out);
+
+// A word as it must be written in a POSIX shell command: unchanged when it holds only characters no shell treats
+// specially, otherwise in single quotes, so the commands charlm suggests can be pasted as they are printed.
+std::string ShellQuote(std::string_view word);
+
 
 }  // namespace charlm

@@ -402,6 +402,8 @@ TrainOutcome Train(const Config& config, const std::string& resume_path, const T
   outcome.epochs_completed = progress.epochs_completed;
   outcome.best_val_perplexity = val_ids.empty() ? std::nullopt : progress.best_score;
   outcome.last_checkpoint = last_path;
+  outcome.best_checkpoint = best_path;
+  outcome.sample_prefix = SuggestedPrefix(data.vocab, config.generate.prefixes);
   return outcome;
 }
 

@@ -24,6 +24,8 @@ struct TrainOutcome {
   bool early_stopped = false;
   bool interrupted = false;  // stop_requested fired; last.ckpt holds the exact position
   std::string last_checkpoint;
+  std::string best_checkpoint;  // by validation perplexity, or by training perplexity without a validation split
+  std::string sample_prefix;    // a prefix in this vocabulary to suggest for `charlm generate` (SuggestedPrefix)
 };
 
 // Trains from scratch (resume_path empty) or continues the run saved in resume_path. When resuming, `config` is

@@ -171,4 +171,19 @@ bool Vocab::operator==(const Vocab& other) const {
   return chars_ == other.chars_ && counts_ == other.counts_ && unk_id_ == other.unk_id_;
 }
 
+std::string SuggestedPrefix(const Vocab& vocab, const std::vector<std::string>& preferred) {
+  for (const std::string& prefix : preferred) {
+    const std::u32string chars = DecodeUtf8(prefix, "generate.prefixes");
+    const auto known = [&](char32_t c) { return vocab.Find(c).has_value(); };
+    if (!chars.empty() && std::all_of(chars.begin(), chars.end(), known)) return prefix;
+  }
+  // Ids run from the most frequent character down.
+  for (int id = 0; id < vocab.size(); ++id) {
+    if (vocab.unk_id() == id) continue;
+    const char32_t c = vocab.CharAt(id);
+    if (c != U' ' && c != U'\n' && c != U'\r' && c != U'\t' && c != U'\u3000') return EncodeUtf8(c);
+  }
+  return {};  // nothing but whitespace and <unk>
+}
+
 }  // namespace charlm

@@ -59,4 +59,9 @@ class Vocab {
   std::unordered_map<char32_t, int> index_;  // real characters only, never <unk>
 };
 
+// A prefix `charlm generate` accepts for this vocabulary, for the hint printed after training: the first of
+// `preferred` whose characters are all in it, else the most frequent character that is not whitespace or <unk>;
+// empty when there is none.
+std::string SuggestedPrefix(const Vocab& vocab, const std::vector<std::string>& preferred);
+
 }  // namespace charlm

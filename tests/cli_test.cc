@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "checkpoint.h"
+#include "commands.h"
 #include "test_util.h"
 
 namespace charlm {
@@ -28,16 +29,10 @@ struct RunResult {
   std::string output;  // stdout and stderr together
 };
 
-std::string Quote(const std::string& text) {
-  std::string quoted = "'";
-  for (char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return quoted + "'";
-}
-
 // Runs `charlm ARGS` inside dir, so the configs can name their files relatively, as a user's would.
 RunResult Run(const TempDir& dir, const std::vector<std::string>& args) {
-  std::string command = "cd " + Quote(dir.path().string()) + " && " + Quote(testing::CharlmBinary().string());
-  for (const std::string& arg : args) command += " " + Quote(arg);
+  std::string command = "cd " + ShellQuote(dir.path().string()) + " && " + ShellQuote(testing::CharlmBinary().string());
+  for (const std::string& arg : args) command += " " + ShellQuote(arg);
   command += " </dev/null 2>&1";
   RunResult result;
   std::FILE* pipe = ::popen(command.c_str(), "r");
@@ -103,6 +98,14 @@ TEST_CASE("cli: a tiny training run succeeds, so the error cases below fail for 
   CHECK_MESSAGE(r.exit_code == 0, r.output);
   CHECK(fs::exists(dir / "run" / "last.ckpt"));
   CHECK(r.output.find("charlm: error") == std::string::npos);
+  // The run ends by saying where the model is and which commands use it; the suggested prefix must be one this
+  // English text can encode (the default prefixes are Chinese), so the suggested command works as printed.
+  CHECK_MESSAGE(r.output.find("done after 2 epochs: best validation perplexity ") != std::string::npos, r.output);
+  CHECK_MESSAGE(r.output.find(" generate --checkpoint run/best.ckpt --prefix a --length 100") != std::string::npos,
+                r.output);
+  CHECK_MESSAGE(r.output.find(" eval --checkpoint run/best.ckpt --split val") != std::string::npos, r.output);
+  const RunResult generated = Run(dir, {"generate", "--checkpoint", "run/best.ckpt", "--prefix", "a", "--length", "5"});
+  CHECK_MESSAGE(generated.exit_code == 0, generated.output);
 }
 
 TEST_CASE("cli: malformed JSON config is reported as file:line:column") {

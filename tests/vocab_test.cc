@@ -148,5 +148,19 @@ TEST_CASE("vocab: Load names the path for missing or non-JSON files") {
   }
 }
 
+TEST_CASE("vocab: SuggestedPrefix takes the first preferred prefix the vocabulary can encode, else its top character") {
+  const Vocab lyrics = Vocab::Build(U"分开 不分开 分开了 我", 1);
+  CHECK(SuggestedPrefix(lyrics, {"分开", "不分开"}) == "分开");
+  CHECK(SuggestedPrefix(lyrics, {"龙", "不分开"}) == "不分开");  // 龙 is not in it
+  // None fits: the most frequent character that is not whitespace (' ' is the most frequent here).
+  const Vocab english = Vocab::Build(U"a cat  sat   on a mat", 1);
+  REQUIRE(english.CharAt(0) == U' ');
+  CHECK(SuggestedPrefix(english, {"分开", ""}) == "a");
+  // <unk> is never suggested: with min_freq 3 only ' ', 'a', 't' and <unk> remain.
+  const Vocab rare = Vocab::Build(U"a cat  sat   on a mat", 3);
+  CHECK(SuggestedPrefix(rare, {}) == "a");
+  CHECK(SuggestedPrefix(Vocab::Build(U"  \n ", 1), {"x"}).empty());
+}
+
 }  // namespace
 }  // namespace charlm
