@@ -147,19 +147,14 @@ BenchResult RunBenchmark(const Config& config, int vocab_size, double seconds) {
   r.eval_tokens_per_s = static_cast<double>(steps) * B * T / Seconds(start);
 
   // Generation as `charlm generate` does it: batch 1, one step per character, sampling from the softmax.
-  auto gen_ws = model.MakeWorkspace(1, 1);
-  auto gen_state = model.MakeState(1);
-  std::vector<double> probs(vocab_size);
-  std::vector<int> order(vocab_size);
+  Generator generator(model, 1, BlasThreads());
   SamplingOptions sampling;
   int current = 0;
+  generator.Start(std::span<const int>(&current, 1));
   std::int64_t chars = 0;
   start = Clock::now();
   do {
-    for (int k = 0; k < 100; ++k, ++chars) {
-      model.Forward(*gen_ws, &current, nullptr, 1, 1, gen_state, {});
-      current = SampleNextId(WorkspaceLogits(*gen_ws), vocab_size, sampling, -1, rng, probs.data(), order.data());
-    }
+    for (int k = 0; k < 100; ++k, ++chars) current = generator.Next(current, sampling, -1, rng);
   } while (Seconds(start) < seconds);
   r.generate_chars_per_s = static_cast<double>(chars) / Seconds(start);
   r.cpu_per_wall = (CpuSeconds() - cpu_start) / Seconds(wall_start);

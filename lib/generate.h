@@ -1,11 +1,13 @@
 // Text generation from a prefix (greedy, temperature, top-k, top-p) and text encoding with an unknown-character policy.
 #pragma once
 
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "column_threads.h"
 #include "config.h"
 #include "model.h"
 #include "rng.h"
@@ -31,9 +33,40 @@ struct SamplingOptions {
 SamplingOptions SamplingFromConfig(const GenerateConfig& generate);
 
 // Draws one id from logits (V): greedy argmax, or a sample under temperature, top-k and top-p. <unk> (exclude_id)
-// is never drawn. scratch must hold V doubles and V ints; nothing is allocated.
+// is never drawn. scratch must hold V doubles and V ints; nothing is allocated. With threads, the exponentials of a
+// large vocabulary are split over them; the draw is the same.
 int SampleNextId(const float* logits, int vocab_size, const SamplingOptions& options, int exclude_id, Rng& rng,
-                 double* scratch_probs, int* scratch_order);
+                 double* scratch_probs, int* scratch_order, ColumnThreads* threads = nullptr);
+
+// One generation's machinery, made once and then stepped once per character: a batch-1 workspace with the input
+// table, the recurrent state, the sampling scratch and the worker threads. GenerateText and `charlm bench` both
+// run it, so the benchmark times what `charlm generate` does. Use it only while the model's parameters stay
+// unchanged (the input table caches products of them).
+class Generator {
+ public:
+  // max_prefix: the longest prefix Start will be given. threads: for the batch-1 products and the sampling, capped
+  // at kMaxThreads; 1 runs everything on the caller and starts no thread.
+  Generator(const CharModel<float>& model, int max_prefix, int threads);
+
+  // Zeroes the state and runs ids[0 .. size-2] through the model in one multi-step forward; the last id is then
+  // the first input of Next. ids must not be empty nor longer than max_prefix.
+  void Start(std::span<const int> ids);
+  // One step on `current` (the previous character), then a draw from the logits; returns the drawn id.
+  int Next(int current, const SamplingOptions& options, int exclude_id, Rng& rng);
+
+  int threads() const { return threads_.threads(); }
+  // A batch-1 step streams the weights from cache and two or more cores share that bandwidth; beyond a few cores
+  // the per-product hand-off would outweigh the gain (measured only up to 2 cores so far).
+  static constexpr int kMaxThreads = 4;
+
+ private:
+  const CharModel<float>& model_;
+  ColumnThreads threads_;
+  std::unique_ptr<Workspace<float>> ws_;
+  RecurrentState<float> state_;
+  std::vector<double> probs_;  // (V) sampling scratch
+  std::vector<int> order_;     // (V) sampling scratch
+};
 
 // Warms the state up on the prefix, then emits options.length characters. Returns prefix + generated text (UTF-8),
 // as the book prints it.

@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "blas.h"
+#include "column_threads.h"
 #include "rng.h"
 #include "vecmath.h"
 
@@ -137,6 +138,20 @@ std::unique_ptr<Workspace<T>> CharModel<T>::MakeWorkspace(int max_steps, int max
 }
 
 template <typename T>
+std::unique_ptr<Workspace<T>> CharModel<T>::MakeGenerationWorkspace(int max_steps, ColumnThreads* threads) const {
+  auto ws = MakeWorkspace(max_steps, 1);
+  ws->threads = threads;
+  for (RecurrentLayer<T>& layer : ws->layers) layer.set_threads(threads);
+  const std::size_t rows = static_cast<std::size_t>(spec_.vocab_size);
+  const std::size_t cols = static_cast<std::size_t>(spec_.LayerShape(0).gates()) * spec_.hidden_size;
+  if (spec_.embedding_size > 0 && rows * cols * sizeof(T) <= kMaxInputTableBytes) {
+    ws->input_table = std::make_unique_for_overwrite<T[]>(rows * cols);  // untouched until a row is filled
+    ws->input_table_ready.assign(rows, 0);
+  }
+  return ws;
+}
+
+template <typename T>
 RecurrentParams<T> CharModel<T>::LayerParams(int l) const {
   const LayerOffsets& o = layer_offsets_[l];
   return {params_.data() + o.w_x, params_.data() + o.w_h, params_.data() + o.b,
@@ -225,7 +240,20 @@ T CharModel<T>::Forward(Workspace<T>& ws, const int* inputs, const int* targets,
   const int n = steps * batch, h = spec_.hidden_size, e = spec_.embedding_size, v = spec_.vocab_size;
 
   RecurrentInput<T> input;
-  if (e > 0) {
+  if (e > 0 && n == 1 && targets == nullptr && !mode.training && ws.input_table != nullptr) {
+    // Generation: layer 0's x w_x from the input table, computed here on the token's first use exactly as
+    // ProjectInput would compute it for this one row (SplitGemm, beta 0, bias added later in the step kernel).
+    assert(inputs[0] >= 0 && inputs[0] < v);
+    const auto token = static_cast<std::size_t>(inputs[0]);
+    const int g = spec_.LayerShape(0).gates() * h;
+    T* row = ws.input_table.get() + token * g;
+    if (ws.input_table_ready[token] == 0) {
+      SplitGemm<T>(ws.threads, false, false, 1, g, e, T(1), params_.data() + embedding_offset_ + token * e, e,
+                   params_.data() + layer_offsets_[0].w_x, g, T(0), row, g);
+      ws.input_table_ready[token] = 1;
+    }
+    input.projected = row;
+  } else if (e > 0) {
     const T* table = params_.data() + embedding_offset_;
     for (int r = 0; r < n; ++r) {
       assert(inputs[r] >= 0 && inputs[r] < v);
@@ -276,7 +304,7 @@ T CharModel<T>::Forward(Workspace<T>& ws, const int* inputs, const int* targets,
   }
   const T* w_out = params_.data() + output_w_offset_;
   const T* b_out = params_.data() + output_b_offset_;
-  Gemm<T>(false, false, n, v, h, T(1), top, h, w_out, v, T(0), ws.logits.data(), v);  // bias added below
+  SplitGemm<T>(ws.threads, false, false, n, v, h, T(1), top, h, w_out, v, T(0), ws.logits.data(), v);  // + bias below
   double loss_sum = 0.0;
   for (int r = 0; r < n; ++r) {
     T* row = ws.logits.data() + static_cast<std::size_t>(r) * v;

@@ -18,6 +18,8 @@
 
 namespace charlm {
 
+class ColumnThreads;
+
 struct ModelSpec {
   CellKind cell = CellKind::kLstm;
   int vocab_size = 0;
@@ -83,6 +85,14 @@ struct Workspace {
   std::vector<T> logits;                 // (T*B, V)
   std::vector<T> probs;                  // (T*B, V): softmax, turned into dL/dlogits in Backward
   std::vector<T> d_hidden_a, d_hidden_b;  // (T*B, max(H, E)): gradients flowing down the stack
+
+  // Generation only (CharModel::MakeGenerationWorkspace). The input table caches layer 0's x w_x for each
+  // embedding row, (V, gH), filled when a token first comes through a one-token, logits-only Forward, by the very
+  // product that Forward would have run, so the output is bit-identical and each later step reads one row instead
+  // of multiplying E x gH. Pages of rows never used are never touched. Null without an embedding.
+  std::unique_ptr<T[]> input_table;
+  std::vector<unsigned char> input_table_ready;  // (V): row v of input_table is filled
+  ColumnThreads* threads = nullptr;               // batch-1 products are split over these (borrowed), if set
 };
 
 struct ForwardMode {
@@ -109,6 +119,12 @@ class CharModel {
   void ZeroGrads();
   RecurrentState<T> MakeState(int batch) const;
   std::unique_ptr<Workspace<T>> MakeWorkspace(int max_steps, int max_batch) const;
+  // A batch-1 workspace for generation: products split over `threads` (may be null) and, with an embedding whose
+  // table fits in kMaxInputTableBytes, the input table (see Workspace). Use it only while the parameters stay
+  // unchanged: the table holds products of the parameters as they were when each token was first seen.
+  std::unique_ptr<Workspace<T>> MakeGenerationWorkspace(int max_steps, ColumnThreads* threads) const;
+  // 64 MiB: the d2l preset's LSTM table is 10.6 MB; a much larger vocabulary skips the table rather than grow RSS.
+  static constexpr std::size_t kMaxInputTableBytes = std::size_t{64} << 20;
 
   // Runs T steps of B sequences from `state` (updated to the final state). inputs and targets are (T*B)
   // time-major; targets may be null (logits only). Returns the mean cross-entropy, or 0 without targets.

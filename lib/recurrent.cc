@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "blas.h"
+#include "column_threads.h"
 #include "vecmath.h"
 
 namespace charlm {
@@ -131,9 +132,13 @@ RecurrentLayer<T>::RecurrentLayer(const RecurrentShape& shape, int max_steps, in
 template <typename T>
 void RecurrentLayer<T>::ProjectInput(const RecurrentInput<T>& input, const RecurrentParams<T>& params) {
   const int rows = steps_ * batch_, g = G();
+  if (input.projected != nullptr) {
+    std::copy(input.projected, input.projected + static_cast<std::size_t>(rows) * g, gates_.begin());
+    return;
+  }
   if (input.dense != nullptr) {
-    Gemm<T>(false, false, rows, g, shape_.input_size, T(1), input.dense, shape_.input_size, params.w_x, g, T(0),
-            gates_.data(), g);
+    SplitGemm<T>(threads_, false, false, rows, g, shape_.input_size, T(1), input.dense, shape_.input_size, params.w_x,
+                 g, T(0), gates_.data(), g);
     return;
   }
   assert(input.tokens != nullptr);
@@ -181,7 +186,7 @@ void RecurrentLayer<T>::ForwardSteps(const RecurrentParams<T>& params) {
     T* a = gates_.data() + t * bg;  // (B, gH): x_t w_x, bias not yet added
     switch (shape_.cell) {
       case CellKind::kRnn: {
-        Gemm<T>(false, false, B, g, h, T(1), h_in, h, params.w_h, g, T(1), a, g);
+        SplitGemm<T>(threads_, false, false, B, g, h, T(1), h_in, h, params.w_h, g, T(1), a, g);
         for (int b = 0; b < B; ++b) {
           const T* ab = a + static_cast<std::size_t>(b) * g;
           T* hb = h_out + static_cast<std::size_t>(b) * h;
@@ -194,7 +199,7 @@ void RecurrentLayer<T>::ForwardSteps(const RecurrentParams<T>& params) {
         break;
       }
       case CellKind::kLstm: {
-        Gemm<T>(false, false, B, g, h, T(1), h_in, h, params.w_h, g, T(1), a, g);
+        SplitGemm<T>(threads_, false, false, B, g, h, T(1), h_in, h, params.w_h, g, T(1), a, g);
         for (int b = 0; b < B; ++b) {
           T* ab = a + static_cast<std::size_t>(b) * g;
           const std::size_t k = static_cast<std::size_t>(b) * h;
@@ -207,7 +212,7 @@ void RecurrentLayer<T>::ForwardSteps(const RecurrentParams<T>& params) {
         T* rec = step_rec_.data();      // (B, gH)
         T* aux = aux_.data() + t * bh;  // (B, H)
         if (shape_.reset_after) {
-          Gemm<T>(false, false, B, g, h, T(1), h_in, h, params.w_h, g, T(0), rec, g);
+          SplitGemm<T>(threads_, false, false, B, g, h, T(1), h_in, h, params.w_h, g, T(0), rec, g);
           for (int b = 0; b < B; ++b) {
             T* ab = a + static_cast<std::size_t>(b) * g;
             const T* qb = rec + static_cast<std::size_t>(b) * g;
@@ -216,7 +221,7 @@ void RecurrentLayer<T>::ForwardSteps(const RecurrentParams<T>& params) {
                                 aux + k, h_out + k);
           }
         } else {
-          Gemm<T>(false, false, B, 2 * h, h, T(1), h_in, h, params.w_h, g, T(0), rec, g);
+          SplitGemm<T>(threads_, false, false, B, 2 * h, h, T(1), h_in, h, params.w_h, g, T(0), rec, g);
           for (int b = 0; b < B; ++b) {
             T* ab = a + static_cast<std::size_t>(b) * g;
             const T* qb = rec + static_cast<std::size_t>(b) * g;
@@ -227,7 +232,7 @@ void RecurrentLayer<T>::ForwardSteps(const RecurrentParams<T>& params) {
               aux[k + j] = ab[j] * h_in[k + j];
             }
           }
-          Gemm<T>(false, false, B, h, h, T(1), aux, h, params.w_h + 2 * h, g, T(0), rec + 2 * h, g);
+          SplitGemm<T>(threads_, false, false, B, h, h, T(1), aux, h, params.w_h + 2 * h, g, T(0), rec + 2 * h, g);
           for (int b = 0; b < B; ++b) {
             T* ab = a + static_cast<std::size_t>(b) * g;
             const T* qb = rec + static_cast<std::size_t>(b) * g;

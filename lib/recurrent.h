@@ -29,6 +29,8 @@
 
 namespace charlm {
 
+class ColumnThreads;
+
 struct RecurrentShape {
   CellKind cell = CellKind::kLstm;
   int input_size = 0;
@@ -63,9 +65,11 @@ struct RecurrentGrads {  // accumulated into (+=)
 };
 
 // A layer's input sequence: either dense features, or token ids whose one-hot rows are gathered from w_x
-// (never a dense one-hot product), each optionally scaled by an input-dropout factor.
+// (never a dense one-hot product), each optionally scaled by an input-dropout factor, or the products x w_x
+// themselves, already computed (generation's input table).
 template <typename T>
 struct RecurrentInput {
+  const T* projected = nullptr;    // (T*B, gH): x w_x without the bias
   const T* dense = nullptr;        // (T*B, I)
   const int* tokens = nullptr;     // (T*B), ids in [0, I)
   const T* token_scale = nullptr;  // (T*B) or null: dropout factor applied to each gathered one-hot row
@@ -77,6 +81,9 @@ class RecurrentLayer {
   RecurrentLayer(const RecurrentShape& shape, int max_steps, int max_batch);
 
   const RecurrentShape& shape() const { return shape_; }
+
+  // Threads that Forward splits its batch-1 products over (bit-identical results); null = the caller only.
+  void set_threads(ColumnThreads* threads) { threads_ = threads; }
 
   // Runs steps 0..T-1. h0/c0 (B, H) are the initial state (c0 ignored unless LSTM);
   // recurrent_mask (B, H) or null is applied to h_{t-1} at every step. Writes the final state to
@@ -105,6 +112,7 @@ class RecurrentLayer {
   int max_steps_, max_batch_;
   int steps_ = 0, batch_ = 0;
   const T* recurrent_mask_ = nullptr;  // (B, H) of the last Forward, borrowed
+  ColumnThreads* threads_ = nullptr;   // borrowed
 
   std::vector<T> gates_;       // (T*B, gH): input projection + bias, then the gate activations in place
   std::vector<T> h_seq_;       // ((T+1)*B, H): row block 0 is h0, block t+1 is h_t

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -77,6 +78,98 @@ TEST_CASE("generate: characters outside the vocabulary are named, or skipped on 
   const std::string skipped = GenerateText(f.model, f.vocab, "分开z", options, rng, UnknownPolicy::kSkip);
   CHECK(skipped.starts_with("分开"));
   CHECK_THROWS_AS(GenerateText(f.model, f.vocab, "zz", options, rng, UnknownPolicy::kSkip), UserError);
+}
+
+// The generation path before the input table and the threads: a plain workspace, one Forward per character, the
+// draw on the caller. Returns the drawn ids.
+std::vector<int> ReferenceIds(const CharModel<float>& model, const std::vector<int>& prefix, int length,
+                              const SamplingOptions& options, std::uint64_t seed) {
+  const int v = model.spec().vocab_size;
+  auto ws = model.MakeWorkspace(static_cast<int>(prefix.size()) - 1, 1);
+  auto state = model.MakeState(1);
+  model.Forward(*ws, prefix.data(), nullptr, static_cast<int>(prefix.size()) - 1, 1, state, {});
+  std::vector<double> probs(static_cast<std::size_t>(v));
+  std::vector<int> order(static_cast<std::size_t>(v));
+  Rng rng(seed);
+  std::vector<int> ids;
+  int current = prefix.back();
+  for (int k = 0; k < length; ++k) {
+    model.Forward(*ws, &current, nullptr, 1, 1, state, {});
+    current = SampleNextId(WorkspaceLogits(*ws), v, options, -1, rng, probs.data(), order.data());
+    ids.push_back(current);
+  }
+  return ids;
+}
+
+// Sizes above the thresholds at which products (32K multiply-adds) and the exponentials (vocabulary 1,024) are
+// split, so that the chunked paths run; the vocabulary is small enough that tokens repeat and the input table's
+// rows are read back, not only filled.
+ModelSpec SplitSizedSpec(CellKind cell, int embedding, int layers, bool reset_after) {
+  ModelSpec spec;
+  spec.cell = cell;
+  spec.vocab_size = 1100;
+  spec.embedding_size = embedding;
+  spec.hidden_size = 192;
+  spec.num_layers = layers;
+  spec.reset_after = reset_after;
+  return spec;
+}
+
+TEST_CASE("generate: the input table and the threads leave the generated ids bit-identical, for every cell") {
+  struct Case {
+    CellKind cell;
+    bool reset_after;
+  };
+  for (const Case c : {Case{CellKind::kRnn, true}, Case{CellKind::kGru, true}, Case{CellKind::kGru, false},
+                       Case{CellKind::kLstm, true}}) {
+    for (int embedding : {0, 48}) {
+      for (int layers : {1, 2}) {
+        CAPTURE(EnumName(c.cell));
+        CAPTURE(c.reset_after);
+        CAPTURE(embedding);
+        CAPTURE(layers);
+        CharModel<float> model(SplitSizedSpec(c.cell, embedding, layers, c.reset_after));
+        model.Initialize(InitScheme::kPytorch, 5);
+        // A sharper softmax than at initialization, so a single changed bit of a logit would likely change a draw.
+        SamplingOptions options;
+        options.temperature = 0.05;
+        const std::vector<int> prefix{3, 1099, 3, 512};
+        const int length = 300;
+        const std::vector<int> reference = ReferenceIds(model, prefix, length, options, 9);
+        for (int threads : {1, 2}) {
+          CAPTURE(threads);
+          Generator generator(model, static_cast<int>(prefix.size()), threads);
+          CHECK(generator.threads() == threads);
+          generator.Start(prefix);
+          Rng rng(9);
+          std::vector<int> ids;
+          int current = prefix.back();
+          for (int k = 0; k < length; ++k) ids.push_back(current = generator.Next(current, options, -1, rng));
+          CHECK(ids == reference);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("generate: logits with the input table are bit-identical to the plain path's; the table needs an embedding") {
+  for (int embedding : {0, 48}) {
+    CAPTURE(embedding);
+    CharModel<float> model(SplitSizedSpec(CellKind::kLstm, embedding, 1, true));
+    model.Initialize(InitScheme::kPytorch, 2);
+    auto plain = model.MakeWorkspace(1, 1);
+    auto tabled = model.MakeGenerationWorkspace(1, nullptr);
+    CHECK((tabled->input_table != nullptr) == (embedding > 0));
+    auto plain_state = model.MakeState(1), tabled_state = model.MakeState(1);
+    const int v = model.spec().vocab_size;
+    for (int token : {7, 8, 7, 7, 1099, 8}) {  // repeats: the second use reads the row the first one filled
+      model.Forward(*plain, &token, nullptr, 1, 1, plain_state, {});
+      model.Forward(*tabled, &token, nullptr, 1, 1, tabled_state, {});
+      CHECK(std::memcmp(WorkspaceLogits(*plain), WorkspaceLogits(*tabled), sizeof(float) * v) == 0);
+    }
+    CHECK(plain_state.h == tabled_state.h);
+    CHECK(plain_state.c == tabled_state.c);
+  }
 }
 
 }  // namespace

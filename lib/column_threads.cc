@@ -1,0 +1,176 @@
+// Persistent worker threads for batch-1 products: chunk claiming, spinning then sleeping workers.
+#include "column_threads.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "blas.h"
+
+namespace charlm {
+namespace {
+
+// Chunks per thread and job: more than one per thread so that the caller can take over a late worker's share,
+// few enough that each chunk still reads long contiguous runs of every weight row (hardware prefetch).
+constexpr int kChunksPerThread = 2;
+// Below this many multiply-adds a product is not split: waking a worker and claiming chunks costs about a
+// microsecond, more than such a product takes.
+constexpr long kMinSplitWork = 32 * 1024;
+// A worker spins this long after its last job before it sleeps: a generation step's products are a few
+// microseconds apart, and waking a sleeping thread costs several.
+constexpr auto kSpinTime = std::chrono::microseconds(500);
+
+// When the cores are shared with other processes the workers do not help and do harm: a worker that is off its
+// core takes no chunk (the caller runs them all), and one preempted while it holds a chunk stalls the caller for a
+// scheduler time slice; meanwhile its spinning takes CPU time from the caller's share. With load 3 on the 2 cores,
+// two threads generated at half the speed of one, the worker having run 1 % of the chunks. So when the workers
+// ran under a quarter of the chunks of the last kWindowJobs jobs, or after one wait of kStallTime for a worker's
+// chunk (a chunk takes at most tens of microseconds), the caller runs the next kSoloJobs jobs alone (about a tenth
+// of a second of generation; the idle workers go to sleep) before it tries them again.
+constexpr int kWindowJobs = 256;
+constexpr auto kStallTime = std::chrono::microseconds(200);
+constexpr int kSoloJobs = 4096;
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#else
+  std::this_thread::yield();
+#endif
+}
+
+struct GemvArgs {
+  int lead;  // columns before c's first 64-byte boundary: chunk boundaries fall on cache lines of c
+  int k;
+  float alpha;
+  const float* a;
+  int a_stride;
+  const float* b;
+  int ldb;
+  float beta;
+  float* c;
+};
+
+void GemvChunk(const void* context, int begin, int end) {
+  const auto& g = *static_cast<const GemvArgs*>(context);
+  begin = std::max(begin - g.lead, 0);
+  end -= g.lead;
+  GemvRow(end - begin, g.k, g.alpha, g.a, g.a_stride, g.b + begin, g.ldb, g.beta, g.c + begin);
+}
+
+}  // namespace
+
+ColumnThreads::ColumnThreads(int threads) {
+  for (int t = 1; t < threads; ++t) workers_.emplace_back([this] { WorkerLoop(); });
+}
+
+ColumnThreads::~ColumnThreads() {
+  stop_.store(true);
+  wake_.fetch_add(1);
+  wake_.notify_all();
+  for (std::thread& worker : workers_) worker.join();
+}
+
+void ColumnThreads::GemvRow(int n, int k, float alpha, const float* a, int a_stride, const float* b, int ldb,
+                            float beta, float* c) {
+  if (workers_.empty() || static_cast<long>(n) * k < kMinSplitWork) {
+    charlm::GemvRow(n, k, alpha, a, a_stride, b, ldb, beta, c);
+    return;
+  }
+  // Chunks are whole 64-byte lines of c (16 floats), counted from the line c starts in: GemvRow rewrites c once
+  // per four rows of b, and a line shared by two threads would bounce between their caches every time.
+  const int lead = static_cast<int>(reinterpret_cast<std::uintptr_t>(c) % 64 / sizeof(float));
+  const GemvArgs args{lead, k, alpha, a, a_stride, b, ldb, beta, c};
+  ParallelFor(n + lead, 16, GemvChunk, &args);
+}
+
+void ColumnThreads::ParallelFor(int n, int align, RangeFn fn, const void* context) {
+  const int blocks = (n + align - 1) / align;
+  const int wanted = std::min(blocks, threads() * kChunksPerThread);
+  if (solo_jobs_ > 0) --solo_jobs_;
+  if (workers_.empty() || wanted <= 1 || solo_jobs_ > 0) {
+    fn(context, 0, n);
+    return;
+  }
+  const int chunk_size = (blocks + wanted - 1) / wanted * align;
+  const int chunks = (n + chunk_size - 1) / chunk_size;
+  fn_.store(fn, std::memory_order_relaxed);
+  context_.store(context, std::memory_order_relaxed);
+  n_.store(n, std::memory_order_relaxed);
+  chunk_size_.store(chunk_size, std::memory_order_relaxed);
+  done_.store(0, std::memory_order_relaxed);
+  const auto seq = static_cast<std::uint32_t>((state_.load(std::memory_order_relaxed) >> 32) + 1);
+  // seq_cst store then seq_cst load, against the worker's increment of sleeping_ then load of state_: either the
+  // worker sees this job before it sleeps, or this sees the sleeper and wakes it.
+  state_.store(Pack(seq, static_cast<std::uint64_t>(chunks), 0));
+  if (sleeping_.load() > 0) {
+    wake_.fetch_add(1);
+    wake_.notify_all();
+  }
+  const int mine = RunChunks(seq);
+  window_chunks_ += chunks;
+  window_worker_chunks_ += chunks - mine;
+  if (++window_jobs_ == kWindowJobs) {
+    // Fewer than a quarter of the chunks, where a worker on its own core takes about half of them.
+    if (4 * window_worker_chunks_ < window_chunks_) solo_jobs_ = kSoloJobs;
+    window_jobs_ = window_chunks_ = window_worker_chunks_ = 0;
+  }
+  if (mine == chunks) return;
+  const auto wait_start = std::chrono::steady_clock::now();
+  bool stalled = false;
+  for (int spins = 1; done_.load(std::memory_order_acquire) < chunks; ++spins) {
+    CpuRelax();
+    if (spins % 256 == 0 && std::chrono::steady_clock::now() - wait_start > kStallTime) {
+      stalled = true;
+      std::this_thread::yield();
+    }
+  }
+  if (stalled) {
+    solo_jobs_ = kSoloJobs;
+    window_jobs_ = window_chunks_ = window_worker_chunks_ = 0;
+  }
+}
+
+int ColumnThreads::RunChunks(std::uint64_t seq) {
+  int ran = 0;
+  std::uint64_t current = state_.load(std::memory_order_acquire);
+  for (;; ++ran) {
+    const std::uint64_t chunks = (current >> 16) & 0xffff, next = current & 0xffff;
+    if ((current >> 32) != seq || next >= chunks) return ran;
+    if (!state_.compare_exchange_weak(current, current + 1, std::memory_order_acq_rel, std::memory_order_acquire)) {
+      --ran;
+      continue;
+    }
+    // The fields are those of `seq`: the caller rewrites them only after every chunk of `seq`, this one included,
+    // has been counted in done_.
+    const int chunk_size = chunk_size_.load(std::memory_order_relaxed);
+    const int begin = static_cast<int>(next) * chunk_size;
+    const int end = std::min(n_.load(std::memory_order_relaxed), begin + chunk_size);
+    fn_.load(std::memory_order_relaxed)(context_.load(std::memory_order_relaxed), begin, end);
+    done_.fetch_add(1, std::memory_order_release);
+    current = state_.load(std::memory_order_acquire);
+  }
+}
+
+void ColumnThreads::WorkerLoop() {
+  std::uint64_t seen = 0;
+  for (;;) {
+    std::uint64_t current = state_.load(std::memory_order_acquire);
+    auto idle_since = std::chrono::steady_clock::now();
+    for (int spins = 1; (current >> 32) == seen; ++spins) {
+      if (stop_.load(std::memory_order_acquire)) return;
+      CpuRelax();
+      if (spins % 256 == 0 && std::chrono::steady_clock::now() - idle_since > kSpinTime) {
+        const std::uint32_t ticket = wake_.load();
+        sleeping_.fetch_add(1);
+        if ((state_.load() >> 32) == seen && !stop_.load()) wake_.wait(ticket);
+        sleeping_.fetch_sub(1);
+        idle_since = std::chrono::steady_clock::now();
+      }
+      current = state_.load(std::memory_order_acquire);
+    }
+    seen = current >> 32;
+    RunChunks(seen);
+  }
+}
+
+}  // namespace charlm

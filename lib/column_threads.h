@@ -1,0 +1,80 @@
+// Persistent worker threads that split batch-1 work (a single-row product's output columns) between cores.
+//
+// At batch 1 (generation) every step is a few matrix-vector products that stream the weights from cache; one
+// core cannot pull them in faster than its own cache bandwidth, two cores can pull in twice as much. The work is
+// cut into chunks of output columns that the caller and the workers claim from one shared counter, so a worker
+// that the OS has not scheduled costs nothing: the caller then simply runs every chunk itself. Each output column
+// is computed by exactly the code and in exactly the order of the single-threaded GemvRow, so the results are
+// bit-identical whatever the thread count or the chunking (tests/column_threads_test.cc).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <thread>
+#include <type_traits>
+#include <vector>
+
+#include "blas.h"
+
+namespace charlm {
+
+class ColumnThreads {
+ public:
+  // threads <= 1: no worker is started and everything runs on the caller. Otherwise threads - 1 workers are
+  // started here (never per call) and spin briefly between calls before they sleep.
+  explicit ColumnThreads(int threads);
+  ~ColumnThreads();
+  ColumnThreads(const ColumnThreads&) = delete;
+  ColumnThreads& operator=(const ColumnThreads&) = delete;
+
+  int threads() const { return static_cast<int>(workers_.size()) + 1; }
+
+  // GemvRow's contract and bits: c (1 x n) = alpha * a (1 x k, stride a_stride) * b (k x n) + beta * c.
+  void GemvRow(int n, int k, float alpha, const float* a, int a_stride, const float* b, int ldb, float beta,
+               float* c);
+
+  // Calls fn(context, begin, end) over disjoint ranges that cover [0, n), each begin a multiple of `align`,
+  // on the caller and the workers. Returns when all have returned. fn must not call back into this object.
+  using RangeFn = void (*)(const void* context, int begin, int end);
+  void ParallelFor(int n, int align, RangeFn fn, const void* context);
+
+ private:
+  // state_ packs the job's sequence number (bits 32-63), its chunk count (16-31) and the next unclaimed chunk
+  // (0-15), so a claim (one compare-exchange) can only succeed for the job it was read from.
+  static constexpr std::uint64_t Pack(std::uint64_t seq, std::uint64_t chunks, std::uint64_t next) {
+    return seq << 32 | chunks << 16 | next;
+  }
+  int RunChunks(std::uint64_t seq);  // claims and runs chunks of job `seq` until none is left; returns how many
+  void WorkerLoop();
+
+  std::vector<std::thread> workers_;
+  // Caller only: jobs left to run without the workers; the current window's jobs, chunks and chunks workers ran.
+  int solo_jobs_ = 0, window_jobs_ = 0, window_chunks_ = 0, window_worker_chunks_ = 0;
+  // Each counter the threads spin on or write has a cache line of its own.
+  alignas(64) std::atomic<std::uint64_t> state_{0};
+  // The job's fields, written by the caller before it publishes state_. Atomics (relaxed) because a worker that
+  // was descheduled may read them while the next job is being written; its claim then fails and it runs nothing.
+  std::atomic<RangeFn> fn_{nullptr};
+  std::atomic<const void*> context_{nullptr};
+  std::atomic<int> n_{0}, chunk_size_{0};
+  alignas(64) std::atomic<int> done_{0};    // chunks of the current job finished
+  alignas(64) std::atomic<std::uint32_t> wake_{0};  // bumped (and waited on) when workers sleep
+  std::atomic<int> sleeping_{0};            // workers blocked in wake_.wait
+  std::atomic<bool> stop_{false};
+};
+
+// Gemm, with its single-row float products (GemvRow) split over `threads`; threads null, or double: Gemm itself.
+// The same bits as Gemm in every case.
+template <typename T>
+void SplitGemm(ColumnThreads* threads, bool trans_a, bool trans_b, int m, int n, int k, T alpha, const T* a, int lda,
+               const T* b, int ldb, T beta, T* c, int ldc) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (threads != nullptr && m == 1 && n > 0 && !trans_b) {
+      threads->GemvRow(n, k, alpha, a, trans_a ? lda : 1, b, ldb, beta, c);
+      return;
+    }
+  }
+  Gemm<T>(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+}  // namespace charlm

@@ -1,0 +1,97 @@
+// Checks the batch-1 worker threads: the split product has GemvRow's exact bits, ranges cover once, 1 = no thread.
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "column_threads.h"
+#include "rng.h"
+
+namespace charlm {
+namespace {
+
+// The process's thread count from /proc/self/status.
+int ThreadCount() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
+  }
+  return -1;
+}
+
+// Whether the worker or the caller runs a chunk, it runs it through the same routine, so these cases check the
+// chunked arithmetic even when the machine is too busy for the worker to take part.
+TEST_CASE("column threads: the split single-row product is bit-identical to GemvRow") {
+  Rng rng(11);
+  ColumnThreads threads(2);
+  REQUIRE(threads.threads() == 2);
+  for (int n : {65, 1000, 1024, 2583, 4099}) {
+    for (int k : {64, 130, 256}) {
+      for (float beta : {0.0f, 1.0f, 0.5f}) {
+        for (int c_offset : {0, 3}) {  // c not on a cache-line boundary, as the workspace's buffers may be
+          CAPTURE(n);
+          CAPTURE(k);
+          CAPTURE(beta);
+          CAPTURE(c_offset);
+          const int ldb = n + 5;
+          std::vector<float> a(static_cast<std::size_t>(k) * 2), b(static_cast<std::size_t>(k) * ldb);
+          std::vector<float> c(static_cast<std::size_t>(n) + c_offset), ref(c.size());
+          for (auto& x : a) x = static_cast<float>(rng.Uniform(-1, 1));
+          for (auto& x : b) x = static_cast<float>(rng.Uniform(-1, 1));
+          for (std::size_t j = 0; j < c.size(); ++j) c[j] = ref[j] = static_cast<float>(rng.Uniform(-1, 1));
+          threads.GemvRow(n, k, 0.75f, a.data(), 2, b.data(), ldb, beta, c.data() + c_offset);
+          GemvRow(n, k, 0.75f, a.data(), 2, b.data(), ldb, beta, ref.data() + c_offset);
+          CHECK(std::memcmp(c.data(), ref.data(), c.size() * sizeof(float)) == 0);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("column threads: ParallelFor covers every index once, in aligned ranges") {
+  for (int count : {1, 2, 3}) {
+    ColumnThreads threads(count);
+    for (int n : {1, 7, 64, 100, 2583}) {
+      CAPTURE(count);
+      CAPTURE(n);
+      struct Context {
+        std::vector<int> hits;
+        bool aligned = true;
+      } context;
+      context.hits.assign(static_cast<std::size_t>(n), 0);
+      threads.ParallelFor(
+          n, 8,
+          [](const void* p, int begin, int end) {
+            auto& ctx = *static_cast<Context*>(const_cast<void*>(p));
+            if (begin % 8 != 0) ctx.aligned = false;
+            for (int j = begin; j < end; ++j) ++ctx.hits[static_cast<std::size_t>(j)];
+          },
+          &context);
+      CHECK(context.aligned);
+      CHECK(std::count(context.hits.begin(), context.hits.end(), 1) == n);
+    }
+  }
+}
+
+TEST_CASE("column threads: one thread starts no thread, two start one") {
+  const int before = ThreadCount();
+  REQUIRE(before > 0);
+  {
+    ColumnThreads one(1);
+    CHECK(one.threads() == 1);
+    CHECK(ThreadCount() == before);
+  }
+  {
+    ColumnThreads two(2);
+    CHECK(two.threads() == 2);
+    CHECK(ThreadCount() == before + 1);
+  }
+  CHECK(ThreadCount() == before);
+}
+
+}  // namespace
+}  // namespace charlm
