@@ -121,8 +121,8 @@ BenchResult RunBenchmark(const Config& config, int vocab_size, double seconds) {
     model.ZeroGrads();
     model.Forward(*ws, x.data(), y.data(), T, B, state, {true, static_cast<std::uint64_t>(step)});
     model.Backward(*ws, nullptr);
-    ClipGlobalNorm(model.grads(), config.train.clip_norm);
-    optimizer.Step(model.params(), model.grads(), config.train.optimizer.lr);
+    const float clip = ClipScale(GlobalNorm(model.grads()), config.train.clip_norm);
+    optimizer.Step(model.params(), model.grads(), config.train.optimizer.lr, clip);
   };
   for (int k = 0; k < 3; ++k) train_step(k);  // warm-up: first-touch pages, BLAS thread start
   r.load_before = LoadAverage();

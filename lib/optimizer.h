@@ -17,8 +17,11 @@ class Optimizer {
  public:
   Optimizer(const OptimizerConfig& config, std::size_t num_params);
 
-  // One update of params with grads at learning rate lr; counts steps for Adam's bias correction.
-  void Step(std::span<float> params, std::span<const float> grads, double lr);
+  // One update of params with grad_scale * grads at learning rate lr; counts steps for Adam's bias correction.
+  // grad_scale is the clipping factor (ClipScale), applied here so the gradients are not rewritten in a pass of
+  // their own. Without weight decay the result is bit-identical to scaling them first (ClipGlobalNorm) and
+  // stepping with 1; with it, the scaled gradient may be fused into the decay term (one rounding fewer).
+  void Step(std::span<float> params, std::span<const float> grads, double lr, float grad_scale = 1.0f);
 
   std::vector<float>& state() { return state_; }
   const std::vector<float>& state() const { return state_; }
@@ -31,6 +34,12 @@ class Optimizer {
   std::vector<float> state_;
   std::int64_t steps_taken_ = 0;
 };
+
+// The global L2 norm of grads (summed in double).
+double GlobalNorm(std::span<const float> grads);
+
+// The factor that brings a global norm down to max_norm: max_norm / norm when it is above (and max_norm > 0), else 1.
+float ClipScale(double norm, double max_norm);
 
 // Scales grads so their global L2 norm is at most max_norm (max_norm 0 = no clipping). Returns the norm before.
 double ClipGlobalNorm(std::span<float> grads, double max_norm);

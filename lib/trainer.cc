@@ -311,7 +311,7 @@ TrainOutcome Train(const Config& config, const std::string& resume_path, const T
       const ForwardMode mode{true, MixSeed(MixSeed(tc.seed, kDropoutStream), progress.global_step)};
       const float loss = model.Forward(*ws, x.data(), y.data(), T, B, state, mode);
       model.Backward(*ws, nullptr);
-      const double grad_norm = ClipGlobalNorm(model.grads(), tc.clip_norm);
+      const double grad_norm = GlobalNorm(model.grads());
       // A finite loss whose perplexity overflows (above ~709 nats per character, where ln V is a few nats) has
       // diverged just as surely as a NaN: the weights have blown up even if saturated activations keep them finite.
       const bool loss_diverged = !std::isfinite(loss) || !std::isfinite(std::exp(static_cast<double>(loss)));
@@ -325,7 +325,8 @@ TrainOutcome Train(const Config& config, const std::string& resume_path, const T
                         FormatNumber(lr) + ") or set/lower train.clip_norm (now " + FormatNumber(tc.clip_norm) +
                         "); the last good checkpoint in " + tc.out_dir + " is kept");
       }
-      optimizer.Step(model.params(), model.grads(), lr);
+      // Clipping is applied inside the step (without weight decay, the bits of scaling the gradients first).
+      optimizer.Step(model.params(), model.grads(), lr, ClipScale(grad_norm, tc.clip_norm));
       ++progress.global_step;
       progress.partial_loss_sum += static_cast<double>(loss) * B * T;
       progress.partial_tokens += static_cast<std::int64_t>(B) * T;
