@@ -23,9 +23,14 @@ constexpr auto kSpinTime = std::chrono::microseconds(500);
 // core takes no chunk (the caller runs them all), and one preempted while it holds a chunk stalls the caller for a
 // scheduler time slice; meanwhile its spinning takes CPU time from the caller's share. With load 3 on the 2 cores,
 // two threads generated at half the speed of one, the worker having run 1 % of the chunks. So when the workers
-// ran under a quarter of the chunks of the last kWindowJobs jobs, or after one wait of kStallTime for a worker's
-// chunk (a chunk takes at most tens of microseconds), the caller runs the next kSoloJobs jobs alone (about a tenth
-// of a second of generation; the idle workers go to sleep) before it tries them again.
+// ran under a quarter of the chunks of the last kWindowJobs jobs, the caller runs the next kSoloJobs jobs alone
+// (about a tenth of a second of generation; the idle workers go to sleep) before it tries them again.
+//
+// A single wait of kStallTime for a worker's chunk (a chunk takes at most tens of microseconds) is treated more
+// gently: on an idle 2-core VM a worker holding a chunk was still descheduled for 0.2-2 ms about every 0.1 s
+// (23 times in 4 s of d2l LSTM generation), and going solo for kSoloJobs after each of those kept generation on
+// one thread most of the time. A stall starts kMinStallSoloJobs jobs alone, doubling with each stall up to
+// kSoloJobs, back to the minimum once a window shows the workers keeping up.
 constexpr int kWindowJobs = 256;
 constexpr auto kStallTime = std::chrono::microseconds(200);
 constexpr int kSoloJobs = 4096;
@@ -111,7 +116,11 @@ void ColumnThreads::ParallelFor(int n, int align, RangeFn fn, const void* contex
   window_worker_chunks_ += chunks - mine;
   if (++window_jobs_ == kWindowJobs) {
     // Fewer than a quarter of the chunks, where a worker on its own core takes about half of them.
-    if (4 * window_worker_chunks_ < window_chunks_) solo_jobs_ = kSoloJobs;
+    if (4 * window_worker_chunks_ < window_chunks_) {
+      solo_jobs_ = kSoloJobs;
+    } else {
+      stall_solo_jobs_ = kMinStallSoloJobs;
+    }
     window_jobs_ = window_chunks_ = window_worker_chunks_ = 0;
   }
   if (mine == chunks) return;
@@ -125,7 +134,8 @@ void ColumnThreads::ParallelFor(int n, int align, RangeFn fn, const void* contex
     }
   }
   if (stalled) {
-    solo_jobs_ = kSoloJobs;
+    solo_jobs_ = stall_solo_jobs_;
+    stall_solo_jobs_ = std::min(2 * stall_solo_jobs_, kSoloJobs);
     window_jobs_ = window_chunks_ = window_worker_chunks_ = 0;
   }
 }

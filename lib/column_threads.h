@@ -48,8 +48,10 @@ class ColumnThreads {
   void WorkerLoop();
 
   std::vector<std::thread> workers_;
-  // Caller only: jobs left to run without the workers; the current window's jobs, chunks and chunks workers ran.
-  int solo_jobs_ = 0, window_jobs_ = 0, window_chunks_ = 0, window_worker_chunks_ = 0;
+  // Caller only: jobs left to run without the workers; how many the next stall starts (column_threads.cc); the
+  // current window's jobs, chunks and chunks workers ran.
+  static constexpr int kMinStallSoloJobs = 64;
+  int solo_jobs_ = 0, stall_solo_jobs_ = kMinStallSoloJobs, window_jobs_ = 0, window_chunks_ = 0, window_worker_chunks_ = 0;
   // Each counter the threads spin on or write has a cache line of its own.
   alignas(64) std::atomic<std::uint64_t> state_{0};
   // The job's fields, written by the caller before it publishes state_. Atomics (relaxed) because a worker that
