@@ -33,10 +33,9 @@ struct SamplingOptions {
 SamplingOptions SamplingFromConfig(const GenerateConfig& generate);
 
 // Draws one id from logits (V): greedy argmax, or a sample under temperature, top-k and top-p. <unk> (exclude_id)
-// is never drawn. scratch must hold V doubles and V ints; nothing is allocated. With threads, the exponentials of a
-// large vocabulary are split over them; the draw is the same.
+// is never drawn. scratch must hold V doubles and V ints; nothing is allocated.
 int SampleNextId(const float* logits, int vocab_size, const SamplingOptions& options, int exclude_id, Rng& rng,
-                 double* scratch_probs, int* scratch_order, ColumnThreads* threads = nullptr);
+                 double* scratch_probs, int* scratch_order);
 
 // One generation's machinery, made once and then stepped once per character: a batch-1 workspace with the input
 // table, the recurrent state, the sampling scratch and the worker threads. GenerateText and `charlm bench` both
@@ -44,7 +43,7 @@ int SampleNextId(const float* logits, int vocab_size, const SamplingOptions& opt
 // unchanged (the input table caches products of them).
 class Generator {
  public:
-  // max_prefix: the longest prefix Start will be given. threads: for the batch-1 products and the sampling, capped
+  // max_prefix: the longest prefix Start will be given. threads: for the batch-1 products, capped
   // at kMaxThreads; 1 runs everything on the caller and starts no thread.
   Generator(const CharModel<float>& model, int max_prefix, int threads);
 

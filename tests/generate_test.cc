@@ -69,6 +69,36 @@ TEST_CASE("generate: greedy is the argmax and top_k = 1 equals greedy whatever t
   }
 }
 
+TEST_CASE("generate: sampled frequencies follow the softmax of logits / temperature, and <unk> gets none") {
+  // A vocabulary above the 16-lane blocks of the sum, with a tail, so every code path of the draw runs.
+  const int v = 37;
+  std::vector<float> logits(v);
+  for (int j = 0; j < v; ++j) logits[j] = 0.15f * static_cast<float>((j * 7) % 13) - 0.6f;
+  logits[5] = 2.5f;  // one id far ahead, as in a trained model
+  std::vector<double> probs(v);
+  std::vector<int> order(v);
+  const int exclude = 20;
+  for (double temperature : {1.0, 0.5}) {
+    CAPTURE(temperature);
+    std::vector<double> expected(v);
+    double total = 0;
+    for (int j = 0; j < v; ++j) total += expected[j] = j == exclude ? 0.0 : std::exp(logits[j] / temperature);
+    SamplingOptions options;
+    options.temperature = temperature;
+    Rng rng(11);
+    const int draws = 40000;
+    std::vector<int> counts(v);
+    for (int k = 0; k < draws; ++k) ++counts[SampleNextId(logits.data(), v, options, exclude, rng, probs.data(), order.data())];
+    CHECK(counts[exclude] == 0);
+    for (int j = 0; j < v; ++j) {
+      CAPTURE(j);
+      const double p = expected[j] / total;
+      // Within 5 standard deviations of the binomial count: a wrong exponent, temperature or sum is far outside.
+      CHECK(std::abs(counts[j] - draws * p) <= 5.0 * std::sqrt(draws * p * (1 - p)) + 1.0);
+    }
+  }
+}
+
 TEST_CASE("generate: characters outside the vocabulary are named, or skipped on request") {
   Fixture f;
   SamplingOptions options;
