@@ -120,7 +120,9 @@ def main(argv):
             f"| {c.get('cpu_per_wall', float('nan')):.2f} / {t['runs'][-1]['cpu_per_wall']:.2f} |")
     load_after = os.getloadavg()[0]
     print(f"Machine: {machine()}; {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}; "
-          f"load average (1 min) {load_before:.2f} before, {load_after:.2f} after; {args.seconds:g} s per phase.")
+          f"load average (1 min) {load_before:.2f} before, {load_after:.2f} after; {args.seconds:g} s per phase; "
+          f"OpenBLAS kernels {raw[0]['charlm'].get('blas_core', '?')} "
+          f"(OPENBLAS_CORETYPE {os.environ.get('OPENBLAS_CORETYPE', 'unset')}, the same for both sides).")
     print("Each side at its fastest thread setting, per metric: charlm's train.threads (OpenBLAS threads) shown as "
           "(n), PyTorch's torch threads x OPENBLAS_NUM_THREADS shown as (torch/OpenBLAS); peak RSS is charlm's "
           "largest and PyTorch's smallest; GFLOP/s and sgemm are from charlm's fastest training run. CPU/wall below the thread count means the cores were shared "

@@ -116,6 +116,7 @@ BenchResult RunBenchmark(const Config& config, int vocab_size, double seconds) {
   r.batch_size = B;
   r.num_steps = T;
   r.threads = BlasThreads();
+  r.blas_core = BlasCoreName();
 
   auto train_step = [&](std::int64_t step) {
     model.ZeroGrads();
@@ -191,6 +192,7 @@ void RunBench(const BenchCommand& command, std::ostream& out) {
                           {"batch_size", r.batch_size},
                           {"num_steps", r.num_steps},
                           {"threads", r.threads},
+                          {"blas_core", r.blas_core},
                           {"train_tokens_per_s", r.train_tokens_per_s},
                           {"train_ms_per_step", r.train_ms_per_step},
                           {"eval_tokens_per_s", r.eval_tokens_per_s},
@@ -207,14 +209,14 @@ void RunBench(const BenchCommand& command, std::ostream& out) {
   }
   char buf[512];
   std::snprintf(buf, sizeof buf,
-                "model: %s, vocab %d, embedding %d, %d x %d, batch %d x %d steps, %d BLAS threads\n"
+                "model: %s, vocab %d, embedding %d, %d x %d, batch %d x %d steps, %d BLAS threads (%s kernels)\n"
                 "train:    %10.0f tokens/s  %8.2f ms/step  %6.1f GFLOP/s (%.0f%% of sgemm %.1f GFLOP/s)\n"
                 "eval:     %10.0f tokens/s\n"
                 "generate: %10.0f chars/s (batch 1, sampling)\n"
                 "peak RSS: %10.1f MB\n"
                 "cpu/wall: %10.2f (load %.1f -> %.1f on the 1-minute average)\n",
                 r.cell.c_str(), r.vocab_size, r.embedding_size, r.num_layers, r.hidden_size, r.batch_size, r.num_steps,
-                r.threads, r.train_tokens_per_s, r.train_ms_per_step, r.train_gflops,
+                r.threads, r.blas_core.c_str(), r.train_tokens_per_s, r.train_ms_per_step, r.train_gflops,
                 100.0 * r.train_gflops / r.sgemm_gflops, r.sgemm_gflops, r.eval_tokens_per_s, r.generate_chars_per_s,
                 r.peak_rss_mb, r.cpu_per_wall, r.load_before, r.load_after);
   out << buf;

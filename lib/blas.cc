@@ -1,9 +1,12 @@
-// OpenBLAS thread control.
+// OpenBLAS thread control, and which of its kernel tables runs.
 #include "blas.h"
+
+#include <string>
 
 extern "C" {
 void openblas_set_num_threads(int num_threads);
 int openblas_get_num_threads(void);
+char* openblas_get_corename(void);
 }
 
 namespace charlm {
@@ -13,5 +16,7 @@ void SetBlasThreads(int threads) {
 }
 
 int BlasThreads() { return openblas_get_num_threads(); }
+
+std::string BlasCoreName() { return openblas_get_corename(); }
 
 }  // namespace charlm

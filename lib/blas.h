@@ -5,6 +5,7 @@
 
 #include <cassert>
 #include <cstddef>
+#include <string>
 
 namespace charlm {
 
@@ -80,5 +81,9 @@ void NaiveGemm(bool trans_a, bool trans_b, int m, int n, int k, T alpha, const T
 // Sets how many threads OpenBLAS uses; 0 keeps its default (all cores).
 void SetBlasThreads(int threads);
 int BlasThreads();
+
+// The kernel table OpenBLAS runs ("Haswell", "SkylakeX", "Cooperlake", ...): chosen from the CPU at load time
+// unless the environment variable OPENBLAS_CORETYPE names one.
+std::string BlasCoreName();
 
 }  // namespace charlm

@@ -37,6 +37,7 @@ TEST_CASE("bench: a short run on a tiny model reports positive throughput and me
   CHECK(r.generate_chars_per_s > 0);
   CHECK(r.sgemm_gflops > 0);
   CHECK(r.peak_rss_mb > 1);
+  CHECK(!r.blas_core.empty());
   CHECK(r.train_gflops == doctest::Approx(3.0 * ForwardFlopsPerToken(c, 20) * r.train_tokens_per_s / 1e9));
 }
 
