@@ -33,9 +33,9 @@ struct SamplingOptions {
 SamplingOptions SamplingFromConfig(const GenerateConfig& generate);
 
 // Draws one id from logits (V): greedy argmax, or a sample under temperature, top-k and top-p. <unk> (exclude_id)
-// is never drawn. scratch must hold V doubles and V ints; nothing is allocated.
+// is never drawn. scratch must hold V floats and V ints; nothing is allocated.
 int SampleNextId(const float* logits, int vocab_size, const SamplingOptions& options, int exclude_id, Rng& rng,
-                 double* scratch_probs, int* scratch_order);
+                 float* scratch_probs, int* scratch_order);
 
 // One generation's machinery, made once and then stepped once per character: a batch-1 workspace with the input
 // table, the recurrent state, the sampling scratch and the worker threads. GenerateText and `charlm bench` both
@@ -63,7 +63,7 @@ class Generator {
   ColumnThreads threads_;
   std::unique_ptr<Workspace<float>> ws_;
   RecurrentState<float> state_;
-  std::vector<double> probs_;  // (V) sampling scratch
+  std::vector<float> probs_;   // (V) sampling scratch
   std::vector<int> order_;     // (V) sampling scratch
 };
 

@@ -53,7 +53,7 @@ TEST_CASE("generate: greedy is the argmax and top_k = 1 equals greedy whatever t
   CHECK(g == GenerateText(f.model, f.vocab, "我", top1, r2));
 
   const std::vector<float> logits{0.1f, 2.0f, -1.0f, 1.9f};
-  std::vector<double> probs(4);
+  std::vector<float> probs(4);
   std::vector<int> order(4);
   Rng rng(0);
   CHECK(SampleNextId(logits.data(), 4, greedy, -1, rng, probs.data(), order.data()) == 1);
@@ -75,7 +75,7 @@ TEST_CASE("generate: sampled frequencies follow the softmax of logits / temperat
   std::vector<float> logits(v);
   for (int j = 0; j < v; ++j) logits[j] = 0.15f * static_cast<float>((j * 7) % 13) - 0.6f;
   logits[5] = 2.5f;  // one id far ahead, as in a trained model
-  std::vector<double> probs(v);
+  std::vector<float> probs(v);
   std::vector<int> order(v);
   const int exclude = 20;
   for (double temperature : {1.0, 0.5}) {
@@ -118,7 +118,7 @@ std::vector<int> ReferenceIds(const CharModel<float>& model, const std::vector<i
   auto ws = model.MakeWorkspace(static_cast<int>(prefix.size()) - 1, 1);
   auto state = model.MakeState(1);
   model.Forward(*ws, prefix.data(), nullptr, static_cast<int>(prefix.size()) - 1, 1, state, {});
-  std::vector<double> probs(static_cast<std::size_t>(v));
+  std::vector<float> probs(static_cast<std::size_t>(v));
   std::vector<int> order(static_cast<std::size_t>(v));
   Rng rng(seed);
   std::vector<int> ids;
