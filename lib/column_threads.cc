@@ -55,6 +55,27 @@ struct GemvArgs {
   float* c;
 };
 
+struct PackedGemvArgs {
+  const std::vector<int>* first;
+  int k;
+  float alpha;
+  const float* a;
+  int a_stride;
+  const float* packed;
+  float beta;
+  float* c;
+};
+
+// Chunks [begin, end) of a packed b, one GemvRow each on its contiguous block.
+void PackedGemvChunks(const void* context, int begin, int end) {
+  const auto& g = *static_cast<const PackedGemvArgs*>(context);
+  for (int i = begin; i < end; ++i) {
+    const int from = (*g.first)[i], width = (*g.first)[i + 1] - from;
+    GemvRow(width, g.k, g.alpha, g.a, g.a_stride, g.packed + static_cast<std::size_t>(g.k) * from, width, g.beta,
+            g.c + from);
+  }
+}
+
 void GemvChunk(const void* context, int begin, int end) {
   const auto& g = *static_cast<const GemvArgs*>(context);
   begin = std::max(begin - g.lead, 0);
@@ -84,8 +105,41 @@ void ColumnThreads::GemvRow(int n, int k, float alpha, const float* a, int a_str
   // Chunks are whole 64-byte lines of c (16 floats), counted from the line c starts in: GemvRow rewrites c once
   // per four rows of b, and a line shared by two threads would bounce between their caches every time.
   const int lead = static_cast<int>(reinterpret_cast<std::uintptr_t>(c) % 64 / sizeof(float));
+  if (pack_weights_) {
+    const PackedWeights& packed = Packed(n, k, b, ldb, lead);
+    const PackedGemvArgs args{&packed.first, k, alpha, a, a_stride, packed.data.data(), beta, c};
+    ParallelFor(static_cast<int>(packed.first.size()) - 1, 1, PackedGemvChunks, &args);
+    return;
+  }
   const GemvArgs args{lead, k, alpha, a, a_stride, b, ldb, beta, c};
   ParallelFor(n + lead, 16, GemvChunk, &args);
+}
+
+const ColumnThreads::PackedWeights& ColumnThreads::Packed(int n, int k, const float* b, int ldb, int lead) {
+  for (const PackedWeights& p : packed_) {
+    if (p.b == b && p.lead == lead && p.n == n && p.k == k && p.ldb == ldb) return p;
+  }
+  // The chunks ParallelFor would cut for this product: whole 64-byte lines of c, as many as it wants.
+  const int blocks = (n + lead + 15) / 16;
+  const int wanted = std::min(blocks, threads() * kChunksPerThread);
+  const int chunk_size = (blocks + wanted - 1) / wanted * 16;
+  PackedWeights& p = packed_.emplace_back();
+  p.b = b;
+  p.lead = lead;
+  p.n = n;
+  p.k = k;
+  p.ldb = ldb;
+  for (int edge = 0; edge < n + lead; edge += chunk_size) p.first.push_back(std::max(edge - lead, 0));
+  p.first.push_back(n);
+  p.data.resize(static_cast<std::size_t>(k) * n);
+  for (std::size_t i = 0; i + 1 < p.first.size(); ++i) {
+    const int from = p.first[i], width = p.first[i + 1] - from;
+    float* block = p.data.data() + static_cast<std::size_t>(k) * from;
+    for (int row = 0; row < k; ++row) {
+      std::copy_n(b + static_cast<std::size_t>(row) * ldb + from, width, block + static_cast<std::size_t>(row) * width);
+    }
+  }
+  return p;
 }
 
 void ColumnThreads::ParallelFor(int n, int align, RangeFn fn, const void* context) {

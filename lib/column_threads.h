@@ -33,6 +33,13 @@ class ColumnThreads {
   void GemvRow(int n, int k, float alpha, const float* a, int a_stride, const float* b, int ldb, float beta,
                float* c);
 
+  // From now on, keep a copy of each b that GemvRow splits, laid out chunk by chunk, and read that instead of b.
+  // A chunk of b's columns is otherwise k short row segments a row stride apart, which two cores streaming at once
+  // pulled in well below their cache bandwidth; packed, a chunk is one contiguous block. The arithmetic per output
+  // column is unchanged, so are the bits. Only for weights that stay unchanged while this object is used (a
+  // Generator's); a copy is made the first time b is seen, and never refreshed.
+  void PackWeights() { pack_weights_ = true; }
+
   // Calls fn(context, begin, end) over disjoint ranges that cover [0, n), each begin a multiple of `align`,
   // on the caller and the workers. Returns when all have returned. fn must not call back into this object.
   using RangeFn = void (*)(const void* context, int begin, int end);
@@ -47,6 +54,18 @@ class ColumnThreads {
   int RunChunks(std::uint64_t seq);  // claims and runs chunks of job `seq` until none is left; returns how many
   void WorkerLoop();
 
+  // b's columns [first[i], first[i + 1]) as a dense k x (first[i + 1] - first[i]) block at data + k * first[i];
+  // the chunk edges depend on where c starts in its cache line (lead, in floats).
+  struct PackedWeights {
+    const float* b;
+    int lead, n, k, ldb;
+    std::vector<int> first;
+    std::vector<float> data;
+  };
+  const PackedWeights& Packed(int n, int k, const float* b, int ldb, int lead);
+
+  bool pack_weights_ = false;
+  std::vector<PackedWeights> packed_;  // a handful: one per product of a generation step
   std::vector<std::thread> workers_;
   // Caller only: jobs left to run without the workers; how many the next stall starts (column_threads.cc); the
   // current window's jobs, chunks and chunks workers ran.

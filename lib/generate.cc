@@ -159,7 +159,9 @@ Generator::Generator(const CharModel<float>& model, int max_prefix, int threads)
       ws_(model.MakeGenerationWorkspace(std::max(max_prefix - 1, 1), &threads_)),
       state_(model.MakeState(1)),
       probs_(static_cast<std::size_t>(model.spec().vocab_size)),
-      order_(static_cast<std::size_t>(model.spec().vocab_size)) {}
+      order_(static_cast<std::size_t>(model.spec().vocab_size)) {
+  threads_.PackWeights();
+}
 
 void Generator::Start(std::span<const int> ids) {
   assert(!ids.empty() && static_cast<int>(ids.size()) - 1 <= std::max(ws_->max_steps, 1));

@@ -40,7 +40,7 @@ int SampleNextId(const float* logits, int vocab_size, const SamplingOptions& opt
 // One generation's machinery, made once and then stepped once per character: a batch-1 workspace with the input
 // table, the recurrent state, the sampling scratch and the worker threads. GenerateText and `charlm bench` both
 // run it, so the benchmark times what `charlm generate` does. Use it only while the model's parameters stay
-// unchanged (the input table caches products of them).
+// unchanged (the input table caches products of them, and the threads keep chunk-packed copies of the weights).
 class Generator {
  public:
   // max_prefix: the longest prefix Start will be given. threads: for the batch-1 products, capped

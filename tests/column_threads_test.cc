@@ -52,6 +52,38 @@ TEST_CASE("column threads: the split single-row product is bit-identical to Gemv
   }
 }
 
+TEST_CASE("column threads: with packed weights the split product keeps GemvRow's bits, call after call") {
+  Rng rng(12);
+  for (int count : {2, 3}) {
+    ColumnThreads threads(count);
+    threads.PackWeights();
+    for (int n : {1000, 2583}) {
+      for (int k : {64, 130}) {
+        for (int c_offset : {0, 3}) {
+          CAPTURE(count);
+          CAPTURE(n);
+          CAPTURE(k);
+          CAPTURE(c_offset);
+          const int ldb = n + 5;
+          std::vector<float> b(static_cast<std::size_t>(k) * ldb);
+          for (auto& x : b) x = static_cast<float>(rng.Uniform(-1, 1));
+          std::vector<float> c(static_cast<std::size_t>(n) + c_offset), ref(c.size());
+          // The first call packs b; the later ones, with other inputs and betas, read the packed copy.
+          for (float beta : {0.0f, 1.0f, 0.5f}) {
+            CAPTURE(beta);
+            std::vector<float> a(static_cast<std::size_t>(k));
+            for (auto& x : a) x = static_cast<float>(rng.Uniform(-1, 1));
+            for (std::size_t j = 0; j < c.size(); ++j) c[j] = ref[j] = static_cast<float>(rng.Uniform(-1, 1));
+            threads.GemvRow(n, k, 0.75f, a.data(), 1, b.data(), ldb, beta, c.data() + c_offset);
+            GemvRow(n, k, 0.75f, a.data(), 1, b.data(), ldb, beta, ref.data() + c_offset);
+            CHECK(std::memcmp(c.data(), ref.data(), c.size() * sizeof(float)) == 0);
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("column threads: ParallelFor covers every index once, in aligned ranges") {
   for (int count : {1, 2, 3}) {
     ColumnThreads threads(count);
