@@ -9,9 +9,11 @@
 namespace charlm {
 namespace {
 
-// Chunks per thread and job: more than one per thread so that the caller can take over a late worker's share,
-// few enough that each chunk still reads long contiguous runs of every weight row (hardware prefetch).
-constexpr int kChunksPerThread = 2;
+// Chunks per thread and job. One: each chunk claim and hand-off costs more than the imbalance it evens out
+// (paired runs with packed weights, d2l LSTM 2 threads: 25,300-29,300 chars/s at 1, 24,900-26,900 at 2,
+// 21,900-22,800 at 3; char-rnn LSTM and d2l RNN equal at 1 and 2). A worker that starts late still loses its
+// chunk to the caller, who claims from the same counter.
+constexpr int kChunksPerThread = 1;
 // Below this many multiply-adds a product is not split: waking a worker and claiming chunks costs about a
 // microsecond, more than such a product takes.
 constexpr long kMinSplitWork = 32 * 1024;
