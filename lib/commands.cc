@@ -56,7 +56,8 @@ void RunGenerate(const GenerateCommand& command, std::ostream& out) {
   SetBlasThreads(config.train.threads);  // generation splits its batch-1 products over as many threads as training
   Rng rng(command.seed);
   for (const std::string& prefix : command.prefixes) {
-    out << GenerateText(restored.model, restored.vocab, prefix, options, rng, unknown) << '\n';
+    StreamText(restored.model, restored.vocab, prefix, options, rng, out, unknown);
+    out << '\n';
   }
 }
 

@@ -5,6 +5,7 @@
 #include <cassert>
 #include <cmath>
 #include <numeric>
+#include <sstream>
 
 #include "blas.h"
 #include "errors.h"
@@ -176,8 +177,8 @@ int Generator::Next(int current, const SamplingOptions& options, int exclude_id,
                       order_.data());
 }
 
-std::string GenerateText(const CharModel<float>& model, const Vocab& vocab, std::string_view prefix_utf8,
-                         const SamplingOptions& options, Rng& rng, UnknownPolicy unknown) {
+void StreamText(const CharModel<float>& model, const Vocab& vocab, std::string_view prefix_utf8,
+                const SamplingOptions& options, Rng& rng, std::ostream& out, UnknownPolicy unknown) {
   const std::u32string prefix = DecodeUtf8(prefix_utf8, "prefix");
   const std::vector<int> ids = EncodeText(vocab, prefix, unknown, "prefix \"" + std::string(prefix_utf8) + "\"");
   if (ids.empty()) {
@@ -187,13 +188,27 @@ std::string GenerateText(const CharModel<float>& model, const Vocab& vocab, std:
   Generator generator(model, static_cast<int>(ids.size()), BlasThreads());
   generator.Start(ids);
   const int exclude = vocab.unk_id().value_or(-1);
-  std::u32string out = vocab.Decode(ids);
+  std::u32string pending = vocab.Decode(ids);
+  auto flush = [&] {
+    out << EncodeUtf8(pending);
+    out.flush();
+    pending.clear();
+  };
+  flush();
   int current = ids.back();
   for (int k = 0; k < options.length; ++k) {
     current = generator.Next(current, options, exclude, rng);
-    out.push_back(vocab.CharAt(current));
+    pending.push_back(vocab.CharAt(current));
+    if (pending.back() == U'\n' || static_cast<int>(pending.size()) >= kStreamChars) flush();
   }
-  return EncodeUtf8(out);
+  flush();
+}
+
+std::string GenerateText(const CharModel<float>& model, const Vocab& vocab, std::string_view prefix_utf8,
+                         const SamplingOptions& options, Rng& rng, UnknownPolicy unknown) {
+  std::ostringstream text;
+  StreamText(model, vocab, prefix_utf8, options, rng, text, unknown);
+  return text.str();
 }
 
 }  // namespace charlm

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <ostream>
 #include <span>
 #include <string>
 #include <string_view>
@@ -39,7 +40,7 @@ int SampleNextId(const float* logits, int vocab_size, const SamplingOptions& opt
 
 // One generation's machinery, made once and then stepped once per character: a batch-1 workspace with the input
 // table, the recurrent state, the sampling scratch and the worker threads. GenerateText and `charlm bench` both
-// run it, so the benchmark times what `charlm generate` does. Use it only while the model's parameters stay
+// run it (StreamText for the former), so the benchmark times what `charlm generate` does. Use it only while the model's parameters stay
 // unchanged (the input table caches products of them, and the threads keep chunk-packed copies of the weights).
 class Generator {
  public:
@@ -67,8 +68,15 @@ class Generator {
   std::vector<int> order_;     // (V) sampling scratch
 };
 
-// Warms the state up on the prefix, then emits options.length characters. Returns prefix + generated text (UTF-8),
-// as the book prints it.
+// Warms the state up on the prefix, then emits options.length characters, writing prefix + generated text (UTF-8)
+// to `out` as the book prints it. The text goes out as it is drawn, flushed at every newline and every
+// kStreamChars characters, so a long generation shows its text from the start and an interrupted one keeps what
+// it wrote. A prefix error is thrown before anything is written.
+void StreamText(const CharModel<float>& model, const Vocab& vocab, std::string_view prefix_utf8,
+                const SamplingOptions& options, Rng& rng, std::ostream& out, UnknownPolicy unknown = UnknownPolicy::kError);
+inline constexpr int kStreamChars = 64;
+
+// StreamText into a string.
 std::string GenerateText(const CharModel<float>& model, const Vocab& vocab, std::string_view prefix_utf8,
                          const SamplingOptions& options, Rng& rng, UnknownPolicy unknown = UnknownPolicy::kError);
 

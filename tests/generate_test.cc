@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,31 @@ TEST_CASE("generate: the same seed gives the same text, the prefix is kept, and 
   CHECK(first != GenerateText(f.model, f.vocab, "分开", options, c));
   CHECK(first.starts_with("分开"));
   CHECK(DecodeUtf8(first, "out").size() == 32);
+}
+
+// Counts flushes, to see that StreamText writes as it goes rather than once at the end.
+struct FlushCountingBuffer : std::stringbuf {
+  int flushes = 0;
+  int sync() override {
+    ++flushes;
+    return std::stringbuf::sync();
+  }
+};
+
+TEST_CASE("generate: StreamText writes the text as it is drawn, the same text GenerateText returns") {
+  Fixture f;
+  SamplingOptions options;
+  options.length = 200;
+  FlushCountingBuffer buffer;
+  std::ostream out(&buffer);
+  Rng a(3), b(3);
+  StreamText(f.model, f.vocab, "分开", options, a, out);
+  CHECK(buffer.str() == GenerateText(f.model, f.vocab, "分开", options, b));
+  CHECK(buffer.flushes >= 1 + 200 / kStreamChars);  // the prefix, then every kStreamChars characters at the latest
+  FlushCountingBuffer untouched;
+  std::ostream nothing(&untouched);
+  CHECK_THROWS_AS(StreamText(f.model, f.vocab, "zz", options, a, nothing), UserError);
+  CHECK(untouched.str().empty());  // a prefix error comes before any output
 }
 
 TEST_CASE("generate: greedy is the argmax and top_k = 1 equals greedy whatever the seed") {
