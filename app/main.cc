@@ -75,11 +75,12 @@ int main(int argc, char** argv) {
       hooks.progress_bar = isatty(STDERR_FILENO) != 0;
       const charlm::TrainOutcome outcome = charlm::Train(config, resume_path, hooks);
       if (outcome.interrupted) {
+        // No --config in the hint: the checkpoint holds the resolved config, --set values included, and a config
+        // file without them would not match it.
         const int sig = g_stop_signal.load();
-        const std::string config_part = train_config.empty() ? "" : " --config " + charlm::ShellQuote(train_config);
-        std::fprintf(stderr, "charlm: stopped by %s; saved %s. Resume with: %s train%s --resume %s\n",
+        std::fprintf(stderr, "charlm: stopped by %s; saved %s. Resume with: %s train --resume %s\n",
                      sig == SIGINT ? "SIGINT" : "SIGTERM", outcome.last_checkpoint.c_str(), argv[0],
-                     config_part.c_str(), charlm::ShellQuote(outcome.last_checkpoint).c_str());
+                     charlm::ShellQuote(outcome.last_checkpoint).c_str());
         return 128 + sig;
       }
       // Where the model went and what to do with it, as the last lines a new user sees.

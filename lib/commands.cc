@@ -56,7 +56,7 @@ void RunGenerate(const GenerateCommand& command, std::ostream& out) {
   SetBlasThreads(config.train.threads);  // generation splits its batch-1 products over as many threads as training
   Rng rng(command.seed);
   for (const std::string& prefix : command.prefixes) {
-    StreamText(restored.model, restored.vocab, prefix, options, rng, out, unknown);
+    StreamText(restored.model, restored.vocab, prefix, options, rng, out, unknown, config.data.newline);
     out << '\n';
   }
 }

@@ -8,13 +8,15 @@
 #include <sstream>
 
 #include "blas.h"
+#include "corpus.h"
 #include "errors.h"
 #include "utf8.h"
 #include "vecmath.h"
 
 namespace charlm {
 
-std::vector<int> EncodeText(const Vocab& vocab, std::u32string_view text, UnknownPolicy unknown, std::string_view what) {
+std::vector<int> EncodeText(const Vocab& vocab, std::u32string_view text, UnknownPolicy unknown, std::string_view what,
+                            std::string_view fix) {
   std::vector<int> ids;
   ids.reserve(text.size());
   std::u32string missing;
@@ -31,8 +33,7 @@ std::vector<int> EncodeText(const Vocab& vocab, std::u32string_view text, Unknow
     std::string names;
     for (char32_t c : missing) names += (names.empty() ? "" : ", ") + DescribeCodePoint(c);
     throw UserError(std::string(what) + " has " + std::to_string(missing.size()) +
-                    " character(s) outside the model's vocabulary: " + names +
-                    "; remove them, or pass --unknown skip to drop them");
+                    " character(s) outside the model's vocabulary: " + names + "; " + std::string(fix));
   }
   return ids;
 }
@@ -178,12 +179,14 @@ int Generator::Next(int current, const SamplingOptions& options, int exclude_id,
 }
 
 void StreamText(const CharModel<float>& model, const Vocab& vocab, std::string_view prefix_utf8,
-                const SamplingOptions& options, Rng& rng, std::ostream& out, UnknownPolicy unknown) {
-  const std::u32string prefix = DecodeUtf8(prefix_utf8, "prefix");
-  const std::vector<int> ids = EncodeText(vocab, prefix, unknown, "prefix \"" + std::string(prefix_utf8) + "\"");
+                const SamplingOptions& options, Rng& rng, std::ostream& out, UnknownPolicy unknown,
+                NewlinePolicy newline) {
+  const std::u32string prefix = ApplyNewlinePolicy(DecodeUtf8(prefix_utf8, "prefix"), newline);
+  const std::string quoted = "prefix \"" + EscapeControlChars(prefix_utf8) + "\"";
+  const std::vector<int> ids = EncodeText(vocab, prefix, unknown, quoted);
   if (ids.empty()) {
-    throw UserError("prefix \"" + std::string(prefix_utf8) +
-                    "\" has no character the model knows: give a prefix of at least one character from the training text");
+    throw UserError(quoted + " has no character the model knows: give a prefix of at least one character from the "
+                    "training text");
   }
   Generator generator(model, static_cast<int>(ids.size()), BlasThreads());
   generator.Start(ids);
@@ -205,9 +208,9 @@ void StreamText(const CharModel<float>& model, const Vocab& vocab, std::string_v
 }
 
 std::string GenerateText(const CharModel<float>& model, const Vocab& vocab, std::string_view prefix_utf8,
-                         const SamplingOptions& options, Rng& rng, UnknownPolicy unknown) {
+                         const SamplingOptions& options, Rng& rng, UnknownPolicy unknown, NewlinePolicy newline) {
   std::ostringstream text;
-  StreamText(model, vocab, prefix_utf8, options, rng, text, unknown);
+  StreamText(model, vocab, prefix_utf8, options, rng, text, unknown, newline);
   return text.str();
 }
 

@@ -19,8 +19,11 @@ namespace charlm {
 enum class UnknownPolicy { kError, kSkip };
 
 // Encodes UTF-8 text. Characters outside the vocabulary map to <unk> when the vocabulary has one; otherwise
-// kError throws a UserError naming them (in `what`, e.g. "prefix \"abc\"") and kSkip drops them.
-std::vector<int> EncodeText(const Vocab& vocab, std::u32string_view text, UnknownPolicy unknown, std::string_view what);
+// kError throws a UserError naming them (in `what`, e.g. "prefix \"abc\"") and ending with `fix`, and kSkip drops
+// them.
+inline constexpr std::string_view kUnknownCharsFix = "remove them, or pass --unknown skip to drop them";
+std::vector<int> EncodeText(const Vocab& vocab, std::u32string_view text, UnknownPolicy unknown, std::string_view what,
+                            std::string_view fix = kUnknownCharsFix);
 
 struct SamplingOptions {
   int length = 50;
@@ -72,12 +75,15 @@ class Generator {
 // to `out` as the book prints it. The text goes out as it is drawn, flushed at every newline and every
 // kStreamChars characters, so a long generation shows its text from the start and an interrupted one keeps what
 // it wrote. A prefix error is thrown before anything is written.
+// The prefix goes through the corpus's newline policy first, as the training text did.
 void StreamText(const CharModel<float>& model, const Vocab& vocab, std::string_view prefix_utf8,
-                const SamplingOptions& options, Rng& rng, std::ostream& out, UnknownPolicy unknown = UnknownPolicy::kError);
+                const SamplingOptions& options, Rng& rng, std::ostream& out, UnknownPolicy unknown = UnknownPolicy::kError,
+                NewlinePolicy newline = NewlinePolicy::kKeep);
 inline constexpr int kStreamChars = 64;
 
 // StreamText into a string.
 std::string GenerateText(const CharModel<float>& model, const Vocab& vocab, std::string_view prefix_utf8,
-                         const SamplingOptions& options, Rng& rng, UnknownPolicy unknown = UnknownPolicy::kError);
+                         const SamplingOptions& options, Rng& rng, UnknownPolicy unknown = UnknownPolicy::kError,
+                         NewlinePolicy newline = NewlinePolicy::kKeep);
 
 }  // namespace charlm

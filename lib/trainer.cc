@@ -14,6 +14,7 @@
 
 #include "blas.h"
 #include "checkpoint.h"
+#include "corpus.h"
 #include "dataset.h"
 #include "errors.h"
 #include "evaluate.h"
@@ -219,8 +220,11 @@ TrainOutcome Train(const Config& config, const std::string& resume_path, const T
                     ": lower train.batch_size or train.num_steps, lower data.val_fraction/test_fraction, or use more text");
   }
   for (const std::string& prefix : config.generate.prefixes) {
-    if (config.generate.every > 0) EncodeText(data.vocab, DecodeUtf8(prefix, "generate.prefixes"), UnknownPolicy::kError,
-                                              "generate.prefixes entry \"" + prefix + "\"");
+    if (config.generate.every > 0) {
+      EncodeText(data.vocab, ApplyNewlinePolicy(DecodeUtf8(prefix, "generate.prefixes"), config.data.newline),
+                 UnknownPolicy::kError, "generate.prefixes entry \"" + EscapeControlChars(prefix) + "\"",
+                 "change generate.prefixes in the config (or with --set generate.prefixes=...) to text from the corpus");
+    }
   }
   ProbeOutputDir(tc.out_dir);
   const fs::path out_dir(tc.out_dir);
@@ -374,7 +378,8 @@ TrainOutcome Train(const Config& config, const std::string& resume_path, const T
     if (config.generate.every > 0 && (epoch + 1) % config.generate.every == 0) {
       Rng rng(MixSeed(MixSeed(tc.seed, kGenerateStream), static_cast<std::uint64_t>(epoch)));
       for (const std::string& prefix : config.generate.prefixes) {
-        spdlog::info(" - {}", GenerateText(model, data.vocab, prefix, sampling, rng));
+        spdlog::info(" - {}", GenerateText(model, data.vocab, prefix, sampling, rng, UnknownPolicy::kError,
+                                           config.data.newline));
       }
     }
 

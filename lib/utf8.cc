@@ -116,6 +116,28 @@ std::string EncodeUtf8(std::u32string_view text) {
   return out;
 }
 
+std::string EscapeControlChars(std::string_view text) {
+  std::string out;
+  for (char ch : text) {
+    const auto byte = static_cast<unsigned char>(ch);
+    if (byte == '\n') {
+      out += "\\n";
+    } else if (byte == '\t') {
+      out += "\\t";
+    } else if (byte == '\r') {
+      out += "\\r";
+    } else if (byte < 0x20 || byte == 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 15];
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
 std::string DescribeCodePoint(char32_t c) {
   std::string out = CodePointName(c);
   const bool visible = IsScalarValue(c) && c > 0x20 && c != 0x7F && !(c >= 0x80 && c < 0xA0);

@@ -27,6 +27,10 @@ bool IsScalarValue(char32_t c);
 // "U+6211 '我'" or, for control characters and spaces that would vanish or break a line, "U+000A": for messages.
 std::string DescribeCodePoint(char32_t c);
 
+// The text with control characters written as escapes (\n, \t, \r, \xNN), for quoting user text inside a
+// one-line error message.
+std::string EscapeControlChars(std::string_view text);
+
 // The character as one visible token for reports: control characters become \n, \r, \t or \u{7f}; others are UTF-8.
 std::string PrintableCodePoint(char32_t c);
 

@@ -244,6 +244,26 @@ TEST_CASE("cli: prefix characters outside the vocabulary are named; --unknown sk
   CHECK(skipped.output.find("龙") == std::string::npos);
   CHECK_USER_ERROR(Run(dir, {"generate", "--checkpoint", "run/last.ckpt", "--prefix", "the", "--unknown", "maybe"}),
                    "--unknown \"maybe\" is not a policy");
+  // A control character in the prefix is quoted as an escape, so the error stays one line.
+  CHECK_USER_ERROR(Run(dir, {"generate", "--checkpoint", "run/last.ckpt", "--prefix", "th\te"}),
+                   "prefix \"th\\te\" has 1 character(s) outside the model's vocabulary: U+0009");
+  // train has no --unknown: its fix is the config's prefixes.
+  CHECK_USER_ERROR(Run(dir, {"train", "--config", "tiny.json", "--set", "generate.every=1", "--set",
+                             "generate.prefixes=[\"the龙\"]"}),
+                   "generate.prefixes entry \"the龙\" has 1 character(s) outside the model's vocabulary: U+9F99 '龙'; "
+                   "change generate.prefixes in the config");
+}
+
+TEST_CASE("cli: generate applies the checkpoint's newline policy to the prefix") {
+  TempDir dir;
+  WriteTinyRun(dir);
+  REQUIRE(Run(dir, {"train", "--config", "tiny.json", "--set", "data.newline=space"}).exit_code == 0);
+  const RunResult with_newline =
+      Run(dir, {"generate", "--checkpoint", "run/last.ckpt", "--prefix", "the\ncat", "--length", "20", "--seed", "4"});
+  const RunResult with_space =
+      Run(dir, {"generate", "--checkpoint", "run/last.ckpt", "--prefix", "the cat", "--length", "20", "--seed", "4"});
+  CHECK_MESSAGE(with_newline.exit_code == 0, with_newline.output);
+  CHECK(with_newline.output == with_space.output);
 }
 
 TEST_CASE("cli: an out_dir that cannot be created or written stops training before it starts") {
@@ -379,7 +399,8 @@ void WriteLongRun(const TempDir& dir) {
 void CheckStopAndResume(int signal_number, const std::string& signal_name) {
   TempDir dir;
   WriteLongRun(dir);
-  BackgroundRun run(dir, {"train", "--config", "long.json"});
+  // With a --set of a key the checkpoint locks: the printed resume command must carry it.
+  BackgroundRun run(dir, {"train", "--config", "long.json", "--set", "model.hidden_size=24"});
   // After the first epoch's metrics line there is a last.ckpt from before the signal, and training is mid-stride.
   REQUIRE_MESSAGE(WaitFor([&] { return !testing::ReadFile(dir / "run" / "metrics.jsonl").empty(); }, 60), run.Log());
   run.Signal(signal_number);
@@ -388,13 +409,14 @@ void CheckStopAndResume(int signal_number, const std::string& signal_name) {
   CHECK_MESSAGE(exit_code == 128 + signal_number, log);
   CHECK_MESSAGE(log.find("charlm: stopped by " + signal_name + "; saved run/last.ckpt. Resume with: ") !=
                     std::string::npos, log);
-  CHECK_MESSAGE(log.find(" train --config long.json --resume run/last.ckpt") != std::string::npos, log);
+  CHECK_MESSAGE(log.find(" train --resume run/last.ckpt\n") != std::string::npos, log);
 
   const CheckpointData saved = LoadCheckpoint((dir / "run" / "last.ckpt").string());
   const int epochs_completed = saved.trainer_state.at("epochs_completed").get<int>();
   CHECK(epochs_completed >= 1);
   // Finish the interrupted epoch and one more, then stop normally.
-  const RunResult resumed = Run(dir, {"train", "--config", "long.json", "--resume", "run/last.ckpt", "--set",
+  // The printed command, with only the number of epochs raised so that the run ends.
+  const RunResult resumed = Run(dir, {"train", "--resume", "run/last.ckpt", "--set",
                                       "train.epochs=" + std::to_string(epochs_completed + 2)});
   CHECK_MESSAGE(resumed.exit_code == 0, resumed.output);
   CHECK(resumed.output.find("resuming run/last.ckpt at epoch " + std::to_string(epochs_completed + 1)) !=

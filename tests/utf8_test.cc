@@ -84,5 +84,10 @@ TEST_CASE("utf8: messages show control characters escaped so they stay on one li
   CHECK(PrintableCodePoint(U'a') == "a");
 }
 
+TEST_CASE("utf8: control characters are escaped for error messages, everything else is kept") {
+  CHECK(EscapeControlChars("分开\n我\t\r\x01\x7f!") == "分开\\n我\\t\\r\\x01\\x7f!");
+  CHECK(EscapeControlChars("") == "");
+}
+
 }  // namespace
 }  // namespace charlm
