@@ -1,5 +1,6 @@
 // The charlm executable: parses the command line, sets up logging and signals, and calls into the library.
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -7,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <new>
 
 #include "bench.h"
 #include "commands.h"
@@ -31,6 +33,13 @@ void InstallStopHandlers() {
   sigemptyset(&action.sa_mask);
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
+}
+
+// For commands whose standard output is their result (generated text, JSON): warnings go to stderr, so that
+// `charlm generate ... > out.txt` keeps only the text.
+void LogToStderr() {
+  spdlog::set_default_logger(spdlog::stderr_color_mt("stderr"));
+  spdlog::set_pattern("charlm: %l: %v");
 }
 
 }  // namespace
@@ -113,8 +122,9 @@ int main(int argc, char** argv) {
   auto* top_k_option = generate_command->add_option("--top-k", generate_top_k, "sample among the K most likely (0 = all)");
   auto* top_p_option = generate_command->add_option("--top-p", generate_top_p, "sample within probability mass P");
   generate_command->add_flag("--greedy", generate.greedy, "always take the most likely character (the book's choice)");
-  generate_command->add_option("--seed", generate.seed, "random seed; the same seed gives the same text")
-      ->capture_default_str();
+  generate_command->add_flag("--sample", generate.sample,
+                             "draw from the softmax even if the checkpoint's config says greedy");
+  generate_command->add_option("--seed", generate.seed, "random seed, 0 to 2^64-1 (default 0); the same seed gives the same text");
   generate_command->add_option("--unknown", generate.unknown, "prefix characters outside the vocabulary: error | skip")
       ->capture_default_str();
   generate_command->callback([&] {
@@ -123,6 +133,7 @@ int main(int argc, char** argv) {
       if (temperature_option->count() > 0) generate.temperature = generate_temperature;
       if (top_k_option->count() > 0) generate.top_k = generate_top_k;
       if (top_p_option->count() > 0) generate.top_p = generate_top_p;
+      LogToStderr();
       charlm::RunGenerate(generate, std::cout);
       return 0;
     };
@@ -139,6 +150,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   eval_command->callback([&] {
     run = [&] {
+      LogToStderr();
       charlm::RunEval(eval, std::cout);
       return 0;
     };
@@ -186,6 +198,10 @@ int main(int argc, char** argv) {
     return run ? run() : 0;
   } catch (const charlm::UserError& e) {
     std::fprintf(stderr, "charlm: error: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "charlm: error: out of memory: make the model (model.hidden_size, model.num_layers), "
+                         "train.batch_size or train.num_steps smaller\n");
     return 1;
   }
 }

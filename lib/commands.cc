@@ -1,7 +1,10 @@
 // Implements generate, eval and summary on top of the library, and resolves the config a training run uses.
 #include "commands.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -35,6 +38,16 @@ UnknownPolicy ParseUnknownPolicy(const std::string& text) {
   throw UserError("--unknown \"" + text + "\" is not a policy: use --unknown error or --unknown skip");
 }
 
+std::uint64_t ParseSeed(const std::string& text, std::string_view option) {
+  std::uint64_t seed = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), seed);
+  if (text.empty() || error != std::errc() || end != text.data() + text.size()) {
+    throw UserError(std::string(option) + " " + text + " is not a whole number from 0 to 18446744073709551615: e.g. " +
+                    std::string(option) + " 42");
+  }
+  return seed;
+}
+
 void RunGenerate(const GenerateCommand& command, std::ostream& out) {
   const UnknownPolicy unknown = ParseUnknownPolicy(command.unknown);
   if (command.prefixes.empty()) throw UserError("generate needs at least one --prefix TEXT, e.g. --prefix 分开");
@@ -45,7 +58,17 @@ void RunGenerate(const GenerateCommand& command, std::ostream& out) {
   if (command.temperature) config.generate.temperature = *command.temperature;
   if (command.top_k) config.generate.top_k = *command.top_k;
   if (command.top_p) config.generate.top_p = *command.top_p;
+  if (command.greedy && command.sample) {
+    throw UserError("--greedy and --sample contradict each other: pass --greedy for the argmax or --sample to draw");
+  }
   if (command.greedy) config.generate.greedy = true;
+  if (command.sample) config.generate.greedy = false;
+  const bool sampling_options = command.temperature || command.top_k || command.top_p || !command.seed.empty();
+  if (config.generate.greedy && !command.greedy && sampling_options) {
+    spdlog::warn("the checkpoint's config decodes greedily (generate.greedy = true), which ignores "
+                 "--temperature/--top-k/--top-p/--seed; add --sample to draw from the softmax");
+  }
+  const std::uint64_t seed = command.seed.empty() ? 0 : ParseSeed(command.seed, "--seed");
   config.generate.prefixes = command.prefixes;
   try {
     ValidateConfig(config);
@@ -54,7 +77,7 @@ void RunGenerate(const GenerateCommand& command, std::ostream& out) {
   }
   const SamplingOptions options = SamplingFromConfig(config.generate);
   SetBlasThreads(config.train.threads);  // generation splits its batch-1 products over as many threads as training
-  Rng rng(command.seed);
+  Rng rng(seed);
   for (const std::string& prefix : command.prefixes) {
     StreamText(restored.model, restored.vocab, prefix, options, rng, out, unknown, config.data.newline);
     out << '\n';

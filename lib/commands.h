@@ -28,10 +28,14 @@ struct GenerateCommand {
   std::optional<double> temperature;
   std::optional<int> top_k;
   std::optional<double> top_p;
-  bool greedy = false;
-  std::uint64_t seed = 0;
+  bool greedy = false;  // --greedy: argmax, whatever the checkpoint says
+  bool sample = false;  // --sample: draw from the softmax even if the checkpoint's config says greedy
+  std::string seed;     // --seed as typed (ParseSeed); empty = 0
   std::string unknown = "error";
 };
+
+// A --seed value: a whole number from 0 to 2^64 - 1, written in decimal; anything else is a UserError.
+std::uint64_t ParseSeed(const std::string& text, std::string_view option);
 // Prints one line per prefix: the prefix followed by the generated characters.
 void RunGenerate(const GenerateCommand& command, std::ostream& out);
 

@@ -192,6 +192,25 @@ const std::vector<std::string>& ResumableConfigKeys() {
   return keys;
 }
 
+void CheckModelFitsInMemory(const ModelSpec& spec) {
+  std::int64_t params = spec.embedding_size > 0 ? std::int64_t{spec.vocab_size} * spec.embedding_size : 0;
+  for (int layer = 0; layer < spec.num_layers; ++layer) params += spec.LayerShape(layer).num_params();
+  params += std::int64_t{spec.hidden_size} * spec.vocab_size + spec.vocab_size;
+  // Parameters, gradients and up to two optimizer moments: four floats each, before any activation.
+  const double needed_gb = 4.0 * sizeof(float) * static_cast<double>(params) / 1e9;
+  const double machine_gb =
+      static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE)) / 1e9;
+  if (machine_gb > 0 && needed_gb > machine_gb) {
+    char message[400];
+    std::snprintf(message, sizeof message,
+                  "the model has %lld parameters, which with gradients and optimizer state need %.1f GB, more than "
+                  "this machine's %.1f GB of memory: make model.hidden_size, model.num_layers or model.embedding_size "
+                  "smaller",
+                  static_cast<long long>(params), needed_gb, machine_gb);
+    throw UserError(message);
+  }
+}
+
 TrainOutcome Train(const Config& config, const std::string& resume_path, const TrainHooks& hooks) {
   const TrainConfig& tc = config.train;
   std::optional<CheckpointData> resume;
@@ -231,6 +250,7 @@ TrainOutcome Train(const Config& config, const std::string& resume_path, const T
   const std::string last_path = (out_dir / "last.ckpt").string(), best_path = (out_dir / "best.ckpt").string();
 
   Sampler sampler(train_ids, tc.sampler, tc.batch_size, tc.num_steps, tc.random_offset, tc.seed);
+  CheckModelFitsInMemory(MakeModelSpec(config.model, data.vocab.size()));
   CharModel<float> model(MakeModelSpec(config.model, data.vocab.size()));
   model.Initialize(config.model.init, tc.seed);
   Optimizer optimizer(tc.optimizer, model.params().size());

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config.h"
+#include "model.h"
 
 namespace charlm {
 
@@ -27,6 +28,10 @@ struct TrainOutcome {
   std::string best_checkpoint;  // by validation perplexity, or by training perplexity without a validation split
   std::string sample_prefix;    // a prefix in this vocabulary to suggest for `charlm generate` (SuggestedPrefix)
 };
+
+// A UserError when the parameters, gradients and optimizer state of `spec` alone would exceed the machine's
+// physical memory, instead of std::bad_alloc (or the OOM killer) later.
+void CheckModelFitsInMemory(const ModelSpec& spec);
 
 // Trains from scratch (resume_path empty) or continues the run saved in resume_path. When resuming, `config` is
 // the configuration to continue with; keys that change the trajectory (data, model, most of train) must equal

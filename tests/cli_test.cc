@@ -254,6 +254,41 @@ TEST_CASE("cli: prefix characters outside the vocabulary are named; --unknown sk
                    "change generate.prefixes in the config");
 }
 
+TEST_CASE("cli: --seed takes 0 to 2^64-1 only; --sample overrides a greedy checkpoint, --greedy with it is an error") {
+  TempDir dir;
+  WriteTinyRun(dir);
+  REQUIRE(Run(dir, {"train", "--config", "tiny.json", "--set", "generate.greedy=true"}).exit_code == 0);
+  const std::vector<std::string> generate = {"generate", "--checkpoint", "run/last.ckpt", "--prefix", "the", "--length",
+                                             "40"};
+  auto with = [&](std::vector<std::string> extra) {
+    std::vector<std::string> args = generate;
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Run(dir, args);
+  };
+  for (const char* bad : {"-1", "18446744073709551616", "1.5", "x"}) {
+    CAPTURE(bad);
+    CHECK_USER_ERROR(with({"--seed", bad}), "--seed " + std::string(bad) + " is not a whole number from 0 to");
+  }
+  CHECK(with({"--seed", "18446744073709551615"}).exit_code == 0);
+  CHECK_USER_ERROR(with({"--greedy", "--sample"}), "--greedy and --sample contradict each other");
+  // The checkpoint decodes greedily: seeds change nothing, and the log says why; --sample draws.
+  const RunResult greedy_a = with({"--seed", "1"}), greedy_b = with({"--seed", "2"});
+  CHECK(greedy_a.output.find("add --sample to draw from the softmax") != std::string::npos);
+  const RunResult sampled_a = with({"--sample", "--seed", "1"}), sampled_b = with({"--sample", "--seed", "2"});
+  CHECK_MESSAGE(sampled_a.exit_code == 0, sampled_a.output);
+  CHECK(sampled_a.output.find("add --sample") == std::string::npos);
+  CHECK(sampled_a.output != sampled_b.output);
+  CHECK(greedy_a.output == greedy_b.output);
+}
+
+TEST_CASE("cli: a model larger than the machine's memory is a one-line error before anything is allocated") {
+  TempDir dir;
+  WriteTinyRun(dir);
+  // 3 x 2,000,000 x 2,000,000 GRU weights: about 1.2e13 parameters, far beyond any machine this runs on.
+  CHECK_USER_ERROR(Run(dir, {"train", "--config", "tiny.json", "--set", "model.hidden_size=2000000"}),
+                   "parameters, which with gradients and optimizer state need");
+}
+
 TEST_CASE("cli: generate applies the checkpoint's newline policy to the prefix") {
   TempDir dir;
   WriteTinyRun(dir);
