@@ -46,6 +46,7 @@ void LogToStderr() {
 
 int main(int argc, char** argv) {
   CLI::App app{"charlm: train, sample and evaluate character-level RNN/GRU/LSTM language models"};
+  app.set_version_flag("--version", "charlm " CHARLM_VERSION);
   app.require_subcommand(1);
   // Each subcommand registers its options here and sets `run` to the library call it makes.
   std::function<int()> run;
@@ -94,10 +95,12 @@ int main(int argc, char** argv) {
       }
       // Where the model went and what to do with it, as the last lines a new user sees.
       if (outcome.best_val_perplexity) {
-        spdlog::info("done after {} epochs: best validation perplexity {:.3f}, saved in {}", outcome.epochs_completed,
+        spdlog::info("done after {} epoch{}: best validation perplexity {:.3f}, saved in {}", outcome.epochs_completed,
+                     outcome.epochs_completed == 1 ? "" : "s",
                      *outcome.best_val_perplexity, outcome.best_checkpoint);
       } else {
-        spdlog::info("done after {} epochs: training perplexity {:.3f}; best model in {}", outcome.epochs_completed,
+        spdlog::info("done after {} epoch{}: training perplexity {:.3f}; best model in {}", outcome.epochs_completed,
+                     outcome.epochs_completed == 1 ? "" : "s",
                      outcome.train_perplexity, outcome.best_checkpoint);
       }
       const std::string best = charlm::ShellQuote(outcome.best_checkpoint);
@@ -188,6 +191,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "charlm: error: %s: see charlm --help, or charlm COMMAND --help\n", e.what());

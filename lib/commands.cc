@@ -63,17 +63,24 @@ void RunGenerate(const GenerateCommand& command, std::ostream& out) {
   }
   if (command.greedy) config.generate.greedy = true;
   if (command.sample) config.generate.greedy = false;
-  const bool sampling_options = command.temperature || command.top_k || command.top_p || !command.seed.empty();
-  if (config.generate.greedy && !command.greedy && sampling_options) {
-    spdlog::warn("the checkpoint's config decodes greedily (generate.greedy = true), which ignores "
-                 "--temperature/--top-k/--top-p/--seed; add --sample to draw from the softmax");
-  }
   const std::uint64_t seed = command.seed.empty() ? 0 : ParseSeed(command.seed, "--seed");
   config.generate.prefixes = command.prefixes;
   try {
     ValidateConfig(config);
   } catch (const UserError& e) {
-    throw UserError(std::string(e.what()) + " (set here by --length/--temperature/--top-k/--top-p/--prefix)");
+    // The config's message names the key; say which option set it.
+    const std::string message = e.what();
+    for (const auto& [key, option] : {std::pair{"generate.length", "--length"}, {"generate.temperature", "--temperature"},
+                                      {"generate.top_k", "--top-k"}, {"generate.top_p", "--top-p"},
+                                      {"generate.prefixes", "--prefix"}}) {
+      if (message.find(key) != std::string::npos) throw UserError(message + " (given as " + option + ")");
+    }
+    throw;
+  }
+  const bool sampling_options = command.temperature || command.top_k || command.top_p || !command.seed.empty();
+  if (config.generate.greedy && !command.greedy && sampling_options) {
+    spdlog::warn("the checkpoint's config decodes greedily (generate.greedy = true), which ignores "
+                 "--temperature/--top-k/--top-p/--seed; add --sample to draw from the softmax");
   }
   const SamplingOptions options = SamplingFromConfig(config.generate);
   SetBlasThreads(config.train.threads);  // generation splits its batch-1 products over as many threads as training

@@ -37,7 +37,14 @@ std::u32string ReadCorpus(const std::string& path, NewlinePolicy policy, std::in
   std::error_code ec;
   const auto status = std::filesystem::status(path, ec);
   if (!std::filesystem::exists(status)) {
-    throw UserError("corpus file '" + path + "' does not exist: check the path (e.g. corpus/jaychou_lyrics.txt)");
+    std::string where;
+    if (std::filesystem::path(path).is_relative()) {
+      std::error_code cwd_error;
+      const std::filesystem::path cwd = std::filesystem::current_path(cwd_error);
+      if (!cwd_error) where = " (relative paths are read from the current folder, " + cwd.string() + ")";
+    }
+    throw UserError("corpus file '" + path + "' does not exist" + where +
+                    ": check the path, or run from the folder it is relative to");
   }
   if (std::filesystem::is_directory(status)) {
     throw UserError("corpus path '" + path + "' is a directory: pass the path of a UTF-8 text file inside it");

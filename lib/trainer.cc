@@ -280,21 +280,35 @@ TrainOutcome Train(const Config& config, const std::string& resume_path, const T
       std::copy(resume->carried_state.begin() + state.h.size(), resume->carried_state.end(), state.c.begin());
     }
     spdlog::info("resuming {} at epoch {}, batch {}", resume_path, progress.epochs_completed + 1, progress.next_batch);
+    if (progress.epochs_completed >= tc.epochs) {
+      spdlog::warn("{} has already completed {} epochs and train.epochs is {}: nothing to train; to go on, resume "
+                   "with --set train.epochs=N for an N above {}",
+                   resume_path, progress.epochs_completed, tc.epochs, progress.epochs_completed);
+    }
   }
   PrepareMetricsFile(out_dir / "metrics.jsonl", progress.epochs_completed);
   spdlog::info("corpus {}: {} characters, vocabulary {}, train {} / validation {} / test {}; model {} parameters",
                config.data.corpus, data.ids.size(), data.vocab.size(), train_ids.size(), val_ids.size(),
                data.split.size - data.split.val_end, model.params().size());
 
+  // What a divergence leaves behind, said exactly: a last.ckpt in out_dir may be from an earlier run.
+  bool saved_this_run = false;
+  auto kept_checkpoint = [&]() -> std::string {
+    if (saved_this_run) return "this run's last good checkpoint, " + last_path + ", is kept";
+    if (resume) return "the checkpoint it resumed from, " + resume_path + ", is unchanged";
+    if (fs::exists(last_path)) return "no checkpoint of this run was saved (" + last_path + " is from an earlier run)";
+    return "no checkpoint was saved";
+  };
   auto save = [&](const std::string& path) {
     // The last line of defence for "never a NaN checkpoint": an update can overflow the weights after a finite loss.
     for (float p : model.params()) {
       if (!std::isfinite(p)) {
         throw UserError("training diverged before epoch " + std::to_string(progress.epochs_completed + 1) +
                         " could be saved: the weights are not finite; lower train.optimizer.lr or set/lower "
-                        "train.clip_norm; the last good checkpoint in " + tc.out_dir + " is kept");
+                        "train.clip_norm; " + kept_checkpoint());
       }
     }
+    saved_this_run = true;
     CheckpointData ckpt;
     ckpt.config = ConfigToJson(config);
     ckpt.vocab = data.vocab.ToJson();
@@ -347,7 +361,7 @@ TrainOutcome Train(const Config& config, const std::string& resume_path, const T
         throw UserError("training diverged at epoch " + std::to_string(epoch + 1) + ", batch " +
                         std::to_string(batch + 1) + ": the " + what + "; lower train.optimizer.lr (now " +
                         FormatNumber(lr) + ") or set/lower train.clip_norm (now " + FormatNumber(tc.clip_norm) +
-                        "); the last good checkpoint in " + tc.out_dir + " is kept");
+                        "); " + kept_checkpoint());
       }
       // Clipping is applied inside the step (without weight decay, the bits of scaling the gradients first).
       optimizer.Step(model.params(), model.grads(), lr, ClipScale(grad_norm, tc.clip_norm));

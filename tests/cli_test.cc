@@ -91,6 +91,13 @@ void WriteTinyRun(const TempDir& dir) {
     CHECK_MESSAGE(ErrorLine(r_).find(phrase) != std::string::npos, ErrorLine(r_)); \
   } while (false)
 
+TEST_CASE("cli: --version prints the version and exits 0") {
+  TempDir dir;
+  const RunResult r = Run(dir, {"--version"});
+  CHECK(r.exit_code == 0);
+  CHECK_MESSAGE(r.output.starts_with("charlm "), r.output);
+}
+
 TEST_CASE("cli: a tiny training run succeeds, so the error cases below fail for their own reason") {
   TempDir dir;
   WriteTinyRun(dir);
@@ -175,7 +182,8 @@ TEST_CASE("cli: missing, empty, non-UTF-8 and too-short corpora") {
   auto train_on = [&](const std::string& corpus) {
     return Run(dir, {"train", "--config", "tiny.json", "--set", "data.corpus=" + corpus});
   };
-  CHECK_USER_ERROR(train_on("nope.txt"), "corpus file 'nope.txt' does not exist");
+  CHECK_USER_ERROR(train_on("nope.txt"), "corpus file 'nope.txt' does not exist (relative paths are read from the "
+                                         "current folder, " + fs::canonical(dir.path()).string() + ")");
   testing::WriteFile(dir / "empty.txt", "");
   CHECK_USER_ERROR(train_on("empty.txt"), "corpus file 'empty.txt' is empty");
   testing::WriteFile(dir / "latin1.txt", "caf\xE9 au lait");
@@ -271,6 +279,10 @@ TEST_CASE("cli: --seed takes 0 to 2^64-1 only; --sample overrides a greedy check
   }
   CHECK(with({"--seed", "18446744073709551615"}).exit_code == 0);
   CHECK_USER_ERROR(with({"--greedy", "--sample"}), "--greedy and --sample contradict each other");
+  // A range error names the option that set the value.
+  CHECK_USER_ERROR(with({"--length", "-5"}), "generate.length = -5 is out of range");
+  CHECK_USER_ERROR(with({"--length", "-5"}), "(given as --length)");
+  CHECK_USER_ERROR(with({"--top-p", "2"}), "(given as --top-p)");
   // The checkpoint decodes greedily: seeds change nothing, and the log says why; --sample draws.
   const RunResult greedy_a = with({"--seed", "1"}), greedy_b = with({"--seed", "2"});
   CHECK(greedy_a.output.find("add --sample to draw from the softmax") != std::string::npos);
@@ -321,6 +333,20 @@ TEST_CASE("cli: an out_dir that cannot be created or written stops training befo
   }
 }
 
+TEST_CASE("cli: resuming a run that already has train.epochs epochs says how to go on") {
+  TempDir dir;
+  WriteTinyRun(dir);
+  REQUIRE(Run(dir, {"train", "--config", "tiny.json"}).exit_code == 0);
+  const RunResult again = Run(dir, {"train", "--resume", "run/last.ckpt"});
+  CHECK_MESSAGE(again.exit_code == 0, again.output);
+  CHECK_MESSAGE(again.output.find("has already completed 2 epochs and train.epochs is 2: nothing to train; to go on, "
+                                  "resume with --set train.epochs=N for an N above 2") != std::string::npos,
+                again.output);
+  const RunResult more = Run(dir, {"train", "--resume", "run/last.ckpt", "--set", "train.epochs=3"});
+  CHECK_MESSAGE(more.output.find("epoch 3/3") != std::string::npos, more.output);
+  CHECK(more.output.find("nothing to train") == std::string::npos);
+}
+
 TEST_CASE("cli: divergence stops with the epoch, the batch and the fixes, keeping the last good checkpoint") {
   TempDir dir;
   WriteTinyRun(dir);
@@ -330,8 +356,10 @@ TEST_CASE("cli: divergence stops with the epoch, the batch and the fixes, keepin
                                 "train.optimizer.lr=1e30", "--set", "train.clip_norm=0"});
   CHECK_USER_ERROR(r, "training diverged at epoch 1, batch ");
   CHECK_USER_ERROR(r, "lower train.optimizer.lr (now 1e+30) or set/lower train.clip_norm (now 0)");
-  CHECK_USER_ERROR(r, "the last good checkpoint in run is kept");
+  // The last.ckpt there is the earlier run's, and the message says so.
+  CHECK_USER_ERROR(r, "no checkpoint of this run was saved (run/last.ckpt is from an earlier run)");
   CHECK(testing::ReadFile(dir / "run" / "last.ckpt") == good);
+
   for (const auto& entry : fs::directory_iterator(dir / "run")) {
     CHECK_MESSAGE(entry.path().filename().string().find(".tmp.") == std::string::npos, entry.path());
   }
