@@ -137,6 +137,11 @@ concept IntegerField = std::integral<T> && !std::same_as<T, bool>;
 
 // A JSON value as it would be written, cut short at a character boundary so messages stay one line.
 std::string Dumped(const json& value) {
+  // JSON has no NaN or infinity (dump writes null); a --set or CLI value can still be one.
+  if (value.is_number_float() && !std::isfinite(value.get<double>())) {
+    const double number = value.get<double>();
+    return std::isnan(number) ? "nan" : number > 0 ? "inf" : "-inf";
+  }
   std::string text = value.dump(-1, ' ', false, json::error_handler_t::replace);
   constexpr std::size_t kMaxShown = 60;
   if (text.size() > kMaxShown) {

@@ -248,6 +248,10 @@ TrainOutcome Train(const Config& config, const std::string& resume_path, const T
   ProbeOutputDir(tc.out_dir);
   const fs::path out_dir(tc.out_dir);
   const std::string last_path = (out_dir / "last.ckpt").string(), best_path = (out_dir / "best.ckpt").string();
+  if (resume_path.empty() && fs::exists(last_path)) {
+    spdlog::warn("{} holds the checkpoints of an earlier run; this run replaces them as it saves its own (set "
+                 "train.out_dir to another folder to keep them)", tc.out_dir);
+  }
 
   Sampler sampler(train_ids, tc.sampler, tc.batch_size, tc.num_steps, tc.random_offset, tc.seed);
   CheckModelFitsInMemory(MakeModelSpec(config.model, data.vocab.size()));

@@ -283,6 +283,7 @@ TEST_CASE("cli: --seed takes 0 to 2^64-1 only; --sample overrides a greedy check
   CHECK_USER_ERROR(with({"--length", "-5"}), "generate.length = -5 is out of range");
   CHECK_USER_ERROR(with({"--length", "-5"}), "(given as --length)");
   CHECK_USER_ERROR(with({"--top-p", "2"}), "(given as --top-p)");
+  CHECK_USER_ERROR(with({"--temperature", "nan"}), "generate.temperature = nan is out of range");
   // The checkpoint decodes greedily: seeds change nothing, and the log says why; --sample draws.
   const RunResult greedy_a = with({"--seed", "1"}), greedy_b = with({"--seed", "2"});
   CHECK(greedy_a.output.find("add --sample to draw from the softmax") != std::string::npos);
@@ -356,6 +357,7 @@ TEST_CASE("cli: divergence stops with the epoch, the batch and the fixes, keepin
                                 "train.optimizer.lr=1e30", "--set", "train.clip_norm=0"});
   CHECK_USER_ERROR(r, "training diverged at epoch 1, batch ");
   CHECK_USER_ERROR(r, "lower train.optimizer.lr (now 1e+30) or set/lower train.clip_norm (now 0)");
+  CHECK(r.output.find("run holds the checkpoints of an earlier run; this run replaces them") != std::string::npos);
   // The last.ckpt there is the earlier run's, and the message says so.
   CHECK_USER_ERROR(r, "no checkpoint of this run was saved (run/last.ckpt is from an earlier run)");
   CHECK(testing::ReadFile(dir / "run" / "last.ckpt") == good);
