@@ -193,9 +193,7 @@ const std::vector<std::string>& ResumableConfigKeys() {
 }
 
 void CheckModelFitsInMemory(const ModelSpec& spec) {
-  std::int64_t params = spec.embedding_size > 0 ? std::int64_t{spec.vocab_size} * spec.embedding_size : 0;
-  for (int layer = 0; layer < spec.num_layers; ++layer) params += spec.LayerShape(layer).num_params();
-  params += std::int64_t{spec.hidden_size} * spec.vocab_size + spec.vocab_size;
+  const std::size_t params = ParamLayout(spec).total();  // the layout the model would allocate, without allocating
   // Parameters, gradients and up to two optimizer moments: four floats each, before any activation.
   const double needed_gb = 4.0 * sizeof(float) * static_cast<double>(params) / 1e9;
   const double machine_gb =
