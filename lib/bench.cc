@@ -207,6 +207,10 @@ void RunBench(const BenchCommand& command, std::ostream& out) {
         << '\n';
     return;
   }
+  out << FormatBenchReport(r);
+}
+
+std::string FormatBenchReport(const BenchResult& r) {
   char buf[512];
   std::snprintf(buf, sizeof buf,
                 "model: %s, vocab %d, embedding %d, %d x %d, batch %d x %d steps, %d BLAS threads (%s kernels)\n"
@@ -219,7 +223,17 @@ void RunBench(const BenchCommand& command, std::ostream& out) {
                 r.threads, r.blas_core.c_str(), r.train_tokens_per_s, r.train_ms_per_step, r.train_gflops,
                 100.0 * r.train_gflops / r.sgemm_gflops, r.sgemm_gflops, r.eval_tokens_per_s, r.generate_chars_per_s,
                 r.peak_rss_mb, r.cpu_per_wall, r.load_before, r.load_after);
-  out << buf;
+  std::string report = buf;
+  // Fewer CPU seconds per second than threads means other programs had the cores: every figure above, the
+  // sgemm probe included, was then measured on a share of the machine.
+  if (r.cpu_per_wall < 0.8 * r.threads) {
+    std::snprintf(buf, sizeof buf,
+                  "note:     the %d threads got %.2f cores on average: other programs were using the cores, so these "
+                  "figures are not those of a quiet machine\n",
+                  r.threads, r.cpu_per_wall);
+    report += buf;
+  }
+  return report;
 }
 
 }  // namespace charlm

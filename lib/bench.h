@@ -36,6 +36,8 @@ Config BenchPresetConfig(const std::string& preset, int* vocab_size);
 double ForwardFlopsPerToken(const Config& config, int vocab_size);
 
 BenchResult RunBenchmark(const Config& config, int vocab_size, double seconds);
+// The text `charlm bench` prints without --json; it ends with a note when the run did not have its cores.
+std::string FormatBenchReport(const BenchResult& result);
 void RunBench(const BenchCommand& command, std::ostream& out);
 
 }  // namespace charlm

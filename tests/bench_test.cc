@@ -41,5 +41,19 @@ TEST_CASE("bench: a short run on a tiny model reports positive throughput and me
   CHECK(r.train_gflops == doctest::Approx(3.0 * ForwardFlopsPerToken(c, 20) * r.train_tokens_per_s / 1e9));
 }
 
+TEST_CASE("bench: the report notes when the threads did not get their cores") {
+  BenchResult r;
+  r.cell = "lstm";
+  r.blas_core = "Haswell";
+  r.threads = 2;
+  r.sgemm_gflops = 100;
+  r.cpu_per_wall = 1.9;
+  const std::string quiet = FormatBenchReport(r);
+  CHECK(quiet.find("cpu/wall:       1.90") != std::string::npos);
+  CHECK(quiet.find("note:") == std::string::npos);
+  r.cpu_per_wall = 0.95;
+  CHECK(FormatBenchReport(r).find("note:     the 2 threads got 0.95 cores on average") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace charlm
