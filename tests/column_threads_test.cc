@@ -23,6 +23,16 @@ int ThreadCount() {
   return -1;
 }
 
+// Fills c from rng, runs the split product into it and GemvRow into a copy, and checks the bits are the same.
+void CheckSplitMatchesGemvRow(ColumnThreads& threads, int n, int k, const std::vector<float>& a, int a_stride,
+                              const std::vector<float>& b, int ldb, float beta, int c_offset, Rng& rng) {
+  std::vector<float> c(static_cast<std::size_t>(n) + c_offset), ref(c.size());
+  for (std::size_t j = 0; j < c.size(); ++j) c[j] = ref[j] = static_cast<float>(rng.Uniform(-1, 1));
+  threads.GemvRow(n, k, 0.75f, a.data(), a_stride, b.data(), ldb, beta, c.data() + c_offset);
+  GemvRow(n, k, 0.75f, a.data(), a_stride, b.data(), ldb, beta, ref.data() + c_offset);
+  CHECK(std::memcmp(c.data(), ref.data(), c.size() * sizeof(float)) == 0);
+}
+
 // Whether the worker or the caller runs a chunk, it runs it through the same routine, so these cases check the
 // chunked arithmetic even when the machine is too busy for the worker to take part.
 TEST_CASE("column threads: the split single-row product is bit-identical to GemvRow") {
@@ -39,13 +49,9 @@ TEST_CASE("column threads: the split single-row product is bit-identical to Gemv
           CAPTURE(c_offset);
           const int ldb = n + 5;
           std::vector<float> a(static_cast<std::size_t>(k) * 2), b(static_cast<std::size_t>(k) * ldb);
-          std::vector<float> c(static_cast<std::size_t>(n) + c_offset), ref(c.size());
           for (auto& x : a) x = static_cast<float>(rng.Uniform(-1, 1));
           for (auto& x : b) x = static_cast<float>(rng.Uniform(-1, 1));
-          for (std::size_t j = 0; j < c.size(); ++j) c[j] = ref[j] = static_cast<float>(rng.Uniform(-1, 1));
-          threads.GemvRow(n, k, 0.75f, a.data(), 2, b.data(), ldb, beta, c.data() + c_offset);
-          GemvRow(n, k, 0.75f, a.data(), 2, b.data(), ldb, beta, ref.data() + c_offset);
-          CHECK(std::memcmp(c.data(), ref.data(), c.size() * sizeof(float)) == 0);
+          CheckSplitMatchesGemvRow(threads, n, k, a, 2, b, ldb, beta, c_offset, rng);
         }
       }
     }
@@ -67,16 +73,12 @@ TEST_CASE("column threads: with packed weights the split product keeps GemvRow's
           const int ldb = n + 5;
           std::vector<float> b(static_cast<std::size_t>(k) * ldb);
           for (auto& x : b) x = static_cast<float>(rng.Uniform(-1, 1));
-          std::vector<float> c(static_cast<std::size_t>(n) + c_offset), ref(c.size());
           // The first call packs b; the later ones, with other inputs and betas, read the packed copy.
           for (float beta : {0.0f, 1.0f, 0.5f}) {
             CAPTURE(beta);
             std::vector<float> a(static_cast<std::size_t>(k));
             for (auto& x : a) x = static_cast<float>(rng.Uniform(-1, 1));
-            for (std::size_t j = 0; j < c.size(); ++j) c[j] = ref[j] = static_cast<float>(rng.Uniform(-1, 1));
-            threads.GemvRow(n, k, 0.75f, a.data(), 1, b.data(), ldb, beta, c.data() + c_offset);
-            GemvRow(n, k, 0.75f, a.data(), 1, b.data(), ldb, beta, ref.data() + c_offset);
-            CHECK(std::memcmp(c.data(), ref.data(), c.size() * sizeof(float)) == 0);
+            CheckSplitMatchesGemvRow(threads, n, k, a, 1, b, ldb, beta, c_offset, rng);
           }
         }
       }

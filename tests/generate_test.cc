@@ -157,8 +157,8 @@ std::vector<int> ReferenceIds(const CharModel<float>& model, const std::vector<i
   return ids;
 }
 
-// Sizes above the thresholds at which products (32K multiply-adds) and the exponentials (vocabulary 1,024) are
-// split, so that the chunked paths run; the vocabulary is small enough that tokens repeat and the input table's
+// Sizes above the threshold at which products are split (32K multiply-adds), so that the chunked paths run, and a
+// vocabulary above the 16-lane and 64-id blocks of the draw; small enough that tokens repeat and the input table's
 // rows are read back, not only filled.
 ModelSpec SplitSizedSpec(CellKind cell, int embedding, int layers, bool reset_after) {
   ModelSpec spec;
