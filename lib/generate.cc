@@ -178,9 +178,9 @@ int Generator::Next(int current, const SamplingOptions& options, int exclude_id,
                       order_.data());
 }
 
-void StreamText(const CharModel<float>& model, const Vocab& vocab, std::string_view prefix_utf8,
+bool StreamText(const CharModel<float>& model, const Vocab& vocab, std::string_view prefix_utf8,
                 const SamplingOptions& options, Rng& rng, std::ostream& out, UnknownPolicy unknown,
-                NewlinePolicy newline) {
+                NewlinePolicy newline, const StopRequested& stop_requested) {
   const std::u32string prefix = ApplyNewlinePolicy(DecodeUtf8(prefix_utf8, "prefix"), newline);
   const std::string quoted = "prefix \"" + EscapeControlChars(prefix_utf8) + "\"";
   const std::vector<int> ids = EncodeText(vocab, prefix, unknown, quoted);
@@ -200,17 +200,23 @@ void StreamText(const CharModel<float>& model, const Vocab& vocab, std::string_v
   flush();
   int current = ids.back();
   for (int k = 0; k < options.length; ++k) {
+    if (stop_requested && stop_requested()) {
+      flush();
+      return false;
+    }
     current = generator.Next(current, options, exclude, rng);
     pending.push_back(vocab.CharAt(current));
     if (pending.back() == U'\n' || static_cast<int>(pending.size()) >= kStreamChars) flush();
   }
   flush();
+  return true;
 }
 
 std::string GenerateText(const CharModel<float>& model, const Vocab& vocab, std::string_view prefix_utf8,
-                         const SamplingOptions& options, Rng& rng, UnknownPolicy unknown, NewlinePolicy newline) {
+                         const SamplingOptions& options, Rng& rng, UnknownPolicy unknown, NewlinePolicy newline,
+                         const StopRequested& stop_requested) {
   std::ostringstream text;
-  StreamText(model, vocab, prefix_utf8, options, rng, text, unknown, newline);
+  StreamText(model, vocab, prefix_utf8, options, rng, text, unknown, newline, stop_requested);
   return text.str();
 }
 

@@ -1,6 +1,7 @@
 // Text generation from a prefix (greedy, temperature, top-k, top-p) and text encoding with an unknown-character policy.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <ostream>
 #include <span>
@@ -76,14 +77,18 @@ class Generator {
 // kStreamChars characters, so a long generation shows its text from the start and an interrupted one keeps what
 // it wrote. A prefix error is thrown before anything is written.
 // The prefix goes through the corpus's newline policy first, as the training text did.
-void StreamText(const CharModel<float>& model, const Vocab& vocab, std::string_view prefix_utf8,
+// stop_requested (may be empty) is polled before each generated character; once it returns true the generation
+// ends there, keeping what was written, so a Ctrl-C during a training run's sample takes effect at once. Returns
+// false when it was stopped that way, true when all options.length characters were generated.
+using StopRequested = std::function<bool()>;
+bool StreamText(const CharModel<float>& model, const Vocab& vocab, std::string_view prefix_utf8,
                 const SamplingOptions& options, Rng& rng, std::ostream& out, UnknownPolicy unknown = UnknownPolicy::kError,
-                NewlinePolicy newline = NewlinePolicy::kKeep);
+                NewlinePolicy newline = NewlinePolicy::kKeep, const StopRequested& stop_requested = {});
 inline constexpr int kStreamChars = 64;
 
-// StreamText into a string.
+// StreamText into a string (shorter than options.length characters when stop_requested ended it).
 std::string GenerateText(const CharModel<float>& model, const Vocab& vocab, std::string_view prefix_utf8,
                          const SamplingOptions& options, Rng& rng, UnknownPolicy unknown = UnknownPolicy::kError,
-                         NewlinePolicy newline = NewlinePolicy::kKeep);
+                         NewlinePolicy newline = NewlinePolicy::kKeep, const StopRequested& stop_requested = {});
 
 }  // namespace charlm

@@ -66,6 +66,30 @@ TEST_CASE("generate: StreamText writes the text as it is drawn, the same text Ge
   CHECK(untouched.str().empty());  // a prefix error comes before any output
 }
 
+TEST_CASE("generate: a stop request ends the text at once, keeping what was generated, and is polled per character") {
+  Fixture f;
+  SamplingOptions options;
+  options.length = 40;
+  Rng a(5), b(5);
+  const std::string whole = GenerateText(f.model, f.vocab, "分开", options, a);
+  int polls = 0;
+  std::ostringstream out;
+  const bool finished = StreamText(f.model, f.vocab, "分开", options, b, out, UnknownPolicy::kError,
+                                   NewlinePolicy::kKeep, [&] { return ++polls > 7; });
+  CHECK_FALSE(finished);
+  CHECK(polls == 8);  // one poll per character: 7 answered no, the 8th yes
+  const std::u32string stopped = DecodeUtf8(out.str(), "out");
+  CHECK(stopped.size() == 2 + 7);
+  CHECK(whole.starts_with(out.str()));  // the same draws up to the stop
+  Rng c(5);
+  std::ostringstream full;
+  polls = 0;
+  CHECK(StreamText(f.model, f.vocab, "分开", options, c, full, UnknownPolicy::kError, NewlinePolicy::kKeep,
+                   [&] { return ++polls > 1000; }));
+  CHECK(full.str() == whole);
+  CHECK(polls == 40);
+}
+
 TEST_CASE("generate: greedy is the argmax and top_k = 1 equals greedy whatever the seed") {
   Fixture f;
   SamplingOptions greedy;
