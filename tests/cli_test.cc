@@ -1,13 +1,10 @@
 // Runs the charlm executable on every bad input a user can cause and checks the exit code and the one-line message;
 // sends real SIGINT/SIGTERM to a training run and resumes from what it saved. docs/errors.md lists these cases.
 #include <doctest/doctest.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
-#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -15,81 +12,22 @@
 #include <vector>
 
 #include "checkpoint.h"
-#include "commands.h"
+#include "cli_util.h"
 #include "test_util.h"
 
 namespace charlm {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::BackgroundRun;
+using testing::ErrorLine;
+using testing::Run;
+using testing::RunResult;
 using testing::TempDir;
-
-struct RunResult {
-  int exit_code = -1;  // -1 when the process did not exit normally
-  std::string output;  // stdout and stderr together
-};
-
-// Runs `charlm ARGS` inside dir, so the configs can name their files relatively, as a user's would.
-RunResult Run(const TempDir& dir, const std::vector<std::string>& args) {
-  std::string command = "cd " + ShellQuote(dir.path().string()) + " && " + ShellQuote(testing::CharlmBinary().string());
-  for (const std::string& arg : args) command += " " + ShellQuote(arg);
-  command += " </dev/null 2>&1";
-  RunResult result;
-  std::FILE* pipe = ::popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buffer[4096];
-  std::size_t count = 0;
-  while ((count = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, count);
-  const int status = ::pclose(pipe);
-  if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
-  return result;
-}
-
-// The error a user sees: exactly one "charlm: error: " line, and it is the last line of the output.
-std::string ErrorLine(const RunResult& result) {
-  const std::string marker = "charlm: error: ";
-  const std::size_t at = result.output.find(marker);
-  if (at == std::string::npos) return "(no error line in: " + result.output + ")";
-  if (result.output.find(marker, at + 1) != std::string::npos) return "(two error lines in: " + result.output + ")";
-  std::string line = result.output.substr(at);
-  if (line.ends_with('\n')) line.pop_back();
-  if (line.find('\n') != std::string::npos) return "(error message is not one line, or not last: " + line + ")";
-  return line;
-}
-
-// Words drawn by a fixed linear congruential generator: enough text to train on, identical on every run.
-std::string WordText(int lines) {
-  const char* words[] = {"the", "cat", "sat", "on", "mat", "a", "dog", "ran", "far", "away", "from", "home"};
-  std::uint32_t state = 12345;
-  std::string text;
-  for (int line = 0; line < lines; ++line) {
-    for (int w = 0; w < 8; ++w) {
-      state = state * 1664525U + 1013904223U;
-      text += words[(state >> 16) % 12];
-      text += w == 7 ? '\n' : ' ';
-    }
-  }
-  return text;
-}
-
-// A corpus of ~1,700 characters and a config that trains on it in milliseconds.
-void WriteTinyRun(const TempDir& dir) {
-  testing::WriteFile(dir / "text.txt", WordText(60));
-  testing::WriteFile(dir / "tiny.json", R"({
-  "data": {"corpus": "text.txt"},
-  "model": {"cell": "gru", "hidden_size": 8},
-  "train": {"batch_size": 4, "num_steps": 8, "epochs": 2, "out_dir": "run", "threads": 1},
-  "generate": {"every": 0}
-})");
-}
-
-// A user error: exit code 1 and the phrase in the one error line. A macro, so failures point at the calling line.
-#define CHECK_USER_ERROR(result, phrase)                                           \
-  do {                                                                             \
-    const RunResult& r_ = (result);                                                \
-    CHECK_MESSAGE(r_.exit_code == 1, r_.output);                                   \
-    CHECK_MESSAGE(ErrorLine(r_).find(phrase) != std::string::npos, ErrorLine(r_)); \
-  } while (false)
+using testing::WaitFor;
+using testing::WordText;
+using testing::WriteLongRun;
+using testing::WriteTinyRun;
 
 TEST_CASE("cli: --version prints the version and exits 0") {
   TempDir dir;
@@ -238,7 +176,7 @@ TEST_CASE("cli: a checkpoint of another format version names both versions") {
                        std::to_string(kCheckpointFormatVersion));
 }
 
-TEST_CASE("cli: prefix characters outside the vocabulary are named; --unknown skip drops them") {
+TEST_CASE("cli: prefix characters outside the vocabulary are named, and --unknown skip drops them") {
   TempDir dir;
   WriteTinyRun(dir);
   REQUIRE(Run(dir, {"train", "--config", "tiny.json"}).exit_code == 0);
@@ -262,7 +200,7 @@ TEST_CASE("cli: prefix characters outside the vocabulary are named; --unknown sk
                    "change generate.prefixes in the config");
 }
 
-TEST_CASE("cli: --seed takes 0 to 2^64-1 only; --sample overrides a greedy checkpoint, --greedy with it is an error") {
+TEST_CASE("cli: --seed takes 0 to 2^64-1 only, --sample overrides a greedy checkpoint, --greedy with it is an error") {
   TempDir dir;
   WriteTinyRun(dir);
   REQUIRE(Run(dir, {"train", "--config", "tiny.json", "--set", "generate.greedy=true"}).exit_code == 0);
@@ -280,8 +218,10 @@ TEST_CASE("cli: --seed takes 0 to 2^64-1 only; --sample overrides a greedy check
   CHECK(with({"--seed", "18446744073709551615"}).exit_code == 0);
   CHECK_USER_ERROR(with({"--greedy", "--sample"}), "--greedy and --sample contradict each other");
   // A range error names the option that set the value.
-  CHECK_USER_ERROR(with({"--length", "-5"}), "generate.length = -5 is out of range");
-  CHECK_USER_ERROR(with({"--length", "-5"}), "(given as --length)");
+  const RunResult negative_length =
+      Run(dir, {"generate", "--checkpoint", "run/last.ckpt", "--prefix", "the", "--length", "-5"});
+  CHECK_USER_ERROR(negative_length, "generate.length = -5 is out of range");
+  CHECK_USER_ERROR(negative_length, "(given as --length)");
   CHECK_USER_ERROR(with({"--top-p", "2"}), "(given as --top-p)");
   CHECK_USER_ERROR(with({"--temperature", "nan"}), "generate.temperature = nan is out of range");
   // The checkpoint decodes greedily: seeds change nothing, and the log says why; --sample draws.
@@ -392,73 +332,6 @@ TEST_CASE("cli: bad command-line flags exit 2 with a pointer to --help") {
   const RunResult not_a_number = Run(dir, {"generate", "--checkpoint", "x", "--prefix", "a", "--length", "abc"});
   CHECK(not_a_number.exit_code == 2);
   CHECK(ErrorLine(not_a_number).find("--length = abc") != std::string::npos);
-}
-
-// A training run in the background, output to a file, so the test can signal it while it works.
-class BackgroundRun {
- public:
-  BackgroundRun(const TempDir& dir, const std::vector<std::string>& args) : log_((dir / "train.log").string()) {
-    pid_ = ::fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      const int fd = ::open(log_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (fd < 0 || ::chdir(dir.path().c_str()) != 0) ::_exit(127);
-      ::dup2(fd, STDOUT_FILENO);
-      ::dup2(fd, STDERR_FILENO);
-      const std::string binary = testing::CharlmBinary().string();
-      std::vector<char*> argv = {const_cast<char*>(binary.c_str())};
-      for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
-      argv.push_back(nullptr);
-      ::execv(binary.c_str(), argv.data());
-      ::_exit(127);
-    }
-  }
-  ~BackgroundRun() {
-    if (pid_ > 0 && !reaped_) {
-      ::kill(pid_, SIGKILL);
-      ::waitpid(pid_, nullptr, 0);
-    }
-  }
-  BackgroundRun(const BackgroundRun&) = delete;
-  BackgroundRun& operator=(const BackgroundRun&) = delete;
-
-  void Signal(int signal_number) const { ::kill(pid_, signal_number); }
-  bool Running() const { return !reaped_ && ::waitpid(pid_, nullptr, WNOHANG) == 0; }
-  // The exit code, or -1 when the process was killed by a signal (i.e. the handler did not run).
-  int Wait() {
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    reaped_ = true;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-  std::string Log() const { return testing::ReadFile(log_); }
-
- private:
-  std::string log_;
-  pid_t pid_ = -1;
-  bool reaped_ = false;
-};
-
-// Polls for up to `seconds`; the condition usually holds after a fraction of that.
-template <typename Condition>
-bool WaitFor(Condition condition, double seconds) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return condition();
-}
-
-// A run long enough never to end by itself within the test: its epochs take ~0.1 s, there are 100,000 of them.
-void WriteLongRun(const TempDir& dir) {
-  testing::WriteFile(dir / "text.txt", WordText(1000));
-  testing::WriteFile(dir / "long.json", R"({
-  "data": {"corpus": "text.txt"},
-  "model": {"cell": "gru", "hidden_size": 32},
-  "train": {"batch_size": 8, "num_steps": 16, "epochs": 100000, "out_dir": "run", "threads": 1},
-  "generate": {"every": 0}
-})");
 }
 
 void CheckStopAndResume(int signal_number, const std::string& signal_name) {

@@ -232,7 +232,7 @@ TEST_CASE("generate: the input table and the threads leave the generated ids bit
   }
 }
 
-TEST_CASE("generate: logits with the input table are bit-identical to the plain path's; the table needs an embedding") {
+TEST_CASE("generate: logits with the input table are bit-identical to the plain path's, and the table needs an embedding") {
   for (int embedding : {0, 48}) {
     CAPTURE(embedding);
     CharModel<float> model(SplitSizedSpec(CellKind::kLstm, embedding, 1, true));
