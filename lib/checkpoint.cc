@@ -13,9 +13,11 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <utility>
 
 #include "errors.h"
+#include "file_io.h"
 
 namespace charlm {
 namespace {
@@ -231,32 +233,12 @@ class FileDescriptor {
   int fd_;
 };
 
-std::string ReadWholeFile(const std::string& path) {
-  FileDescriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (file.get() < 0) {
-    const int error = errno;
-    throw UserError(path + ": cannot open checkpoint: " + std::strerror(error) +
-                    "; check the path, or train a model to create one");
-  }
-  struct stat info {};
-  if (::fstat(file.get(), &info) != 0 || !S_ISREG(info.st_mode)) {
-    throw UserError(path + ": not a regular file, so not a charlm checkpoint: give the path of a checkpoint file");
-  }
-  std::string bytes;
-  bytes.reserve(static_cast<std::size_t>(info.st_size));
-  std::array<char, 1 << 16> buffer;
-  while (true) {
-    const ssize_t count = ::read(file.get(), buffer.data(), buffer.size());
-    if (count == 0) break;
-    if (count < 0) {
-      if (errno == EINTR) continue;
-      const int error = errno;
-      throw UserError(path + ": cannot read checkpoint: " + std::strerror(error) +
-                      "; check the disk and the file permissions");
-    }
-    bytes.append(buffer.data(), static_cast<std::size_t>(count));
-  }
-  return bytes;
+// A checkpoint larger than half the machine's memory could not be parsed (its floats are copied out) and used.
+std::string ReadCheckpointFile(const std::string& path) {
+  const std::uint64_t memory = PhysicalMemoryBytes();
+  const std::uint64_t limit = memory > 0 ? memory / 2 : std::numeric_limits<std::uint64_t>::max();
+  return ReadRegularFile(path, FileRole{"checkpoint", "check the path, or train a model to create one", limit,
+                                        "it cannot be loaded on this machine; load it on one with more memory"});
 }
 
 // Owns the temp file until it has been renamed into place; any exit before that closes and deletes it.
@@ -361,7 +343,7 @@ CheckpointData ParseCheckpointBytes(std::string_view bytes, std::string_view sou
   return data;
 }
 
-CheckpointData LoadCheckpoint(const std::string& path) { return ParseCheckpointBytes(ReadWholeFile(path), path); }
+CheckpointData LoadCheckpoint(const std::string& path) { return ParseCheckpointBytes(ReadCheckpointFile(path), path); }
 
 void SaveCheckpoint(const std::string& path, const CheckpointData& data) {
   const std::string bytes = SerializeCheckpoint(data);

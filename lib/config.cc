@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "errors.h"
+#include "file_io.h"
 
 namespace charlm {
 namespace {
@@ -23,6 +24,8 @@ namespace {
 using nlohmann::json;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
+// A config is a few kB; anything this large is the wrong file, refused before it is read.
+constexpr std::uint64_t kMaxConfigBytes = 10'000'000;
 
 // What a field accepts beyond its type. The field lists attach one to every field so that validation
 // and the generated docs read the same bounds.
@@ -607,11 +610,9 @@ Config LoadConfigFile(const std::string& path, const std::vector<std::string>& o
   if (std::filesystem::is_directory(path, error)) {
     throw UserError("config file \"" + path + "\" is a directory: expected a JSON file, e.g. configs/default.json");
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw UserError("cannot read config file \"" + path + "\": " + std::strerror(errno) + "; check its permissions");
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw UserError("cannot read config file \"" + path + "\": " + std::strerror(errno));
+  const std::string text = ReadRegularFile(
+      path, FileRole{"config file", "check its permissions", kMaxConfigBytes,
+                     "a config is a small JSON file; check that the path names the config"});
 
   json j = ParseJsonText(text, path);
   // A file that is not an object gets its own message from TypedConfig, not a confusing one from an override.

@@ -7,12 +7,19 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <sstream>
 
 #include "errors.h"
+#include "file_io.h"
 #include "utf8.h"
 
 namespace charlm {
+namespace {
+
+constexpr std::uint64_t kCorpusMemoryPerByte = 10;
+
+}  // namespace
 
 std::u32string ApplyNewlinePolicy(std::u32string text, NewlinePolicy policy) {
   const auto is_newline = [](char32_t c) { return c == U'\n' || c == U'\r'; };
@@ -49,10 +56,14 @@ std::u32string ReadCorpus(const std::string& path, NewlinePolicy policy, std::in
   if (std::filesystem::is_directory(status)) {
     throw UserError("corpus path '" + path + "' is a directory: pass the path of a UTF-8 text file inside it");
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw UserError("cannot open corpus file '" + path + "': check that it is a readable file");
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw UserError("error while reading corpus file '" + path + "': check the file and the disk");
+  // The text is held whole: the bytes, then 4 bytes per character decoded, then 4 per id, about 10 per byte.
+  const std::uint64_t memory = PhysicalMemoryBytes();
+  const std::uint64_t limit = memory > 0 ? memory / kCorpusMemoryPerByte : std::numeric_limits<std::uint64_t>::max();
+  const std::string bytes = ReadRegularFile(
+      path, FileRole{"corpus file", "check that it is a readable file", limit,
+                     "charlm holds the whole text in memory, about " + std::to_string(kCorpusMemoryPerByte) +
+                         " bytes per byte of text, and this machine has " + FormatBytes(memory) +
+                         "; train on a shorter part of the text"});
   if (bytes.empty()) throw UserError("corpus file '" + path + "' is empty: give a UTF-8 text file with some text");
 
   std::u32string text = ApplyNewlinePolicy(DecodeUtf8(bytes, path), policy);

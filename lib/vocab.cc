@@ -8,12 +8,15 @@
 #include <utility>
 
 #include "errors.h"
+#include "file_io.h"
 #include "utf8.h"
 
 namespace charlm {
 namespace {
 
 constexpr char32_t kReplacementCharacter = 0xFFFD;
+// Every Unicode code point with a 19-digit count, written with indentation, stays well below this.
+constexpr std::uint64_t kMaxVocabFileBytes = 100'000'000;
 
 }  // namespace
 
@@ -155,9 +158,9 @@ void Vocab::Save(const std::string& path) const {
 }
 
 Vocab Vocab::Load(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw UserError("cannot open vocabulary file '" + path + "': check the path");
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string bytes =
+      ReadRegularFile(path, FileRole{"vocabulary file", "check the path", kMaxVocabFileBytes,
+                                     "a vocabulary file lists at most 1,114,112 characters; rebuild it with charlm"});
   const nlohmann::json j = nlohmann::json::parse(bytes, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) throw UserError("vocabulary file '" + path + "' is not valid JSON: rebuild it with charlm");
   try {

@@ -1,0 +1,124 @@
+// Reading input files safely: regular files only, a size limit before allocating, every read error checked.
+#include "file_io.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "errors.h"
+
+namespace charlm {
+namespace {
+
+// Closes a descriptor on every path out of a function.
+class Descriptor {
+ public:
+  explicit Descriptor(int fd) : fd_(fd) {}
+  ~Descriptor() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Descriptor(const Descriptor&) = delete;
+  Descriptor& operator=(const Descriptor&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
+[[noreturn]] void ThrowTooLarge(const std::string& path, const FileRole& role, std::string_view size_text) {
+  throw UserError(path + ": " + role.noun + " is " + std::string(size_text) + ", more than the " +
+                  FormatBytes(role.max_bytes) + " charlm reads: " + role.too_large_fix);
+}
+
+// Appends reads to `bytes` until end of file; refuses more than role.max_bytes in total.
+void ReadToEnd(int fd, const std::string& name, const FileRole& role, std::string_view note, std::string& bytes) {
+  std::array<char, 1 << 16> buffer;
+  while (true) {
+    const ssize_t count = ::read(fd, buffer.data(), buffer.size());
+    if (count == 0) return;
+    if (count < 0) {
+      if (errno == EINTR) continue;
+      const int error = errno;
+      throw UserError(name + ": cannot read " + role.noun + ": " + std::strerror(error) +
+                      "; check the disk and the file permissions");
+    }
+    if (static_cast<std::uint64_t>(count) > role.max_bytes - bytes.size()) {
+      ThrowTooLarge(name, role, "over " + FormatBytes(role.max_bytes) + std::string(note));
+    }
+    bytes.append(buffer.data(), static_cast<std::size_t>(count));
+  }
+}
+
+}  // namespace
+
+std::string DescribeFileType(unsigned mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO (named pipe)";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISREG(mode)) return "a regular file";
+  return "not a file";
+}
+
+std::string FormatBytes(std::uint64_t bytes) {
+  char text[32];
+  if (bytes < 1000) {
+    std::snprintf(text, sizeof text, "%llu bytes", static_cast<unsigned long long>(bytes));
+  } else if (bytes < 1000 * 1000) {
+    std::snprintf(text, sizeof text, "%.1f kB", static_cast<double>(bytes) / 1e3);
+  } else if (bytes < 1000ULL * 1000 * 1000) {
+    std::snprintf(text, sizeof text, "%.1f MB", static_cast<double>(bytes) / 1e6);
+  } else {
+    std::snprintf(text, sizeof text, "%.1f GB", static_cast<double>(bytes) / 1e9);
+  }
+  return text;
+}
+
+std::uint64_t PhysicalMemoryBytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page_size = ::sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page_size <= 0) return 0;
+  return static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page_size);
+}
+
+std::string ReadRegularFile(const std::string& path, const FileRole& role) {
+  // O_NONBLOCK: opening a FIFO that has no writer would otherwise wait for one for ever. It changes nothing for
+  // the regular files that are read below.
+  Descriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+  if (file.get() < 0) {
+    const int error = errno;
+    throw UserError(path + ": cannot open " + role.noun + ": " + std::strerror(error) + "; " +
+                    role.fix);
+  }
+  struct stat info {};
+  if (::fstat(file.get(), &info) != 0) {
+    const int error = errno;
+    throw UserError(path + ": cannot read " + role.noun + ": " + std::strerror(error) +
+                    "; check the disk and the file permissions");
+  }
+  // Devices such as /dev/zero or /dev/urandom never end, and pipes may never deliver: only regular files are read.
+  if (!S_ISREG(info.st_mode)) {
+    throw UserError(path + ": not a regular file (" + DescribeFileType(info.st_mode) + "), so not a usable " +
+                    role.noun + ": give the path of a regular file");
+  }
+  const auto size = static_cast<std::uint64_t>(info.st_size);
+  if (size > role.max_bytes) ThrowTooLarge(path, role, FormatBytes(size));
+  std::string bytes;
+  bytes.reserve(static_cast<std::size_t>(size));
+  ReadToEnd(file.get(), path, role, " (it grew while being read)", bytes);
+  return bytes;
+}
+
+std::string ReadStreamLimited(int fd, const std::string& name, const FileRole& role) {
+  std::string bytes;
+  ReadToEnd(fd, name, role, "", bytes);
+  return bytes;
+}
+
+}  // namespace charlm

@@ -1,0 +1,41 @@
+// Reading input files safely: regular files only (never blocking on a FIFO or reading a device for ever), a size
+// limit checked before anything is allocated, and every read error reported as a one-line UserError.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace charlm {
+
+// What a file is for, so that each message names it and says how to fix it.
+struct FileRole {
+  std::string noun;           // "config file", "checkpoint", "corpus file": what the user was asked to give
+  std::string fix;            // the fix for a file that cannot be opened, e.g. "check the path"
+  std::uint64_t max_bytes;    // larger files are refused before any byte is read
+  std::string too_large_fix;  // e.g. "train on a shorter part of the text"
+};
+
+// The whole content of the regular file at `path`. The file is opened without blocking (a FIFO without a writer
+// returns at once), checked with fstat to be a regular file of at most role.max_bytes, and read to its end with
+// every error checked; a file that grows past the limit while being read is refused too. Throws UserError:
+//   "<path>: cannot open <noun>: <strerror>; <fix>"
+//   "<path>: not a regular file (a FIFO (named pipe)), so not a usable <noun>: give the path of a regular file"
+//   "<path>: <noun> is <size>, more than the <limit> charlm reads: <too_large_fix>"
+//   "<path>: cannot read <noun>: <strerror>; check the disk and the file permissions"
+std::string ReadRegularFile(const std::string& path, const FileRole& role);
+
+// Everything readable from an open descriptor (a pipe, stdin) up to max_bytes, for inputs that are not files;
+// `name` and `noun` make the messages, as in ReadRegularFile. Blocks like any read from a pipe.
+std::string ReadStreamLimited(int fd, const std::string& name, const FileRole& role);
+
+// "a directory", "a FIFO (named pipe)", "a character device", ...: what a non-regular file is, for messages.
+std::string DescribeFileType(unsigned mode);
+
+// "3.2 GB", "512 kB", "17 bytes": a byte count for messages (decimal units).
+std::string FormatBytes(std::uint64_t bytes);
+
+// The machine's physical memory in bytes, or 0 when unknown.
+std::uint64_t PhysicalMemoryBytes();
+
+}  // namespace charlm
