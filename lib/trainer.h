@@ -1,4 +1,4 @@
-// The training loop: truncated BPTT over the sampler's minibatches, evaluation, generation, metrics, checkpoints,
+// Training: truncated BPTT over the sampler's minibatches, evaluation, generation, metrics, checkpoints,
 // resuming, early stopping, and a clean stop on request (signals).
 #pragma once
 

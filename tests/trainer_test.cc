@@ -134,18 +134,60 @@ TEST_CASE("trainer: resuming gives bit-identical weights to an uninterrupted run
   CheckResumeEqualsUninterrupted(c, dir);
 }
 
+// Everything a checkpoint holds except the wall-clock time it records, which no two runs share.
+void CheckSameCheckpoint(const fs::path& a_path, const fs::path& b_path) {
+  CheckpointData a = LoadCheckpoint(a_path.string()), b = LoadCheckpoint(b_path.string());
+  REQUIRE(a.trainer_state.contains("elapsed_seconds"));
+  a.trainer_state.erase("elapsed_seconds");
+  b.trainer_state.erase("elapsed_seconds");
+  CHECK(a.config == b.config);
+  CHECK(a.vocab == b.vocab);
+  CHECK(a.trainer_state == b.trainer_state);
+  CHECK(a.params == b.params);
+  CHECK(a.optimizer_state == b.optimizer_state);
+  CHECK(a.carried_state == b.carried_state);
+}
+
+TEST_CASE("trainer: elapsed_s is the run's total across resumes, kept in the checkpoint's trainer state") {
+  testing::TempDir dir;
+  Config c = TinyConfig(dir, "run");
+  int steps = 0;
+  TrainHooks hooks;
+  hooks.stop_requested = [&] { return ++steps == 7; };
+  REQUIRE(Train(c, "", hooks).interrupted);
+  // Pretend the first part ran for 1000 s: the resumed run's times must start from there, not from zero.
+  const std::string last = (fs::path(c.train.out_dir) / "last.ckpt").string();
+  CheckpointData stopped = LoadCheckpoint(last);
+  REQUIRE(stopped.trainer_state.at("elapsed_seconds").get<double>() > 0);
+  const int stopped_epochs = stopped.trainer_state.at("epochs_completed").get<int>();
+  stopped.trainer_state["elapsed_seconds"] = 1000.0;
+  SaveCheckpoint(last, stopped);
+  Train(c, last, {});
+  const auto metrics = ReadMetrics(c.train.out_dir);
+  REQUIRE(metrics.size() == 3);
+  for (int k = 0; k < 3; ++k) {
+    CAPTURE(k);
+    if (k < stopped_epochs) {
+      CHECK(metrics[k]["elapsed_s"].get<double>() < 1000);  // ended before the stop
+    } else {
+      CHECK(metrics[k]["elapsed_s"].get<double>() >= 1000);
+    }
+  }
+  CHECK(LoadCheckpoint(last).trainer_state.at("elapsed_seconds").get<double>() >= 1000);
+}
+
 TEST_CASE("trainer: the same config, seed and threads give bit-identical checkpoints and perplexities") {
   testing::TempDir dir;
   Config c = TinyConfig(dir, "run");
   c.train.epochs = 2;
   c.model.dropout = 0.1;
   Train(c, "", {});
+  fs::copy(c.train.out_dir, dir / "first", fs::copy_options::recursive);
   const std::string first_last = testing::ReadFile(fs::path(c.train.out_dir) / "last.ckpt");
-  const std::string first_best = testing::ReadFile(fs::path(c.train.out_dir) / "best.ckpt");
   const auto first_metrics = ReadMetrics(c.train.out_dir);
   Train(c, "", {});
-  CHECK(testing::ReadFile(fs::path(c.train.out_dir) / "last.ckpt") == first_last);
-  CHECK(testing::ReadFile(fs::path(c.train.out_dir) / "best.ckpt") == first_best);
+  CheckSameCheckpoint(fs::path(c.train.out_dir) / "last.ckpt", dir / "first" / "last.ckpt");
+  CheckSameCheckpoint(fs::path(c.train.out_dir) / "best.ckpt", dir / "first" / "best.ckpt");
   const auto second_metrics = ReadMetrics(c.train.out_dir);
   REQUIRE(second_metrics.size() == first_metrics.size());
   for (std::size_t k = 0; k < first_metrics.size(); ++k) {

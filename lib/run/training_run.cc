@@ -1,0 +1,277 @@
+// Builds a training run from a config, fresh or from a checkpoint, after checking what a user can get wrong.
+#include "run/training_run.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+
+#include "blas.h"
+#include "corpus.h"
+#include "errors.h"
+#include "generate.h"
+#include "trainer.h"
+#include "utf8.h"
+#include "vocab.h"
+
+namespace charlm {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Flattens {"a": {"b": 1}} to {"a.b": 1} for comparing configs key by key.
+void Flatten(const nlohmann::json& j, const std::string& prefix, std::map<std::string, nlohmann::json>& out) {
+  for (const auto& [key, value] : j.items()) {
+    const std::string path = prefix.empty() ? key : prefix + "." + key;
+    if (value.is_object()) {
+      Flatten(value, path, out);
+    } else {
+      out[path] = value;
+    }
+  }
+}
+
+bool IsResumableKey(const std::string& key) {
+  for (const std::string& allowed : ResumableConfigKeys()) {
+    if (key == allowed || (allowed.ends_with(".*") && key.starts_with(allowed.substr(0, allowed.size() - 1)))) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void CheckResumeCompatible(const Config& checkpoint_config, const Config& config, const std::string& source) {
+  std::map<std::string, nlohmann::json> saved, wanted;
+  Flatten(ConfigToJson(checkpoint_config), "", saved);
+  Flatten(ConfigToJson(config), "", wanted);
+  for (const auto& [key, value] : saved) {
+    if (IsResumableKey(key) || wanted[key] == value) continue;
+    throw UserError("--resume " + source + ": " + key + " is " + value.dump() + " in the checkpoint but " +
+                    wanted[key].dump() + " in the config: resume with the checkpoint's value, or start a new run");
+  }
+}
+
+void CheckVocabMatches(const Vocab& saved, const Vocab& rebuilt, const std::string& source, const std::string& corpus) {
+  if (saved == rebuilt) return;
+  std::string detail = std::to_string(saved.size()) + " characters in the checkpoint, " +
+                       std::to_string(rebuilt.size()) + " from the corpus";
+  for (int id = 0; id < std::min(saved.size(), rebuilt.size()); ++id) {
+    if (saved.TokenText(id) != rebuilt.TokenText(id)) {
+      detail += "; id " + std::to_string(id) + " is '" + saved.TokenText(id) + "' in the checkpoint but '" +
+                rebuilt.TokenText(id) + "' now";
+      break;
+    }
+  }
+  throw UserError("--resume " + source + ": the vocabulary of " + corpus + " differs from the checkpoint's (" +
+                  detail + "): resume on the same text with the same data settings, or start a new run");
+}
+
+// Fails before any training when out_dir cannot take files (missing permissions, read-only, full).
+void ProbeOutputDir(const std::string& out_dir) {
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec) {
+    throw UserError("train.out_dir \"" + out_dir + "\" cannot be created (" + ec.message() +
+                    "): choose a writable folder with --set train.out_dir=PATH");
+  }
+  const fs::path probe = fs::path(out_dir) / (".charlm_write_probe." + std::to_string(::getpid()));
+  std::FILE* f = std::fopen(probe.c_str(), "wb");
+  const bool ok = f != nullptr && std::fputs("probe", f) >= 0 && std::fflush(f) == 0;
+  if (f != nullptr) std::fclose(f);
+  fs::remove(probe, ec);
+  if (!ok) {
+    throw UserError("train.out_dir \"" + out_dir + "\" is not writable: choose a writable folder with --set train.out_dir=PATH");
+  }
+}
+
+// The checkpoint to resume from, checked against the config; also sets the threads and logs the config, which
+// must come before the corpus is read.
+std::optional<CheckpointData> OpenResume(const Config& config, const std::string& resume_path) {
+  std::optional<CheckpointData> resume;
+  if (!resume_path.empty()) {
+    resume = LoadCheckpoint(resume_path);
+    Config saved;
+    try {
+      saved = ConfigFromJson(resume->config);
+    } catch (const UserError& e) {
+      throw UserError("--resume " + resume_path + ": the checkpoint's config is unreadable (" + e.what() +
+                      "): start a new run or use another checkpoint");
+    }
+    CheckResumeCompatible(saved, config, resume_path);
+  }
+  SetBlasThreads(config.train.threads);
+  spdlog::info("config: {}", ConfigToJson(config).dump());
+  return resume;
+}
+
+// The corpus, checked against the checkpoint's vocabulary, the batch shape and the prefixes; then out_dir.
+Dataset LoadCheckedData(const Config& config, const std::optional<CheckpointData>& resume,
+                        const std::string& resume_path) {
+  const TrainConfig& tc = config.train;
+  Dataset data = LoadDataset(config.data);
+  if (resume) CheckVocabMatches(Vocab::FromJson(resume->vocab), data.vocab, resume_path, config.data.corpus);
+  const std::span<const int> train_ids = data.Train();
+  const std::int64_t needed = Sampler::MinimumLength(tc.sampler, tc.batch_size, tc.num_steps, tc.random_offset);
+  if (static_cast<std::int64_t>(train_ids.size()) < needed) {
+    throw UserError("the training split of " + config.data.corpus + " has " + std::to_string(train_ids.size()) +
+                    " characters, but train.batch_size " + std::to_string(tc.batch_size) + " x train.num_steps " +
+                    std::to_string(tc.num_steps) + " needs at least " + std::to_string(needed) +
+                    ": lower train.batch_size or train.num_steps, lower data.val_fraction/test_fraction, or use more text");
+  }
+  for (const std::string& prefix : config.generate.prefixes) {
+    if (config.generate.every > 0) {
+      EncodeText(data.vocab, ApplyNewlinePolicy(DecodeUtf8(prefix, "generate.prefixes"), config.data.newline),
+                 UnknownPolicy::kError, "generate.prefixes entry \"" + EscapeControlChars(prefix) + "\"",
+                 "change generate.prefixes in the config (or with --set generate.prefixes=...) to text from the corpus");
+    }
+  }
+  ProbeOutputDir(tc.out_dir);
+  if (resume_path.empty() && fs::exists(fs::path(tc.out_dir) / "last.ckpt")) {
+    spdlog::warn("{} holds the checkpoints of an earlier run; this run replaces them as it saves its own (set "
+                 "train.out_dir to another folder to keep them)", tc.out_dir);
+  }
+  return data;
+}
+
+ModelSpec CheckedModelSpec(const Config& config, const Dataset& data) {
+  ModelSpec spec = MakeModelSpec(config.model, data.vocab.size());
+  CheckModelFitsInMemory(spec);
+  return spec;
+}
+
+}  // namespace
+
+nlohmann::json Progress::ToJson() const {
+  return {{"epochs_completed", epochs_completed}, {"next_batch", next_batch}, {"partial_loss_sum", partial_loss_sum},
+          {"partial_tokens", partial_tokens},     {"global_step", global_step},
+          {"best_score", best_score ? nlohmann::json(*best_score) : nlohmann::json(nullptr)},
+          {"epochs_since_best", epochs_since_best}, {"elapsed_seconds", elapsed_seconds}};
+}
+
+Progress Progress::FromJson(const nlohmann::json& j, const std::string& source) {
+  try {
+    Progress p;
+    p.epochs_completed = j.at("epochs_completed").get<int>();
+    p.next_batch = j.at("next_batch").get<std::int64_t>();
+    p.partial_loss_sum = j.at("partial_loss_sum").get<double>();
+    p.partial_tokens = j.at("partial_tokens").get<std::int64_t>();
+    p.global_step = j.at("global_step").get<std::int64_t>();
+    if (!j.at("best_score").is_null()) p.best_score = j.at("best_score").get<double>();
+    p.epochs_since_best = j.at("epochs_since_best").get<int>();
+    if (j.contains("elapsed_seconds")) p.elapsed_seconds = j.at("elapsed_seconds").get<double>();
+    if (p.epochs_completed < 0 || p.next_batch < 0 || p.partial_tokens < 0 || p.global_step < 0) {
+      throw UserError("negative counter");
+    }
+    if (!(p.elapsed_seconds >= 0) || !std::isfinite(p.elapsed_seconds)) throw UserError("bad elapsed_seconds");
+    return p;
+  } catch (const std::exception& e) {
+    throw UserError(source + ": the checkpoint's training state is unreadable (" + e.what() +
+                    "): it cannot be resumed; start a new run or use another checkpoint");
+  }
+}
+
+TrainingRun::TrainingRun(const Config& config, const std::string& resume_path)
+    : config_(config),
+      resume_path_(resume_path),
+      resume_(OpenResume(config_, resume_path_)),
+      data_(LoadCheckedData(config_, resume_, resume_path_)),
+      sampler_(data_.Train(), config_.train.sampler, config_.train.batch_size, config_.train.num_steps,
+               config_.train.random_offset, config_.train.seed),
+      model_(CheckedModelSpec(config_, data_)),
+      optimizer_(config_.train.optimizer, model_.params().size()),
+      state_(model_.MakeState(config_.train.batch_size)) {
+  const TrainConfig& tc = config_.train;
+  model_.Initialize(config_.model.init, tc.seed);
+  if (resume_) {
+    progress_ = Progress::FromJson(resume_->trainer_state, resume_path_);
+    if (resume_->params.size() != model_.params().size() ||
+        resume_->optimizer_state.size() != optimizer_.state().size()) {
+      throw UserError("--resume " + resume_path_ + ": the checkpoint holds " + std::to_string(resume_->params.size()) +
+                      " parameters and " + std::to_string(resume_->optimizer_state.size()) +
+                      " optimizer values, the config needs " + std::to_string(model_.params().size()) + " and " +
+                      std::to_string(optimizer_.state().size()) + ": start a new run");
+    }
+    model_.params() = resume_->params;
+    optimizer_.state() = resume_->optimizer_state;
+    optimizer_.set_steps_taken(progress_.global_step);
+    if (progress_.next_batch > 0 && tc.sampler == SamplerKind::kConsecutive) {
+      if (resume_->carried_state.size() != state_.h.size() + state_.c.size()) {
+        throw UserError("--resume " + resume_path_ + ": the carried hidden state has the wrong size: start a new run");
+      }
+      const auto split = resume_->carried_state.begin() + static_cast<std::ptrdiff_t>(state_.h.size());
+      std::copy(resume_->carried_state.begin(), split, state_.h.begin());
+      std::copy(split, resume_->carried_state.end(), state_.c.begin());
+    }
+    elapsed_before_ = progress_.elapsed_seconds;
+    resume_.reset();  // the weights are in the model now; do not keep a second copy
+    spdlog::info("resuming {} at epoch {}, batch {}", resume_path_, progress_.epochs_completed + 1,
+                 progress_.next_batch);
+    if (progress_.epochs_completed >= tc.epochs) {
+      spdlog::warn("{} has already completed {} epochs and train.epochs is {}: nothing to train; to go on, resume "
+                   "with --set train.epochs=N for an N above {}",
+                   resume_path_, progress_.epochs_completed, tc.epochs, progress_.epochs_completed);
+    }
+  }
+  spdlog::info("corpus {}: {} characters, vocabulary {}, train {} / validation {} / test {}; model {} parameters",
+               config_.data.corpus, data_.ids.size(), data_.vocab.size(), data_.Train().size(),
+               data_.Validation().size(), data_.split.size - data_.split.val_end, model_.params().size());
+}
+
+std::string TrainingRun::last_checkpoint_path() const {
+  return (fs::path(config_.train.out_dir) / "last.ckpt").string();
+}
+
+std::string TrainingRun::best_checkpoint_path() const {
+  return (fs::path(config_.train.out_dir) / "best.ckpt").string();
+}
+
+double TrainingRun::ElapsedSeconds() const {
+  return elapsed_before_ + std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+}
+
+bool TrainingRun::RecordScore(double score) {
+  if (!progress_.best_score || score < *progress_.best_score) {
+    progress_.best_score = score;
+    progress_.epochs_since_best = 0;
+    return true;
+  }
+  ++progress_.epochs_since_best;
+  return false;
+}
+
+std::string TrainingRun::KeptCheckpointNote() const {
+  const std::string last_path = last_checkpoint_path();
+  if (saved_this_run_) return "this run's last good checkpoint, " + last_path + ", is kept";
+  if (resumed()) return "the checkpoint it resumed from, " + resume_path_ + ", is unchanged";
+  if (fs::exists(last_path)) return "no checkpoint of this run was saved (" + last_path + " is from an earlier run)";
+  return "no checkpoint was saved";
+}
+
+void TrainingRun::Save(const std::string& path) {
+  for (float p : model_.params()) {
+    if (!std::isfinite(p)) {
+      throw UserError("training diverged before epoch " + std::to_string(progress_.epochs_completed + 1) +
+                      " could be saved: the weights are not finite; lower train.optimizer.lr or set/lower "
+                      "train.clip_norm; " + KeptCheckpointNote());
+    }
+  }
+  saved_this_run_ = true;
+  progress_.elapsed_seconds = ElapsedSeconds();
+  CheckpointData ckpt;
+  ckpt.config = ConfigToJson(config_);
+  ckpt.vocab = data_.vocab.ToJson();
+  ckpt.trainer_state = progress_.ToJson();
+  ckpt.params = model_.params();
+  ckpt.optimizer_state = optimizer_.state();
+  if (progress_.next_batch > 0 && config_.train.sampler == SamplerKind::kConsecutive) {
+    ckpt.carried_state = state_.h;
+    ckpt.carried_state.insert(ckpt.carried_state.end(), state_.c.begin(), state_.c.end());
+  }
+  SaveCheckpoint(path, ckpt);
+}
+
+}  // namespace charlm

@@ -1,0 +1,102 @@
+// One training run's state: the data, model, optimizer, sampler, carried hidden state and position, built fresh
+// or restored from a checkpoint, and written back as one.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "checkpoint.h"
+#include "config.h"
+#include "dataset.h"
+#include "model.h"
+#include "optimizer.h"
+#include "sampler.h"
+
+namespace charlm {
+
+// Seeds derived from the run seed, one stream per purpose, so each is reproducible on its own.
+inline constexpr std::uint64_t kDropoutStream = 1;
+inline constexpr std::uint64_t kGenerateStream = 2;
+
+// Where training stands; saved in every checkpoint as JSON so a resumed run continues bit for bit.
+struct Progress {
+  int epochs_completed = 0;      // whole epochs done
+  std::int64_t next_batch = 0;   // first batch of epoch `epochs_completed` still to run (0 at an epoch boundary)
+  double partial_loss_sum = 0;   // loss * tokens summed over the batches of the unfinished epoch
+  std::int64_t partial_tokens = 0;
+  std::int64_t global_step = 0;  // optimizer steps so far: seeds dropout masks
+  std::optional<double> best_score;  // best validation perplexity (training perplexity without a validation split)
+  int epochs_since_best = 0;
+  double elapsed_seconds = 0;  // wall time of the whole run up to this point, summed across resumes
+
+  nlohmann::json ToJson() const;
+  // UserError naming `source` when a field is missing, mistyped or out of range. elapsed_seconds may be absent
+  // (checkpoints written before it was kept): it then starts from 0.
+  static Progress FromJson(const nlohmann::json& j, const std::string& source);
+};
+
+// Why a run stopped before train.epochs: set by whoever asks (a signal, early stopping, a budget).
+enum class StopReason { kNone, kSignal, kEarlyStop, kBudget };
+
+class TrainingRun {
+ public:
+  // Checks everything a user can get wrong (resume compatibility, corpus length, prefixes, out_dir, memory) before
+  // the first file is written, then builds or restores the run. Logs the config, the corpus and where it resumes.
+  TrainingRun(const Config& config, const std::string& resume_path);
+
+  const Config& config() const { return config_; }
+  const Dataset& data() const { return data_; }
+  std::span<const int> train_ids() const { return data_.Train(); }
+  std::span<const int> val_ids() const { return data_.Validation(); }
+  Sampler& sampler() { return sampler_; }
+  CharModel<float>& model() { return model_; }
+  const CharModel<float>& model() const { return model_; }
+  Optimizer& optimizer() { return optimizer_; }
+  RecurrentState<float>& state() { return state_; }
+  Progress& progress() { return progress_; }
+  const Progress& progress() const { return progress_; }
+  bool resumed() const { return !resume_path_.empty(); }
+  const std::string& resume_path() const { return resume_path_; }
+  std::string last_checkpoint_path() const;
+  std::string best_checkpoint_path() const;
+
+  // Seconds of training in this run so far, including the time before the resumed checkpoint.
+  double ElapsedSeconds() const;
+
+  // Updates the best score (lower is better) and the count since the best; true when `score` is a new best.
+  bool RecordScore(double score);
+
+  // Writes a checkpoint of the current position, atomically. UserError (saying which checkpoint is kept) when the
+  // weights are not finite: an update can overflow them after a finite loss, and a NaN checkpoint is never written.
+  void Save(const std::string& path);
+
+  // What a failure leaves behind, said exactly, for error messages: a last.ckpt in out_dir may be an earlier run's.
+  std::string KeptCheckpointNote() const;
+
+  void RequestStop(StopReason reason) {
+    if (stop_reason_ == StopReason::kNone) stop_reason_ = reason;
+  }
+  StopReason stop_reason() const { return stop_reason_; }
+
+ private:
+  // Declared in construction order: each member's initializer runs the checks the next one relies on.
+  Config config_;
+  std::string resume_path_;
+  std::optional<CheckpointData> resume_;  // the checkpoint resumed from; released once restored
+  Dataset data_;
+  Sampler sampler_;
+  CharModel<float> model_;
+  Optimizer optimizer_;
+  RecurrentState<float> state_;  // (L, B, H) carried between consecutive batches
+  Progress progress_;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  double elapsed_before_ = 0;  // the resumed checkpoint's elapsed_seconds
+  bool saved_this_run_ = false;
+  StopReason stop_reason_ = StopReason::kNone;
+};
+
+}  // namespace charlm
