@@ -149,6 +149,8 @@ int main(int argc, char** argv) {
   eval_command->add_option("--text", eval.text, "UTF-8 text file to score");
   eval_command->add_option("--split", eval.split, "val | test: a split of the checkpoint's own corpus");
   eval_command->add_flag("--json", eval.json, "print one JSON object");
+  eval_command->add_option("--streams", eval.streams, "pieces scored side by side (default train.batch_size; 1 = one stream)");
+  eval_command->add_option("--burn-in", eval.burn_in, "characters each stream is warmed up on before its piece (default 256)");
   eval_command->add_option("--unknown", eval.unknown, "characters outside the vocabulary: error | skip")
       ->capture_default_str();
   eval_command->callback([&] {

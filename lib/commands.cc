@@ -96,6 +96,12 @@ void RunEval(const EvalCommand& command, std::ostream& out) {
   if (command.text.empty() == command.split.empty()) {
     throw UserError("eval needs exactly one of --text FILE or --split val|test");
   }
+  if (command.streams && *command.streams < 1) {
+    throw UserError("--streams " + std::to_string(*command.streams) + " is below 1: give 1 (one stream) or more");
+  }
+  if (command.burn_in && *command.burn_in < 0) {
+    throw UserError("--burn-in " + std::to_string(*command.burn_in) + " is negative: give 0 or more characters");
+  }
   RestoredModel restored = RestoreModel(command.checkpoint);
   const Config& config = restored.config;
   std::vector<int> ids;
@@ -124,7 +130,11 @@ void RunEval(const EvalCommand& command, std::ostream& out) {
     what = config.data.corpus + " (" + command.split + " split)";
   }
   if (ids.size() < 2) throw UserError(what + " has fewer than 2 known characters: nothing to predict; give a longer text");
-  const EvalResult r = Evaluate(restored.model, ids, config.train.batch_size, config.train.num_steps);
+  EvalOptions options;
+  options.streams = command.streams.value_or(config.train.batch_size);
+  options.num_steps = config.train.num_steps;
+  if (command.burn_in) options.burn_in = *command.burn_in;
+  const EvalResult r = Evaluate(restored.model, ids, options);
   if (command.json) {
     out << nlohmann::json{{"perplexity", r.perplexity}, {"bits_per_char", r.bits_per_char}, {"tokens", r.tokens}}.dump()
         << '\n';

@@ -45,6 +45,8 @@ struct EvalCommand {
   std::string split;  // or "val" | "test" of the checkpoint's corpus
   bool json = false;
   std::string unknown = "error";
+  std::optional<int> streams;  // unset = the checkpoint's train.batch_size
+  std::optional<int> burn_in;  // unset = kDefaultBurnIn
 };
 void RunEval(const EvalCommand& command, std::ostream& out);
 

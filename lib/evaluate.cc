@@ -1,4 +1,4 @@
-// Batched, state-carrying evaluation over a whole id sequence.
+// Batched, state-carrying evaluation over a whole id sequence, each stream warmed up on the text before its piece.
 #include "evaluate.h"
 
 #include <algorithm>
@@ -8,44 +8,96 @@
 
 namespace charlm {
 
-EvalResult Evaluate(const CharModel<float>& model, std::span<const int> ids, int streams, int num_steps) {
+EvalPlan PlanEvaluation(std::int64_t transitions, int streams, int burn_in) {
+  EvalPlan plan;
+  plan.transitions = std::max<std::int64_t>(transitions, 0);
+  const std::int64_t n = plan.transitions;
+  const std::int64_t w = std::max(burn_in, 0);
+  // Each piece at least as long as the burn-in (and at least 1): warm-up never more than doubles the work.
+  const std::int64_t most_streams = w < n ? (n - w) / std::max<std::int64_t>(w, 1) : 1;
+  const std::int64_t s = std::clamp<std::int64_t>(std::min<std::int64_t>(streams, most_streams), 1, std::max<std::int64_t>(n, 1));
+  plan.streams = static_cast<int>(s);
+  plan.burn_in = s == 1 ? 0 : static_cast<int>(w);
+  plan.piece = (n - plan.burn_in) / s;
+  plan.run_length = plan.burn_in + plan.piece;
+  plan.tail_start = plan.burn_in + s * plan.piece;
+  assert(plan.tail_start <= n && n - plan.tail_start < s);
+  return plan;
+}
+
+namespace {
+
+// -log softmax(row)[target] in double.
+double TokenLoss(const float* row, int vocab, int target) {
+  const float max_logit = *std::max_element(row, row + vocab);
+  double sum = 0;
+  for (int j = 0; j < vocab; ++j) sum += std::exp(static_cast<double>(row[j] - max_logit));
+  return std::log(sum) - static_cast<double>(row[target] - max_logit);
+}
+
+}  // namespace
+
+EvalResult Evaluate(const CharModel<float>& model, std::span<const int> ids, const EvalOptions& options) {
   EvalResult result;
-  const std::int64_t transitions = static_cast<std::int64_t>(ids.size()) - 1;
+  std::int64_t transitions = static_cast<std::int64_t>(ids.size()) - 1;
+  if (options.max_chars > 0) transitions = std::min(transitions, options.max_chars);
   if (transitions <= 0) return result;
-  streams = static_cast<int>(std::clamp<std::int64_t>(streams, 1, transitions));
-  const std::int64_t stream_len = transitions / streams;  // transitions per stream
-  const int chunk = static_cast<int>(std::min<std::int64_t>(num_steps, stream_len));
-  auto ws = model.MakeWorkspace(chunk, streams);
-  auto state = model.MakeState(streams);
-  std::vector<int> x(static_cast<std::size_t>(chunk) * streams), y(x.size());
+  const EvalPlan plan = PlanEvaluation(transitions, options.streams, options.burn_in);
+  const int S = plan.streams, V = model.spec().vocab_size;
+  const int chunk = static_cast<int>(std::clamp<std::int64_t>(options.num_steps, 1, plan.run_length));
+  auto ws = model.MakeWorkspace(chunk, S);
+  auto state = model.MakeState(S);  // (L, S, H)
+  std::vector<int> x(static_cast<std::size_t>(chunk) * S), y(x.size());  // (chunk, S) time-major
   double loss_sum = 0;
-  for (std::int64_t start = 0; start < stream_len; start += chunk) {
-    const int steps = static_cast<int>(std::min<std::int64_t>(chunk, stream_len - start));
+  std::int64_t scored = 0;
+  auto keep_going = [&] { return !options.progress || options.progress(scored, transitions); };
+
+  // Steps [0, burn_in) score stream 0 only (the others are warming up); steps [burn_in, run_length) score all.
+  // A chunk never straddles the boundary, so each is either one column or the whole of Forward's mean.
+  for (std::int64_t start = 0; start < plan.run_length && !result.cancelled;) {
+    const std::int64_t phase_end = start < plan.burn_in ? plan.burn_in : plan.run_length;
+    const int steps = static_cast<int>(std::min<std::int64_t>(chunk, phase_end - start));
     for (int t = 0; t < steps; ++t) {
-      for (int b = 0; b < streams; ++b) {
-        const std::int64_t pos = b * stream_len + start + t;
-        x[static_cast<std::size_t>(t) * streams + b] = ids[pos];
-        y[static_cast<std::size_t>(t) * streams + b] = ids[pos + 1];
+      for (int b = 0; b < S; ++b) {
+        const std::int64_t pos = plan.StreamStart(b) + start + t;
+        x[static_cast<std::size_t>(t) * S + b] = ids[pos];
+        y[static_cast<std::size_t>(t) * S + b] = ids[pos + 1];
       }
     }
-    loss_sum += static_cast<double>(model.Forward(*ws, x.data(), y.data(), steps, streams, state, {})) * steps * streams;
+    if (phase_end == plan.burn_in) {
+      model.Forward(*ws, x.data(), nullptr, steps, S, state, {});  // logits only
+      const float* logits = WorkspaceLogits(*ws);                   // (steps*S, V)
+      for (int t = 0; t < steps; ++t) {
+        loss_sum += TokenLoss(logits + static_cast<std::size_t>(t) * S * V, V, y[static_cast<std::size_t>(t) * S]);
+      }
+      scored += steps;
+    } else {
+      loss_sum += static_cast<double>(model.Forward(*ws, x.data(), y.data(), steps, S, state, {})) * steps * S;
+      scored += static_cast<std::int64_t>(steps) * S;
+    }
+    start += steps;
+    result.cancelled = !keep_going();
   }
   // The tail continues the last stream, so it starts from that stream's final state.
-  const std::int64_t tail_start = streams * stream_len;
-  if (tail_start < transitions) {
+  if (!result.cancelled && plan.tail_start < transitions) {
     auto tail_state = model.MakeState(1);
     const std::size_t h = static_cast<std::size_t>(state.hidden);
     for (int l = 0; l < state.num_layers; ++l) {
-      std::copy_n(state.LayerH(l) + (streams - 1) * h, h, tail_state.LayerH(l));
-      if (!state.c.empty()) std::copy_n(state.LayerC(l) + (streams - 1) * h, h, tail_state.LayerC(l));
+      std::copy_n(state.LayerH(l) + (S - 1) * h, h, tail_state.LayerH(l));
+      if (!state.c.empty()) std::copy_n(state.LayerC(l) + (S - 1) * h, h, tail_state.LayerC(l));
     }
-    const int steps = static_cast<int>(transitions - tail_start);
+    const int steps = static_cast<int>(transitions - plan.tail_start);
     auto tail_ws = model.MakeWorkspace(steps, 1);
-    loss_sum += static_cast<double>(model.Forward(*tail_ws, ids.data() + tail_start, ids.data() + tail_start + 1, steps,
-                                                  1, tail_state, {})) * steps;
+    loss_sum += static_cast<double>(model.Forward(*tail_ws, ids.data() + plan.tail_start,
+                                                  ids.data() + plan.tail_start + 1, steps, 1, tail_state, {})) * steps;
+    scored += steps;
+    result.cancelled = !keep_going();
   }
-  result.tokens = transitions;
-  result.mean_loss = loss_sum / static_cast<double>(transitions);
+  if (scored == transitions) result.cancelled = false;  // a stop after the last chunk stopped nothing
+  assert(result.cancelled || scored == transitions);
+  result.tokens = scored;
+  if (scored == 0) return result;
+  result.mean_loss = loss_sum / static_cast<double>(scored);
   result.perplexity = std::exp(result.mean_loss);
   result.bits_per_char = result.mean_loss / std::log(2.0);
   return result;

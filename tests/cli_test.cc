@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "checkpoint.h"
 #include "cli_util.h"
 #include "test_util.h"
@@ -155,6 +157,21 @@ TEST_CASE("cli: missing, foreign, empty, truncated and corrupted checkpoints") {
   CHECK_USER_ERROR(Run(dir, {"train", "--config", "tiny.json", "--resume", "flipped.ckpt"}), "checkpoint is corrupted");
   CHECK_USER_ERROR(Run(dir, {"eval", "--checkpoint", "truncated.ckpt", "--text", "text.txt"}),
                    "checkpoint is truncated");
+}
+
+TEST_CASE("cli: eval scores with full context whatever --streams, and --streams and --burn-in are range-checked") {
+  TempDir dir;
+  WriteTinyRun(dir);
+  REQUIRE(Run(dir, {"train", "--config", "tiny.json"}).exit_code == 0);
+  const RunResult one = Run(dir, {"eval", "--checkpoint", "run/best.ckpt", "--split", "val", "--json", "--streams", "1"});
+  const RunResult batched = Run(dir, {"eval", "--checkpoint", "run/best.ckpt", "--split", "val", "--json"});
+  REQUIRE_MESSAGE(one.exit_code == 0, one.output);
+  REQUIRE_MESSAGE(batched.exit_code == 0, batched.output);
+  CHECK(nlohmann::json::parse(one.output)["tokens"] == nlohmann::json::parse(batched.output)["tokens"]);
+  CHECK_USER_ERROR(Run(dir, {"eval", "--checkpoint", "run/best.ckpt", "--split", "val", "--streams", "0"}),
+                   "--streams 0 is below 1: give 1 (one stream) or more");
+  CHECK_USER_ERROR(Run(dir, {"eval", "--checkpoint", "run/best.ckpt", "--split", "val", "--burn-in", "-1"}),
+                   "--burn-in -1 is negative: give 0 or more characters");
 }
 
 TEST_CASE("cli: a checkpoint of another format version names both versions") {

@@ -88,7 +88,10 @@ TrainOutcome RunLoop(TrainingRun& run, TrainStep& step, HandlerList& handlers,
     const std::span<const int> val_ids = run.val_ids();
     if (!val_ids.empty() && ((epoch + 1) % tc.eval_every == 0 || summary.last_epoch)) {
       for (auto& h : handlers) h->OnEvalBegin(run);
-      const EvalEvent eval{epoch + 1, Evaluate(run.model(), val_ids, tc.batch_size, tc.num_steps)};
+      EvalOptions eval_options;
+      eval_options.streams = tc.batch_size;
+      eval_options.num_steps = tc.num_steps;
+      const EvalEvent eval{epoch + 1, Evaluate(run.model(), val_ids, eval_options)};
       summary.val_perplexity = eval.result.perplexity;
       for (auto& h : handlers) h->OnEval(run, eval);
     }
