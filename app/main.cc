@@ -161,6 +161,22 @@ int main(int argc, char** argv) {
     };
   });
 
+  // baseline: the Kneser-Ney character n-gram yardstick (lib/ngram.h).
+  charlm::BaselineCommand baseline;
+  auto* baseline_command =
+      app.add_subcommand("baseline", "Validation perplexity of a Kneser-Ney character n-gram fitted on the training split");
+  baseline_command->add_option("--corpus", baseline.corpus, "UTF-8 text file (data.corpus)");
+  baseline_command->add_option("--order", baseline.order, "n-gram order, 1 (add-one unigram) to 10")->capture_default_str();
+  baseline_command->add_option("--config", baseline.config, "take the data settings (split, newline, ...) from this config");
+  baseline_command->add_option("--set", baseline.overrides, "override a config key: --set data.newline=space (repeatable)");
+  baseline_command->add_flag("--json", baseline.json, "print {\"order\", \"val_perplexity\", \"val_bpc\"}");
+  baseline_command->callback([&] {
+    run = [&] {
+      charlm::RunBaseline(baseline, std::cout);
+      return 0;
+    };
+  });
+
   // summary: the model's layers and parameter counts.
   charlm::SummaryCommand summary;
   auto* summary_command = app.add_subcommand("summary", "Print a Keras-like table of layers and parameter counts");

@@ -13,6 +13,7 @@
 #include "dataset.h"
 #include "errors.h"
 #include "evaluate.h"
+#include "ngram.h"
 #include "rng.h"
 #include "summary.h"
 #include "utf8.h"
@@ -143,6 +144,33 @@ void RunEval(const EvalCommand& command, std::ostream& out) {
     std::snprintf(line, sizeof line, "%s: perplexity %.4f, %.4f bits per character, %lld characters predicted\n",
                   what.c_str(), r.perplexity, r.bits_per_char, static_cast<long long>(r.tokens));
     out << line;
+  }
+}
+
+void RunBaseline(const BaselineCommand& command, std::ostream& out) {
+  nlohmann::json j = nlohmann::json::object();
+  if (!command.config.empty()) j = ConfigToJson(LoadConfigFile(command.config, command.overrides));
+  if (command.config.empty()) {
+    for (const std::string& assignment : command.overrides) ApplyOverride(j, assignment);
+  }
+  if (!command.corpus.empty()) j["data"]["corpus"] = command.corpus;
+  if (!j.contains("data") || !j["data"].contains("corpus")) {
+    throw UserError("baseline needs --corpus FILE (or --config FILE naming data.corpus): e.g. charlm baseline --corpus "
+                    "corpus/jaychou_lyrics.txt");
+  }
+  Config config = ConfigFromJson(j);
+  ValidateConfig(config);
+  const Dataset data = LoadDataset(config.data);
+  if (data.Validation().size() < 2) {
+    throw UserError("the validation split of " + config.data.corpus + " has " + std::to_string(data.Validation().size()) +
+                    " characters (data.val_fraction is " + nlohmann::json(config.data.val_fraction).dump() +
+                    "): nothing to score; set --set data.val_fraction=0.1 or use more text");
+  }
+  const Baseline baseline = FitBaseline(data.Train(), data.Validation(), data.vocab.size(), command.order);
+  if (command.json) {
+    out << BaselineJson(baseline).dump() << '\n';
+  } else {
+    out << config.data.corpus << ": " << FormatBaseline(baseline) << '\n';
   }
 }
 

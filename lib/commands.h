@@ -10,6 +10,7 @@
 
 #include "config.h"
 #include "generate.h"
+#include "ngram.h"
 
 namespace charlm {
 
@@ -49,6 +50,16 @@ struct EvalCommand {
   std::optional<int> burn_in;  // unset = kDefaultBurnIn
 };
 void RunEval(const EvalCommand& command, std::ostream& out);
+
+struct BaselineCommand {
+  std::string corpus;                  // sets data.corpus (required unless the config names one)
+  std::string config;                  // optional: the data settings of this config
+  std::vector<std::string> overrides;  // --set data.key=value
+  int order = kDefaultNgramOrder;
+  bool json = false;
+};
+// Fits the Kneser-Ney baseline on the training split and prints its validation perplexity and bits per character.
+void RunBaseline(const BaselineCommand& command, std::ostream& out);
 
 struct SummaryCommand {
   std::string config;
