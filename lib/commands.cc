@@ -156,7 +156,7 @@ void RunBaseline(const BaselineCommand& command, std::ostream& out) {
   if (!command.corpus.empty()) j["data"]["corpus"] = command.corpus;
   if (!j.contains("data") || !j["data"].contains("corpus")) {
     throw UserError("baseline needs --corpus FILE (or --config FILE naming data.corpus): e.g. charlm baseline --corpus "
-                    "corpus/jaychou_lyrics.txt");
+                    "notes.txt");
   }
   Config config = ConfigFromJson(j);
   ValidateConfig(config);

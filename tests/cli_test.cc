@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <string>
@@ -172,6 +173,24 @@ TEST_CASE("cli: eval scores with full context whatever --streams, and --streams 
                    "--streams 0 is below 1: give 1 (one stream) or more");
   CHECK_USER_ERROR(Run(dir, {"eval", "--checkpoint", "run/best.ckpt", "--split", "val", "--burn-in", "-1"}),
                    "--burn-in -1 is negative: give 0 or more characters");
+}
+
+TEST_CASE("cli: baseline prints the n-gram's validation perplexity, and its bad inputs are one-line errors") {
+  TempDir dir;
+  WriteTinyRun(dir);
+  const RunResult r = Run(dir, {"baseline", "--config", "tiny.json", "--json"});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  const nlohmann::json j = nlohmann::json::parse(r.output);
+  CHECK(j["order"] == 5);
+  CHECK(j["val_perplexity"].get<double>() > 1);
+  CHECK(j["val_bpc"].get<double>() == doctest::Approx(std::log2(j["val_perplexity"].get<double>())));
+  const RunResult text = Run(dir, {"baseline", "--corpus", "text.txt", "--order", "1"});
+  CHECK_MESSAGE(text.output.find("add-one unigram 1-gram baseline (fitted on ") != std::string::npos, text.output);
+  CHECK_USER_ERROR(Run(dir, {"baseline", "--corpus", "text.txt", "--order", "0"}),
+                   "--order 0 is out of range: expected 1 to 10, e.g. the default 5");
+  CHECK_USER_ERROR(Run(dir, {"baseline"}), "baseline needs --corpus FILE (or --config FILE naming data.corpus)");
+  CHECK_USER_ERROR(Run(dir, {"baseline", "--corpus", "text.txt", "--set", "data.val_fraction=0"}),
+                   "the validation split of text.txt has 0 characters (data.val_fraction is 0.0)");
 }
 
 TEST_CASE("cli: a checkpoint of another format version names both versions") {

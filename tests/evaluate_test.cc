@@ -105,7 +105,7 @@ TEST_CASE("evaluate: every transition counts once in the loss (bias-only model, 
   }
 }
 
-TEST_CASE("evaluate: texts of 0 and 1 characters predict nothing; 2 characters predict one") {
+TEST_CASE("evaluate: texts of 0 and 1 characters predict nothing, 2 characters predict one") {
   const CharModel<float> model = BiasOnlyModel({0.5, 0.5});
   CHECK(Evaluate(model, std::vector<int>{}, EvalOptions{}).tokens == 0);
   CHECK(Evaluate(model, std::vector<int>{1}, EvalOptions{}).tokens == 0);
@@ -180,7 +180,7 @@ TEST_CASE("evaluate: on a trained LSTM the streams with burn-in equal one stream
   CHECK(cold.mean_loss / one.mean_loss - 1 > 3e-3);
 }
 
-TEST_CASE("evaluate: max_chars scores the first transitions only; the callback reports progress and can cancel") {
+TEST_CASE("evaluate: max_chars scores the first transitions only, and the callback reports progress and can cancel") {
   const std::vector<double> probs{0.5, 0.25, 0.25};
   const CharModel<float> model = BiasOnlyModel(probs);
   std::vector<int> ids(1000, 0);

@@ -84,7 +84,7 @@ TEST_CASE("ngram: order 1 is the add-one unigram (c(w) + 1) / (N + V)") {
   CHECK(model.Probability(context, 3) == doctest::Approx(1.0 / 11));
 }
 
-TEST_CASE("ngram: a higher order beats the unigram on structured text; texts shorter than the order still work") {
+TEST_CASE("ngram: a higher order beats the unigram on structured text, and texts shorter than the order still work") {
   std::vector<int> text;
   for (int k = 0; k < 2000; ++k) text.push_back((k * k + k / 3) % 6);
   const std::vector<int> train(text.begin(), text.begin() + 1800), val(text.begin() + 1800, text.end());
