@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <new>
@@ -95,13 +96,13 @@ int main(int argc, char** argv) {
       }
       // Where the model went and what to do with it, as the last lines a new user sees.
       if (outcome.best_val_perplexity) {
-        spdlog::info("done after {} epoch{}: best validation perplexity {:.3f}, saved in {}", outcome.epochs_completed,
-                     outcome.epochs_completed == 1 ? "" : "s",
-                     *outcome.best_val_perplexity, outcome.best_checkpoint);
+        spdlog::info("done after {} epoch{}: best validation perplexity {:.3f} ({:.3f} bits per character), saved in {}",
+                     outcome.epochs_completed, outcome.epochs_completed == 1 ? "" : "s", *outcome.best_val_perplexity,
+                     std::log2(*outcome.best_val_perplexity), outcome.best_checkpoint);
       } else {
-        spdlog::info("done after {} epoch{}: training perplexity {:.3f}; best model in {}", outcome.epochs_completed,
-                     outcome.epochs_completed == 1 ? "" : "s",
-                     outcome.train_perplexity, outcome.best_checkpoint);
+        spdlog::info("done after {} epoch{}: training perplexity {:.3f} ({:.3f} bits per character); best model in {}",
+                     outcome.epochs_completed, outcome.epochs_completed == 1 ? "" : "s", outcome.train_perplexity,
+                     std::log2(outcome.train_perplexity), outcome.best_checkpoint);
       }
       const std::string best = charlm::ShellQuote(outcome.best_checkpoint);
       if (!outcome.sample_prefix.empty()) {

@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "checkpoint.h"
+#include "dataset.h"
+#include "ngram.h"
 #include "config.h"
 #include "errors.h"
 #include "test_util.h"
@@ -68,6 +70,9 @@ TEST_CASE("trainer: perplexity falls, metrics.jsonl has one line per epoch, last
   for (int k = 0; k < 4; ++k) {
     CHECK(metrics[k]["epoch"] == k + 1);
     CHECK(metrics[k]["val_perplexity"].is_number());
+    CHECK(metrics[k]["val_bpc"].get<double>() == doctest::Approx(std::log2(metrics[k]["val_perplexity"].get<double>())));
+    CHECK(metrics[k]["train_bpc"].get<double>() ==
+          doctest::Approx(std::log2(metrics[k]["train_perplexity"].get<double>())));
     CHECK(metrics[k]["tokens_per_s"].get<double>() > 0);
     CHECK(metrics[k].contains("elapsed_s"));
   }
@@ -76,6 +81,26 @@ TEST_CASE("trainer: perplexity falls, metrics.jsonl has one line per epoch, last
   CHECK(fs::exists(fs::path(c.train.out_dir) / "last.ckpt"));
   CHECK(fs::exists(fs::path(c.train.out_dir) / "best.ckpt"));
   CHECK(outcome.best_val_perplexity.has_value());
+  // The baseline of the same validation split, as charlm baseline computes it.
+  std::ifstream baseline_file(fs::path(c.train.out_dir) / "baseline.json");
+  const nlohmann::json baseline = nlohmann::json::parse(baseline_file);
+  CHECK(baseline["order"] == kDefaultNgramOrder);
+  const Dataset data = LoadDataset(c.data);
+  const Baseline expected = FitBaseline(data.Train(), data.Validation(), data.vocab.size(), kDefaultNgramOrder);
+  CHECK(baseline["val_perplexity"].get<double>() == doctest::Approx(expected.validation.perplexity));
+  CHECK(baseline["val_bpc"].get<double>() == doctest::Approx(expected.validation.bits_per_char));
+}
+
+TEST_CASE("trainer: without a validation split no baseline.json is written and val_bpc is null") {
+  testing::TempDir dir;
+  Config c = TinyConfig(dir, "run");
+  c.data.val_fraction = 0;
+  c.train.epochs = 1;
+  Train(c, "", {});
+  const auto metrics = ReadMetrics(c.train.out_dir);
+  REQUIRE(metrics.size() == 1);
+  CHECK(metrics[0]["val_bpc"].is_null());
+  CHECK_FALSE(fs::exists(fs::path(c.train.out_dir) / "baseline.json"));
 }
 
 void CheckResumeEqualsUninterrupted(Config c, const testing::TempDir& dir) {

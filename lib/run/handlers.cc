@@ -12,6 +12,7 @@
 
 #include "errors.h"
 #include "generate.h"
+#include "ngram.h"
 #include "rng.h"
 
 namespace charlm {
@@ -21,11 +22,16 @@ namespace fs = std::filesystem;
 
 fs::path MetricsPath(const TrainingRun& run) { return fs::path(run.config().train.out_dir) / "metrics.jsonl"; }
 
-std::string FormatPerplexity(std::optional<double> ppl) {
+// "324.371 (8.341 bpc)": bits per character beside every printed perplexity.
+std::string FormatPerplexityAndBpc(std::optional<double> ppl) {
   if (!ppl) return "-";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.3f", *ppl);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.3f (%.3f bpc)", *ppl, std::log2(*ppl));
   return buf;
+}
+
+nlohmann::json OptionalJson(std::optional<double> value) {
+  return value ? nlohmann::json(*value) : nlohmann::json(nullptr);
 }
 
 }  // namespace
@@ -55,7 +61,9 @@ void MetricsWriter::OnEpochEnd(TrainingRun& run, const EpochSummary& summary) {
   const nlohmann::json line = {
       {"epoch", summary.epoch},
       {"train_perplexity", summary.train_perplexity},
-      {"val_perplexity", summary.val_perplexity ? nlohmann::json(*summary.val_perplexity) : nlohmann::json(nullptr)},
+      {"train_bpc", std::log2(summary.train_perplexity)},
+      {"val_perplexity", OptionalJson(summary.val_perplexity)},
+      {"val_bpc", summary.val_perplexity ? nlohmann::json(std::log2(*summary.val_perplexity)) : nlohmann::json(nullptr)},
       {"learning_rate", summary.learning_rate},
       {"tokens_per_s", summary.tokens_per_s},
       {"elapsed_s", summary.elapsed_s}};
@@ -63,6 +71,18 @@ void MetricsWriter::OnEpochEnd(TrainingRun& run, const EpochSummary& summary) {
   std::ofstream metrics(path, std::ios::app);
   metrics << line.dump() << '\n';
   if (!metrics) throw UserError(path.string() + " cannot be written: check free space");
+}
+
+void BaselineReporter::OnTrainBegin(TrainingRun& run) {
+  const std::span<const int> val_ids = run.val_ids();
+  if (val_ids.size() < 2) return;  // nothing to compare against
+  const Baseline baseline = FitBaseline(run.data().Train(), val_ids, run.data().vocab.size(),
+                                        kDefaultNgramOrder);
+  spdlog::info("{} (charlm baseline --order N for another order)", FormatBaseline(baseline));
+  const fs::path path = fs::path(run.config().train.out_dir) / "baseline.json";
+  std::ofstream out(path, std::ios::trunc);
+  out << BaselineJson(baseline).dump() << '\n';
+  if (!out) throw UserError(path.string() + " cannot be written: check the folder's permissions and free space");
 }
 
 void Checkpointer::OnCheckpoint(TrainingRun& run, const CheckpointPoint& point) {
@@ -80,8 +100,8 @@ void Checkpointer::OnCheckpoint(TrainingRun& run, const CheckpointPoint& point) 
 
 void EpochLogger::OnEpochEnd(TrainingRun& run, const EpochSummary& summary) {
   spdlog::info("epoch {}/{}  train perplexity {}  val perplexity {}  lr {:.3g}  {:.0f} tokens/s  {:.1f} s",
-               summary.epoch, run.config().train.epochs, FormatPerplexity(summary.train_perplexity),
-               FormatPerplexity(summary.val_perplexity), summary.learning_rate, summary.tokens_per_s,
+               summary.epoch, run.config().train.epochs, FormatPerplexityAndBpc(summary.train_perplexity),
+               FormatPerplexityAndBpc(summary.val_perplexity), summary.learning_rate, summary.tokens_per_s,
                summary.elapsed_s);
 }
 
@@ -131,12 +151,13 @@ void EarlyStopping::OnEpochScored(TrainingRun& run, EpochSummary&) {
 void EarlyStopping::OnEpochEnd(TrainingRun& run, const EpochSummary&) {
   if (!stopped_) return;
   spdlog::info("early stop: validation perplexity has not improved for {} epochs (best {})",
-               run.config().train.patience, FormatPerplexity(run.progress().best_score));
+               run.config().train.patience, FormatPerplexityAndBpc(run.progress().best_score));
 }
 
 HandlerList StandardHandlers(const Config&, const TrainHooks& hooks) {
   HandlerList handlers;
   if (hooks.progress_bar) handlers.push_back(std::make_unique<ProgressBar>());
+  handlers.push_back(std::make_unique<BaselineReporter>());
   handlers.push_back(std::make_unique<Checkpointer>());
   handlers.push_back(std::make_unique<EpochLogger>());
   handlers.push_back(std::make_unique<MetricsWriter>());

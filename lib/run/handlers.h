@@ -78,6 +78,13 @@ class MetricsWriter : public TrainHandler {
   void OnEpochEnd(TrainingRun& run, const EpochSummary& summary) override;
 };
 
+// At the start: the Kneser-Ney baseline (lib/ngram.h) fitted on the training split, its validation perplexity
+// printed and written to out_dir/baseline.json, so every run shows what the recurrent network adds.
+class BaselineReporter : public TrainHandler {
+ public:
+  void OnTrainBegin(TrainingRun& run) override;
+};
+
 // last.ckpt every train.checkpoint_every epochs, at the last epoch and on any stop; best.ckpt on a new best.
 class Checkpointer : public TrainHandler {
  public:
