@@ -84,6 +84,7 @@ int main(int argc, char** argv) {
       charlm::TrainHooks hooks;
       hooks.stop_requested = [] { return g_stop_signal.load() != 0; };
       hooks.progress_bar = isatty(STDERR_FILENO) != 0;
+      hooks.stdout_is_terminal = isatty(STDOUT_FILENO) != 0;
       const charlm::TrainOutcome outcome = charlm::Train(config, resume_path, hooks);
       if (outcome.interrupted) {
         // No --config in the hint: the checkpoint holds the resolved config, --set values included, and a config
@@ -93,6 +94,15 @@ int main(int argc, char** argv) {
                      sig == SIGINT ? "SIGINT" : "SIGTERM", outcome.last_checkpoint.c_str(), argv[0],
                      charlm::ShellQuote(outcome.last_checkpoint).c_str());
         return 128 + sig;
+      }
+      if (outcome.budget_reached) {
+        // train.max_steps counts the whole run, so going on needs a higher one; train.max_minutes is per invocation.
+        const bool steps = outcome.budget.starts_with("train.max_steps");
+        std::fprintf(stderr, "charlm: stopped at %s; saved %s. Resume with: %s train --resume %s%s\n",
+                     outcome.budget.c_str(), outcome.last_checkpoint.c_str(), argv[0],
+                     charlm::ShellQuote(outcome.last_checkpoint).c_str(),
+                     steps ? " --set train.max_steps=N (N above the steps taken, or 0 for no limit)" : "");
+        return 0;
       }
       // Where the model went and what to do with it, as the last lines a new user sees.
       if (outcome.best_val_perplexity) {

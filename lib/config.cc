@@ -110,6 +110,18 @@ void VisitFields(TrainConfig& c, V& v) {
   v("checkpoint_every", c.checkpoint_every, AtLeast(1), "epochs between checkpoints");
   v("out_dir", c.out_dir, kNonEmpty, "directory for checkpoints and logs");
   v("patience", c.patience, AtLeast(0), "stop after this many evaluations without a better validation loss; 0 = never");
+  v("checkpoint_every_steps", c.checkpoint_every_steps, AtLeast(0),
+    "also write last.ckpt every this many optimizer steps, mid-epoch too; 0 = off");
+  v("eval_every_steps", c.eval_every_steps, AtLeast(0),
+    "also validate every this many optimizer steps (an `eval` row in metrics.jsonl); 0 = off");
+  v("eval_max_chars", c.eval_max_chars, AtLeast(0),
+    "the step validations score the first this many characters of the validation split; 0 = all (epoch ends always score all)");
+  v("log_every_seconds", c.log_every_seconds, AtLeast(-1),
+    "seconds between progress lines (epoch, step, loss, tokens/s, ETA); 0 = none; -1 = 30 when stdout is not a terminal, else none");
+  v("max_steps", c.max_steps, AtLeast(0),
+    "stop after this many optimizer steps of the whole run, saving last.ckpt as a signal does; 0 = no limit");
+  v("max_minutes", c.max_minutes, AtLeast(0),
+    "stop after this many minutes of this invocation, saving last.ckpt as a signal does; 0 = no limit");
 }
 
 template <typename V>
@@ -590,6 +602,12 @@ void ValidateConfig(const Config& config) {
   Config copy = config;
   RangeChecker checker;
   VisitFields(copy, checker);
+  const double log_seconds = config.train.log_every_seconds;
+  if (log_seconds < 0 && log_seconds != kLogEverySecondsAuto) {
+    throw UserError("train.log_every_seconds = " + Dumped(json(log_seconds)) +
+                    " is out of range: expected -1 (the default: 30 when stdout is not a terminal) or a number >= 0; "
+                    "set it to 0 for no progress lines or to the seconds between them, e.g. 30");
+  }
   const double held_out = config.data.val_fraction + config.data.test_fraction;
   if (held_out >= 1.0) {
     throw UserError("data.val_fraction + data.test_fraction = " + Dumped(json(held_out)) +
@@ -655,6 +673,11 @@ void ApplyOverride(nlohmann::json& j, std::string_view assignment) {
   }
   const std::string_view value = Trim(assignment.substr(equals + 1));
   *node = json::accept(value.begin(), value.end()) ? json::parse(value.begin(), value.end()) : json(std::string(value));
+}
+
+double ResolvedLogSeconds(double log_every_seconds, bool stdout_is_terminal) {
+  if (log_every_seconds != kLogEverySecondsAuto) return log_every_seconds;
+  return stdout_is_terminal ? 0 : kLogEverySecondsWhenRedirected;
 }
 
 std::string ConfigKeysMarkdownTable() {

@@ -50,6 +50,11 @@ struct ModelConfig {
   InitScheme init = InitScheme::kKeras;
 };
 
+// train.log_every_seconds's default: 30 s when standard output is not a terminal, none on a terminal (where the
+// progress bar shows the same figures). ResolvedLogSeconds turns it into the interval a run uses.
+inline constexpr double kLogEverySecondsAuto = -1;
+inline constexpr double kLogEverySecondsWhenRedirected = 30;
+
 struct TrainConfig {
   SamplerKind sampler = SamplerKind::kConsecutive;
   bool random_offset = false;
@@ -65,6 +70,12 @@ struct TrainConfig {
   int checkpoint_every = 1;
   std::string out_dir = "runs/default";
   int patience = 0;  // 0 = no early stopping
+  std::int64_t checkpoint_every_steps = 0;  // 0 = off
+  std::int64_t eval_every_steps = 0;        // 0 = off
+  std::int64_t eval_max_chars = 0;          // 0 = the whole validation split
+  double log_every_seconds = kLogEverySecondsAuto;
+  std::int64_t max_steps = 0;  // 0 = no limit
+  double max_minutes = 0;      // 0 = no limit
 };
 
 struct GenerateConfig {
@@ -103,6 +114,9 @@ void ApplyOverride(nlohmann::json& j, std::string_view assignment);
 
 // Range and consistency checks; throws a UserError naming the key, the value, the expectation and a fix.
 void ValidateConfig(const Config& config);
+
+// The log interval in seconds (0 = no log lines) of a run whose standard output is or is not a terminal.
+double ResolvedLogSeconds(double log_every_seconds, bool stdout_is_terminal);
 
 // Markdown table (key, type, default, meaning) of every key; docs/config.md holds a copy of it.
 std::string ConfigKeysMarkdownTable();

@@ -1,6 +1,7 @@
 // The entry point of training: builds the run, its step and its handlers (lib/run/), and runs the loop.
 #include "trainer.h"
 
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -16,6 +17,9 @@ namespace charlm {
 const std::vector<std::string>& ResumableConfigKeys() {
   static const std::vector<std::string> keys = {"train.epochs",         "train.patience", "train.eval_every",
                                                 "train.checkpoint_every", "train.out_dir",  "train.threads",
+                                                "train.checkpoint_every_steps", "train.eval_every_steps",
+                                                "train.eval_max_chars", "train.log_every_seconds",
+                                                "train.max_steps", "train.max_minutes",
                                                 "generate.*"};
   return keys;
 }
@@ -42,7 +46,14 @@ TrainOutcome Train(const Config& config, const std::string& resume_path, const T
   const TrainConfig& tc = run.config().train;
   TrainStep step(run.model(), run.optimizer(), tc.batch_size, tc.num_steps, tc.clip_norm);
   HandlerList handlers = StandardHandlers(run.config(), hooks);
-  return RunTrainingLoop(run, step, handlers, hooks.stop_requested);
+  LoopOptions options;
+  options.stop_requested = hooks.stop_requested;
+  options.log_every_seconds = ResolvedLogSeconds(tc.log_every_seconds, hooks.stdout_is_terminal);
+  if (tc.log_every_seconds == kLogEverySecondsAuto && options.log_every_seconds > 0) {
+    spdlog::info("a progress line every {:g} s (stdout is not a terminal; set train.log_every_seconds to change it)",
+                 options.log_every_seconds);
+  }
+  return RunTrainingLoop(run, step, handlers, options);
 }
 
 }  // namespace charlm

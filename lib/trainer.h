@@ -15,6 +15,7 @@ namespace charlm {
 struct TrainHooks {
   std::function<bool()> stop_requested;  // polled after every step; true = save last.ckpt and return
   bool progress_bar = false;              // redraw a bar on stderr (a terminal); otherwise log lines only
+  bool stdout_is_terminal = false;        // decides train.log_every_seconds's default (ResolvedLogSeconds)
 };
 
 struct TrainOutcome {
@@ -24,6 +25,8 @@ struct TrainOutcome {
   std::optional<double> best_val_perplexity;
   bool early_stopped = false;
   bool interrupted = false;  // stop_requested fired; last.ckpt holds the exact position
+  bool budget_reached = false;  // train.max_steps or train.max_minutes ran out; last.ckpt holds the exact position
+  std::string budget;           // which, for the user: "train.max_steps 500" or "train.max_minutes 60"
   std::string last_checkpoint;
   std::string best_checkpoint;  // by validation perplexity, or by training perplexity without a validation split
   std::string sample_prefix;    // a prefix in this vocabulary to suggest for `charlm generate` (SuggestedPrefix)

@@ -61,7 +61,8 @@ const std::set<std::string> kDocumentedKeys = {
     "train.optimizer.beta2", "train.optimizer.eps", "train.optimizer.decay", "train.optimizer.weight_decay",
     "train.lr_schedule.name", "train.lr_schedule.step_size", "train.lr_schedule.gamma",
     "train.clip_norm", "train.seed", "train.threads", "train.eval_every", "train.checkpoint_every",
-    "train.out_dir", "train.patience",
+    "train.out_dir", "train.patience", "train.checkpoint_every_steps", "train.eval_every_steps",
+    "train.eval_max_chars", "train.log_every_seconds", "train.max_steps", "train.max_minutes",
     "generate.prefixes", "generate.length", "generate.every", "generate.temperature", "generate.top_k",
     "generate.top_p", "generate.greedy",
 };
@@ -120,6 +121,12 @@ Config EveryFieldChanged() {
   c.train.checkpoint_every = 5;
   c.train.out_dir = "runs/changed";
   c.train.patience = 6;
+  c.train.checkpoint_every_steps = 100;
+  c.train.eval_every_steps = 200;
+  c.train.eval_max_chars = 5000;
+  c.train.log_every_seconds = 2.5;
+  c.train.max_steps = 7000;
+  c.train.max_minutes = 90;
   c.generate.prefixes = {"爱", "我"};
   c.generate.length = 80;
   c.generate.every = 2;
@@ -196,6 +203,12 @@ TEST_CASE("config: a config with every field changed reads back field by field")
   CHECK(back.train.checkpoint_every == 5);
   CHECK(back.train.out_dir == "runs/changed");
   CHECK(back.train.patience == 6);
+  CHECK(back.train.checkpoint_every_steps == 100);
+  CHECK(back.train.eval_every_steps == 200);
+  CHECK(back.train.eval_max_chars == 5000);
+  CHECK(back.train.log_every_seconds == 2.5);
+  CHECK(back.train.max_steps == 7000);
+  CHECK(back.train.max_minutes == 90);
   CHECK(back.generate.prefixes == std::vector<std::string>{"爱", "我"});
   CHECK(back.generate.length == 80);
   CHECK(back.generate.every == 2);

@@ -73,7 +73,7 @@ TEST_CASE("training loop: an epoch's checkpoint is saved before it is reported, 
   ReportSpy* spy_view = spy.get();
   handlers.push_back(std::move(spy));
   handlers.push_back(std::make_unique<MetricsWriter>());
-  CHECK_THROWS_WITH(RunTrainingLoop(run, step, handlers, {}), "report failed");
+  CHECK_THROWS_WITH(RunTrainingLoop(run, step, handlers, LoopOptions{}), "report failed");
   CHECK(spy_view->reported == 2);
   // Epoch 2 is not lost: last.ckpt holds it, and resuming goes on with epoch 3.
   const CheckpointData last = LoadCheckpoint((dir / "run" / "last.ckpt").string());
@@ -88,7 +88,7 @@ TEST_CASE("training loop: the step with an identity reduce hook gives the same w
     TrainingRun run(c, "");
     TrainStep step(run.model(), run.optimizer(), c.train.batch_size, c.train.num_steps, c.train.clip_norm, reduce);
     HandlerList none;
-    RunTrainingLoop(run, step, none, {});
+    RunTrainingLoop(run, step, none, LoopOptions{});
     return run.model().params();
   };
   int calls = 0;

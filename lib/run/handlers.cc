@@ -36,20 +36,37 @@ nlohmann::json OptionalJson(std::optional<double> value) {
 
 }  // namespace
 
-// Keeps the metrics of epochs 1..epochs_completed when resuming; starts the file afresh otherwise.
+std::string FormatDuration(double seconds) {
+  if (!(seconds >= 0) || !std::isfinite(seconds)) return "?";
+  const auto total = static_cast<long long>(seconds + 0.5);
+  char buf[48];
+  if (total >= 3600) {
+    std::snprintf(buf, sizeof buf, "%lldh%02lldm", total / 3600, total / 60 % 60);
+  } else if (total >= 60) {
+    std::snprintf(buf, sizeof buf, "%lldm%02llds", total / 60, total % 60);
+  } else {
+    std::snprintf(buf, sizeof buf, "%llds", total);
+  }
+  return buf;
+}
+
+// Keeps the rows up to the resumed position (a row after it describes training that is being redone); starts the
+// file afresh otherwise. Rows carry their step; rows written before steps were recorded, their epoch.
 void MetricsWriter::OnTrainBegin(TrainingRun& run) {
   const fs::path path = MetricsPath(run);
-  const int epochs_completed = run.progress().epochs_completed;
+  const Progress& progress = run.progress();
   std::vector<std::string> kept;
-  if (epochs_completed > 0) {
+  if (progress.global_step > 0) {
     std::ifstream in(path);
     std::string line;
     while (std::getline(in, line)) {
       const auto j = nlohmann::json::parse(line, nullptr, false);
-      if (!j.is_discarded() && j.contains("epoch") && j["epoch"].is_number_integer() &&
-          j["epoch"].get<int>() <= epochs_completed) {
-        kept.push_back(line);
-      }
+      if (j.is_discarded() || !j.is_object()) continue;
+      const bool keep = j.contains("step") ? j["step"].is_number_integer() &&
+                                                 j["step"].get<std::int64_t>() <= progress.global_step
+                                           : j.contains("epoch") && j["epoch"].is_number_integer() &&
+                                                 j["epoch"].get<int>() <= progress.epochs_completed;
+      if (keep) kept.push_back(line);
     }
   }
   std::ofstream out(path, std::ios::trunc);
@@ -57,19 +74,11 @@ void MetricsWriter::OnTrainBegin(TrainingRun& run) {
   if (!out) throw UserError(path.string() + " cannot be written: check the folder's permissions and free space");
 }
 
-void MetricsWriter::OnEpochEnd(TrainingRun& run, const EpochSummary& summary) {
-  const nlohmann::json line = {
-      {"epoch", summary.epoch},
-      {"train_perplexity", summary.train_perplexity},
-      {"train_bpc", std::log2(summary.train_perplexity)},
-      {"val_perplexity", OptionalJson(summary.val_perplexity)},
-      {"val_bpc", summary.val_perplexity ? nlohmann::json(std::log2(*summary.val_perplexity)) : nlohmann::json(nullptr)},
-      {"learning_rate", summary.learning_rate},
-      {"tokens_per_s", summary.tokens_per_s},
-      {"elapsed_s", summary.elapsed_s}};
+void MetricsWriter::Append(const TrainingRun& run, const nlohmann::json& row) {
   const fs::path path = MetricsPath(run);
   std::ofstream metrics(path, std::ios::app);
-  metrics << line.dump() << '\n';
+  metrics << row.dump() << '\n';
+  metrics.flush();
   if (!metrics) throw UserError(path.string() + " cannot be written: check free space");
 }
 
@@ -85,8 +94,96 @@ void BaselineReporter::OnTrainBegin(TrainingRun& run) {
   if (!out) throw UserError(path.string() + " cannot be written: check the folder's permissions and free space");
 }
 
+void MetricsWriter::OnLog(TrainingRun& run, const StepEvent& step) {
+  Append(run, {{"kind", "log"},
+               {"epoch", step.epoch},
+               {"step", step.step},
+               {"epoch_fraction", step.num_batches > 0 ? static_cast<double>(step.batch) / step.num_batches : 1.0},
+               {"train_loss", step.running_loss},
+               {"train_bits_per_char", step.running_loss / std::log(2.0)},
+               {"learning_rate", step.learning_rate},
+               {"tokens_per_s", step.tokens_per_s},
+               {"eta_epoch_s", step.eta_epoch_s},
+               {"eta_run_s", step.eta_run_s},
+               {"elapsed_s", step.elapsed_s}});
+}
+
+void MetricsWriter::OnEval(TrainingRun& run, const EvalEvent& eval) {
+  if (eval.epoch_end) return;  // the epoch row holds it
+  Append(run, {{"kind", "eval"},
+               {"epoch", eval.epoch},
+               {"step", eval.step},
+               {"val_perplexity", eval.result.perplexity},
+               {"val_bits_per_char", eval.result.bits_per_char},
+               {"val_chars", eval.result.tokens},
+               {"elapsed_s", eval.elapsed_s}});
+}
+
+void MetricsWriter::OnEpochEnd(TrainingRun& run, const EpochSummary& summary) {
+  Append(run, {{"kind", "epoch"},
+               {"epoch", summary.epoch},
+               {"step", run.progress().global_step},
+               {"train_perplexity", summary.train_perplexity},
+               {"train_bpc", std::log2(summary.train_perplexity)},
+               {"val_perplexity", OptionalJson(summary.val_perplexity)},
+               {"val_bpc", summary.val_perplexity ? nlohmann::json(std::log2(*summary.val_perplexity))
+                                                  : nlohmann::json(nullptr)},
+               {"learning_rate", summary.learning_rate},
+               {"tokens_per_s", summary.tokens_per_s},
+               {"elapsed_s", summary.elapsed_s}});
+}
+
+void ConfigWriter::OnTrainBegin(TrainingRun& run) {
+  const fs::path path = fs::path(run.config().train.out_dir) / "config.json";
+  std::ofstream out(path, std::ios::trunc);
+  out << ConfigToJson(run.config()).dump(2) << '\n';
+  out.flush();
+  if (!out) throw UserError(path.string() + " cannot be written: check the folder's permissions and free space");
+}
+
+void ProgressLogger::OnLog(TrainingRun& run, const StepEvent& step) {
+  spdlog::info("epoch {}/{}  step {} ({:.1f}% of the epoch)  train loss {:.4f} ({:.3f} bits/char)  {:.0f} tokens/s  "
+               "ETA epoch {}, run {}",
+               step.epoch, run.config().train.epochs, step.step,
+               step.num_batches > 0 ? 100.0 * static_cast<double>(step.batch) / step.num_batches : 100.0,
+               step.running_loss, step.running_loss / std::log(2.0), step.tokens_per_s,
+               FormatDuration(step.eta_epoch_s), FormatDuration(step.eta_run_s));
+}
+
+void ProgressLogger::OnEval(TrainingRun&, const EvalEvent& eval) {
+  if (eval.epoch_end) return;  // the epoch line holds it
+  spdlog::info("step {}: val perplexity {:.3f} ({:.3f} bits/char) on {} characters", eval.step,
+               eval.result.perplexity, eval.result.bits_per_char, eval.result.tokens);
+}
+
+void Budget::OnTrainBegin(TrainingRun& run) {
+  started_ = std::chrono::steady_clock::now();
+  const std::int64_t max_steps = run.config().train.max_steps;
+  if (max_steps > 0 && run.progress().global_step >= max_steps) {
+    spdlog::warn("the run has already taken {} steps and train.max_steps is {}: nothing to train; to go on, resume "
+                 "with --set train.max_steps=N for an N above {} (or 0 for no limit)",
+                 run.progress().global_step, max_steps, run.progress().global_step);
+  }
+  Check(run);
+}
+
+void Budget::OnStep(TrainingRun& run, const StepEvent&) { Check(run); }
+
+void Budget::Check(TrainingRun& run) {
+  const TrainConfig& tc = run.config().train;
+  if (tc.max_steps > 0 && run.progress().global_step >= tc.max_steps) {
+    run.RequestStop(StopReason::kBudget, "train.max_steps " + std::to_string(tc.max_steps));
+  }
+  const double minutes = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count() / 60;
+  if (tc.max_minutes > 0 && minutes >= tc.max_minutes) {
+    char detail[64];
+    std::snprintf(detail, sizeof detail, "train.max_minutes %g", tc.max_minutes);
+    run.RequestStop(StopReason::kBudget, detail);
+  }
+}
+
 void Checkpointer::OnCheckpoint(TrainingRun& run, const CheckpointPoint& point) {
-  if (point.kind == CheckpointPoint::Kind::kStop) {
+  if (point.kind != CheckpointPoint::Kind::kEpochEnd) {
     run.Save(run.last_checkpoint_path());
     return;
   }
@@ -110,32 +207,57 @@ void SamplePrinter::OnEpochEnd(TrainingRun& run, const EpochSummary& summary) {
   if (config.generate.every <= 0 || summary.epoch % config.generate.every != 0) return;
   Rng rng(MixSeed(MixSeed(config.train.seed, kGenerateStream), static_cast<std::uint64_t>(summary.epoch - 1)));
   const SamplingOptions sampling = SamplingFromConfig(config.generate);
+  // All samples first, then the lines: a progress bar says "sampling" meanwhile and is gone before they print.
+  run.Announce("sampling");
+  std::vector<std::string> samples;
   for (const std::string& prefix : config.generate.prefixes) {
-    spdlog::info(" - {}", GenerateText(run.model(), run.data().vocab, prefix, sampling, rng, UnknownPolicy::kError,
-                                       config.data.newline));
+    samples.push_back(GenerateText(run.model(), run.data().vocab, prefix, sampling, rng, UnknownPolicy::kError,
+                                   config.data.newline));
   }
+  run.Announce("");
+  for (const std::string& sample : samples) spdlog::info(" - {}", sample);
 }
 
-void ProgressBar::OnStep(TrainingRun& run, const StepEvent& step) {
-  const Progress& progress = run.progress();
-  const int width = 30;
-  const int filled = step.num_batches > 0 ? static_cast<int>(width * step.batch / step.num_batches) : width;
-  std::fprintf(stderr, "\repoch %d/%d [%s%s] %lld/%lld  train ppl %.3f   ", step.epoch, run.config().train.epochs,
-               std::string(filled, '#').c_str(), std::string(width - filled, ' ').c_str(),
-               static_cast<long long>(step.batch), static_cast<long long>(step.num_batches),
-               progress.partial_tokens > 0 ? std::exp(progress.partial_loss_sum / progress.partial_tokens) : 0.0);
+void ProgressBar::Draw(const std::string& text) {
+  // Pads to the longest line drawn so far, so a shorter line leaves no tail of the previous one.
+  std::fprintf(stderr, "\r%-110s", text.c_str());
   std::fflush(stderr);
   drawn_ = true;
 }
 
+void ProgressBar::OnStep(TrainingRun& run, const StepEvent& step) {
+  last_ = step;
+  const int width = 30;
+  const int filled = step.num_batches > 0 ? static_cast<int>(width * step.batch / step.num_batches) : width;
+  char line[256];
+  std::snprintf(line, sizeof line, "epoch %d/%d [%s%s] %lld/%lld  train ppl %.3f  %.0f tok/s  ETA %s, run %s",
+                step.epoch, run.config().train.epochs, std::string(filled, '#').c_str(),
+                std::string(width - filled, ' ').c_str(), static_cast<long long>(step.batch),
+                static_cast<long long>(step.num_batches), std::exp(step.running_loss), step.tokens_per_s,
+                FormatDuration(step.eta_epoch_s).c_str(), FormatDuration(step.eta_run_s).c_str());
+  Draw(line);
+}
+
 void ProgressBar::Clear() {
   if (!drawn_) return;
-  std::fprintf(stderr, "\r%80s\r", "");
+  std::fprintf(stderr, "\r%110s\r", "");
   std::fflush(stderr);
   drawn_ = false;
 }
 
-void ProgressBar::OnEvalBegin(TrainingRun&) { Clear(); }
+void ProgressBar::OnLog(TrainingRun&, const StepEvent&) { Clear(); }  // the log line follows; the next step redraws
+
+void ProgressBar::OnActivity(TrainingRun& run, std::string_view activity) {
+  if (activity.empty()) {
+    Clear();
+    return;
+  }
+  Draw("epoch " + std::to_string(last_.epoch) + "/" + std::to_string(run.config().train.epochs) + "  " +
+       std::string(activity) + "...");
+}
+
+void ProgressBar::OnEvalBegin(TrainingRun& run) { OnActivity(run, "validating"); }
+void ProgressBar::OnEval(TrainingRun&, const EvalEvent&) { Clear(); }
 void ProgressBar::OnEpochScored(TrainingRun&, EpochSummary&) { Clear(); }
 void ProgressBar::OnTrainEnd(TrainingRun&, const TrainOutcome&) { Clear(); }
 void ProgressBar::OnAbort(TrainingRun&) noexcept { Clear(); }
@@ -158,7 +280,10 @@ HandlerList StandardHandlers(const Config&, const TrainHooks& hooks) {
   HandlerList handlers;
   if (hooks.progress_bar) handlers.push_back(std::make_unique<ProgressBar>());
   handlers.push_back(std::make_unique<BaselineReporter>());
+  handlers.push_back(std::make_unique<ConfigWriter>());
+  handlers.push_back(std::make_unique<Budget>());
   handlers.push_back(std::make_unique<Checkpointer>());
+  handlers.push_back(std::make_unique<ProgressLogger>());
   handlers.push_back(std::make_unique<EpochLogger>());
   handlers.push_back(std::make_unique<MetricsWriter>());
   handlers.push_back(std::make_unique<SamplePrinter>());

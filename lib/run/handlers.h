@@ -3,8 +3,12 @@
 // at its step, eval, checkpoint, epoch and end points. A new concern is a new handler, not a branch in the loop.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
 #include <optional>
 #include <vector>
 
@@ -14,19 +18,28 @@
 
 namespace charlm {
 
-// After each optimizer step.
+// After each optimizer step, and at each log point (train.log_every_seconds).
 struct StepEvent {
   int epoch = 0;                 // 1-based epoch the step belongs to
+  std::int64_t step = 0;         // optimizer steps of the whole run, this one included
   std::int64_t batch = 0;        // batches done in this epoch, this one included
   std::int64_t num_batches = 0;  // batches in this epoch
   float loss = 0;                // this step's mean loss per token
+  double running_loss = 0;       // mean loss per token over the epoch so far
   double learning_rate = 0;
+  double tokens_per_s = 0;  // training steps of this epoch in this process (evaluations and saves left out)
+  double eta_epoch_s = 0;   // the rest of the epoch at that rate
+  double eta_run_s = 0;     // the rest of the run (train.epochs, or a sooner max_steps/max_minutes) at that rate
+  double elapsed_s = 0;     // the run's total, across resumes
 };
 
-// After a validation pass.
+// After a validation pass: at an epoch end (the whole split) or every train.eval_every_steps steps.
 struct EvalEvent {
-  int epoch = 0;  // 1-based epoch it belongs to
-  EvalResult result;
+  int epoch = 0;          // 1-based epoch it belongs to
+  std::int64_t step = 0;  // optimizer steps of the whole run
+  bool epoch_end = false;
+  EvalResult result;  // result.tokens = characters scored
+  double elapsed_s = 0;
 };
 
 // When an epoch's figures are final: validation done, the best score updated.
@@ -43,7 +56,7 @@ struct EpochSummary {
 
 // A point at which checkpoints may be due.
 struct CheckpointPoint {
-  enum class Kind { kEpochEnd, kStop };
+  enum class Kind { kEpochEnd, kSteps, kStop };  // kSteps: train.checkpoint_every_steps
   Kind kind = Kind::kEpochEnd;
   const EpochSummary* epoch = nullptr;  // kEpochEnd only
 };
@@ -56,6 +69,9 @@ class TrainHandler {
   virtual void OnTrainBegin(TrainingRun&) {}
   virtual void OnEpochBegin(TrainingRun&, int /*epoch, 1-based*/) {}
   virtual void OnStep(TrainingRun&, const StepEvent&) {}
+  virtual void OnLog(TrainingRun&, const StepEvent&) {}
+  // Something long starts ("sampling"), or ended (empty): see TrainingRun::Announce.
+  virtual void OnActivity(TrainingRun&, std::string_view /*activity*/) {}
   virtual void OnEvalBegin(TrainingRun&) {}
   virtual void OnEval(TrainingRun&, const EvalEvent&) {}
   // The epoch's figures are final, before any checkpoint of it: decide (early stopping asks for a stop here).
@@ -71,11 +87,17 @@ class TrainHandler {
 
 using HandlerList = std::vector<std::unique_ptr<TrainHandler>>;
 
-// metrics.jsonl in out_dir: kept up to the resumed position on start, one row per epoch after its checkpoint.
+// metrics.jsonl in out_dir, one JSON row per event with `kind` and `step`: "log" at each log point, "eval" after
+// each step validation, "epoch" after an epoch's checkpoints. On start the rows up to the resumed step are kept.
 class MetricsWriter : public TrainHandler {
  public:
   void OnTrainBegin(TrainingRun& run) override;
+  void OnLog(TrainingRun& run, const StepEvent& step) override;
+  void OnEval(TrainingRun& run, const EvalEvent& eval) override;
   void OnEpochEnd(TrainingRun& run, const EpochSummary& summary) override;
+
+ private:
+  void Append(const TrainingRun& run, const nlohmann::json& row);
 };
 
 // At the start: the Kneser-Ney baseline (lib/ngram.h) fitted on the training split, its validation perplexity
@@ -85,7 +107,32 @@ class BaselineReporter : public TrainHandler {
   void OnTrainBegin(TrainingRun& run) override;
 };
 
-// last.ckpt every train.checkpoint_every epochs, at the last epoch and on any stop; best.ckpt on a new best.
+// The resolved config, every key, as out_dir/config.json.
+class ConfigWriter : public TrainHandler {
+ public:
+  void OnTrainBegin(TrainingRun& run) override;
+};
+
+// Progress lines at each log point, and a line per step validation.
+class ProgressLogger : public TrainHandler {
+ public:
+  void OnLog(TrainingRun& run, const StepEvent& step) override;
+  void OnEval(TrainingRun& run, const EvalEvent& eval) override;
+};
+
+// Asks for a stop when train.max_steps (of the whole run) or train.max_minutes (of this process) run out.
+class Budget : public TrainHandler {
+ public:
+  void OnTrainBegin(TrainingRun& run) override;
+  void OnStep(TrainingRun& run, const StepEvent& step) override;
+
+ private:
+  void Check(TrainingRun& run);
+  std::chrono::steady_clock::time_point started_;
+};
+
+// last.ckpt every train.checkpoint_every epochs and every train.checkpoint_every_steps steps, at the last epoch
+// and on any stop; best.ckpt on a new best.
 class Checkpointer : public TrainHandler {
  public:
   void OnCheckpoint(TrainingRun& run, const CheckpointPoint& point) override;
@@ -107,14 +154,19 @@ class SamplePrinter : public TrainHandler {
 class ProgressBar : public TrainHandler {
  public:
   void OnStep(TrainingRun& run, const StepEvent& step) override;
+  void OnLog(TrainingRun& run, const StepEvent& step) override;
+  void OnActivity(TrainingRun& run, std::string_view activity) override;
   void OnEvalBegin(TrainingRun& run) override;
+  void OnEval(TrainingRun& run, const EvalEvent& eval) override;
   void OnEpochScored(TrainingRun& run, EpochSummary& summary) override;
   void OnTrainEnd(TrainingRun& run, const TrainOutcome& outcome) override;
   void OnAbort(TrainingRun& run) noexcept override;
 
  private:
   void Clear();
+  void Draw(const std::string& text);
   bool drawn_ = false;
+  StepEvent last_;  // the last step drawn, for the "validating" and "sampling" lines
 };
 
 // Stops the run after train.patience epochs without a better score (0 = never).
@@ -126,6 +178,9 @@ class EarlyStopping : public TrainHandler {
  private:
   bool stopped_ = false;
 };
+
+// "1h02m", "3m05s", "12s": a duration for an ETA.
+std::string FormatDuration(double seconds);
 
 // The handlers of `charlm train`. The loop's phases already put every decision before the checkpoints and every
 // report after them; within a phase the list order is the order of the console lines (epoch line, samples, early

@@ -1,6 +1,7 @@
 // The training loop: the order of steps, evaluations, checkpoints and reports, and nothing else.
 #include "run/training_loop.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -13,6 +14,8 @@ namespace charlm {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
 
 std::string FormatNumber(double value) {
   char buf[32];
@@ -31,101 +34,182 @@ std::string FormatNumber(double value) {
                   run.KeptCheckpointNote());
 }
 
-TrainOutcome RunLoop(TrainingRun& run, TrainStep& step, HandlerList& handlers,
-                     const std::function<bool()>& stop_requested) {
-  const TrainConfig& tc = run.config().train;
-  Progress& progress = run.progress();
-  Sampler& sampler = run.sampler();
-  const std::int64_t tokens_per_batch = static_cast<std::int64_t>(tc.batch_size) * tc.num_steps;
-  TrainOutcome outcome;
-  outcome.last_checkpoint = run.last_checkpoint_path();
-  outcome.best_checkpoint = run.best_checkpoint_path();
-
-  for (auto& h : handlers) h->OnTrainBegin(run);
-  for (int epoch = progress.epochs_completed; epoch < tc.epochs; ++epoch) {
-    sampler.BeginEpoch(epoch);
-    const double lr = ScheduledLearningRate(tc.optimizer, tc.lr_schedule, epoch);
-    if (progress.next_batch == 0) {
-      run.state().Zero();  // a new epoch starts from a zero state for both samplers
-      progress.partial_loss_sum = 0;
-      progress.partial_tokens = 0;
-    }
-    for (auto& h : handlers) h->OnEpochBegin(run, epoch + 1);
-    const auto epoch_start = Clock::now();
-    const std::int64_t first_batch = progress.next_batch;
-    for (std::int64_t batch = first_batch; batch < sampler.num_batches(); ++batch) {
-      const std::uint64_t dropout_seed = MixSeed(MixSeed(tc.seed, kDropoutStream), progress.global_step);
-      const StepResult result = step.Run(sampler, batch, run.state(), dropout_seed, lr);
-      if (!result.applied) ThrowDiverged(run, result, epoch + 1, batch + 1, lr);
-      ++progress.global_step;
-      progress.partial_loss_sum += static_cast<double>(result.loss) * static_cast<double>(tokens_per_batch);
-      progress.partial_tokens += tokens_per_batch;
-      progress.next_batch = batch + 1;
-      const StepEvent event{epoch + 1, batch + 1, sampler.num_batches(), result.loss, lr};
-      for (auto& h : handlers) h->OnStep(run, event);
-      if (stop_requested && stop_requested()) run.RequestStop(StopReason::kSignal);
-      if (run.stop_reason() != StopReason::kNone) {
-        const CheckpointPoint point{CheckpointPoint::Kind::kStop, nullptr};
-        for (auto& h : handlers) h->OnCheckpoint(run, point);
-        outcome.interrupted = true;
-        outcome.epochs_completed = progress.epochs_completed;
-        for (auto& h : handlers) h->OnTrainEnd(run, outcome);
-        return outcome;
-      }
-    }
-    const double train_seconds = std::chrono::duration<double>(Clock::now() - epoch_start).count();
-    const std::int64_t epoch_tokens = (sampler.num_batches() - first_batch) * tokens_per_batch;
-    EpochSummary summary;
-    summary.epoch = epoch + 1;
-    summary.last_epoch = epoch + 1 == tc.epochs;
-    summary.train_perplexity =
-        std::exp(progress.partial_loss_sum / static_cast<double>(std::max<std::int64_t>(progress.partial_tokens, 1)));
-    summary.learning_rate = lr;
-    summary.tokens_per_s = train_seconds > 0 ? static_cast<double>(epoch_tokens) / train_seconds : 0.0;
-    progress.epochs_completed = epoch + 1;
-    progress.next_batch = 0;
-
-    const std::span<const int> val_ids = run.val_ids();
-    if (!val_ids.empty() && ((epoch + 1) % tc.eval_every == 0 || summary.last_epoch)) {
-      for (auto& h : handlers) h->OnEvalBegin(run);
-      EvalOptions eval_options;
-      eval_options.streams = tc.batch_size;
-      eval_options.num_steps = tc.num_steps;
-      const EvalEvent eval{epoch + 1, Evaluate(run.model(), val_ids, eval_options)};
-      summary.val_perplexity = eval.result.perplexity;
-      for (auto& h : handlers) h->OnEval(run, eval);
-    }
-    summary.elapsed_s = run.ElapsedSeconds();
-    // Best is judged on validation perplexity; without a validation split, on training perplexity.
-    const std::optional<double> score =
-        val_ids.empty() ? std::optional<double>(summary.train_perplexity) : summary.val_perplexity;
-    if (score) summary.improved = run.RecordScore(*score);
-
-    for (auto& h : handlers) h->OnEpochScored(run, summary);
-    const CheckpointPoint point{CheckpointPoint::Kind::kEpochEnd, &summary};
-    for (auto& h : handlers) h->OnCheckpoint(run, point);
-    for (auto& h : handlers) h->OnEpochEnd(run, summary);
-    outcome.train_perplexity = summary.train_perplexity;
-    outcome.val_perplexity = summary.val_perplexity;
-    if (run.stop_reason() == StopReason::kEarlyStop) {
-      outcome.early_stopped = true;
-      break;
-    }
-  }
-  outcome.epochs_completed = progress.epochs_completed;
-  outcome.best_val_perplexity = run.val_ids().empty() ? std::nullopt : progress.best_score;
-  outcome.sample_prefix = SuggestedPrefix(run.data().vocab, run.config().generate.prefixes);
-  for (auto& h : handlers) h->OnTrainEnd(run, outcome);
-  return outcome;
+// The rest of the run in batches: this epoch's, the later epochs' (as many as this one), cut by max_steps.
+double RemainingRunBatches(const TrainConfig& tc, const Progress& progress, int epoch, std::int64_t batch,
+                           std::int64_t num_batches) {
+  double batches = static_cast<double>(num_batches - batch) +
+                   static_cast<double>(tc.epochs - epoch - 1) * static_cast<double>(num_batches);
+  if (tc.max_steps > 0) batches = std::min(batches, static_cast<double>(tc.max_steps - progress.global_step));
+  return std::max(batches, 0.0);
 }
+
+class Loop {
+ public:
+  Loop(TrainingRun& run, TrainStep& step, HandlerList& handlers, const LoopOptions& options)
+      : run_(run), step_(step), handlers_(handlers), options_(options), tc_(run.config().train) {}
+
+  TrainOutcome Run() {
+    Progress& progress = run_.progress();
+    Sampler& sampler = run_.sampler();
+    const std::int64_t tokens_per_batch = static_cast<std::int64_t>(tc_.batch_size) * tc_.num_steps;
+    outcome_.last_checkpoint = run_.last_checkpoint_path();
+    outcome_.best_checkpoint = run_.best_checkpoint_path();
+    run_.set_activity_listener([this](std::string_view activity) {
+      for (auto& h : handlers_) h->OnActivity(run_, activity);
+    });
+    started_ = last_log_ = Clock::now();
+
+    for (auto& h : handlers_) h->OnTrainBegin(run_);
+    for (int epoch = progress.epochs_completed; epoch < tc_.epochs; ++epoch) {
+      sampler.BeginEpoch(epoch);
+      const double lr = ScheduledLearningRate(tc_.optimizer, tc_.lr_schedule, epoch);
+      if (progress.next_batch == 0) {
+        run_.state().Zero();  // a new epoch starts from a zero state for both samplers
+        progress.partial_loss_sum = 0;
+        progress.partial_tokens = 0;
+      }
+      for (auto& h : handlers_) h->OnEpochBegin(run_, epoch + 1);
+      double step_seconds = 0;  // this epoch's training steps in this process
+      const std::int64_t first_batch = progress.next_batch;
+      for (std::int64_t batch = first_batch; batch < sampler.num_batches(); ++batch) {
+        if (run_.stop_reason() != StopReason::kNone) return Stopped();
+        const auto step_start = Clock::now();
+        const std::uint64_t dropout_seed = MixSeed(MixSeed(tc_.seed, kDropoutStream), progress.global_step);
+        const StepResult result = step_.Run(sampler, batch, run_.state(), dropout_seed, lr);
+        if (!result.applied) ThrowDiverged(run_, result, epoch + 1, batch + 1, lr);
+        ++progress.global_step;
+        progress.partial_loss_sum += static_cast<double>(result.loss) * static_cast<double>(tokens_per_batch);
+        progress.partial_tokens += tokens_per_batch;
+        progress.next_batch = batch + 1;
+        step_seconds += SecondsSince(step_start);
+
+        StepEvent event;
+        event.epoch = epoch + 1;
+        event.step = progress.global_step;
+        event.batch = batch + 1;
+        event.num_batches = sampler.num_batches();
+        event.loss = result.loss;
+        event.running_loss = progress.partial_loss_sum / static_cast<double>(progress.partial_tokens);
+        event.learning_rate = lr;
+        const double batches_done = static_cast<double>(batch + 1 - first_batch);
+        const double seconds_per_batch = step_seconds / batches_done;
+        event.tokens_per_s = step_seconds > 0 ? batches_done * static_cast<double>(tokens_per_batch) / step_seconds : 0;
+        event.eta_epoch_s = seconds_per_batch * static_cast<double>(sampler.num_batches() - batch - 1);
+        event.eta_run_s =
+            seconds_per_batch * RemainingRunBatches(tc_, progress, epoch, batch + 1, sampler.num_batches());
+        if (tc_.max_minutes > 0) {
+          event.eta_run_s = std::min(event.eta_run_s, std::max(0.0, tc_.max_minutes * 60 - SecondsSince(started_)));
+        }
+        event.elapsed_s = run_.ElapsedSeconds();
+        for (auto& h : handlers_) h->OnStep(run_, event);
+
+        if (tc_.eval_every_steps > 0 && progress.global_step % tc_.eval_every_steps == 0 && !run_.val_ids().empty()) {
+          Validate(epoch + 1, false);
+        }
+        if (options_.log_every_seconds > 0 && SecondsSince(last_log_) >= options_.log_every_seconds) {
+          last_log_ = Clock::now();
+          for (auto& h : handlers_) h->OnLog(run_, event);
+        }
+        if (options_.stop_requested && options_.stop_requested()) run_.RequestStop(StopReason::kSignal);
+        if (run_.stop_reason() != StopReason::kNone) return Stopped();
+        if (tc_.checkpoint_every_steps > 0 && progress.global_step % tc_.checkpoint_every_steps == 0) {
+          const CheckpointPoint point{CheckpointPoint::Kind::kSteps, nullptr};
+          for (auto& h : handlers_) h->OnCheckpoint(run_, point);
+        }
+      }
+      const std::int64_t epoch_tokens = (sampler.num_batches() - first_batch) * tokens_per_batch;
+      EpochSummary summary;
+      summary.epoch = epoch + 1;
+      summary.last_epoch = epoch + 1 == tc_.epochs;
+      summary.train_perplexity = std::exp(progress.partial_loss_sum /
+                                          static_cast<double>(std::max<std::int64_t>(progress.partial_tokens, 1)));
+      summary.learning_rate = lr;
+      summary.tokens_per_s = step_seconds > 0 ? static_cast<double>(epoch_tokens) / step_seconds : 0.0;
+      progress.epochs_completed = epoch + 1;
+      progress.next_batch = 0;
+
+      if (!run_.val_ids().empty() && ((epoch + 1) % tc_.eval_every == 0 || summary.last_epoch)) {
+        summary.val_perplexity = Validate(epoch + 1, true);
+      }
+      summary.elapsed_s = run_.ElapsedSeconds();
+      // Best is judged on validation perplexity; without a validation split, on training perplexity.
+      const std::optional<double> score =
+          run_.val_ids().empty() ? std::optional<double>(summary.train_perplexity) : summary.val_perplexity;
+      if (score) summary.improved = run_.RecordScore(*score);
+
+      for (auto& h : handlers_) h->OnEpochScored(run_, summary);
+      const CheckpointPoint point{CheckpointPoint::Kind::kEpochEnd, &summary};
+      for (auto& h : handlers_) h->OnCheckpoint(run_, point);
+      for (auto& h : handlers_) h->OnEpochEnd(run_, summary);
+      outcome_.train_perplexity = summary.train_perplexity;
+      outcome_.val_perplexity = summary.val_perplexity;
+      if (run_.stop_reason() == StopReason::kEarlyStop) {
+        outcome_.early_stopped = true;
+        break;
+      }
+      // A budget that ran out with the epoch's last step stops here, with the epoch complete.
+      if (run_.stop_reason() != StopReason::kNone && !summary.last_epoch) return Stopped();
+    }
+    outcome_.epochs_completed = progress.epochs_completed;
+    outcome_.best_val_perplexity = run_.val_ids().empty() ? std::nullopt : progress.best_score;
+    outcome_.sample_prefix = SuggestedPrefix(run_.data().vocab, run_.config().generate.prefixes);
+    for (auto& h : handlers_) h->OnTrainEnd(run_, outcome_);
+    return outcome_;
+  }
+
+ private:
+  // Epoch ends score the whole validation split; step validations the first train.eval_max_chars characters.
+  double Validate(int epoch, bool epoch_end) {
+    EvalOptions eval_options;
+    eval_options.streams = tc_.batch_size;
+    eval_options.num_steps = tc_.num_steps;
+    if (!epoch_end) eval_options.max_chars = tc_.eval_max_chars;  // 0 = all
+    for (auto& h : handlers_) h->OnEvalBegin(run_);
+    EvalEvent eval;
+    eval.epoch = epoch;
+    eval.step = run_.progress().global_step;
+    eval.epoch_end = epoch_end;
+    eval.result = Evaluate(run_.model(), run_.val_ids(), eval_options);
+    eval.elapsed_s = run_.ElapsedSeconds();
+    for (auto& h : handlers_) h->OnEval(run_, eval);
+    return eval.result.perplexity;
+  }
+
+  TrainOutcome Stopped() {
+    const CheckpointPoint point{CheckpointPoint::Kind::kStop, nullptr};
+    for (auto& h : handlers_) h->OnCheckpoint(run_, point);
+    if (run_.stop_reason() == StopReason::kBudget) {
+      outcome_.budget_reached = true;
+      outcome_.budget = run_.stop_detail();
+    } else {
+      outcome_.interrupted = true;
+    }
+    outcome_.epochs_completed = run_.progress().epochs_completed;
+    outcome_.best_val_perplexity = run_.val_ids().empty() ? std::nullopt : run_.progress().best_score;
+    outcome_.sample_prefix = SuggestedPrefix(run_.data().vocab, run_.config().generate.prefixes);
+    for (auto& h : handlers_) h->OnTrainEnd(run_, outcome_);
+    return outcome_;
+  }
+
+  TrainingRun& run_;
+  TrainStep& step_;
+  HandlerList& handlers_;
+  const LoopOptions& options_;
+  const TrainConfig& tc_;
+  TrainOutcome outcome_;
+  Clock::time_point started_, last_log_;
+};
 
 }  // namespace
 
-TrainOutcome RunTrainingLoop(TrainingRun& run, TrainStep& step, HandlerList& handlers,
-                             const std::function<bool()>& stop_requested) {
+TrainOutcome RunTrainingLoop(TrainingRun& run, TrainStep& step, HandlerList& handlers, const LoopOptions& options) {
   try {
-    return RunLoop(run, step, handlers, stop_requested);
+    Loop loop(run, step, handlers, options);
+    TrainOutcome outcome = loop.Run();
+    run.set_activity_listener({});
+    return outcome;
   } catch (...) {
+    run.set_activity_listener({});
     for (auto& h : handlers) h->OnAbort(run);
     throw;
   }

@@ -10,9 +10,14 @@
 
 namespace charlm {
 
-// Runs `run` from its position to train.epochs, an early stop or a stop request (polled after every step; the
-// run then saves last.ckpt through the handlers' stop checkpoint and returns with `interrupted`).
-TrainOutcome RunTrainingLoop(TrainingRun& run, TrainStep& step, HandlerList& handlers,
-                             const std::function<bool()>& stop_requested);
+struct LoopOptions {
+  std::function<bool()> stop_requested;  // polled after every step; true = save last.ckpt and return
+  double log_every_seconds = 0;          // seconds between log points (OnLog); 0 = none (see ResolvedLogSeconds)
+};
+
+// Runs `run` from its position to train.epochs, an early stop, a budget or a stop request (the run then saves
+// last.ckpt through the handlers' stop checkpoint and returns with `interrupted` or `budget_reached`).
+// Points after each step, in order: OnStep, a step validation, a log point, a step checkpoint, a stop.
+TrainOutcome RunTrainingLoop(TrainingRun& run, TrainStep& step, HandlerList& handlers, const LoopOptions& options);
 
 }  // namespace charlm

@@ -104,7 +104,8 @@ std::optional<CheckpointData> OpenResume(const Config& config, const std::string
     CheckResumeCompatible(saved, config, resume_path);
   }
   SetBlasThreads(config.train.threads);
-  spdlog::info("config: {}", ConfigToJson(config).dump());
+  spdlog::info("config: {} (all keys: {})", DifferencesFromDefaults(config),
+               (fs::path(config.train.out_dir) / "config.json").string());
   return resume;
 }
 
@@ -144,6 +145,18 @@ ModelSpec CheckedModelSpec(const Config& config, const Dataset& data) {
 }
 
 }  // namespace
+
+std::string DifferencesFromDefaults(const Config& config) {
+  std::map<std::string, nlohmann::json> wanted, defaults;
+  Flatten(ConfigToJson(config), "", wanted);
+  Flatten(ConfigToJson(Config{}), "", defaults);
+  std::string text;
+  for (const auto& [key, value] : wanted) {
+    if (defaults[key] == value) continue;
+    text += (text.empty() ? "" : ", ") + key + "=" + value.dump();
+  }
+  return text.empty() ? "the defaults" : text;
+}
 
 nlohmann::json Progress::ToJson() const {
   return {{"epochs_completed", epochs_completed}, {"next_batch", next_batch}, {"partial_loss_sum", partial_loss_sum},

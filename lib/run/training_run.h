@@ -4,10 +4,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "checkpoint.h"
 #include "config.h"
@@ -41,6 +43,10 @@ struct Progress {
 
 // Why a run stopped before train.epochs: set by whoever asks (a signal, early stopping, a budget).
 enum class StopReason { kNone, kSignal, kEarlyStop, kBudget };
+
+// "data.corpus=\"x.txt\", model.cell=\"gru\"": the keys of `config` whose values differ from the defaults, in
+// key order, for a start-of-run line that stays readable.
+std::string DifferencesFromDefaults(const Config& config);
 
 class TrainingRun {
  public:
@@ -77,10 +83,23 @@ class TrainingRun {
   // What a failure leaves behind, said exactly, for error messages: a last.ckpt in out_dir may be an earlier run's.
   std::string KeptCheckpointNote() const;
 
-  void RequestStop(StopReason reason) {
-    if (stop_reason_ == StopReason::kNone) stop_reason_ = reason;
+  // The first request wins; `detail` says which budget ran out ("train.max_steps 500"), for the user.
+  void RequestStop(StopReason reason, std::string detail = "") {
+    if (stop_reason_ != StopReason::kNone) return;
+    stop_reason_ = reason;
+    stop_detail_ = std::move(detail);
   }
   StopReason stop_reason() const { return stop_reason_; }
+  const std::string& stop_detail() const { return stop_detail_; }
+
+  // Tells the handlers that something long starts ("sampling"), or that it ended (empty), so a progress bar can
+  // say so instead of freezing. The loop sets the listener.
+  void Announce(std::string_view activity) const {
+    if (activity_listener_) activity_listener_(activity);
+  }
+  void set_activity_listener(std::function<void(std::string_view)> listener) {
+    activity_listener_ = std::move(listener);
+  }
 
  private:
   // Declared in construction order: each member's initializer runs the checks the next one relies on.
@@ -97,6 +116,8 @@ class TrainingRun {
   double elapsed_before_ = 0;  // the resumed checkpoint's elapsed_seconds
   bool saved_this_run_ = false;
   StopReason stop_reason_ = StopReason::kNone;
+  std::string stop_detail_;
+  std::function<void(std::string_view)> activity_listener_;
 };
 
 }  // namespace charlm
