@@ -130,7 +130,24 @@ int main(int argc, char** argv) {
   double generate_temperature = 1, generate_top_p = 1;
   auto* generate_command = app.add_subcommand("generate", "Generate text from a checkpoint, starting from prefixes");
   generate_command->add_option("--checkpoint", generate.checkpoint, "checkpoint file (last.ckpt or best.ckpt)")->required();
-  generate_command->add_option("--prefix", generate.prefixes, "text to start from (repeatable)")->required();
+  generate_command->add_option("--prefix", generate.prefixes, "text to start from (repeatable)");
+  generate_command->add_option("--prefix-file", generate.prefix_files,
+                               "a file whose whole content is one prefix; - reads standard input (repeatable)");
+  generate_command->add_flag("--interactive", generate.interactive,
+                             "then read prefixes and :set commands from standard input, one per line");
+  generate_command->add_flag("--json", generate.json, "one JSON object per prefix: text, log_prob, log_probs, options, seed");
+  int generate_beam = 0, generate_repetition_window = 0, generate_no_repeat_ngram = 0;
+  double generate_length_penalty = 1, generate_repetition_penalty = 1;
+  auto* beam_option = generate_command->add_option("--beam", generate_beam, "beam search with N beams (0 = none)");
+  auto* length_penalty_option = generate_command->add_option(
+      "--length-penalty", generate_length_penalty, "beam: rank by log-probability / length^P (default 1)");
+  auto* repetition_penalty_option = generate_command->add_option(
+      "--repetition-penalty", generate_repetition_penalty, "divide the logits of recent characters by R (1 = off)");
+  auto* repetition_window_option = generate_command->add_option(
+      "--repetition-window", generate_repetition_window, "characters the repetition penalty looks back (default 32)");
+  auto* no_repeat_ngram_option = generate_command->add_option(
+      "--no-repeat-ngram", generate_no_repeat_ngram, "never repeat a K-character sequence (0 = off)");
+  generate_command->add_option("--stop", generate.stop, "stop when the continuation ends with this; \\n is a newline (repeatable)");
   auto* length_option = generate_command->add_option("--length", generate_length, "characters to generate");
   auto* temperature_option = generate_command->add_option("--temperature", generate_temperature, "softmax temperature");
   auto* top_k_option = generate_command->add_option("--top-k", generate_top_k, "sample among the K most likely (0 = all)");
@@ -147,9 +164,13 @@ int main(int argc, char** argv) {
       if (temperature_option->count() > 0) generate.temperature = generate_temperature;
       if (top_k_option->count() > 0) generate.top_k = generate_top_k;
       if (top_p_option->count() > 0) generate.top_p = generate_top_p;
+      if (beam_option->count() > 0) generate.beam = generate_beam;
+      if (length_penalty_option->count() > 0) generate.length_penalty = generate_length_penalty;
+      if (repetition_penalty_option->count() > 0) generate.repetition_penalty = generate_repetition_penalty;
+      if (repetition_window_option->count() > 0) generate.repetition_window = generate_repetition_window;
+      if (no_repeat_ngram_option->count() > 0) generate.no_repeat_ngram = generate_no_repeat_ngram;
       LogToStderr();
-      charlm::RunGenerate(generate, std::cout);
-      return 0;
+      return charlm::RunGenerate(generate, charlm::GenerateIo{std::cin, std::cout, std::cerr, isatty(STDIN_FILENO) != 0});
     };
   });
 
@@ -184,6 +205,26 @@ int main(int argc, char** argv) {
   baseline_command->callback([&] {
     run = [&] {
       charlm::RunBaseline(baseline, std::cout);
+      return 0;
+    };
+  });
+
+  // score: how likely a text is under a checkpoint, character by character.
+  charlm::ScoreCommand score;
+  auto* score_command = app.add_subcommand("score", "Log-probability, perplexity and per-character surprisal of a text");
+  score_command->add_option("--checkpoint", score.checkpoint, "checkpoint file")->required();
+  score_command->add_option("--text", score.text, "UTF-8 text file to score");
+  auto* score_prefix_option = score_command->add_option("--prefix", score.prefix, "the text to score itself");
+  score_command->add_flag("--json", score.json, "print one JSON object with every character's surprisal");
+  score_command->add_flag("--tsv", score.tsv, "print one tab-separated row per character");
+  score_command->add_flag("--color", score.colour, "print the text coloured by surprisal (ANSI colours)");
+  score_command->add_option("--unknown", score.unknown, "characters outside the vocabulary: error | skip")
+      ->capture_default_str();
+  score_command->callback([&] {
+    run = [&] {
+      score.prefix_given = score_prefix_option->count() > 0;
+      LogToStderr();
+      charlm::RunScore(score, std::cout);
       return 0;
     };
   });

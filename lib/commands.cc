@@ -2,19 +2,24 @@
 #include "commands.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "blas.h"
 #include "checkpoint.h"
 #include "dataset.h"
 #include "errors.h"
 #include "evaluate.h"
+#include "file_io.h"
+#include "generate_session.h"
 #include "ngram.h"
 #include "rng.h"
+#include "score.h"
 #include "summary.h"
 #include "utf8.h"
 
@@ -49,9 +54,22 @@ std::uint64_t ParseSeed(const std::string& text, std::string_view option) {
   return seed;
 }
 
-void RunGenerate(const GenerateCommand& command, std::ostream& out) {
+std::string ReadPrefixFile(const std::string& path) {
+  const FileRole role{"prefix file", "check the path", kMaxPrefixFileBytes,
+                      "an RNN's state depends mostly on the end of its prefix: give the last part of the text"};
+  const std::string shown = path == "-" ? "standard input" : path;
+  return path == "-" ? ReadStreamLimited(STDIN_FILENO, shown, role) : ReadRegularFile(path, role);
+}
+
+int RunGenerate(const GenerateCommand& command, const GenerateIo& io) {
   const UnknownPolicy unknown = ParseUnknownPolicy(command.unknown);
-  if (command.prefixes.empty()) throw UserError("generate needs at least one --prefix TEXT, e.g. --prefix 分开");
+  if (command.prefixes.empty() && command.prefix_files.empty() && !command.interactive) {
+    throw UserError("generate needs at least one --prefix TEXT (or --prefix-file FILE, or --interactive), e.g. --prefix 分开");
+  }
+  const bool stdin_file = std::find(command.prefix_files.begin(), command.prefix_files.end(), "-") != command.prefix_files.end();
+  if (stdin_file && command.interactive) {
+    throw UserError("--prefix-file - and --interactive both read standard input: give the prefix file by its path");
+  }
   // Range checks reuse the config's, so the CLI and the config accept exactly the same values.
   RestoredModel restored = RestoreModel(command.checkpoint);
   Config config = restored.config;
@@ -65,7 +83,7 @@ void RunGenerate(const GenerateCommand& command, std::ostream& out) {
   if (command.greedy) config.generate.greedy = true;
   if (command.sample) config.generate.greedy = false;
   const std::uint64_t seed = command.seed.empty() ? 0 : ParseSeed(command.seed, "--seed");
-  config.generate.prefixes = command.prefixes;
+  if (!command.prefixes.empty()) config.generate.prefixes = command.prefixes;
   try {
     ValidateConfig(config);
   } catch (const UserError& e) {
@@ -78,18 +96,87 @@ void RunGenerate(const GenerateCommand& command, std::ostream& out) {
     }
     throw;
   }
+  GenerateSettings settings;
+  settings.seed = seed;
+  SamplingOptions& options = settings.options;
+  options = SamplingFromConfig(config.generate);
+  if (command.beam) options.beam = *command.beam;
+  if (command.length_penalty) options.length_penalty = *command.length_penalty;
+  if (command.repetition_penalty) options.repetition_penalty = *command.repetition_penalty;
+  if (command.repetition_window) options.repetition_window = *command.repetition_window;
+  if (command.no_repeat_ngram) options.no_repeat_ngram = *command.no_repeat_ngram;
+  for (const std::string& stop : command.stop) options.stop.push_back(ParseStopString(stop, OptionStyle::kCommandLine));
+  CheckSamplingOptions(options, OptionStyle::kCommandLine);
+
   const bool sampling_options = command.temperature || command.top_k || command.top_p || !command.seed.empty();
-  if (config.generate.greedy && !command.greedy && sampling_options) {
+  if (options.beam > 0 && (sampling_options || command.sample)) {
+    spdlog::warn("beam search is deterministic and ignores --temperature/--top-k/--top-p/--seed/--sample");
+  } else if (config.generate.greedy && !command.greedy && sampling_options) {
     spdlog::warn("the checkpoint's config decodes greedily (generate.greedy = true), which ignores "
                  "--temperature/--top-k/--top-p/--seed; add --sample to draw from the softmax");
   }
-  const SamplingOptions options = SamplingFromConfig(config.generate);
-  SetBlasThreads(config.train.threads);  // generation splits its batch-1 products over as many threads as training
-  Rng rng(seed);
-  for (const std::string& prefix : command.prefixes) {
-    StreamText(restored.model, restored.vocab, prefix, options, rng, out, unknown, config.data.newline);
-    out << '\n';
+  for (const std::u32string& stop : options.stop) {
+    if (StopIds(restored.vocab, {stop}).empty()) {
+      spdlog::warn("--stop \"{}\" has a character the model never writes (outside its vocabulary), so it never stops "
+                   "generation", EscapeControlChars(EncodeUtf8(stop)));
+    }
   }
+  std::vector<std::string> prefixes = command.prefixes;
+  for (const std::string& path : command.prefix_files) prefixes.push_back(ReadPrefixFile(path));
+
+  SetBlasThreads(config.train.threads);  // generation splits its batch-1 products over as many threads as training
+  const AnswerSetup setup{restored.model, restored.vocab, config.data.newline, unknown, command.json};
+  for (const std::string& prefix : prefixes) {
+    AnswerPrefix(setup, prefix, settings, io.out);
+    ++settings.seed;
+  }
+  if (!command.interactive) return 0;
+  return RunSession(setup, settings, io.in, io.out, io.err, io.prompt) == 0 ? 0 : 1;
+}
+
+void RunGenerate(const GenerateCommand& command, std::ostream& out) {
+  std::istringstream no_input;
+  std::ostringstream no_messages;
+  RunGenerate(command, GenerateIo{no_input, out, no_messages, false});
+}
+
+void RunScore(const ScoreCommand& command, std::ostream& out) {
+  const UnknownPolicy unknown = ParseUnknownPolicy(command.unknown);
+  if (command.text.empty() == !command.prefix_given) {
+    throw UserError("score needs exactly one of --text FILE or --prefix TEXT");
+  }
+  if (static_cast<int>(command.json) + static_cast<int>(command.tsv) + static_cast<int>(command.colour) > 1) {
+    throw UserError("--json, --tsv and --color each choose the output: give one of them");
+  }
+  RestoredModel restored = RestoreModel(command.checkpoint);
+  const NewlinePolicy newline = restored.config.data.newline;
+  std::u32string text;
+  std::string what;
+  if (!command.text.empty()) {
+    text = ReadCorpus(command.text, newline, 0);
+    what = command.text;
+  } else {
+    what = "prefix \"" + EscapeControlChars(command.prefix) + "\"";
+    text = ApplyNewlinePolicy(DecodeUtf8(command.prefix, "--prefix"), newline);
+  }
+  const std::vector<int> ids = EncodeText(restored.vocab, text, unknown, what);
+  if (ids.size() < 2) {
+    throw UserError(what + " has " + std::to_string(ids.size()) +
+                    " known character(s): the first is context only, so nothing is scored; give at least 2");
+  }
+  SetBlasThreads(restored.config.train.threads);
+  const TextScore score = ScoreIds(restored.model, ids);
+  if (command.json) {
+    out << FormatScoreJson(score, restored.vocab);
+  } else if (command.tsv) {
+    out << FormatScoreTsv(score, restored.vocab);
+  } else if (command.colour) {
+    out << FormatScoreColour(score, restored.vocab) << FormatScoreSummary(score, what);
+  } else {
+    out << FormatScoreSummary(score, what);
+  }
+  out.flush();
+  if (!out) throw UserError("cannot write the score to the output (is the disk full, or the pipe closed?): check where standard output goes");
 }
 
 void RunEval(const EvalCommand& command, std::ostream& out) {

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <functional>
+#include <istream>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -33,12 +34,51 @@ struct GenerateCommand {
   bool sample = false;  // --sample: draw from the softmax even if the checkpoint's config says greedy
   std::string seed;     // --seed as typed (ParseSeed); empty = 0
   std::string unknown = "error";
+  // Each file (or "-" for standard input), whole and unchanged, is one more prefix after the --prefix ones.
+  std::vector<std::string> prefix_files;
+  bool interactive = false;  // then read prefixes and :set commands from standard input, line by line
+  bool json = false;         // one JSON object per prefix instead of the text
+  std::optional<int> beam;
+  std::optional<double> length_penalty;
+  std::optional<double> repetition_penalty;
+  std::optional<int> repetition_window;
+  std::optional<int> no_repeat_ngram;
+  std::vector<std::string> stop;  // --stop as typed, escapes undecoded (ParseStopString)
 };
 
 // A --seed value: a whole number from 0 to 2^64 - 1, written in decimal; anything else is a UserError.
 std::uint64_t ParseSeed(const std::string& text, std::string_view option);
-// Prints one line per prefix: the prefix followed by the generated characters.
+
+// Where `generate` reads and writes: prompt = standard input is a terminal (the interactive session then shows a
+// prompt on err).
+struct GenerateIo {
+  std::istream& in;
+  std::ostream& out;
+  std::ostream& err;
+  bool prompt = false;
+};
+// Prints one answer per prefix (the prefix followed by the generated characters, or a JSON line), prefix i (from
+// 0) drawing with seed --seed + i; then, with --interactive, runs the session (lib/generate_session.h). Returns
+// the exit code: 0, or 1 when the session refused a line.
+int RunGenerate(const GenerateCommand& command, const GenerateIo& io);
+// RunGenerate with no input and warnings as logs.
 void RunGenerate(const GenerateCommand& command, std::ostream& out);
+
+// A prefix file's whole content ("-": standard input), at most kMaxPrefixFileBytes.
+std::string ReadPrefixFile(const std::string& path);
+inline constexpr std::uint64_t kMaxPrefixFileBytes = std::uint64_t{16} << 20;
+
+struct ScoreCommand {
+  std::string checkpoint;
+  std::string text;    // a UTF-8 file, read with the checkpoint's newline policy
+  std::string prefix;  // or the text itself
+  bool prefix_given = false;
+  bool json = false;
+  bool tsv = false;     // one row per character
+  bool colour = false;  // the text coloured by surprisal
+  std::string unknown = "error";
+};
+void RunScore(const ScoreCommand& command, std::ostream& out);
 
 struct EvalCommand {
   std::string checkpoint;
