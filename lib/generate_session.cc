@@ -100,8 +100,8 @@ std::string EscapeStop(std::u32string_view stop) {
   return out;
 }
 
-nlohmann::json OptionsJson(const SamplingOptions& o) {
-  nlohmann::json stop = nlohmann::json::array();
+nlohmann::ordered_json OptionsJson(const SamplingOptions& o) {
+  nlohmann::ordered_json stop = nlohmann::ordered_json::array();
   for (const std::u32string& s : o.stop) stop.push_back(EncodeUtf8(s));
   return {{"length", o.length},
           {"temperature", o.temperature},
@@ -116,15 +116,15 @@ nlohmann::json OptionsJson(const SamplingOptions& o) {
           {"stop", stop}};
 }
 
-nlohmann::json ContinuationJson(const Continuation& c) {
+nlohmann::ordered_json ContinuationJson(const Continuation& c) {
   return {{"text", EncodeUtf8(c.text)},
           {"log_prob", c.log_prob},
           {"log_probs", c.log_probs},
-          {"stopped_by", c.stopped_by.empty() ? nlohmann::json(nullptr) : nlohmann::json(EncodeUtf8(c.stopped_by))}};
+          {"stopped_by", c.stopped_by.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(EncodeUtf8(c.stopped_by))}};
 }
 
 // Text from outside may hold invalid UTF-8 (a refused prefix): replaced, never thrown on.
-std::string DumpLine(const nlohmann::json& j) {
+std::string DumpLine(const nlohmann::ordered_json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
@@ -277,14 +277,14 @@ void AnswerPrefix(const AnswerSetup& setup, std::string_view prefix, const Gener
   }
   const std::vector<Continuation> results =
       Generate(setup.model, setup.vocab, ids, settings.options, rng, nullptr, true, stop_requested);
-  nlohmann::json line = ContinuationJson(results.front());
-  line["prefix"] = std::string(prefix);
+  nlohmann::ordered_json line = {{"prefix", std::string(prefix)}};
+  line.update(ContinuationJson(results.front()));
   line["seed"] = settings.seed;
   line["options"] = OptionsJson(settings.options);
   if (settings.options.beam > 0) {
-    nlohmann::json beams = nlohmann::json::array();
+    nlohmann::ordered_json beams = nlohmann::ordered_json::array();
     for (const Continuation& c : results) {
-      nlohmann::json beam = ContinuationJson(c);
+      nlohmann::ordered_json beam = ContinuationJson(c);
       beam["score"] = c.score;
       beams.push_back(std::move(beam));
     }
@@ -378,7 +378,7 @@ int RunSession(const AnswerSetup& setup, GenerateSettings& settings, std::istrea
       err.flush();
       // The answer line the prefix would have had, so answers stay in step with prefixes.
       if (setup.json) {
-        out << DumpLine(nlohmann::json{{"prefix", std::string(prefix)}, {"error", e.what()}});
+        out << DumpLine(nlohmann::ordered_json{{"prefix", std::string(prefix)}, {"error", e.what()}});
       } else {
         out << '\n';
       }
