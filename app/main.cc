@@ -15,6 +15,7 @@
 #include "commands.h"
 #include "corpus.h"
 #include "errors.h"
+#include "interop/interop.h"
 #include "trainer.h"
 #include "vocab_report.h"
 
@@ -237,6 +238,33 @@ int main(int argc, char** argv) {
   summary_command->callback([&] {
     run = [&] {
       charlm::RunSummary(summary, std::cout);
+      return 0;
+    };
+  });
+
+  // export / import: the weights as safetensors under PyTorch's state_dict names (lib/interop/interop.h).
+  charlm::ExportCommand export_options;
+  auto* export_command =
+      app.add_subcommand("export", "Write a checkpoint's weights as safetensors under PyTorch's state_dict names");
+  export_command->add_option("--checkpoint", export_options.checkpoint, "checkpoint file")->required();
+  export_command->add_option("--out", export_options.out, "safetensors file to write, e.g. model.safetensors")
+      ->required();
+  export_command->callback([&] {
+    run = [&] {
+      charlm::RunExport(export_options, std::cout);
+      return 0;
+    };
+  });
+  charlm::ImportCommand import_options;
+  auto* import_command =
+      app.add_subcommand("import", "Build a checkpoint from a safetensors file with PyTorch's state_dict names");
+  import_command->add_option("--safetensors", import_options.safetensors, "safetensors file to read")->required();
+  import_command->add_option("--out", import_options.out, "checkpoint file to write, e.g. model.ckpt")->required();
+  import_command->add_option("--vocab", import_options.vocab, "vocabulary JSON, for a file whose metadata has none");
+  import_command->add_option("--config", import_options.config, "charlm config, for a file whose metadata has none");
+  import_command->callback([&] {
+    run = [&] {
+      charlm::RunImport(import_options, std::cout);
       return 0;
     };
   });

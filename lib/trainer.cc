@@ -24,6 +24,8 @@ const std::vector<std::string>& ResumableConfigKeys() {
   return keys;
 }
 
+nlohmann::json InitialTrainerState() { return Progress{}.ToJson(); }
+
 void CheckModelFitsInMemory(const ModelSpec& spec) {
   const std::size_t params = ParamLayout(spec).total();  // the layout the model would allocate, without allocating
   // Parameters, gradients and up to two optimizer moments: four floats each, before any activation.

@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "config.h"
 #include "model.h"
 
@@ -40,6 +42,10 @@ void CheckModelFitsInMemory(const ModelSpec& spec);
 // the configuration to continue with; keys that change the trajectory (data, model, most of train) must equal
 // the checkpoint's, or a UserError names the first difference. Only run-length and reporting keys may change.
 TrainOutcome Train(const Config& config, const std::string& resume_path, const TrainHooks& hooks);
+
+// The trainer state of a run before its first step (epoch 0, batch 0, no best score), as a checkpoint stores it:
+// what `charlm import` writes, so that `train --resume` on an imported model trains from epoch 1 on its weights.
+nlohmann::json InitialTrainerState();
 
 // The keys that may differ between a checkpoint's config and the config a run resumes with.
 const std::vector<std::string>& ResumableConfigKeys();
