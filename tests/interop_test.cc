@@ -2,6 +2,7 @@
 // tensor, exact round trips (weights and generated text) for every cell, 1 and 2 layers, embedding and one-hot, every
 // kind of hostile file, and the PyTorch direction itself through bench/torch_interop.py where torch is installed.
 #include <doctest/doctest.h>
+#include <sys/wait.h>
 
 #include <bit>
 #include <cmath>
@@ -280,6 +281,27 @@ TEST_CASE("interop: an F16 tensor is refused with the expected dtype") {
   REQUIRE(message);
   CHECK(*message == "m.safetensors: tensor output.bias has dtype F16, expected F32 of shape (2,): convert the model "
                     "to float32 before saving (model.float() in PyTorch)");
+}
+
+// The PyTorch direction: bench/torch_interop.py loads exports into nn.Embedding + nn.RNN/GRU/LSTM + nn.Linear with
+// load_state_dict(strict=True), and imports a model PyTorch trained, comparing perplexities with `charlm eval`.
+TEST_CASE("interop: PyTorch loads exported models and charlm evaluates PyTorch's, perplexities within 1e-4") {
+  if (std::system("/usr/bin/python3 -c 'import torch' >/dev/null 2>&1") != 0) {
+    std::printf("SKIPPED: interop PyTorch test: /usr/bin/python3 has no torch (apt-get install python3-torch)\n");
+    return;
+  }
+  testing::TempDir dir;
+  const std::string command = "/usr/bin/python3 " +
+                              ShellQuote((testing::SourceDir() / "bench" / "torch_interop.py").string()) + " --charlm " +
+                              ShellQuote(testing::CharlmBinary().string()) + " --work-dir " +
+                              ShellQuote(dir.path().string()) + " --quick > " +
+                              ShellQuote((dir / "log.txt").string()) + " 2>&1";
+  const int status = std::system(command.c_str());
+  const std::string log = testing::ReadFile(dir / "log.txt");
+  INFO(log);
+  REQUIRE(WIFEXITED(status));
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(log.find("all within 1e-4") != std::string::npos);
 }
 
 }  // namespace
