@@ -10,6 +10,8 @@
 #include <cstdio>
 #include <iostream>
 #include <new>
+#include <stdexcept>
+#include <string>
 
 #include "bench.h"
 #include "commands.h"
@@ -35,6 +37,18 @@ void InstallStopHandlers() {
   sigemptyset(&action.sa_mask);
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
+}
+
+// The one line for std::bad_alloc and std::length_error: what was being allocated (lib/errors.h) and its fix.
+void PrintAllocationError(const char* problem) {
+  const std::string& what = charlm::AllocationScope::What();
+  if (what.empty()) {
+    std::fprintf(stderr, "charlm: error: %s: free memory, or make the model, train.batch_size or train.num_steps "
+                         "smaller\n", problem);
+  } else {
+    std::fprintf(stderr, "charlm: error: %s while allocating %s: %s\n", problem, what.c_str(),
+                 charlm::AllocationScope::Fix().c_str());
+  }
 }
 
 // For commands whose standard output is their result (generated text, JSON): warnings go to stderr, so that
@@ -303,8 +317,15 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "charlm: error: %s\n", e.what());
     return 1;
   } catch (const std::bad_alloc&) {
-    std::fprintf(stderr, "charlm: error: out of memory: make the model (model.hidden_size, model.num_layers), "
-                         "train.batch_size or train.num_steps smaller\n");
+    PrintAllocationError("out of memory");
+    return 1;
+  } catch (const std::length_error&) {
+    // A size beyond what a container can hold: a size that should have been checked earlier, worded the same way.
+    PrintAllocationError("a size beyond what this machine can allocate");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "charlm: error: internal error: %s; please report it with the command that caused it\n",
+                 e.what());
     return 1;
   }
 }

@@ -18,6 +18,7 @@
 
 #include "errors.h"
 #include "file_io.h"
+#include "json_parse.h"
 
 namespace charlm {
 namespace {
@@ -202,7 +203,7 @@ std::vector<RawSection> SplitSections(std::string_view bytes, std::string_view s
 
 nlohmann::json ParseJsonSection(const RawSection& section, std::string_view source) {
   try {
-    return nlohmann::json::parse(section.payload);
+    return ParseJsonWithDepthLimit(section.payload, std::string(source) + " (section " + std::string(section.tag) + ")");
   } catch (const nlohmann::json::exception& error) {
     ThrowMalformed(source, "section " + std::string(section.tag) + " is not valid JSON: " + error.what());
   }

@@ -127,6 +127,8 @@ int RunGenerate(const GenerateCommand& command, const GenerateIo& io) {
   SetBlasThreads(config.train.threads);  // generation splits its batch-1 products over as many threads as training
   const AnswerSetup setup{restored.model, restored.vocab, config.data.newline, unknown, command.json};
   for (const std::string& prefix : prefixes) {
+    const AllocationScope scope("the generation from a prefix of " + std::to_string(prefix.size()) + " bytes",
+                                "give a shorter prefix");
     AnswerPrefix(setup, prefix, settings, io.out);
     ++settings.seed;
   }

@@ -17,6 +17,8 @@
 
 #include "errors.h"
 #include "file_io.h"
+#include "json_parse.h"
+#include "utf8.h"
 
 namespace charlm {
 namespace {
@@ -274,6 +276,7 @@ const std::vector<std::string>& AllDottedKeys() {
 std::string UnknownKeyMessage(const std::string& prefix, const std::string& key,
                               const std::vector<std::string>& valid) {
   const std::string full = prefix + key;
+  const std::string shown = EscapeControlChars(full);
   std::string best;
   std::size_t best_distance = std::numeric_limits<std::size_t>::max();
   for (const auto& name : valid) {
@@ -285,7 +288,7 @@ std::string UnknownKeyMessage(const std::string& prefix, const std::string& key,
   }
   const std::size_t tolerance = std::max<std::size_t>(2, key.size() / 3);
   if (!best.empty() && best_distance <= tolerance && best_distance < key.size()) {
-    return "unknown key \"" + full + "\": did you mean \"" + prefix + best + "\"?";
+    return "unknown key \"" + shown + "\": did you mean \"" + prefix + best + "\"?";
   }
   std::string elsewhere;
   for (const auto& dotted : AllDottedKeys()) {
@@ -293,11 +296,11 @@ std::string UnknownKeyMessage(const std::string& prefix, const std::string& key,
     const std::string leaf = dot == std::string::npos ? dotted : dotted.substr(dot + 1);
     if (leaf == key && dotted != full) elsewhere += (elsewhere.empty() ? "\"" : " or \"") + dotted + "\"";
   }
-  if (!elsewhere.empty()) return "unknown key \"" + full + "\": did you mean " + elsewhere + "?";
+  if (!elsewhere.empty()) return "unknown key \"" + shown + "\": did you mean " + elsewhere + "?";
   std::string list;
   for (const auto& name : valid) list += (list.empty() ? "" : ", ") + name;
   const std::string where = prefix.empty() ? "at the top level" : "in \"" + prefix.substr(0, prefix.size() - 1) + "\"";
-  return "unknown key \"" + full + "\": remove it or use one of the keys valid " + where + ": " + list;
+  return "unknown key \"" + shown + "\": remove it or use one of the keys valid " + where + ": " + list;
 }
 
 // Reads the fields a JSON object has into a struct that starts out holding the defaults.
@@ -534,7 +537,7 @@ std::string_view Trim(std::string_view text) {
 
 json ParseJsonText(std::string_view text, std::string_view source_name) {
   try {
-    return json::parse(text.begin(), text.end());
+    return ParseJsonWithDepthLimit(text, source_name);
   } catch (const json::parse_error& e) {
     // nlohmann counts bytes read including the offending one; report the character before which it
     // stopped, counting columns in characters so that lines with Chinese text point at the right place.
@@ -553,13 +556,13 @@ json ParseJsonText(std::string_view text, std::string_view source_name) {
     const auto after_position = reason.find(": ");
     if (after_position != std::string::npos) reason = reason.substr(after_position + 2);
     throw UserError(std::string(source_name) + ":" + std::to_string(line) + ":" + std::to_string(column) +
-                    ": malformed JSON: " + reason);
+                    ": malformed JSON: " + EscapeControlChars(reason));
   } catch (const json::exception& e) {
     // A number too large for a double (e.g. 1e999) is out_of_range, not parse_error, and carries no position.
     std::string reason = e.what();
     const auto after_position = reason.find("] ");
     if (after_position != std::string::npos) reason = reason.substr(after_position + 2);
-    throw UserError(std::string(source_name) + ": malformed JSON: " + reason +
+    throw UserError(std::string(source_name) + ": malformed JSON: " + EscapeControlChars(reason) +
                     "; write numbers that fit in a double (below about 1.8e308)");
   }
 }
@@ -645,7 +648,7 @@ void ApplyOverride(nlohmann::json& j, std::string_view assignment) {
   const auto equals = assignment.find('=');
   const std::string_view key = Trim(assignment.substr(0, equals));
   if (equals == std::string_view::npos || key.empty()) {
-    throw UserError("malformed override \"" + std::string(assignment) + "\": expected KEY=VALUE with a dotted key, " +
+    throw UserError("malformed override \"" + EscapeControlChars(assignment) + "\": expected KEY=VALUE with a dotted key, " +
                     example);
   }
   std::vector<std::string> parts;
@@ -653,7 +656,7 @@ void ApplyOverride(nlohmann::json& j, std::string_view assignment) {
     const auto dot = key.find('.', start);
     parts.emplace_back(key.substr(start, dot == std::string_view::npos ? std::string_view::npos : dot - start));
     if (parts.back().empty()) {
-      throw UserError("malformed override \"" + std::string(assignment) + "\": the key \"" + std::string(key) +
+      throw UserError("malformed override \"" + EscapeControlChars(assignment) + "\": the key \"" + EscapeControlChars(key) +
                       "\" has an empty part; " + example);
     }
     if (dot == std::string_view::npos) break;
@@ -665,14 +668,16 @@ void ApplyOverride(nlohmann::json& j, std::string_view assignment) {
   for (const auto& part : parts) {
     if (node->is_null()) *node = json::object();
     if (!node->is_object()) {
-      throw UserError("override \"" + std::string(assignment) + "\": \"" + walked +
-                      "\" is a value, not a section; set it whole, e.g. --set " + walked + "=VALUE");
+      throw UserError("override \"" + EscapeControlChars(assignment) + "\": \"" + EscapeControlChars(walked) +
+                      "\" is a value, not a section; set it whole, e.g. --set " + EscapeControlChars(walked) + "=VALUE");
     }
     node = &(*node)[part];
     walked += (walked.empty() ? "" : ".") + part;
   }
   const std::string_view value = Trim(assignment.substr(equals + 1));
-  *node = json::accept(value.begin(), value.end()) ? json::parse(value.begin(), value.end()) : json(std::string(value));
+  *node = json::accept(value.begin(), value.end())
+              ? ParseJsonWithDepthLimit(value, "--set " + EscapeControlChars(assignment))
+              : json(std::string(value));
 }
 
 double ResolvedLogSeconds(double log_every_seconds, bool stdout_is_terminal) {

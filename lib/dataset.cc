@@ -1,11 +1,15 @@
 // Corpus loading and checkpoint restoring shared by train, generate and eval.
 #include "dataset.h"
 
+#include <cstdio>
+
 #include "errors.h"
 
 namespace charlm {
 
 Dataset LoadDataset(const DataConfig& data) {
+  const AllocationScope scope("the text of corpus file '" + data.corpus + "' (its characters and their ids)",
+                              "train on a shorter text (data.max_chars applies after the whole file is read)");
   const std::u32string text = ReadCorpus(data.corpus, data.newline, data.max_chars);
   Dataset dataset;
   dataset.vocab = Vocab::Build(text, data.min_freq);
@@ -40,13 +44,21 @@ RestoredModel RestoreModel(const std::string& checkpoint_path) {
     throw UserError(checkpoint_path + ": the checkpoint's config or vocabulary is invalid (" + e.what() +
                     "): it was not written by this version of charlm; retrain or use another checkpoint");
   }
-  CharModel<float> model(MakeModelSpec(config.model, vocab.size()));
-  if (checkpoint.params.size() != model.params().size()) {
+  // Compared before the model is built: a config saying hidden_size 2e9 (under a valid CRC) must not allocate.
+  // The parameters are in the file, so a matching count bounds every size the model is built with.
+  const ModelSpec spec = MakeModelSpec(config.model, vocab.size());
+  const double described = ParameterCount(spec);
+  char count[32];
+  std::snprintf(count, sizeof count, "%.0f", described);
+  if (static_cast<double>(checkpoint.params.size()) != described) {
     throw UserError(checkpoint_path + ": holds " + std::to_string(checkpoint.params.size()) +
-                    " parameters but its config and vocabulary describe " + std::to_string(model.params().size()) +
+                    " parameters but its config and vocabulary describe " + count +
                     ": the file is inconsistent; retrain or use another checkpoint");
   }
-  model.params() = checkpoint.params;
+  const AllocationScope scope("the model of checkpoint " + checkpoint_path + " (" + std::string(count) + " parameters)",
+                              "load it on a machine with more memory");
+  CharModel<float> model(spec);
+  model.params() = std::move(checkpoint.params);
   return RestoredModel{std::move(config), std::move(vocab), std::move(model), std::move(checkpoint)};
 }
 

@@ -36,7 +36,7 @@ struct RestoredModel {
   Config config;
   Vocab vocab;
   CharModel<float> model;
-  CheckpointData checkpoint;
+  CheckpointData checkpoint;  // the file's sections; its params have been moved into model
 };
 // UserError when the file is not a usable checkpoint, or its parts disagree (parameter count vs config and vocab).
 RestoredModel RestoreModel(const std::string& checkpoint_path);

@@ -1,6 +1,7 @@
 // Error types: UserError is a mistake the user can fix (one-line message, non-zero exit); bugs are asserts.
 #pragma once
 
+#include <exception>
 #include <stdexcept>
 #include <string>
 
@@ -10,6 +11,25 @@ namespace charlm {
 class UserError : public std::runtime_error {
  public:
   explicit UserError(const std::string& message) : std::runtime_error(message) {}
+};
+
+// Names what the code inside its scope allocates, and the fix if memory runs out, so that the out-of-memory
+// message says what was being allocated. Left in place when the scope is left by an exception (std::bad_alloc on
+// its way to main), restored to the enclosing scope's otherwise. One per thread.
+class AllocationScope {
+ public:
+  AllocationScope(std::string what, std::string fix);
+  ~AllocationScope();
+  AllocationScope(const AllocationScope&) = delete;
+  AllocationScope& operator=(const AllocationScope&) = delete;
+
+  // "the model's parameters ...", or empty outside every scope; and its fix.
+  static const std::string& What();
+  static const std::string& Fix();
+
+ private:
+  std::string previous_what_, previous_fix_;
+  int uncaught_at_start_;
 };
 
 }  // namespace charlm

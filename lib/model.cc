@@ -23,6 +23,19 @@ RecurrentShape ModelSpec::LayerShape(int layer) const {
   return shape;
 }
 
+double ParameterCount(const ModelSpec& spec) {
+  const double vocab = spec.vocab_size, embedding = spec.embedding_size, hidden = spec.hidden_size;
+  const double layers = spec.num_layers;
+  const RecurrentShape shape = spec.LayerShape(0);
+  const double gated = static_cast<double>(shape.gates()) * hidden;  // gH
+  const double biases = shape.has_recurrent_bias() ? 2.0 : 1.0;
+  const double first_input = spec.embedding_size > 0 ? embedding : vocab;
+  const double first_layer = gated * (first_input + hidden) + gated * biases;
+  const double upper_layer = gated * (hidden + hidden) + gated * biases;
+  return (spec.embedding_size > 0 ? vocab * embedding : 0.0) + first_layer + (layers - 1) * upper_layer +
+         hidden * vocab + vocab;
+}
+
 ParamLayout::ParamLayout(const ModelSpec& spec) {
   auto add = [this](std::string name, int rows, int cols) {
     tensors_.push_back({std::move(name), total_, rows, cols});

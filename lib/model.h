@@ -55,6 +55,11 @@ class ParamLayout {
   std::size_t total_ = 0;
 };
 
+// The number of scalars ParamLayout(spec) holds, computed in double from the sizes alone: no allocation, no loop
+// over layers and no overflow, so that a spec read from a config or a checkpoint (num_layers 2147483647, hidden_size
+// 2e9) can be checked against the machine's memory before anything is built from it.
+double ParameterCount(const ModelSpec& spec);
+
 // The hidden state of every layer: h (L, B, H), and c (L, B, H) for LSTM (else empty).
 template <typename T>
 struct RecurrentState {

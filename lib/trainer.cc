@@ -27,18 +27,19 @@ const std::vector<std::string>& ResumableConfigKeys() {
 nlohmann::json InitialTrainerState() { return Progress{}.ToJson(); }
 
 void CheckModelFitsInMemory(const ModelSpec& spec) {
-  const std::size_t params = ParamLayout(spec).total();  // the layout the model would allocate, without allocating
+  // ParamLayout's count, from the sizes alone: building the layout of 2^31 layers would itself take gigabytes.
+  const double params = ParameterCount(spec);
   // Parameters, gradients and up to two optimizer moments: four floats each, before any activation.
-  const double needed_gb = 4.0 * sizeof(float) * static_cast<double>(params) / 1e9;
+  const double needed_gb = 4.0 * sizeof(float) * params / 1e9;
   const double machine_gb =
       static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE)) / 1e9;
   if (machine_gb > 0 && needed_gb > machine_gb) {
     char message[400];
     std::snprintf(message, sizeof message,
-                  "the model has %lld parameters, which with gradients and optimizer state need %.1f GB, more than "
+                  "the model has %.0f parameters, which with gradients and optimizer state need %.1f GB, more than "
                   "this machine's %.1f GB of memory: make model.hidden_size, model.num_layers or model.embedding_size "
                   "smaller",
-                  static_cast<long long>(params), needed_gb, machine_gb);
+                  params, needed_gb, machine_gb);
     throw UserError(message);
   }
 }

@@ -116,10 +116,16 @@ std::string EncodeUtf8(std::u32string_view text) {
   return out;
 }
 
-std::string EscapeControlChars(std::string_view text) {
+std::string EscapeControlChars(std::string_view text, std::size_t max_chars) {
   std::string out;
+  std::size_t chars = 0;
   for (char ch : text) {
     const auto byte = static_cast<unsigned char>(ch);
+    const bool starts_character = (byte & 0xC0) != 0x80;
+    if (starts_character && chars++ == max_chars) {
+      out += "\u2026";
+      break;
+    }
     if (byte == '\n') {
       out += "\\n";
     } else if (byte == '\t') {

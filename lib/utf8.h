@@ -28,8 +28,10 @@ bool IsScalarValue(char32_t c);
 std::string DescribeCodePoint(char32_t c);
 
 // The text with control characters written as escapes (\n, \t, \r, \xNN), for quoting user text inside a
-// one-line error message.
-std::string EscapeControlChars(std::string_view text);
+// one-line error message; cut after max_chars characters (at a character boundary) with "…", so a 1 MB prefix
+// does not make a 1 MB "one-line" error.
+inline constexpr std::size_t kMaxQuotedChars = 200;
+std::string EscapeControlChars(std::string_view text, std::size_t max_chars = kMaxQuotedChars);
 
 // The character as one visible token for reports: control characters become \n, \r, \t or \u{7f}; others are UTF-8.
 std::string PrintableCodePoint(char32_t c);

@@ -9,6 +9,7 @@
 
 #include "errors.h"
 #include "file_io.h"
+#include "json_parse.h"
 #include "utf8.h"
 
 namespace charlm {
@@ -161,8 +162,12 @@ Vocab Vocab::Load(const std::string& path) {
   const std::string bytes =
       ReadRegularFile(path, FileRole{"vocabulary file", "check the path", kMaxVocabFileBytes,
                                      "a vocabulary file lists at most 1,114,112 characters; rebuild it with charlm"});
-  const nlohmann::json j = nlohmann::json::parse(bytes, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) throw UserError("vocabulary file '" + path + "' is not valid JSON: rebuild it with charlm");
+  nlohmann::json j;
+  try {
+    j = ParseJsonWithDepthLimit(bytes, path);
+  } catch (const nlohmann::json::exception&) {
+    throw UserError("vocabulary file '" + path + "' is not valid JSON: rebuild it with charlm");
+  }
   try {
     return FromJson(j);
   } catch (const UserError& e) {
