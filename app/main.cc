@@ -23,7 +23,7 @@
 
 namespace {
 
-// First SIGINT/SIGTERM: finish the step, save last.ckpt, exit 128+signal. Second: exit at once, touching nothing.
+// First SIGINT/SIGTERM/SIGHUP (a closed terminal or a dropped ssh session): finish the step, save last.ckpt, exit 128+signal. Second: exit at once, touching nothing.
 std::atomic<int> g_stop_signal{0};
 
 void OnStopSignal(int signal_number) {
@@ -37,6 +37,7 @@ void InstallStopHandlers() {
   sigemptyset(&action.sa_mask);
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGHUP, &action, nullptr);
 }
 
 // The one line for std::bad_alloc and std::length_error: what was being allocated (lib/errors.h) and its fix.
@@ -106,7 +107,7 @@ int main(int argc, char** argv) {
         // file without them would not match it.
         const int sig = g_stop_signal.load();
         std::fprintf(stderr, "charlm: stopped by %s; saved %s. Resume with: %s train --resume %s\n",
-                     sig == SIGINT ? "SIGINT" : "SIGTERM", outcome.last_checkpoint.c_str(), argv[0],
+                     sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "SIGTERM", outcome.last_checkpoint.c_str(), argv[0],
                      charlm::ShellQuote(outcome.last_checkpoint).c_str());
         return 128 + sig;
       }

@@ -409,6 +409,10 @@ TEST_CASE("cli: SIGTERM during training saves last.ckpt, says how to resume, exi
   CheckStopAndResume(SIGTERM, "SIGTERM");
 }
 
+TEST_CASE("cli: SIGHUP (terminal closed) during training saves last.ckpt like SIGTERM and exits 129") {
+  CheckStopAndResume(SIGHUP, "SIGHUP");
+}
+
 TEST_CASE("cli: a second signal exits at once without writing a checkpoint") {
   // Steps of ~0.1 s, so the second signal lands while the first is still waiting for its step to finish.
   TempDir dir;
