@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <filesystem>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -18,6 +19,7 @@
 #include "corpus.h"
 #include "errors.h"
 #include "interop/interop.h"
+#include "report/report.h"
 #include "trainer.h"
 #include "vocab_report.h"
 
@@ -136,6 +138,10 @@ int main(int argc, char** argv) {
                      charlm::ShellQuote(outcome.sample_prefix));
       }
       if (config.data.val_fraction > 0) spdlog::info("      {} eval --checkpoint {} --split val", argv[0], best);
+      if (config.train.report) {
+        spdlog::info("report: {} (learning curves and samples; open it in a browser)",
+                     (std::filesystem::path(config.train.out_dir) / "report.html").string());
+      }
       return 0;
     };
   });
@@ -280,6 +286,17 @@ int main(int argc, char** argv) {
   import_command->callback([&] {
     run = [&] {
       charlm::RunImport(import_options, std::cout);
+  // report: an HTML page of a run's curves and samples, or several runs' validation curves (lib/report/).
+  charlm::ReportCommand report;
+  auto* report_command =
+      app.add_subcommand("report", "Write an HTML page of a run's learning curves and samples (several runs: overlaid)");
+  report_command->add_option("run_dirs", report.run_dirs, "train.out_dir of one run, or of several to compare")
+      ->required();
+  report_command->add_option("--out", report.out, "the HTML file (default RUN_DIR/report.html; required for several)");
+  report_command->callback([&] {
+    run = [&] {
+      LogToStderr();
+      charlm::RunReport(report, std::cout);
       return 0;
     };
   });

@@ -124,6 +124,7 @@ void VisitFields(TrainConfig& c, V& v) {
     "stop after this many optimizer steps of the whole run, saving last.ckpt as a signal does; 0 = no limit");
   v("max_minutes", c.max_minutes, AtLeast(0),
     "stop after this many minutes of this invocation, saving last.ckpt as a signal does; 0 = no limit");
+  v("report", c.report, kAny, "rewrite out_dir/report.html (curves and samples, see charlm report) after every epoch");
 }
 
 template <typename V>

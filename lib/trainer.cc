@@ -19,7 +19,7 @@ const std::vector<std::string>& ResumableConfigKeys() {
                                                 "train.checkpoint_every", "train.out_dir",  "train.threads",
                                                 "train.checkpoint_every_steps", "train.eval_every_steps",
                                                 "train.eval_max_chars", "train.log_every_seconds",
-                                                "train.max_steps", "train.max_minutes",
+                                                "train.max_steps", "train.max_minutes", "train.report",
                                                 "generate.*"};
   return keys;
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds charlm and trains the default config on the Jay Chou lyrics: perplexity and generated text.
+# Builds charlm and trains the default config on the Jay Chou lyrics: perplexity and generated text; the last line
+# it prints is the path of the run's report.html (learning curves and samples, rewritten after every epoch).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/scripts/setup.sh"

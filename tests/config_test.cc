@@ -62,7 +62,7 @@ const std::set<std::string> kDocumentedKeys = {
     "train.lr_schedule.name", "train.lr_schedule.step_size", "train.lr_schedule.gamma",
     "train.clip_norm", "train.seed", "train.threads", "train.eval_every", "train.checkpoint_every",
     "train.out_dir", "train.patience", "train.checkpoint_every_steps", "train.eval_every_steps",
-    "train.eval_max_chars", "train.log_every_seconds", "train.max_steps", "train.max_minutes",
+    "train.eval_max_chars", "train.log_every_seconds", "train.max_steps", "train.max_minutes", "train.report",
     "generate.prefixes", "generate.length", "generate.every", "generate.temperature", "generate.top_k",
     "generate.top_p", "generate.greedy",
 };
@@ -127,6 +127,7 @@ Config EveryFieldChanged() {
   c.train.log_every_seconds = 2.5;
   c.train.max_steps = 7000;
   c.train.max_minutes = 90;
+  c.train.report = false;
   c.generate.prefixes = {"爱", "我"};
   c.generate.length = 80;
   c.generate.every = 2;
@@ -209,6 +210,7 @@ TEST_CASE("config: a config with every field changed reads back field by field")
   CHECK(back.train.log_every_seconds == 2.5);
   CHECK(back.train.max_steps == 7000);
   CHECK(back.train.max_minutes == 90);
+  CHECK(!back.train.report);
   CHECK(back.generate.prefixes == std::vector<std::string>{"爱", "我"});
   CHECK(back.generate.length == 80);
   CHECK(back.generate.every == 2);

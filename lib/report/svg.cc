@@ -131,7 +131,7 @@ std::vector<Tick> NiceTicks(double lo, double hi, int target, ScaleKind kind) {
         if (value >= lo * (1 - 1e-9) && value <= hi * (1 + 1e-9)) ticks.push_back({value, FormatTickLabel(value, value)});
       }
     }
-    if (static_cast<int>(ticks.size()) > target + 2 && !best.empty()) break;  // denser would crowd the axis
+    if (static_cast<int>(ticks.size()) > target + 4 && !best.empty()) break;  // denser would crowd the axis
     best = std::move(ticks);
     if (static_cast<int>(best.size()) >= 3) break;
   }

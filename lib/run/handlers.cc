@@ -13,6 +13,7 @@
 #include "errors.h"
 #include "generate.h"
 #include "ngram.h"
+#include "report/report.h"
 #include "rng.h"
 
 namespace charlm {
@@ -101,6 +102,7 @@ void MetricsWriter::OnLog(TrainingRun& run, const StepEvent& step) {
                {"epoch_fraction", step.num_batches > 0 ? static_cast<double>(step.batch) / step.num_batches : 1.0},
                {"train_loss", step.running_loss},
                {"train_bits_per_char", step.running_loss / std::log(2.0)},
+               {"grad_norm", step.grad_norm},
                {"learning_rate", step.learning_rate},
                {"tokens_per_s", step.tokens_per_s},
                {"eta_epoch_s", step.eta_epoch_s},
@@ -130,6 +132,7 @@ void MetricsWriter::OnEpochEnd(TrainingRun& run, const EpochSummary& summary) {
                                                   : nlohmann::json(nullptr)},
                {"learning_rate", summary.learning_rate},
                {"tokens_per_s", summary.tokens_per_s},
+               {"grad_norm", summary.grad_norm},
                {"elapsed_s", summary.elapsed_s}});
 }
 
@@ -202,6 +205,25 @@ void EpochLogger::OnEpochEnd(TrainingRun& run, const EpochSummary& summary) {
                summary.elapsed_s);
 }
 
+// Keeps the samples of the epochs before the resumed position; starts the file afresh otherwise.
+void SamplePrinter::OnTrainBegin(TrainingRun& run) {
+  const fs::path path = fs::path(run.config().train.out_dir) / "samples.jsonl";
+  std::vector<std::string> kept;
+  if (run.progress().epochs_completed > 0) {
+    std::ifstream in(path);
+    for (std::string line; std::getline(in, line);) {
+      const auto j = nlohmann::json::parse(line, nullptr, false);
+      if (!j.is_discarded() && j.is_object() && j.contains("epoch") && j["epoch"].is_number_integer() &&
+          j["epoch"].get<int>() <= run.progress().epochs_completed) {
+        kept.push_back(line);
+      }
+    }
+  }
+  std::ofstream out(path, std::ios::trunc);
+  for (const auto& line : kept) out << line << '\n';
+  if (!out) throw UserError(path.string() + " cannot be written: check the folder's permissions and free space");
+}
+
 void SamplePrinter::OnEpochEnd(TrainingRun& run, const EpochSummary& summary) {
   const Config& config = run.config();
   if (config.generate.every <= 0 || summary.epoch % config.generate.every != 0) return;
@@ -215,8 +237,63 @@ void SamplePrinter::OnEpochEnd(TrainingRun& run, const EpochSummary& summary) {
                                    config.data.newline));
   }
   run.Announce("");
-  for (const std::string& sample : samples) spdlog::info(" - {}", sample);
+  const fs::path path = fs::path(config.train.out_dir) / "samples.jsonl";
+  std::ofstream log(path, std::ios::app);
+  for (std::size_t k = 0; k < samples.size(); ++k) {
+    spdlog::info(" - {}", samples[k]);
+    log << nlohmann::json{{"epoch", summary.epoch}, {"prefix", config.generate.prefixes[k]}, {"text", samples[k]}}.dump()
+        << '\n';
+  }
+  log.flush();
+  if (!log) throw UserError(path.string() + " cannot be written: check free space");
 }
+
+void ReportWriter::OnTrainBegin(TrainingRun& run) {
+  if (!run.config().train.report) return;
+  const Dataset& data = run.data();
+  const int threads = run.config().train.threads;
+  const nlohmann::json info = {
+      {"corpus", run.config().data.corpus},
+      {"corpus_chars", data.ids.size()},
+      {"vocab_size", data.vocab.size()},
+      {"train_chars", data.Train().size()},
+      {"val_chars", data.Validation().size()},
+      {"test_chars", data.Test().size()},
+      {"parameters", run.model().params().size()},
+      {"threads", threads > 0 ? std::to_string(threads) : "all cores (train.threads = 0)"},
+      {"machine", MachineDescription()},
+      {"charlm_version", CHARLM_VERSION}};
+  try {
+    WriteFileAtomically((fs::path(run.config().train.out_dir) / "run_info.json").string(), info.dump(2) + "\n");
+  } catch (const UserError& e) {
+    spdlog::warn("{}; training goes on without a report", e.what());
+    warned_ = true;
+  }
+}
+
+void ReportWriter::Write(TrainingRun& run, bool live) {
+  if (!run.config().train.report || warned_) return;
+  const std::string& dir = run.config().train.out_dir;
+  try {
+    ReportOptions options;
+    options.live = live;
+    WriteFileAtomically((fs::path(dir) / "report.html").string(),
+                        RenderRunReport(LoadRun(dir), ComputeModelFigures(dir), options));
+  } catch (const UserError& e) {
+    spdlog::warn("report.html not written: {}; training goes on (charlm report {} retries)", e.what(), dir);
+    warned_ = true;
+  }
+}
+
+void ReportWriter::OnEval(TrainingRun& run, const EvalEvent& eval) {
+  if (!eval.epoch_end) Write(run, true);
+}
+
+void ReportWriter::OnEpochEnd(TrainingRun& run, const EpochSummary& summary) {
+  Write(run, !summary.last_epoch && run.stop_reason() == StopReason::kNone);
+}
+
+void ReportWriter::OnTrainEnd(TrainingRun& run, const TrainOutcome&) { Write(run, false); }
 
 void ProgressBar::Draw(const std::string& text) {
   // Pads to the longest line drawn so far, so a shorter line leaves no tail of the previous one.
@@ -287,6 +364,7 @@ HandlerList StandardHandlers(const Config&, const TrainHooks& hooks) {
   handlers.push_back(std::make_unique<EpochLogger>());
   handlers.push_back(std::make_unique<MetricsWriter>());
   handlers.push_back(std::make_unique<SamplePrinter>());
+  handlers.push_back(std::make_unique<ReportWriter>());  // after the metrics row and samples it shows
   handlers.push_back(std::make_unique<EarlyStopping>());
   return handlers;
 }

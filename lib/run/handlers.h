@@ -31,6 +31,7 @@ struct StepEvent {
   double eta_epoch_s = 0;   // the rest of the epoch at that rate
   double eta_run_s = 0;     // the rest of the run (train.epochs, or a sooner max_steps/max_minutes) at that rate
   double elapsed_s = 0;     // the run's total, across resumes
+  double grad_norm = 0;     // this step's global gradient norm before clipping
 };
 
 // After a validation pass: at an epoch end (the whole split) or every train.eval_every_steps steps.
@@ -50,6 +51,7 @@ struct EpochSummary {
   std::optional<double> val_perplexity;  // when this epoch was validated
   double learning_rate = 0;
   double tokens_per_s = 0;  // training steps only, this process's share of the epoch
+  double grad_norm = 0;     // mean gradient norm before clipping over this process's steps of the epoch
   double elapsed_s = 0;     // the run's total, across resumes
   bool improved = false;    // a new best score (validation perplexity, or training perplexity without validation)
 };
@@ -144,9 +146,11 @@ class EpochLogger : public TrainHandler {
   void OnEpochEnd(TrainingRun& run, const EpochSummary& summary) override;
 };
 
-// Text generated from each of generate.prefixes every generate.every epochs.
+// Text generated from each of generate.prefixes every generate.every epochs, printed and appended to
+// out_dir/samples.jsonl ({"epoch", "prefix", "text"}; kept up to the resumed epoch on start).
 class SamplePrinter : public TrainHandler {
  public:
+  void OnTrainBegin(TrainingRun& run) override;
   void OnEpochEnd(TrainingRun& run, const EpochSummary& summary) override;
 };
 
@@ -167,6 +171,21 @@ class ProgressBar : public TrainHandler {
   void Draw(const std::string& text);
   bool drawn_ = false;
   StepEvent last_;  // the last step drawn, for the "validating" and "sampling" lines
+};
+
+// out_dir/report.html (lib/report/) rewritten atomically after every validation and epoch end, and
+// out_dir/run_info.json (corpus and split sizes, machine, threads, version) at the start; train.report = false
+// leaves both out. A page that cannot be written is a warning: the training goes on.
+class ReportWriter : public TrainHandler {
+ public:
+  void OnTrainBegin(TrainingRun& run) override;
+  void OnEval(TrainingRun& run, const EvalEvent& eval) override;  // step validations; epoch ends come below
+  void OnEpochEnd(TrainingRun& run, const EpochSummary& summary) override;
+  void OnTrainEnd(TrainingRun& run, const TrainOutcome& outcome) override;
+
+ private:
+  void Write(TrainingRun& run, bool live);
+  bool warned_ = false;
 };
 
 // Stops the run after train.patience epochs without a better score (0 = never).

@@ -70,6 +70,7 @@ class Loop {
       }
       for (auto& h : handlers_) h->OnEpochBegin(run_, epoch + 1);
       double step_seconds = 0;  // this epoch's training steps in this process
+      double grad_norm_sum = 0;  // over the same steps
       const std::int64_t first_batch = progress.next_batch;
       for (std::int64_t batch = first_batch; batch < sampler.num_batches(); ++batch) {
         if (run_.stop_reason() != StopReason::kNone) return Stopped();
@@ -82,6 +83,7 @@ class Loop {
         progress.partial_tokens += tokens_per_batch;
         progress.next_batch = batch + 1;
         step_seconds += SecondsSince(step_start);
+        grad_norm_sum += result.grad_norm;
 
         StepEvent event;
         event.epoch = epoch + 1;
@@ -91,6 +93,7 @@ class Loop {
         event.loss = result.loss;
         event.running_loss = progress.partial_loss_sum / static_cast<double>(progress.partial_tokens);
         event.learning_rate = lr;
+        event.grad_norm = result.grad_norm;
         const double batches_done = static_cast<double>(batch + 1 - first_batch);
         const double seconds_per_batch = step_seconds / batches_done;
         event.tokens_per_s = step_seconds > 0 ? batches_done * static_cast<double>(tokens_per_batch) / step_seconds : 0;
@@ -125,6 +128,9 @@ class Loop {
                                           static_cast<double>(std::max<std::int64_t>(progress.partial_tokens, 1)));
       summary.learning_rate = lr;
       summary.tokens_per_s = step_seconds > 0 ? static_cast<double>(epoch_tokens) / step_seconds : 0.0;
+      summary.grad_norm = sampler.num_batches() > first_batch
+                              ? grad_norm_sum / static_cast<double>(sampler.num_batches() - first_batch)
+                              : 0.0;
       progress.epochs_completed = epoch + 1;
       progress.next_batch = 0;
 

@@ -1,0 +1,524 @@
+// Reads a run's folder (metrics, samples, config, baseline, run info, best.ckpt) and lays the page out with
+// report/svg's charts.
+#include "report/report.h"
+
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <thread>
+
+#include "checkpoint.h"
+#include "dataset.h"
+#include "errors.h"
+#include "file_io.h"
+#include "generate.h"
+#include "report/svg.h"
+#include "rng.h"
+#include "summary.h"
+
+namespace charlm {
+namespace {
+
+namespace fs = std::filesystem;
+using svg::EscapeXml;
+
+constexpr std::uint64_t kMaxMetricsBytes = 256ull << 20;
+
+std::optional<double> Number(const nlohmann::json& j, const char* key) {
+  if (!j.contains(key) || !j[key].is_number()) return std::nullopt;
+  return j[key].get<double>();
+}
+
+std::string ReadIfPresent(const fs::path& path, std::uint64_t limit) {
+  std::error_code ec;
+  if (!fs::is_regular_file(path, ec)) return "";
+  return ReadRegularFile(path.string(), FileRole{"run file", "check the run folder", limit, "give the folder of a charlm run"});
+}
+
+std::optional<nlohmann::json> JsonFile(const fs::path& path) {
+  const std::string text = ReadIfPresent(path, 16ull << 20);
+  if (text.empty()) return std::nullopt;
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  return j;
+}
+
+std::string Format(const char* format, double value) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, format, value);
+  return buf;
+}
+
+const char* kCss = R"(body{font-family:sans-serif;margin:0 auto;max-width:1280px;padding:8px 12px;color:#222;line-height:1.4}
+h1{font-size:1.4em;margin:.4em 0}h2{font-size:1.15em;margin:1.2em 0 .4em;border-bottom:1px solid #ddd}
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,540px),1fr));gap:10px}
+.charts svg{background:#fff;border:1px solid #eee}
+table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #ddd;padding:2px 8px;text-align:left;vertical-align:top}
+pre{white-space:pre-wrap;word-break:break-all;background:#f7f7f7;padding:6px 8px;margin:.3em 0}
+.muted{color:#777}.wrap{overflow-x:auto}
+)";
+
+std::string PageStart(const std::string& title, bool live) {
+  std::string out = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+                    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
+  if (live) out += "<meta http-equiv=\"refresh\" content=\"30\">\n";
+  out += "<title>" + EscapeXml(title) + "</title>\n<style>" + std::string(kCss) + "</style>\n</head>\n<body>\n";
+  return out;
+}
+
+void Flatten(const nlohmann::json& j, const std::string& prefix, std::map<std::string, std::string>& out) {
+  for (const auto& [key, value] : j.items()) {
+    const std::string path = prefix.empty() ? key : prefix + "." + key;
+    if (value.is_object()) {
+      Flatten(value, path, out);
+    } else {
+      out[path] = value.is_string() ? value.get<std::string>() : value.dump();
+    }
+  }
+}
+
+// A row's training perplexity, from the epoch figure or a log row's running loss.
+std::optional<double> BestEpochScore(const RunData& run, int* best_epoch, std::optional<std::int64_t>* best_step) {
+  std::optional<double> best;
+  const bool has_val = std::any_of(run.rows.begin(), run.rows.end(), [](const MetricsRow& r) {
+    return r.kind == "epoch" && r.val_perplexity;
+  });
+  for (const MetricsRow& r : run.rows) {
+    if (r.kind != "epoch") continue;
+    const std::optional<double> score = has_val ? r.val_perplexity : r.train_perplexity;
+    if (score && std::isfinite(*score) && (!best || *score < *best)) {
+      best = score;
+      *best_epoch = r.epoch;
+      *best_step = r.step;
+    }
+  }
+  return best;
+}
+
+bool HasSteps(const RunData& run) {
+  return !run.rows.empty() && std::all_of(run.rows.begin(), run.rows.end(), [](const MetricsRow& r) { return r.step.has_value(); });
+}
+
+double XOf(const MetricsRow& r, bool by_step) { return by_step ? static_cast<double>(*r.step) : r.EpochPosition(); }
+
+// A series of `value` over the rows of the given kinds.
+svg::Series MakeSeries(const RunData& run, const std::string& name, bool by_step, std::vector<std::string> kinds,
+                       std::optional<double> (*value)(const MetricsRow&)) {
+  svg::Series s;
+  s.name = name;
+  for (const MetricsRow& r : run.rows) {
+    if (std::find(kinds.begin(), kinds.end(), r.kind) == kinds.end()) continue;
+    const std::optional<double> v = value(r);
+    if (!v) continue;
+    s.x.push_back(XOf(r, by_step));
+    s.y.push_back(*v);
+  }
+  s.markers = s.x.size() <= 30;
+  return s;
+}
+
+std::optional<double> TrainPpl(const MetricsRow& r) { return r.train_perplexity; }
+std::optional<double> ValPpl(const MetricsRow& r) { return r.val_perplexity; }
+std::optional<double> TrainBpc(const MetricsRow& r) {
+  return r.train_perplexity ? std::optional<double>(std::log2(*r.train_perplexity)) : std::nullopt;
+}
+std::optional<double> ValBpc(const MetricsRow& r) {
+  return r.val_perplexity ? std::optional<double>(std::log2(*r.val_perplexity)) : std::nullopt;
+}
+std::optional<double> Lr(const MetricsRow& r) { return r.learning_rate; }
+std::optional<double> Tps(const MetricsRow& r) { return r.tokens_per_s; }
+std::optional<double> GradNorm(const MetricsRow& r) { return r.grad_norm; }
+
+bool AllEmpty(const svg::Chart& chart) {
+  return std::all_of(chart.series.begin(), chart.series.end(), [](const svg::Series& s) { return s.x.empty(); });
+}
+
+std::string LossChart(const RunData& run, bool bpc, bool by_step) {
+  svg::Chart chart;
+  chart.title = std::string(bpc ? "Bits per character" : "Perplexity (log scale)") + " by " + (by_step ? "step" : "epoch");
+  chart.x_label = by_step ? "optimizer step" : "epoch";
+  chart.y_label = bpc ? "bits per character" : "perplexity";
+  chart.y_scale = bpc ? svg::ScaleKind::kLinear : svg::ScaleKind::kLog;
+  chart.series.push_back(MakeSeries(run, "training", by_step, {"log", "epoch"}, bpc ? TrainBpc : TrainPpl));
+  svg::Series val = MakeSeries(run, "validation", by_step, {"eval", "epoch"}, bpc ? ValBpc : ValPpl);
+  if (!val.x.empty()) chart.series.push_back(std::move(val));
+  int best_epoch = 0;
+  std::optional<std::int64_t> best_step;
+  if (const auto best = BestEpochScore(run, &best_epoch, &best_step); best && (!by_step || best_step)) {
+    const double x = by_step ? static_cast<double>(*best_step) : best_epoch;
+    chart.marks.push_back({"best.ckpt " + Format("%.1f", bpc ? std::log2(*best) : *best), x, bpc ? std::log2(*best) : *best});
+  }
+  if (run.baseline) {
+    const std::optional<double> ppl = Number(*run.baseline, "val_perplexity");
+    const std::optional<double> order = Number(*run.baseline, "order");
+    if (ppl && *ppl > 0) {
+      const std::string label = (order ? Format("%.0f", *order) + "-gram" : std::string("n-gram")) + " baseline " +
+                                Format(bpc ? "%.3f" : "%.1f", bpc ? std::log2(*ppl) : *ppl);
+      chart.references.push_back({label, bpc ? std::log2(*ppl) : *ppl, "#555"});
+    }
+  }
+  return svg::RenderChart(chart);
+}
+
+std::string SimpleChart(const RunData& run, const std::string& title, const std::string& y_label, bool log_y,
+                        bool by_step, std::optional<double> (*value)(const MetricsRow&)) {
+  svg::Chart chart;
+  chart.title = title;
+  chart.x_label = by_step ? "optimizer step" : "epoch";
+  chart.y_label = y_label;
+  chart.y_scale = log_y ? svg::ScaleKind::kLog : svg::ScaleKind::kLinear;
+  // Log rows, when the run writes them, are the finer curve; otherwise the epoch rows.
+  svg::Series s = MakeSeries(run, y_label, by_step, {"log"}, value);
+  if (s.x.empty()) s = MakeSeries(run, y_label, by_step, {"epoch"}, value);
+  chart.series.push_back(std::move(s));
+  return svg::RenderChart(chart);
+}
+
+std::string Row(const std::string& key, const std::string& value) {
+  return "<tr><th>" + EscapeXml(key) + "</th><td>" + EscapeXml(value) + "</td></tr>\n";
+}
+
+std::string InfoValue(const nlohmann::json& info, const char* key) {
+  if (!info.contains(key)) return "";
+  const auto& v = info[key];
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_number_integer()) return WithThousandsSeparators(v.get<std::int64_t>());
+  return v.dump();
+}
+
+}  // namespace
+
+double MetricsRow::EpochPosition() const {
+  if (kind != "epoch" && epoch_fraction) return epoch - 1 + *epoch_fraction;
+  return epoch;
+}
+
+std::vector<MetricsRow> ParseMetrics(std::string_view jsonl) {
+  std::vector<MetricsRow> rows;
+  std::map<std::tuple<std::string, std::int64_t, int>, std::size_t> index;  // (kind, step or -1, epoch) -> row
+  std::size_t start = 0;
+  while (start < jsonl.size()) {
+    std::size_t end = jsonl.find('\n', start);
+    if (end == std::string_view::npos) end = jsonl.size();
+    const auto j = nlohmann::json::parse(jsonl.substr(start, end - start), nullptr, false);
+    start = end + 1;
+    if (j.is_discarded() || !j.is_object() || !j.contains("epoch") || !j["epoch"].is_number_integer()) continue;
+    MetricsRow r;
+    if (j.contains("kind") && j["kind"].is_string()) r.kind = j["kind"].get<std::string>();
+    if (r.kind != "epoch" && r.kind != "log" && r.kind != "eval") continue;
+    r.epoch = j["epoch"].get<int>();
+    if (j.contains("step") && j["step"].is_number_integer()) r.step = j["step"].get<std::int64_t>();
+    r.epoch_fraction = Number(j, "epoch_fraction");
+    r.train_perplexity = Number(j, "train_perplexity");
+    if (!r.train_perplexity) {
+      if (const auto loss = Number(j, "train_loss")) r.train_perplexity = std::exp(*loss);
+    }
+    r.val_perplexity = Number(j, "val_perplexity");
+    r.learning_rate = Number(j, "learning_rate");
+    r.tokens_per_s = Number(j, "tokens_per_s");
+    r.grad_norm = Number(j, "grad_norm");
+    r.elapsed_s = Number(j, "elapsed_s");
+    const auto key = std::make_tuple(r.kind, r.step.value_or(-1), r.step ? 0 : r.epoch);
+    if (const auto it = index.find(key); it != index.end()) {
+      rows[it->second] = r;
+    } else {
+      index[key] = rows.size();
+      rows.push_back(r);
+    }
+  }
+  std::stable_sort(rows.begin(), rows.end(), [](const MetricsRow& a, const MetricsRow& b) {
+    if (a.step && b.step && *a.step != *b.step) return *a.step < *b.step;
+    return a.EpochPosition() < b.EpochPosition();
+  });
+  return rows;
+}
+
+std::vector<SampleRow> ParseSamples(std::string_view jsonl) {
+  std::vector<SampleRow> rows;
+  std::map<std::pair<int, std::string>, std::size_t> index;
+  std::size_t start = 0;
+  while (start < jsonl.size()) {
+    std::size_t end = jsonl.find('\n', start);
+    if (end == std::string_view::npos) end = jsonl.size();
+    const auto j = nlohmann::json::parse(jsonl.substr(start, end - start), nullptr, false);
+    start = end + 1;
+    if (j.is_discarded() || !j.is_object() || !j.contains("epoch") || !j["epoch"].is_number_integer() ||
+        !j.contains("prefix") || !j["prefix"].is_string() || !j.contains("text") || !j["text"].is_string()) {
+      continue;
+    }
+    SampleRow s{j["epoch"].get<int>(), j["prefix"].get<std::string>(), j["text"].get<std::string>()};
+    const auto key = std::make_pair(s.epoch, s.prefix);
+    if (const auto it = index.find(key); it != index.end()) {
+      rows[it->second] = s;
+    } else {
+      index[key] = rows.size();
+      rows.push_back(s);
+    }
+  }
+  std::stable_sort(rows.begin(), rows.end(), [](const SampleRow& a, const SampleRow& b) { return a.epoch < b.epoch; });
+  return rows;
+}
+
+RunData LoadRun(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    throw UserError("report: " + dir + " is not a folder: give a run's train.out_dir, e.g. charlm report runs/default");
+  }
+  const fs::path metrics = fs::path(dir) / "metrics.jsonl";
+  if (!fs::is_regular_file(metrics, ec)) {
+    throw UserError("report: " + dir + " holds no metrics.jsonl: give the train.out_dir of a run that has trained at "
+                    "least one epoch");
+  }
+  RunData run;
+  run.dir = dir;
+  run.name = fs::path(dir).lexically_normal().filename().string();
+  if (run.name.empty()) run.name = fs::path(dir).lexically_normal().parent_path().filename().string();
+  run.rows = ParseMetrics(ReadRegularFile(metrics.string(), FileRole{"metrics file", "check the run folder", kMaxMetricsBytes, "give the folder of a charlm run"}));
+  run.samples = ParseSamples(ReadIfPresent(fs::path(dir) / "samples.jsonl", kMaxMetricsBytes));
+  run.config = JsonFile(fs::path(dir) / "config.json");
+  for (const char* name : {"best.ckpt", "last.ckpt"}) {
+    if (run.config) break;
+    const fs::path ckpt = fs::path(dir) / name;
+    if (!fs::is_regular_file(ckpt, ec)) continue;
+    try {
+      run.config = LoadCheckpoint(ckpt.string()).config;
+    } catch (const UserError&) {
+      // Unreadable checkpoint: the page goes without the config.
+    }
+  }
+  run.baseline = JsonFile(fs::path(dir) / "baseline.json");
+  run.info = JsonFile(fs::path(dir) / "run_info.json");
+  return run;
+}
+
+std::optional<ModelFigures> ComputeModelFigures(const std::string& dir) {
+  const fs::path best = fs::path(dir) / "best.ckpt";
+  std::error_code ec;
+  if (!fs::is_regular_file(best, ec)) return std::nullopt;
+  RestoredModel restored = RestoreModel(best.string());
+  ModelFigures figures;
+  figures.checkpoint = best.string();
+  figures.vocab_size = restored.vocab.size();
+  figures.parameters = static_cast<std::int64_t>(restored.model.params().size());
+  const Config& config = restored.config;
+  figures.summary_table = ModelSummary(MakeModelSpec(config.model, restored.vocab.size()), config.train.batch_size,
+                                       config.train.num_steps);
+  const SamplingOptions sampling = SamplingFromConfig(config.generate);
+  Rng rng(0);
+  for (const std::string& prefix : config.generate.prefixes) {
+    try {
+      figures.continuations.emplace_back(prefix, GenerateText(restored.model, restored.vocab, prefix, sampling, rng,
+                                                              UnknownPolicy::kSkip, config.data.newline));
+    } catch (const UserError& e) {
+      figures.continuations.emplace_back(prefix, std::string("(") + e.what() + ")");
+    }
+  }
+  return figures;
+}
+
+std::string RenderRunReport(const RunData& run, const std::optional<ModelFigures>& figures,
+                            const ReportOptions& options) {
+  std::string out = PageStart("charlm report: " + run.name, options.live);
+  out += "<h1>charlm report: " + EscapeXml(run.dir) + "</h1>\n";
+  int best_epoch = 0;
+  std::optional<std::int64_t> best_step;
+  const std::optional<double> best = BestEpochScore(run, &best_epoch, &best_step);
+  const bool has_val = std::any_of(run.rows.begin(), run.rows.end(), [](const MetricsRow& r) { return r.val_perplexity.has_value(); });
+  int last_epoch = 0;
+  std::optional<double> wall;
+  for (const MetricsRow& r : run.rows) {
+    last_epoch = std::max(last_epoch, r.epoch);
+    if (r.elapsed_s) wall = *r.elapsed_s;
+  }
+  out += "<p>";
+  if (best) {
+    out += "Best " + std::string(has_val ? "validation" : "training") + " perplexity <b>" + Format("%.3f", *best) +
+           "</b> (" + Format("%.3f", std::log2(*best)) + " bits per character) at epoch " + std::to_string(best_epoch) +
+           "; ";
+  }
+  out += std::to_string(last_epoch) + " epoch" + (last_epoch == 1 ? "" : "s");
+  if (wall) out += " in " + Format("%.1f", *wall) + " s";
+  if (!has_val) out += "; no validation split (data.val_fraction is 0): best.ckpt is chosen by training perplexity";
+  if (options.live) out += ". <span class=\"muted\">Training: this page reloads every 30 s.</span>";
+  out += "</p>\n";
+
+  out += "<h2>Learning curves</h2>\n<div class=\"charts\">\n";
+  const bool steps = HasSteps(run);
+  for (const bool bpc : {false, true}) {
+    if (steps) out += LossChart(run, bpc, true);
+    out += LossChart(run, bpc, false);
+  }
+  out += SimpleChart(run, "Learning rate", "learning rate", true, steps, Lr);
+  out += SimpleChart(run, "Training speed", "tokens/s", false, steps, Tps);
+  out += SimpleChart(run, "Gradient norm before clipping (mean per epoch)", "gradient norm", true, steps, GradNorm);
+  out += "</div>\n";
+
+  out += "<h2>Samples during training</h2>\n";
+  if (run.samples.empty()) {
+    out += "<p class=\"muted\">None yet (generate.every sets how often they are taken; 0 = never).</p>\n";
+  }
+  int shown_epoch = -1;
+  for (const SampleRow& s : run.samples) {
+    if (s.epoch != shown_epoch) {
+      out += "<h3>epoch " + std::to_string(s.epoch) + "</h3>\n";
+      shown_epoch = s.epoch;
+    }
+    out += "<pre>" + EscapeXml(s.text) + "</pre>\n";
+  }
+  if (figures) {
+    out += "<h2>Continuations from best.ckpt</h2>\n<p class=\"muted\">" + EscapeXml(figures->checkpoint) +
+           ", seed 0, the run's generate settings.</p>\n";
+    for (const auto& [prefix, text] : figures->continuations) out += "<pre>" + EscapeXml(text) + "</pre>\n";
+  }
+
+  out += "<h2>Run</h2>\n<div class=\"wrap\"><table>\n";
+  if (figures) {
+    out += Row("vocabulary size", WithThousandsSeparators(figures->vocab_size));
+    out += Row("parameters", WithThousandsSeparators(figures->parameters));
+  }
+  if (run.info) {
+    for (const auto& [key, label] : std::vector<std::pair<const char*, const char*>>{
+             {"corpus", "corpus"}, {"corpus_chars", "corpus characters"}, {"train_chars", "training split"},
+             {"val_chars", "validation split"}, {"test_chars", "test split"}, {"threads", "threads"},
+             {"machine", "machine"}, {"charlm_version", "charlm version"}}) {
+      const std::string value = InfoValue(*run.info, key);
+      if (!value.empty()) out += Row(label, value);
+    }
+  }
+  if (wall) out += Row("wall time", Format("%.1f s", *wall));
+  out += "</table></div>\n";
+  if (figures) out += "<h2>Model</h2>\n<div class=\"wrap\"><pre>" + EscapeXml(figures->summary_table) + "</pre></div>\n";
+  if (run.config) {
+    std::map<std::string, std::string> flat;
+    Flatten(*run.config, "", flat);
+    out += "<h2>Config</h2>\n<div class=\"wrap\"><table>\n";
+    for (const auto& [key, value] : flat) out += Row(key, value);
+    out += "</table></div>\n";
+  }
+  out += "</body>\n</html>\n";
+  return out;
+}
+
+std::string RenderComparison(const std::vector<RunData>& runs) {
+  std::string out = PageStart("charlm comparison", false);
+  out += "<h1>charlm comparison: " + std::to_string(runs.size()) + " runs</h1>\n";
+  // Keys whose values differ between the runs: what the comparison is about.
+  std::vector<std::map<std::string, std::string>> flats;
+  std::map<std::string, bool> differs;
+  for (const RunData& run : runs) {
+    flats.emplace_back();
+    if (run.config) Flatten(*run.config, "", flats.back());
+  }
+  for (const auto& flat : flats) {
+    for (const auto& [key, value] : flat) {
+      for (const auto& other : flats) {
+        const auto it = other.find(key);
+        if (it == other.end() || it->second != value) differs[key] = true;
+      }
+    }
+  }
+  differs.erase("train.out_dir");
+  out += "<div class=\"wrap\"><table>\n<tr><th>run</th><th>best val perplexity</th><th>at epoch</th><th>epochs</th>";
+  for (const auto& [key, d] : differs) out += "<th>" + EscapeXml(key) + "</th>";
+  out += "</tr>\n";
+  for (std::size_t i = 0; i < runs.size(); ++i) {
+    int best_epoch = 0, last_epoch = 0;
+    std::optional<std::int64_t> best_step;
+    const auto best = BestEpochScore(runs[i], &best_epoch, &best_step);
+    for (const MetricsRow& r : runs[i].rows) last_epoch = std::max(last_epoch, r.epoch);
+    out += "<tr><td>" + EscapeXml(runs[i].dir) + "</td><td>" + (best ? Format("%.3f", *best) : "-") + "</td><td>" +
+           (best ? std::to_string(best_epoch) : "-") + "</td><td>" + std::to_string(last_epoch) + "</td>";
+    for (const auto& [key, d] : differs) {
+      const auto it = flats[i].find(key);
+      out += "<td>" + EscapeXml(it == flats[i].end() ? "" : it->second) + "</td>";
+    }
+    out += "</tr>\n";
+  }
+  out += "</table></div>\n<div class=\"charts\">\n";
+  const bool steps = std::all_of(runs.begin(), runs.end(), HasSteps);
+  for (const bool bpc : {false, true}) {
+    for (const bool by_step : {false, true}) {
+      if (by_step && !steps) continue;
+      svg::Chart chart;
+      chart.title = std::string("Validation ") + (bpc ? "bits per character" : "perplexity (log scale)") + " by " +
+                    (by_step ? "step" : "epoch");
+      chart.x_label = by_step ? "optimizer step" : "epoch";
+      chart.y_label = bpc ? "bits per character" : "perplexity";
+      chart.y_scale = bpc ? svg::ScaleKind::kLinear : svg::ScaleKind::kLog;
+      for (const RunData& run : runs) chart.series.push_back(MakeSeries(run, run.name, by_step, {"eval", "epoch"}, bpc ? ValBpc : ValPpl));
+      if (AllEmpty(chart)) {
+        for (std::size_t i = 0; i < runs.size(); ++i) {
+          chart.series[i] = MakeSeries(runs[i], runs[i].name + " (training)", by_step, {"log", "epoch"}, bpc ? TrainBpc : TrainPpl);
+        }
+      }
+      out += svg::RenderChart(chart);
+    }
+  }
+  out += "</div>\n</body>\n</html>\n";
+  return out;
+}
+
+void WriteFileAtomically(const std::string& path, std::string_view content) {
+  const std::string temp = path + ".tmp." + std::to_string(::getpid());
+  {
+    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+    out.write(content.data(), static_cast<std::streamsize>(content.size()));
+    out.flush();
+    if (!out) {
+      std::error_code ec;
+      fs::remove(temp, ec);
+      throw UserError(path + " cannot be written: check the folder's permissions and free space");
+    }
+  }
+  std::error_code ec;
+  fs::rename(temp, path, ec);
+  if (ec) {
+    fs::remove(temp, ec);
+    throw UserError(path + " cannot be written (" + ec.message() + "): check the folder's permissions");
+  }
+}
+
+std::string MachineDescription() {
+  std::string cpu;
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);) {
+    if (line.starts_with("model name")) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) cpu = line.substr(std::min(line.size(), colon + 2));
+      break;
+    }
+  }
+  struct utsname names {};
+  std::string system = ::uname(&names) == 0 ? std::string(names.sysname) + " " + names.machine : "";
+  std::string out = cpu.empty() ? system : cpu + ", " + system;
+  out += ", " + std::to_string(std::thread::hardware_concurrency()) + " logical cores";
+  return out;
+}
+
+void RunReport(const ReportCommand& command, std::ostream& out) {
+  if (command.run_dirs.empty()) throw UserError("report needs a run folder: e.g. charlm report runs/default");
+  if (command.run_dirs.size() > 1 && command.out.empty()) {
+    throw UserError("report of " + std::to_string(command.run_dirs.size()) +
+                    " runs needs --out FILE for the comparison page: e.g. --out compare.html");
+  }
+  std::vector<RunData> runs;
+  for (const std::string& dir : command.run_dirs) runs.push_back(LoadRun(dir));
+  std::string path = command.out;
+  std::string page;
+  if (runs.size() == 1) {
+    if (path.empty()) path = (fs::path(runs[0].dir) / "report.html").string();
+    page = RenderRunReport(runs[0], ComputeModelFigures(runs[0].dir));
+  } else {
+    page = RenderComparison(runs);
+  }
+  WriteFileAtomically(path, page);
+  out << path << '\n';
+}
+
+}  // namespace charlm

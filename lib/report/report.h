@@ -1,0 +1,83 @@
+// `charlm report`: one self-contained HTML page (inline SVG, no JavaScript, no network) from a run's folder:
+// learning curves, samples by epoch, the config, the model summary and continuations from best.ckpt; or several
+// runs' validation curves overlaid.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace charlm {
+
+// One row of metrics.jsonl. "kind" is "epoch" (also for rows written before kinds existed), "log" or "eval".
+struct MetricsRow {
+  std::string kind = "epoch";
+  int epoch = 0;
+  std::optional<std::int64_t> step;
+  std::optional<double> epoch_fraction;  // log/eval rows: how far into `epoch` they were taken
+  std::optional<double> train_perplexity, val_perplexity, learning_rate, tokens_per_s, grad_norm, elapsed_s;
+  // Where the row sits on an epoch axis: its epoch, or epoch - 1 + epoch_fraction within one.
+  double EpochPosition() const;
+};
+
+// A sample printed during training: one line of out_dir/samples.jsonl, {"epoch", "prefix", "text"}.
+struct SampleRow {
+  int epoch = 0;
+  std::string prefix, text;
+};
+
+// What a run's folder holds, read leniently (a half-written last line, a row of the wrong shape, are skipped).
+struct RunData {
+  std::string dir;
+  std::string name;  // the folder's name, for legends
+  std::vector<MetricsRow> rows;
+  std::vector<SampleRow> samples;
+  std::optional<nlohmann::json> config;    // config.json, else best.ckpt's or last.ckpt's config
+  std::optional<nlohmann::json> baseline;  // baseline.json: {"order", "val_perplexity", "val_bpc"}
+  std::optional<nlohmann::json> info;      // run_info.json: corpus, split sizes, parameters, machine, version
+};
+
+// Rows in step order, each (kind, step or epoch) once: a later row replaces an earlier one, so a run resumed
+// mid-way that repeats a stretch never shows a point twice.
+std::vector<MetricsRow> ParseMetrics(std::string_view jsonl);
+std::vector<SampleRow> ParseSamples(std::string_view jsonl);
+
+// UserError when dir is not a folder holding metrics.jsonl.
+RunData LoadRun(const std::string& dir);
+
+// Extra figures a report can show that need the model: the summary table and a continuation of each prefix.
+struct ModelFigures {
+  std::string summary_table;
+  std::int64_t vocab_size = 0, parameters = 0;
+  std::vector<std::pair<std::string, std::string>> continuations;  // prefix, generated text
+  std::string checkpoint;                                           // which checkpoint they came from
+};
+// From best.ckpt in dir (std::nullopt when there is none yet); seed 0 and the checkpoint's generate settings.
+std::optional<ModelFigures> ComputeModelFigures(const std::string& dir);
+
+struct ReportOptions {
+  bool live = false;  // the run is still training: the page reloads itself every 30 s (an HTML meta refresh)
+};
+std::string RenderRunReport(const RunData& run, const std::optional<ModelFigures>& figures,
+                            const ReportOptions& options = {});
+std::string RenderComparison(const std::vector<RunData>& runs);
+
+// Writes path through a temp file in the same folder and a rename, so a reader sees the old page or the new one.
+void WriteFileAtomically(const std::string& path, std::string_view content);
+
+// {"corpus", "corpus_chars", "vocab_size", "train_chars", "val_chars", "test_chars", "parameters", "threads",
+// "machine", "charlm_version"}: written by a training run as out_dir/run_info.json.
+std::string MachineDescription();
+
+struct ReportCommand {
+  std::vector<std::string> run_dirs;
+  std::string out;  // default: RUN_DIR/report.html for one run; required for several
+};
+// Writes the page and prints its path.
+void RunReport(const ReportCommand& command, std::ostream& out);
+
+}  // namespace charlm
