@@ -64,7 +64,7 @@ TEST_CASE("svg: log scale maps decades to equal distances") {
   CHECK(lin.Map(5) == doctest::Approx(200));
 }
 
-TEST_CASE("svg: a NaN splits a series into two polylines; a lone point is a dot") {
+TEST_CASE("svg: a NaN splits a series into two polylines, a lone point is a dot") {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   Chart chart;
   chart.series.push_back({"a", {1, 2, 3, 4, 5, 6}, {1, 2, nan, 4, 5, 6}, "", false, false});
@@ -108,7 +108,7 @@ TEST_CASE("svg: an empty chart, or one of only NaN, draws its frame and says so"
   }
 }
 
-TEST_CASE("svg: reference lines, marks and the legend; viewBox and width 100%") {
+TEST_CASE("svg: reference lines, marks and the legend, viewBox and width 100%") {
   Chart chart;
   chart.title = "validation";
   chart.series.push_back({"val", {1, 2, 3}, {500, 400, 450}, "", false, false});
@@ -123,7 +123,7 @@ TEST_CASE("svg: reference lines, marks and the legend; viewBox and width 100%") 
   CHECK(Count(svg, "stroke-dasharray") == 2);  // the reference line and its legend entry
 }
 
-TEST_CASE("svg: text is escaped; non-ASCII kept; invalid UTF-8 and control characters replaced") {
+TEST_CASE("svg: text is escaped, non-ASCII kept, invalid UTF-8 and control characters replaced") {
   CHECK(EscapeXml("</svg><script>alert('x')</script>&\"") ==
         "&lt;/svg&gt;&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;");
   CHECK(EscapeXml("分开 é\n") == "分开 é\n");
