@@ -286,6 +286,10 @@ int main(int argc, char** argv) {
   import_command->callback([&] {
     run = [&] {
       charlm::RunImport(import_options, std::cout);
+      return 0;
+    };
+  });
+
   // report: an HTML page of a run's curves and samples, or several runs' validation curves (lib/report/).
   charlm::ReportCommand report;
   auto* report_command =
