@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "blas.h"
+#include "column_threads.h"
 
 namespace charlm {
 namespace {
@@ -59,6 +60,10 @@ std::vector<Continuation> BeamSearch(const CharModel<float>& model, const Vocab&
   RecurrentState<float> state = model.MakeState(rows), next_state = model.MakeState(rows);
   GatherRows(warm_state, std::vector<int>(static_cast<std::size_t>(rows), 0), state);
   auto ws = model.MakeWorkspace(1, rows);
+  // Products of a few rows through GemmFewRows rather than sgemm (see column_threads.h); no worker threads.
+  ColumnThreads few_rows(1);
+  ws->threads = &few_rows;
+  for (RecurrentLayer<float>& layer : ws->layers) layer.set_threads(&few_rows);
 
   std::vector<Hypothesis> current(static_cast<std::size_t>(rows)), next(static_cast<std::size_t>(rows));
   current[0].live = true;

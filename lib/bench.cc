@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "beam_search.h"
 #include "blas.h"
 #include "dataset.h"
 #include "errors.h"
@@ -158,6 +159,25 @@ BenchResult RunBenchmark(const Config& config, int vocab_size, double seconds) {
     for (int k = 0; k < 100; ++k, ++chars) current = generator.Next(current, sampling, -1, rng);
   } while (Seconds(start) < seconds);
   r.generate_chars_per_s = static_cast<double>(chars) / Seconds(start);
+
+  // Beam search as `charlm generate --beam 4` runs it: the beams (and the greedy row) as rows of one batch step.
+  {
+    std::u32string alphabet;
+    for (int id = 0; id < vocab_size; ++id) alphabet.push_back(static_cast<char32_t>(0x4E00 + id));
+    const Vocab vocab = Vocab::Build(alphabet);
+    SamplingOptions beam;
+    beam.beam = kBenchBeam;
+    beam.length = 200;
+    const std::vector<int> prefix{0};
+    BeamSearch(model, vocab, prefix, beam);  // warm-up
+    chars = 0;
+    start = Clock::now();
+    do {
+      BeamSearch(model, vocab, prefix, beam);
+      chars += beam.length;
+    } while (Seconds(start) < seconds);
+    r.beam_chars_per_s = static_cast<double>(chars) / Seconds(start);
+  }
   r.cpu_per_wall = (CpuSeconds() - cpu_start) / Seconds(wall_start);
   r.load_after = LoadAverage();
   r.peak_rss_mb = PeakRssMb();  // before the sgemm probe's 12 MB of matrices
@@ -197,6 +217,7 @@ void RunBench(const BenchCommand& command, std::ostream& out) {
                           {"train_ms_per_step", r.train_ms_per_step},
                           {"eval_tokens_per_s", r.eval_tokens_per_s},
                           {"generate_chars_per_s", r.generate_chars_per_s},
+                          {"beam4_chars_per_s", r.beam_chars_per_s},
                           {"train_gflops", r.train_gflops},
                           {"sgemm_gflops", r.sgemm_gflops},
                           {"peak_rss_mb", r.peak_rss_mb},
@@ -211,17 +232,19 @@ void RunBench(const BenchCommand& command, std::ostream& out) {
 }
 
 std::string FormatBenchReport(const BenchResult& r) {
-  char buf[512];
+  char buf[640];
   std::snprintf(buf, sizeof buf,
                 "model: %s, vocab %d, embedding %d, %d x %d, batch %d x %d steps, %d BLAS threads (%s kernels)\n"
                 "train:    %10.0f tokens/s  %8.2f ms/step  %6.1f GFLOP/s (%.0f%% of sgemm %.1f GFLOP/s)\n"
                 "eval:     %10.0f tokens/s\n"
                 "generate: %10.0f chars/s (batch 1, sampling)\n"
+                "beam %d:   %10.0f chars/s (%.2f of sampling's)\n"
                 "peak RSS: %10.1f MB\n"
                 "cpu/wall: %10.2f (load %.1f -> %.1f on the 1-minute average)\n",
                 r.cell.c_str(), r.vocab_size, r.embedding_size, r.num_layers, r.hidden_size, r.batch_size, r.num_steps,
                 r.threads, r.blas_core.c_str(), r.train_tokens_per_s, r.train_ms_per_step, r.train_gflops,
                 100.0 * r.train_gflops / r.sgemm_gflops, r.sgemm_gflops, r.eval_tokens_per_s, r.generate_chars_per_s,
+                kBenchBeam, r.beam_chars_per_s, r.generate_chars_per_s > 0 ? r.beam_chars_per_s / r.generate_chars_per_s : 0.0,
                 r.peak_rss_mb, r.cpu_per_wall, r.load_before, r.load_after);
   std::string report = buf;
   // Fewer CPU seconds per second than threads means other programs had the cores: every figure above, the

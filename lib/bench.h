@@ -18,12 +18,15 @@ struct BenchCommand {
   bool json = false;
 };
 
+inline constexpr int kBenchBeam = 4;
+
 struct BenchResult {
   std::string cell;
   std::string blas_core;  // OpenBLAS's kernel table, e.g. "SkylakeX" (lib/blas.h)
   int vocab_size = 0, embedding_size = 0, hidden_size = 0, num_layers = 0, batch_size = 0, num_steps = 0, threads = 0;
   double train_tokens_per_s = 0, train_ms_per_step = 0, train_gflops = 0;
   double eval_tokens_per_s = 0, generate_chars_per_s = 0, sgemm_gflops = 0, peak_rss_mb = 0;
+  double beam_chars_per_s = 0;  // beam search with kBenchBeam beams, characters of the best beam per second
   // Process CPU seconds per wall second over the timed phases, and the 1-minute load average before and
   // after: CPU/wall well below the thread count means other processes took the cores.
   double cpu_per_wall = 0, load_before = 0, load_after = 0;

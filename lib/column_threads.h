@@ -8,6 +8,7 @@
 // bit-identical whatever the thread count or the chunking (tests/column_threads_test.cc).
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <thread>
@@ -84,14 +85,35 @@ class ColumnThreads {
   std::atomic<bool> stop_{false};
 };
 
-// Gemm, with its single-row float products (GemvRow) split over `threads`; threads null, or double: Gemm itself.
-// The same bits as Gemm in every case.
+// c (m x n) = alpha * a (m x k) * b (k x n) + beta * c for a few rows (beam search's batch step): GemvRow per row
+// over blocks of b's columns small enough to stay in L2 while every row uses them, so b comes from memory once
+// per call. sgemm packs all of b on every call instead, which at 5 rows and the d2l sizes cost several times the
+// arithmetic.
+inline constexpr int kFewRows = 16;
+inline void GemmFewRows(int m, int n, int k, float alpha, const float* a, int lda, const float* b, int ldb, float beta,
+                        float* c, int ldc) {
+  const int block = std::max(16, (32768 / std::max(k, 1)) / 16 * 16);  // k x block floats: at most 128 KB
+  for (int j0 = 0; j0 < n; j0 += block) {
+    const int width = std::min(block, n - j0);
+    for (int r = 0; r < m; ++r) {
+      GemvRow(width, k, alpha, a + static_cast<std::size_t>(r) * lda, 1, b + j0, ldb, beta,
+              c + static_cast<std::size_t>(r) * ldc + j0);
+    }
+  }
+}
+
+// Gemm, with its single-row float products (GemvRow) split over `threads` and its few-row ones (GemmFewRows) run
+// on the caller; threads null, or double: Gemm itself. Single rows give the same bits as Gemm.
 template <typename T>
 void SplitGemm(ColumnThreads* threads, bool trans_a, bool trans_b, int m, int n, int k, T alpha, const T* a, int lda,
                const T* b, int ldb, T beta, T* c, int ldc) {
   if constexpr (std::is_same_v<T, float>) {
     if (threads != nullptr && m == 1 && n > 0 && !trans_b) {
       threads->GemvRow(n, k, alpha, a, trans_a ? lda : 1, b, ldb, beta, c);
+      return;
+    }
+    if (threads != nullptr && m <= kFewRows && n > 0 && !trans_a && !trans_b) {
+      GemmFewRows(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
       return;
     }
   }
