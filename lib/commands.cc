@@ -63,15 +63,17 @@ std::string ReadPrefixFile(const std::string& path) {
 
 int RunGenerate(const GenerateCommand& command, const GenerateIo& io) {
   const UnknownPolicy unknown = ParseUnknownPolicy(command.unknown);
-  if (command.prefixes.empty() && command.prefix_files.empty() && !command.interactive) {
-    throw UserError("generate needs at least one --prefix TEXT (or --prefix-file FILE, or --interactive), e.g. --prefix 分开");
-  }
   const bool stdin_file = std::find(command.prefix_files.begin(), command.prefix_files.end(), "-") != command.prefix_files.end();
   if (stdin_file && command.interactive) {
     throw UserError("--prefix-file - and --interactive both read standard input: give the prefix file by its path");
   }
   // Range checks reuse the config's, so the CLI and the config accept exactly the same values.
   RestoredModel restored = RestoreModel(command.checkpoint);
+  if (command.prefixes.empty() && command.prefix_files.empty() && !command.interactive) {
+    // The example is text of this model's own vocabulary, whatever its language.
+    throw UserError("generate needs at least one --prefix TEXT (or --prefix-file FILE, or --interactive), e.g. --prefix " +
+                    ShellQuote(SuggestedPrefix(restored.vocab, restored.config.generate.prefixes)));
+  }
   Config config = restored.config;
   if (command.length) config.generate.length = *command.length;
   if (command.temperature) config.generate.temperature = *command.temperature;

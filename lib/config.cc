@@ -129,7 +129,9 @@ void VisitFields(TrainConfig& c, V& v) {
 
 template <typename V>
 void VisitFields(GenerateConfig& c, V& v) {
-  v("prefixes", c.prefixes, kAny, "texts to continue when sampling (each non-empty; a lone string is one prefix)");
+  v("prefixes", c.prefixes, kAny,
+    "texts to continue when sampling (each non-empty; a lone string is one prefix); empty = the first characters of "
+    "the validation split");
   v("length", c.length, AtLeast(0), "characters generated after each prefix");
   v("every", c.every, AtLeast(0), "epochs between samples during training; 0 = never");
   v("temperature", c.temperature, Above(0), "divides the logits before sampling; below 1 is more conservative");
@@ -456,7 +458,7 @@ class RangeChecker {
       for (std::size_t i = 0; i < field.size(); ++i) {
         if (field[i].empty()) {
           throw UserError(key + "[" + std::to_string(i) +
-                          "] is empty: expected some text to start from; remove it or write e.g. \"分开\"");
+                          "] is empty: expected some text to start from; remove it, or write a few characters of the corpus");
         }
       }
     }

@@ -80,7 +80,7 @@ struct TrainConfig {
 };
 
 struct GenerateConfig {
-  std::vector<std::string> prefixes = {"分开", "不分开"};
+  std::vector<std::string> prefixes;  // empty = CorpusPrefix: the first characters of the validation split
   int length = 50;
   int every = 5;  // 0 = never during training
   double temperature = 1.0;

@@ -26,6 +26,15 @@ struct Dataset {
   }
 };
 
+// Where samples start when generate.prefixes is empty: up to max_chars characters of the validation split (the
+// training text without one), from its first line start within its first 256 characters if it has one, after any
+// leading whitespace, cut at the next line break. Falls back to the most frequent character; text of the corpus
+// itself, so it fits any language.
+std::string CorpusPrefix(const Dataset& data, int max_chars = 16);
+
+// generate.prefixes, or {CorpusPrefix(data)} when it is empty.
+std::vector<std::string> SamplePrefixes(const std::vector<std::string>& configured, const Dataset& data);
+
 // Reads data.corpus and builds the vocabulary from the whole text (the book's choice), then encodes and splits it.
 Dataset LoadDataset(const DataConfig& data);
 

@@ -47,9 +47,9 @@ TEST_CASE("cli: a tiny training run succeeds, so the error cases below fail for 
   CHECK(fs::exists(dir / "run" / "last.ckpt"));
   CHECK(r.output.find("charlm: error") == std::string::npos);
   // The run ends by saying where the model is and which commands use it; the suggested prefix must be one this
-  // English text can encode (the default prefixes are Chinese), so the suggested command works as printed.
+  // English text can encode: without generate.prefixes, the first words of the validation split.
   CHECK_MESSAGE(r.output.find("done after 2 epochs: best validation perplexity ") != std::string::npos, r.output);
-  CHECK_MESSAGE(r.output.find(" generate --checkpoint run/best.ckpt --prefix a --length 100") != std::string::npos,
+  CHECK_MESSAGE(r.output.find(" generate --checkpoint run/best.ckpt --prefix 'away the from' --length 100") != std::string::npos,
                 r.output);
   CHECK_MESSAGE(r.output.find(" eval --checkpoint run/best.ckpt --split val") != std::string::npos, r.output);
   const RunResult generated = Run(dir, {"generate", "--checkpoint", "run/best.ckpt", "--prefix", "a", "--length", "5"});

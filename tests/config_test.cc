@@ -149,7 +149,7 @@ TEST_CASE("config: defaults round trip through JSON") {
   CHECK(ConfigToJson(ConfigFromJson(written)) == written);
   CHECK(written["model"]["cell"] == "lstm");
   CHECK(written["train"]["optimizer"]["lr"] == 0.002);
-  CHECK(written["generate"]["prefixes"] == json::array({"分开", "不分开"}));
+  CHECK(written["generate"]["prefixes"] == json::array());  // no language assumed: samples start from the corpus
 }
 
 TEST_CASE("config: a config with every field changed reads back field by field") {

@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <vector>
 
 #include "checkpoint.h"
 #include "dataset.h"
@@ -74,6 +75,45 @@ TEST_CASE("dataset: RestoreModel rebuilds the model and rejects a checkpoint who
   data.config["model"]["hidden_size"] = 0;
   SaveCheckpoint((dir / "bad_config.ckpt").string(), data);
   CHECK_THROWS_WITH_AS(RestoreModel((dir / "bad_config.ckpt").string()), doctest::Contains("invalid"), UserError);
+}
+
+}  // namespace
+}  // namespace charlm
+
+namespace charlm {
+namespace {
+
+Dataset LoadText(const testing::TempDir& dir, const std::string& text, double val_fraction, NewlinePolicy newline) {
+  testing::WriteFile(dir / "text.txt", text);
+  DataConfig data;
+  data.corpus = (dir / "text.txt").string();
+  data.val_fraction = val_fraction;
+  data.newline = newline;
+  return LoadDataset(data);
+}
+
+TEST_CASE("dataset: CorpusPrefix starts samples from the validation split's first line, in the corpus's own language") {
+  testing::TempDir dir;
+  // 90 characters of training text, then the validation split starts mid-line: the prefix is its next line.
+  const std::string english = std::string(80, 'x') + "\nab\ncd\nef gh\nThe quick brown fox jumps over\nand more words\n";
+  const Dataset d = LoadText(dir, english, 0.5, NewlinePolicy::kKeep);
+  CHECK(d.Validation().size() > 16);
+  const std::string prefix = CorpusPrefix(d);
+  CHECK(prefix.size() <= 16);
+  CHECK(prefix.find('\n') == std::string::npos);
+  CHECK_FALSE(prefix.empty());
+  CHECK(english.find(prefix) != std::string::npos);  // text of the corpus itself
+  CHECK(SamplePrefixes({"given"}, d) == std::vector<std::string>{"given"});
+  CHECK(SamplePrefixes({}, d) == std::vector<std::string>{prefix});
+
+  // No line breaks (newline -> space): the first 16 characters of the split, here Chinese.
+  const Dataset zh = LoadText(dir, "分开的时候\n我们都哭了 不分开的时候\n我们都笑了 就是这样\n想要的都拿走\n", 0.5, NewlinePolicy::kSpace);
+  const std::string zh_prefix = CorpusPrefix(zh);
+  CHECK_FALSE(zh_prefix.empty());
+  CHECK(zh_prefix.find(' ') != 0);
+  // Without a validation split, the training text's first line.
+  const Dataset none = LoadText(dir, "first line here\nsecond line\n", 0.0, NewlinePolicy::kKeep);
+  CHECK(CorpusPrefix(none) == "second line");
 }
 
 }  // namespace

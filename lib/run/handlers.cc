@@ -231,8 +231,9 @@ void SamplePrinter::OnEpochEnd(TrainingRun& run, const EpochSummary& summary) {
   const SamplingOptions sampling = SamplingFromConfig(config.generate);
   // All samples first, then the lines: a progress bar says "sampling" meanwhile and is gone before they print.
   run.Announce("sampling");
+  const std::vector<std::string> prefixes = SamplePrefixes(config.generate.prefixes, run.data());
   std::vector<std::string> samples;
-  for (const std::string& prefix : config.generate.prefixes) {
+  for (const std::string& prefix : prefixes) {
     samples.push_back(GenerateText(run.model(), run.data().vocab, prefix, sampling, rng, UnknownPolicy::kError,
                                    config.data.newline));
   }
@@ -241,7 +242,7 @@ void SamplePrinter::OnEpochEnd(TrainingRun& run, const EpochSummary& summary) {
   std::ofstream log(path, std::ios::app);
   for (std::size_t k = 0; k < samples.size(); ++k) {
     spdlog::info(" - {}", samples[k]);
-    log << nlohmann::json{{"epoch", summary.epoch}, {"prefix", config.generate.prefixes[k]}, {"text", samples[k]}}.dump()
+    log << nlohmann::json{{"epoch", summary.epoch}, {"prefix", prefixes[k]}, {"text", samples[k]}}.dump()
         << '\n';
   }
   log.flush();

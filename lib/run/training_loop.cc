@@ -158,7 +158,7 @@ class Loop {
     }
     outcome_.epochs_completed = progress.epochs_completed;
     outcome_.best_val_perplexity = run_.val_ids().empty() ? std::nullopt : progress.best_score;
-    outcome_.sample_prefix = SuggestedPrefix(run_.data().vocab, run_.config().generate.prefixes);
+    outcome_.sample_prefix = SuggestedPrefix(run_.data().vocab, SamplePrefixes(run_.config().generate.prefixes, run_.data()));
     for (auto& h : handlers_) h->OnTrainEnd(run_, outcome_);
     return outcome_;
   }
@@ -192,7 +192,7 @@ class Loop {
     }
     outcome_.epochs_completed = run_.progress().epochs_completed;
     outcome_.best_val_perplexity = run_.val_ids().empty() ? std::nullopt : run_.progress().best_score;
-    outcome_.sample_prefix = SuggestedPrefix(run_.data().vocab, run_.config().generate.prefixes);
+    outcome_.sample_prefix = SuggestedPrefix(run_.data().vocab, SamplePrefixes(run_.config().generate.prefixes, run_.data()));
     for (auto& h : handlers_) h->OnTrainEnd(run_, outcome_);
     return outcome_;
   }
