@@ -120,4 +120,18 @@ TEST_CASE("report: train writes report.html, and a resumed run shows each epoch 
   CHECK(std::filesystem::exists(dir / "compare.html"));
 }
 
+TEST_CASE("report: a run without generate.prefixes continues the corpus prefix its samples started from") {
+  testing::TempDir dir;
+  testing::WriteTinyRun(dir);
+  auto run = testing::Run(dir, {"train", "--config", "tiny.json", "--set", "generate.every=1", "--set",
+                                "generate.length=5"});
+  REQUIRE_MESSAGE(run.exit_code == 0, run.output);
+  const RunData data = LoadRun((dir / "run").string());
+  REQUIRE(!data.samples.empty());
+  const std::optional<ModelFigures> figures = ComputeModelFigures((dir / "run").string());
+  REQUIRE(figures.has_value());
+  REQUIRE(figures->continuations.size() == 1);
+  CHECK(figures->continuations[0].first == data.samples[0].prefix);
+}
+
 }  // namespace charlm

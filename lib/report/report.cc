@@ -311,7 +311,14 @@ std::optional<ModelFigures> ComputeModelFigures(const std::string& dir) {
                                        config.train.num_steps);
   const SamplingOptions sampling = SamplingFromConfig(config.generate);
   Rng rng(0);
-  for (const std::string& prefix : config.generate.prefixes) {
+  std::vector<std::string> prefixes = config.generate.prefixes;
+  if (prefixes.empty()) {
+    // Without configured prefixes the run sampled from a prefix of its own corpus; samples.jsonl says which.
+    for (const SampleRow& sample : ParseSamples(ReadIfPresent(fs::path(dir) / "samples.jsonl", kMaxMetricsBytes))) {
+      if (std::find(prefixes.begin(), prefixes.end(), sample.prefix) == prefixes.end()) prefixes.push_back(sample.prefix);
+    }
+  }
+  for (const std::string& prefix : prefixes) {
     try {
       figures.continuations.emplace_back(prefix, GenerateText(restored.model, restored.vocab, prefix, sampling, rng,
                                                               UnknownPolicy::kSkip, config.data.newline));
