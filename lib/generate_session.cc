@@ -44,21 +44,6 @@ constexpr SessionOption kSessionOptions[] = {
     {"repetition-window", "32"}, {"no-repeat-ngram", "4"}, {"stop", "\\n"},
 };
 
-std::size_t EditDistance(std::string_view a, std::string_view b) {
-  std::vector<std::size_t> row(b.size() + 1);
-  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (std::size_t i = 1; i <= a.size(); ++i) {
-    std::size_t diagonal = row[0];
-    row[0] = i;
-    for (std::size_t j = 1; j <= b.size(); ++j) {
-      const std::size_t above = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diagonal = above;
-    }
-  }
-  return row[b.size()];
-}
-
 std::string OptionList() {
   std::string list;
   for (const SessionOption& o : kSessionOptions) list += (list.empty() ? "" : ", ") + std::string(o.name);

@@ -1,6 +1,7 @@
 // UTF-8 decoding (strict, with byte offsets in the errors) and encoding between bytes and code points.
 #pragma once
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -35,5 +36,8 @@ std::string EscapeControlChars(std::string_view text, std::size_t max_chars = kM
 
 // The character as one visible token for reports: control characters become \n, \r, \t or \u{7f}; others are UTF-8.
 std::string PrintableCodePoint(char32_t c);
+
+// Levenshtein distance between two byte strings, for "did you mean" suggestions (config keys, :set options).
+std::size_t EditDistance(std::string_view a, std::string_view b);
 
 }  // namespace charlm
