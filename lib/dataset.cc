@@ -16,7 +16,7 @@ Dataset LoadDataset(const DataConfig& data) {
   const std::u32string text = ReadCorpus(data.corpus, data.newline, data.max_chars);
   Dataset dataset;
   dataset.vocab = Vocab::Build(text, data.min_freq);
-  dataset.ids = dataset.vocab.Encode(text);
+  dataset.ids = TokenIds(dataset.vocab.Encode(text), dataset.vocab.size());
   dataset.split = SplitCorpus(static_cast<std::int64_t>(dataset.ids.size()), data.val_fraction, data.test_fraction);
   return dataset;
 }
@@ -66,7 +66,7 @@ RestoredModel RestoreModel(const std::string& checkpoint_path) {
 }
 
 std::string CorpusPrefix(const Dataset& data, int max_chars) {
-  const std::span<const int> text = data.Validation().empty() ? data.Train() : data.Validation();
+  const IdView text = data.Validation().empty() ? data.Train() : data.Validation();
   const auto char_at = [&](std::size_t k) {
     return data.vocab.unk_id() == text[k] ? U'\uFFFD' : data.vocab.CharAt(text[k]);
   };

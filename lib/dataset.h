@@ -9,20 +9,22 @@
 #include "config.h"
 #include "corpus.h"
 #include "model.h"
+#include "token_ids.h"
 #include "vocab.h"
 
 namespace charlm {
 
 struct Dataset {
   Vocab vocab;
-  std::vector<int> ids;  // the whole corpus after the newline policy and max_chars
+  TokenIds ids;  // the whole corpus after the newline policy and max_chars
   SplitBounds split;
-  std::span<const int> Train() const { return {ids.data(), static_cast<std::size_t>(split.train_end)}; }
-  std::span<const int> Validation() const {
-    return {ids.data() + split.train_end, static_cast<std::size_t>(split.val_end - split.train_end)};
+  IdView Train() const { return ids.view().first(static_cast<std::size_t>(split.train_end)); }
+  IdView Validation() const {
+    return ids.view().subspan(static_cast<std::size_t>(split.train_end),
+                              static_cast<std::size_t>(split.val_end - split.train_end));
   }
-  std::span<const int> Test() const {
-    return {ids.data() + split.val_end, static_cast<std::size_t>(split.size - split.val_end)};
+  IdView Test() const {
+    return ids.view().subspan(static_cast<std::size_t>(split.val_end), static_cast<std::size_t>(split.size - split.val_end));
   }
 };
 

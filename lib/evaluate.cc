@@ -37,7 +37,7 @@ double TokenLoss(const float* row, int vocab, int target) {
 
 }  // namespace
 
-EvalResult Evaluate(const CharModel<float>& model, std::span<const int> ids, const EvalOptions& options) {
+EvalResult Evaluate(const CharModel<float>& model, IdView ids, const EvalOptions& options) {
   EvalResult result;
   std::int64_t transitions = static_cast<std::int64_t>(ids.size()) - 1;
   if (options.max_chars > 0) transitions = std::min(transitions, options.max_chars);
@@ -88,8 +88,10 @@ EvalResult Evaluate(const CharModel<float>& model, std::span<const int> ids, con
     }
     const int steps = static_cast<int>(transitions - plan.tail_start);
     auto tail_ws = model.MakeWorkspace(steps, 1);
-    loss_sum += static_cast<double>(model.Forward(*tail_ws, ids.data() + plan.tail_start,
-                                                  ids.data() + plan.tail_start + 1, steps, 1, tail_state, {})) * steps;
+    std::vector<int> tail(static_cast<std::size_t>(steps) + 1);  // (steps + 1): inputs, and targets one later
+    ids.CopyTo(static_cast<std::size_t>(plan.tail_start), tail.size(), tail.data());
+    loss_sum += static_cast<double>(model.Forward(*tail_ws, tail.data(), tail.data() + 1, steps, 1, tail_state, {})) *
+                steps;
     scored += steps;
     result.cancelled = !keep_going();
   }

@@ -6,6 +6,7 @@
 #include <span>
 
 #include "model.h"
+#include "token_ids.h"
 
 namespace charlm {
 
@@ -55,6 +56,6 @@ EvalPlan PlanEvaluation(std::int64_t transitions, int streams, int burn_in);
 
 // Scores every transition of ids exactly once, without dropout, following PlanEvaluation. Each scored character
 // sees the whole text before it (one stream) or at least burn_in characters of it (the others).
-EvalResult Evaluate(const CharModel<float>& model, std::span<const int> ids, const EvalOptions& options);
+EvalResult Evaluate(const CharModel<float>& model, IdView ids, const EvalOptions& options);
 
 }  // namespace charlm

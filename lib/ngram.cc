@@ -12,7 +12,7 @@
 
 namespace charlm {
 
-KneserNeyModel::KneserNeyModel(std::span<const int> train_ids, int vocab_size, int order)
+KneserNeyModel::KneserNeyModel(IdView train_ids, int vocab_size, int order)
     : vocab_size_(vocab_size), order_(order) {
   assert(vocab_size >= 1);
   bits_ = std::max(1, static_cast<int>(std::bit_width(static_cast<unsigned>(vocab_size - 1))));
@@ -25,7 +25,7 @@ KneserNeyModel::KneserNeyModel(std::span<const int> train_ids, int vocab_size, i
                     std::to_string(vocab_size) + " characters: at most " + std::to_string(128 / bits_) +
                     "; give a lower --order");
   }
-  const std::span<const int> fit = train_ids.first(
+  const IdView fit = train_ids.first(
       static_cast<std::size_t>(std::min<std::int64_t>(static_cast<std::int64_t>(train_ids.size()), kMaxNgramFitChars)));
   train_chars_ = fit.size();
   unigram_counts_.assign(static_cast<std::size_t>(vocab_size), 0);
@@ -60,13 +60,13 @@ KneserNeyModel::KneserNeyModel(std::span<const int> train_ids, int vocab_size, i
   }
 }
 
-KneserNeyModel::NgramKey KneserNeyModel::Key(std::span<const int> ids) const {
+KneserNeyModel::NgramKey KneserNeyModel::Key(IdView ids) const {
   NgramKey key = 0;
   for (const int id : ids) key = (key << bits_) | static_cast<NgramKey>(id);
   return key;
 }
 
-double KneserNeyModel::Probability(std::span<const int> context, int next) const {
+double KneserNeyModel::Probability(IdView context, int next) const {
   assert(next >= 0 && next < vocab_size_);
   const double uniform = 1.0 / vocab_size_;
   if (order_ == 1) {
@@ -89,7 +89,7 @@ double KneserNeyModel::Probability(std::span<const int> context, int next) const
   return p;
 }
 
-NgramEvalResult EvaluateNgram(const KneserNeyModel& model, std::span<const int> ids) {
+NgramEvalResult EvaluateNgram(const KneserNeyModel& model, IdView ids) {
   NgramEvalResult result;
   if (ids.size() < 2) return result;
   const std::size_t history = static_cast<std::size_t>(model.order() - 1);
@@ -105,7 +105,7 @@ NgramEvalResult EvaluateNgram(const KneserNeyModel& model, std::span<const int> 
   return result;
 }
 
-Baseline FitBaseline(std::span<const int> train_ids, std::span<const int> val_ids, int vocab_size, int order) {
+Baseline FitBaseline(IdView train_ids, IdView val_ids, int vocab_size, int order) {
   Baseline baseline;
   baseline.order = order;
   const KneserNeyModel model(train_ids, vocab_size, order);

@@ -8,6 +8,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "token_ids.h"
+
 namespace charlm {
 
 // Order 5 by default: within 4 % of the best order (7) on the lyrics and on an English text
@@ -28,13 +30,13 @@ inline constexpr std::int64_t kMaxNgramFitChars = 5'000'000;
 class KneserNeyModel {
  public:
   // UserError when order is outside [1, kMaxNgramOrder] or `order` ids of this vocabulary do not fit a 128-bit key.
-  KneserNeyModel(std::span<const int> train_ids, int vocab_size, int order);
+  KneserNeyModel(IdView train_ids, int vocab_size, int order);
 
   int order() const { return order_; }
   int vocab_size() const { return vocab_size_; }
   double Discount(int level) const { return levels_[static_cast<std::size_t>(level - 1)].discount; }  // level 1..order
   // Uses the last order - 1 ids of context (fewer if it is shorter).
-  double Probability(std::span<const int> context, int next) const;
+  double Probability(IdView context, int next) const;
 
  private:
   struct ContextStats {
@@ -53,7 +55,7 @@ class KneserNeyModel {
     std::unordered_map<NgramKey, ContextStats, KeyHash> contexts;  // context (level - 1 ids) -> stats
     double discount = 0.5;
   };
-  NgramKey Key(std::span<const int> ids) const;
+  NgramKey Key(IdView ids) const;
 
   int vocab_size_ = 0, order_ = 1, bits_ = 1;
   std::vector<std::uint64_t> unigram_counts_;  // (V) raw counts, for order 1
@@ -69,7 +71,7 @@ struct NgramEvalResult {
 };
 
 // Scores every transition ids[k] -> ids[k+1] once, the context being the ids before it within `ids`.
-NgramEvalResult EvaluateNgram(const KneserNeyModel& model, std::span<const int> ids);
+NgramEvalResult EvaluateNgram(const KneserNeyModel& model, IdView ids);
 
 // What `charlm baseline` and the start of `train` report: the model fitted on train, scored on validation.
 struct Baseline {
@@ -77,7 +79,7 @@ struct Baseline {
   std::int64_t fit_chars = 0;  // training characters it was fitted on (at most kMaxNgramFitChars)
   NgramEvalResult validation;
 };
-Baseline FitBaseline(std::span<const int> train_ids, std::span<const int> val_ids, int vocab_size, int order);
+Baseline FitBaseline(IdView train_ids, IdView val_ids, int vocab_size, int order);
 // {"order": N, "val_perplexity": ..., "val_bpc": ...}: the contents of out_dir/baseline.json.
 nlohmann::json BaselineJson(const Baseline& baseline);
 // "Kneser-Ney 3-gram baseline (fitted on 56953 training characters): validation perplexity 410.1, 8.680 bits ..."

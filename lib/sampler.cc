@@ -29,9 +29,9 @@ std::int64_t Sampler::MinimumLength(SamplerKind kind, int batch_size, int num_st
   return without_offset + (random_offset ? t - 1 : 0);
 }
 
-Sampler::Sampler(std::span<const int> data, SamplerKind kind, int batch_size, int num_steps, bool random_offset,
+Sampler::Sampler(IdView data, SamplerKind kind, int batch_size, int num_steps, bool random_offset,
                  std::uint64_t seed)
-    : data_(data.begin(), data.end()),
+    : data_(data),
       kind_(kind),
       batch_size_(batch_size),
       num_steps_(num_steps),
@@ -86,11 +86,9 @@ void Sampler::GetBatch(std::int64_t index, int* x, int* y) const {
     const std::int64_t start = kind_ == SamplerKind::kRandom
                                    ? window_starts_[static_cast<std::size_t>(index * batch_size_ + b)]
                                    : offset_ + b * row_length_ + index * num_steps_;
-    const int* source = data_.data() + start;
-    for (int t = 0; t < num_steps_; ++t) {
-      x[b * num_steps_ + t] = source[t];
-      y[b * num_steps_ + t] = source[t + 1];
-    }
+    const auto first = static_cast<std::size_t>(start);
+    data_.CopyTo(first, static_cast<std::size_t>(num_steps_), x + b * num_steps_);
+    data_.CopyTo(first + 1, static_cast<std::size_t>(num_steps_), y + b * num_steps_);
   }
 }
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "model_types.h"
+#include "token_ids.h"
 
 namespace charlm {
 
@@ -20,9 +21,9 @@ namespace charlm {
 // An epoch's layout is a pure function of (seed, epoch), so training can resume at any batch of any epoch.
 class Sampler {
  public:
-  // Keeps its own copy of `data` (the caller's buffer may go away). Starts at epoch 0.
+  // Reads `data` in place (a gigabyte corpus is not copied): its storage must outlive the sampler. Starts at epoch 0.
   // UserError if the data is too short for one batch in every epoch; the message gives the minimum length.
-  Sampler(std::span<const int> data, SamplerKind kind, int batch_size, int num_steps, bool random_offset,
+  Sampler(IdView data, SamplerKind kind, int batch_size, int num_steps, bool random_offset,
           std::uint64_t seed);
 
   // Lays out epoch `epoch` (offset and, for random, the window order) from std::mt19937_64 seeded by (seed, epoch).
@@ -44,7 +45,7 @@ class Sampler {
   static std::int64_t MinimumLength(SamplerKind kind, int batch_size, int num_steps, bool random_offset);
 
  private:
-  std::vector<int> data_;
+  IdView data_;
   SamplerKind kind_;
   int batch_size_;
   int num_steps_;

@@ -90,7 +90,7 @@ std::vector<int> Vocab::Encode(std::u32string_view text) const {
   return ids;
 }
 
-std::u32string Vocab::Decode(std::span<const int> ids) const {
+std::u32string Vocab::Decode(IdView ids) const {
   std::u32string text;
   text.reserve(ids.size());
   for (int id : ids) text.push_back(CharAt(id));

@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "token_ids.h"
+
 namespace charlm {
 
 class Vocab {
@@ -31,7 +33,7 @@ class Vocab {
   std::optional<int> unk_id() const { return unk_id_; }
 
   std::vector<int> Encode(std::u32string_view text) const;
-  std::u32string Decode(std::span<const int> ids) const;
+  std::u32string Decode(IdView ids) const;
 
   // Frequency per id in the text the vocabulary was built from (<unk> holds the sum of the dropped characters).
   const std::vector<std::int64_t>& counts() const { return counts_; }

@@ -84,7 +84,7 @@ void MetricsWriter::Append(const TrainingRun& run, const nlohmann::json& row) {
 }
 
 void BaselineReporter::OnTrainBegin(TrainingRun& run) {
-  const std::span<const int> val_ids = run.val_ids();
+  const IdView val_ids = run.val_ids();
   if (val_ids.size() < 2) return;  // nothing to compare against
   const Baseline baseline = FitBaseline(run.data().Train(), val_ids, run.data().vocab.size(),
                                         kDefaultNgramOrder);

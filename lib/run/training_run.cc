@@ -115,7 +115,7 @@ Dataset LoadCheckedData(const Config& config, const std::optional<CheckpointData
   const TrainConfig& tc = config.train;
   Dataset data = LoadDataset(config.data);
   if (resume) CheckVocabMatches(Vocab::FromJson(resume->vocab), data.vocab, resume_path, config.data.corpus);
-  const std::span<const int> train_ids = data.Train();
+  const IdView train_ids = data.Train();
   const std::int64_t needed = Sampler::MinimumLength(tc.sampler, tc.batch_size, tc.num_steps, tc.random_offset);
   if (static_cast<std::int64_t>(train_ids.size()) < needed) {
     throw UserError("the training split of " + config.data.corpus + " has " + std::to_string(train_ids.size()) +

@@ -56,8 +56,8 @@ class TrainingRun {
 
   const Config& config() const { return config_; }
   const Dataset& data() const { return data_; }
-  std::span<const int> train_ids() const { return data_.Train(); }
-  std::span<const int> val_ids() const { return data_.Validation(); }
+  IdView train_ids() const { return data_.Train(); }
+  IdView val_ids() const { return data_.Validation(); }
   Sampler& sampler() { return sampler_; }
   CharModel<float>& model() { return model_; }
   const CharModel<float>& model() const { return model_; }
