@@ -4,11 +4,15 @@
 #include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <limits>
 #include <sstream>
+#include <vector>
+
+#include <spdlog/spdlog.h>
 
 #include "errors.h"
 #include "file_io.h"
@@ -17,26 +21,23 @@
 namespace charlm {
 namespace {
 
-constexpr std::uint64_t kCorpusMemoryPerByte = 10;
+// ReadCorpus holds the text: the code points (4 bytes each) and then the ids the caller makes of them.
+constexpr std::uint64_t kTextMemoryPerByte = 10;
+// ReadCorpusIds holds 2-byte ids, at most one per byte of the file, in at most half of the memory.
+constexpr std::uint64_t kIdBytesPerChar = 2;
+constexpr std::uint64_t kIdMemoryShare = 2;
+constexpr std::size_t kPieceBytes = std::size_t{1} << 18;  // small enough that a piece's code points stay in cache
+constexpr std::size_t kCodePoints = 0x110000;
 
-}  // namespace
+bool IsOtherControl(char32_t c) { return (c < 0x20 && c != U'\n' && c != U'\t') || (c >= 0x7F && c <= 0x9F); }
 
-std::u32string ApplyNewlinePolicy(std::u32string text, NewlinePolicy policy) {
-  const auto is_newline = [](char32_t c) { return c == U'\n' || c == U'\r'; };
-  switch (policy) {
-    case NewlinePolicy::kKeep:
-      break;
-    case NewlinePolicy::kSpace:
-      std::replace_if(text.begin(), text.end(), is_newline, U' ');
-      break;
-    case NewlinePolicy::kDrop:
-      text.erase(std::remove_if(text.begin(), text.end(), is_newline), text.end());
-      break;
-  }
-  return text;
+std::string WithThousands(std::uint64_t n) {
+  std::string digits = std::to_string(n);
+  for (int at = static_cast<int>(digits.size()) - 3; at > 0; at -= 3) digits.insert(static_cast<std::size_t>(at), ",");
+  return digits;
 }
 
-std::u32string ReadCorpus(const std::string& path, NewlinePolicy policy, std::int64_t max_chars) {
+void CheckPath(const std::string& path, std::int64_t max_chars) {
   if (max_chars < 0) {
     throw UserError("max_chars " + std::to_string(max_chars) +
                     " is negative: use 0 for the whole corpus or a positive count");
@@ -56,24 +57,236 @@ std::u32string ReadCorpus(const std::string& path, NewlinePolicy policy, std::in
   if (std::filesystem::is_directory(status)) {
     throw UserError("corpus path '" + path + "' is a directory: pass the path of a UTF-8 text file inside it");
   }
-  // The text is held whole: the bytes, then 4 bytes per character decoded, then 4 per id, about 10 per byte.
-  const std::uint64_t memory = PhysicalMemoryBytes();
-  const std::uint64_t limit = memory > 0 ? memory / kCorpusMemoryPerByte : std::numeric_limits<std::uint64_t>::max();
-  const std::string bytes = ReadRegularFile(
-      path, FileRole{"corpus file", "check that it is a readable file", limit,
-                     "charlm holds the whole text in memory, about " + std::to_string(kCorpusMemoryPerByte) +
-                         " bytes per byte of text, and this machine has " + FormatBytes(memory) +
-                         "; train on a shorter part of the text"});
-  if (bytes.empty()) throw UserError("corpus file '" + path + "' is empty: give a UTF-8 text file with some text");
+}
 
-  std::u32string text = ApplyNewlinePolicy(DecodeUtf8(bytes, path), policy);
-  if (text.empty()) {
+void LogNotes(const std::string& path, const CorpusNotes& notes) {
+  if (notes.crlf_line_breaks > 0) {
+    spdlog::info("{}: {} Windows line breaks (\\r\\n) read as \\n", path,
+                 WithThousands(static_cast<std::uint64_t>(notes.crlf_line_breaks)));
+  }
+  if (notes.control_chars > 0) {
+    spdlog::warn("{}: {} control characters other than \\n and \\t (the first, {}, is character {}) are kept, each "
+                 "as a character of the vocabulary: remove them from the file if they are noise",
+                 path, WithThousands(static_cast<std::uint64_t>(notes.control_chars)),
+                 DescribeCodePoint(notes.first_control), WithThousands(static_cast<std::uint64_t>(notes.first_control_index)));
+  }
+}
+
+// Streams an open corpus file through sink(const char32_t* chars, std::size_t count), piece by piece, as the
+// characters training sees: decoded strictly (a leading BOM skipped), "\r\n" read as "\n", the newline policy
+// applied, and nothing after the first max_chars (0 = all), where reading stops. Fills `notes`.
+template <class Sink>
+void StreamCorpus(RegularFileReader& file, const std::string& path, NewlinePolicy policy, std::int64_t max_chars,
+                  CorpusNotes& notes, Sink&& sink) {
+  if (file.size() == 0) throw UserError("corpus file '" + path + "' is empty: give a UTF-8 text file with some text");
+  notes.file_bytes = file.size();
+  const std::int64_t limit = max_chars > 0 ? max_chars : std::numeric_limits<std::int64_t>::max();
+  std::vector<char> bytes(kPieceBytes + 4);       // a piece, after up to 3 bytes of a sequence the last one cut
+  std::vector<char32_t> decoded(bytes.size());    // its code points
+  std::vector<char32_t> kept(bytes.size() + 1);   // as training sees them (one more: a lone \r held from before)
+  std::size_t held = 0;
+  std::uint64_t offset = 0;  // of bytes[0] in the file
+  bool first_piece = true, pending_cr = false, full = false;
+  std::size_t count = 0;
+  const auto keep = [&](char32_t c) {
+    if (c == U'\n' || c == U'\r') {
+      if (policy == NewlinePolicy::kDrop) return;
+      if (policy == NewlinePolicy::kSpace) c = U' ';
+    }
+    if (IsOtherControl(c)) {
+      if (notes.control_chars++ == 0) {
+        notes.first_control = c;
+        notes.first_control_index = notes.chars;
+      }
+    }
+    kept[count++] = c;
+    full = ++notes.chars == limit;
+  };
+  while (!full) {
+    const std::size_t got = file.Read(bytes.data() + held, kPieceBytes);
+    const bool at_end = got < kPieceBytes;
+    const std::size_t length = held + got;
+    std::size_t start = 0;
+    if (first_piece && length >= 3 && std::string_view(bytes.data(), 3) == "\xEF\xBB\xBF") start = 3;
+    first_piece = false;
+    const Utf8ChunkResult piece =
+        DecodeUtf8Chunk(std::string_view(bytes.data() + start, length - start), offset + start, at_end, path,
+                        decoded.data());
+    count = 0;
+    for (std::size_t k = 0; k < piece.chars && !full; ++k) {
+      const char32_t c = decoded[k];
+      if (pending_cr) {
+        pending_cr = false;
+        if (c == U'\n') {
+          ++notes.crlf_line_breaks;
+          keep(U'\n');
+          continue;
+        }
+        keep(U'\r');
+        if (full) break;
+      }
+      if (c == U'\r') {
+        pending_cr = true;
+      } else {
+        keep(c);
+      }
+    }
+    if (at_end && pending_cr && !full) keep(U'\r');
+    if (count > 0) sink(kept.data(), count);
+    if (at_end) break;
+    const std::size_t used = start + piece.bytes_used;
+    held = length - used;
+    assert(held <= 3);
+    std::memmove(bytes.data(), bytes.data() + used, held);
+    offset += used;
+  }
+  if (notes.chars == 0) {
     throw UserError("corpus file '" + path + "' has no characters left after newline policy \"" +
                     std::string(EnumName(policy)) + "\": use newline \"keep\" or a file with more than line breaks");
   }
-  if (max_chars > 0 && static_cast<std::uint64_t>(max_chars) < text.size())
-    text.resize(static_cast<std::size_t>(max_chars));
+}
+
+// Ids by first appearance while the text streams by, with counts; renumbered to the vocabulary's order at the end.
+class FirstAppearanceIds {
+ public:
+  explicit FirstAppearanceIds(std::size_t most_chars) : most_chars_(most_chars), slot_(kCodePoints, 0) {
+    narrow_.reserve(most_chars);  // untouched pages of the reservation cost no memory
+  }
+
+  void Add(const char32_t* chars, std::size_t count) {
+    std::size_t k = 0;
+    for (; k < count && wide_.empty(); ++k) {
+      const std::uint32_t id = IdOf(chars[k]);
+      if (id > 0xFFFF) {  // the 65,537th symbol: from here on the ids are 4 bytes
+        Widen();
+        wide_.push_back(static_cast<std::int32_t>(id));
+        ++k;
+        break;
+      }
+      narrow_.push_back(static_cast<std::uint16_t>(id));
+    }
+    for (; k < count; ++k) wide_.push_back(static_cast<std::int32_t>(IdOf(chars[k])));
+  }
+
+  // The vocabulary of the counts, and the ids renumbered to it in the narrowest width that holds it.
+  std::pair<Vocab, TokenIds> Finish(int min_freq) {
+    std::vector<std::pair<char32_t, std::int64_t>> counts(chars_.size());
+    for (std::size_t id = 0; id < chars_.size(); ++id) counts[id] = {chars_[id], counts_[id]};
+    Vocab vocab = Vocab::FromCounts(std::move(counts), min_freq);
+    std::vector<std::int32_t> renumber(chars_.size());
+    for (std::size_t id = 0; id < chars_.size(); ++id) {
+      const std::optional<int> found = vocab.Find(chars_[id]);
+      assert(found || vocab.unk_id());
+      renumber[id] = found ? *found : *vocab.unk_id();
+    }
+    if (wide_.empty()) {
+      for (std::uint16_t& id : narrow_) id = static_cast<std::uint16_t>(renumber[id]);
+      return {std::move(vocab), TokenIds(std::move(narrow_))};
+    }
+    if (TokenIds::WidthFor(vocab.size()) == 2) {  // min_freq folded enough symbols into <unk>
+      std::vector<std::uint16_t> narrow(wide_.size());
+      for (std::size_t k = 0; k < wide_.size(); ++k)
+        narrow[k] = static_cast<std::uint16_t>(renumber[static_cast<std::size_t>(wide_[k])]);
+      return {std::move(vocab), TokenIds(std::move(narrow))};
+    }
+    for (std::int32_t& id : wide_) id = renumber[static_cast<std::size_t>(id)];
+    return {std::move(vocab), TokenIds(std::move(wide_))};
+  }
+
+ private:
+  std::uint32_t IdOf(char32_t c) {
+    std::uint32_t& slot = slot_[c];
+    if (slot == 0) {
+      chars_.push_back(c);
+      counts_.push_back(0);
+      slot = static_cast<std::uint32_t>(chars_.size());
+    }
+    ++counts_[slot - 1];
+    return slot - 1;
+  }
+
+  void Widen() {
+    wide_.reserve(most_chars_);
+    wide_.assign(narrow_.begin(), narrow_.end());
+    narrow_ = {};
+  }
+
+  std::size_t most_chars_;
+  std::vector<std::uint32_t> slot_;  // (code points): 1 + the character's first-appearance id, 0 = not seen yet
+  std::vector<char32_t> chars_;      // by first-appearance id
+  std::vector<std::int64_t> counts_;
+  std::vector<std::uint16_t> narrow_;  // the ids while there are at most 65,536 symbols
+  std::vector<std::int32_t> wide_;     // the ids after that
+};
+
+}  // namespace
+
+std::u32string ApplyNewlinePolicy(std::u32string text, NewlinePolicy policy) {
+  const auto is_newline = [](char32_t c) { return c == U'\n' || c == U'\r'; };
+  switch (policy) {
+    case NewlinePolicy::kKeep:
+      break;
+    case NewlinePolicy::kSpace:
+      std::replace_if(text.begin(), text.end(), is_newline, U' ');
+      break;
+    case NewlinePolicy::kDrop:
+      text.erase(std::remove_if(text.begin(), text.end(), is_newline), text.end());
+      break;
+  }
   return text;
+}
+
+std::u32string ReadCorpus(const std::string& path, NewlinePolicy policy, std::int64_t max_chars) {
+  CheckPath(path, max_chars);
+  const std::uint64_t memory = PhysicalMemoryBytes();
+  const std::uint64_t limit = memory > 0 ? memory / kTextMemoryPerByte : std::numeric_limits<std::uint64_t>::max();
+  RegularFileReader file(
+      path, FileRole{"corpus file", "check that it is a readable file", max_chars > 0 ? std::numeric_limits<std::uint64_t>::max() : limit,
+                     "charlm holds this text in memory, about " + std::to_string(kTextMemoryPerByte) +
+                         " bytes per byte of text, and this machine has " + FormatBytes(memory) +
+                         "; use a shorter part of the text"});
+  std::u32string text;
+  CorpusNotes notes;
+  StreamCorpus(file, path, policy, max_chars, notes,
+               [&](const char32_t* chars, std::size_t count) { text.append(chars, count); });
+  LogNotes(path, notes);
+  return text;
+}
+
+CorpusIds ReadCorpusIds(const std::string& path, NewlinePolicy policy, std::int64_t max_chars, int min_freq) {
+  CheckPath(path, max_chars);
+  if (min_freq < 1) {  // before a gigabyte is read for nothing
+    throw UserError("min_freq " + std::to_string(min_freq) + " is below 1: use 1 to keep every character");
+  }
+  RegularFileReader file(path, FileRole{"corpus file", "check that it is a readable file",
+                                        std::numeric_limits<std::uint64_t>::max(), ""});
+  // A character takes at least one byte, so the file's size (or max_chars) bounds the ids.
+  const std::uint64_t most_chars =
+      max_chars > 0 ? std::min<std::uint64_t>(file.size(), static_cast<std::uint64_t>(max_chars)) : file.size();
+  const std::uint64_t memory = PhysicalMemoryBytes();
+  const std::uint64_t budget = memory / kIdMemoryShare;
+  if (memory > 0 && most_chars > budget / kIdBytesPerChar) {
+    const std::string fits = WithThousands(budget / kIdBytesPerChar);
+    const std::string need = FormatBytes(most_chars * kIdBytesPerChar) + " (" + std::to_string(kIdBytesPerChar) +
+                             " bytes a character), more than half of this machine's " + FormatBytes(memory) +
+                             " of memory";
+    if (max_chars > 0 && static_cast<std::uint64_t>(max_chars) < file.size()) {
+      throw UserError("data.max_chars " + WithThousands(static_cast<std::uint64_t>(max_chars)) + " of corpus file '" +
+                      path + "' needs up to " + need + ": lower data.max_chars to at most " + fits);
+    }
+    throw UserError("corpus file '" + path + "' is " + FormatBytes(file.size()) + ", whose ids need up to " + need +
+                    ": train on its first part with --set data.max_chars=" + fits +
+                    ", or on a machine with more memory");
+  }
+  FirstAppearanceIds ids(static_cast<std::size_t>(most_chars));
+  CorpusIds corpus;
+  StreamCorpus(file, path, policy, max_chars, corpus.notes,
+               [&](const char32_t* chars, std::size_t count) { ids.Add(chars, count); });
+  LogNotes(path, corpus.notes);
+  auto [vocab, token_ids] = ids.Finish(min_freq);
+  corpus.vocab = std::move(vocab);
+  corpus.ids = std::move(token_ids);
+  return corpus;
 }
 
 NewlinePolicy ParseNewlinePolicy(std::string_view text, std::string_view what) {

@@ -6,18 +6,45 @@
 #include <string_view>
 
 #include "model_types.h"
+#include "token_ids.h"
+#include "vocab.h"
 
 namespace charlm {
 
 // keep: unchanged. space: each '\n' and each '\r' becomes one space (so "\r\n" becomes two, as the book's
-// replace does). drop: '\n' and '\r' are removed.
+// replace does; corpus files have theirs read as "\n" first). drop: '\n' and '\r' are removed.
 std::u32string ApplyNewlinePolicy(std::u32string text, NewlinePolicy policy);
 
-// Reads the whole file, decodes it strictly, applies the policy, then keeps the first max_chars characters
-// (0 = all), in that order because the book replaces newlines before slicing [0:10000].
+// What reading a corpus noticed besides its characters; each is also logged once.
+struct CorpusNotes {
+  std::uint64_t file_bytes = 0;
+  std::int64_t chars = 0;             // characters kept: after the newline policy and max_chars
+  std::int64_t crlf_line_breaks = 0;  // "\r\n" pairs read as one "\n"
+  std::int64_t control_chars = 0;     // kept controls other than \n and \t: C0 (a lone \r, form feed...), DEL, C1
+  char32_t first_control = 0;
+  std::int64_t first_control_index = -1;  // its position among the kept characters
+};
+
+// Reads the file in pieces, decodes it strictly, reads each "\r\n" as "\n" (so a text saved on Windows trains
+// as the same text saved elsewhere), applies the policy, then keeps the first max_chars characters (0 = all), in
+// that order because the book replaces newlines before slicing [0:10000]; reading stops there.
 // Throws a one-line UserError naming the path for: missing file, a directory, unreadable file, empty file or empty
-// after the policy, invalid UTF-8, negative max_chars.
+// after the policy, invalid UTF-8, negative max_chars, a file whose characters would not fit in memory.
 std::u32string ReadCorpus(const std::string& path, NewlinePolicy policy, std::int64_t max_chars);
+
+// A corpus as training holds it: the vocabulary and the ids, never the text.
+struct CorpusIds {
+  Vocab vocab;
+  TokenIds ids;
+  CorpusNotes notes;
+};
+
+// The characters ReadCorpus would return, as ids of Vocab::Build(text, min_freq), without ever holding the text:
+// ids are given by first appearance while the file streams by, counted, and renumbered in place to the
+// vocabulary's order at the end. Memory: the ids, 2 bytes a character below 65,536 symbols. The ids' worst case
+// (2 bytes a byte of the file, or of max_chars) must fit in half of the machine's memory, checked before anything
+// is allocated: the model and its workspaces need the rest. UserErrors as ReadCorpus.
+CorpusIds ReadCorpusIds(const std::string& path, NewlinePolicy policy, std::int64_t max_chars, int min_freq);
 
 // Parses a newline policy spelling; `what` names where the text came from (e.g. "--newline") in the UserError.
 NewlinePolicy ParseNewlinePolicy(std::string_view text, std::string_view what);

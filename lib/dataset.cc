@@ -11,12 +11,12 @@
 namespace charlm {
 
 Dataset LoadDataset(const DataConfig& data) {
-  const AllocationScope scope("the text of corpus file '" + data.corpus + "' (its characters and their ids)",
-                              "train on a shorter text (data.max_chars applies after the whole file is read)");
-  const std::u32string text = ReadCorpus(data.corpus, data.newline, data.max_chars);
+  const AllocationScope scope("the ids of corpus file '" + data.corpus + "'",
+                              "train on the first part of the text with data.max_chars");
+  CorpusIds corpus = ReadCorpusIds(data.corpus, data.newline, data.max_chars, data.min_freq);
   Dataset dataset;
-  dataset.vocab = Vocab::Build(text, data.min_freq);
-  dataset.ids = TokenIds(dataset.vocab.Encode(text), dataset.vocab.size());
+  dataset.vocab = std::move(corpus.vocab);
+  dataset.ids = std::move(corpus.ids);
   dataset.split = SplitCorpus(static_cast<std::int64_t>(dataset.ids.size()), data.val_fraction, data.test_fraction);
   return dataset;
 }

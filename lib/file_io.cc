@@ -25,6 +25,11 @@ class Descriptor {
   Descriptor(const Descriptor&) = delete;
   Descriptor& operator=(const Descriptor&) = delete;
   int get() const { return fd_; }
+  int release() {
+    const int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
 
  private:
   int fd_;
@@ -113,6 +118,51 @@ std::string ReadRegularFile(const std::string& path, const FileRole& role) {
   bytes.reserve(static_cast<std::size_t>(size));
   ReadToEnd(file.get(), path, role, " (it grew while being read)", bytes);
   return bytes;
+}
+
+RegularFileReader::RegularFileReader(const std::string& path, const FileRole& role) : path_(path), role_(role) {
+  Descriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+  if (file.get() < 0) {
+    const int error = errno;
+    throw UserError(path + ": cannot open " + role.noun + ": " + std::strerror(error) + "; " + role.fix);
+  }
+  struct stat info {};
+  if (::fstat(file.get(), &info) != 0) {
+    const int error = errno;
+    throw UserError(path + ": cannot read " + role.noun + ": " + std::strerror(error) +
+                    "; check the disk and the file permissions");
+  }
+  if (!S_ISREG(info.st_mode)) {
+    throw UserError(path + ": not a regular file (" + DescribeFileType(info.st_mode) + "), so not a usable " +
+                    role.noun + ": give the path of a regular file");
+  }
+  size_ = static_cast<std::uint64_t>(info.st_size);
+  if (size_ > role.max_bytes) ThrowTooLarge(path, role, FormatBytes(size_));
+  fd_ = file.release();
+}
+
+RegularFileReader::~RegularFileReader() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::size_t RegularFileReader::Read(char* buffer, std::size_t capacity) {
+  std::size_t filled = 0;
+  while (filled < capacity) {
+    const ssize_t count = ::read(fd_, buffer + filled, capacity - filled);
+    if (count == 0) break;
+    if (count < 0) {
+      if (errno == EINTR) continue;
+      const int error = errno;
+      throw UserError(path_ + ": cannot read " + role_.noun + ": " + std::strerror(error) +
+                      "; check the disk and the file permissions");
+    }
+    if (static_cast<std::uint64_t>(count) > role_.max_bytes - read_) {
+      ThrowTooLarge(path_, role_, "over " + FormatBytes(role_.max_bytes) + " (it grew while being read)");
+    }
+    read_ += static_cast<std::uint64_t>(count);
+    filled += static_cast<std::size_t>(count);
+  }
+  return filled;
 }
 
 std::string ReadStreamLimited(int fd, const std::string& name, const FileRole& role) {

@@ -2,6 +2,7 @@
 // limit checked before anything is allocated, and every read error reported as a one-line UserError.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -24,6 +25,29 @@ struct FileRole {
 //   "<path>: <noun> is <size>, more than the <limit> charlm reads: <too_large_fix>"
 //   "<path>: cannot read <noun>: <strerror>; check the disk and the file permissions"
 std::string ReadRegularFile(const std::string& path, const FileRole& role);
+
+// A regular file read in pieces, for inputs too large to hold whole (a corpus of gigabytes): opening runs the
+// checks and messages of ReadRegularFile (role.max_bytes against the size fstat gives), so the caller can size
+// its buffers from size() before reading anything.
+class RegularFileReader {
+ public:
+  RegularFileReader(const std::string& path, const FileRole& role);
+  ~RegularFileReader();
+  RegularFileReader(const RegularFileReader&) = delete;
+  RegularFileReader& operator=(const RegularFileReader&) = delete;
+
+  std::uint64_t size() const { return size_; }  // at opening
+  // Fills up to `capacity` bytes of `buffer`; 0 only at the end of the file. UserError on a read error, or when
+  // the file grows past role.max_bytes while it is read.
+  std::size_t Read(char* buffer, std::size_t capacity);
+
+ private:
+  std::string path_;
+  FileRole role_;
+  int fd_ = -1;
+  std::uint64_t size_ = 0;
+  std::uint64_t read_ = 0;
+};
 
 // Everything readable from an open descriptor (a pipe, stdin) up to max_bytes, for inputs that are not files;
 // `name` and `noun` make the messages, as in ReadRegularFile. Blocks like any read from a pipe.

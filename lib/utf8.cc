@@ -37,22 +37,21 @@ std::string CodePointName(char32_t c) {
 
 bool IsScalarValue(char32_t c) { return c <= 0x10FFFF && !(c >= 0xD800 && c <= 0xDFFF); }
 
-std::u32string DecodeUtf8(std::string_view bytes, std::string_view source_name, LeadingBom leading_bom) {
-  std::u32string out;
-  out.reserve(bytes.size());
-  std::size_t pos = 0;
-  if (leading_bom == LeadingBom::kSkip && bytes.substr(0, 3) == "\xEF\xBB\xBF") pos = 3;
-  while (pos < bytes.size()) {
+Utf8ChunkResult DecodeUtf8Chunk(std::string_view bytes, std::uint64_t base_offset, bool at_end,
+                                std::string_view source_name, char32_t* out) {
+  std::size_t pos = 0, written = 0;
+  const std::size_t size = bytes.size();
+  while (pos < size) {
     const auto lead = static_cast<unsigned char>(bytes[pos]);
     if (lead < 0x80) {
-      out.push_back(lead);
+      out[written++] = lead;
       ++pos;
       continue;
     }
     int length = 0;
     char32_t code = 0;
     if (IsContinuation(lead)) {
-      ThrowInvalid(source_name, pos, "unexpected continuation byte " + HexByte(lead));
+      ThrowInvalid(source_name, base_offset + pos, "unexpected continuation byte " + HexByte(lead));
     } else if ((lead & 0xE0) == 0xC0) {
       length = 2;
       code = lead & 0x1F;
@@ -63,29 +62,42 @@ std::u32string DecodeUtf8(std::string_view bytes, std::string_view source_name, 
       length = 4;
       code = lead & 0x07;
     } else {
-      ThrowInvalid(source_name, pos, "byte " + HexByte(lead) + " never occurs in UTF-8");
+      ThrowInvalid(source_name, base_offset + pos, "byte " + HexByte(lead) + " never occurs in UTF-8");
     }
+    // Cut by the end of the piece: the next piece completes it (and decides whether it is valid).
+    if (!at_end && pos + static_cast<std::size_t>(length) > size) break;
     for (int i = 1; i < length; ++i) {
-      if (pos + i >= bytes.size()) {
-        ThrowInvalid(source_name, pos, "truncated sequence at end of input");
+      if (pos + i >= size) {
+        ThrowInvalid(source_name, base_offset + pos, "truncated sequence at end of input");
       }
       const auto next = static_cast<unsigned char>(bytes[pos + i]);
       if (!IsContinuation(next)) {
-        ThrowInvalid(source_name, pos,
-                     "truncated sequence: byte " + HexByte(next) + " at offset " + std::to_string(pos + i) +
-                         " is not a continuation byte");
+        ThrowInvalid(source_name, base_offset + pos,
+                     "truncated sequence: byte " + HexByte(next) + " at offset " +
+                         std::to_string(base_offset + pos + i) + " is not a continuation byte");
       }
       code = (code << 6) | (next & 0x3F);
     }
     static constexpr char32_t kSmallestForLength[5] = {0, 0, 0x80, 0x800, 0x10000};
     if (code < kSmallestForLength[length]) {
-      ThrowInvalid(source_name, pos, "overlong encoding of " + CodePointName(code));
+      ThrowInvalid(source_name, base_offset + pos, "overlong encoding of " + CodePointName(code));
     }
-    if (code >= 0xD800 && code <= 0xDFFF) ThrowInvalid(source_name, pos, "encoded surrogate " + CodePointName(code));
-    if (code > 0x10FFFF) ThrowInvalid(source_name, pos, CodePointName(code) + " is above U+10FFFF");
-    out.push_back(code);
+    if (code >= 0xD800 && code <= 0xDFFF) {
+      ThrowInvalid(source_name, base_offset + pos, "encoded surrogate " + CodePointName(code));
+    }
+    if (code > 0x10FFFF) ThrowInvalid(source_name, base_offset + pos, CodePointName(code) + " is above U+10FFFF");
+    out[written++] = code;
     pos += static_cast<std::size_t>(length);
   }
+  return Utf8ChunkResult{pos, written};
+}
+
+std::u32string DecodeUtf8(std::string_view bytes, std::string_view source_name, LeadingBom leading_bom) {
+  std::size_t skip = 0;
+  if (leading_bom == LeadingBom::kSkip && bytes.substr(0, 3) == "\xEF\xBB\xBF") skip = 3;
+  std::u32string out(bytes.size() - skip, U'\0');
+  const Utf8ChunkResult result = DecodeUtf8Chunk(bytes.substr(skip), skip, true, source_name, out.data());
+  out.resize(result.chars);
   return out;
 }
 

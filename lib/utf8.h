@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -16,6 +17,17 @@ enum class LeadingBom { kSkip, kKeep };
 // A leading BOM is skipped because editors on Windows add it to files that are otherwise plain UTF-8.
 std::u32string DecodeUtf8(std::string_view bytes, std::string_view source_name,
                           LeadingBom leading_bom = LeadingBom::kSkip);
+
+// The streaming form of DecodeUtf8, for text read in pieces: decodes the sequences at the front of `bytes` into
+// `out` (room for bytes.size() code points) and says how many bytes it used and code points it wrote. Unless
+// at_end, a sequence cut by the end of the piece is left unused for the next call, given it again with the bytes
+// that follow. Error offsets are base_offset + the position in `bytes`. No BOM handling: the caller skips it.
+struct Utf8ChunkResult {
+  std::size_t bytes_used;
+  std::size_t chars;
+};
+Utf8ChunkResult DecodeUtf8Chunk(std::string_view bytes, std::uint64_t base_offset, bool at_end,
+                                std::string_view source_name, char32_t* out);
 
 // Expects Unicode scalar values (no surrogates, nothing above U+10FFFF); anything else is a bug (asserted) and
 // is written as U+FFFD in release builds.

@@ -40,7 +40,16 @@ Vocab Vocab::Build(std::u32string_view text, int min_freq) {
   if (text.empty()) throw UserError("cannot build a vocabulary from empty text: give a corpus with some characters");
   std::unordered_map<char32_t, std::int64_t> frequency;
   for (char32_t c : text) ++frequency[c];
-  std::vector<std::pair<char32_t, std::int64_t>> by_frequency(frequency.begin(), frequency.end());
+  return FromCounts({frequency.begin(), frequency.end()}, min_freq);
+}
+
+Vocab Vocab::FromCounts(std::vector<std::pair<char32_t, std::int64_t>> by_frequency, int min_freq) {
+  if (min_freq < 1) {
+    throw UserError("min_freq " + std::to_string(min_freq) + " is below 1: use 1 to keep every character");
+  }
+  if (by_frequency.empty()) {
+    throw UserError("cannot build a vocabulary from empty text: give a corpus with some characters");
+  }
   std::sort(by_frequency.begin(), by_frequency.end(), [](const auto& a, const auto& b) {
     return a.second != b.second ? a.second > b.second : a.first < b.first;
   });

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -24,6 +25,8 @@ class Vocab {
   // With min_freq > 1, characters seen fewer times share one "<unk>" entry, appended last, if any were dropped.
   // UserError on empty text, min_freq < 1, or a min_freq that drops every character.
   static Vocab Build(std::u32string_view text, int min_freq = 1);
+  // As Build, from the count of each distinct character, in any order: what a reader streaming the text collects.
+  static Vocab FromCounts(std::vector<std::pair<char32_t, std::int64_t>> counts, int min_freq = 1);
 
   int size() const { return static_cast<int>(chars_.size()); }
   std::optional<int> Find(char32_t c) const;  // no <unk> fallback

@@ -1,12 +1,17 @@
 // Tests for lib/corpus: newline policies, reading (and refusing) corpus files, train/val/test splits.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <random>
 #include <string>
+#include <vector>
 
 #include "corpus.h"
 #include "errors.h"
+#include "file_io.h"
 #include "test_util.h"
+#include "utf8.h"
 #include "vocab.h"
 
 namespace charlm {
@@ -131,6 +136,134 @@ TEST_CASE("corpus: fractions out of range or leaving no training text name the v
   CHECK(no_train.find("0.4") != std::string::npos);
   CHECK(no_train.find("no training text") != std::string::npos);
   CHECK(SplitError(100, 0.5, 0.49).empty());
+}
+
+// The text as the whole-file reader would see it: decoded at once, each "\r\n" one "\n", then the policy and cut.
+std::u32string WholeFileText(const std::string& bytes, NewlinePolicy policy, std::int64_t max_chars) {
+  std::u32string decoded = DecodeUtf8(bytes, "whole");
+  std::u32string lf;
+  for (std::size_t k = 0; k < decoded.size(); ++k) {
+    if (decoded[k] == U'\r' && k + 1 < decoded.size() && decoded[k + 1] == U'\n') continue;
+    lf.push_back(decoded[k]);
+  }
+  std::u32string text = ApplyNewlinePolicy(lf, policy);
+  if (max_chars > 0 && static_cast<std::size_t>(max_chars) < text.size()) text.resize(static_cast<std::size_t>(max_chars));
+  return text;
+}
+
+// About 1.3 MB, so it streams in several pieces whose ends fall inside 2-, 3- and 4-byte sequences and between
+// the \r and \n of a Windows line break; with a lone \r, a form feed and rare characters for min_freq to drop.
+std::string MixedText() {
+  std::mt19937 rng(5);
+  const std::vector<std::string> words = {"the ", "caf\xC3\xA9 ", "\xE6\x88\x91\xE4\xBD\xA0", "\xF0\x9F\x8E\xB5",
+                                          "\r\n", "\n", "\t", "ab\rc", "\x0C", "\xD0\xB6", "x"};
+  std::string text = "\xEF\xBB\xBF";
+  while (text.size() < 1'300'000) text += words[rng() % words.size()];
+  text += "\xE2\x82\xAC\r";  // a rare character, and a \r at the very end
+  return text;
+}
+
+TEST_CASE("corpus: ReadCorpusIds in pieces equals the whole file decoded, built into a vocabulary and encoded") {
+  TempDir dir;
+  const auto path = (dir / "mixed.txt").string();
+  const std::string bytes = MixedText();
+  WriteFile(path, bytes);
+  for (const NewlinePolicy policy : {NewlinePolicy::kKeep, NewlinePolicy::kSpace, NewlinePolicy::kDrop}) {
+    for (const std::int64_t max_chars : {std::int64_t{0}, std::int64_t{700'001}, std::int64_t{50}}) {
+      for (const int min_freq : {1, 3}) {
+        CAPTURE(EnumName(policy));
+        CAPTURE(max_chars);
+        CAPTURE(min_freq);
+        const std::u32string expected_text = WholeFileText(bytes, policy, max_chars);
+        CHECK(ReadCorpus(path, policy, max_chars) == expected_text);
+        const CorpusIds corpus = ReadCorpusIds(path, policy, max_chars, min_freq);
+        const Vocab expected_vocab = Vocab::Build(expected_text, min_freq);
+        CHECK(corpus.vocab == expected_vocab);
+        CHECK(corpus.ids.width() == 2);
+        CHECK(corpus.ids.view().ToVector() == expected_vocab.Encode(expected_text));
+        CHECK(corpus.notes.chars == static_cast<std::int64_t>(expected_text.size()));
+      }
+    }
+  }
+}
+
+TEST_CASE("corpus: Windows line breaks are read as \\n and other control characters are counted") {
+  TempDir dir;
+  const auto path = (dir / "windows.txt").string();
+  WriteFile(path, "one\r\ntwo\r\n\x0Cthree\rfour\x7F\r");
+  const CorpusIds corpus = ReadCorpusIds(path, NewlinePolicy::kKeep, 0, 1);
+  CHECK(corpus.vocab.Decode(corpus.ids.view()) == U"one\ntwo\n\fthree\rfour\x7F\r");
+  CHECK(corpus.notes.crlf_line_breaks == 2);
+  CHECK(corpus.notes.control_chars == 4);  // form feed, the lone \r, DEL, the final \r
+  CHECK(corpus.notes.first_control == U'\f');
+  CHECK(corpus.notes.first_control_index == 8);
+  const CorpusIds dropped = ReadCorpusIds(path, NewlinePolicy::kDrop, 0, 1);
+  CHECK(dropped.vocab.Decode(dropped.ids.view()) == U"onetwo\fthreefour\x7F");
+  CHECK(dropped.notes.control_chars == 2);  // the \r are gone with the policy
+}
+
+TEST_CASE("corpus: ids widen to 4 bytes past 65,536 symbols, and stay 2 when min_freq folds the rare ones") {
+  TempDir dir;
+  const auto path = (dir / "many.txt").string();
+  std::u32string text;
+  for (char32_t c = 0x20000; c < 0x20000 + 70'000; ++c) text += c;  // 70,000 distinct, once each
+  for (int repeat = 0; repeat < 3; ++repeat) text += U"abc";
+  WriteFile(path, EncodeUtf8(text));
+  const CorpusIds all = ReadCorpusIds(path, NewlinePolicy::kKeep, 0, 1);
+  CHECK(all.vocab.size() == 70'003);
+  CHECK(all.ids.width() == 4);
+  CHECK(all.ids.view().ToVector() == all.vocab.Encode(text));
+  const CorpusIds folded = ReadCorpusIds(path, NewlinePolicy::kKeep, 0, 2);
+  CHECK(folded.vocab.size() == 4);  // a, b, c, <unk>
+  CHECK(folded.ids.width() == 2);
+  CHECK(folded.vocab == Vocab::Build(text, 2));
+  const std::vector<int> ids = folded.ids.view().ToVector();
+  CHECK(std::count(ids.begin(), ids.end(), *folded.vocab.unk_id()) == 70'000);
+}
+
+TEST_CASE("corpus: invalid UTF-8 deep in the file is reported at its offset in the file") {
+  TempDir dir;
+  const auto path = (dir / "late.txt").string();
+  std::string bytes(600'000, 'a');
+  bytes += "\xE6\x88";  // a 3-byte sequence cut by a space
+  bytes += " tail";
+  WriteFile(path, bytes);
+  const std::string error = ReadError(path);
+  CHECK(error.find(path + ": invalid UTF-8 at byte offset 600000 (truncated sequence: byte 0x20 at offset 600002") == 0);
+  WriteFile(path, std::string(262'143, 'a') + "\xE6\x88");  // cut at the end of the file, across a piece boundary
+  CHECK(ReadError(path).find("byte offset 262143 (truncated sequence at end of input)") != std::string::npos);
+}
+
+TEST_CASE("corpus: a corpus whose ids would not fit in half the memory is refused before anything is read") {
+  const std::uint64_t memory = PhysicalMemoryBytes();
+  if (memory == 0) {
+    MESSAGE("SKIPPED: the machine's memory size is unknown");
+    return;
+  }
+  TempDir dir;
+  const auto path = (dir / "huge.txt").string();
+  WriteFile(path, "");
+  std::filesystem::resize_file(path, memory / 2);  // sparse: no disk used, and never read
+  try {
+    ReadCorpusIds(path, NewlinePolicy::kKeep, 0, 1);
+    FAIL("a corpus larger than the memory allows was read");
+  } catch (const UserError& e) {
+    const std::string message = e.what();
+    CHECK(IsOneLine(message));
+    CHECK(message.find("corpus file '" + path + "' is ") == 0);
+    CHECK(message.find("--set data.max_chars=" ) != std::string::npos);
+  }
+  const auto too_many = static_cast<std::int64_t>(memory / 4 + 1);
+  try {
+    ReadCorpusIds(path, NewlinePolicy::kKeep, too_many, 1);
+    FAIL("a max_chars larger than the memory allows was accepted");
+  } catch (const UserError& e) {
+    CHECK(std::string(e.what()).find("data.max_chars ") == 0);
+    CHECK(std::string(e.what()).find("lower data.max_chars to at most") != std::string::npos);
+  }
+  std::filesystem::resize_file(path, 0);
+  WriteFile(path, "just this");
+  CHECK(ReadCorpusIds(path, NewlinePolicy::kKeep, too_many, 1).ids.size() == 9);  // max_chars beyond the file is fine
 }
 
 TEST_CASE("corpus: the lyrics have the book's sizes") {
