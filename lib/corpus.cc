@@ -87,7 +87,9 @@ void StreamCorpus(RegularFileReader& file, const std::string& path, NewlinePolic
   std::size_t held = 0;
   std::uint64_t offset = 0;  // of bytes[0] in the file
   bool first_piece = true, pending_cr = false, full = false;
-  std::size_t count = 0;
+  std::size_t count = 0;                // characters kept from this piece
+  std::int64_t room = limit;            // characters max_chars still allows
+  // The slow path, for line breaks and control characters: the policy, and the count of odd controls.
   const auto keep = [&](char32_t c) {
     if (c == U'\n' || c == U'\r') {
       if (policy == NewlinePolicy::kDrop) return;
@@ -96,11 +98,10 @@ void StreamCorpus(RegularFileReader& file, const std::string& path, NewlinePolic
     if (IsOtherControl(c)) {
       if (notes.control_chars++ == 0) {
         notes.first_control = c;
-        notes.first_control_index = notes.chars;
+        notes.first_control_index = notes.chars + static_cast<std::int64_t>(count);
       }
     }
     kept[count++] = c;
-    full = ++notes.chars == limit;
   };
   while (!full) {
     const std::size_t got = file.Read(bytes.data() + held, kPieceBytes);
@@ -113,8 +114,13 @@ void StreamCorpus(RegularFileReader& file, const std::string& path, NewlinePolic
         DecodeUtf8Chunk(std::string_view(bytes.data() + start, length - start), offset + start, at_end, path,
                         decoded.data());
     count = 0;
-    for (std::size_t k = 0; k < piece.chars && !full; ++k) {
+    const auto cap = static_cast<std::size_t>(std::min<std::int64_t>(room, static_cast<std::int64_t>(kept.size())));
+    for (std::size_t k = 0; k < piece.chars && count < cap; ++k) {
       const char32_t c = decoded[k];
+      if (!pending_cr && c >= 0x20 && (c < 0x7F || c > 0x9F)) [[likely]] {  // kept as they are
+        kept[count++] = c;
+        continue;
+      }
       if (pending_cr) {
         pending_cr = false;
         if (c == U'\n') {
@@ -123,7 +129,7 @@ void StreamCorpus(RegularFileReader& file, const std::string& path, NewlinePolic
           continue;
         }
         keep(U'\r');
-        if (full) break;
+        if (count == cap) break;
       }
       if (c == U'\r') {
         pending_cr = true;
@@ -131,7 +137,10 @@ void StreamCorpus(RegularFileReader& file, const std::string& path, NewlinePolic
         keep(c);
       }
     }
-    if (at_end && pending_cr && !full) keep(U'\r');
+    if (at_end && pending_cr && count < cap) keep(U'\r');
+    notes.chars += static_cast<std::int64_t>(count);
+    room -= static_cast<std::int64_t>(count);
+    full = room == 0;
     if (count > 0) sink(kept.data(), count);
     if (at_end) break;
     const std::size_t used = start + piece.bytes_used;
@@ -155,17 +164,33 @@ class FirstAppearanceIds {
 
   void Add(const char32_t* chars, std::size_t count) {
     std::size_t k = 0;
-    for (; k < count && wide_.empty(); ++k) {
-      const std::uint32_t id = IdOf(chars[k]);
-      if (id > 0xFFFF) {  // the 65,537th symbol: from here on the ids are 4 bytes
-        Widen();
-        wide_.push_back(static_cast<std::int32_t>(id));
-        ++k;
-        break;
+    if (wide_.empty()) {
+      const std::size_t base = narrow_.size();
+      narrow_.resize(base + count);
+      std::uint16_t* out = narrow_.data() + base;
+      std::int64_t* counts = counts_.data();
+      for (; k < count; ++k) {
+        std::uint32_t slot = slot_[chars[k]];
+        if (slot == 0) [[unlikely]] {
+          slot = NewSlot(chars[k]);
+          counts = counts_.data();
+        }
+        if (slot > 0x10000) [[unlikely]] {  // the 65,537th symbol: from here on the ids are 4 bytes
+          narrow_.resize(base + k);
+          Widen();
+          break;
+        }
+        ++counts[slot - 1];
+        out[k] = static_cast<std::uint16_t>(slot - 1);
       }
-      narrow_.push_back(static_cast<std::uint16_t>(id));
+      if (k == count) return;
     }
-    for (; k < count; ++k) wide_.push_back(static_cast<std::int32_t>(IdOf(chars[k])));
+    for (; k < count; ++k) {
+      std::uint32_t slot = slot_[chars[k]];
+      if (slot == 0) slot = NewSlot(chars[k]);
+      ++counts_[slot - 1];
+      wide_.push_back(static_cast<std::int32_t>(slot - 1));
+    }
   }
 
   // The vocabulary of the counts, and the ids renumbered to it in the narrowest width that holds it.
@@ -194,15 +219,12 @@ class FirstAppearanceIds {
   }
 
  private:
-  std::uint32_t IdOf(char32_t c) {
-    std::uint32_t& slot = slot_[c];
-    if (slot == 0) {
-      chars_.push_back(c);
-      counts_.push_back(0);
-      slot = static_cast<std::uint32_t>(chars_.size());
-    }
-    ++counts_[slot - 1];
-    return slot - 1;
+  // A first-appearance id for a character not seen before, as its slot (id + 1).
+  std::uint32_t NewSlot(char32_t c) {
+    chars_.push_back(c);
+    counts_.push_back(0);
+    slot_[c] = static_cast<std::uint32_t>(chars_.size());
+    return slot_[c];
   }
 
   void Widen() {

@@ -19,6 +19,9 @@ inline constexpr int kMaxNgramOrder = 10;
 // The model is fitted on at most this many characters (the first ones of the training split), which bounds its
 // hash tables to order x this many entries (a few hundred MB at worst) and the fit to seconds.
 inline constexpr std::int64_t kMaxNgramFitChars = 5'000'000;
+// The baseline printed as training starts scores at most this many validation characters (the first ones), so a
+// gigabyte corpus's 100 MB split does not hold up the first step for minutes; `charlm baseline` scores them all.
+inline constexpr std::int64_t kMaxStartBaselineChars = 2'000'000;
 
 // P(next | the order - 1 characters before it) over ids 0 .. vocab_size - 1.
 //   order 1: add-one unigram, (c(w) + 1) / (N + V): the classic yardstick.

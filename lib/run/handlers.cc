@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -84,8 +85,10 @@ void MetricsWriter::Append(const TrainingRun& run, const nlohmann::json& row) {
 }
 
 void BaselineReporter::OnTrainBegin(TrainingRun& run) {
-  const IdView val_ids = run.val_ids();
-  if (val_ids.size() < 2) return;  // nothing to compare against
+  const IdView all_val_ids = run.val_ids();
+  if (all_val_ids.size() < 2) return;  // nothing to compare against
+  const IdView val_ids = all_val_ids.first(
+      std::min(all_val_ids.size(), static_cast<std::size_t>(kMaxStartBaselineChars)));
   const Baseline baseline = FitBaseline(run.data().Train(), val_ids, run.data().vocab.size(),
                                         kDefaultNgramOrder);
   spdlog::info("{} (charlm baseline --order N for another order)", FormatBaseline(baseline));
