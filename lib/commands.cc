@@ -6,6 +6,9 @@
 
 #include <algorithm>
 #include <charconv>
+#include <chrono>
+#include <functional>
+#include <memory>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -19,6 +22,7 @@
 #include "generate_session.h"
 #include "ngram.h"
 #include "rng.h"
+#include "run/handlers.h"
 #include "score.h"
 #include "summary.h"
 #include "utf8.h"
@@ -183,6 +187,34 @@ void RunScore(const ScoreCommand& command, std::ostream& out) {
   if (!out) throw UserError("cannot write the score to the output (is the disk full, or the pipe closed?): check where standard output goes");
 }
 
+namespace {
+
+// On a terminal, eval redraws one line of stderr with its progress: a 10 MB text takes minutes. Nothing otherwise.
+std::function<bool(std::int64_t, std::int64_t)> EvalProgressLine(const std::string& what) {
+  if (::isatty(STDERR_FILENO) == 0) return {};
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point started = Clock::now();
+  auto last_drawn = std::make_shared<Clock::time_point>(started - std::chrono::seconds(1));
+  return [what, started, last_drawn](std::int64_t done, std::int64_t total) {
+    const Clock::time_point now = Clock::now();
+    if (done < total && now - *last_drawn < std::chrono::milliseconds(250)) return true;
+    *last_drawn = now;
+    if (done >= total) {
+      std::fputs("\r\033[K", stderr);  // the result line replaces it
+      return true;
+    }
+    const double elapsed = std::chrono::duration<double>(now - started).count();
+    const double eta = done > 0 ? elapsed * static_cast<double>(total - done) / static_cast<double>(done) : 0.0;
+    std::fprintf(stderr, "\revaluating %s: %.1f%% (%lld of %lld characters), ETA %s\033[K", what.c_str(),
+                 100.0 * static_cast<double>(done) / static_cast<double>(std::max<std::int64_t>(total, 1)),
+                 static_cast<long long>(done), static_cast<long long>(total), FormatDuration(eta).c_str());
+    std::fflush(stderr);
+    return true;
+  };
+}
+
+}  // namespace
+
 void RunEval(const EvalCommand& command, std::ostream& out) {
   const UnknownPolicy unknown = ParseUnknownPolicy(command.unknown);
   if (command.text.empty() == command.split.empty()) {
@@ -196,17 +228,20 @@ void RunEval(const EvalCommand& command, std::ostream& out) {
   }
   RestoredModel restored = RestoreModel(command.checkpoint);
   const Config& config = restored.config;
-  std::vector<int> ids;
+  std::vector<int> text_ids;
+  Dataset data;  // for --split: its ids are scored in place
+  IdView ids;
   std::string what;
   if (!command.text.empty()) {
     const std::u32string text = ReadCorpus(command.text, config.data.newline, 0);
-    ids = EncodeText(restored.vocab, text, unknown, command.text);
+    text_ids = EncodeText(restored.vocab, text, unknown, command.text);
+    ids = text_ids;
     what = command.text;
   } else {
     if (command.split != "val" && command.split != "test") {
       throw UserError("--split \"" + command.split + "\" is not a split: use --split val or --split test");
     }
-    const Dataset data = LoadDataset(config.data);
+    data = LoadDataset(config.data);
     if (!(data.vocab == restored.vocab)) {
       throw UserError(config.data.corpus + " no longer gives the vocabulary the checkpoint was trained with: "
                       "evaluate the changed text with --text FILE instead");
@@ -218,7 +253,7 @@ void RunEval(const EvalCommand& command, std::ostream& out) {
                       " is " + nlohmann::json(command.split == "val" ? config.data.val_fraction : config.data.test_fraction).dump() +
                       "): evaluate a file with --text FILE, or train with that fraction above 0");
     }
-    ids.assign(part.begin(), part.end());
+    ids = part;
     what = config.data.corpus + " (" + command.split + " split)";
   }
   if (ids.size() < 2) throw UserError(what + " has fewer than 2 known characters: nothing to predict; give a longer text");
@@ -226,6 +261,7 @@ void RunEval(const EvalCommand& command, std::ostream& out) {
   options.streams = command.streams.value_or(config.train.batch_size);
   options.num_steps = config.train.num_steps;
   if (command.burn_in) options.burn_in = *command.burn_in;
+  options.progress = EvalProgressLine(what);
   const EvalResult r = Evaluate(restored.model, ids, options);
   if (command.json) {
     out << nlohmann::json{{"perplexity", r.perplexity}, {"bits_per_char", r.bits_per_char}, {"tokens", r.tokens}}.dump()
