@@ -56,7 +56,7 @@ template <typename V>
 void VisitFields(DataConfig& c, V& v) {
   v("corpus", c.corpus, kRequired, "path of the UTF-8 training text, relative to the working directory");
   v("newline", c.newline, kAny, "what line breaks become: kept, a space (the book's choice) or dropped");
-  v("max_chars", c.max_chars, AtLeast(0), "train on the first max_chars characters only; 0 = whole corpus");
+  v("max_chars", c.max_chars, AtLeast(0), "train on the first max_chars characters only (reading stops there); 0 = whole corpus");
   v("val_fraction", c.val_fraction, kFromZeroBelowOne,
     "share of the text held out for validation: a contiguous slice just before the test slice");
   v("test_fraction", c.test_fraction, kFromZeroBelowOne,
