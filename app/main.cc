@@ -180,6 +180,8 @@ int main(int argc, char** argv) {
   generate_command->add_option("--seed", generate.seed, "random seed, 0 to 2^64-1 (default 0); the same seed gives the same text");
   generate_command->add_option("--unknown", generate.unknown, "prefix characters outside the vocabulary: error | skip")
       ->capture_default_str();
+  generate_command->add_option("--precision", generate.precision, "matrix products: fp32 | bf16 (oneDNN, avx512_bf16)")
+      ->capture_default_str();
   generate_command->callback([&] {
     run = [&] {
       if (length_option->count() > 0) generate.length = generate_length;
@@ -206,6 +208,8 @@ int main(int argc, char** argv) {
   eval_command->add_option("--streams", eval.streams, "pieces scored side by side (default train.batch_size; 1 = one stream)");
   eval_command->add_option("--burn-in", eval.burn_in, "characters each stream is warmed up on before its piece (default 256)");
   eval_command->add_option("--unknown", eval.unknown, "characters outside the vocabulary: error | skip")
+      ->capture_default_str();
+  eval_command->add_option("--precision", eval.precision, "matrix products: fp32 | bf16 (oneDNN, avx512_bf16)")
       ->capture_default_str();
   eval_command->callback([&] {
     run = [&] {

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "bf16_gemm.h"
 #include "blas.h"
 #include "checkpoint.h"
 #include "dataset.h"
@@ -65,6 +66,18 @@ std::string ReadPrefixFile(const std::string& path) {
   return path == "-" ? ReadStreamLimited(STDIN_FILENO, shown, role) : ReadRegularFile(path, role);
 }
 
+namespace {
+
+// --precision's value for eval and generate; bf16 is checked against this build and CPU before it is used.
+void SetPrecision(const std::string& text, CharModel<float>& model) {
+  const std::optional<Precision> precision = ParseEnum<Precision>(text);
+  if (!precision) throw UserError("--precision " + text + " is not one of " + EnumChoices<Precision>() + ": give fp32 or bf16");
+  if (*precision == Precision::kBf16) RequireBf16("--precision bf16", "leave --precision out (fp32 is the default)");
+  model.set_precision(*precision);
+}
+
+}  // namespace
+
 int RunGenerate(const GenerateCommand& command, const GenerateIo& io) {
   const UnknownPolicy unknown = ParseUnknownPolicy(command.unknown);
   const bool stdin_file = std::find(command.prefix_files.begin(), command.prefix_files.end(), "-") != command.prefix_files.end();
@@ -73,6 +86,7 @@ int RunGenerate(const GenerateCommand& command, const GenerateIo& io) {
   }
   // Range checks reuse the config's, so the CLI and the config accept exactly the same values.
   RestoredModel restored = RestoreModel(command.checkpoint);
+  SetPrecision(command.precision, restored.model);
   if (command.prefixes.empty() && command.prefix_files.empty() && !command.interactive) {
     // The example is text of this model's own vocabulary, whatever its language.
     throw UserError("generate needs at least one --prefix TEXT (or --prefix-file FILE, or --interactive), e.g. --prefix " +
@@ -227,6 +241,7 @@ void RunEval(const EvalCommand& command, std::ostream& out) {
     throw UserError("--burn-in " + std::to_string(*command.burn_in) + " is negative: give 0 or more characters");
   }
   RestoredModel restored = RestoreModel(command.checkpoint);
+  SetPrecision(command.precision, restored.model);
   const Config& config = restored.config;
   std::vector<int> text_ids;
   Dataset data;  // for --split: its ids are scored in place

@@ -44,6 +44,7 @@ struct GenerateCommand {
   std::optional<int> repetition_window;
   std::optional<int> no_repeat_ngram;
   std::vector<std::string> stop;  // --stop as typed, escapes undecoded (ParseStopString)
+  std::string precision = "fp32";  // --precision: fp32 | bf16 (whatever the checkpoint was trained in)
 };
 
 // A --seed value: a whole number from 0 to 2^64 - 1, written in decimal; anything else is a UserError.
@@ -88,6 +89,7 @@ struct EvalCommand {
   std::string unknown = "error";
   std::optional<int> streams;  // unset = the checkpoint's train.batch_size
   std::optional<int> burn_in;  // unset = kDefaultBurnIn
+  std::string precision = "fp32";  // --precision: fp32 | bf16 (whatever the checkpoint was trained in)
 };
 void RunEval(const EvalCommand& command, std::ostream& out);
 

@@ -66,6 +66,7 @@ struct TrainConfig {
   double clip_norm = 5.0;  // 0 = no clipping
   std::uint64_t seed = 42;
   int threads = 0;  // 0 = all cores
+  Precision precision = Precision::kFp32;
   int eval_every = 1;
   int checkpoint_every = 1;
   std::string out_dir = "runs/default";

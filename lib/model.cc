@@ -5,6 +5,7 @@
 #include <cassert>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
 #include "blas.h"
 #include "column_threads.h"
@@ -104,6 +105,12 @@ template <typename T>
 CharModel<T>::CharModel(CharModel&&) noexcept = default;
 
 template <typename T>
+void CharModel<T>::set_precision(Precision precision) {
+  assert((precision == Precision::kFp32 || std::is_same_v<T, float>));
+  precision_ = precision;
+}
+
+template <typename T>
 void CharModel<T>::ZeroGrads() {
   std::fill(grads_.begin(), grads_.end(), T(0));
 }
@@ -132,7 +139,7 @@ std::unique_ptr<Workspace<T>> CharModel<T>::MakeWorkspace(int max_steps, int max
   ws->masks_l.resize(spec_.num_layers);
   ws->rec_masks.resize(spec_.num_layers);
   for (int l = 0; l < spec_.num_layers; ++l) {
-    ws->layers.emplace_back(spec_.LayerShape(l), max_steps, max_batch);
+    ws->layers.emplace_back(spec_.LayerShape(l), max_steps, max_batch, precision_);
     if (spec_.dropout > 0 && l > 0) ws->inputs_l[l].resize(n * h);
     if (spec_.dropout > 0 && (l > 0 || e > 0)) ws->masks_l[l].resize(n * (l > 0 ? h : e));
     if (spec_.recurrent_dropout > 0) ws->rec_masks[l].resize(static_cast<std::size_t>(max_batch) * h);
@@ -147,6 +154,11 @@ std::unique_ptr<Workspace<T>> CharModel<T>::MakeWorkspace(int max_steps, int max
   ws->probs.resize(n * v);
   ws->d_hidden_a.resize(n * std::max(h, e));
   ws->d_hidden_b.resize(n * std::max(h, e));
+  if (precision_ == Precision::kBf16) {
+    ws->params_bf16.resize(layout_.total());
+    ws->output_in_bf16.resize(n * h);
+    ws->d_logits_bf16.resize(n * v);
+  }
   return ws;
 }
 
@@ -154,6 +166,7 @@ template <typename T>
 std::unique_ptr<Workspace<T>> CharModel<T>::MakeGenerationWorkspace(int max_steps, ColumnThreads* threads) const {
   auto ws = MakeWorkspace(max_steps, 1);
   ws->threads = threads;
+  ws->params_bf16_fixed = true;
   for (RecurrentLayer<T>& layer : ws->layers) layer.set_threads(threads);
   const std::size_t rows = static_cast<std::size_t>(spec_.vocab_size);
   const std::size_t cols = static_cast<std::size_t>(spec_.LayerShape(0).gates()) * spec_.hidden_size;
@@ -165,10 +178,12 @@ std::unique_ptr<Workspace<T>> CharModel<T>::MakeGenerationWorkspace(int max_step
 }
 
 template <typename T>
-RecurrentParams<T> CharModel<T>::LayerParams(int l) const {
+RecurrentParams<T> CharModel<T>::LayerParams(int l, const Workspace<T>& ws) const {
   const LayerOffsets& o = layer_offsets_[l];
+  const bool bf16 = !ws.params_bf16.empty();
   return {params_.data() + o.w_x, params_.data() + o.w_h, params_.data() + o.b,
-          o.has_b_h ? params_.data() + o.b_h : nullptr};
+          o.has_b_h ? params_.data() + o.b_h : nullptr, bf16 ? ws.params_bf16.data() + o.w_x : nullptr,
+          bf16 ? ws.params_bf16.data() + o.w_h : nullptr};
 }
 
 template <typename T>
@@ -251,6 +266,16 @@ T CharModel<T>::Forward(Workspace<T>& ws, const int* inputs, const int* targets,
   ws.training = mode.training;
   Rng rng(mode.dropout_seed);
   const int n = steps * batch, h = spec_.hidden_size, e = spec_.embedding_size, v = spec_.vocab_size;
+  const bool bf16 = precision_ == Precision::kBf16;
+  assert(bf16 == !ws.params_bf16.empty());  // the workspace was made for this precision
+  if constexpr (std::is_same_v<T, float>) {
+    if (bf16 && !(ws.params_bf16_fixed && ws.params_bf16_ready)) {
+      ConvertToBf16(params_.data(), params_.size(), ws.params_bf16.data());
+      ws.params_bf16_ready = true;
+    }
+  }
+  // The bf16 parameters at `offset`, or null in fp32.
+  auto param_bf16 = [&](std::size_t offset) -> const Bf16* { return bf16 ? ws.params_bf16.data() + offset : nullptr; };
 
   RecurrentInput<T> input;
   if (e > 0 && n == 1 && targets == nullptr && !mode.training && ws.input_table != nullptr) {
@@ -261,8 +286,9 @@ T CharModel<T>::Forward(Workspace<T>& ws, const int* inputs, const int* targets,
     const int g = spec_.LayerShape(0).gates() * h;
     T* row = ws.input_table.get() + token * g;
     if (ws.input_table_ready[token] == 0) {
-      SplitGemm<T>(ws.threads, false, false, 1, g, e, T(1), params_.data() + embedding_offset_ + token * e, e,
-                   params_.data() + layer_offsets_[0].w_x, g, T(0), row, g);
+      const std::size_t embedding_row = embedding_offset_ + token * e, w_x = layer_offsets_[0].w_x;
+      Product<T>(ws.threads, false, false, 1, g, e, {params_.data() + embedding_row, param_bf16(embedding_row), e},
+                 {params_.data() + w_x, param_bf16(w_x), g}, T(0), row, g);
       ws.input_table_ready[token] = 1;
     }
     input.projected = row;
@@ -305,7 +331,7 @@ T CharModel<T>::Forward(Workspace<T>& ws, const int* inputs, const int* targets,
     }
     T* h_state = state.LayerH(l);
     T* c_state = state.LayerC(l);
-    ws.layers[l].Forward(input, steps, batch, LayerParams(l), rec_mask, h_state, c_state, h_state, c_state);
+    ws.layers[l].Forward(input, steps, batch, LayerParams(l, ws), rec_mask, h_state, c_state, h_state, c_state);
   }
 
   const T* top = ws.layers.back().hidden_sequence();  // (T*B, H)
@@ -317,7 +343,12 @@ T CharModel<T>::Forward(Workspace<T>& ws, const int* inputs, const int* targets,
   }
   const T* w_out = params_.data() + output_w_offset_;
   const T* b_out = params_.data() + output_b_offset_;
-  SplitGemm<T>(ws.threads, false, false, n, v, h, T(1), top, h, w_out, v, T(0), ws.logits.data(), v);  // + bias below
+  if constexpr (std::is_same_v<T, float>) {
+    if (bf16) ConvertToBf16(top, static_cast<std::size_t>(n) * h, ws.output_in_bf16.data());
+  }
+  const Bf16* top_bf16 = bf16 ? ws.output_in_bf16.data() : nullptr;  // (T*B, H)
+  Product<T>(ws.threads, false, false, n, v, h, {top, top_bf16, h}, {w_out, param_bf16(output_w_offset_), v}, T(0),
+             ws.logits.data(), v);  // + bias below
   double loss_sum = 0.0;
   for (int r = 0; r < n; ++r) {
     T* row = ws.logits.data() + static_cast<std::size_t>(r) * v;
@@ -353,12 +384,19 @@ void CharModel<T>::Backward(Workspace<T>& ws, RecurrentState<T>* d_initial_state
       gb_out[j] += row[j];
     }
   }
-  const T* top = dropout ? ws.output_in.data() : ws.layers.back().hidden_sequence();
+  // In bf16, the operands' mirrors: the output layer's input rounded by Forward, dL/dlogits rounded here.
+  const bool bf16 = !ws.params_bf16.empty();
+  if constexpr (std::is_same_v<T, float>) {
+    if (bf16) ConvertToBf16(d_logits, static_cast<std::size_t>(n) * v, ws.d_logits_bf16.data());
+  }
+  const Operand<T> top{dropout ? ws.output_in.data() : ws.layers.back().hidden_sequence(),
+                       bf16 ? ws.output_in_bf16.data() : nullptr, h};  // (T*B, H)
+  const Operand<T> d_logits_op{d_logits, bf16 ? ws.d_logits_bf16.data() : nullptr, v};  // (T*B, V)
   T* gw_out = grads_.data() + output_w_offset_;
-  Gemm<T>(true, false, h, v, n, T(1), top, h, d_logits, v, T(1), gw_out, v);
+  Product<T>(nullptr, true, false, h, v, n, top, d_logits_op, T(1), gw_out, v);  // null threads: exactly Gemm
   T* d_top = ws.d_hidden_a.data();  // (T*B, H)
-  const T* w_out = params_.data() + output_w_offset_;
-  Gemm<T>(false, true, n, h, v, T(1), d_logits, v, w_out, v, T(0), d_top, h);
+  const Operand<T> w_out{params_.data() + output_w_offset_, bf16 ? ws.params_bf16.data() + output_w_offset_ : nullptr, v};
+  Product<T>(nullptr, false, true, n, h, v, d_logits_op, w_out, T(0), d_top, h);
   if (dropout) {
     for (std::size_t k = 0; k < static_cast<std::size_t>(n) * h; ++k) d_top[k] *= ws.output_mask[k];
   }
@@ -377,7 +415,7 @@ void CharModel<T>::Backward(Workspace<T>& ws, RecurrentState<T>* d_initial_state
     const bool needs_d_input = l > 0 || e > 0;
     T* d_h0 = d_initial_state != nullptr ? d_initial_state->LayerH(l) : nullptr;
     T* d_c0 = d_initial_state != nullptr ? d_initial_state->LayerC(l) : nullptr;
-    ws.layers[l].Backward(input, LayerParams(l), d_top, LayerGrads(l), needs_d_input ? d_below : nullptr, d_h0, d_c0);
+    ws.layers[l].Backward(input, LayerParams(l, ws), d_top, LayerGrads(l), needs_d_input ? d_below : nullptr, d_h0, d_c0);
     if (!needs_d_input) break;
     const int width = l > 0 ? h : e;
     if (dropout) {

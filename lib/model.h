@@ -91,6 +91,14 @@ struct Workspace {
   std::vector<T> probs;                  // (T*B, V): softmax, turned into dL/dlogits in Backward
   std::vector<T> d_hidden_a, d_hidden_b;  // (T*B, max(H, E)): gradients flowing down the stack
 
+  // bf16 precision only (else empty): the parameters rounded to bf16 in params()' layout, refreshed by every
+  // Forward (once per training step; a generation workspace's only by its first), and the output layer's mirrors.
+  std::vector<Bf16> params_bf16;     // (layout total)
+  bool params_bf16_fixed = false;    // generation: the parameters do not change while it is used
+  bool params_bf16_ready = false;
+  std::vector<Bf16> output_in_bf16;  // (T*B, H): the output layer's input
+  std::vector<Bf16> d_logits_bf16;   // (T*B, V)
+
   // Generation only (CharModel::MakeGenerationWorkspace). The input table caches layer 0's x w_x for each
   // embedding row, (V, gH), filled when a token first comes through a one-token, logits-only Forward, by the very
   // product that Forward would have run, so the output is bit-identical and each later step reads one row instead
@@ -121,6 +129,10 @@ class CharModel {
   T* Grad(const std::string& name) { return grads_.data() + layout_.Get(name).offset; }
 
   void Initialize(InitScheme scheme, std::uint64_t seed);
+  // fp32 (the default) or bf16 products (float only; the caller has checked RequireBf16). Workspaces made
+  // afterwards follow it.
+  void set_precision(Precision precision);
+  Precision precision() const { return precision_; }
   void ZeroGrads();
   RecurrentState<T> MakeState(int batch) const;
   std::unique_ptr<Workspace<T>> MakeWorkspace(int max_steps, int max_batch) const;
@@ -140,7 +152,7 @@ class CharModel {
   void Backward(Workspace<T>& ws, RecurrentState<T>* d_initial_state);
 
  private:
-  RecurrentParams<T> LayerParams(int l) const;
+  RecurrentParams<T> LayerParams(int l, const Workspace<T>& ws) const;
   RecurrentGrads<T> LayerGrads(int l);
   const T* LayerInput(const Workspace<T>& ws, int l) const;  // (T*B, H), l > 0
 
@@ -156,6 +168,7 @@ class CharModel {
   std::size_t embedding_offset_ = 0, output_w_offset_ = 0, output_b_offset_ = 0;
   std::vector<T> params_;  // (layout_.total())
   std::vector<T> grads_;   // (layout_.total())
+  Precision precision_ = Precision::kFp32;
 };
 
 // (T*B, V) logits of the last Forward on this workspace.

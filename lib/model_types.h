@@ -16,6 +16,8 @@ enum class NewlinePolicy { kKeep, kSpace, kDrop };
 enum class SamplerKind { kRandom, kConsecutive };
 enum class OptimizerKind { kSgd, kAdam, kRmsprop };
 enum class LrScheduleKind { kNone, kStep, kExponential };
+// The matrix products' inputs: fp32, or bf16 with fp32 accumulation (everything else stays fp32 either way).
+enum class Precision { kFp32, kBf16 };
 
 // The config spelling of every enumerator, in declaration order; the one table for parsing and printing.
 template <typename E>
@@ -47,6 +49,11 @@ struct EnumNames<OptimizerKind> {
 template <>
 struct EnumNames<LrScheduleKind> {
   static constexpr std::array<std::string_view, 3> kNames{"none", "step", "exponential"};
+};
+
+template <>
+struct EnumNames<Precision> {
+  static constexpr std::array<std::string_view, 2> kNames{"fp32", "bf16"};
 };
 
 template <typename E>

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <type_traits>
 
 #include "blas.h"
 #include "column_threads.h"
@@ -107,9 +108,10 @@ void AddColumnSums(const T* m, int rows, int cols, int ld, T* out) {
 }  // namespace
 
 template <typename T>
-RecurrentLayer<T>::RecurrentLayer(const RecurrentShape& shape, int max_steps, int max_batch)
-    : shape_(shape), max_steps_(max_steps), max_batch_(max_batch) {
+RecurrentLayer<T>::RecurrentLayer(const RecurrentShape& shape, int max_steps, int max_batch, Precision precision)
+    : shape_(shape), max_steps_(max_steps), max_batch_(max_batch), bf16_(precision == Precision::kBf16) {
   assert(shape.input_size > 0 && shape.hidden_size > 0 && max_steps > 0 && max_batch > 0);
+  assert((!bf16_ || std::is_same_v<T, float>));
   const std::size_t tb = static_cast<std::size_t>(max_steps) * max_batch;
   const std::size_t h = H(), g = G(), b = max_batch;
   gates_.resize(tb * g);
@@ -126,6 +128,21 @@ RecurrentLayer<T>::RecurrentLayer(const RecurrentShape& shape, int max_steps, in
   d_h_next_.resize(b * h);
   d_c_next_.resize(b * h);
   d_step_.resize(b * h);
+  if (bf16_) {
+    x_bf16_.resize(tb * shape.input_size);
+    h_in_bf16_.resize(tb * h);
+    if (shape.cell == CellKind::kGru && !shape.reset_after) aux_bf16_.resize(tb * h);
+    d_gates_bf16_.resize(tb * g);
+    if (shape.has_recurrent_bias()) d_rec_bf16_.resize(tb * g);
+  }
+}
+
+template <typename T>
+void RecurrentLayer<T>::Round(const T* src, std::size_t n, std::vector<Bf16>& buffer, std::size_t offset) {
+  if constexpr (std::is_same_v<T, float>) {
+    assert(bf16_ && offset + n <= buffer.size());
+    ConvertToBf16(src, n, buffer.data() + offset);
+  }
 }
 
 // gates_ = x w_x for all steps at once (the bias is added later, in the step kernels).
@@ -137,8 +154,10 @@ void RecurrentLayer<T>::ProjectInput(const RecurrentInput<T>& input, const Recur
     return;
   }
   if (input.dense != nullptr) {
-    SplitGemm<T>(threads_, false, false, rows, g, shape_.input_size, T(1), input.dense, shape_.input_size, params.w_x,
-                 g, T(0), gates_.data(), g);
+    const int in = shape_.input_size;
+    if (bf16_) Round(input.dense, static_cast<std::size_t>(rows) * in, x_bf16_, 0);
+    Product<T>(threads_, false, false, rows, g, in, {input.dense, Mirror(x_bf16_, 0), in}, {params.w_x, params.w_x_bf16, g},
+               T(0), gates_.data(), g);
     return;
   }
   assert(input.tokens != nullptr);
@@ -183,10 +202,13 @@ void RecurrentLayer<T>::ForwardSteps(const RecurrentParams<T>& params) {
       for (std::size_t k = 0; k < bh; ++k) masked[k] = h_prev[k] * recurrent_mask_[k];
       h_in = masked;
     }
+    if (bf16_) Round(h_in, bh, h_in_bf16_, t * bh);
+    const Operand<T> h_in_op{h_in, Mirror(h_in_bf16_, t * bh), h};  // (B, H)
+    const Operand<T> w_h{params.w_h, params.w_h_bf16, g};            // (H, gH)
     T* a = gates_.data() + t * bg;  // (B, gH): x_t w_x, bias not yet added
     switch (shape_.cell) {
       case CellKind::kRnn: {
-        SplitGemm<T>(threads_, false, false, B, g, h, T(1), h_in, h, params.w_h, g, T(1), a, g);
+        Product<T>(threads_, false, false, B, g, h, h_in_op, w_h, T(1), a, g);
         for (int b = 0; b < B; ++b) {
           const T* ab = a + static_cast<std::size_t>(b) * g;
           T* hb = h_out + static_cast<std::size_t>(b) * h;
@@ -199,7 +221,7 @@ void RecurrentLayer<T>::ForwardSteps(const RecurrentParams<T>& params) {
         break;
       }
       case CellKind::kLstm: {
-        SplitGemm<T>(threads_, false, false, B, g, h, T(1), h_in, h, params.w_h, g, T(1), a, g);
+        Product<T>(threads_, false, false, B, g, h, h_in_op, w_h, T(1), a, g);
         for (int b = 0; b < B; ++b) {
           T* ab = a + static_cast<std::size_t>(b) * g;
           const std::size_t k = static_cast<std::size_t>(b) * h;
@@ -212,7 +234,7 @@ void RecurrentLayer<T>::ForwardSteps(const RecurrentParams<T>& params) {
         T* rec = step_rec_.data();      // (B, gH)
         T* aux = aux_.data() + t * bh;  // (B, H)
         if (shape_.reset_after) {
-          SplitGemm<T>(threads_, false, false, B, g, h, T(1), h_in, h, params.w_h, g, T(0), rec, g);
+          Product<T>(threads_, false, false, B, g, h, h_in_op, w_h, T(0), rec, g);
           for (int b = 0; b < B; ++b) {
             T* ab = a + static_cast<std::size_t>(b) * g;
             const T* qb = rec + static_cast<std::size_t>(b) * g;
@@ -221,7 +243,7 @@ void RecurrentLayer<T>::ForwardSteps(const RecurrentParams<T>& params) {
                                 aux + k, h_out + k);
           }
         } else {
-          SplitGemm<T>(threads_, false, false, B, 2 * h, h, T(1), h_in, h, params.w_h, g, T(0), rec, g);
+          Product<T>(threads_, false, false, B, 2 * h, h, h_in_op, w_h, T(0), rec, g);
           for (int b = 0; b < B; ++b) {
             T* ab = a + static_cast<std::size_t>(b) * g;
             const T* qb = rec + static_cast<std::size_t>(b) * g;
@@ -232,7 +254,9 @@ void RecurrentLayer<T>::ForwardSteps(const RecurrentParams<T>& params) {
               aux[k + j] = ab[j] * h_in[k + j];
             }
           }
-          SplitGemm<T>(threads_, false, false, B, h, h, T(1), aux, h, params.w_h + 2 * h, g, T(0), rec + 2 * h, g);
+          if (bf16_) Round(aux, bh, aux_bf16_, t * bh);
+          const Operand<T> w_h_n{params.w_h + 2 * h, bf16_ ? params.w_h_bf16 + 2 * h : nullptr, g};  // (H, H) of (H, gH)
+          Product<T>(threads_, false, false, B, h, h, {aux, Mirror(aux_bf16_, t * bh), h}, w_h_n, T(0), rec + 2 * h, g);
           for (int b = 0; b < B; ++b) {
             T* ab = a + static_cast<std::size_t>(b) * g;
             const T* qb = rec + static_cast<std::size_t>(b) * g;
@@ -258,19 +282,26 @@ void RecurrentLayer<T>::Backward(const RecurrentInput<T>& input, const Recurrent
   BackwardSteps(params, d_hidden);
 
   // Weight gradients as GEMMs over all time steps at once.
-  const T* h_in_seq = recurrent_mask_ != nullptr ? h_masked_.data() : h_seq_.data();  // (T*B, H): h~_{t-1}
+  // (Products with null threads are exactly Gemm in fp32.)
+  const Operand<T> h_in_seq{recurrent_mask_ != nullptr ? h_masked_.data() : h_seq_.data(), Mirror(h_in_bf16_, 0),
+                            h};                                            // (T*B, H): h~_{t-1}
+  const Operand<T> d_gates{d_gates_.data(), Mirror(d_gates_bf16_, 0), g};  // (T*B, gH)
   if (shape_.cell == CellKind::kGru && !shape_.reset_after) {
-    Gemm<T>(true, false, h, 2 * h, rows, T(1), h_in_seq, h, d_gates_.data(), g, T(1), grads.w_h, g);
-    Gemm<T>(true, false, h, h, rows, T(1), aux_.data(), h, d_gates_.data() + 2 * h, g, T(1), grads.w_h + 2 * h, g);
+    Product<T>(nullptr, true, false, h, 2 * h, rows, h_in_seq, d_gates, T(1), grads.w_h, g);
+    const Operand<T> d_gates_n{d_gates_.data() + 2 * h, bf16_ ? d_gates_bf16_.data() + 2 * h : nullptr, g};
+    Product<T>(nullptr, true, false, h, h, rows, {aux_.data(), Mirror(aux_bf16_, 0), h}, d_gates_n, T(1),
+               grads.w_h + 2 * h, g);
   } else {
-    const T* d_rec = shape_.has_recurrent_bias() ? d_rec_.data() : d_gates_.data();
-    Gemm<T>(true, false, h, g, rows, T(1), h_in_seq, h, d_rec, g, T(1), grads.w_h, g);
-    if (shape_.has_recurrent_bias()) AddColumnSums(d_rec, rows, g, g, grads.b_h);
+    const Operand<T> d_rec = shape_.has_recurrent_bias() ? Operand<T>{d_rec_.data(), Mirror(d_rec_bf16_, 0), g} : d_gates;
+    Product<T>(nullptr, true, false, h, g, rows, h_in_seq, d_rec, T(1), grads.w_h, g);
+    if (shape_.has_recurrent_bias()) AddColumnSums(d_rec.fp32, rows, g, g, grads.b_h);
   }
   AddColumnSums(d_gates_.data(), rows, g, g, grads.b);
   if (input.dense != nullptr) {
-    Gemm<T>(true, false, in, g, rows, T(1), input.dense, in, d_gates_.data(), g, T(1), grads.w_x, g);
-    if (d_input != nullptr) Gemm<T>(false, true, rows, in, g, T(1), d_gates_.data(), g, params.w_x, g, T(0), d_input, in);
+    Product<T>(nullptr, true, false, in, g, rows, {input.dense, Mirror(x_bf16_, 0), in}, d_gates, T(1), grads.w_x, g);
+    if (d_input != nullptr) {
+      Product<T>(nullptr, false, true, rows, in, g, d_gates, {params.w_x, params.w_x_bf16, g}, T(0), d_input, in);
+    }
   } else {
     for (int r = 0; r < rows; ++r) {
       const T scale = input.token_scale != nullptr ? input.token_scale[r] : T(1);
@@ -301,6 +332,8 @@ void RecurrentLayer<T>::BackwardSteps(const RecurrentParams<T>& params, const T*
     const T* h_in = recurrent_mask_ != nullptr ? h_masked_.data() + t * bh : h_prev;
     const T* a = gates_.data() + t * bg;  // gate activations
     T* da = d_gates_.data() + t * bg;     // gradient at the pre-activations
+    const Operand<T> da_op{da, Mirror(d_gates_bf16_, t * bg), g};   // (B, gH), rounded once da is final
+    const Operand<T> w_h{params.w_h, params.w_h_bf16, g};            // (H, gH), read transposed
     const T* d_out = d_hidden + t * bh;
     for (std::size_t k = 0; k < bh; ++k) dh[k] = d_out[k] + d_next[k];
 
@@ -310,7 +343,8 @@ void RecurrentLayer<T>::BackwardSteps(const RecurrentParams<T>& params, const T*
         for (std::size_t k = 0; k < bh; ++k) {
           da[k] = dh[k] * (relu ? (h_out[k] > T(0) ? T(1) : T(0)) : T(1) - h_out[k] * h_out[k]);
         }
-        Gemm<T>(false, true, B, h, g, T(1), da, g, params.w_h, g, T(0), d_next, h);
+        if (bf16_) Round(da, bg, d_gates_bf16_, t * bg);
+        Product<T>(nullptr, false, true, B, h, g, da_op, w_h, T(0), d_next, h);
         break;
       }
       case CellKind::kLstm: {
@@ -323,7 +357,8 @@ void RecurrentLayer<T>::BackwardSteps(const RecurrentParams<T>& params, const T*
           LstmCellBackward(h, ab, ab + h, ab + 2 * h, ab + 3 * h, c_prev + k, tanh_c + k, dh + k, dc_next + k, db,
                            db + h, db + 2 * h, db + 3 * h);
         }
-        Gemm<T>(false, true, B, h, g, T(1), da, g, params.w_h, g, T(0), d_next, h);
+        if (bf16_) Round(da, bg, d_gates_bf16_, t * bg);
+        Product<T>(nullptr, false, true, B, h, g, da_op, w_h, T(0), d_next, h);
         break;
       }
       case CellKind::kGru: {
@@ -338,7 +373,11 @@ void RecurrentLayer<T>::BackwardSteps(const RecurrentParams<T>& params, const T*
             GruAfterCellBackward(h, ab, ab + h, ab + 2 * h, qn + k, h_prev + k, dh + k, db, db + h, db + 2 * h, dqb,
                                  dqb + h, dqb + 2 * h);
           }
-          Gemm<T>(false, true, B, h, g, T(1), dq, g, params.w_h, g, T(0), d_next, h);
+          if (bf16_) {
+            Round(da, bg, d_gates_bf16_, t * bg);
+            Round(dq, bg, d_rec_bf16_, t * bg);
+          }
+          Product<T>(nullptr, false, true, B, h, g, {dq, Mirror(d_rec_bf16_, t * bg), g}, w_h, T(0), d_next, h);
         } else {
           T* dq = step_rec_.data();  // (B, H): gradient at r*h~
           for (int b = 0; b < B; ++b) {
@@ -351,7 +390,10 @@ void RecurrentLayer<T>::BackwardSteps(const RecurrentParams<T>& params, const T*
               db[h + j] = dh[k] * (h_prev[k] - n) * z * (T(1) - z);
             }
           }
-          Gemm<T>(false, true, B, h, h, T(1), da + 2 * h, g, params.w_h + 2 * h, g, T(0), dq, h);
+          if (bf16_) Round(da, bg, d_gates_bf16_, t * bg);  // its n columns are final here, the r columns below
+          const Operand<T> da_n{da + 2 * h, bf16_ ? da_op.bf16 + 2 * h : nullptr, g};
+          const Operand<T> w_h_n{params.w_h + 2 * h, bf16_ ? params.w_h_bf16 + 2 * h : nullptr, g};
+          Product<T>(nullptr, false, true, B, h, h, da_n, w_h_n, T(0), dq, h);
           for (int b = 0; b < B; ++b) {
             const T* ab = a + static_cast<std::size_t>(b) * g;
             T* db = da + static_cast<std::size_t>(b) * g;
@@ -362,7 +404,8 @@ void RecurrentLayer<T>::BackwardSteps(const RecurrentParams<T>& params, const T*
               d_next[k] = dq[k] * r;
             }
           }
-          Gemm<T>(false, true, B, h, 2 * h, T(1), da, g, params.w_h, g, T(1), d_next, h);
+          if (bf16_) Round(da, bg, d_gates_bf16_, t * bg);
+          Product<T>(nullptr, false, true, B, h, 2 * h, da_op, w_h, T(1), d_next, h);
         }
         break;
       }

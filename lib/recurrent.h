@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "bf16_gemm.h"
 #include "model_types.h"
 
 namespace charlm {
@@ -54,6 +55,8 @@ struct RecurrentParams {
   const T* w_h = nullptr;  // (H, gH)
   const T* b = nullptr;    // (gH)
   const T* b_h = nullptr;  // (gH), GRU reset_after only
+  const Bf16* w_x_bf16 = nullptr;  // (I, gH): bf16 precision only, w_x rounded (once per step, by CharModel)
+  const Bf16* w_h_bf16 = nullptr;  // (H, gH): bf16 precision only
 };
 
 template <typename T>
@@ -78,7 +81,9 @@ struct RecurrentInput {
 template <typename T>
 class RecurrentLayer {
  public:
-  RecurrentLayer(const RecurrentShape& shape, int max_steps, int max_batch);
+  // bf16: every product takes bf16 mirrors of its operands (the weights' from RecurrentParams, the activations'
+  // rounded here into buffers of the same layout) and accumulates in fp32; nothing else changes.
+  RecurrentLayer(const RecurrentShape& shape, int max_steps, int max_batch, Precision precision = Precision::kFp32);
 
   const RecurrentShape& shape() const { return shape_; }
 
@@ -107,12 +112,17 @@ class RecurrentLayer {
   void ProjectInput(const RecurrentInput<T>& input, const RecurrentParams<T>& params);
   void ForwardSteps(const RecurrentParams<T>& params);
   void BackwardSteps(const RecurrentParams<T>& params, const T* d_hidden);
+  // The bf16 mirror of an activation buffer at `offset`, or null in fp32 precision (Product then runs fp32).
+  Bf16* Mirror(std::vector<Bf16>& buffer, std::size_t offset) { return bf16_ ? buffer.data() + offset : nullptr; }
+  // Rounds n values of src into the mirror at `offset` (bf16 only).
+  void Round(const T* src, std::size_t n, std::vector<Bf16>& buffer, std::size_t offset);
 
   RecurrentShape shape_;
   int max_steps_, max_batch_;
   int steps_ = 0, batch_ = 0;
   const T* recurrent_mask_ = nullptr;  // (B, H) of the last Forward, borrowed
   ColumnThreads* threads_ = nullptr;   // borrowed
+  bool bf16_ = false;
 
   std::vector<T> gates_;       // (T*B, gH): input projection + bias, then the gate activations in place
   std::vector<T> h_seq_;       // ((T+1)*B, H): row block 0 is h0, block t+1 is h_t
@@ -126,6 +136,12 @@ class RecurrentLayer {
   std::vector<T> d_h_next_;    // (B, H): gradient flowing into h_{t-1}
   std::vector<T> d_c_next_;    // (B, H): gradient flowing into c_{t-1}
   std::vector<T> d_step_;      // (B, H): per-step scratch
+  // bf16 mirrors (bf16 precision only, else empty) of the activations the products read.
+  std::vector<Bf16> x_bf16_;       // (T*B, I): dense input
+  std::vector<Bf16> h_in_bf16_;    // (T*B, H): h~_{t-1}, block t
+  std::vector<Bf16> aux_bf16_;     // (T*B, H): GRU reset_after=false r*h~
+  std::vector<Bf16> d_gates_bf16_;  // (T*B, gH)
+  std::vector<Bf16> d_rec_bf16_;    // (T*B, gH): GRU reset_after
 };
 
 extern template class RecurrentLayer<float>;

@@ -20,6 +20,7 @@ const std::vector<std::string>& ResumableConfigKeys() {
                                                 "train.checkpoint_every_steps", "train.eval_every_steps",
                                                 "train.eval_max_chars", "train.log_every_seconds",
                                                 "train.max_steps", "train.max_minutes", "train.report",
+                                                "train.precision",
                                                 "generate.*"};
   return keys;
 }

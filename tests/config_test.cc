@@ -60,7 +60,7 @@ const std::set<std::string> kDocumentedKeys = {
     "train.optimizer.name", "train.optimizer.lr", "train.optimizer.momentum", "train.optimizer.beta1",
     "train.optimizer.beta2", "train.optimizer.eps", "train.optimizer.decay", "train.optimizer.weight_decay",
     "train.lr_schedule.name", "train.lr_schedule.step_size", "train.lr_schedule.gamma",
-    "train.clip_norm", "train.seed", "train.threads", "train.eval_every", "train.checkpoint_every",
+    "train.clip_norm", "train.seed", "train.threads", "train.precision", "train.eval_every", "train.checkpoint_every",
     "train.out_dir", "train.patience", "train.checkpoint_every_steps", "train.eval_every_steps",
     "train.eval_max_chars", "train.log_every_seconds", "train.max_steps", "train.max_minutes", "train.report",
     "generate.prefixes", "generate.length", "generate.every", "generate.temperature", "generate.top_k",
@@ -117,6 +117,7 @@ Config EveryFieldChanged() {
   c.train.clip_norm = 0.5;
   c.train.seed = 18446744073709551615ULL;
   c.train.threads = 2;
+  c.train.precision = Precision::kBf16;
   c.train.eval_every = 3;
   c.train.checkpoint_every = 5;
   c.train.out_dir = "runs/changed";

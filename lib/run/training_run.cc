@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <map>
 
+#include "bf16_gemm.h"
 #include "blas.h"
 #include "corpus.h"
 #include "errors.h"
@@ -102,6 +103,9 @@ std::optional<CheckpointData> OpenResume(const Config& config, const std::string
                       "): start a new run or use another checkpoint");
     }
     CheckResumeCompatible(saved, config, resume_path);
+  }
+  if (config.train.precision == Precision::kBf16) {
+    RequireBf16("train.precision \"bf16\"", "train in fp32 with --set train.precision=fp32");
   }
   SetBlasThreads(config.train.threads);
   spdlog::info("config: {} (all keys: {})", DifferencesFromDefaults(config),
@@ -199,6 +203,7 @@ TrainingRun::TrainingRun(const Config& config, const std::string& resume_path)
       state_(model_.MakeState(config_.train.batch_size)) {
   const TrainConfig& tc = config_.train;
   model_.Initialize(config_.model.init, tc.seed);
+  model_.set_precision(tc.precision);  // before any workspace is made
   if (resume_) {
     progress_ = Progress::FromJson(resume_->trainer_state, resume_path_);
     if (resume_->params.size() != model_.params().size() ||
