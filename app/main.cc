@@ -5,18 +5,23 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "bench.h"
 #include "commands.h"
 #include "corpus.h"
+#include "dist/workers.h"
 #include "errors.h"
 #include "interop/interop.h"
 #include "report/report.h"
@@ -61,11 +66,26 @@ void LogToStderr() {
   spdlog::set_pattern("charlm: %l: %v");
 }
 
+// The processes of this job (`train` under mpirun); null until a command joins them.
+std::unique_ptr<charlm::Workers> g_workers;
+
+// Prints an error and gives the exit code. In a job of several processes it then ends all of them (MPI_Abort), so
+// that none waits forever in a collective. An error every process meets alike (a config each of them reads) is
+// printed once, by rank 0: the others wait a moment before printing, and rank 0's abort ends them first.
+int Fail(const std::function<void()>& print) {
+  const bool job = g_workers != nullptr && g_workers->size() > 1;
+  if (job && g_workers->rank() != 0) std::this_thread::sleep_for(std::chrono::seconds(2));
+  print();
+  std::fflush(stderr);
+  if (job) g_workers->Abort(1);
+  return 1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"charlm: train, sample and evaluate character-level RNN/GRU/LSTM language models"};
-  app.set_version_flag("--version", "charlm " CHARLM_VERSION);
+  app.set_version_flag("--version", "charlm " CHARLM_VERSION "\n" + charlm::MpiDescription());
   app.require_subcommand(1);
   // Each subcommand registers its options here and sets `run` to the library call it makes.
   std::function<int()> run;
@@ -97,13 +117,19 @@ int main(int argc, char** argv) {
   train_command->add_option("--resume", resume_path, "continue the run saved in this checkpoint (e.g. runs/x/last.ckpt)");
   train_command->callback([&] {
     run = [&] {
+      // Under mpirun, one of N processes training one model (lib/dist/); rank 0 alone logs and writes files.
+      g_workers = charlm::JoinWorkers(&argc, &argv);
+      const bool speaks = g_workers->rank() == 0;
+      if (!speaks) spdlog::set_level(spdlog::level::off);
       const charlm::Config config = charlm::ResolveTrainConfig(train_config, train_overrides, resume_path);
       InstallStopHandlers();
       charlm::TrainHooks hooks;
       hooks.stop_requested = [] { return g_stop_signal.load() != 0; };
-      hooks.progress_bar = isatty(STDERR_FILENO) != 0;
+      hooks.progress_bar = speaks && isatty(STDERR_FILENO) != 0;
       hooks.stdout_is_terminal = isatty(STDOUT_FILENO) != 0;
+      hooks.workers = g_workers.get();
       const charlm::TrainOutcome outcome = charlm::Train(config, resume_path, hooks);
+      if (!speaks) return outcome.interrupted ? 128 + g_stop_signal.load() : 0;
       if (outcome.interrupted) {
         // No --config in the hint: the checkpoint holds the resolved config, --set values included, and a config
         // file without them would not match it.
@@ -338,20 +364,20 @@ int main(int argc, char** argv) {
   }
   spdlog::set_pattern("[%H:%M:%S] %v");
   try {
-    return run ? run() : 0;
+    const int code = run ? run() : 0;
+    g_workers.reset();  // MPI_Finalize here, not among the static destructors after main
+    return code;
   } catch (const charlm::UserError& e) {
-    std::fprintf(stderr, "charlm: error: %s\n", e.what());
-    return 1;
+    return Fail([&] { std::fprintf(stderr, "charlm: error: %s\n", e.what()); });
   } catch (const std::bad_alloc&) {
-    PrintAllocationError("out of memory");
-    return 1;
+    return Fail([] { PrintAllocationError("out of memory"); });
   } catch (const std::length_error&) {
     // A size beyond what a container can hold: a size that should have been checked earlier, worded the same way.
-    PrintAllocationError("a size beyond what this machine can allocate");
-    return 1;
+    return Fail([] { PrintAllocationError("a size beyond what this machine can allocate"); });
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "charlm: error: internal error: %s; please report it with the command that caused it\n",
-                 e.what());
-    return 1;
+    return Fail([&] {
+      std::fprintf(stderr, "charlm: error: internal error: %s; please report it with the command that caused it\n",
+                   e.what());
+    });
   }
 }

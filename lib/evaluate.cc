@@ -37,20 +37,35 @@ double TokenLoss(const float* row, int vocab, int target) {
 
 }  // namespace
 
+void FinishEvalResult(EvalResult& result) {
+  result.mean_loss = result.tokens > 0 ? result.loss_sum / static_cast<double>(result.tokens) : 0;
+  result.perplexity = result.tokens > 0 ? std::exp(result.mean_loss) : 0;
+  result.bits_per_char = result.mean_loss / std::log(2.0);
+}
+
 EvalResult Evaluate(const CharModel<float>& model, IdView ids, const EvalOptions& options) {
   EvalResult result;
   std::int64_t transitions = static_cast<std::int64_t>(ids.size()) - 1;
   if (options.max_chars > 0) transitions = std::min(transitions, options.max_chars);
   if (transitions <= 0) return result;
   const EvalPlan plan = PlanEvaluation(transitions, options.streams, options.burn_in);
-  const int S = plan.streams, V = model.spec().vocab_size;
+  assert(options.shards >= 1 && options.shard >= 0 && options.shard < options.shards);
+  // This shard's streams [lo, lo + S) of the plan's; it scores their pieces, and the tail if it holds the last.
+  const int lo = static_cast<int>(static_cast<std::int64_t>(plan.streams) * options.shard / options.shards);
+  const int hi = static_cast<int>(static_cast<std::int64_t>(plan.streams) * (options.shard + 1) / options.shards);
+  const int S = hi - lo, V = model.spec().vocab_size;
+  const bool has_first = lo == 0, has_tail = hi == plan.streams && plan.tail_start < transitions;
+  std::int64_t to_score = 0;
+  for (int b = lo; b < hi; ++b) to_score += plan.ScoredEnd(b) - plan.ScoredBegin(b);
+  if (has_tail) to_score += transitions - plan.tail_start;
+  if (S == 0) return result;
   const int chunk = static_cast<int>(std::clamp<std::int64_t>(options.num_steps, 1, plan.run_length));
   auto ws = model.MakeWorkspace(chunk, S);
   auto state = model.MakeState(S);  // (L, S, H)
   std::vector<int> x(static_cast<std::size_t>(chunk) * S), y(x.size());  // (chunk, S) time-major
   double loss_sum = 0;
   std::int64_t scored = 0;
-  auto keep_going = [&] { return !options.progress || options.progress(scored, transitions); };
+  auto keep_going = [&] { return !options.progress || options.progress(scored, to_score); };
 
   // Steps [0, burn_in) score stream 0 only (the others are warming up); steps [burn_in, run_length) score all.
   // A chunk never straddles the boundary, so each is either one column or the whole of Forward's mean.
@@ -59,18 +74,20 @@ EvalResult Evaluate(const CharModel<float>& model, IdView ids, const EvalOptions
     const int steps = static_cast<int>(std::min<std::int64_t>(chunk, phase_end - start));
     for (int t = 0; t < steps; ++t) {
       for (int b = 0; b < S; ++b) {
-        const std::int64_t pos = plan.StreamStart(b) + start + t;
+        const std::int64_t pos = plan.StreamStart(lo + b) + start + t;
         x[static_cast<std::size_t>(t) * S + b] = ids[pos];
         y[static_cast<std::size_t>(t) * S + b] = ids[pos + 1];
       }
     }
     if (phase_end == plan.burn_in) {
       model.Forward(*ws, x.data(), nullptr, steps, S, state, {});  // logits only
-      const float* logits = WorkspaceLogits(*ws);                   // (steps*S, V)
-      for (int t = 0; t < steps; ++t) {
-        loss_sum += TokenLoss(logits + static_cast<std::size_t>(t) * S * V, V, y[static_cast<std::size_t>(t) * S]);
+      if (has_first) {
+        const float* logits = WorkspaceLogits(*ws);  // (steps*S, V)
+        for (int t = 0; t < steps; ++t) {
+          loss_sum += TokenLoss(logits + static_cast<std::size_t>(t) * S * V, V, y[static_cast<std::size_t>(t) * S]);
+        }
+        scored += steps;
       }
-      scored += steps;
     } else {
       loss_sum += static_cast<double>(model.Forward(*ws, x.data(), y.data(), steps, S, state, {})) * steps * S;
       scored += static_cast<std::int64_t>(steps) * S;
@@ -79,7 +96,7 @@ EvalResult Evaluate(const CharModel<float>& model, IdView ids, const EvalOptions
     result.cancelled = !keep_going();
   }
   // The tail continues the last stream, so it starts from that stream's final state.
-  if (!result.cancelled && plan.tail_start < transitions) {
+  if (!result.cancelled && has_tail) {
     auto tail_state = model.MakeState(1);
     const std::size_t h = static_cast<std::size_t>(state.hidden);
     for (int l = 0; l < state.num_layers; ++l) {
@@ -95,13 +112,11 @@ EvalResult Evaluate(const CharModel<float>& model, IdView ids, const EvalOptions
     scored += steps;
     result.cancelled = !keep_going();
   }
-  if (scored == transitions) result.cancelled = false;  // a stop after the last chunk stopped nothing
-  assert(result.cancelled || scored == transitions);
+  if (scored == to_score) result.cancelled = false;  // a stop after the last chunk stopped nothing
+  assert(result.cancelled || scored == to_score);
   result.tokens = scored;
-  if (scored == 0) return result;
-  result.mean_loss = loss_sum / static_cast<double>(scored);
-  result.perplexity = std::exp(result.mean_loss);
-  result.bits_per_char = result.mean_loss / std::log(2.0);
+  result.loss_sum = loss_sum;
+  FinishEvalResult(result);
   return result;
 }
 

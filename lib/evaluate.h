@@ -19,6 +19,9 @@ struct EvalOptions {
   int num_steps = 35;  // time steps per forward chunk
   int burn_in = kDefaultBurnIn;  // 0 = every piece starts from a zero state (the old, context-losing scheme)
   std::int64_t max_chars = 0;    // score only the first max_chars transitions; 0 = all of them
+  // Data-parallel validation: this process runs only block `shard` of `shards` of the plan's streams (and the tail
+  // if it holds the last stream); summing the shards' loss_sum and tokens gives the whole result.
+  int shard = 0, shards = 1;
   // Called after every chunk with the transitions scored so far and the number to score; returning false stops
   // the evaluation (EvalResult::cancelled). Empty = no callback.
   std::function<bool(std::int64_t done, std::int64_t total)> progress;
@@ -29,6 +32,7 @@ struct EvalResult {
   double perplexity = 0;     // exp(mean_loss)
   double bits_per_char = 0;  // mean_loss / ln 2
   std::int64_t tokens = 0;   // predicted characters: ids.size() - 1 (or max_chars, or fewer when cancelled)
+  double loss_sum = 0;       // mean_loss * tokens, summed in double (what shards add up)
   bool cancelled = false;    // the progress callback stopped it; the figures cover the `tokens` scored until then
 };
 
@@ -53,6 +57,9 @@ struct EvalPlan {
 // The plan for `transitions` transitions with at most `streams` streams: the streams are cut down so that each
 // piece is at least burn_in long (so warm-up at most doubles the work) and at least 1.
 EvalPlan PlanEvaluation(std::int64_t transitions, int streams, int burn_in);
+
+// Fills mean_loss, perplexity and bits_per_char from loss_sum and tokens.
+void FinishEvalResult(EvalResult& result);
 
 // Scores every transition of ids exactly once, without dropout, following PlanEvaluation. Each scored character
 // sees the whole text before it (one stream) or at least burn_in characters of it (the others).

@@ -244,11 +244,21 @@ T ExpShiftedAndSum(const T* __restrict row, int v, T shift, T* __restrict p) {
   return sum;
 }
 
-// Fills mask with 0 or 1/(1-p) (inverted dropout), so evaluation needs no rescaling.
+// Fills a (steps * batch, width) time-major mask with 0 or 1/(1-p) (inverted dropout, so evaluation needs no
+// rescaling). Row t * batch + b belongs to global stream first_stream + b, whose values come from its own Rng seeded
+// by (seed, purpose, stream): the masks do not depend on how the streams are split among processes.
 template <typename T>
-void FillDropoutMask(Rng& rng, double p, T* mask, std::size_t n) {
+void FillDropoutMask(std::uint64_t seed, std::uint64_t purpose, double p, T* mask, int steps, int batch, int width,
+                     int first_stream) {
   const T keep_scale = static_cast<T>(1.0 / (1.0 - p));
-  for (std::size_t k = 0; k < n; ++k) mask[k] = rng.Uniform() < p ? T(0) : keep_scale;
+  const auto w = static_cast<std::size_t>(width);
+  for (int b = 0; b < batch; ++b) {
+    Rng rng(MixSeed(MixSeed(seed, purpose), static_cast<std::uint64_t>(first_stream + b)));
+    for (int t = 0; t < steps; ++t) {
+      T* row = mask + (static_cast<std::size_t>(t) * batch + b) * w;
+      for (std::size_t k = 0; k < w; ++k) row[k] = rng.Uniform() < p ? T(0) : keep_scale;
+    }
+  }
 }
 
 }  // namespace
@@ -264,7 +274,13 @@ T CharModel<T>::Forward(Workspace<T>& ws, const int* inputs, const int* targets,
   const bool dropout = mode.training && spec_.dropout > 0;
   const bool rec_dropout = mode.training && spec_.recurrent_dropout > 0;
   ws.training = mode.training;
-  Rng rng(mode.dropout_seed);
+  // One purpose per mask, each drawn per stream (FillDropoutMask): input, layer l's input, layer l's recurrent
+  // mask, output.
+  const std::uint64_t seed = mode.dropout_seed;
+  const int first = mode.first_stream, layers = spec_.num_layers;
+  const auto input_purpose = [](int l) { return static_cast<std::uint64_t>(l); };
+  const auto recurrent_purpose = [layers](int l) { return static_cast<std::uint64_t>(layers + l); };
+  const auto output_purpose = static_cast<std::uint64_t>(2 * layers);
   const int n = steps * batch, h = spec_.hidden_size, e = spec_.embedding_size, v = spec_.vocab_size;
   const bool bf16 = precision_ == Precision::kBf16;
   assert(bf16 == !ws.params_bf16.empty());  // the workspace was made for this precision
@@ -300,14 +316,14 @@ T CharModel<T>::Forward(Workspace<T>& ws, const int* inputs, const int* targets,
                 ws.embedded.data() + static_cast<std::size_t>(r) * e);
     }
     if (dropout) {
-      FillDropoutMask(rng, spec_.dropout, ws.masks_l[0].data(), static_cast<std::size_t>(n) * e);
+      FillDropoutMask(seed, input_purpose(0), spec_.dropout, ws.masks_l[0].data(), steps, batch, e, first);
       for (std::size_t k = 0; k < static_cast<std::size_t>(n) * e; ++k) ws.embedded[k] *= ws.masks_l[0][k];
     }
     input.dense = ws.embedded.data();
   } else {
     input.tokens = inputs;
     if (dropout) {
-      FillDropoutMask(rng, spec_.dropout, ws.token_scale.data(), static_cast<std::size_t>(n));
+      FillDropoutMask(seed, input_purpose(0), spec_.dropout, ws.token_scale.data(), steps, batch, 1, first);
       input.token_scale = ws.token_scale.data();
     }
   }
@@ -318,7 +334,7 @@ T CharModel<T>::Forward(Workspace<T>& ws, const int* inputs, const int* targets,
         const T* below = ws.layers[l - 1].hidden_sequence();
         T* in = ws.inputs_l[l].data();
         const std::size_t count = static_cast<std::size_t>(n) * h;
-        FillDropoutMask(rng, spec_.dropout, ws.masks_l[l].data(), count);
+        FillDropoutMask(seed, input_purpose(l), spec_.dropout, ws.masks_l[l].data(), steps, batch, h, first);
         for (std::size_t k = 0; k < count; ++k) in[k] = below[k] * ws.masks_l[l][k];
       }
       input = RecurrentInput<T>{};
@@ -326,7 +342,7 @@ T CharModel<T>::Forward(Workspace<T>& ws, const int* inputs, const int* targets,
     }
     const T* rec_mask = nullptr;
     if (rec_dropout) {
-      FillDropoutMask(rng, spec_.recurrent_dropout, ws.rec_masks[l].data(), static_cast<std::size_t>(batch) * h);
+      FillDropoutMask(seed, recurrent_purpose(l), spec_.recurrent_dropout, ws.rec_masks[l].data(), 1, batch, h, first);
       rec_mask = ws.rec_masks[l].data();
     }
     T* h_state = state.LayerH(l);
@@ -337,7 +353,7 @@ T CharModel<T>::Forward(Workspace<T>& ws, const int* inputs, const int* targets,
   const T* top = ws.layers.back().hidden_sequence();  // (T*B, H)
   if (dropout) {
     const std::size_t count = static_cast<std::size_t>(n) * h;
-    FillDropoutMask(rng, spec_.dropout, ws.output_mask.data(), count);
+    FillDropoutMask(seed, output_purpose, spec_.dropout, ws.output_mask.data(), steps, batch, h, first);
     for (std::size_t k = 0; k < count; ++k) ws.output_in[k] = top[k] * ws.output_mask[k];
     top = ws.output_in.data();
   }

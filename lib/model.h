@@ -110,7 +110,10 @@ struct Workspace {
 
 struct ForwardMode {
   bool training = false;          // dropout on
-  std::uint64_t dropout_seed = 0;  // masks are a pure function of this seed
+  std::uint64_t dropout_seed = 0;  // with first_stream, the masks are a pure function of it
+  // The global index of column 0 of the batch: each stream's masks are drawn from (dropout_seed, its global index),
+  // so a data-parallel worker holding streams [first_stream, first_stream + B) draws the masks one process would.
+  int first_stream = 0;
 };
 
 template <typename T>

@@ -77,18 +77,23 @@ void Sampler::BeginEpoch(std::int64_t epoch) {
   }
 }
 
-void Sampler::GetBatch(std::int64_t index, int* x, int* y) const {
+void Sampler::GetStreams(std::int64_t index, int first_stream, int streams, int* x, int* y) const {
   if (index < 0 || index >= num_batches_) {
     throw std::out_of_range("Sampler::GetBatch: batch " + std::to_string(index) + " of an epoch with " +
                             std::to_string(num_batches_) + " batches");
   }
-  for (int b = 0; b < batch_size_; ++b) {
+  if (first_stream < 0 || streams < 0 || first_stream + streams > batch_size_) {
+    throw std::out_of_range("Sampler::GetStreams: streams [" + std::to_string(first_stream) + ", " +
+                            std::to_string(first_stream + streams) + ") of a batch of " + std::to_string(batch_size_));
+  }
+  for (int s = 0; s < streams; ++s) {
+    const int b = first_stream + s;
     const std::int64_t start = kind_ == SamplerKind::kRandom
                                    ? window_starts_[static_cast<std::size_t>(index * batch_size_ + b)]
                                    : offset_ + b * row_length_ + index * num_steps_;
     const auto first = static_cast<std::size_t>(start);
-    data_.CopyTo(first, static_cast<std::size_t>(num_steps_), x + b * num_steps_);
-    data_.CopyTo(first + 1, static_cast<std::size_t>(num_steps_), y + b * num_steps_);
+    data_.CopyTo(first, static_cast<std::size_t>(num_steps_), x + s * num_steps_);
+    data_.CopyTo(first + 1, static_cast<std::size_t>(num_steps_), y + s * num_steps_);
   }
 }
 

@@ -33,7 +33,10 @@ class Sampler {
 
   // x and y each receive batch_size * num_steps ids, batch-major: x[b * num_steps + t].
   // std::out_of_range unless 0 <= index < num_batches().
-  void GetBatch(std::int64_t index, int* x, int* y) const;
+  void GetBatch(std::int64_t index, int* x, int* y) const { GetStreams(index, 0, batch_size_, x, y); }
+  // Streams [first_stream, first_stream + streams) of batch `index` only, (streams, num_steps) batch-major: a
+  // data-parallel worker's share. std::out_of_range outside the batch or the batch's streams.
+  void GetStreams(std::int64_t index, int first_stream, int streams, int* x, int* y) const;
 
   SamplerKind kind() const { return kind_; }
   int batch_size() const { return batch_size_; }

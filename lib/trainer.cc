@@ -4,8 +4,12 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <thread>
 
+#include "blas.h"
+#include "dist/data_parallel.h"
 #include "errors.h"
 #include "run/handlers.h"
 #include "run/train_step.h"
@@ -46,16 +50,34 @@ void CheckModelFitsInMemory(const ModelSpec& spec) {
 }
 
 TrainOutcome Train(const Config& config, const std::string& resume_path, const TrainHooks& hooks) {
-  TrainingRun run(config, resume_path);
+  std::unique_ptr<Workers> alone;
+  Workers& workers = hooks.workers != nullptr ? *hooks.workers : *(alone = SingleProcess());
+  const bool parallel = workers.size() > 1;
+  const StreamShard shard = ShardOf(workers, config.train.batch_size);
+  TrainingRun run(config, resume_path, shard);
   const TrainConfig& tc = run.config().train;
-  TrainStep step(run.model(), run.optimizer(), tc.batch_size, tc.num_steps, tc.clip_norm);
-  HandlerList handlers = StandardHandlers(run.config(), hooks);
+  if (parallel) CheckWorkersAgree(workers, run);
+  if (tc.threads == 0 && workers.local_size() > 1) {
+    // train.threads 0: the machine's cores shared among this job's processes on it.
+    const int cores = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
+    SetBlasThreads(std::max(1, cores / workers.local_size()));
+  }
+  TrainStep step(run.model(), run.optimizer(), shard.count, tc.num_steps, tc.clip_norm,
+                 parallel ? AveragingReduce(workers) : GradientReduce{}, shard.first);
+  // Rank 0 writes the files and prints; the other workers only take part in the decisions every worker shares.
+  HandlerList handlers = workers.rank() == 0 ? StandardHandlers(run.config(), hooks) : WorkerHandlers(workers);
+  if (parallel && workers.rank() == 0) handlers.insert(handlers.begin(), std::make_unique<CarriedStateGather>(workers));
   LoopOptions options;
   options.stop_requested = hooks.stop_requested;
   options.log_every_seconds = ResolvedLogSeconds(tc.log_every_seconds, hooks.stdout_is_terminal);
+  if (parallel) AddDataParallelOptions(workers, options);
   if (tc.log_every_seconds == kLogEverySecondsAuto && options.log_every_seconds > 0) {
     spdlog::info("a progress line every {:g} s (stdout is not a terminal; set train.log_every_seconds to change it)",
                  options.log_every_seconds);
+  }
+  if (parallel) {
+    spdlog::info("data-parallel over {} processes: {} streams each of train.batch_size {}", workers.size(),
+                 shard.count, tc.batch_size);
   }
   return RunTrainingLoop(run, step, handlers, options);
 }

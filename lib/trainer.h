@@ -14,10 +14,15 @@
 
 namespace charlm {
 
+class Workers;
+
 struct TrainHooks {
   std::function<bool()> stop_requested;  // polled after every step; true = save last.ckpt and return
   bool progress_bar = false;              // redraw a bar on stderr (a terminal); otherwise log lines only
   bool stdout_is_terminal = false;        // decides train.log_every_seconds's default (ResolvedLogSeconds)
+  // The processes of a data-parallel job (lib/dist/workers.h; borrowed): each trains its block of the batch's
+  // streams and rank 0 alone writes files and prints. Null = one process.
+  Workers* workers = nullptr;
 };
 
 struct TrainOutcome {

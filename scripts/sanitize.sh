@@ -9,7 +9,9 @@ bash scripts/setup.sh >/dev/null  # packages and corpus, as for the plain build
 cmake_args=()
 if [ "${CI:-}" = "true" ]; then cmake_args+=(-DCHARLM_WERROR=ON); fi
 # Optimized with debug info: the training tests stay fast enough, and reports still name files and lines.
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCHARLM_SANITIZE=ON "${cmake_args[@]}" >/dev/null
+# Without MPI: Open MPI's own allocations make LeakSanitizer fail every run under mpirun, and this way CI also builds
+# and tests the build without MPI (whose mpirun tests say SKIPPED).
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCHARLM_SANITIZE=ON -DCHARLM_MPI=OFF "${cmake_args[@]}" >/dev/null
 cmake --build build-asan -j "$(nproc)"
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"

@@ -181,7 +181,7 @@ void Budget::Check(TrainingRun& run) {
     run.RequestStop(StopReason::kBudget, "train.max_steps " + std::to_string(tc.max_steps));
   }
   const double minutes = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count() / 60;
-  if (tc.max_minutes > 0 && minutes >= tc.max_minutes) {
+  if (watch_clock_ && tc.max_minutes > 0 && minutes >= tc.max_minutes) {
     char detail[64];
     std::snprintf(detail, sizeof detail, "train.max_minutes %g", tc.max_minutes);
     run.RequestStop(StopReason::kBudget, detail);

@@ -6,13 +6,14 @@
 namespace charlm {
 
 TrainStep::TrainStep(CharModel<float>& model, Optimizer& optimizer, int batch_size, int num_steps, double clip_norm,
-                     GradientReduce reduce)
+                     GradientReduce reduce, int first_stream)
     : model_(model),
       optimizer_(optimizer),
       batch_size_(batch_size),
       num_steps_(num_steps),
       clip_norm_(clip_norm),
       reduce_(std::move(reduce)),
+      first_stream_(first_stream),
       workspace_(model.MakeWorkspace(num_steps, batch_size)),
       x_batch_major_(static_cast<std::size_t>(batch_size) * num_steps),
       y_batch_major_(x_batch_major_.size()),
@@ -22,7 +23,7 @@ TrainStep::TrainStep(CharModel<float>& model, Optimizer& optimizer, int batch_si
 StepResult TrainStep::Run(const Sampler& sampler, std::int64_t batch, RecurrentState<float>& state,
                           std::uint64_t dropout_seed, double lr) {
   const int B = batch_size_, T = num_steps_;
-  sampler.GetBatch(batch, x_batch_major_.data(), y_batch_major_.data());
+  sampler.GetStreams(batch, first_stream_, B, x_batch_major_.data(), y_batch_major_.data());
   for (int b = 0; b < B; ++b) {
     for (int t = 0; t < T; ++t) {
       x_[static_cast<std::size_t>(t) * B + b] = x_batch_major_[static_cast<std::size_t>(b) * T + t];
@@ -32,7 +33,7 @@ StepResult TrainStep::Run(const Sampler& sampler, std::int64_t batch, RecurrentS
   if (sampler.kind() == SamplerKind::kRandom) state.Zero();  // random windows are unrelated
   model_.ZeroGrads();
   StepResult result;
-  result.loss = model_.Forward(*workspace_, x_.data(), y_.data(), T, B, state, ForwardMode{true, dropout_seed});
+  result.loss = model_.Forward(*workspace_, x_.data(), y_.data(), T, B, state, ForwardMode{true, dropout_seed, first_stream_});
   model_.Backward(*workspace_, nullptr);
   if (reduce_) reduce_(model_.grads(), result.loss);
   result.grad_norm = GlobalNorm(model_.grads());

@@ -27,8 +27,9 @@ struct StepResult {
 
 class TrainStep {
  public:
+  // batch_size streams from first_stream on: all of the sampler's, or a data-parallel worker's share of them.
   TrainStep(CharModel<float>& model, Optimizer& optimizer, int batch_size, int num_steps, double clip_norm,
-            GradientReduce reduce = {});
+            GradientReduce reduce = {}, int first_stream = 0);
 
   // Trains on batch `batch` of the sampler's current epoch. `state` is carried in and out (reset first for the
   // random sampler, whose windows are unrelated); `dropout_seed` seeds this step's masks.
@@ -42,6 +43,7 @@ class TrainStep {
   int num_steps_;
   double clip_norm_;
   GradientReduce reduce_;
+  int first_stream_;
   std::unique_ptr<Workspace<float>> workspace_;
   std::vector<int> x_batch_major_, y_batch_major_;  // (B, T) as the sampler writes them
   std::vector<int> x_, y_;                          // (T, B) time-major, as the model reads them

@@ -114,6 +114,10 @@ class Loop {
           for (auto& h : handlers_) h->OnLog(run_, event);
         }
         if (options_.stop_requested && options_.stop_requested()) run_.RequestStop(StopReason::kSignal);
+        if (options_.agree_stop) {
+          const StopReason agreed = options_.agree_stop(run_.stop_reason());
+          if (agreed != StopReason::kNone) run_.RequestStop(agreed);
+        }
         if (run_.stop_reason() != StopReason::kNone) return Stopped();
         if (tc_.checkpoint_every_steps > 0 && progress.global_step % tc_.checkpoint_every_steps == 0) {
           const CheckpointPoint point{CheckpointPoint::Kind::kSteps, nullptr};
@@ -170,12 +174,15 @@ class Loop {
     eval_options.streams = tc_.batch_size;
     eval_options.num_steps = tc_.num_steps;
     if (!epoch_end) eval_options.max_chars = tc_.eval_max_chars;  // 0 = all
+    eval_options.shard = options_.eval_shard;
+    eval_options.shards = options_.eval_shards;
     for (auto& h : handlers_) h->OnEvalBegin(run_);
     EvalEvent eval;
     eval.epoch = epoch;
     eval.step = run_.progress().global_step;
     eval.epoch_end = epoch_end;
     eval.result = Evaluate(run_.model(), run_.val_ids(), eval_options);
+    if (options_.reduce_eval) options_.reduce_eval(eval.result);
     eval.elapsed_s = run_.ElapsedSeconds();
     for (auto& h : handlers_) h->OnEval(run_, eval);
     return eval.result.perplexity;

@@ -13,6 +13,10 @@ namespace charlm {
 struct LoopOptions {
   std::function<bool()> stop_requested;  // polled after every step; true = save last.ckpt and return
   double log_every_seconds = 0;          // seconds between log points (OnLog); 0 = none (see ResolvedLogSeconds)
+  // Data parallelism (lib/dist/data_parallel.h); left empty, the run is one process's.
+  int eval_shard = 0, eval_shards = 1;              // this process validates this block of the streams
+  std::function<void(EvalResult&)> reduce_eval;     // sums the shards' validation results
+  std::function<StopReason(StopReason)> agree_stop;  // after every step: the stop every process takes
 };
 
 // Runs `run` from its position to train.epochs, an early stop, a budget or a stop request (the run then saves

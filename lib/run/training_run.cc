@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -191,8 +192,9 @@ Progress Progress::FromJson(const nlohmann::json& j, const std::string& source) 
   }
 }
 
-TrainingRun::TrainingRun(const Config& config, const std::string& resume_path)
+TrainingRun::TrainingRun(const Config& config, const std::string& resume_path, StreamShard shard)
     : config_(config),
+      shard_(shard.count == 0 ? StreamShard{0, config.train.batch_size} : shard),
       resume_path_(resume_path),
       resume_(OpenResume(config_, resume_path_)),
       data_(LoadCheckedData(config_, resume_, resume_path_)),
@@ -200,7 +202,8 @@ TrainingRun::TrainingRun(const Config& config, const std::string& resume_path)
                config_.train.random_offset, config_.train.seed),
       model_(CheckedModelSpec(config_, data_)),
       optimizer_(config_.train.optimizer, model_.params().size()),
-      state_(model_.MakeState(config_.train.batch_size)) {
+      state_(model_.MakeState(shard_.count)) {
+  assert(shard_.first >= 0 && shard_.count > 0 && shard_.first + shard_.count <= config_.train.batch_size);
   const TrainConfig& tc = config_.train;
   model_.Initialize(config_.model.init, tc.seed);
   model_.set_precision(tc.precision);  // before any workspace is made
@@ -217,12 +220,20 @@ TrainingRun::TrainingRun(const Config& config, const std::string& resume_path)
     optimizer_.state() = resume_->optimizer_state;
     optimizer_.set_steps_taken(progress_.global_step);
     if (progress_.next_batch > 0 && tc.sampler == SamplerKind::kConsecutive) {
-      if (resume_->carried_state.size() != state_.h.size() + state_.c.size()) {
+      // Saved for every stream, (L, B, H) for h and again for c: this shard's rows of each layer.
+      const std::size_t streams = static_cast<std::size_t>(tc.batch_size), hidden = static_cast<std::size_t>(state_.hidden);
+      const std::size_t layers = static_cast<std::size_t>(state_.num_layers);
+      const std::size_t per_part = layers * streams * hidden;
+      if (resume_->carried_state.size() != per_part * (state_.c.empty() ? 1 : 2)) {
         throw UserError("--resume " + resume_path_ + ": the carried hidden state has the wrong size: start a new run");
       }
-      const auto split = resume_->carried_state.begin() + static_cast<std::ptrdiff_t>(state_.h.size());
-      std::copy(resume_->carried_state.begin(), split, state_.h.begin());
-      std::copy(split, resume_->carried_state.end(), state_.c.begin());
+      const std::size_t rows = static_cast<std::size_t>(shard_.count) * hidden;
+      const std::size_t skip = static_cast<std::size_t>(shard_.first) * hidden;
+      for (std::size_t l = 0; l < layers; ++l) {
+        const float* saved_h = resume_->carried_state.data() + l * streams * hidden + skip;
+        std::copy_n(saved_h, rows, state_.h.data() + l * rows);
+        if (!state_.c.empty()) std::copy_n(saved_h + per_part, rows, state_.c.data() + l * rows);
+      }
     }
     elapsed_before_ = progress_.elapsed_seconds;
     resume_.reset();  // the weights are in the model now; do not keep a second copy
@@ -286,8 +297,15 @@ void TrainingRun::Save(const std::string& path) {
   ckpt.params = model_.params();
   ckpt.optimizer_state = optimizer_.state();
   if (progress_.next_batch > 0 && config_.train.sampler == SamplerKind::kConsecutive) {
-    ckpt.carried_state = state_.h;
-    ckpt.carried_state.insert(ckpt.carried_state.end(), state_.c.begin(), state_.c.end());
+    if (owns_all_streams()) {
+      ckpt.carried_state = state_.h;
+      ckpt.carried_state.insert(ckpt.carried_state.end(), state_.c.begin(), state_.c.end());
+    } else {
+      assert(carried_of_all_.size() == state_.h.size() / static_cast<std::size_t>(shard_.count) *
+                                           static_cast<std::size_t>(config_.train.batch_size) *
+                                           (state_.c.empty() ? 1 : 2));
+      ckpt.carried_state = carried_of_all_;
+    }
   }
   SaveCheckpoint(path, ckpt);
 }

@@ -41,6 +41,12 @@ struct Progress {
   static Progress FromJson(const nlohmann::json& j, const std::string& source);
 };
 
+// The streams of train.batch_size this process trains: all of them, or a data-parallel worker's contiguous block.
+struct StreamShard {
+  int first = 0;
+  int count = 0;  // 0 = all of train.batch_size
+};
+
 // Why a run stopped before train.epochs: set by whoever asks (a signal, early stopping, a budget).
 enum class StopReason { kNone, kSignal, kEarlyStop, kBudget };
 
@@ -52,7 +58,9 @@ class TrainingRun {
  public:
   // Checks everything a user can get wrong (resume compatibility, corpus length, prefixes, out_dir, memory) before
   // the first file is written, then builds or restores the run. Logs the config, the corpus and where it resumes.
-  TrainingRun(const Config& config, const std::string& resume_path);
+  // With a partial `shard`, state() holds only the shard's streams; a resumed checkpoint's carried state (every
+  // stream) is cut down to them, and Save() writes the every-stream state last given to SetCarriedStateOfAll().
+  TrainingRun(const Config& config, const std::string& resume_path, StreamShard shard = {});
 
   const Config& config() const { return config_; }
   const Dataset& data() const { return data_; }
@@ -62,7 +70,11 @@ class TrainingRun {
   CharModel<float>& model() { return model_; }
   const CharModel<float>& model() const { return model_; }
   Optimizer& optimizer() { return optimizer_; }
-  RecurrentState<float>& state() { return state_; }
+  RecurrentState<float>& state() { return state_; }  // (L, shard().count, H)
+  const StreamShard& shard() const { return shard_; }
+  bool owns_all_streams() const { return shard_.count == config_.train.batch_size; }
+  // The carried state of every stream, [h (L, B, H), c (L, B, H) for LSTM], gathered from the workers for Save().
+  void SetCarriedStateOfAll(std::vector<float> carried) { carried_of_all_ = std::move(carried); }
   Progress& progress() { return progress_; }
   const Progress& progress() const { return progress_; }
   bool resumed() const { return !resume_path_.empty(); }
@@ -104,13 +116,15 @@ class TrainingRun {
  private:
   // Declared in construction order: each member's initializer runs the checks the next one relies on.
   Config config_;
+  StreamShard shard_;
   std::string resume_path_;
   std::optional<CheckpointData> resume_;  // the checkpoint resumed from; released once restored
   Dataset data_;
   Sampler sampler_;
   CharModel<float> model_;
   Optimizer optimizer_;
-  RecurrentState<float> state_;  // (L, B, H) carried between consecutive batches
+  RecurrentState<float> state_;  // (L, shard_.count, H) carried between consecutive batches
+  std::vector<float> carried_of_all_;  // partial shard: every stream's carried state, for Save()
   Progress progress_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   double elapsed_before_ = 0;  // the resumed checkpoint's elapsed_seconds

@@ -1,0 +1,127 @@
+// The pieces of data-parallel training that talk to the other workers.
+#include "dist/data_parallel.h"
+
+#include <array>
+#include <cstring>
+#include <string_view>
+#include <vector>
+
+#include "errors.h"
+
+namespace charlm {
+namespace {
+
+// FNV-1a, 64 bits: a fingerprint for comparing workers' inputs, not a defence against anyone.
+std::uint64_t Fingerprint(std::string_view bytes, std::uint64_t hash = 1469598103934665603ULL) {
+  for (const char c : bytes) hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
+  return hash;
+}
+
+std::uint64_t Fingerprint(const std::vector<float>& values, std::uint64_t hash) {
+  return Fingerprint(std::string_view(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float)), hash);
+}
+
+}  // namespace
+
+StreamShard ShardOf(const Workers& workers, int batch_size) {
+  const int n = workers.size();
+  if (batch_size % n != 0) {
+    throw UserError("train.batch_size " + std::to_string(batch_size) + " does not divide among the " +
+                    std::to_string(n) + " processes of this job (each trains batch_size / processes streams): set "
+                    "train.batch_size to a multiple of " + std::to_string(n) + ", or run mpirun -np with a divisor of " +
+                    std::to_string(batch_size));
+  }
+  const int per_worker = batch_size / n;
+  return StreamShard{workers.rank() * per_worker, per_worker};
+}
+
+GradientReduce AveragingReduce(Workers& workers) {
+  return [&workers](std::span<float> grads, float& loss) {
+    workers.SumInPlace(grads);
+    std::array<double, 1> loss_sum{loss};
+    workers.SumInPlace(loss_sum);
+    const double n = workers.size();
+    const float inverse = static_cast<float>(1.0 / n);
+    for (float& g : grads) g *= inverse;
+    loss = static_cast<float>(loss_sum[0] / n);
+  };
+}
+
+void CheckWorkersAgree(Workers& workers, const TrainingRun& run) {
+  // What each worker read or was told on its own: its command line, its files, its checkpoint.
+  enum Field { kConfig, kCorpus, kVocab, kWeights, kFields };
+  std::array<std::uint64_t, kFields> mine{};
+  mine[kConfig] = Fingerprint(ConfigToJson(run.config()).dump());
+  mine[kCorpus] = static_cast<std::uint64_t>(run.data().ids.size());
+  mine[kVocab] = Fingerprint(run.data().vocab.ToJson().dump());
+  mine[kWeights] = Fingerprint(run.model().params(), Fingerprint(run.progress().ToJson().dump()));
+  std::vector<std::uint64_t> all(mine.size() * static_cast<std::size_t>(workers.size()));
+  workers.AllGather(mine, all);
+  for (int rank = 1; rank < workers.size(); ++rank) {
+    const std::uint64_t* theirs = all.data() + static_cast<std::size_t>(rank) * kFields;
+    std::string what;
+    if (theirs[kConfig] != all[kConfig]) {
+      what = "the config (its --config, --set or train.* keys differ)";
+    } else if (theirs[kCorpus] != all[kCorpus]) {
+      what = "the corpus " + run.config().data.corpus + " (" + std::to_string(theirs[kCorpus]) +
+             " characters there, " + std::to_string(all[kCorpus]) + " on rank 0)";
+    } else if (theirs[kVocab] != all[kVocab]) {
+      what = "the vocabulary of " + run.config().data.corpus + " (the same length, other characters)";
+    } else if (theirs[kWeights] != all[kWeights]) {
+      what = "the starting weights (its --resume checkpoint differs)";
+    } else {
+      continue;
+    }
+    throw UserError("process " + std::to_string(rank) + " of " + std::to_string(workers.size()) +
+                    " disagrees with process 0 on " + what +
+                    ": start every process with the same command line and the same files (a shared folder, or "
+                    "identical copies on every host)");
+  }
+}
+
+void AddDataParallelOptions(Workers& workers, LoopOptions& options) {
+  options.eval_shard = workers.rank();
+  options.eval_shards = workers.size();
+  options.reduce_eval = [&workers](EvalResult& result) {
+    std::array<double, 2> sums{result.loss_sum, static_cast<double>(result.tokens)};
+    workers.SumInPlace(sums);
+    result.loss_sum = sums[0];
+    result.tokens = static_cast<std::int64_t>(sums[1]);
+    FinishEvalResult(result);
+  };
+  options.agree_stop = [&workers](StopReason mine) {
+    return static_cast<StopReason>(workers.Max(static_cast<int>(mine)));
+  };
+}
+
+void CarriedStateGather::OnCheckpoint(TrainingRun& run, const CheckpointPoint& point) {
+  if (point.kind == CheckpointPoint::Kind::kEpochEnd || run.progress().next_batch == 0 ||
+      run.config().train.sampler != SamplerKind::kConsecutive) {
+    return;  // no carried state in this checkpoint (TrainingRun::Save)
+  }
+  RecurrentState<float>& state = run.state();  // (L, B / N, H)
+  const std::size_t layer_rows = static_cast<std::size_t>(state.batch) * static_cast<std::size_t>(state.hidden);
+  const std::size_t all_rows = layer_rows * static_cast<std::size_t>(workers_.size());
+  const std::size_t layers = static_cast<std::size_t>(state.num_layers);
+  std::vector<float> all((state.c.empty() ? 1 : 2) * layers * all_rows);  // [h (L, B, H), c (L, B, H)]
+  for (std::size_t l = 0; l < layers; ++l) {
+    // The workers' blocks of layer l, in rank order, are that layer's (B, H) rows in stream order.
+    workers_.AllGather(std::span<const float>(state.h.data() + l * layer_rows, layer_rows),
+                       std::span<float>(all.data() + l * all_rows, all_rows));
+    if (!state.c.empty()) {
+      workers_.AllGather(std::span<const float>(state.c.data() + l * layer_rows, layer_rows),
+                         std::span<float>(all.data() + (layers + l) * all_rows, all_rows));
+    }
+  }
+  run.SetCarriedStateOfAll(std::move(all));
+}
+
+HandlerList WorkerHandlers(Workers& workers) {
+  HandlerList handlers;
+  handlers.push_back(std::make_unique<CarriedStateGather>(workers));
+  handlers.push_back(std::make_unique<Budget>(/*watch_clock=*/false));
+  handlers.push_back(std::make_unique<EarlyStopping>());
+  return handlers;
+}
+
+}  // namespace charlm

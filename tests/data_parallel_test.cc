@@ -1,0 +1,161 @@
+// The one-process side of data parallelism: a worker's block of streams gets the dropout masks, the batch rows
+// and the validation share the whole batch gives them, and the batch must divide among the workers.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "dist/data_parallel.h"
+#include "errors.h"
+#include "evaluate.h"
+#include "model.h"
+#include "rng.h"
+#include "sampler.h"
+
+namespace charlm {
+namespace {
+
+ModelSpec DropoutSpec(int embedding) {
+  ModelSpec spec;
+  spec.cell = CellKind::kLstm;
+  spec.vocab_size = 7;
+  spec.embedding_size = embedding;
+  spec.hidden_size = 5;
+  spec.num_layers = 2;
+  spec.dropout = 0.3;
+  spec.recurrent_dropout = 0.2;
+  return spec;
+}
+
+// Columns [first, first + count) of a (T*B, width) time-major buffer.
+std::vector<float> Columns(const std::vector<float>& buffer, int steps, int batch, int width, int first, int count) {
+  std::vector<float> out;
+  for (int t = 0; t < steps; ++t) {
+    const auto row = (static_cast<std::size_t>(t) * batch + first) * width;
+    out.insert(out.end(), buffer.begin() + static_cast<std::ptrdiff_t>(row),
+               buffer.begin() + static_cast<std::ptrdiff_t>(row + static_cast<std::size_t>(count) * width));
+  }
+  return out;
+}
+
+TEST_CASE("data parallel: streams [3, 6) run alone draw the dropout masks and logits of those columns of the batch") {
+  for (const int embedding : {0, 4}) {
+    CAPTURE(embedding);
+    CharModel<float> model(DropoutSpec(embedding));
+    model.Initialize(InitScheme::kKeras, 3);
+    const int T = 4, B = 6, half = 3, H = 5, V = 7;
+    std::vector<int> x(static_cast<std::size_t>(T) * B), y(x.size());
+    Rng rng(9);
+    for (auto& id : x) id = static_cast<int>(rng.Below(V));
+    for (auto& id : y) id = static_cast<int>(rng.Below(V));
+    const ForwardMode whole_mode{true, 1234, 0};
+    auto whole_ws = model.MakeWorkspace(T, B);
+    auto whole_state = model.MakeState(B);
+    model.Forward(*whole_ws, x.data(), y.data(), T, B, whole_state, whole_mode);
+
+    for (const int first : {0, half}) {
+      CAPTURE(first);
+      std::vector<int> part_x, part_y;
+      for (int t = 0; t < T; ++t) {
+        for (int b = first; b < first + half; ++b) {
+          part_x.push_back(x[static_cast<std::size_t>(t) * B + b]);
+          part_y.push_back(y[static_cast<std::size_t>(t) * B + b]);
+        }
+      }
+      auto ws = model.MakeWorkspace(T, half);
+      auto state = model.MakeState(half);
+      model.Forward(*ws, part_x.data(), part_y.data(), T, half, state, ForwardMode{true, 1234, first});
+      for (int l = 0; l < 2; ++l) {
+        CAPTURE(l);
+        const int width = l > 0 ? H : embedding;
+        if (width > 0) {
+          CHECK(Columns(whole_ws->masks_l[l], T, B, width, first, half) ==
+                Columns(ws->masks_l[l], T, half, width, 0, half));
+        }
+        CHECK(Columns(whole_ws->rec_masks[l], 1, B, H, first, half) == ws->rec_masks[l]);
+      }
+      if (embedding == 0) {
+        CHECK(Columns(whole_ws->token_scale, T, B, 1, first, half) == ws->token_scale);
+      }
+      CHECK(Columns(whole_ws->output_mask, T, B, H, first, half) == ws->output_mask);
+      const std::vector<float> whole_logits(WorkspaceLogits(*whole_ws), WorkspaceLogits(*whole_ws) + T * B * V);
+      const std::vector<float> part_logits(WorkspaceLogits(*ws), WorkspaceLogits(*ws) + T * half * V);
+      const std::vector<float> expected = Columns(whole_logits, T, B, V, first, half);
+      for (std::size_t k = 0; k < expected.size(); ++k) CHECK(part_logits[k] == doctest::Approx(expected[k]).epsilon(1e-5));
+    }
+  }
+}
+
+TEST_CASE("data parallel: a block of streams from the sampler is those rows of the whole batch, for both samplers") {
+  std::vector<int> data(500);
+  for (std::size_t k = 0; k < data.size(); ++k) data[k] = static_cast<int>(k % 11);
+  for (const SamplerKind kind : {SamplerKind::kConsecutive, SamplerKind::kRandom}) {
+    Sampler sampler(data, kind, 6, 5, true, 42);
+    sampler.BeginEpoch(3);
+    std::vector<int> x(30), y(30), part_x(10), part_y(10);
+    sampler.GetBatch(2, x.data(), y.data());
+    sampler.GetStreams(2, 4, 2, part_x.data(), part_y.data());
+    CHECK(std::vector<int>(x.begin() + 20, x.end()) == part_x);
+    CHECK(std::vector<int>(y.begin() + 20, y.end()) == part_y);
+    CHECK_THROWS_AS(sampler.GetStreams(2, 5, 2, part_x.data(), part_y.data()), std::out_of_range);
+  }
+}
+
+TEST_CASE("data parallel: the validation shards' sums add up to the whole evaluation") {
+  ModelSpec spec = DropoutSpec(0);
+  CharModel<float> model(spec);
+  model.Initialize(InitScheme::kKeras, 5);
+  std::vector<int> ids(3000);
+  Rng rng(2);
+  for (auto& id : ids) id = static_cast<int>(rng.Below(7));
+  EvalOptions options;
+  options.streams = 5;  // five streams over three shards: 1, 2 and 2 of them, the tail on the last
+  options.num_steps = 16;
+  const EvalResult whole = Evaluate(model, ids, options);
+  for (const int shards : {2, 3, 6}) {
+    CAPTURE(shards);
+    double loss_sum = 0;
+    std::int64_t tokens = 0;
+    for (int shard = 0; shard < shards; ++shard) {
+      options.shard = shard;
+      options.shards = shards;
+      const EvalResult part = Evaluate(model, ids, options);
+      loss_sum += part.loss_sum;
+      tokens += part.tokens;
+    }
+    CHECK(tokens == whole.tokens);
+    CHECK(loss_sum == doctest::Approx(whole.loss_sum).epsilon(1e-6));
+  }
+}
+
+// A worker of a job of `size` that is never asked to communicate.
+class FakeWorkers final : public Workers {
+ public:
+  FakeWorkers(int rank, int size) : rank_(rank), size_(size) {}
+  int rank() const override { return rank_; }
+  int size() const override { return size_; }
+  int local_size() const override { return size_; }
+  void SumInPlace(std::span<float>) override {}
+  void SumInPlace(std::span<double>) override {}
+  void StartSum(std::span<float>) override {}
+  void PollSums() override {}
+  void FinishSums() override {}
+  int Max(int value) override { return value; }
+  void AllGather(std::span<const float>, std::span<float>) override {}
+  void AllGather(std::span<const std::uint64_t>, std::span<std::uint64_t>) override {}
+  [[noreturn]] void Abort(int) override { throw std::logic_error("abort"); }
+
+ private:
+  int rank_, size_;
+};
+
+TEST_CASE("data parallel: rank r trains streams [r B/N, (r+1) B/N), and a batch that does not divide is refused") {
+  CHECK(ShardOf(FakeWorkers(2, 3), 6).first == 4);
+  CHECK(ShardOf(FakeWorkers(2, 3), 6).count == 2);
+  CHECK(ShardOf(*SingleProcess(), 5).count == 5);
+  CHECK_THROWS_WITH_AS(ShardOf(FakeWorkers(0, 4), 6),
+                       doctest::Contains("train.batch_size 6 does not divide among the 4 processes"), UserError);
+}
+
+}  // namespace
+}  // namespace charlm
