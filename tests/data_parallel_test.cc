@@ -38,7 +38,7 @@ std::vector<float> Columns(const std::vector<float>& buffer, int steps, int batc
   return out;
 }
 
-TEST_CASE("data parallel: streams [3, 6) run alone draw the dropout masks and logits of those columns of the batch") {
+TEST_CASE("data parallel: streams 3 to 5 run alone draw the dropout masks and logits of those columns of the batch") {
   for (const int embedding : {0, 4}) {
     CAPTURE(embedding);
     CharModel<float> model(DropoutSpec(embedding));
@@ -149,7 +149,7 @@ class FakeWorkers final : public Workers {
   int rank_, size_;
 };
 
-TEST_CASE("data parallel: rank r trains streams [r B/N, (r+1) B/N), and a batch that does not divide is refused") {
+TEST_CASE("data parallel: rank r trains the r-th block of B/N streams, and a batch that does not divide is refused") {
   CHECK(ShardOf(FakeWorkers(2, 3), 6).first == 4);
   CHECK(ShardOf(FakeWorkers(2, 3), 6).count == 2);
   CHECK(ShardOf(*SingleProcess(), 5).count == 5);
