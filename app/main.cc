@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "bench.h"
+#include "bf16_gemm.h"
 #include "commands.h"
 #include "corpus.h"
 #include "dist/workers.h"
@@ -84,6 +85,7 @@ int Fail(const std::function<void()>& print) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  charlm::EnsurePassiveOpenMpWait(argv);  // before anything else: it may re-execute the program
   CLI::App app{"charlm: train, sample and evaluate character-level RNN/GRU/LSTM language models"};
   app.set_version_flag("--version", "charlm " CHARLM_VERSION "\n" + charlm::MpiDescription());
   app.require_subcommand(1);

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "beam_search.h"
+#include "bf16_gemm.h"
 #include "blas.h"
 #include "dataset.h"
 #include "errors.h"
@@ -99,6 +100,10 @@ BenchResult RunBenchmark(const Config& config, int vocab_size, double seconds) {
   const int B = config.train.batch_size, T = config.train.num_steps;
   CharModel<float> model(MakeModelSpec(config.model, vocab_size));
   model.Initialize(config.model.init, config.train.seed);
+  if (config.train.precision == Precision::kBf16) {
+    RequireBf16("train.precision \"bf16\"", "benchmark fp32 with --set train.precision=fp32");
+  }
+  model.set_precision(config.train.precision);
   Optimizer optimizer(config.train.optimizer, model.params().size());
   auto ws = model.MakeWorkspace(T, B);
   auto state = model.MakeState(B);
@@ -118,6 +123,9 @@ BenchResult RunBenchmark(const Config& config, int vocab_size, double seconds) {
   r.num_steps = T;
   r.threads = BlasThreads();
   r.blas_core = BlasCoreName();
+  r.precision = std::string(EnumName(config.train.precision));
+  r.onednn = OnednnDescription();
+  r.omp_wait_policy = OpenMpWaitPolicy();
 
   auto train_step = [&](std::int64_t step) {
     model.ZeroGrads();
@@ -213,6 +221,9 @@ void RunBench(const BenchCommand& command, std::ostream& out) {
                           {"num_steps", r.num_steps},
                           {"threads", r.threads},
                           {"blas_core", r.blas_core},
+                          {"precision", r.precision},
+                          {"onednn", r.onednn},
+                          {"omp_wait_policy", r.omp_wait_policy},
                           {"train_tokens_per_s", r.train_tokens_per_s},
                           {"train_ms_per_step", r.train_ms_per_step},
                           {"eval_tokens_per_s", r.eval_tokens_per_s},
@@ -232,9 +243,10 @@ void RunBench(const BenchCommand& command, std::ostream& out) {
 }
 
 std::string FormatBenchReport(const BenchResult& r) {
-  char buf[640];
+  char buf[768];
   std::snprintf(buf, sizeof buf,
-                "model: %s, vocab %d, embedding %d, %d x %d, batch %d x %d steps, %d BLAS threads (%s kernels)\n"
+                "model: %s, vocab %d, embedding %d, %d x %d, batch %d x %d steps, %d BLAS threads (%s kernels), %s "
+                "products (%s)\n"
                 "train:    %10.0f tokens/s  %8.2f ms/step  %6.1f GFLOP/s (%.0f%% of sgemm %.1f GFLOP/s)\n"
                 "eval:     %10.0f tokens/s\n"
                 "generate: %10.0f chars/s (batch 1, sampling)\n"
@@ -242,7 +254,7 @@ std::string FormatBenchReport(const BenchResult& r) {
                 "peak RSS: %10.1f MB\n"
                 "cpu/wall: %10.2f (load %.1f -> %.1f on the 1-minute average)\n",
                 r.cell.c_str(), r.vocab_size, r.embedding_size, r.num_layers, r.hidden_size, r.batch_size, r.num_steps,
-                r.threads, r.blas_core.c_str(), r.train_tokens_per_s, r.train_ms_per_step, r.train_gflops,
+                r.threads, r.blas_core.c_str(), r.precision.c_str(), r.onednn.c_str(), r.train_tokens_per_s, r.train_ms_per_step, r.train_gflops,
                 100.0 * r.train_gflops / r.sgemm_gflops, r.sgemm_gflops, r.eval_tokens_per_s, r.generate_chars_per_s,
                 kBenchBeam, r.beam_chars_per_s, r.generate_chars_per_s > 0 ? r.beam_chars_per_s / r.generate_chars_per_s : 0.0,
                 r.peak_rss_mb, r.cpu_per_wall, r.load_before, r.load_after);

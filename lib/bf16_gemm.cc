@@ -1,7 +1,10 @@
 // GemmBf16 through oneDNN's matmul primitive (one primitive per product shape, made once), and bf16 detection.
 #include "bf16_gemm.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdlib>
 #include <memory>
 #include <vector>
 
@@ -15,6 +18,21 @@ namespace charlm {
 
 void ConvertToBf16(const float* __restrict src, std::size_t n, Bf16* __restrict dst) {
   for (std::size_t i = 0; i < n; ++i) dst[i] = ToBf16(src[i]);
+}
+
+void EnsurePassiveOpenMpWait(char** argv) {
+#ifdef CHARLM_HAVE_ONEDNN
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
+  if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
+  execv("/proc/self/exe", argv);  // only returns on failure: then run on with the default policy
+#else
+  (void)argv;  // no OpenMP runtime is linked
+#endif
+}
+
+std::string OpenMpWaitPolicy() {
+  const char* policy = std::getenv("OMP_WAIT_POLICY");
+  return policy != nullptr ? policy : "";
 }
 
 void RequireBf16(const std::string& setting, const std::string& fix) {

@@ -283,5 +283,26 @@ TEST_CASE("bf16: train in bf16, then eval and generate in either precision from 
                    "--precision fp16 is not one of \"fp32\" | \"bf16\"");
 }
 
+TEST_CASE("bf16: charlm runs oneDNN's OpenMP threads with passive waiting unless the user chose a policy") {
+  const testing::TempDir dir;
+  auto policy = [&](const char* env) {
+    if (env != nullptr) setenv("OMP_WAIT_POLICY", env, 1);
+    const testing::RunResult r = testing::Run(dir, {"bench", "--preset", "char-rnn", "--set", "model.hidden_size=16",
+                                                    "--set", "model.num_layers=1", "--set", "train.batch_size=2",
+                                                    "--set", "train.num_steps=3", "--seconds", "0.01", "--json"});
+    unsetenv("OMP_WAIT_POLICY");
+    REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+    return nlohmann::json::parse(r.output.substr(r.output.find('{'))).at("omp_wait_policy").get<std::string>();
+  };
+  unsetenv("OMP_WAIT_POLICY");
+  if (OnednnDescription().starts_with("none")) {
+    std::printf("SKIPPED: passive OpenMP waiting: built without oneDNN, so no OpenMP runtime\n");
+    CHECK(policy(nullptr).empty());
+    return;
+  }
+  CHECK(policy(nullptr) == "PASSIVE");
+  CHECK(policy("ACTIVE") == "ACTIVE");
+}
+
 }  // namespace
 }  // namespace charlm
