@@ -95,7 +95,7 @@ def charlm_run(args, seed):
             "data.corpus": os.path.abspath(args.corpus), "data.newline": args.newline,
             "data.val_fraction": args.val_fraction, "data.max_chars": 0,
             "model.cell": args.cell, "model.hidden_size": args.hidden, "model.embedding_size": args.embedding,
-            "model.dropout": args.dropout, "model.num_layers": 1,
+            "model.dropout": args.dropout, "model.num_layers": 1, "model.init": args.init,
             "train.optimizer.name": "adam", "train.optimizer.lr": args.lr, "train.clip_norm": args.clip,
             "train.batch_size": args.batch, "train.num_steps": args.steps, "train.epochs": args.epochs,
             "train.sampler": "consecutive", "train.random_offset": "false", "train.patience": 0,
@@ -106,7 +106,8 @@ def charlm_run(args, seed):
             command += ["--set", f"{key}={value}"]
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         with open(os.path.join(out_dir, "metrics.jsonl")) as f:
-            return min(json.loads(line)["val_perplexity"] for line in f)
+            rows = [json.loads(line) for line in f]
+        return min(row["val_perplexity"] for row in rows if row.get("kind") == "epoch")
 
 
 def main():
@@ -118,6 +119,8 @@ def main():
     p.add_argument("--hidden", type=int, default=256)
     p.add_argument("--embedding", type=int, default=128)
     p.add_argument("--dropout", type=float, default=0.0)
+    p.add_argument("--init", default="pytorch", choices=["pytorch", "keras"],
+                   help="charlm's model.init; pytorch is the reference's own initialization")
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--clip", type=float, default=1.0)
     p.add_argument("--batch", type=int, default=32)

@@ -60,8 +60,9 @@ std::vector<Continuation> BeamSearch(const CharModel<float>& model, const Vocab&
   RecurrentState<float> state = model.MakeState(rows), next_state = model.MakeState(rows);
   GatherRows(warm_state, std::vector<int>(static_cast<std::size_t>(rows), 0), state);
   auto ws = model.MakeWorkspace(1, rows);
-  // Products of a few rows through GemmFewRows rather than sgemm (see column_threads.h); no worker threads.
-  ColumnThreads few_rows(1);
+  // Products of a few rows through GemmFewRows rather than sgemm (see column_threads.h), split over as many
+  // threads as sampling's batch-1 products; the bits do not depend on the thread count.
+  ColumnThreads few_rows(std::min(BlasThreads(), Generator::kMaxThreads));
   ws->threads = &few_rows;
   for (RecurrentLayer<float>& layer : ws->layers) layer.set_threads(&few_rows);
 

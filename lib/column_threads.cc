@@ -85,7 +85,30 @@ void GemvChunk(const void* context, int begin, int end) {
   GemvRow(end - begin, g.k, g.alpha, g.a, g.a_stride, g.b + begin, g.ldb, g.beta, g.c + begin);
 }
 
+struct FewRowsArgs {
+  int m, k;
+  float alpha;
+  const float* a;
+  int lda;
+  const float* b;
+  int ldb;
+  float beta;
+  float* c;
+  int ldc;
+};
+
+void FewRowsChunk(const void* context, int begin, int end) {
+  const auto& g = *static_cast<const FewRowsArgs*>(context);
+  GemmFewRows(g.m, end - begin, g.k, g.alpha, g.a, g.lda, g.b + begin, g.ldb, g.beta, g.c + begin, g.ldc);
+}
+
 }  // namespace
+
+void ColumnThreads::GemmFewRows(int m, int n, int k, float alpha, const float* a, int lda, const float* b, int ldb,
+                                float beta, float* c, int ldc) {
+  const FewRowsArgs args{m, k, alpha, a, lda, b, ldb, beta, c, ldc};
+  ParallelFor(n, 16, FewRowsChunk, &args);
+}
 
 ColumnThreads::ColumnThreads(int threads) {
   for (int t = 1; t < threads; ++t) workers_.emplace_back([this] { WorkerLoop(); });

@@ -41,6 +41,11 @@ class ColumnThreads {
   // Generator's); a copy is made the first time b is seen, and never refreshed.
   void PackWeights() { pack_weights_ = true; }
 
+  // GemmFewRows' contract and bits, its columns split over the threads in chunks of 16: each column is computed by
+  // the same code in the same order whatever the chunking.
+  void GemmFewRows(int m, int n, int k, float alpha, const float* a, int lda, const float* b, int ldb, float beta,
+                   float* c, int ldc);
+
   // Calls fn(context, begin, end) over disjoint ranges that cover [0, n), each begin a multiple of `align`,
   // on the caller and the workers. Returns when all have returned. fn must not call back into this object.
   using RangeFn = void (*)(const void* context, int begin, int end);
@@ -102,8 +107,8 @@ inline void GemmFewRows(int m, int n, int k, float alpha, const float* a, int ld
   }
 }
 
-// Gemm, with its single-row float products (GemvRow) split over `threads` and its few-row ones (GemmFewRows) run
-// on the caller; threads null, or double: Gemm itself. Single rows give the same bits as Gemm.
+// Gemm, with its single-row float products (GemvRow) and its few-row ones (GemmFewRows) split over `threads`;
+// threads null, or double: Gemm itself. Single rows give the same bits as Gemm.
 template <typename T>
 void SplitGemm(ColumnThreads* threads, bool trans_a, bool trans_b, int m, int n, int k, T alpha, const T* a, int lda,
                const T* b, int ldb, T beta, T* c, int ldc) {
@@ -113,7 +118,7 @@ void SplitGemm(ColumnThreads* threads, bool trans_a, bool trans_b, int m, int n,
       return;
     }
     if (threads != nullptr && m <= kFewRows && n > 0 && !trans_a && !trans_b) {
-      GemmFewRows(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+      threads->GemmFewRows(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
       return;
     }
   }
