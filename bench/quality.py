@@ -8,7 +8,8 @@ The PyTorch model is nn.Embedding + nn.LSTM/GRU + nn.Linear with nn.Dropout on t
 output, trained with Adam, global-norm clipping and charlm's consecutive sampler (batch rows of one stream each,
 state carried and detached, reset each epoch). Both are scored on the same validation split as one stream (charlm's
 full-context evaluation equals that within 0.1 %, docs/evaluation.md). Prints best validation perplexity per seed,
-the medians and their ratio charlm / PyTorch.
+the medians and their ratio charlm / PyTorch. charlm uses PyTorch's initialization (model.init=pytorch) unless
+--init keras is given. Figures and what they settle: docs/quality.md.
 """
 
 import argparse
