@@ -62,6 +62,7 @@ h1{font-size:1.4em;margin:.4em 0}h2{font-size:1.15em;margin:1.2em 0 .4em;border-
 table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #ddd;padding:2px 8px;text-align:left;vertical-align:top}
 pre{white-space:pre-wrap;word-break:break-all;background:#f7f7f7;padding:6px 8px;margin:.3em 0}
 .muted{color:#777}.wrap{overflow-x:auto}
+@media (max-width:600px){.charts{display:block;overflow-x:auto}.charts svg{min-width:560px;margin-bottom:10px}}
 )";
 
 std::string PageStart(const std::string& title, bool live) {
