@@ -7,7 +7,7 @@ cd "$root"
 
 source scripts/install_missing.sh
 install_missing setup g++ cmake make libcli11-dev nlohmann-json3-dev libspdlog-dev libopenblas-dev doctest-dev libdnnl-dev \
-  libopenmpi-dev openmpi-bin
+  libopenmpi-dev openmpi-bin bsdutils
 
 mkdir -p corpus
 if [ ! -f corpus/jaychou_lyrics.txt ]; then

@@ -2,6 +2,8 @@
 // same weights as an uninterrupted run; progress lines at the configured interval with stdout redirected; budgets.
 #include <doctest/doctest.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -159,6 +161,41 @@ TEST_CASE("long run: the new keys are range-checked with the key, the value and 
                    "terminal) or a number >= 0");
   CHECK_USER_ERROR(with("train.log_every_seconds=-2"), "train.log_every_seconds = -2.0 is out of range");
   CHECK_FALSE(fs::exists(dir / "run"));
+}
+
+TEST_CASE("long run: eval shows its progress on a terminal and nothing when its output is redirected") {
+  if (std::system("command -v script >/dev/null 2>&1") != 0) {
+    MESSAGE("SKIPPED: script (package bsdutils), which gives eval a terminal, is not installed");
+    return;
+  }
+  TempDir dir;
+  testing::WriteTinyRun(dir);
+  REQUIRE(Run(dir, {"train", "--config", "tiny.json"}).exit_code == 0);
+  testing::WriteFile(dir / "long.txt", testing::WordText(3000));
+  const std::string eval = ShellQuote(testing::CharlmBinary().string()) + " eval --checkpoint run/last.ckpt --text long.txt";
+  const std::string command = "cd " + ShellQuote(dir.path().string()) + " && script -qec " + ShellQuote(eval) +
+                              " /dev/null </dev/null 2>&1";
+  std::string terminal;
+  std::FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  char buffer[4096];
+  for (std::size_t count; (count = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) terminal.append(buffer, count);
+  CHECK(::pclose(pipe) == 0);
+  CHECK_MESSAGE(terminal.find("\revaluating long.txt: ") != std::string::npos, terminal);
+  CHECK_MESSAGE(terminal.find(" characters), ETA ") != std::string::npos, terminal);
+  CHECK_MESSAGE(terminal.find("long.txt: perplexity ") != std::string::npos, terminal);
+  const testing::RunResult redirected = Run(dir, {"eval", "--checkpoint", "run/last.ckpt", "--text", "long.txt"});
+  CHECK(redirected.exit_code == 0);
+  CHECK_MESSAGE(redirected.output.find("evaluating") == std::string::npos, redirected.output);
+}
+
+TEST_CASE("long run: the baseline at the start scores at most 2,000,000 validation characters") {
+  TempDir dir;
+  WriteStepRun(dir);  // ~3 MB, of which 80 % is validation here: 2.4 M characters
+  const testing::RunResult r = Run(dir, {"train", "--config", "steps.json", "--set", "data.val_fraction=0.8", "--set",
+                                         "train.max_steps=1", "--set", "train.checkpoint_every_steps=0"});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK_MESSAGE(r.output.find("bits per character (1999999 characters predicted)") != std::string::npos, r.output);
 }
 
 }  // namespace
