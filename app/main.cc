@@ -12,6 +12,7 @@
 #include <memory>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 #include <new>
 #include <stdexcept>
@@ -24,6 +25,7 @@
 #include "corpus.h"
 #include "dist/workers.h"
 #include "errors.h"
+#include "file_io.h"
 #include "interop/interop.h"
 #include "report/report.h"
 #include "trainer.h"
@@ -34,9 +36,20 @@ namespace {
 // First SIGINT/SIGTERM/SIGHUP (a closed terminal or a dropped ssh session): finish the step, save last.ckpt, exit 128+signal. Second: exit at once, touching nothing.
 std::atomic<int> g_stop_signal{0};
 
+// Said at once (write(2) is async-signal-safe), so a user never wonders whether the Ctrl-C arrived.
+void AcknowledgeStopSignal(int signal_number) {
+  const char* name = signal_number == SIGINT ? "SIGINT" : signal_number == SIGHUP ? "SIGHUP" : "SIGTERM";
+  const char* rest = ": stopping; last.ckpt is saved first (a second signal quits at once without saving)\n";
+  const char* parts[] = {"\ncharlm: ", name, rest};
+  for (const char* part : parts) {
+    if (::write(STDERR_FILENO, part, std::strlen(part)) < 0) return;  // nothing better to do in a handler
+  }
+}
+
 void OnStopSignal(int signal_number) {
   int expected = 0;
   if (!g_stop_signal.compare_exchange_strong(expected, signal_number)) _exit(128 + signal_number);
+  AcknowledgeStopSignal(signal_number);
 }
 
 void InstallStopHandlers() {
@@ -366,9 +379,15 @@ int main(int argc, char** argv) {
   }
   spdlog::set_pattern("[%H:%M:%S] %v");
   try {
-    const int code = run ? run() : 0;
+    const int exit_code = run ? run() : 0;
     g_workers.reset();  // MPI_Finalize here, not among the static destructors after main
-    return code;
+    try {
+      charlm::CheckStandardOutput();
+    } catch (const charlm::UserError& e) {
+      std::fprintf(stderr, "charlm: error: %s\n", e.what());
+      return exit_code != 0 ? exit_code : 1;
+    }
+    return exit_code;
   } catch (const charlm::UserError& e) {
     return Fail([&] { std::fprintf(stderr, "charlm: error: %s\n", e.what()); });
   } catch (const std::bad_alloc&) {

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <cstdio>
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -37,6 +38,21 @@ Config ResolveTrainConfig(const std::string& config_path, const std::vector<std:
     throw UserError("train needs --config FILE (or --resume CKPT to continue a run): e.g. charlm train --config configs/default.json");
   }
   nlohmann::json j = LoadCheckpoint(resume_path).config;
+  // A checkpoint copied to another folder continues there, beside itself, unless --set says otherwise: writing
+  // into the folder it was saved from could overwrite whatever run lives there now.
+  const bool out_dir_set = std::any_of(overrides.begin(), overrides.end(),
+                                       [](const std::string& a) { return a.starts_with("train.out_dir="); });
+  if (!out_dir_set && j.contains("train") && j["train"].is_object()) {
+    const std::string folder = std::filesystem::path(resume_path).parent_path().string();
+    const std::string here = folder.empty() ? "." : folder;
+    const nlohmann::json saved = j["train"].value("out_dir", nlohmann::json());
+    std::error_code ec;
+    if (!saved.is_string() || !std::filesystem::equivalent(saved.get<std::string>(), here, ec)) {
+      spdlog::info("resuming {}: writing into its folder {} (it was saved into {}; --set train.out_dir=PATH to "
+                   "choose another)", resume_path, here, saved.is_string() ? saved.get<std::string>() : saved.dump());
+    }
+    j["train"]["out_dir"] = here;
+  }
   for (const std::string& assignment : overrides) ApplyOverride(j, assignment);
   Config config = ConfigFromJson(j);
   ValidateConfig(config);
@@ -197,8 +213,7 @@ void RunScore(const ScoreCommand& command, std::ostream& out) {
   } else {
     out << FormatScoreSummary(score, what);
   }
-  out.flush();
-  if (!out) throw UserError("cannot write the score to the output (is the disk full, or the pipe closed?): check where standard output goes");
+  CheckOutputWritten(out);
 }
 
 namespace {
@@ -252,6 +267,11 @@ void RunEval(const EvalCommand& command, std::ostream& out) {
     text_ids = EncodeText(restored.vocab, text, unknown, command.text);
     ids = text_ids;
     what = command.text;
+    if (ids.size() < text.size()) {
+      spdlog::warn("--unknown skip: left out {} of the {} characters of {}, which are outside the model's vocabulary "
+                   "(the figures below cover the other {})", text.size() - ids.size(), text.size(), command.text,
+                   ids.size());
+    }
   } else {
     if (command.split != "val" && command.split != "test") {
       throw UserError("--split \"" + command.split + "\" is not a split: use --split val or --split test");

@@ -311,7 +311,7 @@ class JsonReader {
       }
       return;
     }
-    Read(*it, key, std::string(name), field);
+    Read(*it, key, std::string(name), rule, field);
   }
 
   template <typename S>
@@ -348,7 +348,7 @@ class JsonReader {
   }
 
   template <typename T>
-  static void Read(const json& value, const std::string& key, const std::string& name, T& field) {
+  static void Read(const json& value, const std::string& key, const std::string& name, const Rule& rule, T& field) {
     if constexpr (EnumField<T>) {
       const auto parsed = value.is_string() ? ParseEnum<T>(value.get<std::string>()) : std::nullopt;
       if (!parsed) throw UserError(key + ": expected one of " + EnumChoices<T>() + ", got " + Shown(value));
@@ -359,7 +359,7 @@ class JsonReader {
       }
       field = value.get<bool>();
     } else if constexpr (IntegerField<T>) {
-      field = ReadInteger<T>(value, key, Example(name, field));
+      field = ReadInteger<T>(value, key, rule, Example(name, field));
     } else if constexpr (std::same_as<T, double>) {
       if (!value.is_number()) throw UserError(key + ": expected a number, got " + Shown(value) + Example(name, field));
       field = value.get<double>();
@@ -390,8 +390,28 @@ class JsonReader {
   }
 
   // Integral JSON numbers within Int's range, including integral floats such as 1e3 or 32.0.
+  // "1 to 2147483647": the integers the key accepts, its rule's bounds within the type's, for the message.
   template <typename Int>
-  static Int ReadInteger(const json& value, const std::string& key, const std::string& example) {
+  static std::string IntegerRange(const Rule& rule) {
+    using Limits = std::numeric_limits<Int>;
+    std::string low = std::to_string(Limits::min()), high = std::to_string(Limits::max());
+    if (rule.low != -kInf) {
+      const double first = rule.low_inclusive ? std::ceil(rule.low) : std::floor(rule.low) + 1;
+      if (first > static_cast<double>(Limits::min()) && first < static_cast<double>(Limits::max())) {
+        low = std::to_string(static_cast<Int>(first));
+      }
+    }
+    if (rule.high != kInf) {
+      const double last = rule.high_inclusive ? std::floor(rule.high) : std::ceil(rule.high) - 1;
+      if (last > static_cast<double>(Limits::min()) && last < static_cast<double>(Limits::max())) {
+        high = std::to_string(static_cast<Int>(last));
+      }
+    }
+    return low + " to " + high;
+  }
+
+  template <typename Int>
+  static Int ReadInteger(const json& value, const std::string& key, const Rule& rule, const std::string& example) {
     const std::string kind = std::is_signed_v<Int> ? "an integer" : "a non-negative integer";
     if (value.is_number_unsigned()) {
       const auto number = value.get<std::uint64_t>();
@@ -409,8 +429,8 @@ class JsonReader {
     } else {
       throw UserError(key + ": expected " + kind + ", got " + Shown(value) + example);
     }
-    throw UserError(key + ": expected " + kind + " from " + std::to_string(std::numeric_limits<Int>::min()) + " to " +
-                    std::to_string(std::numeric_limits<Int>::max()) + ", got " + Shown(value) + example);
+    throw UserError(key + ": expected " + kind + " from " + IntegerRange<Int>(rule) + ", got " + Shown(value) +
+                    example);
   }
 
   const json& in_;

@@ -1,4 +1,5 @@
-// Reading input files safely: regular files only, a size limit before allocating, every read error checked.
+// Reading input files safely (regular files only, a size limit before allocating, every read error checked), and
+// the final check that standard output was written.
 #include "file_io.h"
 
 #include <fcntl.h>
@@ -9,6 +10,8 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+
+#include <iostream>
 
 #include "errors.h"
 
@@ -169,6 +172,33 @@ std::string ReadStreamLimited(int fd, const std::string& name, const FileRole& r
   std::string bytes;
   ReadToEnd(fd, name, role, "", bytes);
   return bytes;
+}
+
+void CheckStandardOutput() {
+  std::cout.flush();
+  errno = 0;
+  const bool flushed = std::fflush(stdout) == 0;
+  const int error = errno;
+  if (flushed && !std::ferror(stdout) && !std::cout.fail()) return;
+  // A write that failed earlier left the error flag but not its errno (the flush that failed discarded its
+  // buffer): one more byte, to an output that is incomplete anyway, asks the device for the reason.
+  int reason_errno = error;
+  if (reason_errno == 0 && ::write(STDOUT_FILENO, "\n", 1) < 0) reason_errno = errno;
+  const std::string reason = reason_errno != 0 ? std::string(" (") + std::strerror(reason_errno) + ")" : "";
+  throw UserError("standard output could not be written" + reason +
+                  ": the output is incomplete; free space on its device, or redirect it to a writable file");
+}
+
+void CheckOutputWritten(std::ostream& out) {
+  if (&out == &std::cout) {
+    CheckStandardOutput();
+    return;
+  }
+  out.flush();
+  if (!out) {
+    throw UserError("the output could not be written: it is incomplete; free space on its device, or write to a "
+                    "writable file");
+  }
 }
 
 }  // namespace charlm

@@ -1,9 +1,11 @@
 // Reading input files safely: regular files only (never blocking on a FIFO or reading a device for ever), a size
-// limit checked before anything is allocated, and every read error reported as a one-line UserError.
+// limit checked before anything is allocated, and every read error reported as a one-line UserError; and the
+// check that standard output really received what a command printed.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <iosfwd>
 #include <string>
 #include <string_view>
 
@@ -52,6 +54,16 @@ class RegularFileReader {
 // Everything readable from an open descriptor (a pipe, stdin) up to max_bytes, for inputs that are not files;
 // `name` and `noun` make the messages, as in ReadRegularFile. Blocks like any read from a pipe.
 std::string ReadStreamLimited(int fd, const std::string& name, const FileRole& role);
+
+// Flushes std::cout and C's stdout and throws UserError if any write to standard output failed during the
+// command (a full disk, /dev/full, a closed pipe): every command calls it before exiting 0, so that output that
+// never arrived is an error exit, not a false success. Both streams are checked because std::cout and spdlog's
+// stdout sink share C's stdout, whose error flag is sticky.
+//   "standard output could not be written (No space left on device): the output is incomplete; ..."
+void CheckStandardOutput();
+
+// The same for any stream a command prints to: CheckStandardOutput for std::cout, else a flush and its state.
+void CheckOutputWritten(std::ostream& out);
 
 // "a directory", "a FIFO (named pipe)", "a character device", ...: what a non-regular file is, for messages.
 std::string DescribeFileType(unsigned mode);

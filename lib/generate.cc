@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cfloat>
 #include <cmath>
 #include <numeric>
 #include <sstream>
@@ -92,7 +93,9 @@ float MaxAllowedLogit(const float* __restrict logits, int vocab_size, int exclud
 // fixed order: libm's double exp, one call per id, and the single chain were ~20 % of a d2l generation step.
 double ExpAndSum(const float* __restrict logits, int vocab_size, float max_logit, double temperature,
                  int exclude_id, float* __restrict probs) {
-  const float inverse_temperature = static_cast<float>(1.0 / temperature);
+  // A temperature so small that 1/T overflows float is the T -> 0 limit, the argmax: FLT_MAX keeps 0 * (1/T) = 0
+  // for the largest logit (an infinity would make it NaN) and sends every smaller one to zero mass.
+  const float inverse_temperature = static_cast<float>(std::min(1.0 / temperature, double{FLT_MAX}));
   // FastExp clamps its argument, so a -infinity logit (a banned id) would still get a tiny mass: zero it.
   for (int j = 0; j < vocab_size; ++j) {
     const float p = FastExp((logits[j] - max_logit) * inverse_temperature);

@@ -55,6 +55,11 @@ struct SamplingOptions {
   double length_penalty = 1.0;
 };
 inline constexpr int kMaxBeam = 64;
+// The repetition penalty's range: within it a logit of magnitude up to 1e30 stays finite in float after the
+// penalty (so the draw is the penalty's true limit, not NaN), and beyond it nothing changes in practice (1e6
+// already bans a negative logit and flattens a positive one).
+inline constexpr double kMinRepetitionPenalty = 1e-6;
+inline constexpr double kMaxRepetitionPenalty = 1e6;
 
 // The sampling settings of a config's generate section.
 SamplingOptions SamplingFromConfig(const GenerateConfig& generate);

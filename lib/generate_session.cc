@@ -9,6 +9,7 @@
 
 #include "commands.h"
 #include "errors.h"
+#include "file_io.h"
 #include "utf8.h"
 
 namespace charlm {
@@ -113,12 +114,8 @@ std::string DumpLine(const nlohmann::ordered_json& j) {
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
-void CheckWritten(std::ostream& out) {
-  if (!out) {
-    throw UserError("cannot write the generated text to the output (is the disk full, or the pipe closed?): "
-                    "check where standard output goes");
-  }
-}
+// After each answer, so a full disk stops generation at once (main checks once more at exit).
+void CheckWritten(std::ostream& out) { CheckOutputWritten(out); }
 
 }  // namespace
 
@@ -166,8 +163,10 @@ void CheckSamplingOptions(const SamplingOptions& o, OptionStyle style) {
   if (!(o.length_penalty >= 0) || !std::isfinite(o.length_penalty)) {
     OutOfRange("length-penalty", FormatNumber(o.length_penalty), "a number >= 0", "1", style);
   }
-  if (!(o.repetition_penalty > 0) || !std::isfinite(o.repetition_penalty)) {
-    OutOfRange("repetition-penalty", FormatNumber(o.repetition_penalty), "a number > 0 (1 = off, above 1 discourages repeats)",
+  if (!(o.repetition_penalty >= kMinRepetitionPenalty && o.repetition_penalty <= kMaxRepetitionPenalty)) {
+    OutOfRange("repetition-penalty", FormatNumber(o.repetition_penalty),
+               "a number from " + FormatNumber(kMinRepetitionPenalty) + " to " + FormatNumber(kMaxRepetitionPenalty) +
+                   " (1 = off, above 1 discourages repeats)",
                "1.2", style);
   }
   if (o.repetition_window < 1) {

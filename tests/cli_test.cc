@@ -333,10 +333,11 @@ TEST_CASE("cli: divergence stops with the epoch, the batch and the fixes, keepin
                                 "train.optimizer.lr=1e30", "--set", "train.clip_norm=0"});
   CHECK_USER_ERROR(r, "training diverged at epoch 1, batch ");
   CHECK_USER_ERROR(r, "lower train.optimizer.lr (now 1e+30) or set/lower train.clip_norm (now 0)");
-  CHECK(r.output.find("run holds the checkpoints of an earlier run; this run replaces them") != std::string::npos);
-  // The last.ckpt there is the earlier run's, and the message says so.
-  CHECK_USER_ERROR(r, "no checkpoint of this run was saved (run/last.ckpt is from an earlier run)");
-  CHECK(testing::ReadFile(dir / "run" / "last.ckpt") == good);
+  CHECK(r.output.find("run held an earlier run; its files are now in run/previous") != std::string::npos);
+  // The earlier run's last.ckpt is kept, moved aside, and the message says where.
+  CHECK_USER_ERROR(r, "no checkpoint of this run was saved (the earlier run's checkpoints are in run/previous)");
+  CHECK(testing::ReadFile(dir / "run" / "previous" / "last.ckpt") == good);
+  CHECK_FALSE(fs::exists(dir / "run" / "last.ckpt"));
 
   for (const auto& entry : fs::directory_iterator(dir / "run")) {
     CHECK_MESSAGE(entry.path().filename().string().find(".tmp.") == std::string::npos, entry.path());

@@ -117,6 +117,7 @@ class BackgroundRun {
   BackgroundRun& operator=(const BackgroundRun&) = delete;
 
   void Signal(int signal_number) const { ::kill(pid_, signal_number); }
+  pid_t pid() const { return pid_; }
   bool Running() const { return !reaped_ && ::waitpid(pid_, nullptr, WNOHANG) == 0; }
   // The exit code, or -1 when the process was killed by a signal (i.e. the handler did not run).
   int Wait() {

@@ -277,7 +277,11 @@ TEST_CASE("config: wrong types name the key, the value and its type") {
       from(R"("model": {"hidden_size": 2.5})").starts_with("model.hidden_size: expected an integer, got 2.5 (number)"));
   CHECK(from(R"("model": {"hidden_size": 3000000000})")
             .starts_with(
-                "model.hidden_size: expected an integer from -2147483648 to 2147483647, got 3000000000 (number)"));
+                "model.hidden_size: expected an integer from 1 to 2147483647, got 3000000000 (number)"));
+  // The range starts at the key's own minimum, not the type's.
+  CHECK(from(R"("train": {"threads": -3e9})")
+            .starts_with("train.threads: expected an integer from 0 to 2147483647, got -3000000000"));
+  CHECK(from(R"("model": {"num_layers": -1e10})").starts_with("model.num_layers: expected an integer from 1 to "));
   CHECK(from(R"("train": {"seed": -1})").starts_with("train.seed: expected a non-negative integer from 0 to "));
   CHECK(from(R"("train": {"seed": 1.5})").starts_with("train.seed: expected a non-negative integer, got 1.5 (number)"));
   CHECK(from(R"("model": {"reset_after": "true"})") ==

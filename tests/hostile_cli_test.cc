@@ -1,9 +1,11 @@
 // Runs the charlm executable on hostile inputs and faults: FIFOs and endless devices, deep nesting, checkpoints whose
 // CRC is valid but whose contents are not, a full stdout. Each case must end in one error line, never a hang or crash.
 #include <doctest/doctest.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <chrono>
+#include <thread>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -41,6 +43,10 @@ TEST_CASE("cli: a FIFO or an endless device as config, corpus or checkpoint is r
   CHECK_USER_ERROR(RunQuickly(dir, {"vocab", "--corpus", "fifo"}), "not a usable corpus file");
   CHECK_USER_ERROR(RunQuickly(dir, {"generate", "--checkpoint", "fifo", "--prefix", "a"}),
                    "fifo: not a regular file (a FIFO (named pipe)), so not a usable checkpoint");
+  CHECK_USER_ERROR(RunQuickly(dir, {"import", "--safetensors", "fifo", "--out", "x.ckpt"}),
+                   "fifo: not a regular file (a FIFO (named pipe)), so not a usable safetensors file");
+  CHECK_USER_ERROR(RunQuickly(dir, {"import", "--safetensors", "/dev/zero", "--out", "x.ckpt"}),
+                   "/dev/zero: not a regular file (a character device), so not a usable safetensors file");
   for (const char* device : {"/dev/zero", "/dev/urandom"}) {
     CAPTURE(device);
     CHECK_USER_ERROR(RunQuickly(dir, {"train", "--config", "tiny.json", "--set", std::string("data.corpus=") + device}),
@@ -124,6 +130,35 @@ TEST_CASE("cli: a checkpoint whose valid-CRC config gives absurd sizes is refuse
   }
 }
 
+TEST_CASE("cli: a checkpoint whose valid-CRC trainer state is out of range or inconsistent is refused on resume") {
+  TempDir dir;
+  WriteTinyRun(dir);
+  REQUIRE(Run(dir, {"train", "--config", "tiny.json", "--set", "train.checkpoint_every_steps=3", "--set",
+                    "train.max_steps=3"}).exit_code == 0);
+  const std::string good = testing::ReadFile(dir / "run" / "last.ckpt");
+  const nlohmann::json state = LoadCheckpoint((dir / "run" / "last.ckpt").string()).trainer_state;
+  REQUIRE(state["next_batch"] == 3);  // mid-epoch, so the partial sums are in use
+  const std::vector<std::pair<std::string, nlohmann::json>> cases = {
+      {"epochs_since_best", -1},        {"partial_loss_sum", -1.0},    {"partial_loss_sum", nullptr},
+      {"best_score", 0.5},              {"best_score", -1e300},        {"elapsed_seconds", -2.0},
+      {"next_batch", 1000000000000LL},  {"partial_tokens", 5},         {"global_step", -1},
+  };
+  for (const auto& [field, value] : cases) {
+    CAPTURE(field);
+    CAPTURE(value.dump());
+    nlohmann::json changed = state;
+    changed[field] = value;
+    testing::WriteFile(dir / "bad.ckpt", WithSection(good, "TRST", changed.dump()));
+    const RunResult r = RunQuickly(dir, {"train", "--resume", "bad.ckpt", "--set", "train.out_dir=resumed"});
+    CHECK_USER_ERROR(r, "bad.ckpt");
+    CHECK_USER_ERROR(r, "it cannot be resumed; start a new run or use another checkpoint");
+  }
+  // Unchanged, the same bytes resume: the cases above fail for their field alone.
+  testing::WriteFile(dir / "same.ckpt", WithSection(good, "TRST", state.dump()));
+  const RunResult same = RunQuickly(dir, {"train", "--resume", "same.ckpt", "--set", "train.out_dir=resumed"});
+  CHECK_MESSAGE(same.exit_code == 0, same.output);
+}
+
 TEST_CASE("cli: model.num_layers 2147483647 is refused at once, before anything is allocated") {
   TempDir dir;
   WriteTinyRun(dir);
@@ -143,6 +178,116 @@ TEST_CASE("cli: an error quoting a 100,000-character prefix stays short") {
   CHECK_USER_ERROR(r, "prefix \"龙龙龙");
   CHECK_USER_ERROR(r, "\u2026\" has 1 character(s) outside the model's vocabulary: U+9F99");
   CHECK(testing::ErrorLine(r).size() < 1000);
+}
+
+// `charlm ARGS` with standard output on `target` (/dev/full: every write fails with ENOSPC); stderr is the output.
+RunResult RunWithStdoutTo(const TempDir& dir, const std::string& target, const std::vector<std::string>& args) {
+  std::string command = "cd " + ShellQuote(dir.path().string()) + " && " + ShellQuote(testing::CharlmBinary().string());
+  for (const std::string& arg : args) command += " " + ShellQuote(arg);
+  command += " </dev/null 2>&1 >" + ShellQuote(target);
+  RunResult result;
+  std::FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  char buffer[4096];
+  for (std::size_t count = 0; (count = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) result.output.append(buffer, count);
+  const int status = ::pclose(pipe);
+  if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
+  return result;
+}
+
+TEST_CASE("cli: every command whose standard output is a full device exits 1 saying so, never 0") {
+  TempDir dir;
+  WriteTinyRun(dir);
+  REQUIRE(Run(dir, {"train", "--config", "tiny.json"}).exit_code == 0);
+  const std::vector<std::vector<std::string>> commands = {
+      {"generate", "--checkpoint", "run/best.ckpt", "--prefix", "the", "--length", "20"},
+      {"generate", "--checkpoint", "run/best.ckpt", "--prefix", "the", "--length", "100000"},  // past stdio's buffer
+      {"generate", "--checkpoint", "run/best.ckpt", "--prefix", "the", "--json"},
+      {"eval", "--checkpoint", "run/best.ckpt", "--text", "text.txt"},
+      {"vocab", "--corpus", "text.txt"},
+      {"score", "--checkpoint", "run/best.ckpt", "--prefix", "the cat"},
+      {"summary", "--config", "tiny.json"},
+      {"baseline", "--corpus", "text.txt"},
+      {"export", "--checkpoint", "run/best.ckpt", "--out", "model.safetensors"},
+      {"report", "run"},
+      {"train", "--config", "tiny.json", "--set", "train.out_dir=run2"},
+  };
+  for (const auto& args : commands) {
+    std::string shown;
+    for (const auto& arg : args) shown += arg + " ";
+    CAPTURE(shown);
+    const RunResult ok = RunWithStdoutTo(dir, "/dev/null", args);  // the same command succeeds when it can write
+    CHECK_MESSAGE(ok.exit_code == 0, ok.output);
+    CHECK_USER_ERROR(RunWithStdoutTo(dir, "/dev/full", args),
+                     "charlm: error: standard output could not be written (No space left on device): the output is "
+                     "incomplete");
+  }
+}
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+// Validation of a split nine times the training split's size: the run spends most of its time validating.
+void WriteValidationHeavyRun(const TempDir& dir) {
+  testing::WriteFile(dir / "text.txt", testing::WordText(2500));
+  testing::WriteFile(dir / "val.json", R"({
+  "data": {"corpus": "text.txt", "val_fraction": 0.9},
+  "model": {"cell": "gru", "hidden_size": 256},
+  "train": {"batch_size": 8, "num_steps": 16, "epochs": 1000, "out_dir": "run", "threads": 1, "report": false},
+  "generate": {"every": 0}
+})");
+}
+
+TEST_CASE("cli: a signal during validation stops at once, says so at once, and the resume validates that epoch") {
+  TempDir dir;
+  WriteValidationHeavyRun(dir);
+  testing::BackgroundRun run(dir, {"train", "--config", "val.json"});
+  const auto start = Clock::now();
+  REQUIRE_MESSAGE(testing::WaitFor([&] { return run.Log().find("epoch 1/1000") != std::string::npos; }, 60), run.Log());
+  const double first_epoch = SecondsSince(start);  // start-up, a short epoch of training, a long validation
+  REQUIRE_MESSAGE(testing::WaitFor([&] { return run.Log().find("epoch 2/1000") != std::string::npos; }, 60), run.Log());
+  const double epoch = SecondsSince(start) - first_epoch;
+  CAPTURE(epoch);
+  REQUIRE(epoch > 0.4);  // long enough for "at once" to mean something
+  std::this_thread::sleep_for(std::chrono::duration<double>(epoch / 3));  // inside epoch 3's validation
+  run.Signal(SIGINT);
+  const auto signalled = Clock::now();
+  CHECK(run.Wait() == 130);
+  const double stop_seconds = SecondsSince(signalled);
+  const std::string log = run.Log();
+  CHECK_MESSAGE(stop_seconds < epoch / 3, stop_seconds, " s to stop, an epoch takes ", epoch, " s: ", log);
+  CHECK_MESSAGE(log.find("charlm: SIGINT: stopping; last.ckpt is saved first") != std::string::npos, log);
+  CHECK_MESSAGE(log.find("epoch 3/1000") == std::string::npos, log);  // epoch 3 was not finished
+  // The checkpoint holds epoch 3's training but not its validation, which the resume does first.
+  const CheckpointData saved = LoadCheckpoint((dir / "run" / "last.ckpt").string());
+  CHECK(saved.trainer_state["epochs_completed"] == 2);
+  const RunResult resumed = Run(dir, {"train", "--resume", "run/last.ckpt", "--set", "train.epochs=3"});
+  REQUIRE_MESSAGE(resumed.exit_code == 0, resumed.output);
+  CHECK_MESSAGE(resumed.output.find("epoch 3/3  train perplexity ") != std::string::npos, resumed.output);
+  const std::string metrics = testing::ReadFile(dir / "run" / "metrics.jsonl");
+  const std::size_t row = metrics.find("\"epoch\":3,");
+  REQUIRE_MESSAGE(row != std::string::npos, metrics);
+  CHECK(metrics.find("\"val_perplexity\":null", row) == std::string::npos);
+  CHECK(LoadCheckpoint((dir / "run" / "last.ckpt").string()).trainer_state["global_step"] ==
+        saved.trainer_state["global_step"]);  // no step was trained twice or skipped
+}
+
+TEST_CASE("cli: a signal during a long in-training sample stops at once, the epoch already saved") {
+  TempDir dir;
+  testing::WriteTinyRun(dir);
+  testing::BackgroundRun run(dir, {"train", "--config", "tiny.json", "--set", "train.epochs=1000", "--set",
+                                   "generate.every=1", "--set", "generate.length=10000000", "--set",
+                                   "generate.prefixes=[\"the\"]"});
+  REQUIRE_MESSAGE(testing::WaitFor([&] { return run.Log().find("epoch 1/1000") != std::string::npos; }, 60), run.Log());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // sampling (10 million characters take seconds)
+  run.Signal(SIGINT);
+  const auto signalled = Clock::now();
+  CHECK(run.Wait() == 130);
+  const double stop_seconds = SecondsSince(signalled);
+  CHECK_MESSAGE(stop_seconds < 2.0, stop_seconds, " s to stop: ", run.Log());
+  CHECK(LoadCheckpoint((dir / "run" / "last.ckpt").string()).trainer_state["epochs_completed"] == 1);
+  CHECK(testing::ReadFile(dir / "run" / "samples.jsonl").empty());  // no cut-short sample stands for epoch 1
 }
 
 }  // namespace

@@ -259,7 +259,7 @@ TEST_CASE("trainer: divergence stops with the epoch, batch and likely causes, an
   diverging.train.optimizer.lr = 1e30;
   diverging.train.clip_norm = 0;
   CHECK_THROWS_WITH_AS(Train(diverging, "", {}), doctest::Contains("diverged at epoch 1, batch"), UserError);
-  CHECK(testing::ReadFile(fs::path(c.train.out_dir) / "last.ckpt") == good);
+  CHECK(testing::ReadFile(fs::path(c.train.out_dir) / "previous" / "last.ckpt") == good);  // moved aside, kept
 }
 
 TEST_CASE("trainer: resuming with a changed model or a different corpus is an error naming the difference") {

@@ -11,12 +11,14 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 
 #include "errors.h"
+#include "file_io.h"
 
 namespace charlm {
 namespace {
@@ -312,15 +314,13 @@ std::string SerializeSafetensors(const std::vector<SafetensorsTensor>& tensors,
 }
 
 std::string ReadSafetensorsFile(const std::string& path) {
-  std::error_code error;
-  if (!std::filesystem::is_regular_file(path, error)) {
-    throw UserError(path + ": no such safetensors file (or not a regular file): check the path, or write one with "
-                    "charlm export --checkpoint CKPT --out " + path);
-  }
-  std::ifstream in(path, std::ios::binary);
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw UserError(path + ": cannot read the safetensors file: check its permissions and the disk");
-  return bytes;
+  // As a checkpoint: refused before reading when it is not a regular file (a FIFO would block) or above half the
+  // machine's memory (its floats are copied out once more).
+  const std::uint64_t memory = PhysicalMemoryBytes();
+  const std::uint64_t limit = memory > 0 ? memory / 2 : std::numeric_limits<std::uint64_t>::max();
+  return ReadRegularFile(path, FileRole{"safetensors file",
+                                        "check the path, or write one with charlm export --checkpoint CKPT --out " + path,
+                                        limit, "it cannot be imported on this machine; import it on one with more memory"});
 }
 
 void WriteFileAtomically(const std::string& path, std::string_view bytes, std::string_view what) {

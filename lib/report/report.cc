@@ -298,7 +298,7 @@ RunData LoadRun(const std::string& dir) {
   return run;
 }
 
-std::optional<ModelFigures> ComputeModelFigures(const std::string& dir) {
+std::optional<ModelFigures> ComputeModelFigures(const std::string& dir, const std::function<bool()>& stop_requested) {
   const fs::path best = fs::path(dir) / "best.ckpt";
   std::error_code ec;
   if (!fs::is_regular_file(best, ec)) return std::nullopt;
@@ -319,10 +319,12 @@ std::optional<ModelFigures> ComputeModelFigures(const std::string& dir) {
       if (std::find(prefixes.begin(), prefixes.end(), sample.prefix) == prefixes.end()) prefixes.push_back(sample.prefix);
     }
   }
+  const auto stopped = [&] { return stop_requested && stop_requested(); };
   for (const std::string& prefix : prefixes) {
     try {
-      figures.continuations.emplace_back(prefix, GenerateText(restored.model, restored.vocab, prefix, sampling, rng,
-                                                              UnknownPolicy::kSkip, config.data.newline));
+      std::string text = stopped() ? "" : GenerateText(restored.model, restored.vocab, prefix, sampling, rng,
+                                                       UnknownPolicy::kSkip, config.data.newline, stopped);
+      figures.continuations.emplace_back(prefix, stopped() ? "(not generated: the run was stopped)" : std::move(text));
     } catch (const UserError& e) {
       figures.continuations.emplace_back(prefix, std::string("(") + e.what() + ")");
     }

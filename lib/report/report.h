@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <functional>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -57,7 +58,8 @@ struct ModelFigures {
   std::string checkpoint;                                           // which checkpoint they came from
 };
 // From best.ckpt in dir (std::nullopt when there is none yet); seed 0 and the checkpoint's generate settings.
-std::optional<ModelFigures> ComputeModelFigures(const std::string& dir);
+// stop_requested true ends a continuation at once (a training run's stop signal), which then says so.
+std::optional<ModelFigures> ComputeModelFigures(const std::string& dir, const std::function<bool()>& stop_requested = {});
 
 struct ReportOptions {
   bool live = false;  // the run is still training: the page reloads itself every 30 s (an HTML meta refresh)

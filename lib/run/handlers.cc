@@ -16,6 +16,7 @@
 #include "ngram.h"
 #include "report/report.h"
 #include "rng.h"
+#include "run/out_dir.h"
 
 namespace charlm {
 namespace {
@@ -230,6 +231,11 @@ void SamplePrinter::OnTrainBegin(TrainingRun& run) {
 void SamplePrinter::OnEpochEnd(TrainingRun& run, const EpochSummary& summary) {
   const Config& config = run.config();
   if (config.generate.every <= 0 || summary.epoch % config.generate.every != 0) return;
+  if (run.stop_reason() == StopReason::kSignal) return;  // the user wants out, not samples
+  const StopRequested stop = [&] {
+    if (stop_requested_ && stop_requested_()) run.RequestStop(StopReason::kSignal);
+    return run.stop_reason() == StopReason::kSignal;
+  };
   Rng rng(MixSeed(MixSeed(config.train.seed, kGenerateStream), static_cast<std::uint64_t>(summary.epoch - 1)));
   const SamplingOptions sampling = SamplingFromConfig(config.generate);
   // All samples first, then the lines: a progress bar says "sampling" meanwhile and is gone before they print.
@@ -238,9 +244,11 @@ void SamplePrinter::OnEpochEnd(TrainingRun& run, const EpochSummary& summary) {
   std::vector<std::string> samples;
   for (const std::string& prefix : prefixes) {
     samples.push_back(GenerateText(run.model(), run.data().vocab, prefix, sampling, rng, UnknownPolicy::kError,
-                                   config.data.newline));
+                                   config.data.newline, stop));
+    if (stop()) break;
   }
   run.Announce("");
+  if (stop()) return;  // cut short: a partial sample is not the epoch's sample
   const fs::path path = fs::path(config.train.out_dir) / "samples.jsonl";
   std::ofstream log(path, std::ios::app);
   for (std::size_t k = 0; k < samples.size(); ++k) {
@@ -282,7 +290,10 @@ void ReportWriter::Write(TrainingRun& run, bool live) {
     ReportOptions options;
     options.live = live;
     WriteFileAtomically((fs::path(dir) / "report.html").string(),
-                        RenderRunReport(LoadRun(dir), ComputeModelFigures(dir), options));
+                        RenderRunReport(LoadRun(dir), ComputeModelFigures(dir, [&] {
+                                          if (stop_requested_ && stop_requested_()) run.RequestStop(StopReason::kSignal);
+                                          return run.stop_reason() == StopReason::kSignal;
+                                        }), options));
   } catch (const UserError& e) {
     spdlog::warn("report.html not written: {}; training goes on (charlm report {} retries)", e.what(), dir);
     warned_ = true;
@@ -359,6 +370,7 @@ void EarlyStopping::OnEpochEnd(TrainingRun& run, const EpochSummary&) {
 
 HandlerList StandardHandlers(const Config&, const TrainHooks& hooks) {
   HandlerList handlers;
+  handlers.push_back(std::make_unique<OutDirGuard>());  // first: the lock comes before any file is written
   if (hooks.progress_bar) handlers.push_back(std::make_unique<ProgressBar>());
   handlers.push_back(std::make_unique<BaselineReporter>());
   handlers.push_back(std::make_unique<ConfigWriter>());
@@ -367,8 +379,8 @@ HandlerList StandardHandlers(const Config&, const TrainHooks& hooks) {
   handlers.push_back(std::make_unique<ProgressLogger>());
   handlers.push_back(std::make_unique<EpochLogger>());
   handlers.push_back(std::make_unique<MetricsWriter>());
-  handlers.push_back(std::make_unique<SamplePrinter>());
-  handlers.push_back(std::make_unique<ReportWriter>());  // after the metrics row and samples it shows
+  handlers.push_back(std::make_unique<SamplePrinter>(hooks.stop_requested));
+  handlers.push_back(std::make_unique<ReportWriter>(hooks.stop_requested));  // after the metrics row and samples it shows
   handlers.push_back(std::make_unique<EarlyStopping>());
   return handlers;
 }

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -151,10 +152,15 @@ class EpochLogger : public TrainHandler {
 
 // Text generated from each of generate.prefixes every generate.every epochs, printed and appended to
 // out_dir/samples.jsonl ({"epoch", "prefix", "text"}; kept up to the resumed epoch on start).
+// A stop request (stop_requested true) ends a sample at once: the epoch is saved before, the samples are dropped.
 class SamplePrinter : public TrainHandler {
  public:
+  explicit SamplePrinter(std::function<bool()> stop_requested = {}) : stop_requested_(std::move(stop_requested)) {}
   void OnTrainBegin(TrainingRun& run) override;
   void OnEpochEnd(TrainingRun& run, const EpochSummary& summary) override;
+
+ private:
+  std::function<bool()> stop_requested_;
 };
 
 // A bar redrawn on stderr after every step (a terminal only); cleared before anything else is printed.
@@ -181,6 +187,8 @@ class ProgressBar : public TrainHandler {
 // leaves both out. A page that cannot be written is a warning: the training goes on.
 class ReportWriter : public TrainHandler {
  public:
+  // stop_requested: as SamplePrinter's; a stopped run's page leaves out the continuations.
+  explicit ReportWriter(std::function<bool()> stop_requested = {}) : stop_requested_(std::move(stop_requested)) {}
   void OnTrainBegin(TrainingRun& run) override;
   void OnEval(TrainingRun& run, const EvalEvent& eval) override;  // step validations; epoch ends come below
   void OnEpochEnd(TrainingRun& run, const EpochSummary& summary) override;
@@ -189,6 +197,7 @@ class ReportWriter : public TrainHandler {
  private:
   void Write(TrainingRun& run, bool live);
   bool warned_ = false;
+  std::function<bool()> stop_requested_;
 };
 
 // Stops the run after train.patience epochs without a better score (0 = never).

@@ -107,7 +107,7 @@ class Loop {
         for (auto& h : handlers_) h->OnStep(run_, event);
 
         if (tc_.eval_every_steps > 0 && progress.global_step % tc_.eval_every_steps == 0 && !run_.val_ids().empty()) {
-          Validate(epoch + 1, false);
+          Validate(epoch + 1, false);  // a stop request cuts it short; the check below then stops
         }
         if (options_.log_every_seconds > 0 && SecondsSince(last_log_) >= options_.log_every_seconds) {
           last_log_ = Clock::now();
@@ -140,6 +140,12 @@ class Loop {
 
       if (!run_.val_ids().empty() && ((epoch + 1) % tc_.eval_every == 0 || summary.last_epoch)) {
         summary.val_perplexity = Validate(epoch + 1, true);
+        if (!summary.val_perplexity) {
+          // Stopped while validating: saved as "all batches done, epoch not yet scored", so a resume validates it.
+          progress.epochs_completed = epoch;
+          progress.next_batch = sampler.num_batches();
+          return Stopped();
+        }
       }
       summary.elapsed_s = run_.ElapsedSeconds();
       // Best is judged on validation perplexity; without a validation split, on training perplexity.
@@ -151,6 +157,11 @@ class Loop {
       const CheckpointPoint point{CheckpointPoint::Kind::kEpochEnd, &summary};
       for (auto& h : handlers_) h->OnCheckpoint(run_, point);
       for (auto& h : handlers_) h->OnEpochEnd(run_, summary);
+      if (options_.agree_stop) {
+        // A signal taken while rank 0 sampled or wrote the report must stop every process at the same point.
+        const StopReason agreed = options_.agree_stop(run_.stop_reason());
+        if (agreed != StopReason::kNone) run_.RequestStop(agreed);
+      }
       outcome_.train_perplexity = summary.train_perplexity;
       outcome_.val_perplexity = summary.val_perplexity;
       if (run_.stop_reason() == StopReason::kEarlyStop) {
@@ -169,19 +180,28 @@ class Loop {
 
  private:
   // Epoch ends score the whole validation split; step validations the first train.eval_max_chars characters.
-  double Validate(int epoch, bool epoch_end) {
+  // The stop flag is polled after every chunk, so a signal does not wait for a long split: nullopt when it came.
+  std::optional<double> Validate(int epoch, bool epoch_end) {
     EvalOptions eval_options;
     eval_options.streams = tc_.batch_size;
     eval_options.num_steps = tc_.num_steps;
     if (!epoch_end) eval_options.max_chars = tc_.eval_max_chars;  // 0 = all
     eval_options.shard = options_.eval_shard;
     eval_options.shards = options_.eval_shards;
+    // One process only: a rank leaving the sharded validation alone would leave the others in its reduction.
+    if (options_.eval_shards == 1) {
+      eval_options.progress = [this](std::int64_t, std::int64_t) {
+        if (options_.stop_requested && options_.stop_requested()) run_.RequestStop(StopReason::kSignal);
+        return run_.stop_reason() != StopReason::kSignal;
+      };
+    }
     for (auto& h : handlers_) h->OnEvalBegin(run_);
     EvalEvent eval;
     eval.epoch = epoch;
     eval.step = run_.progress().global_step;
     eval.epoch_end = epoch_end;
     eval.result = Evaluate(run_.model(), run_.val_ids(), eval_options);
+    if (eval.result.cancelled) return std::nullopt;
     if (options_.reduce_eval) options_.reduce_eval(eval.result);
     eval.elapsed_s = run_.ElapsedSeconds();
     for (auto& h : handlers_) h->OnEval(run_, eval);

@@ -135,11 +135,7 @@ Dataset LoadCheckedData(const Config& config, const std::optional<CheckpointData
                  "change generate.prefixes in the config (or with --set generate.prefixes=...) to text from the corpus");
     }
   }
-  ProbeOutputDir(tc.out_dir);
-  if (resume_path.empty() && fs::exists(fs::path(tc.out_dir) / "last.ckpt")) {
-    spdlog::warn("{} holds the checkpoints of an earlier run; this run replaces them as it saves its own (set "
-                 "train.out_dir to another folder to keep them)", tc.out_dir);
-  }
+  ProbeOutputDir(tc.out_dir);  // an earlier run's files are moved aside later, under the lock (run/out_dir.h)
   return data;
 }
 
@@ -181,10 +177,24 @@ Progress Progress::FromJson(const nlohmann::json& j, const std::string& source) 
     if (!j.at("best_score").is_null()) p.best_score = j.at("best_score").get<double>();
     p.epochs_since_best = j.at("epochs_since_best").get<int>();
     if (j.contains("elapsed_seconds")) p.elapsed_seconds = j.at("elapsed_seconds").get<double>();
-    if (p.epochs_completed < 0 || p.next_batch < 0 || p.partial_tokens < 0 || p.global_step < 0) {
-      throw UserError("negative counter");
+    // A valid CRC says the bytes are as written, not that a writer wrote sense: every field is range-checked.
+    auto bad = [](const std::string& field, const std::string& value, const std::string& expected) {
+      throw UserError(field + " is " + value + ", expected " + expected);
+    };
+    if (p.epochs_completed < 0) bad("epochs_completed", std::to_string(p.epochs_completed), ">= 0");
+    if (p.next_batch < 0) bad("next_batch", std::to_string(p.next_batch), ">= 0");
+    if (p.partial_tokens < 0) bad("partial_tokens", std::to_string(p.partial_tokens), ">= 0");
+    if (p.global_step < 0) bad("global_step", std::to_string(p.global_step), ">= 0");
+    if (p.epochs_since_best < 0) bad("epochs_since_best", std::to_string(p.epochs_since_best), ">= 0");
+    if (!(p.partial_loss_sum >= 0) || !std::isfinite(p.partial_loss_sum)) {
+      bad("partial_loss_sum", nlohmann::json(p.partial_loss_sum).dump(), "a finite number >= 0");
     }
-    if (!(p.elapsed_seconds >= 0) || !std::isfinite(p.elapsed_seconds)) throw UserError("bad elapsed_seconds");
+    if (p.best_score && (!(*p.best_score >= 1) || !std::isfinite(*p.best_score))) {
+      bad("best_score", nlohmann::json(*p.best_score).dump(), "a perplexity, a finite number >= 1");
+    }
+    if (!(p.elapsed_seconds >= 0) || !std::isfinite(p.elapsed_seconds)) {
+      bad("elapsed_seconds", nlohmann::json(p.elapsed_seconds).dump(), "a finite number >= 0");
+    }
     return p;
   } catch (const std::exception& e) {
     throw UserError(source + ": the checkpoint's training state is unreadable (" + e.what() +
@@ -235,6 +245,18 @@ TrainingRun::TrainingRun(const Config& config, const std::string& resume_path, S
         if (!state_.c.empty()) std::copy_n(saved_h + per_part, rows, state_.c.data() + l * rows);
       }
     }
+    // The position must lie inside this run's epoch: a later batch, or a token count that is not its batches', is
+    // a state no run of this config can have written.
+    // (At next_batch 0 the partial sums are from the finished epoch and are reset before use.)
+    const std::int64_t tokens_per_batch = static_cast<std::int64_t>(tc.batch_size) * tc.num_steps;
+    sampler_.BeginEpoch(progress_.epochs_completed);  // the resumed epoch's layout, as the loop will lay it out
+    if (progress_.next_batch > sampler_.num_batches() ||
+        (progress_.next_batch > 0 && progress_.partial_tokens != progress_.next_batch * tokens_per_batch)) {
+      throw UserError(resume_path_ + ": the checkpoint's training state is inconsistent (next_batch " +
+                      std::to_string(progress_.next_batch) + " of " + std::to_string(sampler_.num_batches()) +
+                      " batches, partial_tokens " + std::to_string(progress_.partial_tokens) + ", expected next_batch x " +
+                      std::to_string(tokens_per_batch) + "): it cannot be resumed; start a new run or use another checkpoint");
+    }
     elapsed_before_ = progress_.elapsed_seconds;
     resume_.reset();  // the weights are in the model now; do not keep a second copy
     spdlog::info("resuming {} at epoch {}, batch {}", resume_path_, progress_.epochs_completed + 1,
@@ -276,7 +298,9 @@ std::string TrainingRun::KeptCheckpointNote() const {
   const std::string last_path = last_checkpoint_path();
   if (saved_this_run_) return "this run's last good checkpoint, " + last_path + ", is kept";
   if (resumed()) return "the checkpoint it resumed from, " + resume_path_ + ", is unchanged";
-  if (fs::exists(last_path)) return "no checkpoint of this run was saved (" + last_path + " is from an earlier run)";
+  if (!earlier_run_folder_.empty()) {
+    return "no checkpoint of this run was saved (the earlier run's checkpoints are in " + earlier_run_folder_ + ")";
+  }
   return "no checkpoint was saved";
 }
 

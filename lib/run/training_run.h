@@ -94,6 +94,8 @@ class TrainingRun {
 
   // What a failure leaves behind, said exactly, for error messages: a last.ckpt in out_dir may be an earlier run's.
   std::string KeptCheckpointNote() const;
+  // Where OutDirGuard moved an earlier run's files (out_dir/previous), for KeptCheckpointNote.
+  void set_earlier_run_folder(std::string folder) { earlier_run_folder_ = std::move(folder); }
 
   // The first request wins; `detail` says which budget ran out ("train.max_steps 500"), for the user.
   void RequestStop(StopReason reason, std::string detail = "") {
@@ -128,6 +130,7 @@ class TrainingRun {
   Progress progress_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   double elapsed_before_ = 0;  // the resumed checkpoint's elapsed_seconds
+  std::string earlier_run_folder_;
   bool saved_this_run_ = false;
   StopReason stop_reason_ = StopReason::kNone;
   std::string stop_detail_;

@@ -1,0 +1,143 @@
+// The training run's claim on train.out_dir: lock file, stale temporary files, an earlier run moved aside.
+#include "run/out_dir.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <filesystem>
+
+#include "errors.h"
+
+namespace charlm {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr const char* kLockFileName = "train.lock";
+
+// The process id in "NAME.tmp.PID", or 0 when the name is not of that form.
+pid_t TempFileOwner(const std::string& name) {
+  const std::size_t at = name.rfind(".tmp.");
+  if (at == std::string::npos || at == 0) return 0;
+  const char* first = name.data() + at + 5;
+  const char* last = name.data() + name.size();
+  pid_t pid = 0;
+  const auto [end, error] = std::from_chars(first, last, pid);
+  return error == std::errc() && end == last && first != last && pid > 0 ? pid : 0;
+}
+
+bool ProcessAlive(pid_t pid) { return ::kill(pid, 0) == 0 || errno == EPERM; }
+
+}  // namespace
+
+OutDirLock::OutDirLock(const std::string& out_dir) {
+  const std::string path = (fs::path(out_dir) / kLockFileName).string();
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) {
+    const int error = errno;
+    throw UserError(path + ": cannot create the lock file of train.out_dir (" + std::strerror(error) +
+                    "): choose a writable folder with --set train.out_dir=PATH");
+  }
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int error = errno;
+    if (error != EWOULDBLOCK) {
+      // A file system without locks (some network mounts): run unprotected rather than not at all.
+      spdlog::warn("{}: cannot lock train.out_dir ({}); make sure no other run writes into {}", path,
+                   std::strerror(error), out_dir);
+      return;
+    }
+    char holder[32] = {};
+    const ssize_t count = ::pread(fd_, holder, sizeof holder - 1, 0);
+    std::string pid = count > 0 ? std::string(holder, static_cast<std::size_t>(count)) : "";
+    while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+    ::close(fd_);
+    fd_ = -1;
+    throw UserError("train.out_dir \"" + out_dir + "\" is in use by another training run (process " +
+                    (pid.empty() ? std::string("unknown") : pid) + "; lock file " + path +
+                    "): wait for it to end or stop it, or choose another folder with --set train.out_dir=PATH");
+  }
+  const std::string pid = std::to_string(::getpid()) + "\n";
+  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+    const int error = errno;
+    throw UserError(path + ": cannot write the lock file of train.out_dir (" + std::strerror(error) +
+                    "): check free space, or choose another folder with --set train.out_dir=PATH");
+  }
+}
+
+OutDirLock::~OutDirLock() {
+  if (fd_ >= 0) ::close(fd_);  // releases the lock; the file stays, so no other run can lock a deleted copy of it
+}
+
+std::vector<std::string> RemoveStaleTempFiles(const std::string& out_dir) {
+  std::vector<std::string> removed;
+  std::error_code ec;
+  for (const fs::directory_entry& entry : fs::directory_iterator(out_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    const pid_t owner = TempFileOwner(name);
+    if (owner == 0 || owner == ::getpid() || ProcessAlive(owner) || !entry.is_regular_file(ec)) continue;
+    if (fs::remove(entry.path(), ec)) removed.push_back(name);
+  }
+  return removed;
+}
+
+const std::vector<std::string>& RunFileNames() {
+  static const std::vector<std::string> names = {"last.ckpt",      "best.ckpt",   "metrics.jsonl", "samples.jsonl",
+                                                 "config.json",    "report.html", "run_info.json", "baseline.json"};
+  return names;
+}
+
+std::string MoveEarlierRunAside(const std::string& out_dir) {
+  std::vector<std::string> present;
+  for (const std::string& name : RunFileNames()) {
+    if (fs::exists(fs::path(out_dir) / name)) present.push_back(name);
+  }
+  if (present.empty()) return "";
+  fs::path destination = fs::path(out_dir) / "previous";
+  for (int n = 2; fs::exists(destination); ++n) destination = fs::path(out_dir) / ("previous." + std::to_string(n));
+  std::error_code ec;
+  fs::create_directory(destination, ec);
+  for (const std::string& name : present) {
+    if (!ec) fs::rename(fs::path(out_dir) / name, destination / name, ec);
+  }
+  if (ec) {
+    throw UserError("train.out_dir \"" + out_dir + "\" holds an earlier run, which cannot be moved to " +
+                    destination.string() + " (" + ec.message() +
+                    "): move it yourself, or choose another folder with --set train.out_dir=PATH");
+  }
+  return destination.string();
+}
+
+void OutDirGuard::OnTrainBegin(TrainingRun& run) {
+  const std::string& out_dir = run.config().train.out_dir;
+  lock_ = std::make_unique<OutDirLock>(out_dir);
+  const std::vector<std::string> removed = RemoveStaleTempFiles(out_dir);
+  if (!removed.empty()) {
+    std::string names;
+    for (const std::string& name : removed) names += (names.empty() ? "" : ", ") + name;
+    spdlog::info("removed {} temporary file{} of a save that was killed: {}", removed.size(),
+                 removed.size() == 1 ? "" : "s", names);
+  }
+  std::error_code ec;
+  const fs::path checkpoint_folder =
+      run.resumed() ? fs::absolute(fs::path(run.resume_path())).parent_path() : fs::path();
+  const bool resumed_here = run.resumed() && fs::equivalent(checkpoint_folder, out_dir, ec);
+  if (run.resumed() && !resumed_here) {
+    spdlog::warn("resuming {}: this run writes into train.out_dir {}, not into the checkpoint's folder {}",
+                 run.resume_path(), out_dir, checkpoint_folder.string());
+  }
+  if (resumed_here) return;
+  const std::string moved = MoveEarlierRunAside(out_dir);
+  if (!moved.empty()) {
+    run.set_earlier_run_folder(moved);
+    spdlog::warn("{} held an earlier run; its files are now in {} (set train.out_dir to another folder to keep "
+                 "runs apart)", out_dir, moved);
+  }
+}
+
+}  // namespace charlm

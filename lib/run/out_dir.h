@@ -1,0 +1,49 @@
+// The training run's claim on train.out_dir: one run at a time (a lock file), no stale temporary files of killed
+// saves, and an earlier run's files moved aside rather than overwritten.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "run/handlers.h"
+
+namespace charlm {
+
+// An exclusive flock on out_dir/train.lock, held for the object's life (the kernel drops it when the process
+// dies, even by SIGKILL, so a crashed run never leaves a stale lock). The file holds the holder's process id, so
+// a second run can say which process has the folder:
+//   "train.out_dir \"run\" is in use by another training run (process 1234; lock file run/train.lock): ..."
+class OutDirLock {
+ public:
+  explicit OutDirLock(const std::string& out_dir);
+  ~OutDirLock();
+  OutDirLock(const OutDirLock&) = delete;
+  OutDirLock& operator=(const OutDirLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+// Removes out_dir's "NAME.tmp.PID" files (what an atomic write leaves when its process is killed mid-save) whose
+// process is gone; returns their names. Only called under the lock, so no live run of this folder owns one.
+std::vector<std::string> RemoveStaleTempFiles(const std::string& out_dir);
+
+// The files a run writes into out_dir (checkpoints, metrics, samples, config, report, baseline).
+const std::vector<std::string>& RunFileNames();
+
+// Moves an earlier run's files (RunFileNames) from out_dir into out_dir/previous/ (previous.2/, previous.3/ if
+// taken), so a new run never destroys one; returns that folder, or "" when out_dir held none.
+std::string MoveEarlierRunAside(const std::string& out_dir);
+
+// The first handler of a run: takes the lock before any file is written, cleans stale temporary files, moves an
+// earlier run aside (a fresh run only), and says so when a resumed run writes somewhere other than the folder of
+// the checkpoint it resumed from.
+class OutDirGuard : public TrainHandler {
+ public:
+  void OnTrainBegin(TrainingRun& run) override;
+
+ private:
+  std::unique_ptr<OutDirLock> lock_;
+};
+
+}  // namespace charlm

@@ -1,0 +1,142 @@
+// Runs the charlm executable against the work already in train.out_dir: a second concurrent run, an earlier run,
+// kill -9 during saves, and a checkpoint resumed from another folder. Nothing a user made may be lost.
+#include <doctest/doctest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "checkpoint.h"
+#include "cli_util.h"
+#include "test_util.h"
+
+namespace charlm {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::BackgroundRun;
+using testing::Run;
+using testing::RunResult;
+using testing::TempDir;
+using testing::WaitFor;
+
+bool Contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+// The names of out_dir's temporary files ("last.ckpt.tmp.1234"), which only a save in progress may own.
+std::vector<std::string> TempFiles(const fs::path& out_dir) {
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(out_dir)) {
+    if (Contains(entry.path().filename().string(), ".tmp.")) names.push_back(entry.path().filename().string());
+  }
+  return names;
+}
+
+TEST_CASE("cli: a second run on an out_dir in use is refused, naming the process that holds it") {
+  TempDir dir;
+  testing::WriteLongRun(dir);
+  BackgroundRun first(dir, {"train", "--config", "long.json"});
+  REQUIRE_MESSAGE(WaitFor([&] { return fs::exists(dir / "run" / "metrics.jsonl"); }, 30), first.Log());
+  const RunResult second = Run(dir, {"train", "--config", "long.json", "--set", "train.epochs=1"});
+  CHECK_USER_ERROR(second, "train.out_dir \"run\" is in use by another training run (process " +
+                               std::to_string(first.pid()) + "; lock file run/train.lock): wait for it to end");
+  CHECK(first.Running());
+  CHECK(!fs::exists(dir / "run" / "previous"));  // the refused run touched nothing
+  first.Signal(SIGINT);
+  CHECK(first.Wait() == 130);
+  // The lock went with its process: the next run may start (and moves the stopped run aside).
+  const RunResult third = Run(dir, {"train", "--config", "long.json", "--set", "train.epochs=1"});
+  CHECK_MESSAGE(third.exit_code == 0, third.output);
+}
+
+TEST_CASE("cli: a new run into an out_dir holding an earlier run moves that run to previous/, never over it") {
+  TempDir dir;
+  testing::WriteTinyRun(dir);
+  REQUIRE(Run(dir, {"train", "--config", "tiny.json"}).exit_code == 0);
+  const std::string first_metrics = testing::ReadFile(dir / "run" / "metrics.jsonl");
+  const std::string first_checkpoint = testing::ReadFile(dir / "run" / "last.ckpt");
+  const RunResult second = Run(dir, {"train", "--config", "tiny.json", "--set", "train.epochs=1"});
+  REQUIRE_MESSAGE(second.exit_code == 0, second.output);
+  CHECK_MESSAGE(Contains(second.output, "run held an earlier run; its files are now in run/previous"), second.output);
+  CHECK(testing::ReadFile(dir / "run" / "previous" / "metrics.jsonl") == first_metrics);
+  CHECK(testing::ReadFile(dir / "run" / "previous" / "last.ckpt") == first_checkpoint);
+  CHECK(fs::exists(dir / "run" / "previous" / "best.ckpt"));
+  CHECK(LoadCheckpoint((dir / "run" / "last.ckpt").string()).trainer_state["epochs_completed"] == 1);
+  // A third run keeps both earlier ones.
+  REQUIRE(Run(dir, {"train", "--config", "tiny.json"}).exit_code == 0);
+  CHECK(testing::ReadFile(dir / "run" / "previous" / "last.ckpt") == first_checkpoint);
+  CHECK(LoadCheckpoint((dir / "run" / "previous.2" / "last.ckpt").string()).trainer_state["epochs_completed"] == 1);
+  // Resuming in place moves nothing.
+  REQUIRE(Run(dir, {"train", "--resume", "run/last.ckpt", "--set", "train.epochs=3"}).exit_code == 0);
+  CHECK(!fs::exists(dir / "run" / "previous.3"));
+}
+
+TEST_CASE("cli: kill -9 during saves, again and again: every checkpoint left loads, no temporary file survives a restart") {
+  TempDir dir;
+  testing::WriteLongRun(dir);
+  const fs::path out_dir = dir / "run";
+  std::vector<std::string> args = {"train", "--config", "long.json", "--set", "train.checkpoint_every_steps=1"};
+  for (int round = 0; round < 5; ++round) {
+    CAPTURE(round);
+    fs::remove(dir / "train.log");  // the previous round's log must not satisfy this round's wait
+    BackgroundRun run(dir, args);
+    // Started: past the lock, the clean-up and the earlier rounds' resume (it wrote its metrics file).
+    if (round == 0) {
+      REQUIRE_MESSAGE(WaitFor([&] { return fs::exists(out_dir / "metrics.jsonl"); }, 30), run.Log());
+    } else {
+      REQUIRE_MESSAGE(WaitFor([&] { return Contains(run.Log(), "temporary file"); }, 30), run.Log());
+      // The killed round's temporary files are gone; only this process's own save may be in progress.
+      for (const std::string& name : TempFiles(out_dir)) {
+        CHECK_MESSAGE(name.ends_with(".tmp." + std::to_string(run.pid())), name);
+      }
+    }
+    // Saves every step (a few ms each): a kill 150 to 400 ms in lands on one of them often.
+    std::this_thread::sleep_for(std::chrono::milliseconds(150 + 60 * round));
+    REQUIRE_MESSAGE(run.Running(), run.Log());
+    run.Signal(SIGKILL);
+    CHECK(run.Wait() == -1);
+    for (const char* name : {"last.ckpt", "best.ckpt"}) {
+      if (fs::exists(out_dir / name)) CHECK_NOTHROW(LoadCheckpoint((out_dir / name).string()));
+    }
+    // What a kill in the middle of writing leaves, whether or not this kill hit a save.
+    REQUIRE(fs::exists(out_dir / "last.ckpt"));
+    const std::string half = testing::ReadFile(out_dir / "last.ckpt");
+    testing::WriteFile(out_dir / ("last.ckpt.tmp." + std::to_string(run.pid())), half.substr(0, half.size() / 2));
+    args = {"train", "--resume", "run/last.ckpt"};
+  }
+  fs::remove(dir / "train.log");
+  BackgroundRun last(dir, args);
+  REQUIRE_MESSAGE(WaitFor([&] { return Contains(last.Log(), "temporary file"); }, 30), last.Log());
+  last.Signal(SIGINT);
+  CHECK(last.Wait() == 130);
+  CHECK(TempFiles(out_dir).empty());
+  CHECK_NOTHROW(LoadCheckpoint((out_dir / "last.ckpt").string()));
+}
+
+TEST_CASE("cli: a checkpoint copied to another folder resumes there, and --set train.out_dir elsewhere is said") {
+  TempDir dir;
+  testing::WriteTinyRun(dir);
+  REQUIRE(Run(dir, {"train", "--config", "tiny.json"}).exit_code == 0);
+  const std::string original = testing::ReadFile(dir / "run" / "last.ckpt");
+  fs::create_directories(dir / "copy");
+  fs::copy_file(dir / "run" / "last.ckpt", dir / "copy" / "last.ckpt");
+  const RunResult resumed = Run(dir, {"train", "--resume", "copy/last.ckpt", "--set", "train.epochs=3"});
+  REQUIRE_MESSAGE(resumed.exit_code == 0, resumed.output);
+  CHECK_MESSAGE(Contains(resumed.output, "resuming copy/last.ckpt: writing into its folder copy (it was saved into run;"),
+                resumed.output);
+  CHECK(testing::ReadFile(dir / "run" / "last.ckpt") == original);  // the original run is untouched
+  CHECK(LoadCheckpoint((dir / "copy" / "last.ckpt").string()).trainer_state["epochs_completed"] == 3);
+  CHECK(fs::exists(dir / "copy" / "metrics.jsonl"));
+
+  const RunResult elsewhere =
+      Run(dir, {"train", "--resume", "copy/last.ckpt", "--set", "train.epochs=4", "--set", "train.out_dir=third"});
+  REQUIRE_MESSAGE(elsewhere.exit_code == 0, elsewhere.output);
+  CHECK_MESSAGE(Contains(elsewhere.output, "this run writes into train.out_dir third, not into the checkpoint's folder"),
+                elsewhere.output);
+  CHECK(LoadCheckpoint((dir / "third" / "last.ckpt").string()).trainer_state["epochs_completed"] == 4);
+}
+
+}  // namespace
+}  // namespace charlm
