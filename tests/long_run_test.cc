@@ -98,13 +98,13 @@ TEST_CASE("long run: kill -9 between two step checkpoints, resume, and the weigh
 TEST_CASE("long run: with stdout redirected, progress lines with an ETA come at train.log_every_seconds") {
   TempDir dir;
   WriteStepRun(dir);
-  // ~2 s of training at most: max_minutes 0.03 ends it whatever the machine's speed.
+  // ~3 s of training at most: max_minutes 0.05 ends it whatever the machine's speed.
   BackgroundRun run(dir, {"train", "--config", "steps.json", "--set", "train.max_steps=0", "--set",
-                          "train.max_minutes=0.03", "--set", "train.log_every_seconds=0.4"});
+                          "train.max_minutes=0.05", "--set", "train.log_every_seconds=0.4"});
   const int exit_code = run.Wait();
   const std::string log = run.Log();
   REQUIRE_MESSAGE(exit_code == 0, log);
-  CHECK_MESSAGE(log.find("charlm: stopped at train.max_minutes 0.03; saved run/last.ckpt") != std::string::npos, log);
+  CHECK_MESSAGE(log.find("charlm: stopped at train.max_minutes 0.05; saved run/last.ckpt") != std::string::npos, log);
   std::vector<double> times;
   for (const auto& row : MetricsRows(dir / "run" / "metrics.jsonl")) {
     if (row.at("kind") != "log") continue;
@@ -113,9 +113,10 @@ TEST_CASE("long run: with stdout redirected, progress lines with an ETA come at 
     CHECK(row.at("tokens_per_s").get<double>() > 0);
     CHECK(row.at("epoch_fraction").get<double>() > 0);
   }
-  // 1.8 s at 0.4 s: four lines, three on a loaded machine; never two within the interval.
-  CHECK_MESSAGE(times.size() >= 3, log);
-  CHECK(times.size() <= 5);
+  // 3 s at 0.4 s: up to seven lines; at least two even when a loaded machine (load 10 seen) stretches the start
+  // and the steps; never two within the interval.
+  CHECK_MESSAGE(times.size() >= 2, log);
+  CHECK(times.size() <= 8);
   for (std::size_t k = 1; k < times.size(); ++k) CHECK(times[k] - times[k - 1] >= 0.4);
   std::istringstream lines(log);
   int console_lines = 0;
