@@ -88,6 +88,16 @@ inline void WriteTinyRun(const TempDir& dir) {
     CHECK_MESSAGE(line_.find(phrase) != std::string::npos, line_);          \
   } while (false)
 
+// In a forked child: replaces it with `charlm ARGS` (exit 127 if that fails).
+[[noreturn]] inline void ExecCharlm(const std::vector<std::string>& args) {
+  const std::string binary = testing::CharlmBinary().string();
+  std::vector<char*> argv = {const_cast<char*>(binary.c_str())};
+  for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+  ::execv(binary.c_str(), argv.data());
+  ::_exit(127);
+}
+
 // A training run in the background, output to a file, so the test can signal it while it works.
 class BackgroundRun {
  public:
@@ -99,12 +109,7 @@ class BackgroundRun {
       if (fd < 0 || ::chdir(dir.path().c_str()) != 0) ::_exit(127);
       ::dup2(fd, STDOUT_FILENO);
       ::dup2(fd, STDERR_FILENO);
-      const std::string binary = testing::CharlmBinary().string();
-      std::vector<char*> argv = {const_cast<char*>(binary.c_str())};
-      for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
-      argv.push_back(nullptr);
-      ::execv(binary.c_str(), argv.data());
-      ::_exit(127);
+      ExecCharlm(args);
     }
   }
   ~BackgroundRun() {

@@ -36,12 +36,7 @@ class PipedProcess {
       ::dup2(err, STDERR_FILENO);
       ::close(to_child[1]);
       ::close(from_child[0]);
-      const std::string binary = testing::CharlmBinary().string();
-      std::vector<char*> argv = {const_cast<char*>(binary.c_str())};
-      for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
-      argv.push_back(nullptr);
-      ::execv(binary.c_str(), argv.data());
-      ::_exit(127);
+      testing::ExecCharlm(args);
     }
     ::close(to_child[0]);
     ::close(from_child[1]);
