@@ -20,16 +20,16 @@
 #include <thread>
 
 #include "bench.h"
-#include "bf16_gemm.h"
+#include "model/bf16_gemm.h"
 #include "commands.h"
-#include "corpus.h"
+#include "text/corpus.h"
 #include "dist/workers.h"
 #include "errors.h"
 #include "file_io.h"
 #include "interop/interop.h"
 #include "report/report.h"
 #include "trainer.h"
-#include "vocab_report.h"
+#include "text/vocab_report.h"
 
 namespace {
 
@@ -105,7 +105,7 @@ int main(int argc, char** argv) {
   // Each subcommand registers its options here and sets `run` to the library call it makes.
   std::function<int()> run;
 
-  // vocab: corpus statistics and the character table (lib/vocab_report.h).
+  // vocab: corpus statistics and the character table (lib/text/vocab_report.h).
   charlm::VocabReportOptions vocab_options;
   std::string vocab_newline = "keep";
   auto* vocab_command = app.add_subcommand("vocab", "Print corpus length, vocabulary size and most frequent characters");
@@ -260,7 +260,7 @@ int main(int argc, char** argv) {
     };
   });
 
-  // baseline: the Kneser-Ney character n-gram yardstick (lib/ngram.h).
+  // baseline: the Kneser-Ney character n-gram yardstick (lib/model/ngram.h).
   charlm::BaselineCommand baseline;
   auto* baseline_command =
       app.add_subcommand("baseline", "Validation perplexity of a Kneser-Ney character n-gram fitted on the training split");

@@ -5,7 +5,7 @@
 #include <string_view>
 
 #include "errors.h"
-#include "vocab.h"
+#include "text/vocab.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);

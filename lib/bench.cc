@@ -8,14 +8,14 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
-#include "beam_search.h"
-#include "bf16_gemm.h"
-#include "blas.h"
-#include "dataset.h"
+#include "generate/beam_search.h"
+#include "model/bf16_gemm.h"
+#include "model/blas.h"
+#include "text/dataset.h"
 #include "errors.h"
-#include "generate.h"
-#include "model.h"
-#include "optimizer.h"
+#include "generate/generate.h"
+#include "model/model.h"
+#include "model/optimizer.h"
 #include "rng.h"
 
 namespace charlm {

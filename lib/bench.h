@@ -22,9 +22,9 @@ inline constexpr int kBenchBeam = 4;
 
 struct BenchResult {
   std::string cell;
-  std::string blas_core;  // OpenBLAS's kernel table, e.g. "SkylakeX" (lib/blas.h)
+  std::string blas_core;  // OpenBLAS's kernel table, e.g. "SkylakeX" (lib/model/blas.h)
   std::string precision;  // train.precision: "fp32" or "bf16"
-  std::string onednn;     // oneDNN's version and ISA (lib/bf16_gemm.h), or why there is none
+  std::string onednn;     // oneDNN's version and ISA (lib/model/bf16_gemm.h), or why there is none
   std::string omp_wait_policy;  // OMP_WAIT_POLICY as the process saw it (PASSIVE unless the user set it)
   int vocab_size = 0, embedding_size = 0, hidden_size = 0, num_layers = 0, batch_size = 0, num_steps = 0, threads = 0;
   double train_tokens_per_s = 0, train_ms_per_step = 0, train_gflops = 0;

@@ -14,20 +14,20 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "bf16_gemm.h"
-#include "blas.h"
+#include "model/bf16_gemm.h"
+#include "model/blas.h"
 #include "checkpoint.h"
-#include "dataset.h"
+#include "text/dataset.h"
 #include "errors.h"
 #include "evaluate.h"
 #include "file_io.h"
-#include "generate_session.h"
-#include "ngram.h"
+#include "generate/generate_session.h"
+#include "model/ngram.h"
 #include "rng.h"
 #include "run/handlers.h"
-#include "score.h"
-#include "summary.h"
-#include "utf8.h"
+#include "generate/score.h"
+#include "model/summary.h"
+#include "text/utf8.h"
 
 namespace charlm {
 

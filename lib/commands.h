@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "config.h"
-#include "generate.h"
-#include "ngram.h"
+#include "generate/generate.h"
+#include "model/ngram.h"
 
 namespace charlm {
 
@@ -59,7 +59,7 @@ struct GenerateIo {
   bool prompt = false;
 };
 // Prints one answer per prefix (the prefix followed by the generated characters, or a JSON line), prefix i (from
-// 0) drawing with seed --seed + i; then, with --interactive, runs the session (lib/generate_session.h). Returns
+// 0) drawing with seed --seed + i; then, with --interactive, runs the session (lib/generate/generate_session.h). Returns
 // the exit code: 0, or 1 when the session refused a line.
 int RunGenerate(const GenerateCommand& command, const GenerateIo& io);
 // RunGenerate with no input and warnings as logs.

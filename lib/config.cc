@@ -18,7 +18,7 @@
 #include "errors.h"
 #include "file_io.h"
 #include "json_parse.h"
-#include "utf8.h"
+#include "text/utf8.h"
 
 namespace charlm {
 namespace {

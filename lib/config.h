@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "model_types.h"
+#include "model/model_types.h"
 
 namespace charlm {
 

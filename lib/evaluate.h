@@ -5,8 +5,8 @@
 #include <functional>
 #include <span>
 
-#include "model.h"
-#include "token_ids.h"
+#include "model/model.h"
+#include "text/token_ids.h"
 
 namespace charlm {
 

@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <thread>
 
-#include "blas.h"
+#include "model/blas.h"
 #include "dist/data_parallel.h"
 #include "errors.h"
 #include "run/handlers.h"

@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config.h"
-#include "model.h"
+#include "model/model.h"
 
 namespace charlm {
 

@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "bf16_gemm.h"
+#include "model/bf16_gemm.h"
 #include "cli_util.h"
 #include "errors.h"
-#include "model.h"
+#include "model/model.h"
 #include "rng.h"
 
 namespace charlm {

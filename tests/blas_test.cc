@@ -5,7 +5,7 @@
 #include <initializer_list>
 #include <vector>
 
-#include "blas.h"
+#include "model/blas.h"
 #include "rng.h"
 
 namespace charlm {

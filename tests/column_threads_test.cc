@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "column_threads.h"
+#include "model/column_threads.h"
 #include "rng.h"
 
 namespace charlm {

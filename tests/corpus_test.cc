@@ -1,4 +1,4 @@
-// Tests for lib/corpus: newline policies, reading (and refusing) corpus files, train/val/test splits.
+// Tests for lib/text/corpus: newline policies, reading (and refusing) corpus files, train/val/test splits.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -7,12 +7,12 @@
 #include <string>
 #include <vector>
 
-#include "corpus.h"
+#include "text/corpus.h"
 #include "errors.h"
 #include "file_io.h"
 #include "test_util.h"
-#include "utf8.h"
-#include "vocab.h"
+#include "text/utf8.h"
+#include "text/vocab.h"
 
 namespace charlm {
 namespace {

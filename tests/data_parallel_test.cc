@@ -8,9 +8,9 @@
 #include "dist/data_parallel.h"
 #include "errors.h"
 #include "evaluate.h"
-#include "model.h"
+#include "model/model.h"
 #include "rng.h"
-#include "sampler.h"
+#include "text/sampler.h"
 
 namespace charlm {
 namespace {

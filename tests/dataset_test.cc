@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "checkpoint.h"
-#include "dataset.h"
+#include "text/dataset.h"
 #include "errors.h"
 #include "test_util.h"
 

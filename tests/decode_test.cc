@@ -11,15 +11,15 @@
 
 #include <nlohmann/json.hpp>
 
-#include "beam_search.h"
+#include "generate/beam_search.h"
 #include "errors.h"
 #include "evaluate.h"
-#include "generate.h"
-#include "generate_session.h"
-#include "optimizer.h"
+#include "generate/generate.h"
+#include "generate/generate_session.h"
+#include "model/optimizer.h"
 #include "rng.h"
-#include "score.h"
-#include "utf8.h"
+#include "generate/score.h"
+#include "text/utf8.h"
 
 namespace charlm {
 namespace {

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "evaluate.h"
-#include "optimizer.h"
+#include "model/optimizer.h"
 #include "rng.h"
 
 namespace charlm {

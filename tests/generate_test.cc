@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "errors.h"
-#include "generate.h"
+#include "generate/generate.h"
 #include "rng.h"
-#include "utf8.h"
+#include "text/utf8.h"
 
 namespace charlm {
 namespace {

@@ -13,9 +13,9 @@
 #include <vector>
 
 #include "commands.h"
-#include "dataset.h"
+#include "text/dataset.h"
 #include "errors.h"
-#include "generate.h"
+#include "generate/generate.h"
 #include "interop/interop.h"
 #include "interop/safetensors.h"
 #include "interop/torch_layout.h"

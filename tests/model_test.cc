@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "blas.h"
-#include "model.h"
+#include "model/blas.h"
+#include "model/model.h"
 #include "rng.h"
 
 namespace charlm {

@@ -18,8 +18,8 @@
 #include "checkpoint.h"
 #include "cli_util.h"
 #include "config.h"
-#include "dataset.h"
-#include "model.h"
+#include "text/dataset.h"
+#include "model/model.h"
 #include "test_util.h"
 
 namespace charlm {

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "errors.h"
-#include "ngram.h"
+#include "model/ngram.h"
 #include "rng.h"
 
 namespace charlm {

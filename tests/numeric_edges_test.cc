@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "errors.h"
-#include "generate.h"
-#include "generate_session.h"
+#include "generate/generate.h"
+#include "generate/generate_session.h"
 #include "rng.h"
 
 namespace charlm {

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <vector>
 
-#include "optimizer.h"
+#include "model/optimizer.h"
 
 namespace charlm {
 namespace {

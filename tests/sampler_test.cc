@@ -1,4 +1,4 @@
-// Tests for lib/sampler: the book's random and consecutive minibatches, per-epoch layouts, random offsets.
+// Tests for lib/text/sampler: the book's random and consecutive minibatches, per-epoch layouts, random offsets.
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "errors.h"
-#include "sampler.h"
+#include "text/sampler.h"
 
 namespace charlm {
 namespace {

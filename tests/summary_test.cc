@@ -1,7 +1,7 @@
 // Checks the summary table's rows and totals against Keras' counts and the model's own layout.
 #include <doctest/doctest.h>
 
-#include "summary.h"
+#include "model/summary.h"
 
 namespace charlm {
 namespace {

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "model.h"
+#include "model/model.h"
 #include "test_util.h"
 
 namespace charlm {

@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "checkpoint.h"
-#include "dataset.h"
-#include "ngram.h"
+#include "text/dataset.h"
+#include "model/ngram.h"
 #include "config.h"
 #include "errors.h"
 #include "test_util.h"

@@ -1,10 +1,10 @@
-// Tests for lib/utf8: strict decoding with byte offsets, BOM handling, encoding round trips.
+// Tests for lib/text/utf8: strict decoding with byte offsets, BOM handling, encoding round trips.
 #include <doctest/doctest.h>
 
 #include <string>
 
 #include "errors.h"
-#include "utf8.h"
+#include "text/utf8.h"
 
 namespace charlm {
 namespace {

@@ -6,7 +6,7 @@
 #include <initializer_list>
 #include <limits>
 
-#include "vecmath.h"
+#include "model/vecmath.h"
 
 namespace charlm {
 namespace {

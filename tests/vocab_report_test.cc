@@ -1,4 +1,4 @@
-// Tests for lib/vocab_report and the `charlm vocab` subcommand run as a user would.
+// Tests for lib/text/vocab_report and the `charlm vocab` subcommand run as a user would.
 #include <doctest/doctest.h>
 
 #include <array>
@@ -10,7 +10,7 @@
 
 #include "errors.h"
 #include "test_util.h"
-#include "vocab_report.h"
+#include "text/vocab_report.h"
 
 namespace charlm {
 namespace {

@@ -1,4 +1,4 @@
-// Tests for lib/vocab: id order, min_freq and <unk>, encode/decode, JSON round trip and its rejections.
+// Tests for lib/text/vocab: id order, min_freq and <unk>, encode/decode, JSON round trip and its rejections.
 #include <doctest/doctest.h>
 
 #include <string>
@@ -6,7 +6,7 @@
 
 #include "errors.h"
 #include "test_util.h"
-#include "vocab.h"
+#include "text/vocab.h"
 
 namespace charlm {
 namespace {

@@ -4,11 +4,11 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "dataset.h"
+#include "text/dataset.h"
 #include "errors.h"
 #include "interop/safetensors.h"
 #include "interop/torch_layout.h"
-#include "optimizer.h"
+#include "model/optimizer.h"
 #include "trainer.h"
 
 namespace charlm {

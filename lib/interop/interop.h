@@ -8,8 +8,8 @@
 
 #include "checkpoint.h"
 #include "config.h"
-#include "model.h"
-#include "vocab.h"
+#include "model/model.h"
+#include "text/vocab.h"
 
 namespace charlm {
 

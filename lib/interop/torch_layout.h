@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "interop/safetensors.h"
-#include "model.h"
+#include "model/model.h"
 
 namespace charlm {
 

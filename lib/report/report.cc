@@ -14,13 +14,13 @@
 #include <thread>
 
 #include "checkpoint.h"
-#include "dataset.h"
+#include "text/dataset.h"
 #include "errors.h"
 #include "file_io.h"
-#include "generate.h"
+#include "generate/generate.h"
 #include "report/svg.h"
 #include "rng.h"
-#include "summary.h"
+#include "model/summary.h"
 
 namespace charlm {
 namespace {

@@ -12,8 +12,8 @@
 #include <string>
 
 #include "errors.h"
-#include "generate.h"
-#include "ngram.h"
+#include "generate/generate.h"
+#include "model/ngram.h"
 #include "report/report.h"
 #include "rng.h"
 #include "run/out_dir.h"

@@ -103,7 +103,7 @@ class MetricsWriter : public TrainHandler {
   void Append(const TrainingRun& run, const nlohmann::json& row);
 };
 
-// At the start: the Kneser-Ney baseline (lib/ngram.h) fitted on the training split, its validation perplexity
+// At the start: the Kneser-Ney baseline (lib/model/ngram.h) fitted on the training split, its validation perplexity
 // printed and written to out_dir/baseline.json, so every run shows what the recurrent network adds.
 class BaselineReporter : public TrainHandler {
  public:

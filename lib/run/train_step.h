@@ -8,9 +8,9 @@
 #include <span>
 #include <vector>
 
-#include "model.h"
-#include "optimizer.h"
-#include "sampler.h"
+#include "model/model.h"
+#include "model/optimizer.h"
+#include "text/sampler.h"
 
 namespace charlm {
 

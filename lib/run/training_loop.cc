@@ -7,7 +7,7 @@
 #include <cstdio>
 
 #include "errors.h"
-#include "optimizer.h"
+#include "model/optimizer.h"
 #include "rng.h"
 
 namespace charlm {

@@ -11,14 +11,14 @@
 #include <filesystem>
 #include <map>
 
-#include "bf16_gemm.h"
-#include "blas.h"
-#include "corpus.h"
+#include "model/bf16_gemm.h"
+#include "model/blas.h"
+#include "text/corpus.h"
 #include "errors.h"
-#include "generate.h"
+#include "generate/generate.h"
 #include "trainer.h"
-#include "utf8.h"
-#include "vocab.h"
+#include "text/utf8.h"
+#include "text/vocab.h"
 
 namespace charlm {
 namespace {

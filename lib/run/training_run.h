@@ -13,10 +13,10 @@
 
 #include "checkpoint.h"
 #include "config.h"
-#include "dataset.h"
-#include "model.h"
-#include "optimizer.h"
-#include "sampler.h"
+#include "text/dataset.h"
+#include "model/model.h"
+#include "model/optimizer.h"
+#include "text/sampler.h"
 
 namespace charlm {
 

@@ -1,0 +1,162 @@
+// GemmBf16 through oneDNN's matmul primitive (one primitive per product shape, made once), and bf16 detection.
+#include "model/bf16_gemm.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <memory>
+#include <vector>
+
+#include "errors.h"
+
+#ifdef CHARLM_HAVE_ONEDNN
+#include <oneapi/dnnl/dnnl.hpp>
+#endif
+
+namespace charlm {
+
+void ConvertToBf16(const float* __restrict src, std::size_t n, Bf16* __restrict dst) {
+  for (std::size_t i = 0; i < n; ++i) dst[i] = ToBf16(src[i]);
+}
+
+void EnsurePassiveOpenMpWait(char** argv) {
+#ifdef CHARLM_HAVE_ONEDNN
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
+  if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
+  execv("/proc/self/exe", argv);  // only returns on failure: then run on with the default policy
+#else
+  (void)argv;  // no OpenMP runtime is linked
+#endif
+}
+
+std::string OpenMpWaitPolicy() {
+  const char* policy = std::getenv("OMP_WAIT_POLICY");
+  return policy != nullptr ? policy : "";
+}
+
+void RequireBf16(const std::string& setting, const std::string& fix) {
+  const std::string why = Bf16Unavailable();
+  if (!why.empty()) throw UserError(setting + " needs bf16 matrix products, but " + why + ": " + fix);
+}
+
+#ifdef CHARLM_HAVE_ONEDNN
+namespace {
+
+// Everything a primitive depends on; the products of a model are a few dozen distinct shapes.
+struct ProductShape {
+  bool trans_a, trans_b;
+  int m, n, k, lda, ldb, ldc;
+  bool accumulate;
+  bool operator==(const ProductShape&) const = default;
+};
+
+struct CachedProduct {
+  ProductShape shape;
+  dnnl::matmul primitive;
+  dnnl::memory a, b, c;  // user memory whose data handles are pointed at each call's buffers
+};
+
+class OnednnContext {
+ public:
+  OnednnContext() : engine_(dnnl::engine::kind::cpu, 0), stream_(engine_) {}
+
+  void Run(const ProductShape& s, const Bf16* a, const Bf16* b, float* c) {
+    CachedProduct& p = Find(s);
+    p.a.set_data_handle(const_cast<Bf16*>(a));
+    p.b.set_data_handle(const_cast<Bf16*>(b));
+    p.c.set_data_handle(c);
+    p.primitive.execute(stream_, {{DNNL_ARG_SRC, p.a}, {DNNL_ARG_WEIGHTS, p.b}, {DNNL_ARG_DST, p.c}});
+    stream_.wait();
+  }
+
+ private:
+  CachedProduct& Find(const ProductShape& s) {
+    for (auto& p : cache_) {
+      if (p->shape == s) return *p;
+    }
+    using dims = dnnl::memory::dims;
+    using dt = dnnl::memory::data_type;
+    // Row-major op(A) (m x k): element (i, p) at i*lda + p, or transposed at p*lda + i; likewise B and C.
+    const dnnl::memory::desc a_md(dims{s.m, s.k}, dt::bf16, s.trans_a ? dims{1, s.lda} : dims{s.lda, 1});
+    const dnnl::memory::desc b_md(dims{s.k, s.n}, dt::bf16, s.trans_b ? dims{1, s.ldb} : dims{s.ldb, 1});
+    const dnnl::memory::desc c_md(dims{s.m, s.n}, dt::f32, dims{s.ldc, 1});
+    dnnl::primitive_attr attr;
+    if (s.accumulate) {
+      dnnl::post_ops ops;
+      ops.append_sum(1.0f);
+      attr.set_post_ops(ops);
+    }
+    const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_md, c_md), attr, engine_);
+    auto entry = std::make_unique<CachedProduct>(CachedProduct{s, dnnl::matmul(pd), dnnl::memory(a_md, engine_, nullptr),
+                                                               dnnl::memory(b_md, engine_, nullptr),
+                                                               dnnl::memory(c_md, engine_, nullptr)});
+    cache_.push_back(std::move(entry));
+    return *cache_.back();
+  }
+
+  dnnl::engine engine_;
+  dnnl::stream stream_;
+  std::vector<std::unique_ptr<CachedProduct>> cache_;
+};
+
+OnednnContext& Context() {
+  static OnednnContext context;
+  return context;
+}
+
+const char* IsaName(dnnl_cpu_isa_t isa) {
+  switch (isa) {
+    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
+    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl_cpu_isa_avx512_core: return "avx512_core";
+    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
+    case dnnl_cpu_isa_avx2: return "avx2";
+    default: return "an older ISA";
+  }
+}
+
+}  // namespace
+
+std::string Bf16Unavailable() {
+  const dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+  if ((isa & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16) return "";
+  return std::string("oneDNN's kernels here are ") + IsaName(isa) +
+         " (this CPU, or ONEDNN_MAX_CPU_ISA, has no avx512_bf16 or AMX)";
+}
+
+void GemmBf16(bool trans_a, bool trans_b, int m, int n, int k, const Bf16* a, int lda, const Bf16* b, int ldb,
+              float beta, float* c, int ldc) {
+  assert(beta == 0.0f || beta == 1.0f);
+  if (m == 0 || n == 0) return;
+  if (k == 0) {  // oneDNN refuses empty reductions; the product is zero
+    if (beta == 0.0f) {
+      for (int i = 0; i < m; ++i) std::fill(c + static_cast<std::size_t>(i) * ldc, c + static_cast<std::size_t>(i) * ldc + n, 0.0f);
+    }
+    return;
+  }
+  Context().Run({trans_a, trans_b, m, n, k, lda, ldb, ldc, beta != 0.0f}, a, b, c);
+}
+
+std::string OnednnDescription() {
+  const dnnl_version_t* v = dnnl_version();
+  return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch) +
+         ", " + IsaName(dnnl_get_effective_cpu_isa());
+}
+
+#else  // built without oneDNN
+
+std::string Bf16Unavailable() {
+  return "this charlm was built without oneDNN (install libdnnl-dev, e.g. bash scripts/setup.sh, and rebuild)";
+}
+
+void GemmBf16(bool, bool, int, int, int, const Bf16*, int, const Bf16*, int, float, float*, int) {
+  assert(false && "GemmBf16 without oneDNN: RequireBf16 was skipped");
+}
+
+std::string OnednnDescription() { return "none (built without oneDNN)"; }
+
+#endif
+
+}  // namespace charlm

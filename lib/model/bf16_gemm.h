@@ -1,0 +1,77 @@
+// bf16 matrix products through oneDNN (bf16 inputs, fp32 accumulation and output), float-to-bf16 rounding, and
+// Product: the one call the model's products go through, fp32 (SplitGemm, today's bits) or bf16.
+#pragma once
+
+#include <bit>
+#include <cassert>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <type_traits>
+
+#include "model/column_threads.h"
+
+namespace charlm {
+
+using Bf16 = std::uint16_t;  // the upper 16 bits of an IEEE-754 float
+
+// Round to nearest even; NaN stays NaN (a quiet one), infinities stay infinite.
+inline Bf16 ToBf16(float x) {
+  const std::uint32_t u = std::bit_cast<std::uint32_t>(x);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<Bf16>((u >> 16) | 0x40u);
+  return static_cast<Bf16>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+inline float FromBf16(Bf16 v) { return std::bit_cast<float>(static_cast<std::uint32_t>(v) << 16); }
+
+// dst[i] = ToBf16(src[i]) for n values.
+void ConvertToBf16(const float* src, std::size_t n, Bf16* dst);
+
+// Empty when bf16 products can run here: this build has oneDNN and its CPU dispatch has native bf16
+// (avx512_bf16 or AMX); otherwise the reason, for the error message. ONEDNN_MAX_CPU_ISA=AVX512_CORE hides bf16.
+std::string Bf16Unavailable();
+// Throws a UserError naming `setting` (what asked for bf16, e.g. "train.precision \"bf16\"") and the fix
+// when Bf16Unavailable() is not empty.
+void RequireBf16(const std::string& setting, const std::string& fix);
+
+// C (m x n) = op(A) (m x k) * op(B) (k x n) + beta * C, row-major; A and B bf16, C and the accumulation fp32;
+// beta 0 or 1. Only after RequireBf16 succeeded.
+void GemmBf16(bool trans_a, bool trans_b, int m, int n, int k, const Bf16* a, int lda, const Bf16* b, int ldb,
+              float beta, float* c, int ldc);
+
+// oneDNN's OpenMP threads spin at every barrier by default, and when another process holds a core that spinning
+// starves the thread doing the work: at load 10 on the 2 cores, bf16 training ran at 0.19-0.87x fp32 with the
+// default policy and 2.2-3.6x with OMP_WAIT_POLICY=PASSIVE (docs/benchmarks.md). libgomp reads the policy once,
+// when it is loaded, before main; so when OMP_WAIT_POLICY is unset this sets it to PASSIVE and re-executes the
+// program (argv unchanged). A policy the user set is kept. Call first thing in main; returns if it cannot exec.
+void EnsurePassiveOpenMpWait(char** argv);
+// OMP_WAIT_POLICY as this process sees it ("" when unset), for bench's report.
+std::string OpenMpWaitPolicy();
+
+// "oneDNN 2.6.3, avx512_core_bf16" (the version and the ISA its kernels dispatch to), or why there is none.
+std::string OnednnDescription();
+
+// One operand of a product: the fp32 matrix and, in bf16 precision, its bf16 mirror (same layout), else null.
+template <typename T>
+struct Operand {
+  const T* fp32;
+  const Bf16* bf16;
+  int ld;
+};
+
+// C = op(A) op(B) + beta * C: GemmBf16 on the mirrors when A has one (then B must too), else exactly
+// SplitGemm(threads, ..., alpha 1, ...) on the fp32 matrices.
+template <typename T>
+void Product(ColumnThreads* threads, bool trans_a, bool trans_b, int m, int n, int k, Operand<T> a, Operand<T> b,
+             T beta, T* c, int ldc) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (a.bf16 != nullptr) {
+      assert(b.bf16 != nullptr);
+      GemmBf16(trans_a, trans_b, m, n, k, a.bf16, a.ld, b.bf16, b.ld, beta, c, ldc);
+      return;
+    }
+  }
+  assert((b.bf16 == nullptr || !std::is_same_v<T, float>));
+  SplitGemm<T>(threads, trans_a, trans_b, m, n, k, T(1), a.fp32, a.ld, b.fp32, b.ld, beta, c, ldc);
+}
+
+}  // namespace charlm

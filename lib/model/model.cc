@@ -1,0 +1,541 @@
+// Forward and backward of the whole character model, parameter layout, and the three initializers.
+#include "model/model.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+#include <limits>
+#include <type_traits>
+
+#include "model/blas.h"
+#include "model/column_threads.h"
+#include "rng.h"
+#include "model/vecmath.h"
+
+namespace charlm {
+
+RecurrentShape ModelSpec::LayerShape(int layer) const {
+  RecurrentShape shape;
+  shape.cell = cell;
+  shape.input_size = layer > 0 ? hidden_size : (embedding_size > 0 ? embedding_size : vocab_size);
+  shape.hidden_size = hidden_size;
+  shape.activation = activation;
+  shape.reset_after = reset_after;
+  return shape;
+}
+
+double ParameterCount(const ModelSpec& spec) {
+  const double vocab = spec.vocab_size, embedding = spec.embedding_size, hidden = spec.hidden_size;
+  const double layers = spec.num_layers;
+  const RecurrentShape shape = spec.LayerShape(0);
+  const double gated = static_cast<double>(shape.gates()) * hidden;  // gH
+  const double biases = shape.has_recurrent_bias() ? 2.0 : 1.0;
+  const double first_input = spec.embedding_size > 0 ? embedding : vocab;
+  const double first_layer = gated * (first_input + hidden) + gated * biases;
+  const double upper_layer = gated * (hidden + hidden) + gated * biases;
+  return (spec.embedding_size > 0 ? vocab * embedding : 0.0) + first_layer + (layers - 1) * upper_layer +
+         hidden * vocab + vocab;
+}
+
+ParamLayout::ParamLayout(const ModelSpec& spec) {
+  auto add = [this](std::string name, int rows, int cols) {
+    tensors_.push_back({std::move(name), total_, rows, cols});
+    total_ += tensors_.back().size();
+  };
+  if (spec.embedding_size > 0) add("embedding", spec.vocab_size, spec.embedding_size);
+  for (int l = 0; l < spec.num_layers; ++l) {
+    const RecurrentShape shape = spec.LayerShape(l);
+    const int gh = shape.gates() * shape.hidden_size;
+    const std::string prefix = "layer" + std::to_string(l) + ".";
+    add(prefix + "w_x", shape.input_size, gh);
+    add(prefix + "w_h", shape.hidden_size, gh);
+    add(prefix + "b", 1, gh);
+    if (shape.has_recurrent_bias()) add(prefix + "b_h", 1, gh);
+  }
+  add("output.w", spec.hidden_size, spec.vocab_size);
+  add("output.b", 1, spec.vocab_size);
+}
+
+const ParamTensor& ParamLayout::Get(const std::string& name) const {
+  for (const auto& t : tensors_) {
+    if (t.name == name) return t;
+  }
+  assert(false && "unknown parameter tensor");
+  return tensors_.front();
+}
+
+bool ParamLayout::Has(const std::string& name) const {
+  return std::any_of(tensors_.begin(), tensors_.end(), [&](const ParamTensor& t) { return t.name == name; });
+}
+
+template <typename T>
+void RecurrentState<T>::Zero() {
+  std::fill(h.begin(), h.end(), T(0));
+  std::fill(c.begin(), c.end(), T(0));
+}
+
+
+template <typename T>
+const T* WorkspaceLogits(const Workspace<T>& ws) {
+  return ws.logits.data();
+}
+
+template <typename T>
+CharModel<T>::CharModel(const ModelSpec& spec)
+    : spec_(spec), layout_(spec), params_(layout_.total(), T(0)), grads_(layout_.total(), T(0)) {
+  assert(spec.vocab_size > 0 && spec.hidden_size > 0 && spec.num_layers > 0);
+  for (int l = 0; l < spec.num_layers; ++l) {
+    const std::string prefix = "layer" + std::to_string(l) + ".";
+    LayerOffsets offsets;
+    offsets.w_x = layout_.Get(prefix + "w_x").offset;
+    offsets.w_h = layout_.Get(prefix + "w_h").offset;
+    offsets.b = layout_.Get(prefix + "b").offset;
+    offsets.has_b_h = layout_.Has(prefix + "b_h");
+    if (offsets.has_b_h) offsets.b_h = layout_.Get(prefix + "b_h").offset;
+    layer_offsets_.push_back(offsets);
+  }
+  if (spec.embedding_size > 0) embedding_offset_ = layout_.Get("embedding").offset;
+  output_w_offset_ = layout_.Get("output.w").offset;
+  output_b_offset_ = layout_.Get("output.b").offset;
+}
+
+template <typename T>
+CharModel<T>::~CharModel() = default;
+template <typename T>
+CharModel<T>::CharModel(CharModel&&) noexcept = default;
+
+template <typename T>
+void CharModel<T>::set_precision(Precision precision) {
+  assert((precision == Precision::kFp32 || std::is_same_v<T, float>));
+  precision_ = precision;
+}
+
+template <typename T>
+void CharModel<T>::ZeroGrads() {
+  std::fill(grads_.begin(), grads_.end(), T(0));
+}
+
+template <typename T>
+RecurrentState<T> CharModel<T>::MakeState(int batch) const {
+  RecurrentState<T> state;
+  state.num_layers = spec_.num_layers;
+  state.batch = batch;
+  state.hidden = spec_.hidden_size;
+  const std::size_t n = static_cast<std::size_t>(spec_.num_layers) * batch * spec_.hidden_size;
+  state.h.assign(n, T(0));
+  if (spec_.cell == CellKind::kLstm) state.c.assign(n, T(0));
+  return state;
+}
+
+template <typename T>
+std::unique_ptr<Workspace<T>> CharModel<T>::MakeWorkspace(int max_steps, int max_batch) const {
+  auto ws = std::make_unique<Workspace<T>>();
+  ws->max_steps = max_steps;
+  ws->max_batch = max_batch;
+  const std::size_t n = static_cast<std::size_t>(max_steps) * max_batch;
+  const int h = spec_.hidden_size, e = spec_.embedding_size, v = spec_.vocab_size;
+  ws->layers.reserve(spec_.num_layers);
+  ws->inputs_l.resize(spec_.num_layers);
+  ws->masks_l.resize(spec_.num_layers);
+  ws->rec_masks.resize(spec_.num_layers);
+  for (int l = 0; l < spec_.num_layers; ++l) {
+    ws->layers.emplace_back(spec_.LayerShape(l), max_steps, max_batch, precision_);
+    if (spec_.dropout > 0 && l > 0) ws->inputs_l[l].resize(n * h);
+    if (spec_.dropout > 0 && (l > 0 || e > 0)) ws->masks_l[l].resize(n * (l > 0 ? h : e));
+    if (spec_.recurrent_dropout > 0) ws->rec_masks[l].resize(static_cast<std::size_t>(max_batch) * h);
+  }
+  if (e > 0) ws->embedded.resize(n * e);
+  if (spec_.dropout > 0) {
+    ws->token_scale.resize(n);
+    ws->output_in.resize(n * h);
+    ws->output_mask.resize(n * h);
+  }
+  ws->logits.resize(n * v);
+  ws->probs.resize(n * v);
+  ws->d_hidden_a.resize(n * std::max(h, e));
+  ws->d_hidden_b.resize(n * std::max(h, e));
+  if (precision_ == Precision::kBf16) {
+    ws->params_bf16.resize(layout_.total());
+    ws->output_in_bf16.resize(n * h);
+    ws->d_logits_bf16.resize(n * v);
+  }
+  return ws;
+}
+
+template <typename T>
+std::unique_ptr<Workspace<T>> CharModel<T>::MakeGenerationWorkspace(int max_steps, ColumnThreads* threads) const {
+  auto ws = MakeWorkspace(max_steps, 1);
+  ws->threads = threads;
+  ws->params_bf16_fixed = true;
+  for (RecurrentLayer<T>& layer : ws->layers) layer.set_threads(threads);
+  const std::size_t rows = static_cast<std::size_t>(spec_.vocab_size);
+  const std::size_t cols = static_cast<std::size_t>(spec_.LayerShape(0).gates()) * spec_.hidden_size;
+  if (spec_.embedding_size > 0 && rows * cols * sizeof(T) <= kMaxInputTableBytes) {
+    ws->input_table = std::make_unique_for_overwrite<T[]>(rows * cols);  // untouched until a row is filled
+    ws->input_table_ready.assign(rows, 0);
+  }
+  return ws;
+}
+
+template <typename T>
+RecurrentParams<T> CharModel<T>::LayerParams(int l, const Workspace<T>& ws) const {
+  const LayerOffsets& o = layer_offsets_[l];
+  const bool bf16 = !ws.params_bf16.empty();
+  return {params_.data() + o.w_x, params_.data() + o.w_h, params_.data() + o.b,
+          o.has_b_h ? params_.data() + o.b_h : nullptr, bf16 ? ws.params_bf16.data() + o.w_x : nullptr,
+          bf16 ? ws.params_bf16.data() + o.w_h : nullptr};
+}
+
+template <typename T>
+RecurrentGrads<T> CharModel<T>::LayerGrads(int l) {
+  const LayerOffsets& o = layer_offsets_[l];
+  return {grads_.data() + o.w_x, grads_.data() + o.w_h, grads_.data() + o.b, o.has_b_h ? grads_.data() + o.b_h : nullptr};
+}
+
+template <typename T>
+const T* CharModel<T>::LayerInput(const Workspace<T>& ws, int l) const {
+  return ws.training && spec_.dropout > 0 ? ws.inputs_l[l].data() : ws.layers[l - 1].hidden_sequence();
+}
+
+namespace {
+
+// Reductions over a logits row keep kLanes independent partial results so GCC can vectorize them without
+// reassociating float sums (which it may not do on its own): a single running sum is a chain of dependent
+// adds, 2,583 of them per token for the lyrics vocabulary.
+constexpr int kLanes = 16;
+
+// row[j] += bias[j]; returns max_j row[j].
+template <typename T>
+T AddBiasAndMax(const T* __restrict bias, int v, T* __restrict row) {
+  T lane_max[kLanes];
+  std::fill(lane_max, lane_max + kLanes, -std::numeric_limits<T>::infinity());
+  int j = 0;
+  for (; j + kLanes <= v; j += kLanes) {
+    for (int l = 0; l < kLanes; ++l) {
+      row[j + l] += bias[j + l];
+      lane_max[l] = row[j + l] > lane_max[l] ? row[j + l] : lane_max[l];
+    }
+  }
+  T result = *std::max_element(lane_max, lane_max + kLanes);
+  for (; j < v; ++j) {
+    row[j] += bias[j];
+    result = std::max(result, row[j]);
+  }
+  return result;
+}
+
+// p[j] = exp(row[j] - shift); returns the sum of p.
+template <typename T>
+T ExpShiftedAndSum(const T* __restrict row, int v, T shift, T* __restrict p) {
+  T lane_sum[kLanes] = {};
+  int j = 0;
+  for (; j + kLanes <= v; j += kLanes) {
+    for (int l = 0; l < kLanes; ++l) {
+      p[j + l] = Exp(row[j + l] - shift);
+      lane_sum[l] += p[j + l];
+    }
+  }
+  T sum = 0;
+  for (int l = 0; l < kLanes; ++l) sum += lane_sum[l];
+  for (; j < v; ++j) {
+    p[j] = Exp(row[j] - shift);
+    sum += p[j];
+  }
+  return sum;
+}
+
+// Fills a (steps * batch, width) time-major mask with 0 or 1/(1-p) (inverted dropout, so evaluation needs no
+// rescaling). Row t * batch + b belongs to global stream first_stream + b, whose values come from its own Rng seeded
+// by (seed, purpose, stream): the masks do not depend on how the streams are split among processes.
+template <typename T>
+void FillDropoutMask(std::uint64_t seed, std::uint64_t purpose, double p, T* mask, int steps, int batch, int width,
+                     int first_stream) {
+  const T keep_scale = static_cast<T>(1.0 / (1.0 - p));
+  const auto w = static_cast<std::size_t>(width);
+  for (int b = 0; b < batch; ++b) {
+    Rng rng(MixSeed(MixSeed(seed, purpose), static_cast<std::uint64_t>(first_stream + b)));
+    for (int t = 0; t < steps; ++t) {
+      T* row = mask + (static_cast<std::size_t>(t) * batch + b) * w;
+      for (std::size_t k = 0; k < w; ++k) row[k] = rng.Uniform() < p ? T(0) : keep_scale;
+    }
+  }
+}
+
+}  // namespace
+
+template <typename T>
+T CharModel<T>::Forward(Workspace<T>& ws, const int* inputs, const int* targets, int steps, int batch,
+                        RecurrentState<T>& state, const ForwardMode& mode) const {
+  assert(steps <= ws.max_steps && batch <= ws.max_batch && state.batch == batch);
+  ws.steps = steps;
+  ws.batch = batch;
+  ws.inputs = inputs;
+  ws.targets = targets;
+  const bool dropout = mode.training && spec_.dropout > 0;
+  const bool rec_dropout = mode.training && spec_.recurrent_dropout > 0;
+  ws.training = mode.training;
+  // One purpose per mask, each drawn per stream (FillDropoutMask): input, layer l's input, layer l's recurrent
+  // mask, output.
+  const std::uint64_t seed = mode.dropout_seed;
+  const int first = mode.first_stream, layers = spec_.num_layers;
+  const auto input_purpose = [](int l) { return static_cast<std::uint64_t>(l); };
+  const auto recurrent_purpose = [layers](int l) { return static_cast<std::uint64_t>(layers + l); };
+  const auto output_purpose = static_cast<std::uint64_t>(2 * layers);
+  const int n = steps * batch, h = spec_.hidden_size, e = spec_.embedding_size, v = spec_.vocab_size;
+  const bool bf16 = precision_ == Precision::kBf16;
+  assert(bf16 == !ws.params_bf16.empty());  // the workspace was made for this precision
+  if constexpr (std::is_same_v<T, float>) {
+    if (bf16 && !(ws.params_bf16_fixed && ws.params_bf16_ready)) {
+      ConvertToBf16(params_.data(), params_.size(), ws.params_bf16.data());
+      ws.params_bf16_ready = true;
+    }
+  }
+  // The bf16 parameters at `offset`, or null in fp32.
+  auto param_bf16 = [&](std::size_t offset) -> const Bf16* { return bf16 ? ws.params_bf16.data() + offset : nullptr; };
+
+  RecurrentInput<T> input;
+  if (e > 0 && n == 1 && targets == nullptr && !mode.training && ws.input_table != nullptr) {
+    // Generation: layer 0's x w_x from the input table, computed here on the token's first use exactly as
+    // ProjectInput would compute it for this one row (SplitGemm, beta 0, bias added later in the step kernel).
+    assert(inputs[0] >= 0 && inputs[0] < v);
+    const auto token = static_cast<std::size_t>(inputs[0]);
+    const int g = spec_.LayerShape(0).gates() * h;
+    T* row = ws.input_table.get() + token * g;
+    if (ws.input_table_ready[token] == 0) {
+      const std::size_t embedding_row = embedding_offset_ + token * e, w_x = layer_offsets_[0].w_x;
+      Product<T>(ws.threads, false, false, 1, g, e, {params_.data() + embedding_row, param_bf16(embedding_row), e},
+                 {params_.data() + w_x, param_bf16(w_x), g}, T(0), row, g);
+      ws.input_table_ready[token] = 1;
+    }
+    input.projected = row;
+  } else if (e > 0) {
+    const T* table = params_.data() + embedding_offset_;
+    for (int r = 0; r < n; ++r) {
+      assert(inputs[r] >= 0 && inputs[r] < v);
+      std::copy(table + static_cast<std::size_t>(inputs[r]) * e, table + static_cast<std::size_t>(inputs[r] + 1) * e,
+                ws.embedded.data() + static_cast<std::size_t>(r) * e);
+    }
+    if (dropout) {
+      FillDropoutMask(seed, input_purpose(0), spec_.dropout, ws.masks_l[0].data(), steps, batch, e, first);
+      for (std::size_t k = 0; k < static_cast<std::size_t>(n) * e; ++k) ws.embedded[k] *= ws.masks_l[0][k];
+    }
+    input.dense = ws.embedded.data();
+  } else {
+    input.tokens = inputs;
+    if (dropout) {
+      FillDropoutMask(seed, input_purpose(0), spec_.dropout, ws.token_scale.data(), steps, batch, 1, first);
+      input.token_scale = ws.token_scale.data();
+    }
+  }
+
+  for (int l = 0; l < spec_.num_layers; ++l) {
+    if (l > 0) {
+      if (dropout) {
+        const T* below = ws.layers[l - 1].hidden_sequence();
+        T* in = ws.inputs_l[l].data();
+        const std::size_t count = static_cast<std::size_t>(n) * h;
+        FillDropoutMask(seed, input_purpose(l), spec_.dropout, ws.masks_l[l].data(), steps, batch, h, first);
+        for (std::size_t k = 0; k < count; ++k) in[k] = below[k] * ws.masks_l[l][k];
+      }
+      input = RecurrentInput<T>{};
+      input.dense = LayerInput(ws, l);
+    }
+    const T* rec_mask = nullptr;
+    if (rec_dropout) {
+      FillDropoutMask(seed, recurrent_purpose(l), spec_.recurrent_dropout, ws.rec_masks[l].data(), 1, batch, h, first);
+      rec_mask = ws.rec_masks[l].data();
+    }
+    T* h_state = state.LayerH(l);
+    T* c_state = state.LayerC(l);
+    ws.layers[l].Forward(input, steps, batch, LayerParams(l, ws), rec_mask, h_state, c_state, h_state, c_state);
+  }
+
+  const T* top = ws.layers.back().hidden_sequence();  // (T*B, H)
+  if (dropout) {
+    const std::size_t count = static_cast<std::size_t>(n) * h;
+    FillDropoutMask(seed, output_purpose, spec_.dropout, ws.output_mask.data(), steps, batch, h, first);
+    for (std::size_t k = 0; k < count; ++k) ws.output_in[k] = top[k] * ws.output_mask[k];
+    top = ws.output_in.data();
+  }
+  const T* w_out = params_.data() + output_w_offset_;
+  const T* b_out = params_.data() + output_b_offset_;
+  if constexpr (std::is_same_v<T, float>) {
+    if (bf16) ConvertToBf16(top, static_cast<std::size_t>(n) * h, ws.output_in_bf16.data());
+  }
+  const Bf16* top_bf16 = bf16 ? ws.output_in_bf16.data() : nullptr;  // (T*B, H)
+  Product<T>(ws.threads, false, false, n, v, h, {top, top_bf16, h}, {w_out, param_bf16(output_w_offset_), v}, T(0),
+             ws.logits.data(), v);  // + bias below
+  double loss_sum = 0.0;
+  for (int r = 0; r < n; ++r) {
+    T* row = ws.logits.data() + static_cast<std::size_t>(r) * v;
+    T* p = ws.probs.data() + static_cast<std::size_t>(r) * v;
+    const T max_logit = AddBiasAndMax(b_out, v, row);
+    if (targets == nullptr) continue;
+    // Fused, max-shifted softmax cross-entropy; probs are kept for the backward pass.
+    const T sum = ExpShiftedAndSum(row, v, max_logit, p);
+    const T inv = T(1) / sum;
+    for (int j = 0; j < v; ++j) p[j] *= inv;
+    assert(targets[r] >= 0 && targets[r] < v);
+    loss_sum += static_cast<double>(std::log(sum) - (row[targets[r]] - max_logit));
+  }
+  return targets == nullptr ? T(0) : static_cast<T>(loss_sum / n);
+}
+
+template <typename T>
+void CharModel<T>::Backward(Workspace<T>& ws, RecurrentState<T>* d_initial_state) {
+  assert(ws.targets != nullptr);
+  const int n = ws.steps * ws.batch, h = spec_.hidden_size, e = spec_.embedding_size, v = spec_.vocab_size;
+  const bool dropout = ws.training && spec_.dropout > 0;
+
+  // dL/dlogits = (softmax - onehot) / (T*B): the loss is a mean over tokens.
+  // The output bias gradient (column sums of dL/dlogits) is accumulated in the same pass.
+  T* d_logits = ws.probs.data();
+  T* __restrict gb_out = grads_.data() + output_b_offset_;
+  const T inv_n = T(1) / static_cast<T>(n);
+  for (int r = 0; r < n; ++r) {
+    T* __restrict row = d_logits + static_cast<std::size_t>(r) * v;
+    row[ws.targets[r]] -= T(1);
+    for (int j = 0; j < v; ++j) {
+      row[j] *= inv_n;
+      gb_out[j] += row[j];
+    }
+  }
+  // In bf16, the operands' mirrors: the output layer's input rounded by Forward, dL/dlogits rounded here.
+  const bool bf16 = !ws.params_bf16.empty();
+  if constexpr (std::is_same_v<T, float>) {
+    if (bf16) ConvertToBf16(d_logits, static_cast<std::size_t>(n) * v, ws.d_logits_bf16.data());
+  }
+  const Operand<T> top{dropout ? ws.output_in.data() : ws.layers.back().hidden_sequence(),
+                       bf16 ? ws.output_in_bf16.data() : nullptr, h};  // (T*B, H)
+  const Operand<T> d_logits_op{d_logits, bf16 ? ws.d_logits_bf16.data() : nullptr, v};  // (T*B, V)
+  T* gw_out = grads_.data() + output_w_offset_;
+  Product<T>(nullptr, true, false, h, v, n, top, d_logits_op, T(1), gw_out, v);  // null threads: exactly Gemm
+  T* d_top = ws.d_hidden_a.data();  // (T*B, H)
+  const Operand<T> w_out{params_.data() + output_w_offset_, bf16 ? ws.params_bf16.data() + output_w_offset_ : nullptr, v};
+  Product<T>(nullptr, false, true, n, h, v, d_logits_op, w_out, T(0), d_top, h);
+  if (dropout) {
+    for (std::size_t k = 0; k < static_cast<std::size_t>(n) * h; ++k) d_top[k] *= ws.output_mask[k];
+  }
+
+  T* d_below = ws.d_hidden_b.data();
+  for (int l = spec_.num_layers - 1; l >= 0; --l) {
+    RecurrentInput<T> input;
+    if (l > 0) {
+      input.dense = LayerInput(ws, l);
+    } else if (e > 0) {
+      input.dense = ws.embedded.data();
+    } else {
+      input.tokens = ws.inputs;
+      input.token_scale = dropout ? ws.token_scale.data() : nullptr;
+    }
+    const bool needs_d_input = l > 0 || e > 0;
+    T* d_h0 = d_initial_state != nullptr ? d_initial_state->LayerH(l) : nullptr;
+    T* d_c0 = d_initial_state != nullptr ? d_initial_state->LayerC(l) : nullptr;
+    ws.layers[l].Backward(input, LayerParams(l, ws), d_top, LayerGrads(l), needs_d_input ? d_below : nullptr, d_h0, d_c0);
+    if (!needs_d_input) break;
+    const int width = l > 0 ? h : e;
+    if (dropout) {
+      for (std::size_t k = 0; k < static_cast<std::size_t>(n) * width; ++k) d_below[k] *= ws.masks_l[l][k];
+    }
+    if (l == 0) {  // embedding: scatter the rows back to the looked-up entries
+      T* g_table = grads_.data() + embedding_offset_;
+      for (int r = 0; r < n; ++r) {
+        T* g_row = g_table + static_cast<std::size_t>(ws.inputs[r]) * e;
+        const T* d_row = d_below + static_cast<std::size_t>(r) * e;
+        for (int j = 0; j < e; ++j) g_row[j] += d_row[j];
+      }
+    }
+    std::swap(d_top, d_below);
+  }
+}
+
+namespace {
+
+template <typename T>
+void FillUniform(Rng& rng, T* out, std::size_t n, double bound) {
+  for (std::size_t k = 0; k < n; ++k) out[k] = static_cast<T>(rng.Uniform(-bound, bound));
+}
+
+template <typename T>
+void FillNormal(Rng& rng, T* out, std::size_t n, double stddev) {
+  for (std::size_t k = 0; k < n; ++k) out[k] = static_cast<T>(stddev * rng.Normal());
+}
+
+// Keras' orthogonal initializer for a (rows, cols) kernel with rows <= cols: orthonormal rows, obtained here
+// by modified Gram-Schmidt on Gaussian rows (in double, whatever T is).
+template <typename T>
+void FillOrthogonalRows(Rng& rng, T* out, int rows, int cols) {
+  std::vector<double> m(static_cast<std::size_t>(rows) * cols);
+  for (auto& x : m) x = rng.Normal();
+  for (int i = 0; i < rows; ++i) {
+    double* ri = m.data() + static_cast<std::size_t>(i) * cols;
+    for (int j = 0; j < i; ++j) {
+      const double* rj = m.data() + static_cast<std::size_t>(j) * cols;
+      double dot = 0;
+      for (int k = 0; k < cols; ++k) dot += ri[k] * rj[k];
+      for (int k = 0; k < cols; ++k) ri[k] -= dot * rj[k];
+    }
+    double norm = 0;
+    for (int k = 0; k < cols; ++k) norm += ri[k] * ri[k];
+    norm = std::sqrt(norm);
+    for (int k = 0; k < cols; ++k) ri[k] /= norm;
+  }
+  for (std::size_t k = 0; k < m.size(); ++k) out[k] = static_cast<T>(m[k]);
+}
+
+}  // namespace
+
+template <typename T>
+void CharModel<T>::Initialize(InitScheme scheme, std::uint64_t seed) {
+  const double h = spec_.hidden_size;
+  for (std::size_t index = 0; index < layout_.tensors().size(); ++index) {
+    const ParamTensor& tensor = layout_.tensors()[index];
+    Rng rng(MixSeed(seed, index));
+    T* data = params_.data() + tensor.offset;
+    const std::string& name = tensor.name;
+    const bool is_bias = name.ends_with(".b") || name.ends_with(".b_h");
+    const bool is_embedding = name == "embedding";
+    const bool is_recurrent = name.starts_with("layer");
+    switch (scheme) {
+      case InitScheme::kKeras:
+        if (is_embedding) {
+          FillUniform(rng, data, tensor.size(), 0.05);
+        } else if (is_bias) {
+          std::fill(data, data + tensor.size(), T(0));
+          if (spec_.cell == CellKind::kLstm && is_recurrent && name.ends_with(".b")) {
+            std::fill(data + spec_.hidden_size, data + 2 * spec_.hidden_size, T(1));  // unit forget-gate bias
+          }
+        } else if (name.ends_with(".w_h")) {
+          FillOrthogonalRows(rng, data, tensor.rows, tensor.cols);
+        } else {  // glorot_uniform
+          FillUniform(rng, data, tensor.size(), std::sqrt(6.0 / (tensor.rows + tensor.cols)));
+        }
+        break;
+      case InitScheme::kPytorch:
+        if (is_embedding) {
+          FillNormal(rng, data, tensor.size(), 1.0);
+        } else if (is_recurrent) {
+          FillUniform(rng, data, tensor.size(), 1.0 / std::sqrt(h));
+        } else {  // nn.Linear: weight and bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+          FillUniform(rng, data, tensor.size(), 1.0 / std::sqrt(h));
+        }
+        break;
+      case InitScheme::kD2l:
+        if (is_bias) {
+          std::fill(data, data + tensor.size(), T(0));
+        } else {
+          FillNormal(rng, data, tensor.size(), 0.01);
+        }
+        break;
+    }
+  }
+}
+
+template class CharModel<float>;
+template class CharModel<double>;
+template struct RecurrentState<float>;
+template struct RecurrentState<double>;
+template const float* WorkspaceLogits(const Workspace<float>&);
+template const double* WorkspaceLogits(const Workspace<double>&);
+
+}  // namespace charlm

@@ -1,0 +1,184 @@
+// The character language model: input (one-hot gather or embedding) -> recurrent stack -> dense -> softmax.
+//
+// Parameters, gradients each live in one flat buffer; ParamLayout names the views into it, in this order:
+//   embedding (V, E)                                  only when embedding_size > 0
+//   layer{l}.w_x (I_l, gH), layer{l}.w_h (H, gH), layer{l}.b (gH), layer{l}.b_h (gH, GRU reset_after only)
+//     I_0 = E, or V for one-hot input (its rows are gathered, never multiplied); I_l = H for l > 0
+//   output.w (H, V), output.b (V)
+// Sequences are time-major: token (t, b) is at index t*B + b. The loss is the mean cross-entropy over T*B.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/model_types.h"
+#include "model/recurrent.h"
+
+namespace charlm {
+
+class ColumnThreads;
+
+struct ModelSpec {
+  CellKind cell = CellKind::kLstm;
+  int vocab_size = 0;
+  int embedding_size = 0;  // 0 = one-hot input
+  int hidden_size = 0;
+  int num_layers = 1;
+  Activation activation = Activation::kTanh;
+  bool reset_after = true;
+  double dropout = 0.0;            // inverted dropout on the input of each recurrent layer and of the output layer
+  double recurrent_dropout = 0.0;  // one mask per sequence on h_{t-1}, reused at every step
+
+  RecurrentShape LayerShape(int layer) const;
+};
+
+struct ParamTensor {
+  std::string name;
+  std::size_t offset = 0;
+  int rows = 0;
+  int cols = 0;
+  std::size_t size() const { return static_cast<std::size_t>(rows) * cols; }
+};
+
+class ParamLayout {
+ public:
+  explicit ParamLayout(const ModelSpec& spec);
+  const std::vector<ParamTensor>& tensors() const { return tensors_; }
+  std::size_t total() const { return total_; }
+  const ParamTensor& Get(const std::string& name) const;  // asserts it exists
+  bool Has(const std::string& name) const;
+
+ private:
+  std::vector<ParamTensor> tensors_;
+  std::size_t total_ = 0;
+};
+
+// The number of scalars ParamLayout(spec) holds, computed in double from the sizes alone: no allocation, no loop
+// over layers and no overflow, so that a spec read from a config or a checkpoint (num_layers 2147483647, hidden_size
+// 2e9) can be checked against the machine's memory before anything is built from it.
+double ParameterCount(const ModelSpec& spec);
+
+// The hidden state of every layer: h (L, B, H), and c (L, B, H) for LSTM (else empty).
+template <typename T>
+struct RecurrentState {
+  int num_layers = 0, batch = 0, hidden = 0;
+  std::vector<T> h, c;
+  void Zero();
+  T* LayerH(int l) { return h.data() + static_cast<std::size_t>(l) * batch * hidden; }
+  T* LayerC(int l) { return c.empty() ? nullptr : c.data() + static_cast<std::size_t>(l) * batch * hidden; }
+};
+
+// Activation buffers for one (max_steps, max_batch), made by CharModel::MakeWorkspace, reused every step.
+template <typename T>
+struct Workspace {
+  int max_steps = 0, max_batch = 0;
+  int steps = 0, batch = 0;
+  bool training = false;
+  const int* inputs = nullptr;   // borrowed from the last Forward
+  const int* targets = nullptr;  // borrowed from the last Forward
+  std::vector<RecurrentLayer<T>> layers;
+  std::vector<T> embedded;               // (T*B, E): gathered embedding rows, dropout applied
+  std::vector<T> token_scale;            // (T*B): one-hot input dropout factors
+  std::vector<std::vector<T>> inputs_l;  // per layer l > 0: (T*B, H) dropout-masked input (dropout only;
+                                         // without it layer l reads layer l-1's hidden sequence directly)
+  std::vector<std::vector<T>> masks_l;   // per layer: (T*B, I_l) input-dropout mask (empty for one-hot layer 0)
+  std::vector<std::vector<T>> rec_masks;  // per layer: (B, H) recurrent-dropout mask
+  std::vector<T> output_in;              // (T*B, H): top hidden sequence after output dropout
+  std::vector<T> output_mask;            // (T*B, H)
+  std::vector<T> logits;                 // (T*B, V)
+  std::vector<T> probs;                  // (T*B, V): softmax, turned into dL/dlogits in Backward
+  std::vector<T> d_hidden_a, d_hidden_b;  // (T*B, max(H, E)): gradients flowing down the stack
+
+  // bf16 precision only (else empty): the parameters rounded to bf16 in params()' layout, refreshed by every
+  // Forward (once per training step; a generation workspace's only by its first), and the output layer's mirrors.
+  std::vector<Bf16> params_bf16;     // (layout total)
+  bool params_bf16_fixed = false;    // generation: the parameters do not change while it is used
+  bool params_bf16_ready = false;
+  std::vector<Bf16> output_in_bf16;  // (T*B, H): the output layer's input
+  std::vector<Bf16> d_logits_bf16;   // (T*B, V)
+
+  // Generation only (CharModel::MakeGenerationWorkspace). The input table caches layer 0's x w_x for each
+  // embedding row, (V, gH), filled when a token first comes through a one-token, logits-only Forward, by the very
+  // product that Forward would have run, so the output is bit-identical and each later step reads one row instead
+  // of multiplying E x gH. Pages of rows never used are never touched. Null without an embedding.
+  std::unique_ptr<T[]> input_table;
+  std::vector<unsigned char> input_table_ready;  // (V): row v of input_table is filled
+  ColumnThreads* threads = nullptr;               // batch-1 products are split over these (borrowed), if set
+};
+
+struct ForwardMode {
+  bool training = false;          // dropout on
+  std::uint64_t dropout_seed = 0;  // with first_stream, the masks are a pure function of it
+  // The global index of column 0 of the batch: each stream's masks are drawn from (dropout_seed, its global index),
+  // so a data-parallel worker holding streams [first_stream, first_stream + B) draws the masks one process would.
+  int first_stream = 0;
+};
+
+template <typename T>
+class CharModel {
+ public:
+  explicit CharModel(const ModelSpec& spec);
+  ~CharModel();
+  CharModel(CharModel&&) noexcept;
+
+  const ModelSpec& spec() const { return spec_; }
+  const ParamLayout& layout() const { return layout_; }
+  std::vector<T>& params() { return params_; }
+  const std::vector<T>& params() const { return params_; }
+  std::vector<T>& grads() { return grads_; }
+  T* Param(const std::string& name) { return params_.data() + layout_.Get(name).offset; }
+  T* Grad(const std::string& name) { return grads_.data() + layout_.Get(name).offset; }
+
+  void Initialize(InitScheme scheme, std::uint64_t seed);
+  // fp32 (the default) or bf16 products (float only; the caller has checked RequireBf16). Workspaces made
+  // afterwards follow it.
+  void set_precision(Precision precision);
+  Precision precision() const { return precision_; }
+  void ZeroGrads();
+  RecurrentState<T> MakeState(int batch) const;
+  std::unique_ptr<Workspace<T>> MakeWorkspace(int max_steps, int max_batch) const;
+  // A batch-1 workspace for generation: products split over `threads` (may be null) and, with an embedding whose
+  // table fits in kMaxInputTableBytes, the input table (see Workspace). Use it only while the parameters stay
+  // unchanged: the table holds products of the parameters as they were when each token was first seen.
+  std::unique_ptr<Workspace<T>> MakeGenerationWorkspace(int max_steps, ColumnThreads* threads) const;
+  // 64 MiB: the d2l preset's LSTM table is 10.6 MB; a much larger vocabulary skips the table rather than grow RSS.
+  static constexpr std::size_t kMaxInputTableBytes = std::size_t{64} << 20;
+
+  // Runs T steps of B sequences from `state` (updated to the final state). inputs and targets are (T*B)
+  // time-major; targets may be null (logits only). Returns the mean cross-entropy, or 0 without targets.
+  T Forward(Workspace<T>& ws, const int* inputs, const int* targets, int steps, int batch, RecurrentState<T>& state,
+            const ForwardMode& mode) const;
+  // Backpropagates the last Forward (which had targets) and adds into grads(). d_initial_state, if non-null,
+  // receives the gradient with respect to the state Forward started from (shape as MakeState(batch)).
+  void Backward(Workspace<T>& ws, RecurrentState<T>* d_initial_state);
+
+ private:
+  RecurrentParams<T> LayerParams(int l, const Workspace<T>& ws) const;
+  RecurrentGrads<T> LayerGrads(int l);
+  const T* LayerInput(const Workspace<T>& ws, int l) const;  // (T*B, H), l > 0
+
+  // Offsets into params_/grads_, looked up by name once here rather than on every Forward/Backward.
+  struct LayerOffsets {
+    std::size_t w_x = 0, w_h = 0, b = 0, b_h = 0;
+    bool has_b_h = false;
+  };
+
+  ModelSpec spec_;
+  ParamLayout layout_;
+  std::vector<LayerOffsets> layer_offsets_;  // (L)
+  std::size_t embedding_offset_ = 0, output_w_offset_ = 0, output_b_offset_ = 0;
+  std::vector<T> params_;  // (layout_.total())
+  std::vector<T> grads_;   // (layout_.total())
+  Precision precision_ = Precision::kFp32;
+};
+
+// (T*B, V) logits of the last Forward on this workspace.
+template <typename T>
+const T* WorkspaceLogits(const Workspace<T>& ws);
+
+extern template class CharModel<float>;
+extern template class CharModel<double>;
+
+}  // namespace charlm

@@ -1,0 +1,344 @@
+// The training text: reading a UTF-8 corpus file, applying the newline policy, and cutting train/val/test splits.
+#include "text/corpus.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <sstream>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "errors.h"
+#include "file_io.h"
+#include "text/utf8.h"
+
+namespace charlm {
+namespace {
+
+// ReadCorpus holds the text: the code points (4 bytes each) and then the ids the caller makes of them.
+constexpr std::uint64_t kTextMemoryPerByte = 10;
+// ReadCorpusIds holds 2-byte ids, at most one per byte of the file, in at most half of the memory.
+constexpr std::uint64_t kIdBytesPerChar = 2;
+constexpr std::uint64_t kIdMemoryShare = 2;
+constexpr std::size_t kPieceBytes = std::size_t{1} << 18;  // small enough that a piece's code points stay in cache
+constexpr std::size_t kCodePoints = 0x110000;
+
+bool IsOtherControl(char32_t c) { return (c < 0x20 && c != U'\n' && c != U'\t') || (c >= 0x7F && c <= 0x9F); }
+
+std::string WithThousands(std::uint64_t n) {
+  std::string digits = std::to_string(n);
+  for (int at = static_cast<int>(digits.size()) - 3; at > 0; at -= 3) digits.insert(static_cast<std::size_t>(at), ",");
+  return digits;
+}
+
+void CheckPath(const std::string& path, std::int64_t max_chars) {
+  if (max_chars < 0) {
+    throw UserError("max_chars " + std::to_string(max_chars) +
+                    " is negative: use 0 for the whole corpus or a positive count");
+  }
+  std::error_code ec;
+  const auto status = std::filesystem::status(path, ec);
+  if (!std::filesystem::exists(status)) {
+    std::string where;
+    if (std::filesystem::path(path).is_relative()) {
+      std::error_code cwd_error;
+      const std::filesystem::path cwd = std::filesystem::current_path(cwd_error);
+      if (!cwd_error) where = " (relative paths are read from the current folder, " + cwd.string() + ")";
+    }
+    throw UserError("corpus file '" + path + "' does not exist" + where +
+                    ": check the path, or run from the folder it is relative to");
+  }
+  if (std::filesystem::is_directory(status)) {
+    throw UserError("corpus path '" + path + "' is a directory: pass the path of a UTF-8 text file inside it");
+  }
+}
+
+void LogNotes(const std::string& path, const CorpusNotes& notes) {
+  if (notes.crlf_line_breaks > 0) {
+    spdlog::info("{}: {} Windows line breaks (\\r\\n) read as \\n", path,
+                 WithThousands(static_cast<std::uint64_t>(notes.crlf_line_breaks)));
+  }
+  if (notes.control_chars > 0) {
+    spdlog::warn("{}: {} control characters other than \\n and \\t (the first, {}, is character {}) are kept, each "
+                 "as a character of the vocabulary: remove them from the file if they are noise",
+                 path, WithThousands(static_cast<std::uint64_t>(notes.control_chars)),
+                 DescribeCodePoint(notes.first_control), WithThousands(static_cast<std::uint64_t>(notes.first_control_index)));
+  }
+}
+
+// Streams an open corpus file through sink(const char32_t* chars, std::size_t count), piece by piece, as the
+// characters training sees: decoded strictly (a leading BOM skipped), "\r\n" read as "\n", the newline policy
+// applied, and nothing after the first max_chars (0 = all), where reading stops. Fills `notes`.
+template <class Sink>
+void StreamCorpus(RegularFileReader& file, const std::string& path, NewlinePolicy policy, std::int64_t max_chars,
+                  CorpusNotes& notes, Sink&& sink) {
+  if (file.size() == 0) throw UserError("corpus file '" + path + "' is empty: give a UTF-8 text file with some text");
+  notes.file_bytes = file.size();
+  const std::int64_t limit = max_chars > 0 ? max_chars : std::numeric_limits<std::int64_t>::max();
+  std::vector<char> bytes(kPieceBytes + 4);       // a piece, after up to 3 bytes of a sequence the last one cut
+  std::vector<char32_t> decoded(bytes.size());    // its code points
+  std::vector<char32_t> kept(bytes.size() + 1);   // as training sees them (one more: a lone \r held from before)
+  std::size_t held = 0;
+  std::uint64_t offset = 0;  // of bytes[0] in the file
+  bool first_piece = true, pending_cr = false, full = false;
+  std::size_t count = 0;                // characters kept from this piece
+  std::int64_t room = limit;            // characters max_chars still allows
+  // The slow path, for line breaks and control characters: the policy, and the count of odd controls.
+  const auto keep = [&](char32_t c) {
+    if (c == U'\n' || c == U'\r') {
+      if (policy == NewlinePolicy::kDrop) return;
+      if (policy == NewlinePolicy::kSpace) c = U' ';
+    }
+    if (IsOtherControl(c)) {
+      if (notes.control_chars++ == 0) {
+        notes.first_control = c;
+        notes.first_control_index = notes.chars + static_cast<std::int64_t>(count);
+      }
+    }
+    kept[count++] = c;
+  };
+  while (!full) {
+    const std::size_t got = file.Read(bytes.data() + held, kPieceBytes);
+    const bool at_end = got < kPieceBytes;
+    const std::size_t length = held + got;
+    std::size_t start = 0;
+    if (first_piece && length >= 3 && std::string_view(bytes.data(), 3) == "\xEF\xBB\xBF") start = 3;
+    first_piece = false;
+    const Utf8ChunkResult piece =
+        DecodeUtf8Chunk(std::string_view(bytes.data() + start, length - start), offset + start, at_end, path,
+                        decoded.data());
+    count = 0;
+    const auto cap = static_cast<std::size_t>(std::min<std::int64_t>(room, static_cast<std::int64_t>(kept.size())));
+    for (std::size_t k = 0; k < piece.chars && count < cap; ++k) {
+      const char32_t c = decoded[k];
+      if (!pending_cr && c >= 0x20 && (c < 0x7F || c > 0x9F)) [[likely]] {  // kept as they are
+        kept[count++] = c;
+        continue;
+      }
+      if (pending_cr) {
+        pending_cr = false;
+        if (c == U'\n') {
+          ++notes.crlf_line_breaks;
+          keep(U'\n');
+          continue;
+        }
+        keep(U'\r');
+        if (count == cap) break;
+      }
+      if (c == U'\r') {
+        pending_cr = true;
+      } else {
+        keep(c);
+      }
+    }
+    if (at_end && pending_cr && count < cap) keep(U'\r');
+    notes.chars += static_cast<std::int64_t>(count);
+    room -= static_cast<std::int64_t>(count);
+    full = room == 0;
+    if (count > 0) sink(kept.data(), count);
+    if (at_end) break;
+    const std::size_t used = start + piece.bytes_used;
+    held = length - used;
+    assert(held <= 3);
+    std::memmove(bytes.data(), bytes.data() + used, held);
+    offset += used;
+  }
+  if (notes.chars == 0) {
+    throw UserError("corpus file '" + path + "' has no characters left after newline policy \"" +
+                    std::string(EnumName(policy)) + "\": use newline \"keep\" or a file with more than line breaks");
+  }
+}
+
+// Ids by first appearance while the text streams by, with counts; renumbered to the vocabulary's order at the end.
+class FirstAppearanceIds {
+ public:
+  explicit FirstAppearanceIds(std::size_t most_chars) : most_chars_(most_chars), slot_(kCodePoints, 0) {
+    narrow_.reserve(most_chars);  // untouched pages of the reservation cost no memory
+  }
+
+  void Add(const char32_t* chars, std::size_t count) {
+    std::size_t k = 0;
+    if (wide_.empty()) {
+      const std::size_t base = narrow_.size();
+      narrow_.resize(base + count);
+      std::uint16_t* out = narrow_.data() + base;
+      std::int64_t* counts = counts_.data();
+      for (; k < count; ++k) {
+        std::uint32_t slot = slot_[chars[k]];
+        if (slot == 0) [[unlikely]] {
+          slot = NewSlot(chars[k]);
+          counts = counts_.data();
+        }
+        if (slot > 0x10000) [[unlikely]] {  // the 65,537th symbol: from here on the ids are 4 bytes
+          narrow_.resize(base + k);
+          Widen();
+          break;
+        }
+        ++counts[slot - 1];
+        out[k] = static_cast<std::uint16_t>(slot - 1);
+      }
+      if (k == count) return;
+    }
+    for (; k < count; ++k) {
+      std::uint32_t slot = slot_[chars[k]];
+      if (slot == 0) slot = NewSlot(chars[k]);
+      ++counts_[slot - 1];
+      wide_.push_back(static_cast<std::int32_t>(slot - 1));
+    }
+  }
+
+  // The vocabulary of the counts, and the ids renumbered to it in the narrowest width that holds it.
+  std::pair<Vocab, TokenIds> Finish(int min_freq) {
+    std::vector<std::pair<char32_t, std::int64_t>> counts(chars_.size());
+    for (std::size_t id = 0; id < chars_.size(); ++id) counts[id] = {chars_[id], counts_[id]};
+    Vocab vocab = Vocab::FromCounts(std::move(counts), min_freq);
+    std::vector<std::int32_t> renumber(chars_.size());
+    for (std::size_t id = 0; id < chars_.size(); ++id) {
+      const std::optional<int> found = vocab.Find(chars_[id]);
+      assert(found || vocab.unk_id());
+      renumber[id] = found ? *found : *vocab.unk_id();
+    }
+    if (wide_.empty()) {
+      for (std::uint16_t& id : narrow_) id = static_cast<std::uint16_t>(renumber[id]);
+      return {std::move(vocab), TokenIds(std::move(narrow_))};
+    }
+    if (TokenIds::WidthFor(vocab.size()) == 2) {  // min_freq folded enough symbols into <unk>
+      std::vector<std::uint16_t> narrow(wide_.size());
+      for (std::size_t k = 0; k < wide_.size(); ++k)
+        narrow[k] = static_cast<std::uint16_t>(renumber[static_cast<std::size_t>(wide_[k])]);
+      return {std::move(vocab), TokenIds(std::move(narrow))};
+    }
+    for (std::int32_t& id : wide_) id = renumber[static_cast<std::size_t>(id)];
+    return {std::move(vocab), TokenIds(std::move(wide_))};
+  }
+
+ private:
+  // A first-appearance id for a character not seen before, as its slot (id + 1).
+  std::uint32_t NewSlot(char32_t c) {
+    chars_.push_back(c);
+    counts_.push_back(0);
+    slot_[c] = static_cast<std::uint32_t>(chars_.size());
+    return slot_[c];
+  }
+
+  void Widen() {
+    wide_.reserve(most_chars_);
+    wide_.assign(narrow_.begin(), narrow_.end());
+    narrow_ = {};
+  }
+
+  std::size_t most_chars_;
+  std::vector<std::uint32_t> slot_;  // (code points): 1 + the character's first-appearance id, 0 = not seen yet
+  std::vector<char32_t> chars_;      // by first-appearance id
+  std::vector<std::int64_t> counts_;
+  std::vector<std::uint16_t> narrow_;  // the ids while there are at most 65,536 symbols
+  std::vector<std::int32_t> wide_;     // the ids after that
+};
+
+}  // namespace
+
+std::u32string ApplyNewlinePolicy(std::u32string text, NewlinePolicy policy) {
+  const auto is_newline = [](char32_t c) { return c == U'\n' || c == U'\r'; };
+  switch (policy) {
+    case NewlinePolicy::kKeep:
+      break;
+    case NewlinePolicy::kSpace:
+      std::replace_if(text.begin(), text.end(), is_newline, U' ');
+      break;
+    case NewlinePolicy::kDrop:
+      text.erase(std::remove_if(text.begin(), text.end(), is_newline), text.end());
+      break;
+  }
+  return text;
+}
+
+std::u32string ReadCorpus(const std::string& path, NewlinePolicy policy, std::int64_t max_chars) {
+  CheckPath(path, max_chars);
+  const std::uint64_t memory = PhysicalMemoryBytes();
+  const std::uint64_t limit = memory > 0 ? memory / kTextMemoryPerByte : std::numeric_limits<std::uint64_t>::max();
+  RegularFileReader file(
+      path, FileRole{"corpus file", "check that it is a readable file", max_chars > 0 ? std::numeric_limits<std::uint64_t>::max() : limit,
+                     "charlm holds this text in memory, about " + std::to_string(kTextMemoryPerByte) +
+                         " bytes per byte of text, and this machine has " + FormatBytes(memory) +
+                         "; use a shorter part of the text"});
+  std::u32string text;
+  CorpusNotes notes;
+  StreamCorpus(file, path, policy, max_chars, notes,
+               [&](const char32_t* chars, std::size_t count) { text.append(chars, count); });
+  LogNotes(path, notes);
+  return text;
+}
+
+CorpusIds ReadCorpusIds(const std::string& path, NewlinePolicy policy, std::int64_t max_chars, int min_freq) {
+  CheckPath(path, max_chars);
+  if (min_freq < 1) {  // before a gigabyte is read for nothing
+    throw UserError("min_freq " + std::to_string(min_freq) + " is below 1: use 1 to keep every character");
+  }
+  RegularFileReader file(path, FileRole{"corpus file", "check that it is a readable file",
+                                        std::numeric_limits<std::uint64_t>::max(), ""});
+  // A character takes at least one byte, so the file's size (or max_chars) bounds the ids.
+  const std::uint64_t most_chars =
+      max_chars > 0 ? std::min<std::uint64_t>(file.size(), static_cast<std::uint64_t>(max_chars)) : file.size();
+  const std::uint64_t memory = PhysicalMemoryBytes();
+  const std::uint64_t budget = memory / kIdMemoryShare;
+  if (memory > 0 && most_chars > budget / kIdBytesPerChar) {
+    const std::string fits = WithThousands(budget / kIdBytesPerChar);
+    const std::string need = FormatBytes(most_chars * kIdBytesPerChar) + " (" + std::to_string(kIdBytesPerChar) +
+                             " bytes a character), more than half of this machine's " + FormatBytes(memory) +
+                             " of memory";
+    if (max_chars > 0 && static_cast<std::uint64_t>(max_chars) < file.size()) {
+      throw UserError("data.max_chars " + WithThousands(static_cast<std::uint64_t>(max_chars)) + " of corpus file '" +
+                      path + "' needs up to " + need + ": lower data.max_chars to at most " + fits);
+    }
+    throw UserError("corpus file '" + path + "' is " + FormatBytes(file.size()) + ", whose ids need up to " + need +
+                    ": train on its first part with --set data.max_chars=" + fits +
+                    ", or on a machine with more memory");
+  }
+  FirstAppearanceIds ids(static_cast<std::size_t>(most_chars));
+  CorpusIds corpus;
+  StreamCorpus(file, path, policy, max_chars, corpus.notes,
+               [&](const char32_t* chars, std::size_t count) { ids.Add(chars, count); });
+  LogNotes(path, corpus.notes);
+  auto [vocab, token_ids] = ids.Finish(min_freq);
+  corpus.vocab = std::move(vocab);
+  corpus.ids = std::move(token_ids);
+  return corpus;
+}
+
+NewlinePolicy ParseNewlinePolicy(std::string_view text, std::string_view what) {
+  if (auto policy = ParseEnum<NewlinePolicy>(text)) return *policy;
+  throw UserError(std::string(what) + " \"" + std::string(text) + "\" is not a newline policy: use one of " +
+                  EnumChoices<NewlinePolicy>());
+}
+
+SplitBounds SplitCorpus(std::int64_t size, double val_fraction, double test_fraction) {
+  assert(size >= 0);
+  const auto check_fraction = [](const char* name, double fraction) {
+    if (!(fraction >= 0.0 && fraction < 1.0)) {
+      std::ostringstream message;
+      message << name << " " << fraction << " is outside [0, 1): use a fraction such as 0.1";
+      throw UserError(message.str());
+    }
+  };
+  check_fraction("val_fraction", val_fraction);
+  check_fraction("test_fraction", test_fraction);
+  const auto val_size = static_cast<std::int64_t>(std::floor(static_cast<double>(size) * val_fraction));
+  const auto test_size = static_cast<std::int64_t>(std::floor(static_cast<double>(size) * test_fraction));
+  const std::int64_t train_size = size - val_size - test_size;
+  if (train_size <= 0) {
+    std::ostringstream message;
+    message << "val_fraction " << val_fraction << " + test_fraction " << test_fraction
+            << " leave no training text out of " << size
+            << " characters: lower the fractions so their sum is well below 1";
+    throw UserError(message.str());
+  }
+  return SplitBounds{train_size, train_size + val_size, size};
+}
+
+}  // namespace charlm

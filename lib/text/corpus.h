@@ -1,0 +1,64 @@
+// The training text: reading a UTF-8 corpus file, applying the newline policy, and cutting train/val/test splits.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "model/model_types.h"
+#include "text/token_ids.h"
+#include "text/vocab.h"
+
+namespace charlm {
+
+// keep: unchanged. space: each '\n' and each '\r' becomes one space (so "\r\n" becomes two, as the book's
+// replace does; corpus files have theirs read as "\n" first). drop: '\n' and '\r' are removed.
+std::u32string ApplyNewlinePolicy(std::u32string text, NewlinePolicy policy);
+
+// What reading a corpus noticed besides its characters; each is also logged once.
+struct CorpusNotes {
+  std::uint64_t file_bytes = 0;
+  std::int64_t chars = 0;             // characters kept: after the newline policy and max_chars
+  std::int64_t crlf_line_breaks = 0;  // "\r\n" pairs read as one "\n"
+  std::int64_t control_chars = 0;     // kept controls other than \n and \t: C0 (a lone \r, form feed...), DEL, C1
+  char32_t first_control = 0;
+  std::int64_t first_control_index = -1;  // its position among the kept characters
+};
+
+// Reads the file in pieces, decodes it strictly, reads each "\r\n" as "\n" (so a text saved on Windows trains
+// as the same text saved elsewhere), applies the policy, then keeps the first max_chars characters (0 = all), in
+// that order because the book replaces newlines before slicing [0:10000]; reading stops there.
+// Throws a one-line UserError naming the path for: missing file, a directory, unreadable file, empty file or empty
+// after the policy, invalid UTF-8, negative max_chars, a file whose characters would not fit in memory.
+std::u32string ReadCorpus(const std::string& path, NewlinePolicy policy, std::int64_t max_chars);
+
+// A corpus as training holds it: the vocabulary and the ids, never the text.
+struct CorpusIds {
+  Vocab vocab;
+  TokenIds ids;
+  CorpusNotes notes;
+};
+
+// The characters ReadCorpus would return, as ids of Vocab::Build(text, min_freq), without ever holding the text:
+// ids are given by first appearance while the file streams by, counted, and renumbered in place to the
+// vocabulary's order at the end. Memory: the ids, 2 bytes a character below 65,536 symbols. The ids' worst case
+// (2 bytes a byte of the file, or of max_chars) must fit in half of the machine's memory, checked before anything
+// is allocated: the model and its workspaces need the rest. UserErrors as ReadCorpus.
+CorpusIds ReadCorpusIds(const std::string& path, NewlinePolicy policy, std::int64_t max_chars, int min_freq);
+
+// Parses a newline policy spelling; `what` names where the text came from (e.g. "--newline") in the UserError.
+NewlinePolicy ParseNewlinePolicy(std::string_view text, std::string_view what);
+
+// train = [0, train_end), val = [train_end, val_end), test = [val_end, size).
+struct SplitBounds {
+  std::int64_t train_end;
+  std::int64_t val_end;
+  std::int64_t size;
+};
+
+// Validation and test are contiguous slices at the tail of the text (not random characters), so every split is a
+// readable run of text and the model is judged on lyrics it never saw. Sizes are floor(size * fraction).
+// UserError if a fraction is outside [0, 1) or the training part would be empty.
+SplitBounds SplitCorpus(std::int64_t size, double val_fraction, double test_fraction);
+
+}  // namespace charlm
