@@ -142,6 +142,7 @@ TEST_CASE("cli: a checkpoint whose valid-CRC trainer state is out of range or in
       {"epochs_since_best", -1},        {"partial_loss_sum", -1.0},    {"partial_loss_sum", nullptr},
       {"best_score", 0.5},              {"best_score", -1e300},        {"elapsed_seconds", -2.0},
       {"next_batch", 1000000000000LL},  {"partial_tokens", 5},         {"global_step", -1},
+      {"epochs_completed", 4294967297LL},  // 2^32 + 1, which a cast to int reads as epoch 1
   };
   for (const auto& [field, value] : cases) {
     CAPTURE(field);

@@ -18,6 +18,7 @@
 #include "errors.h"
 #include "file_io.h"
 #include "generate/generate.h"
+#include "json_parse.h"
 #include "report/svg.h"
 #include "rng.h"
 #include "model/summary.h"
@@ -209,12 +210,12 @@ std::vector<MetricsRow> ParseMetrics(std::string_view jsonl) {
     if (end == std::string_view::npos) end = jsonl.size();
     const auto j = nlohmann::json::parse(jsonl.substr(start, end - start), nullptr, false);
     start = end + 1;
-    if (j.is_discarded() || !j.is_object() || !j.contains("epoch") || !j["epoch"].is_number_integer()) continue;
+    if (j.is_discarded() || !j.is_object() || !j.contains("epoch") || !ExactInteger<int>(j["epoch"])) continue;
     MetricsRow r;
     if (j.contains("kind") && j["kind"].is_string()) r.kind = j["kind"].get<std::string>();
     if (r.kind != "epoch" && r.kind != "log" && r.kind != "eval") continue;
-    r.epoch = j["epoch"].get<int>();
-    if (j.contains("step") && j["step"].is_number_integer()) r.step = j["step"].get<std::int64_t>();
+    r.epoch = *ExactInteger<int>(j["epoch"]);
+    if (j.contains("step")) r.step = ExactInteger<std::int64_t>(j["step"]);
     r.epoch_fraction = Number(j, "epoch_fraction");
     r.train_perplexity = Number(j, "train_perplexity");
     if (!r.train_perplexity) {
@@ -249,11 +250,11 @@ std::vector<SampleRow> ParseSamples(std::string_view jsonl) {
     if (end == std::string_view::npos) end = jsonl.size();
     const auto j = nlohmann::json::parse(jsonl.substr(start, end - start), nullptr, false);
     start = end + 1;
-    if (j.is_discarded() || !j.is_object() || !j.contains("epoch") || !j["epoch"].is_number_integer() ||
+    if (j.is_discarded() || !j.is_object() || !j.contains("epoch") || !ExactInteger<int>(j["epoch"]) ||
         !j.contains("prefix") || !j["prefix"].is_string() || !j.contains("text") || !j["text"].is_string()) {
       continue;
     }
-    SampleRow s{j["epoch"].get<int>(), j["prefix"].get<std::string>(), j["text"].get<std::string>()};
+    SampleRow s{*ExactInteger<int>(j["epoch"]), j["prefix"].get<std::string>(), j["text"].get<std::string>()};
     const auto key = std::make_pair(s.epoch, s.prefix);
     if (const auto it = index.find(key); it != index.end()) {
       rows[it->second] = s;

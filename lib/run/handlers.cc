@@ -9,10 +9,12 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "errors.h"
 #include "generate/generate.h"
+#include "json_parse.h"
 #include "model/ngram.h"
 #include "report/report.h"
 #include "rng.h"
@@ -65,10 +67,11 @@ void MetricsWriter::OnTrainBegin(TrainingRun& run) {
     while (std::getline(in, line)) {
       const auto j = nlohmann::json::parse(line, nullptr, false);
       if (j.is_discarded() || !j.is_object()) continue;
-      const bool keep = j.contains("step") ? j["step"].is_number_integer() &&
-                                                 j["step"].get<std::int64_t>() <= progress.global_step
-                                           : j.contains("epoch") && j["epoch"].is_number_integer() &&
-                                                 j["epoch"].get<int>() <= progress.epochs_completed;
+      const std::optional<std::int64_t> step =
+          j.contains("step") ? ExactInteger<std::int64_t>(j["step"]) : std::nullopt;
+      const std::optional<int> epoch = j.contains("epoch") ? ExactInteger<int>(j["epoch"]) : std::nullopt;
+      const bool keep = j.contains("step") ? step && *step <= progress.global_step
+                                           : epoch && *epoch <= progress.epochs_completed;
       if (keep) kept.push_back(line);
     }
   }
@@ -217,8 +220,9 @@ void SamplePrinter::OnTrainBegin(TrainingRun& run) {
     std::ifstream in(path);
     for (std::string line; std::getline(in, line);) {
       const auto j = nlohmann::json::parse(line, nullptr, false);
-      if (!j.is_discarded() && j.is_object() && j.contains("epoch") && j["epoch"].is_number_integer() &&
-          j["epoch"].get<int>() <= run.progress().epochs_completed) {
+      if (j.is_discarded() || !j.is_object() || !j.contains("epoch")) continue;
+      const std::optional<int> epoch = ExactInteger<int>(j["epoch"]);
+      if (epoch && *epoch <= run.progress().epochs_completed) {
         kept.push_back(line);
       }
     }

@@ -9,13 +9,17 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <map>
+#include <optional>
+#include <type_traits>
 
 #include "model/bf16_gemm.h"
 #include "model/blas.h"
 #include "text/corpus.h"
 #include "errors.h"
 #include "generate/generate.h"
+#include "json_parse.h"
 #include "trainer.h"
 #include "text/utf8.h"
 #include "text/vocab.h"
@@ -168,24 +172,30 @@ nlohmann::json Progress::ToJson() const {
 
 Progress Progress::FromJson(const nlohmann::json& j, const std::string& source) {
   try {
-    Progress p;
-    p.epochs_completed = j.at("epochs_completed").get<int>();
-    p.next_batch = j.at("next_batch").get<std::int64_t>();
-    p.partial_loss_sum = j.at("partial_loss_sum").get<double>();
-    p.partial_tokens = j.at("partial_tokens").get<std::int64_t>();
-    p.global_step = j.at("global_step").get<std::int64_t>();
-    if (!j.at("best_score").is_null()) p.best_score = j.at("best_score").get<double>();
-    p.epochs_since_best = j.at("epochs_since_best").get<int>();
-    if (j.contains("elapsed_seconds")) p.elapsed_seconds = j.at("elapsed_seconds").get<double>();
     // A valid CRC says the bytes are as written, not that a writer wrote sense: every field is range-checked.
     auto bad = [](const std::string& field, const std::string& value, const std::string& expected) {
       throw UserError(field + " is " + value + ", expected " + expected);
     };
-    if (p.epochs_completed < 0) bad("epochs_completed", std::to_string(p.epochs_completed), ">= 0");
-    if (p.next_batch < 0) bad("next_batch", std::to_string(p.next_batch), ">= 0");
-    if (p.partial_tokens < 0) bad("partial_tokens", std::to_string(p.partial_tokens), ">= 0");
-    if (p.global_step < 0) bad("global_step", std::to_string(p.global_step), ">= 0");
-    if (p.epochs_since_best < 0) bad("epochs_since_best", std::to_string(p.epochs_since_best), ">= 0");
+    // Counts are whole numbers from 0 to the field's maximum, checked before the narrowing a plain get<> does.
+    auto count = [&](const char* field, auto& target) {
+      using Int = std::remove_reference_t<decltype(target)>;
+      const nlohmann::json& value = j.at(field);
+      const std::optional<Int> number = ExactInteger<Int>(value);
+      if (!number || *number < 0) {
+        bad(field, value.is_number() ? value.dump() : std::string("a ") + value.type_name(),
+            "a whole number from 0 to " + std::to_string(std::numeric_limits<Int>::max()));
+      }
+      target = *number;
+    };
+    Progress p;
+    count("epochs_completed", p.epochs_completed);
+    count("next_batch", p.next_batch);
+    p.partial_loss_sum = j.at("partial_loss_sum").get<double>();
+    count("partial_tokens", p.partial_tokens);
+    count("global_step", p.global_step);
+    if (!j.at("best_score").is_null()) p.best_score = j.at("best_score").get<double>();
+    count("epochs_since_best", p.epochs_since_best);
+    if (j.contains("elapsed_seconds")) p.elapsed_seconds = j.at("elapsed_seconds").get<double>();
     if (!(p.partial_loss_sum >= 0) || !std::isfinite(p.partial_loss_sum)) {
       bad("partial_loss_sum", nlohmann::json(p.partial_loss_sum).dump(), "a finite number >= 0");
     }
