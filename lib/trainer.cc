@@ -53,7 +53,7 @@ TrainOutcome Train(const Config& config, const std::string& resume_path, const T
   std::unique_ptr<Workers> alone;
   Workers& workers = hooks.workers != nullptr ? *hooks.workers : *(alone = SingleProcess());
   const bool parallel = workers.size() > 1;
-  const StreamShard shard = ShardOf(workers, config.train.batch_size);
+  const StreamShard shard = ShardOf(workers, config.train.batch_size, config.train.num_steps);
   TrainingRun run(config, resume_path, shard);
   const TrainConfig& tc = run.config().train;
   if (parallel) CheckWorkersAgree(workers, run);
@@ -62,8 +62,9 @@ TrainOutcome Train(const Config& config, const std::string& resume_path, const T
     const int cores = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));
     SetBlasThreads(std::max(1, cores / workers.local_size()));
   }
-  TrainStep step(run.model(), run.optimizer(), shard.count, tc.num_steps, tc.clip_norm,
-                 parallel ? AveragingReduce(workers) : GradientReduce{}, shard.first);
+  WorkersReduce reduce(workers, WorkersReduce::kOverlapOutputAndTop);
+  TrainStep step(run.model(), run.optimizer(), shard.count, tc.num_steps, tc.clip_norm, parallel ? &reduce : nullptr,
+                 shard.first);
   // Rank 0 writes the files and prints; the other workers only take part in the decisions every worker shares.
   HandlerList handlers = workers.rank() == 0 ? StandardHandlers(run.config(), hooks) : WorkerHandlers(workers);
   if (parallel && workers.rank() == 0) handlers.insert(handlers.begin(), std::make_unique<CarriedStateGather>(workers));

@@ -10,6 +10,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <span>
 #include <vector>
 
 #include "model/bf16_gemm.h"
@@ -114,7 +115,7 @@ std::vector<Bf16Case> Bf16Cases() {
 }
 
 // max|x - ref| / max|ref| over a whole buffer.
-double RelativeError(const std::vector<float>& x, const std::vector<double>& ref) {
+double RelativeError(std::span<const float> x, std::span<const double> ref) {
   double diff = 0, scale = 1e-30;
   for (std::size_t k = 0; k < x.size(); ++k) {
     diff = std::max(diff, std::abs(static_cast<double>(x[k]) - ref[k]));

@@ -3,6 +3,9 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <stdexcept>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "dist/data_parallel.h"
@@ -10,6 +13,7 @@
 #include "evaluate.h"
 #include "model/model.h"
 #include "rng.h"
+#include "run/train_step.h"
 #include "text/sampler.h"
 
 namespace charlm {
@@ -150,11 +154,98 @@ class FakeWorkers final : public Workers {
 };
 
 TEST_CASE("data parallel: rank r trains the r-th block of B/N streams, and a batch that does not divide is refused") {
-  CHECK(ShardOf(FakeWorkers(2, 3), 6).first == 4);
-  CHECK(ShardOf(FakeWorkers(2, 3), 6).count == 2);
-  CHECK(ShardOf(*SingleProcess(), 5).count == 5);
-  CHECK_THROWS_WITH_AS(ShardOf(FakeWorkers(0, 4), 6),
+  CHECK(ShardOf(FakeWorkers(2, 3), 6, 8).first == 4);
+  CHECK(ShardOf(FakeWorkers(2, 3), 6, 8).count == 2);
+  CHECK(ShardOf(*SingleProcess(), 5, 8).count == 5);
+  CHECK_THROWS_WITH_AS(ShardOf(FakeWorkers(0, 4), 6, 8),
                        doctest::Contains("train.batch_size 6 does not divide among the 4 processes"), UserError);
+  // The reduce's float token count is exact to 2^24; one process has no reduce and no limit.
+  CHECK(ShardOf(FakeWorkers(0, 2), 2048, 8192).count == 1024);
+  CHECK_THROWS_WITH_AS(ShardOf(FakeWorkers(0, 2), 4096, 8192),
+                       doctest::Contains("33554432 tokens per step is more than a job of several processes counts "
+                                         "exactly (16777216)"),
+                       UserError);
+  CHECK(ShardOf(*SingleProcess(), 4096, 8192).count == 4096);
+}
+
+// A worker that records which parts of the buffer each sum covers, in call order, and when Backward's time steps
+// came; its sums double everything, as a job of two identical workers would.
+class RecordingWorkers final : public Workers {
+ public:
+  explicit RecordingWorkers(const float* buffer) : buffer_(buffer) {}
+  int rank() const override { return 0; }
+  int size() const override { return 2; }
+  int local_size() const override { return 2; }
+  void SumInPlace(std::span<float> values) override {
+    events.push_back("sum " + Range(values));
+    for (float& v : values) v *= 2;
+  }
+  void SumInPlace(std::span<double>) override {}
+  void StartSum(std::span<float> values) override {
+    events.push_back("start " + Range(values));
+    for (float& v : values) v *= 2;
+  }
+  void PollSums() override {
+    if (events.back() != "poll") events.push_back("poll");
+  }
+  void FinishSums() override { events.push_back("finish"); }
+  int Max(int value) override { return value; }
+  void AllGather(std::span<const float>, std::span<float>) override {}
+  void AllGather(std::span<const std::uint64_t>, std::span<std::uint64_t>) override {}
+  [[noreturn]] void Abort(int) override { throw std::logic_error("abort"); }
+  std::vector<std::string> events;
+
+ private:
+  std::string Range(std::span<float> values) const {
+    const auto first = values.data() - buffer_;
+    return std::to_string(first) + ".." + std::to_string(first + static_cast<std::ptrdiff_t>(values.size()));
+  }
+  const float* buffer_;
+};
+
+TEST_CASE("data parallel: the reduce sums the output and top layers while lower layers run back, tail included") {
+  ModelSpec spec = DropoutSpec(4);  // embedding (7, 4), layers 0 and 1, output
+  CharModel<float> model(spec);
+  model.Initialize(InitScheme::kKeras, 3);
+  const ParamLayout& layout = model.layout();
+  const std::size_t total = layout.total(), end = total + CharModel<float>::kReduceTail;
+  const std::string output = std::to_string(layout.Get("output.w").offset);
+  const std::string layer1 = std::to_string(layout.Get("layer1.w_x").offset);
+  const int T = 4, B = 3;
+  std::vector<int> x(static_cast<std::size_t>(T) * B), y(x.size());
+  for (std::size_t k = 0; k < x.size(); ++k) {
+    x[k] = static_cast<int>(k % 7);
+    y[k] = static_cast<int>((k * 3 + 1) % 7);
+  }
+  Optimizer optimizer(OptimizerConfig{}, model.params().size());
+  auto run = [&](int overlap) {
+    RecordingWorkers workers(model.reduce_buffer().data());
+    WorkersReduce reduce(workers, overlap);
+    TrainStep step(model, optimizer, B, T, 0.0, &reduce);
+    auto state = model.MakeState(B);
+    const StepResult result = step.RunOn(x.data(), y.data(), state, 5, 0.0);  // lr 0: the weights stay
+    return std::make_pair(workers.events, result);
+  };
+  CharModel<float> alone_model(spec);
+  alone_model.params() = model.params();
+  Optimizer alone_optimizer(OptimizerConfig{}, model.params().size());
+  TrainStep alone(alone_model, alone_optimizer, B, T, 0.0);
+  auto alone_state = model.MakeState(B);
+  const StepResult one = alone.RunOn(x.data(), y.data(), alone_state, 5, 0.0);
+
+  const auto [blocking, blocking_result] = run(0);
+  CHECK(blocking == std::vector<std::string>{"sum 0.." + std::to_string(end)});
+  const auto [overlapped, overlapped_result] = run(WorkersReduce::kOverlapOutputAndTop);
+  // Output layer and tail first, polled through layer 1's time steps; layer 1 next, polled through layer 0's;
+  // then layer 0 and the embedding.
+  CHECK(overlapped == std::vector<std::string>{"start " + output + ".." + std::to_string(end), "poll",
+                                               "start " + layer1 + ".." + output, "poll", "start 0.." + layer1,
+                                               "finish"});
+  // Two identical workers' sums are one worker's mean again: the loss and the gradient norm of one process.
+  for (const StepResult& r : {blocking_result, overlapped_result}) {
+    CHECK(r.loss == doctest::Approx(one.loss).epsilon(1e-6));
+    CHECK(r.grad_norm == doctest::Approx(one.grad_norm).epsilon(1e-6));
+  }
 }
 
 }  // namespace

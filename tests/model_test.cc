@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <string>
+#include <span>
 #include <vector>
 
 #include "model/blas.h"
@@ -14,7 +15,7 @@ namespace charlm {
 namespace {
 
 // max|a-n| / max(max(|a|+|n|), tiny): the relative error used by torch-rnn's gradient checks.
-double RelativeError(const std::vector<double>& analytic, const std::vector<double>& numeric) {
+double RelativeError(std::span<const double> analytic, std::span<const double> numeric) {
   double max_diff = 0, max_scale = 1e-12;
   for (std::size_t k = 0; k < analytic.size(); ++k) {
     max_diff = std::max(max_diff, std::abs(analytic[k] - numeric[k]));

@@ -80,27 +80,51 @@ TEST_CASE("training loop: an epoch's checkpoint is saved before it is reported, 
   CHECK(last.trainer_state.at("epochs_completed").get<int>() == 2);
 }
 
-TEST_CASE("training loop: the step with an identity reduce hook gives the same weights as without one") {
+// A reduce over one worker that counts its calls, and scales the gradients (as a sum over `workers` copies of
+// this one would multiply them) and, when `tokens_too`, the loss sum and the token count alike.
+class CopiesReduce final : public GradientReduce {
+ public:
+  CopiesReduce(float workers, bool tokens_too) : workers_(workers), tokens_too_(tokens_too) {}
+  void Begin(std::span<float> buffer) override {
+    buffer_ = buffer;
+    ++begins;
+  }
+  void GradientsFinalFrom(std::size_t) override { ++finals; }
+  void Progress() override {}
+  void Finish() override {
+    const std::size_t scaled = tokens_too_ ? buffer_.size() : buffer_.size() - CharModel<float>::kReduceTail;
+    for (std::size_t k = 0; k < scaled; ++k) buffer_[k] *= workers_;
+  }
+  int begins = 0, finals = 0;
+
+ private:
+  float workers_;
+  bool tokens_too_;
+  std::span<float> buffer_;
+};
+
+TEST_CASE("training loop: a reduce over copies of one worker gives its weights, the token count in the mean") {
   testing::TempDir dir;
   Config c = LoopConfig(dir);
   c.train.epochs = 1;
-  auto train = [&](GradientReduce reduce) {
+  auto train = [&](GradientReduce* reduce) {
     TrainingRun run(c, "");
     TrainStep step(run.model(), run.optimizer(), c.train.batch_size, c.train.num_steps, c.train.clip_norm, reduce);
     HandlerList none;
     RunTrainingLoop(run, step, none, LoopOptions{});
     return run.model().params();
   };
-  int calls = 0;
-  const auto plain = train({});
-  const auto identity = train([&](std::span<float>, float&) { ++calls; });
-  CHECK(calls > 0);
-  CHECK(plain == identity);
-  // And the hook is really in the path: halving the gradients changes the result.
-  const auto halved = train([](std::span<float> grads, float&) {
-    for (float& g : grads) g *= 0.5f;
-  });
-  CHECK(halved != plain);
+  const auto plain = train(nullptr);
+  CopiesReduce identity(1, true);
+  CHECK(plain == train(&identity));
+  CHECK(identity.begins > 0);
+  CHECK(identity.finals >= identity.begins);  // Backward tells it of each layer
+  // Two copies' sums, gradients and tokens alike, are one copy's mean again (2 is a power of two: exactly).
+  CopiesReduce two(2, true);
+  CHECK(plain == train(&two));
+  // And the reduce is really in the path: gradients doubled but not the token count change the result.
+  CopiesReduce doubled(2, false);
+  CHECK(train(&doubled) != plain);
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 #include "dist/data_parallel.h"
 
 #include <array>
+#include <cassert>
+#include <chrono>
 #include <cstring>
 #include <string_view>
 #include <vector>
@@ -23,8 +25,16 @@ std::uint64_t Fingerprint(const std::vector<float>& values, std::uint64_t hash) 
 
 }  // namespace
 
-StreamShard ShardOf(const Workers& workers, int batch_size) {
+StreamShard ShardOf(const Workers& workers, int batch_size, int num_steps) {
   const int n = workers.size();
+  // The token count travels as a float beside the gradients (WorkersReduce), exact up to 2^24.
+  const std::int64_t tokens = static_cast<std::int64_t>(batch_size) * num_steps;
+  if (n > 1 && tokens > kMaxReducedTokens) {
+    throw UserError("train.batch_size " + std::to_string(batch_size) + " x train.num_steps " +
+                    std::to_string(num_steps) + " = " + std::to_string(tokens) +
+                    " tokens per step is more than a job of several processes counts exactly (" +
+                    std::to_string(kMaxReducedTokens) + "): lower train.batch_size or train.num_steps");
+  }
   if (batch_size % n != 0) {
     throw UserError("train.batch_size " + std::to_string(batch_size) + " does not divide among the " +
                     std::to_string(n) + " processes of this job (each trains batch_size / processes streams): set "
@@ -35,16 +45,36 @@ StreamShard ShardOf(const Workers& workers, int batch_size) {
   return StreamShard{workers.rank() * per_worker, per_worker};
 }
 
-GradientReduce AveragingReduce(Workers& workers) {
-  return [&workers](std::span<float> grads, float& loss) {
-    workers.SumInPlace(grads);
-    std::array<double, 1> loss_sum{loss};
-    workers.SumInPlace(loss_sum);
-    const double n = workers.size();
-    const float inverse = static_cast<float>(1.0 / n);
-    for (float& g : grads) g *= inverse;
-    loss = static_cast<float>(loss_sum[0] / n);
-  };
+void WorkersReduce::Begin(std::span<float> buffer) {
+  buffer_ = buffer;
+  tokens_ = buffer.back();
+  unstarted_ = buffer.size();
+  started_ = 0;
+}
+
+void WorkersReduce::GradientsFinalFrom(std::size_t first) {
+  assert(first < unstarted_);  // Backward reports ever longer suffixes
+  if (started_ == overlap_) return;
+  // The first suffix takes the tail along: the loss sum and token count are known before Backward starts.
+  workers_.StartSum(buffer_.subspan(first, unstarted_ - first));
+  unstarted_ = first;
+  ++started_;
+}
+
+void WorkersReduce::Progress() {
+  if (started_ > 0) workers_.PollSums();
+}
+
+void WorkersReduce::Finish() {
+  const auto start = std::chrono::steady_clock::now();
+  if (started_ == 0) {
+    workers_.SumInPlace(buffer_);  // the one in-place allreduce: gradients, loss sum, token count
+  } else {
+    if (unstarted_ > 0) workers_.StartSum(buffer_.first(unstarted_));
+    workers_.FinishSums();
+  }
+  assert(buffer_.back() == tokens_ * static_cast<float>(workers_.size()));  // equal blocks, an exact count
+  finish_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 void CheckWorkersAgree(Workers& workers, const TrainingRun& run) {

@@ -12,12 +12,39 @@
 
 namespace charlm {
 
-// Rank r's block [r * B / N, (r + 1) * B / N) of train.batch_size B. UserError when B does not divide by N.
-StreamShard ShardOf(const Workers& workers, int batch_size);
+// 2^24: the token count is summed as a float, with the gradients in one buffer.
+inline constexpr std::int64_t kMaxReducedTokens = std::int64_t{1} << 24;
 
-// Sums every worker's gradients and mean loss and divides by the workers: each worker's figures are the mean over
-// its equal share of the batch, so the result is the mean over the whole batch that one process would compute.
-GradientReduce AveragingReduce(Workers& workers);
+// Rank r's block [r * B / N, (r + 1) * B / N) of train.batch_size B. UserError when B does not divide by N, or
+// when a job of several processes has more tokens per step (B * T) than the reduce counts exactly (2^24).
+StreamShard ShardOf(const Workers& workers, int batch_size, int num_steps);
+
+// The step's reduce over Workers: the model's reduce buffer (gradients, loss sum, token count) summed in place.
+// Without overlap, in one allreduce after Backward. With overlap, the first `overlap` suffixes Backward reports
+// final (the output layer's gradients with the tail, then the top recurrent layer's) start as non-blocking sums
+// while the lower layers' backward runs, and Finish() sums the rest and waits for them.
+class WorkersReduce final : public GradientReduce {
+ public:
+  static constexpr int kOverlapOutputAndTop = 2;
+  WorkersReduce(Workers& workers, int overlap) : workers_(workers), overlap_(overlap) {}
+
+  void Begin(std::span<float> buffer) override;
+  void GradientsFinalFrom(std::size_t first) override;
+  void Progress() override;
+  void Finish() override;
+
+  // Seconds spent in Finish() since construction: the reduction time the backward pass did not hide.
+  double finish_seconds() const { return finish_seconds_; }
+
+ private:
+  Workers& workers_;
+  int overlap_;
+  std::span<float> buffer_;
+  float tokens_ = 0;           // this worker's token count, the buffer's last value before the sum
+  std::size_t unstarted_ = 0;  // buffer_[0, unstarted_) is not being summed yet
+  int started_ = 0;            // non-blocking sums started in this step
+  double finish_seconds_ = 0;
+};
 
 // Every worker must train from the same config, corpus, vocabulary and starting weights (a hash of each,
 // gathered); otherwise a UserError naming the first disagreement, raised by every worker alike.

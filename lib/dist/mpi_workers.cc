@@ -25,6 +25,7 @@ class MpiWorkers final : public Workers {
     MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &local);
     MPI_Comm_size(local, &local_size_);
     MPI_Comm_free(&local);
+    requests_.reserve(8);  // a step starts a few sums: no allocation inside it
   }
   ~MpiWorkers() override {
     FinishSums();

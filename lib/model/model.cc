@@ -82,7 +82,7 @@ const T* WorkspaceLogits(const Workspace<T>& ws) {
 
 template <typename T>
 CharModel<T>::CharModel(const ModelSpec& spec)
-    : spec_(spec), layout_(spec), params_(layout_.total(), T(0)), grads_(layout_.total(), T(0)) {
+    : spec_(spec), layout_(spec), params_(layout_.total(), T(0)), grads_(layout_.total() + kReduceTail, T(0)) {
   assert(spec.vocab_size > 0 && spec.hidden_size > 0 && spec.num_layers > 0);
   for (int l = 0; l < spec.num_layers; ++l) {
     const std::string prefix = "layer" + std::to_string(l) + ".";
@@ -382,7 +382,7 @@ T CharModel<T>::Forward(Workspace<T>& ws, const int* inputs, const int* targets,
 }
 
 template <typename T>
-void CharModel<T>::Backward(Workspace<T>& ws, RecurrentState<T>* d_initial_state) {
+void CharModel<T>::Backward(Workspace<T>& ws, RecurrentState<T>* d_initial_state, BackwardListener* listener) {
   assert(ws.targets != nullptr);
   const int n = ws.steps * ws.batch, h = spec_.hidden_size, e = spec_.embedding_size, v = spec_.vocab_size;
   const bool dropout = ws.training && spec_.dropout > 0;
@@ -410,6 +410,7 @@ void CharModel<T>::Backward(Workspace<T>& ws, RecurrentState<T>* d_initial_state
   const Operand<T> d_logits_op{d_logits, bf16 ? ws.d_logits_bf16.data() : nullptr, v};  // (T*B, V)
   T* gw_out = grads_.data() + output_w_offset_;
   Product<T>(nullptr, true, false, h, v, n, top, d_logits_op, T(1), gw_out, v);  // null threads: exactly Gemm
+  if (listener != nullptr) listener->GradientsFinalFrom(output_w_offset_);  // output.w, output.b
   T* d_top = ws.d_hidden_a.data();  // (T*B, H)
   const Operand<T> w_out{params_.data() + output_w_offset_, bf16 ? ws.params_bf16.data() + output_w_offset_ : nullptr, v};
   Product<T>(nullptr, false, true, n, h, v, d_logits_op, w_out, T(0), d_top, h);
@@ -431,7 +432,9 @@ void CharModel<T>::Backward(Workspace<T>& ws, RecurrentState<T>* d_initial_state
     const bool needs_d_input = l > 0 || e > 0;
     T* d_h0 = d_initial_state != nullptr ? d_initial_state->LayerH(l) : nullptr;
     T* d_c0 = d_initial_state != nullptr ? d_initial_state->LayerC(l) : nullptr;
-    ws.layers[l].Backward(input, LayerParams(l, ws), d_top, LayerGrads(l), needs_d_input ? d_below : nullptr, d_h0, d_c0);
+    ws.layers[l].Backward(input, LayerParams(l, ws), d_top, LayerGrads(l), needs_d_input ? d_below : nullptr, d_h0, d_c0,
+                          listener);
+    if (listener != nullptr) listener->GradientsFinalFrom(layer_offsets_[l].w_x);  // the layout's first of layer l
     if (!needs_d_input) break;
     const int width = l > 0 ? h : e;
     if (dropout) {
@@ -444,6 +447,7 @@ void CharModel<T>::Backward(Workspace<T>& ws, RecurrentState<T>* d_initial_state
         const T* d_row = d_below + static_cast<std::size_t>(r) * e;
         for (int j = 0; j < e; ++j) g_row[j] += d_row[j];
       }
+      if (listener != nullptr) listener->GradientsFinalFrom(embedding_offset_);
     }
     std::swap(d_top, d_below);
   }

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -127,7 +128,13 @@ class CharModel {
   const ParamLayout& layout() const { return layout_; }
   std::vector<T>& params() { return params_; }
   const std::vector<T>& params() const { return params_; }
-  std::vector<T>& grads() { return grads_; }
+  // (layout total): the gradients, the first part of reduce_buffer().
+  std::span<T> grads() { return std::span<T>(grads_).first(layout_.total()); }
+  std::span<const T> grads() const { return std::span<const T>(grads_).first(layout_.total()); }
+  // The gradients and after them kReduceTail slots, one buffer (layout total + kReduceTail): a data-parallel
+  // reduce writes this worker's loss sum and token count there, so one in-place sum carries all three.
+  std::span<T> reduce_buffer() { return grads_; }
+  static constexpr std::size_t kReduceTail = 2;
   T* Param(const std::string& name) { return params_.data() + layout_.Get(name).offset; }
   T* Grad(const std::string& name) { return grads_.data() + layout_.Get(name).offset; }
 
@@ -151,8 +158,10 @@ class CharModel {
   T Forward(Workspace<T>& ws, const int* inputs, const int* targets, int steps, int batch, RecurrentState<T>& state,
             const ForwardMode& mode) const;
   // Backpropagates the last Forward (which had targets) and adds into grads(). d_initial_state, if non-null,
-  // receives the gradient with respect to the state Forward started from (shape as MakeState(batch)).
-  void Backward(Workspace<T>& ws, RecurrentState<T>* d_initial_state);
+  // receives the gradient with respect to the state Forward started from (shape as MakeState(batch)). `listener`,
+  // if non-null, hears of every suffix of grads() as it becomes final: the output layer's, each recurrent
+  // layer's from the top down (the layout's order backwards), then the embedding's; and of every time step.
+  void Backward(Workspace<T>& ws, RecurrentState<T>* d_initial_state, BackwardListener* listener = nullptr);
 
  private:
   RecurrentParams<T> LayerParams(int l, const Workspace<T>& ws) const;
@@ -170,7 +179,7 @@ class CharModel {
   std::vector<LayerOffsets> layer_offsets_;  // (L)
   std::size_t embedding_offset_ = 0, output_w_offset_ = 0, output_b_offset_ = 0;
   std::vector<T> params_;  // (layout_.total())
-  std::vector<T> grads_;   // (layout_.total())
+  std::vector<T> grads_;   // (layout_.total() + kReduceTail): grads(), then the reduce's tail
   Precision precision_ = Precision::kFp32;
 };
 

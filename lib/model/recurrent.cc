@@ -277,9 +277,10 @@ void RecurrentLayer<T>::ForwardSteps(const RecurrentParams<T>& params) {
 
 template <typename T>
 void RecurrentLayer<T>::Backward(const RecurrentInput<T>& input, const RecurrentParams<T>& params,
-                                 const T* d_hidden, RecurrentGrads<T> grads, T* d_input, T* d_h0, T* d_c0) {
+                                 const T* d_hidden, RecurrentGrads<T> grads, T* d_input, T* d_h0, T* d_c0,
+                                 BackwardListener* listener) {
   const int rows = steps_ * batch_, h = H(), g = G(), in = shape_.input_size;
-  BackwardSteps(params, d_hidden);
+  BackwardSteps(params, d_hidden, listener);
 
   // Weight gradients as GEMMs over all time steps at once.
   // (Products with null threads are exactly Gemm in fp32.)
@@ -317,7 +318,7 @@ void RecurrentLayer<T>::Backward(const RecurrentInput<T>& input, const Recurrent
 }
 
 template <typename T>
-void RecurrentLayer<T>::BackwardSteps(const RecurrentParams<T>& params, const T* d_hidden) {
+void RecurrentLayer<T>::BackwardSteps(const RecurrentParams<T>& params, const T* d_hidden, BackwardListener* listener) {
   const int B = batch_, h = H(), g = G();
   const std::size_t bh = static_cast<std::size_t>(B) * h, bg = static_cast<std::size_t>(B) * g;
   T* d_next = d_h_next_.data();  // (B, H): dL/dh_{t} arriving from step t+1
@@ -327,6 +328,7 @@ void RecurrentLayer<T>::BackwardSteps(const RecurrentParams<T>& params, const T*
   std::fill(dc_next, dc_next + bh, T(0));
 
   for (int t = steps_ - 1; t >= 0; --t) {
+    if (listener != nullptr) listener->Progress();
     const T* h_prev = h_seq_.data() + t * bh;
     const T* h_out = h_seq_.data() + (t + 1) * bh;
     const T* h_in = recurrent_mask_ != nullptr ? h_masked_.data() + t * bh : h_prev;

@@ -32,6 +32,17 @@ namespace charlm {
 
 class ColumnThreads;
 
+// Told by a backward pass as its gradients become final, so that a caller can send them off (a data-parallel
+// reduce) while the rest is still being computed.
+class BackwardListener {
+ public:
+  virtual ~BackwardListener() = default;
+  // The gradients from `first` to the end of the model's grads() will not change again in this backward pass.
+  virtual void GradientsFinalFrom(std::size_t first) = 0;
+  // Once per time step: lets what GradientsFinalFrom started move on (MPI progresses only inside MPI calls).
+  virtual void Progress() = 0;
+};
+
 struct RecurrentShape {
   CellKind cell = CellKind::kLstm;
   int input_size = 0;
@@ -99,8 +110,9 @@ class RecurrentLayer {
   // Runs steps T-1..0 for the last Forward. d_hidden (T*B, H) is the gradient of the loss with respect
   // to hidden_sequence(); accumulates weight gradients; writes d_input (T*B, I) for dense input (if non-null)
   // and the gradients for the initial state d_h0/d_c0 (B, H) (if non-null). The final state is detached.
+  // `listener`, if non-null, hears of every time step (BackwardListener::Progress).
   void Backward(const RecurrentInput<T>& input, const RecurrentParams<T>& params, const T* d_hidden,
-                RecurrentGrads<T> grads, T* d_input, T* d_h0, T* d_c0);
+                RecurrentGrads<T> grads, T* d_input, T* d_h0, T* d_c0, BackwardListener* listener = nullptr);
 
   // (T*B, H): h_1..h_T of the last Forward.
   const T* hidden_sequence() const { return h_seq_.data() + static_cast<std::size_t>(batch_) * H(); }
@@ -111,7 +123,7 @@ class RecurrentLayer {
   int G() const { return shape_.gates() * shape_.hidden_size; }
   void ProjectInput(const RecurrentInput<T>& input, const RecurrentParams<T>& params);
   void ForwardSteps(const RecurrentParams<T>& params);
-  void BackwardSteps(const RecurrentParams<T>& params, const T* d_hidden);
+  void BackwardSteps(const RecurrentParams<T>& params, const T* d_hidden, BackwardListener* listener);
   // The bf16 mirror of an activation buffer at `offset`, or null in fp32 precision (Product then runs fp32).
   Bf16* Mirror(std::vector<Bf16>& buffer, std::size_t offset) { return bf16_ ? buffer.data() + offset : nullptr; }
   // Rounds n values of src into the mirror at `offset` (bf16 only).

@@ -6,13 +6,13 @@
 namespace charlm {
 
 TrainStep::TrainStep(CharModel<float>& model, Optimizer& optimizer, int batch_size, int num_steps, double clip_norm,
-                     GradientReduce reduce, int first_stream)
+                     GradientReduce* reduce, int first_stream)
     : model_(model),
       optimizer_(optimizer),
       batch_size_(batch_size),
       num_steps_(num_steps),
       clip_norm_(clip_norm),
-      reduce_(std::move(reduce)),
+      reduce_(reduce),
       first_stream_(first_stream),
       workspace_(model.MakeWorkspace(num_steps, batch_size)),
       x_batch_major_(static_cast<std::size_t>(batch_size) * num_steps),
@@ -31,18 +31,39 @@ StepResult TrainStep::Run(const Sampler& sampler, std::int64_t batch, RecurrentS
     }
   }
   if (sampler.kind() == SamplerKind::kRandom) state.Zero();  // random windows are unrelated
+  return RunOn(x_.data(), y_.data(), state, dropout_seed, lr);
+}
+
+StepResult TrainStep::RunOn(const int* x, const int* y, RecurrentState<float>& state, std::uint64_t dropout_seed,
+                            double lr) {
+  const int B = batch_size_, T = num_steps_;
   model_.ZeroGrads();
   StepResult result;
-  result.loss = model_.Forward(*workspace_, x_.data(), y_.data(), T, B, state, ForwardMode{true, dropout_seed, first_stream_});
-  model_.Backward(*workspace_, nullptr);
-  if (reduce_) reduce_(model_.grads(), result.loss);
-  result.grad_norm = GlobalNorm(model_.grads());
+  result.loss = model_.Forward(*workspace_, x, y, T, B, state, ForwardMode{true, dropout_seed, first_stream_});
+  // The summed gradients times this are the mean over every worker's tokens: each worker's gradients are the
+  // mean over its own, and every worker holds as many tokens as this one (equal blocks of the batch).
+  float gradient_scale = 1.0f;
+  if (reduce_ == nullptr) {
+    model_.Backward(*workspace_, nullptr);
+  } else {
+    const std::span<float> buffer = model_.reduce_buffer();  // (P + 2): gradients, loss sum, token count
+    float* tail = buffer.data() + model_.grads().size();
+    const float tokens = static_cast<float>(B) * static_cast<float>(T);  // exact: Train() keeps a job's B*T below 2^24
+    tail[0] = result.loss * tokens;
+    tail[1] = tokens;
+    reduce_->Begin(buffer);
+    model_.Backward(*workspace_, nullptr, reduce_);
+    reduce_->Finish();
+    result.loss = tail[0] / tail[1];
+    gradient_scale = tokens / tail[1];
+  }
+  result.grad_norm = GlobalNorm(model_.grads()) * gradient_scale;
   // A finite loss whose perplexity overflows (above ~709 nats per character, where ln V is a few nats) has
   // diverged just as surely as a NaN: the weights have blown up even if saturated activations keep them finite.
   result.loss_diverged = !std::isfinite(result.loss) || !std::isfinite(std::exp(static_cast<double>(result.loss)));
   if (result.loss_diverged || !std::isfinite(result.grad_norm)) return result;
-  // Clipping is applied inside the update (without weight decay, the bits of scaling the gradients first).
-  optimizer_.Step(model_.params(), model_.grads(), lr, ClipScale(result.grad_norm, clip_norm_));
+  // Clipping (and the mean over workers) is applied inside the update, not in a pass over the gradients.
+  optimizer_.Step(model_.params(), model_.grads(), lr, gradient_scale * ClipScale(result.grad_norm, clip_norm_));
   result.applied = true;
   return result;
 }

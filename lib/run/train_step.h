@@ -3,7 +3,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -14,9 +13,17 @@
 
 namespace charlm {
 
-// Combines the gradients and the loss of this step across workers before clipping (an allreduce that averages
-// them, for data-parallel training). Empty = one worker: the gradients are used as they are.
-using GradientReduce = std::function<void(std::span<float> grads, float& loss)>;
+// Sums this step's gradients, loss and token count over the workers of data-parallel training, before clipping.
+// As the model's BackwardListener it hears which gradients are final while Backward still runs, so it may start
+// summing those early; the step does not know whether it does, nor over whom.
+class GradientReduce : public BackwardListener {
+ public:
+  // Before Backward. `buffer` is the model's reduce_buffer(): the zeroed gradients, then this worker's loss sum
+  // and token count.
+  virtual void Begin(std::span<float> buffer) = 0;
+  // After Backward: when it returns, every value of the buffer is its sum over the workers.
+  virtual void Finish() = 0;
+};
 
 struct StepResult {
   float loss = 0;         // mean cross-entropy over the batch's B * T tokens, after the reduce
@@ -28,13 +35,16 @@ struct StepResult {
 class TrainStep {
  public:
   // batch_size streams from first_stream on: all of the sampler's, or a data-parallel worker's share of them.
+  // `reduce` (borrowed; null = one worker, the gradients are used as they are) sums over the workers.
   TrainStep(CharModel<float>& model, Optimizer& optimizer, int batch_size, int num_steps, double clip_norm,
-            GradientReduce reduce = {}, int first_stream = 0);
+            GradientReduce* reduce = nullptr, int first_stream = 0);
 
   // Trains on batch `batch` of the sampler's current epoch. `state` is carried in and out (reset first for the
   // random sampler, whose windows are unrelated); `dropout_seed` seeds this step's masks.
   StepResult Run(const Sampler& sampler, std::int64_t batch, RecurrentState<float>& state, std::uint64_t dropout_seed,
                  double lr);
+  // The same on tokens laid out already: x and y (T*B) time-major (charlm bench's random tokens).
+  StepResult RunOn(const int* x, const int* y, RecurrentState<float>& state, std::uint64_t dropout_seed, double lr);
 
  private:
   CharModel<float>& model_;
@@ -42,7 +52,7 @@ class TrainStep {
   int batch_size_;
   int num_steps_;
   double clip_norm_;
-  GradientReduce reduce_;
+  GradientReduce* reduce_;
   int first_stream_;
   std::unique_ptr<Workspace<float>> workspace_;
   std::vector<int> x_batch_major_, y_batch_major_;  // (B, T) as the sampler writes them
