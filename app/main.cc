@@ -358,9 +358,20 @@ int main(int argc, char** argv) {
   bench_command->add_option("--set", bench.overrides, "override a config key (repeatable)");
   bench_command->add_option("--seconds", bench.seconds, "time budget per measurement")->capture_default_str();
   bench_command->add_flag("--json", bench.json, "print one JSON object");
+  bench_command
+      ->add_option("--np", bench.processes,
+                   "train data-parallel over N processes (train.batch_size is the global batch); starts mpirun itself, "
+                   "with --allow-run-as-root when run as root")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  bench_command->add_flag("--no-overlap", [&](std::int64_t) { bench.overlap = false; },
+                          "with --np: sum the gradients after the backward pass instead of during it");
   bench_command->callback([&] {
     run = [&] {
-      charlm::RunBench(bench, std::cout);
+      if (bench.processes > 1 && !charlm::StartedByLauncher()) charlm::ExecUnderMpirun(bench.processes, argc, argv);
+      g_workers = charlm::JoinWorkers(&argc, &argv);
+      if (g_workers->rank() != 0) spdlog::set_level(spdlog::level::off);
+      charlm::RunBench(bench, *g_workers, std::cout);
       return 0;
     };
   });

@@ -3,6 +3,7 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -16,7 +17,9 @@
 #include "generate/generate.h"
 #include "model/model.h"
 #include "model/optimizer.h"
+#include "dist/data_parallel.h"
 #include "rng.h"
+#include "run/train_step.h"
 
 namespace charlm {
 namespace {
@@ -95,9 +98,12 @@ double ForwardFlopsPerToken(const Config& config, int vocab_size) {
   return flops;
 }
 
-BenchResult RunBenchmark(const Config& config, int vocab_size, double seconds) {
+BenchResult RunBenchmark(const Config& config, int vocab_size, double seconds, Workers* workers, bool overlap) {
+  std::unique_ptr<Workers> alone;
+  Workers& job = workers != nullptr ? *workers : *(alone = SingleProcess());
   SetBlasThreads(config.train.threads);
   const int B = config.train.batch_size, T = config.train.num_steps;
+  const StreamShard shard = ShardOf(job, B, T);  // this process's streams of the global batch
   CharModel<float> model(MakeModelSpec(config.model, vocab_size));
   model.Initialize(config.model.init, config.train.seed);
   if (config.train.precision == Precision::kBf16) {
@@ -105,7 +111,6 @@ BenchResult RunBenchmark(const Config& config, int vocab_size, double seconds) {
   }
   model.set_precision(config.train.precision);
   Optimizer optimizer(config.train.optimizer, model.params().size());
-  auto ws = model.MakeWorkspace(T, B);
   auto state = model.MakeState(B);
   Rng rng(config.train.seed);
   std::vector<int> x(static_cast<std::size_t>(B) * T), y(x.size());
@@ -126,13 +131,24 @@ BenchResult RunBenchmark(const Config& config, int vocab_size, double seconds) {
   r.precision = std::string(EnumName(config.train.precision));
   r.onednn = OnednnDescription();
   r.omp_wait_policy = OpenMpWaitPolicy();
+  r.processes = job.size();
+  r.overlap = overlap;
+  r.gradient_bytes = static_cast<double>(model.reduce_buffer().size()) * sizeof(float);
 
-  auto train_step = [&](std::int64_t step) {
-    model.ZeroGrads();
-    model.Forward(*ws, x.data(), y.data(), T, B, state, {true, static_cast<std::uint64_t>(step)});
-    model.Backward(*ws, nullptr);
-    const float clip = ClipScale(GlobalNorm(model.grads()), config.train.clip_norm);
-    optimizer.Step(model.params(), model.grads(), config.train.optimizer.lr, clip);
+  // The training step `charlm train` runs, on this process's columns of the random (T, B) tokens.
+  const bool parallel = job.size() > 1;
+  WorkersReduce reduce(job, overlap ? WorkersReduce::kOverlapOutputAndTop : 0);
+  TrainStep step(model, optimizer, shard.count, T, config.train.clip_norm, parallel ? &reduce : nullptr, shard.first);
+  auto shard_state = model.MakeState(shard.count);
+  std::vector<int> shard_x(static_cast<std::size_t>(shard.count) * T), shard_y(shard_x.size());
+  for (int t = 0; t < T; ++t) {
+    for (int b = 0; b < shard.count; ++b) {
+      shard_x[static_cast<std::size_t>(t) * shard.count + b] = x[static_cast<std::size_t>(t) * B + shard.first + b];
+      shard_y[static_cast<std::size_t>(t) * shard.count + b] = y[static_cast<std::size_t>(t) * B + shard.first + b];
+    }
+  }
+  auto train_step = [&](std::int64_t k) {
+    step.RunOn(shard_x.data(), shard_y.data(), shard_state, static_cast<std::uint64_t>(k), config.train.optimizer.lr);
   };
   for (int k = 0; k < 3; ++k) train_step(k);  // warm-up: first-touch pages, BLAS thread start
   r.load_before = LoadAverage();
@@ -140,18 +156,36 @@ BenchResult RunBenchmark(const Config& config, int vocab_size, double seconds) {
   const auto wall_start = Clock::now();
   std::int64_t steps = 0;
   auto start = Clock::now();
-  do train_step(steps++);
-  while (Seconds(start) < seconds);
+  if (parallel) {
+    // Every process must run as many steps: the count the slowest one's first steps say fills `seconds`.
+    train_step(steps++);
+    const double first = Seconds(start);
+    const int planned = job.Max(static_cast<int>(std::clamp(seconds / std::max(first, 1e-6), 1.0, 1e6)));
+    const double wait_before = reduce.finish_seconds();
+    start = Clock::now();
+    for (steps = 0; steps < planned; ++steps) train_step(steps);
+    r.reduce_wait_ms_per_step = 1000.0 * (reduce.finish_seconds() - wait_before) / static_cast<double>(steps);
+  } else {
+    do train_step(steps++);
+    while (Seconds(start) < seconds);
+  }
   const double train_s = Seconds(start);
   r.train_tokens_per_s = static_cast<double>(steps) * B * T / train_s;
   r.train_ms_per_step = 1000.0 * train_s / static_cast<double>(steps);
   r.train_gflops = 3.0 * ForwardFlopsPerToken(config, vocab_size) * r.train_tokens_per_s / 1e9;
+  if (parallel) {  // evaluation and generation do not run data-parallel
+    r.cpu_per_wall = (CpuSeconds() - cpu_start) / Seconds(wall_start);
+    r.load_after = LoadAverage();
+    r.peak_rss_mb = PeakRssMb();
+    return r;
+  }
+  Workspace<float>& ws = step.workspace();  // one process: (T, B), as evaluation needs; no second workspace
 
-  model.Forward(*ws, x.data(), y.data(), T, B, state, {});
+  model.Forward(ws, x.data(), y.data(), T, B, state, {});
   steps = 0;
   start = Clock::now();
   do {
-    model.Forward(*ws, x.data(), y.data(), T, B, state, {});
+    model.Forward(ws, x.data(), y.data(), T, B, state, {});
     ++steps;
   } while (Seconds(start) < seconds);
   r.eval_tokens_per_s = static_cast<double>(steps) * B * T / Seconds(start);
@@ -193,9 +227,14 @@ BenchResult RunBenchmark(const Config& config, int vocab_size, double seconds) {
   return r;
 }
 
-void RunBench(const BenchCommand& command, std::ostream& out) {
+void RunBench(const BenchCommand& command, Workers& workers, std::ostream& out) {
   if (command.seconds <= 0) {
     throw UserError("--seconds " + std::to_string(command.seconds) + " must be above 0: e.g. --seconds 3");
+  }
+  if (command.processes < 1 || command.processes != workers.size()) {
+    throw UserError("--np " + std::to_string(command.processes) + " but this job has " +
+                    std::to_string(workers.size()) + " processes: run charlm bench --np N without mpirun (it starts "
+                    "mpirun itself)");
   }
   Config config;
   int vocab_size = 0;
@@ -210,7 +249,11 @@ void RunBench(const BenchCommand& command, std::ostream& out) {
     config = ConfigFromJson(j);
     ValidateConfig(config);
   }
-  const BenchResult r = RunBenchmark(config, vocab_size, command.seconds);
+  const BenchResult r = RunBenchmark(config, vocab_size, command.seconds, &workers, command.overlap);
+  if (workers.rank() != 0) return;
+  const bool parallel = r.processes > 1;
+  // A figure that was not measured is null, not 0.
+  auto measured = [parallel](double value) { return parallel ? nlohmann::json(nullptr) : nlohmann::json(value); };
   if (command.json) {
     out << nlohmann::json{{"cell", r.cell},
                           {"vocab_size", r.vocab_size},
@@ -226,11 +269,15 @@ void RunBench(const BenchCommand& command, std::ostream& out) {
                           {"omp_wait_policy", r.omp_wait_policy},
                           {"train_tokens_per_s", r.train_tokens_per_s},
                           {"train_ms_per_step", r.train_ms_per_step},
-                          {"eval_tokens_per_s", r.eval_tokens_per_s},
-                          {"generate_chars_per_s", r.generate_chars_per_s},
-                          {"beam4_chars_per_s", r.beam_chars_per_s},
+                          {"eval_tokens_per_s", measured(r.eval_tokens_per_s)},
+                          {"generate_chars_per_s", measured(r.generate_chars_per_s)},
+                          {"beam4_chars_per_s", measured(r.beam_chars_per_s)},
                           {"train_gflops", r.train_gflops},
-                          {"sgemm_gflops", r.sgemm_gflops},
+                          {"sgemm_gflops", measured(r.sgemm_gflops)},
+                          {"processes", r.processes},
+                          {"overlap", r.overlap},
+                          {"gradient_bytes", r.gradient_bytes},
+                          {"reduce_wait_ms_per_step", r.reduce_wait_ms_per_step},
                           {"peak_rss_mb", r.peak_rss_mb},
                           {"cpu_per_wall", r.cpu_per_wall},
                           {"load_before", r.load_before},
@@ -244,6 +291,19 @@ void RunBench(const BenchCommand& command, std::ostream& out) {
 
 std::string FormatBenchReport(const BenchResult& r) {
   char buf[768];
+  if (r.processes > 1) {
+    std::snprintf(buf, sizeof buf,
+                  "model: %s, vocab %d, embedding %d, %d x %d, batch %d x %d steps = %d processes x %d streams, %d "
+                  "BLAS threads each (%s kernels), %s products\n"
+                  "train:    %10.0f tokens/s (all processes)  %8.2f ms/step  %6.1f GFLOP/s\n"
+                  "reduce:   %10.0f bytes/step, %.2f ms/step waited after the backward pass (overlap %s)\n"
+                  "cpu/wall: %10.2f on rank 0 (load %.1f -> %.1f on the 1-minute average)\n",
+                  r.cell.c_str(), r.vocab_size, r.embedding_size, r.num_layers, r.hidden_size, r.batch_size,
+                  r.num_steps, r.processes, r.batch_size / r.processes, r.threads, r.blas_core.c_str(),
+                  r.precision.c_str(), r.train_tokens_per_s, r.train_ms_per_step, r.train_gflops, r.gradient_bytes,
+                  r.reduce_wait_ms_per_step, r.overlap ? "on" : "off", r.cpu_per_wall, r.load_before, r.load_after);
+    return buf;
+  }
   std::snprintf(buf, sizeof buf,
                 "model: %s, vocab %d, embedding %d, %d x %d, batch %d x %d steps, %d BLAS threads (%s kernels), %s "
                 "products (%s)\n"

@@ -9,6 +9,8 @@
 
 namespace charlm {
 
+class Workers;
+
 struct BenchCommand {
   std::string config;                  // empty: the preset below on random tokens (no corpus needed)
   std::string preset = "d2l";          // "d2l": V 2583, embedding 256, LSTM 1x256, B 32, T 35
@@ -16,6 +18,8 @@ struct BenchCommand {
   std::vector<std::string> overrides;  // --set, applied to the config or the preset
   double seconds = 3.0;                // time budget per measurement
   bool json = false;
+  int processes = 1;                   // --np N: training only, data-parallel over N processes under mpirun
+  bool overlap = true;                 // --no-overlap: sum the gradients after the backward pass, not during it
 };
 
 inline constexpr int kBenchBeam = 4;
@@ -30,6 +34,14 @@ struct BenchResult {
   double train_tokens_per_s = 0, train_ms_per_step = 0, train_gflops = 0;
   double eval_tokens_per_s = 0, generate_chars_per_s = 0, sgemm_gflops = 0, peak_rss_mb = 0;
   double beam_chars_per_s = 0;  // beam search with kBenchBeam beams, characters of the best beam per second
+  // Data parallelism (--np N): batch_size is the global batch, each process trains batch_size / processes streams
+  // and train_tokens_per_s counts every process's. Only training is measured then (eval_tokens_per_s and the
+  // generation figures stay 0). reduce_wait_ms_per_step is rank 0's time in the gradient sum after its backward
+  // pass ended: what the overlap did not hide.
+  int processes = 1;
+  bool overlap = true;
+  double gradient_bytes = 0;  // the buffer each step sums: gradients, loss sum, token count (4 bytes each)
+  double reduce_wait_ms_per_step = 0;
   // Process CPU seconds per wall second over the timed phases, and the 1-minute load average before and
   // after: CPU/wall well below the thread count means other processes took the cores.
   double cpu_per_wall = 0, load_before = 0, load_after = 0;
@@ -41,9 +53,12 @@ Config BenchPresetConfig(const std::string& preset, int* vocab_size);
 // Matmul FLOPs per token of one forward pass: per layer 2*(I+H)*gH (I = 0 for a one-hot gather), plus 2*H*V.
 double ForwardFlopsPerToken(const Config& config, int vocab_size);
 
-BenchResult RunBenchmark(const Config& config, int vocab_size, double seconds);
+// `workers` null: one process. With several, every worker must call it alike; rank 0's figures are returned.
+BenchResult RunBenchmark(const Config& config, int vocab_size, double seconds, Workers* workers = nullptr,
+                         bool overlap = true);
 // The text `charlm bench` prints without --json; it ends with a note when the run did not have its cores.
 std::string FormatBenchReport(const BenchResult& result);
-void RunBench(const BenchCommand& command, std::ostream& out);
+// Rank 0 alone writes to `out`; the job's size must be command.processes.
+void RunBench(const BenchCommand& command, Workers& workers, std::ostream& out);
 
 }  // namespace charlm

@@ -128,6 +128,38 @@ TEST_CASE("mpi: --version says whether this build has MPI") {
   CHECK_MESSAGE(version.output.find(kMpiexec.empty() ? "MPI: none" : "MPI: Open MPI") != std::string::npos, version.output);
 }
 
+TEST_CASE("mpi: charlm bench --np 2 starts mpirun itself and times the data-parallel step of every process") {
+  if (MpiMissing("mpi bench test")) return;
+  testing::TempDir dir;
+  const std::vector<std::string> tiny{"bench", "--preset", "char-rnn", "--set", "model.hidden_size=8", "--set",
+                                      "model.embedding_size=4", "--set", "train.batch_size=4", "--set",
+                                      "train.num_steps=5", "--set", "train.threads=1", "--seconds", "0.05", "--json"};
+  for (const bool overlap : {true, false}) {
+    CAPTURE(overlap);
+    std::vector<std::string> args = tiny;
+    args.insert(args.end(), {"--np", "2"});
+    if (!overlap) args.push_back("--no-overlap");
+    const testing::RunResult result = testing::Run(dir, args);  // no mpirun: --np starts it
+    REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+    const auto r = nlohmann::json::parse(result.output.substr(result.output.rfind('{')));
+    CHECK(r.at("processes") == 2);
+    CHECK(r.at("overlap") == overlap);
+    CHECK(r.at("batch_size") == 4);  // the global batch: 2 streams each
+    CHECK(r.at("train_tokens_per_s").get<double>() > 0);
+    CHECK(r.at("eval_tokens_per_s").is_null());  // not measured data-parallel
+    Config config;
+    config.model.hidden_size = 8;
+    config.model.embedding_size = 4;
+    config.model.num_layers = 2;
+    const ParamLayout layout(MakeModelSpec(config.model, 65));
+    CHECK(r.at("gradient_bytes").get<double>() == 4.0 * static_cast<double>(layout.total() + 2));
+  }
+  // Under mpirun already, --np must say the job's size.
+  const testing::RunResult mismatch = RunJob(dir, 2, tiny);
+  CHECK(mismatch.exit_code != 0);
+  CHECK_MESSAGE(mismatch.output.find("--np 1 but this job has 2 processes") != std::string::npos, mismatch.output);
+}
+
 TEST_CASE("mpi: 2 and 3 processes train the model 1 process trains: weights after 10 steps, 2 epochs' perplexities") {
   if (MpiMissing("mpi N-invariance test")) return;
   testing::TempDir dir;

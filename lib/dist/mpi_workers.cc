@@ -78,12 +78,6 @@ class MpiWorkers final : public Workers {
   std::vector<MPI_Request> requests_;  // sums started and not yet finished
 };
 
-// A launcher started this process: Open MPI's mpirun, or a PMI/PMIx launcher such as srun.
-bool StartedByLauncher() {
-  return std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr || std::getenv("PMIX_RANK") != nullptr ||
-         std::getenv("PMI_RANK") != nullptr;
-}
-
 }  // namespace
 
 std::unique_ptr<Workers> JoinWorkers(int* argc, char*** argv) {

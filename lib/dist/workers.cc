@@ -1,8 +1,15 @@
 // The one-process Workers, and JoinWorkers for a build without MPI.
 #include "dist/workers.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
 
 #include "errors.h"
 
@@ -32,6 +39,35 @@ class SingleWorker final : public Workers {
 }  // namespace
 
 std::unique_ptr<Workers> SingleProcess() { return std::make_unique<SingleWorker>(); }
+
+bool StartedByLauncher() {
+  return std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr || std::getenv("PMIX_RANK") != nullptr ||
+         std::getenv("PMI_RANK") != nullptr;
+}
+
+void ExecUnderMpirun(int processes, int argc, char** argv) {
+#ifdef CHARLM_MPIEXEC
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  std::vector<std::string> args{CHARLM_MPIEXEC, "-np", std::to_string(processes), "--oversubscribe", "--bind-to",
+                                "none"};
+  if (::geteuid() == 0) args.emplace_back("--allow-run-as-root");
+  args.push_back(ec ? std::string(argv[0]) : self.string());
+  for (int k = 1; k < argc; ++k) args.emplace_back(argv[k]);
+  std::vector<char*> c_args;
+  for (std::string& arg : args) c_args.push_back(arg.data());
+  c_args.push_back(nullptr);
+  ::execv(c_args[0], c_args.data());
+  throw UserError(std::string("--np ") + std::to_string(processes) + " starts " + CHARLM_MPIEXEC + ", which failed (" +
+                  std::strerror(errno) + "): install openmpi-bin (bash scripts/setup.sh), or run without --np");
+#else
+  (void)argc;
+  (void)argv;
+  throw UserError("--np " + std::to_string(processes) +
+                  " runs under mpirun, but this charlm was built without MPI (charlm --version says so): install "
+                  "libopenmpi-dev and rebuild (bash scripts/setup.sh), or run without --np");
+#endif
+}
 
 #ifndef CHARLM_HAVE_MPI
 std::unique_ptr<Workers> JoinWorkers(int*, char***) {

@@ -41,6 +41,14 @@ std::unique_ptr<Workers> SingleProcess();
 // and overwrite each other's files).
 std::unique_ptr<Workers> JoinWorkers(int* argc, char*** argv);
 
+// True when a launcher started this process: Open MPI's mpirun, or a PMI/PMIx launcher such as srun.
+bool StartedByLauncher();
+
+// Runs this program again as `mpirun -np N` with the same arguments (charlm bench --np N), in place of this
+// process: with --oversubscribe and --bind-to none (a benchmark compares against unbound one-process runs), and
+// --allow-run-as-root when started as root. UserError in a build without MPI, or when mpirun cannot be started.
+[[noreturn]] void ExecUnderMpirun(int processes, int argc, char** argv);
+
 // For --version: "MPI: Open MPI v4.1.4 ..." or "MPI: none (built without MPI: ...)".
 std::string MpiDescription();
 

@@ -46,6 +46,9 @@ class TrainStep {
   // The same on tokens laid out already: x and y (T*B) time-major (charlm bench's random tokens).
   StepResult RunOn(const int* x, const int* y, RecurrentState<float>& state, std::uint64_t dropout_seed, double lr);
 
+  // (num_steps, batch_size) activations, free between steps (charlm bench evaluates in them).
+  Workspace<float>& workspace() { return *workspace_; }
+
  private:
   CharModel<float>& model_;
   Optimizer& optimizer_;
