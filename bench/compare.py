@@ -3,6 +3,13 @@
 
     /usr/bin/python3 bench/compare.py                     # all 6 configs, about 9 minutes on 2 cores
     /usr/bin/python3 bench/compare.py --charlm build/charlm --seconds 2 --configs d2l:lstm char-rnn:gru
+    /usr/bin/python3 bench/compare.py --np 2 --configs d2l:lstm char-rnn:lstm --repeats 3   # data parallelism
+
+With --np N it measures data-parallel training instead, in --repeats interleaved rounds: charlm N processes x 1
+thread at N times the preset's batch (with and without the overlapped reduce) against charlm 1 x 1 at the preset's
+batch (the same per-process batch), charlm 1 process x N threads at the same global batch, and PyTorch
+DistributedDataParallel (gloo, bench/torch_ddp.py) with N processes x 1 thread at the same global batch; each
+ratio is taken within a round, and the table shows the rounds' median and range.
 
 Configs are preset x cell (d2l and char-rnn presets of `charlm bench`, LSTM/GRU/RNN). PyTorch runs in every
 thread setting of --torch-threads x --openblas-threads, charlm with each of --charlm-threads, and for each
@@ -19,6 +26,7 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PRESET_BATCH = {"d2l": 32, "char-rnn": 50}  # charlm bench's and bench/torch_reference.py's presets
 GOALS = {"train": 2.0, "eval": 2.0, "generate": 10.0}  # minimum charlm/torch ratios; RSS: charlm <= torch
 
 
@@ -32,6 +40,8 @@ def parse_args(argv):
     parser.add_argument("--torch-threads", type=int, nargs="+", default=[1, 2], help="torch.set_num_threads values to try")
     parser.add_argument("--openblas-threads", type=int, nargs="+", default=[1, 2], help="OPENBLAS_NUM_THREADS values to try")
     parser.add_argument("--json", help="also write the raw results to this file")
+    parser.add_argument("--np", type=int, default=1, help="N > 1: the data-parallel comparison (see above)")
+    parser.add_argument("--repeats", type=int, default=3, help="with --np: interleaved rounds (default 3)")
     args = parser.parse_args(argv)
     if not os.access(args.charlm, os.X_OK):
         parser.error(f"--charlm {args.charlm} is not an executable: build it first (scripts/setup.sh) or pass its path")
@@ -78,6 +88,72 @@ def run_torch(args, preset, cell):
     return best
 
 
+def scaling_round(args, preset, cell):
+    """One round of the --np comparison for one config: every run's JSON, keyed by what it is."""
+    n = args.np
+    batch = PRESET_BATCH[preset]
+
+    def charlm(extra):
+        return run_json([args.charlm, "bench", "--preset", preset, "--set", f"model.cell={cell}", "--seconds",
+                         str(args.seconds), "--json"] + extra)
+
+    runs = {
+        "1x1": charlm(["--set", "train.threads=1", "--set", f"train.batch_size={batch}"]),
+        f"{n}x1": charlm(["--np", str(n), "--set", "train.threads=1", "--set", f"train.batch_size={n * batch}"]),
+        f"{n}x1 no overlap": charlm(["--np", str(n), "--no-overlap", "--set", "train.threads=1", "--set",
+                                     f"train.batch_size={n * batch}"]),
+        f"1x{n}": charlm(["--set", f"train.threads={n}", "--set", f"train.batch_size={n * batch}"]),
+        "ddp": run_json(["/usr/bin/python3", os.path.join(ROOT, "bench", "torch_ddp.py"), "--preset", preset, "--cell",
+                         cell, "--np", str(n), "--batch", str(n * batch), "--seconds", str(args.seconds), "--json"]),
+    }
+    return runs
+
+
+def median_range(values):
+    ordered = sorted(values)
+    middle = ordered[len(ordered) // 2] if len(ordered) % 2 else (ordered[len(ordered) // 2 - 1] + ordered[len(ordered) // 2]) / 2
+    return f"{middle:.2f}× ({ordered[0]:.2f}–{ordered[-1]:.2f})"
+
+
+def scaling_main(args):
+    n = args.np
+    load_before = os.getloadavg()[0]
+    rounds = {config: [] for config in args.configs}
+    for k in range(args.repeats):
+        for config in args.configs:
+            preset, cell = config.split(":")
+            print(f"round {k + 1}/{args.repeats}: {preset} {cell} ...", file=sys.stderr, flush=True)
+            rounds[config].append(scaling_round(args, preset, cell))
+    load_after = os.getloadavg()[0]
+    print(f"Machine: {machine()}; {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}; load average (1 min) "
+          f"{load_before:.2f} before, {load_after:.2f} after; {args.seconds:g} s per phase; {args.repeats} interleaved "
+          f"rounds; ratios per round, median (range).\n")
+    print(f"| config | tokens/s: charlm {n}x1 / 1x1 / 1x{n} / DDP {n}x1 (medians) | {n}x1 over 1x1, same per-process "
+          f"batch (≥ 1.8×) | {n}x1 over 1x{n}, same global batch | charlm {n}x1 over DDP (≥ 2×) | overlap on / off "
+          f"| reduce wait ms/step on / off | MB summed per step |")
+    print("|---|---|---|---|---|---|---|---|")
+    for config, runs in rounds.items():
+        def tokens(key):
+            return [r[key]["train_tokens_per_s"] for r in runs]
+
+        def med(values):
+            return sorted(values)[len(values) // 2]
+
+        par, one, threads, ddp, off = (tokens(f"{n}x1"), tokens("1x1"), tokens(f"1x{n}"), tokens("ddp"),
+                                       tokens(f"{n}x1 no overlap"))
+        wait_on = med([r[f"{n}x1"]["reduce_wait_ms_per_step"] for r in runs])
+        wait_off = med([r[f"{n}x1 no overlap"]["reduce_wait_ms_per_step"] for r in runs])
+        print(f"| {config} | {med(par):,.0f} / {med(one):,.0f} / {med(threads):,.0f} / {med(ddp):,.0f} "
+              f"| {median_range([a / b for a, b in zip(par, one)])} "
+              f"| {median_range([a / b for a, b in zip(par, threads)])} "
+              f"| {median_range([a / b for a, b in zip(par, ddp)])} "
+              f"| {median_range([a / b for a, b in zip(par, off)])} "
+              f"| {wait_on:.1f} / {wait_off:.1f} | {runs[0][f'{n}x1']['gradient_bytes'] / 1e6:.2f} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"load_before": load_before, "load_after": load_after, "rounds": rounds}, f, indent=1)
+
+
 def machine():
     model, cores = "unknown", os.cpu_count()
     try:
@@ -95,6 +171,9 @@ def mark(ok):
 
 def main(argv):
     args = parse_args(argv)
+    if args.np > 1:
+        scaling_main(args)
+        return
     load_before = os.getloadavg()[0]
     rows, raw = [], []
     for config in args.configs:
