@@ -130,8 +130,8 @@ def scaling_main(args):
           f"rounds; ratios per round, median (range).\n")
     print(f"| config | tokens/s: charlm {n}x1 / 1x1 / 1x{n} / DDP {n}x1 (medians) | {n}x1 over 1x1, same per-process "
           f"batch (≥ 1.8×) | {n}x1 over 1x{n}, same global batch | charlm {n}x1 over DDP (≥ 2×) | overlap on / off "
-          f"| reduce wait ms/step on / off | MB summed per step |")
-    print("|---|---|---|---|---|---|---|---|")
+          f"| reduce wait ms/step on / off | MB summed per step | the sum alone, ms |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for config, runs in rounds.items():
         def tokens(key):
             return [r[key]["train_tokens_per_s"] for r in runs]
@@ -148,7 +148,8 @@ def scaling_main(args):
               f"| {median_range([a / b for a, b in zip(par, threads)])} "
               f"| {median_range([a / b for a, b in zip(par, ddp)])} "
               f"| {median_range([a / b for a, b in zip(par, off)])} "
-              f"| {wait_on:.1f} / {wait_off:.1f} | {runs[0][f'{n}x1']['gradient_bytes'] / 1e6:.2f} |")
+              f"| {wait_on:.1f} / {wait_off:.1f} | {runs[0][f'{n}x1']['gradient_bytes'] / 1e6:.2f} "
+              f"| {med([r[f'{n}x1']['allreduce_ms'] for r in runs]):.1f} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"load_before": load_before, "load_after": load_after, "rounds": rounds}, f, indent=1)

@@ -42,6 +42,7 @@ struct BenchResult {
   bool overlap = true;
   double gradient_bytes = 0;  // the buffer each step sums: gradients, loss sum, token count (4 bytes each)
   double reduce_wait_ms_per_step = 0;
+  double allreduce_ms = 0;  // one blocking sum of that buffer once every process has arrived, median of 9
   // Process CPU seconds per wall second over the timed phases, and the 1-minute load average before and
   // after: CPU/wall well below the thread count means other processes took the cores.
   double cpu_per_wall = 0, load_before = 0, load_after = 0;

@@ -147,6 +147,7 @@ TEST_CASE("mpi: charlm bench --np 2 starts mpirun itself and times the data-para
     CHECK(r.at("batch_size") == 4);  // the global batch: 2 streams each
     CHECK(r.at("train_tokens_per_s").get<double>() > 0);
     CHECK(r.at("eval_tokens_per_s").is_null());  // not measured data-parallel
+    CHECK(r.at("allreduce_ms").get<double>() > 0);
     Config config;
     config.model.hidden_size = 8;
     config.model.embedding_size = 4;
