@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 """Runs charlm bench and the PyTorch reference side by side on the issue's configs and prints a markdown table.
 
-    /usr/bin/python3 bench/compare.py                     # all 6 configs, about 9 minutes on 2 cores
+    /usr/bin/python3 bench/compare.py                     # all 6 configs x 2 precisions a side, about 20 minutes on 2 cores
     /usr/bin/python3 bench/compare.py --charlm build/charlm --seconds 2 --configs d2l:lstm char-rnn:gru
+    /usr/bin/python3 bench/compare.py --precision fp32 --autocast none      # fp32 only, as before issue 17
     /usr/bin/python3 bench/compare.py --np 2 --configs d2l:lstm char-rnn:lstm --repeats 3   # data parallelism
 
 With --np N it measures data-parallel training instead, in --repeats interleaved rounds: charlm N processes x 1
@@ -11,8 +12,9 @@ batch (the same per-process batch), charlm 1 process x N threads at the same glo
 DistributedDataParallel (gloo, bench/torch_ddp.py) with N processes x 1 thread at the same global batch; each
 ratio is taken within a round, and the table shows the rounds' median and range.
 
-Configs are preset x cell (d2l and char-rnn presets of `charlm bench`, LSTM/GRU/RNN). PyTorch runs in every
-thread setting of --torch-threads x --openblas-threads, charlm with each of --charlm-threads, and for each
+Configs are preset x cell (d2l and char-rnn presets of `charlm bench`, LSTM/GRU/RNN). Four columns per metric:
+charlm at train.precision fp32 and bf16, PyTorch in fp32 and under torch.autocast bf16 (its fastest CPU setting).
+PyTorch runs in every thread setting of --torch-threads x --openblas-threads, charlm with each of --charlm-threads, and for each
 metric each side's best setting is kept (PyTorch's lowest RSS, charlm's highest), so every ratio is against
 PyTorch at its fastest. Runs are sequential: anything
 else using the cores distorts them, so the 1-minute load average is printed before and after.
@@ -27,7 +29,10 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PRESET_BATCH = {"d2l": 32, "char-rnn": 50}  # charlm bench's and bench/torch_reference.py's presets
-GOALS = {"train": 2.0, "eval": 2.0, "generate": 10.0}  # minimum charlm/torch ratios; RSS: charlm <= torch
+# Issue 17's training goals: (numerator, denominator, minimum ratio); charlm bf16 is charlm at train.precision bf16,
+# torch bf16 is PyTorch under torch.autocast("cpu", dtype=torch.bfloat16).
+TRAIN_GOALS = (("charlm bf16", "torch fp32", 2.0), ("charlm bf16", "torch bf16", 1.3), ("charlm fp32", "torch fp32", 1.3))
+GOALS = {"eval": 2.0, "generate": 10.0}  # best charlm over best PyTorch; RSS: charlm <= torch
 
 
 def parse_args(argv):
@@ -39,6 +44,10 @@ def parse_args(argv):
     parser.add_argument("--charlm-threads", type=int, nargs="+", default=[1, 2], help="train.threads values to try")
     parser.add_argument("--torch-threads", type=int, nargs="+", default=[1, 2], help="torch.set_num_threads values to try")
     parser.add_argument("--openblas-threads", type=int, nargs="+", default=[1, 2], help="OPENBLAS_NUM_THREADS values to try")
+    parser.add_argument("--autocast", nargs="+", choices=("none", "bf16"), default=["none", "bf16"],
+                        help="PyTorch settings: none (fp32) and/or bf16 (torch.autocast); default both")
+    parser.add_argument("--precision", nargs="+", choices=("fp32", "bf16"), default=["fp32", "bf16"],
+                        help="charlm's train.precision values; default both")
     parser.add_argument("--json", help="also write the raw results to this file")
     parser.add_argument("--np", type=int, default=1, help="N > 1: the data-parallel comparison (see above)")
     parser.add_argument("--repeats", type=int, default=3, help="with --np: interleaved rounds (default 3)")
@@ -56,33 +65,44 @@ def run_json(command, env=None):
     return json.loads(out.strip().splitlines()[-1])
 
 
-def run_charlm(args, preset, cell):
-    runs = [run_json([args.charlm, "bench", "--preset", preset, "--set", f"model.cell={cell}",
-                      "--set", f"train.threads={threads}", "--seconds", str(args.seconds), "--json"])
-            for threads in args.charlm_threads]
-    best = dict(max(runs, key=lambda r: r["train_tokens_per_s"]))  # GFLOP/s and sgemm of the fastest training run
-    for key in ("train_tokens_per_s", "eval_tokens_per_s", "generate_chars_per_s"):
+def best_of(runs, keys, setting):
+    """Each key's highest value over the runs, with the setting that gave it under key + "_threads"."""
+    best = {}
+    for key in keys:
         run = max(runs, key=lambda r: r[key])
         best[key] = run[key]
-        best[key + "_threads"] = str(run["threads"])
+        best[key + "_threads"] = setting(run)
+    return best
+
+
+def run_charlm(args, preset, cell, precision):
+    runs = []
+    for threads in args.charlm_threads:
+        command = [args.charlm, "bench", "--preset", preset, "--set", f"model.cell={cell}", "--set", f"train.threads={threads}",
+                   "--set", f"train.precision={precision}", "--seconds", str(args.seconds), "--json"]
+        try:
+            runs.append(run_json(command))
+        except subprocess.CalledProcessError as error:  # e.g. bf16 on a CPU or build without it: say why, leave the cell empty
+            print(f"charlm {precision}: {error.stderr.strip()}", file=sys.stderr)
+            return None
+    best = dict(max(runs, key=lambda r: r["train_tokens_per_s"]))  # GFLOP/s and sgemm of the fastest training run
+    best.update(best_of(runs, ("train_tokens_per_s", "eval_tokens_per_s", "generate_chars_per_s"), lambda r: str(r["threads"])))
     best["peak_rss_mb"] = max(r["peak_rss_mb"] for r in runs)
     best["runs"] = runs
     return best
 
 
-def run_torch(args, preset, cell):
+def run_torch(args, preset, cell, autocast):
     runs = []
     for openblas in args.openblas_threads:
         for torch_threads in args.torch_threads:
             env = dict(os.environ, OPENBLAS_NUM_THREADS=str(openblas))
             runs.append(run_json(["/usr/bin/python3", os.path.join(ROOT, "bench", "torch_reference.py"), "--preset", preset,
                                   "--cell", cell, "--torch-threads", str(torch_threads), "--seconds", str(args.seconds),
-                                  "--json"], env))
-    best = {}
-    for key in ("train_tokens_per_s", "eval_tokens_per_s", "gen_chars_per_s"):
-        run = max(runs, key=lambda r: r[key])
-        best[key] = run[key]
-        best[key + "_threads"] = f"{run['torch_threads']}/{run['openblas_threads']}"
+                                  "--autocast", autocast, "--json"], env))
+    best = best_of(runs, ("train_tokens_per_s", "eval_tokens_per_s", "gen_chars_per_s"),
+                   lambda r: f"{r['torch_threads']}/{r['openblas_threads']}")
+    best["generate_chars_per_s"], best["generate_chars_per_s_threads"] = best["gen_chars_per_s"], best["gen_chars_per_s_threads"]
     best["peak_rss_mb"] = min(r["peak_rss_mb"] for r in runs)
     best["runs"] = runs
     return best
@@ -170,47 +190,74 @@ def mark(ok):
     return "yes" if ok else "**no**"
 
 
+def cells(sides, key, order):
+    """'21,183 (2) / - / 10,453 (1/2) / ...' over the sides in order, '-' for a side that did not run."""
+    return " / ".join(f"{sides[n][key]:,.0f} ({sides[n][key + '_threads']})" if sides.get(n) else "-" for n in order)
+
+
+def best_side(sides, key, prefix):
+    present = [sides[n][key] for n in sides if n.startswith(prefix) and sides[n]]
+    return max(present) if present else None
+
+
+def ratio_cell(numerator, denominator, goal, digits=2):
+    if numerator is None or denominator is None:
+        return "-"
+    ratio = numerator / denominator
+    return f"**{ratio:.{digits}f}×** {mark(ratio >= goal)}"
+
+
 def main(argv):
     args = parse_args(argv)
     if args.np > 1:
         scaling_main(args)
         return
     load_before = os.getloadavg()[0]
+    order = [f"charlm {p}" for p in args.precision] + [f"torch {'fp32' if a == 'none' else a}" for a in args.autocast]
     rows, raw = [], []
     for config in args.configs:
         preset, cell = config.split(":")
         print(f"running {preset} {cell} ...", file=sys.stderr, flush=True)
-        c = run_charlm(args, preset, cell)
-        t = run_torch(args, preset, cell)
-        raw.append({"preset": preset, "cell": cell, "charlm": c, "torch": t})
-        ratios = {"train": c["train_tokens_per_s"] / t["train_tokens_per_s"],
-                  "eval": c["eval_tokens_per_s"] / t["eval_tokens_per_s"],
-                  "generate": c["generate_chars_per_s"] / t["gen_chars_per_s"]}
+        sides = {}
+        for precision in args.precision:
+            sides[f"charlm {precision}"] = run_charlm(args, preset, cell, precision)
+        for autocast in args.autocast:
+            sides[f"torch {'fp32' if autocast == 'none' else autocast}"] = run_torch(args, preset, cell, autocast)
+        raw.append({"preset": preset, "cell": cell, "sides": sides})
+        train = {n: (s["train_tokens_per_s"] if s else None) for n, s in sides.items()}
+        goal_cells = [ratio_cell(train.get(a), train.get(b), goal) for a, b, goal in TRAIN_GOALS]
+        charlm_rss = [s["peak_rss_mb"] for n, s in sides.items() if n.startswith("charlm") and s]
+        torch_rss = [s["peak_rss_mb"] for n, s in sides.items() if n.startswith("torch") and s]
+        # The share of sgemm is of fp32 training (the sgemm is fp32); bf16 only when fp32 was not run.
+        fastest = sides.get("charlm fp32") or next(s for n, s in sides.items() if n.startswith("charlm") and s)
+        torch_last = [s["runs"][-1]["cpu_per_wall"] for n, s in sides.items() if n.startswith("torch") and s]
         rows.append(
-            f"| {preset} {cell} "
-            f"| {c['train_tokens_per_s']:,.0f} ({c['train_tokens_per_s_threads']}) / {t['train_tokens_per_s']:,.0f} ({t['train_tokens_per_s_threads']}) "
-            f"| **{ratios['train']:.2f}×** {mark(ratios['train'] >= GOALS['train'])} "
-            f"| {c['eval_tokens_per_s']:,.0f} ({c['eval_tokens_per_s_threads']}) / {t['eval_tokens_per_s']:,.0f} ({t['eval_tokens_per_s_threads']}) "
-            f"| **{ratios['eval']:.2f}×** {mark(ratios['eval'] >= GOALS['eval'])} "
-            f"| {c['generate_chars_per_s']:,.0f} / {t['gen_chars_per_s']:,.0f} ({t['gen_chars_per_s_threads']}) "
-            f"| **{ratios['generate']:.1f}×** {mark(ratios['generate'] >= GOALS['generate'])} "
-            f"| {c['peak_rss_mb']:.0f} / {t['peak_rss_mb']:.0f} "
-            f"| {c['peak_rss_mb'] / t['peak_rss_mb']:.2f} {mark(c['peak_rss_mb'] <= t['peak_rss_mb'])} "
-            f"| {c['train_gflops']:.1f} / {c['sgemm_gflops']:.1f} = {100 * c['train_gflops'] / c['sgemm_gflops']:.0f} % "
-            f"| {c.get('cpu_per_wall', float('nan')):.2f} / {t['runs'][-1]['cpu_per_wall']:.2f} |")
+            f"| {preset} {cell} | {cells(sides, 'train_tokens_per_s', order)} | " + " | ".join(goal_cells) +
+            f" | {cells(sides, 'eval_tokens_per_s', order)} "
+            f"| {ratio_cell(best_side(sides, 'eval_tokens_per_s', 'charlm'), best_side(sides, 'eval_tokens_per_s', 'torch'), GOALS['eval'])} "
+            f"| {cells(sides, 'generate_chars_per_s', order)} "
+            f"| {ratio_cell(best_side(sides, 'generate_chars_per_s', 'charlm'), best_side(sides, 'generate_chars_per_s', 'torch'), GOALS['generate'], 1)} "
+            f"| {max(charlm_rss):.0f} / {min(torch_rss):.0f} | {max(charlm_rss) / min(torch_rss):.2f} {mark(max(charlm_rss) <= min(torch_rss))} "
+            f"| {fastest['train_gflops']:.1f} / {fastest['sgemm_gflops']:.1f} = {100 * fastest['train_gflops'] / fastest['sgemm_gflops']:.0f} % "
+            f"| {fastest.get('cpu_per_wall', float('nan')):.2f} / {' '.join(f'{c:.2f}' for c in torch_last)} |")
     load_after = os.getloadavg()[0]
+    some_charlm = next(s for r in raw for n, s in r["sides"].items() if n.startswith("charlm") and s)
     print(f"Machine: {machine()}; {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}; "
           f"load average (1 min) {load_before:.2f} before, {load_after:.2f} after; {args.seconds:g} s per phase; "
-          f"OpenBLAS kernels {raw[0]['charlm'].get('blas_core', '?')} "
-          f"(OPENBLAS_CORETYPE {os.environ.get('OPENBLAS_CORETYPE', 'unset')}, the same for both sides).")
-    print("Each side at its fastest thread setting, per metric: charlm's train.threads (OpenBLAS threads) shown as "
-          "(n), PyTorch's torch threads x OPENBLAS_NUM_THREADS shown as (torch/OpenBLAS); peak RSS is charlm's "
-          "largest and PyTorch's smallest; GFLOP/s and sgemm are from charlm's fastest training run. CPU/wall below the thread count means the cores were shared "
-          "(of charlm's fastest training run and of PyTorch's last thread setting, 2/2).\n")
-    print("| config | train tokens/s charlm / torch | train ≥ 2× | eval tokens/s charlm / torch | eval ≥ 2× "
-          "| generate chars/s charlm / torch | gen ≥ 10× | peak RSS MB charlm / torch | RSS ratio ≤ 1 "
+          f"OpenBLAS kernels {some_charlm.get('blas_core', '?')} "
+          f"(OPENBLAS_CORETYPE {os.environ.get('OPENBLAS_CORETYPE', 'unset')}, the same for both sides); "
+          f"charlm's bf16 products: {some_charlm.get('onednn', '?')}, OMP_WAIT_POLICY {some_charlm.get('omp_wait_policy') or 'unset'}.")
+    print(f"Columns in the order {' / '.join(order)}; torch bf16 is torch.autocast(\"cpu\", dtype=torch.bfloat16). "
+          "Each at its fastest thread setting, per metric: charlm's train.threads shown as (n), PyTorch's torch threads x "
+          "OPENBLAS_NUM_THREADS as (torch/OpenBLAS). Eval and generate ratios are the best charlm setting over the best "
+          "PyTorch one. Peak RSS is charlm's largest and PyTorch's smallest; GFLOP/s, sgemm and CPU/wall are from charlm's "
+          "fastest fp32 training run (CPU/wall of PyTorch: its last thread setting, 2/2, per autocast setting); CPU/wall below "
+          "the thread count means the cores were shared.\n")
+    goal_heads = [f"{a} / {b} ≥ {goal:g}×" for a, b, goal in TRAIN_GOALS]
+    print(f"| config | train tokens/s {' / '.join(order)} | " + " | ".join(goal_heads) +
+          f" | eval tokens/s, same order | eval ≥ 2× | generate chars/s, same order | gen ≥ 10× | peak RSS MB charlm / torch | RSS ratio ≤ 1 "
           "| charlm train GFLOP/s / sgemm | CPU/wall charlm / torch |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---" * (10 + len(goal_heads)) + "|")
     for row in rows:
         print(row)
     if args.json:

@@ -4,14 +4,20 @@
 Run by hand with the Debian torch (apt-get install python3-torch); it is not part of the C++ test suite:
     /usr/bin/python3 bench/torch_reference.py --preset d2l --torch-threads 1 --seconds 4
     OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/torch_reference.py --preset char-rnn --json
+    /usr/bin/python3 bench/torch_reference.py --preset d2l --autocast bf16   # PyTorch's fastest CPU setting
 Debian's torch does its float32 matrix products in the system BLAS (OpenBLAS through libblas.so.3), whose
 thread count comes from OPENBLAS_NUM_THREADS at load time and is not changed by torch.set_num_threads;
 both counts are reported so runs can be compared fairly with charlm's. On a busy machine, torch threads > 1
 collapses (OpenMP workers spin while waiting); OMP_WAIT_POLICY=PASSIVE avoids that. Compare only runs whose
 reported cpu/wall is close to the thread count in use.
+
+--autocast bf16 runs every phase's forward pass (and the loss) under torch.autocast("cpu", dtype=torch.bfloat16),
+as a PyTorch user asks for mixed precision on the CPU; autocast picks which products run in bf16 (with torch 1.13,
+nn.Linear and nn.RNN return bf16, nn.LSTM and nn.GRU return fp32); the weights, gradients and Adam stay fp32.
 """
 
 import argparse
+import contextlib
 import ctypes
 import json
 import os
@@ -70,6 +76,8 @@ def parse_args(argv):
     parser.add_argument("--torch-threads", type=int, default=1, help="torch.set_num_threads (default 1)")
     parser.add_argument("--warmup", type=int, default=5, help="untimed training/evaluation steps per phase (default 5)")
     parser.add_argument("--seconds", type=float, default=3.0, help="timed seconds per phase, 3 phases (default 3)")
+    parser.add_argument("--autocast", choices=("none", "bf16"), default="none",
+                        help='"bf16": forward passes under torch.autocast("cpu", dtype=torch.bfloat16) (default none)')
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of one line")
     args = parser.parse_args(argv)
@@ -115,6 +123,13 @@ def timed_loop(step, warmup, seconds, cpu_used):
             return calls, elapsed
 
 
+def precision_context(autocast):
+    """A fresh context manager for one forward pass: autocast to bf16, or nothing."""
+    if autocast == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def run(args):
     load_before = os.getloadavg()[0]  # other processes competing for the cores make the numbers meaningless
     cpu_used = [0.0]
@@ -137,8 +152,9 @@ def run(args):
     def train_step():  # state carried across batches, as charlm's consecutive sampler does
         x, y = next_batch()
         optimizer.zero_grad(set_to_none=True)
-        logits, new_state = model(x, state[0])
-        loss = loss_fn(logits.reshape(-1, V), y.reshape(-1))
+        with precision_context(args.autocast):
+            logits, new_state = model(x, state[0])
+            loss = loss_fn(logits.reshape(-1, V), y.reshape(-1))
         loss.backward()
         nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
@@ -153,8 +169,9 @@ def run(args):
 
     def eval_step():
         x, y = next_batch()
-        logits, eval_state[0] = model(x, eval_state[0])
-        eval_loss[0] = float(loss_fn(logits.reshape(-1, V), y.reshape(-1)))
+        with precision_context(args.autocast):
+            logits, eval_state[0] = model(x, eval_state[0])
+            eval_loss[0] = float(loss_fn(logits.reshape(-1, V), y.reshape(-1)))
 
     with torch.no_grad():
         eval_calls, eval_seconds = timed_loop(eval_step, args.warmup, args.seconds, cpu_used)
@@ -163,8 +180,9 @@ def run(args):
     token = [torch.zeros(1, 1, dtype=torch.long)]
 
     def generate_char():  # batch 1, one step at a time, sampling from the softmax
-        logits, gen_state[0] = model(token[0], gen_state[0])
-        token[0] = torch.multinomial(F.softmax(logits[0], dim=-1), 1)  # (1, 1)
+        with precision_context(args.autocast):
+            logits, gen_state[0] = model(token[0], gen_state[0])
+        token[0] = torch.multinomial(F.softmax(logits[0].float(), dim=-1), 1)  # (1, 1)
 
     with torch.no_grad():
         gen_calls, gen_seconds = timed_loop(generate_char, args.warmup * T, args.seconds, cpu_used)
@@ -181,6 +199,7 @@ def run(args):
         "batch": B,
         "steps": T,
         "params": sum(p.numel() for p in model.parameters()),
+        "autocast": args.autocast,
         "torch_threads": torch.get_num_threads(),
         "openblas_threads": openblas_threads(),
         "OPENBLAS_NUM_THREADS": os.environ.get("OPENBLAS_NUM_THREADS"),
@@ -209,7 +228,7 @@ def main(argv):
         return
     print(f"{result['framework']} {result['preset']} {result['cell']} V={result['vocab']} E={result['embedding']} "
           f"H={result['hidden']}x{result['layers']} B={result['batch']} T={result['steps']} "
-          f"threads torch={result['torch_threads']} openblas={result['openblas_threads']}: "
+          f"threads torch={result['torch_threads']} openblas={result['openblas_threads']} autocast {result['autocast']}: "
           f"train {result['train_tokens_per_s']:.0f} tok/s, eval {result['eval_tokens_per_s']:.0f} tok/s, "
           f"generate {result['gen_chars_per_s']:.0f} char/s, peak RSS {result['peak_rss_mb']:.0f} MB "
           f"(cpu/wall {result['cpu_per_wall']:.2f}; load {result['load_1min_before']:.1f} -> "
