@@ -1,4 +1,5 @@
-// GemmBf16 through oneDNN's matmul primitive (one primitive per product shape, made once), and bf16 detection.
+// GemmBf16 through oneDNN's matmul primitive (one primitive per product shape, made once), PackedProduct (a
+// matmul on weights reordered once into the layout it chose), and bf16 detection.
 #include "model/bf16_gemm.h"
 
 #include <unistd.h>
@@ -70,6 +71,9 @@ class OnednnContext {
     stream_.wait();
   }
 
+  const dnnl::engine& engine() const { return engine_; }
+  dnnl::stream& stream() { return stream_; }
+
  private:
   CachedProduct& Find(const ProductShape& s) {
     for (auto& p : cache_) {
@@ -119,6 +123,89 @@ const char* IsaName(dnnl_cpu_isa_t isa) {
 
 }  // namespace
 
+struct PackedProduct::State {
+  struct Shape {
+    dnnl::memory::data_type type;
+    bool trans_b;
+    int m, n, k, ldb, lda, ldc;
+    bool accumulate;
+    bool operator==(const Shape&) const = default;
+  };
+  Shape shape;
+  dnnl::matmul primitive;
+  dnnl::memory a, b_user, b_packed, c;  // b_packed owns its buffer; the others point at the caller's
+  dnnl::reorder pack;                   // b_user -> b_packed
+  bool reordered;
+};
+
+namespace {
+
+std::unique_ptr<PackedProduct::State> MakePacked(const PackedProduct::State::Shape& s) {
+  using dims = dnnl::memory::dims;
+  const dnnl::engine& engine = Context().engine();
+  const dnnl::memory::desc a_md(dims{s.m, s.k}, s.type, dims{s.lda, 1});
+  const dnnl::memory::desc b_any(dims{s.k, s.n}, s.type, dnnl::memory::format_tag::any);
+  const dnnl::memory::desc b_user_md(dims{s.k, s.n}, s.type, s.trans_b ? dims{1, s.ldb} : dims{s.ldb, 1});
+  const dnnl::memory::desc c_md(dims{s.m, s.n}, dnnl::memory::data_type::f32, dims{s.ldc, 1});
+  dnnl::primitive_attr attr;
+  if (s.accumulate) {
+    dnnl::post_ops ops;
+    ops.append_sum(1.0f);
+    attr.set_post_ops(ops);
+  }
+  const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_any, c_md), attr, engine);
+  auto state = std::make_unique<PackedProduct::State>();
+  state->shape = s;
+  state->primitive = dnnl::matmul(pd);
+  state->a = dnnl::memory(a_md, engine, nullptr);
+  state->b_user = dnnl::memory(b_user_md, engine, nullptr);
+  state->b_packed = dnnl::memory(pd.weights_desc(), engine);
+  state->c = dnnl::memory(c_md, engine, nullptr);
+  state->pack = dnnl::reorder(state->b_user, state->b_packed);
+  state->reordered = pd.weights_desc() != b_user_md;
+  return state;
+}
+
+void Pack(std::unique_ptr<PackedProduct::State>& state, const PackedProduct::State::Shape& shape, const void* b) {
+  assert(shape.m > 0 && shape.n > 0 && shape.k > 0);
+  if (state == nullptr || !(state->shape == shape)) state = MakePacked(shape);
+  state->b_user.set_data_handle(const_cast<void*>(b));
+  state->pack.execute(Context().stream(), state->b_user, state->b_packed);
+  Context().stream().wait();
+}
+
+void Run(PackedProduct::State& state, const void* a, float* c) {
+  state.a.set_data_handle(const_cast<void*>(a));
+  state.c.set_data_handle(c);
+  state.primitive.execute(Context().stream(),
+                          {{DNNL_ARG_SRC, state.a}, {DNNL_ARG_WEIGHTS, state.b_packed}, {DNNL_ARG_DST, state.c}});
+  Context().stream().wait();
+}
+
+}  // namespace
+
+void PackedProduct::PackBf16(bool trans_b, int m, int n, int k, const Bf16* b, int ldb, int lda, int ldc, float beta) {
+  assert(beta == 0.0f || beta == 1.0f);
+  Pack(state_, {dnnl::memory::data_type::bf16, trans_b, m, n, k, ldb, lda, ldc, beta != 0.0f}, b);
+}
+
+void PackedProduct::RunBf16(const Bf16* a, float* c) {
+  assert(state_ != nullptr && state_->shape.type == dnnl::memory::data_type::bf16);
+  Run(*state_, a, c);
+}
+
+void PackedProduct::PackFp32(bool trans_b, int m, int n, int k, const float* b, int ldb, int lda, int ldc, float beta) {
+  assert(beta == 0.0f || beta == 1.0f);
+  Pack(state_, {dnnl::memory::data_type::f32, trans_b, m, n, k, ldb, lda, ldc, beta != 0.0f}, b);
+}
+
+void PackedProduct::RunFp32(const float* a, float* c) {
+  assert(state_ != nullptr && state_->shape.type == dnnl::memory::data_type::f32);
+  Run(*state_, a, c);
+}
+
+bool PackedProduct::reordered() const { return state_ != nullptr && state_->reordered; }
+
 std::string Bf16Unavailable() {
   const dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
   if ((isa & dnnl_cpu_isa_avx512_core_bf16) == dnnl_cpu_isa_avx512_core_bf16) return "";
@@ -157,6 +244,23 @@ void GemmBf16(bool, bool, int, int, int, const Bf16*, int, const Bf16*, int, flo
 
 std::string OnednnDescription() { return "none (built without oneDNN)"; }
 
+struct PackedProduct::State {};
+
+void PackedProduct::PackBf16(bool, int, int, int, const Bf16*, int, int, int, float) {
+  assert(false && "PackedProduct without oneDNN: RequireBf16 was skipped");
+}
+void PackedProduct::RunBf16(const Bf16*, float*) { assert(false && "PackedProduct without oneDNN"); }
+void PackedProduct::PackFp32(bool, int, int, int, const float*, int, int, int, float) {
+  assert(false && "PackedProduct without oneDNN");
+}
+void PackedProduct::RunFp32(const float*, float*) { assert(false && "PackedProduct without oneDNN"); }
+bool PackedProduct::reordered() const { return false; }
+
 #endif
+
+PackedProduct::PackedProduct() = default;
+PackedProduct::~PackedProduct() = default;
+PackedProduct::PackedProduct(PackedProduct&&) noexcept = default;
+PackedProduct& PackedProduct::operator=(PackedProduct&&) noexcept = default;
 
 }  // namespace charlm

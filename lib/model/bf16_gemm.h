@@ -1,11 +1,13 @@
-// bf16 matrix products through oneDNN (bf16 inputs, fp32 accumulation and output), float-to-bf16 rounding, and
-// Product: the one call the model's products go through, fp32 (SplitGemm, today's bits) or bf16.
+// bf16 matrix products through oneDNN (bf16 inputs, fp32 accumulation and output), float-to-bf16 rounding,
+// products on a pre-packed weight (PackedProduct), and Product: the one call the model's products go through,
+// fp32 (SplitGemm, today's bits) or bf16.
 #pragma once
 
 #include <bit>
 #include <cassert>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <type_traits>
 
@@ -46,6 +48,35 @@ void GemmBf16(bool trans_a, bool trans_b, int m, int n, int k, const Bf16* a, in
 void EnsurePassiveOpenMpWait(char** argv);
 // OMP_WAIT_POLICY as this process sees it ("" when unset), for bench's report.
 std::string OpenMpWaitPolicy();
+
+// C (m x n) = A (m x k) op(B) (k x n) + beta C for a B that stays the same over many calls: a recurrent layer's
+// w_h over the T steps of a sequence. sgemm repacks B into its kernel's layout at every call (the per-step products
+// ran at 72-137 GFLOP/s against 165-197 for the big ones); Pack reorders B once into the layout oneDNN's matmul
+// chose for this shape (weights format "any") and every Run reads that copy. The primitive and the packed buffer
+// are made when Pack first sees a shape (once per layer in a run); later Packs only reorder. Row-major, beta 0
+// or 1, A and C at the strides given to Pack. Only where oneDNN is available (bf16: after RequireBf16).
+class PackedProduct {
+ public:
+  PackedProduct();
+  ~PackedProduct();
+  PackedProduct(PackedProduct&&) noexcept;
+  PackedProduct& operator=(PackedProduct&&) noexcept;
+
+  // bf16 inputs, fp32 accumulation and C.
+  void PackBf16(bool trans_b, int m, int n, int k, const Bf16* b, int ldb, int lda, int ldc, float beta);
+  void RunBf16(const Bf16* a, float* c);
+  // fp32 throughout (oneDNN's sgemm-like kernels on packed weights).
+  void PackFp32(bool trans_b, int m, int n, int k, const float* b, int ldb, int lda, int ldc, float beta);
+  void RunFp32(const float* a, float* c);
+
+  // The packed layout differs from plain row-major (oneDNN chose a blocked one): a test looks at it.
+  bool reordered() const;
+
+  struct State;  // oneDNN's objects, defined in bf16_gemm.cc only
+
+ private:
+  std::unique_ptr<State> state_;
+};
 
 // "oneDNN 2.6.3, avx512_core_bf16" (the version and the ISA its kernels dispatch to), or why there is none.
 std::string OnednnDescription();

@@ -145,6 +145,49 @@ void RecurrentLayer<T>::Round(const T* src, std::size_t n, std::vector<Bf16>& bu
   }
 }
 
+template <typename T>
+void RecurrentLayer<T>::PackStepWeights(const RecurrentParams<T>& params, bool backward) {
+  if constexpr (std::is_same_v<T, float>) {
+    // One step (generation's batch-1 Forward) would pack w_h for a single product: Product reads it as it is.
+    step_weights_packed_ = bf16_ && steps_ > 1;
+    if (!step_weights_packed_) return;
+    const int B = batch_, h = H(), g = G();
+    const Bf16* w = params.w_h_bf16;  // (H, gH)
+    assert(w != nullptr);
+    const bool gru_before = shape_.cell == CellKind::kGru && !shape_.reset_after;
+    if (!backward) {  // a (B, gH) += h~ w_h; GRU: rec (B, gH) = h~ w_h[:, :2H] and then (r*h~) w_h[:, 2H:]
+      if (!gru_before) {
+        packed_[0].PackBf16(false, B, g, h, w, g, h, g, shape_.cell == CellKind::kGru ? 0.0f : 1.0f);
+      } else {
+        packed_[0].PackBf16(false, B, 2 * h, h, w, g, h, g, 0.0f);
+        packed_[1].PackBf16(false, B, h, h, w + 2 * h, g, h, g, 0.0f);
+      }
+    } else {  // d_next (B, H) = da w_h^T; GRU before: dq = da_n w_h[:, 2H:]^T, then d_next += da[:, :2H] w_h[:, :2H]^T
+      if (!gru_before) {
+        packed_[0].PackBf16(true, B, h, g, w, g, g, h, 0.0f);
+      } else {
+        packed_[0].PackBf16(true, B, h, h, w + 2 * h, g, g, h, 0.0f);
+        packed_[1].PackBf16(true, B, h, 2 * h, w, g, g, h, 1.0f);
+      }
+    }
+  } else {
+    (void)params;
+    (void)backward;
+  }
+}
+
+template <typename T>
+void RecurrentLayer<T>::StepProduct(int slot, ColumnThreads* threads, bool trans_b, int n, int k, Operand<T> a,
+                                    Operand<T> w, T beta, T* c, int ldc) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (step_weights_packed_) {
+      packed_[slot].RunBf16(a.bf16, c);
+      return;
+    }
+  }
+  Product<T>(threads, false, trans_b, batch_, n, k, a, w, beta, c, ldc);
+}
+
 // gates_ = x w_x for all steps at once (the bias is added later, in the step kernels).
 template <typename T>
 void RecurrentLayer<T>::ProjectInput(const RecurrentInput<T>& input, const RecurrentParams<T>& params) {
@@ -193,6 +236,7 @@ template <typename T>
 void RecurrentLayer<T>::ForwardSteps(const RecurrentParams<T>& params) {
   const int B = batch_, h = H(), g = G();
   const std::size_t bh = static_cast<std::size_t>(B) * h, bg = static_cast<std::size_t>(B) * g;
+  PackStepWeights(params, false);
   for (int t = 0; t < steps_; ++t) {
     const T* h_prev = h_seq_.data() + t * bh;  // (B, H)
     T* h_out = h_seq_.data() + (t + 1) * bh;   // (B, H)
@@ -208,7 +252,7 @@ void RecurrentLayer<T>::ForwardSteps(const RecurrentParams<T>& params) {
     T* a = gates_.data() + t * bg;  // (B, gH): x_t w_x, bias not yet added
     switch (shape_.cell) {
       case CellKind::kRnn: {
-        Product<T>(threads_, false, false, B, g, h, h_in_op, w_h, T(1), a, g);
+        StepProduct(0, threads_, false, g, h, h_in_op, w_h, T(1), a, g);
         for (int b = 0; b < B; ++b) {
           const T* ab = a + static_cast<std::size_t>(b) * g;
           T* hb = h_out + static_cast<std::size_t>(b) * h;
@@ -221,7 +265,7 @@ void RecurrentLayer<T>::ForwardSteps(const RecurrentParams<T>& params) {
         break;
       }
       case CellKind::kLstm: {
-        Product<T>(threads_, false, false, B, g, h, h_in_op, w_h, T(1), a, g);
+        StepProduct(0, threads_, false, g, h, h_in_op, w_h, T(1), a, g);
         for (int b = 0; b < B; ++b) {
           T* ab = a + static_cast<std::size_t>(b) * g;
           const std::size_t k = static_cast<std::size_t>(b) * h;
@@ -234,7 +278,7 @@ void RecurrentLayer<T>::ForwardSteps(const RecurrentParams<T>& params) {
         T* rec = step_rec_.data();      // (B, gH)
         T* aux = aux_.data() + t * bh;  // (B, H)
         if (shape_.reset_after) {
-          Product<T>(threads_, false, false, B, g, h, h_in_op, w_h, T(0), rec, g);
+          StepProduct(0, threads_, false, g, h, h_in_op, w_h, T(0), rec, g);
           for (int b = 0; b < B; ++b) {
             T* ab = a + static_cast<std::size_t>(b) * g;
             const T* qb = rec + static_cast<std::size_t>(b) * g;
@@ -243,7 +287,7 @@ void RecurrentLayer<T>::ForwardSteps(const RecurrentParams<T>& params) {
                                 aux + k, h_out + k);
           }
         } else {
-          Product<T>(threads_, false, false, B, 2 * h, h, h_in_op, w_h, T(0), rec, g);
+          StepProduct(0, threads_, false, 2 * h, h, h_in_op, w_h, T(0), rec, g);
           for (int b = 0; b < B; ++b) {
             T* ab = a + static_cast<std::size_t>(b) * g;
             const T* qb = rec + static_cast<std::size_t>(b) * g;
@@ -256,7 +300,7 @@ void RecurrentLayer<T>::ForwardSteps(const RecurrentParams<T>& params) {
           }
           if (bf16_) Round(aux, bh, aux_bf16_, t * bh);
           const Operand<T> w_h_n{params.w_h + 2 * h, bf16_ ? params.w_h_bf16 + 2 * h : nullptr, g};  // (H, H) of (H, gH)
-          Product<T>(threads_, false, false, B, h, h, {aux, Mirror(aux_bf16_, t * bh), h}, w_h_n, T(0), rec + 2 * h, g);
+          StepProduct(1, threads_, false, h, h, {aux, Mirror(aux_bf16_, t * bh), h}, w_h_n, T(0), rec + 2 * h, g);
           for (int b = 0; b < B; ++b) {
             T* ab = a + static_cast<std::size_t>(b) * g;
             const T* qb = rec + static_cast<std::size_t>(b) * g;
@@ -326,6 +370,7 @@ void RecurrentLayer<T>::BackwardSteps(const RecurrentParams<T>& params, const T*
   T* dh = d_step_.data();         // (B, H): total dL/dh_t at the current step
   std::fill(d_next, d_next + bh, T(0));
   std::fill(dc_next, dc_next + bh, T(0));
+  PackStepWeights(params, true);
 
   for (int t = steps_ - 1; t >= 0; --t) {
     if (listener != nullptr) listener->Progress();
@@ -346,7 +391,7 @@ void RecurrentLayer<T>::BackwardSteps(const RecurrentParams<T>& params, const T*
           da[k] = dh[k] * (relu ? (h_out[k] > T(0) ? T(1) : T(0)) : T(1) - h_out[k] * h_out[k]);
         }
         if (bf16_) Round(da, bg, d_gates_bf16_, t * bg);
-        Product<T>(nullptr, false, true, B, h, g, da_op, w_h, T(0), d_next, h);
+        StepProduct(0, nullptr, true, h, g, da_op, w_h, T(0), d_next, h);
         break;
       }
       case CellKind::kLstm: {
@@ -360,7 +405,7 @@ void RecurrentLayer<T>::BackwardSteps(const RecurrentParams<T>& params, const T*
                            db + h, db + 2 * h, db + 3 * h);
         }
         if (bf16_) Round(da, bg, d_gates_bf16_, t * bg);
-        Product<T>(nullptr, false, true, B, h, g, da_op, w_h, T(0), d_next, h);
+        StepProduct(0, nullptr, true, h, g, da_op, w_h, T(0), d_next, h);
         break;
       }
       case CellKind::kGru: {
@@ -379,7 +424,7 @@ void RecurrentLayer<T>::BackwardSteps(const RecurrentParams<T>& params, const T*
             Round(da, bg, d_gates_bf16_, t * bg);
             Round(dq, bg, d_rec_bf16_, t * bg);
           }
-          Product<T>(nullptr, false, true, B, h, g, {dq, Mirror(d_rec_bf16_, t * bg), g}, w_h, T(0), d_next, h);
+          StepProduct(0, nullptr, true, h, g, {dq, Mirror(d_rec_bf16_, t * bg), g}, w_h, T(0), d_next, h);
         } else {
           T* dq = step_rec_.data();  // (B, H): gradient at r*h~
           for (int b = 0; b < B; ++b) {
@@ -395,7 +440,7 @@ void RecurrentLayer<T>::BackwardSteps(const RecurrentParams<T>& params, const T*
           if (bf16_) Round(da, bg, d_gates_bf16_, t * bg);  // its n columns are final here, the r columns below
           const Operand<T> da_n{da + 2 * h, bf16_ ? da_op.bf16 + 2 * h : nullptr, g};
           const Operand<T> w_h_n{params.w_h + 2 * h, bf16_ ? params.w_h_bf16 + 2 * h : nullptr, g};
-          Product<T>(nullptr, false, true, B, h, h, da_n, w_h_n, T(0), dq, h);
+          StepProduct(0, nullptr, true, h, h, da_n, w_h_n, T(0), dq, h);
           for (int b = 0; b < B; ++b) {
             const T* ab = a + static_cast<std::size_t>(b) * g;
             T* db = da + static_cast<std::size_t>(b) * g;
@@ -407,7 +452,7 @@ void RecurrentLayer<T>::BackwardSteps(const RecurrentParams<T>& params, const T*
             }
           }
           if (bf16_) Round(da, bg, d_gates_bf16_, t * bg);
-          Product<T>(nullptr, false, true, B, h, 2 * h, da_op, w_h, T(1), d_next, h);
+          StepProduct(1, nullptr, true, h, 2 * h, da_op, w_h, T(1), d_next, h);
         }
         break;
       }

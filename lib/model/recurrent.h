@@ -22,6 +22,7 @@
 // (pre-activations/gates, their gradients, the hidden and cell sequences).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <vector>
 
@@ -128,6 +129,14 @@ class RecurrentLayer {
   Bf16* Mirror(std::vector<Bf16>& buffer, std::size_t offset) { return bf16_ ? buffer.data() + offset : nullptr; }
   // Rounds n values of src into the mirror at `offset` (bf16 only).
   void Round(const T* src, std::size_t n, std::vector<Bf16>& buffer, std::size_t offset);
+  // bf16 and more than one step: packs w_h (forward) or its transpose (backward) for the per-step products of one
+  // sequence, each slice a step uses into its own PackedProduct; the step products then run on them. fp32 keeps
+  // OpenBLAS (docs/benchmarks.md has oneDNN's packed fp32 measured against it).
+  void PackStepWeights(const RecurrentParams<T>& params, bool backward);
+  // C (B x n) = a (B x k) op(w) + beta C, one step: on packed_[slot] when PackStepWeights packed it (with
+  // these shapes), else exactly Product.
+  void StepProduct(int slot, ColumnThreads* threads, bool trans_b, int n, int k, Operand<T> a, Operand<T> w,
+                   T beta, T* c, int ldc);
 
   RecurrentShape shape_;
   int max_steps_, max_batch_;
@@ -154,6 +163,9 @@ class RecurrentLayer {
   std::vector<Bf16> aux_bf16_;     // (T*B, H): GRU reset_after=false r*h~
   std::vector<Bf16> d_gates_bf16_;  // (T*B, gH)
   std::vector<Bf16> d_rec_bf16_;    // (T*B, gH): GRU reset_after
+  // bf16: w_h (or slices of it) packed for the current sequence's per-step products, forward or backward.
+  std::array<PackedProduct, 2> packed_;
+  bool step_weights_packed_ = false;  // packed_ holds the current sequence's (and direction's) weights
 };
 
 extern template class RecurrentLayer<float>;
