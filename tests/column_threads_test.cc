@@ -58,6 +58,49 @@ TEST_CASE("column threads: the split single-row product is bit-identical to Gemv
   }
 }
 
+// Beam search's rows go through GemmFewRows (register tiles of up to six rows); each row must keep the bits of
+// a batch-1 product, so that beam search's greedy row is greedy decoding. Every group size (1-6 and 6 + rest),
+// both tile widths, the GemvRow tail (n mod 16), k mod 4 and the three beta paths are covered, split and not,
+// on b and on its panels (twice: the second call reads the kept panels).
+TEST_CASE("column threads: the few-row product keeps GemvRow's bits in every row") {
+  Rng rng(12);
+  ColumnThreads threads(2);
+  for (int m : {1, 2, 3, 4, 5, 6, 7, 11, 16}) {
+    for (int n : {16, 47, 1024, 2583}) {
+      for (int k : {3, 130, 256}) {
+        for (float beta : {0.0f, 1.0f, 0.5f}) {
+          CAPTURE(m);
+          CAPTURE(n);
+          CAPTURE(k);
+          CAPTURE(beta);
+          const int lda = k + 1, ldb = n + 5, ldc = n + 3;
+          std::vector<float> a(static_cast<std::size_t>(m) * lda), b(static_cast<std::size_t>(k) * ldb);
+          std::vector<float> c(static_cast<std::size_t>(m) * ldc);
+          for (auto& x : a) x = static_cast<float>(rng.Uniform(-1, 1));
+          for (auto& x : b) x = static_cast<float>(rng.Uniform(-1, 1));
+          for (auto& x : c) x = static_cast<float>(rng.Uniform(-1, 1));
+          std::vector<float> ref = c, whole = c, split = c, packed = c;
+          for (int r = 0; r < m; ++r) {
+            GemvRow(n, k, 0.75f, a.data() + static_cast<std::size_t>(r) * lda, 1, b.data(), ldb, beta,
+                    ref.data() + static_cast<std::size_t>(r) * ldc);
+          }
+          GemmFewRows(m, n, k, 0.75f, a.data(), lda, b.data(), ldb, beta, whole.data(), ldc);
+          threads.GemmFewRows(m, n, k, 0.75f, a.data(), lda, b.data(), ldb, beta, split.data(), ldc);
+          CHECK(std::memcmp(whole.data(), ref.data(), ref.size() * sizeof(float)) == 0);
+          CHECK(std::memcmp(split.data(), ref.data(), ref.size() * sizeof(float)) == 0);
+          ColumnThreads packing(2);
+          packing.PackWeights();
+          for (int call = 0; call < 2; ++call) {
+            std::copy(c.begin(), c.end(), packed.begin());
+            packing.GemmFewRows(m, n, k, 0.75f, a.data(), lda, b.data(), ldb, beta, packed.data(), ldc);
+            CHECK(std::memcmp(packed.data(), ref.data(), ref.size() * sizeof(float)) == 0);
+          }
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("column threads: with packed weights the split product keeps GemvRow's bits, call after call") {
   Rng rng(12);
   for (int count : {2, 3}) {

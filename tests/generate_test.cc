@@ -252,5 +252,38 @@ TEST_CASE("generate: logits with the input table are bit-identical to the plain 
   }
 }
 
+// Beam search runs its rows as one batch of a generation workspace (few-row products, the input table); each row
+// must keep the bits of sampling's batch-1 step, so that its greedy row is greedy decoding.
+TEST_CASE("generate: a generation step of several rows gives each row the bits of a batch-1 step") {
+  for (int embedding : {0, 48}) {
+    CAPTURE(embedding);
+    CharModel<float> model(SplitSizedSpec(CellKind::kLstm, embedding, 2, true));
+    model.Initialize(InitScheme::kPytorch, 3);
+    constexpr int kRows = 5;
+    ColumnThreads batch_threads(2), row_threads(1);
+    batch_threads.PackWeights();
+    auto batched = model.MakeGenerationWorkspace(1, &batch_threads, kRows);
+    auto single = model.MakeGenerationWorkspace(1, &row_threads);
+    auto batched_state = model.MakeState(kRows);
+    batched_state.Zero();
+    std::vector<RecurrentState<float>> row_states;
+    for (int r = 0; r < kRows; ++r) {
+      row_states.push_back(model.MakeState(1));
+      row_states.back().Zero();
+    }
+    const int v = model.spec().vocab_size;
+    const std::vector<std::vector<int>> steps{{7, 8, 7, 1099, 3}, {8, 8, 1099, 7, 3}, {3, 7, 7, 8, 1099}};
+    for (const std::vector<int>& tokens : steps) {  // repeats within and across steps: filled and reused rows
+      model.Forward(*batched, tokens.data(), nullptr, 1, kRows, batched_state, {});
+      for (int r = 0; r < kRows; ++r) {
+        CAPTURE(r);
+        model.Forward(*single, &tokens[static_cast<std::size_t>(r)], nullptr, 1, 1, row_states[static_cast<std::size_t>(r)], {});
+        CHECK(std::memcmp(WorkspaceLogits(*batched) + static_cast<std::size_t>(r) * v, WorkspaceLogits(*single),
+                          sizeof(float) * v) == 0);
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace charlm

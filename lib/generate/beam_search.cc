@@ -59,12 +59,12 @@ std::vector<Continuation> BeamSearch(const CharModel<float>& model, const Vocab&
   RunPrefix(model, *warm_ws, prefix_ids.first(prefix_ids.size() - 1), warm_state);
   RecurrentState<float> state = model.MakeState(rows), next_state = model.MakeState(rows);
   GatherRows(warm_state, std::vector<int>(static_cast<std::size_t>(rows), 0), state);
-  auto ws = model.MakeWorkspace(1, rows);
   // Products of a few rows through GemmFewRows rather than sgemm (see column_threads.h), split over as many
-  // threads as sampling's batch-1 products; the bits do not depend on the thread count.
+  // threads as sampling's batch-1 products, on weights packed once per search; the bits do not depend on the
+  // thread count. Layer 0's input products come from the input table, as in sampling.
   ColumnThreads few_rows(std::min(BlasThreads(), Generator::kMaxThreads));
-  ws->threads = &few_rows;
-  for (RecurrentLayer<float>& layer : ws->layers) layer.set_threads(&few_rows);
+  few_rows.PackWeights();
+  auto ws = model.MakeGenerationWorkspace(1, &few_rows, rows);
 
   std::vector<Hypothesis> current(static_cast<std::size_t>(rows)), next(static_cast<std::size_t>(rows));
   current[0].live = true;

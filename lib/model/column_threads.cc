@@ -95,19 +95,30 @@ struct FewRowsArgs {
   float beta;
   float* c;
   int ldc;
+  const float* panels;  // FewRowsPanels of b, or null
 };
 
+// begin is a multiple of 16, so b's columns from begin are the panels from panel begin / 16 on.
 void FewRowsChunk(const void* context, int begin, int end) {
   const auto& g = *static_cast<const FewRowsArgs*>(context);
-  GemmFewRows(g.m, end - begin, g.k, g.alpha, g.a, g.lda, g.b + begin, g.ldb, g.beta, g.c + begin, g.ldc);
+  const float* panels = g.panels == nullptr ? nullptr : g.panels + static_cast<std::size_t>(begin) * g.k;
+  GemmFewRows(g.m, end - begin, g.k, g.alpha, g.a, g.lda, g.b + begin, g.ldb, g.beta, g.c + begin, g.ldc, panels);
 }
 
 }  // namespace
 
 void ColumnThreads::GemmFewRows(int m, int n, int k, float alpha, const float* a, int lda, const float* b, int ldb,
                                 float beta, float* c, int ldc) {
-  const FewRowsArgs args{m, k, alpha, a, lda, b, ldb, beta, c, ldc};
-  ParallelFor(n, 16, FewRowsChunk, &args);
+  const float* panels = pack_weights_ ? Panels(n, k, b, ldb) : nullptr;
+  const FewRowsArgs args{m, k, alpha, a, lda, b, ldb, beta, c, ldc, panels};
+  ParallelFor(n, kFloatLanes, FewRowsChunk, &args);
+}
+
+const float* ColumnThreads::Panels(int n, int k, const float* b, int ldb) {
+  for (const PanelWeights& p : panels_) {
+    if (p.b == b && p.n == n && p.k == k && p.ldb == ldb) return p.panels.data();
+  }
+  return panels_.emplace_back(PanelWeights{b, n, k, ldb, FewRowsPanels(n, k, b, ldb)}).panels.data();
 }
 
 ColumnThreads::ColumnThreads(int threads) {

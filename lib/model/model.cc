@@ -163,8 +163,9 @@ std::unique_ptr<Workspace<T>> CharModel<T>::MakeWorkspace(int max_steps, int max
 }
 
 template <typename T>
-std::unique_ptr<Workspace<T>> CharModel<T>::MakeGenerationWorkspace(int max_steps, ColumnThreads* threads) const {
-  auto ws = MakeWorkspace(max_steps, 1);
+std::unique_ptr<Workspace<T>> CharModel<T>::MakeGenerationWorkspace(int max_steps, ColumnThreads* threads,
+                                                                     int max_batch) const {
+  auto ws = MakeWorkspace(max_steps, max_batch);
   ws->threads = threads;
   ws->params_bf16_fixed = true;
   for (RecurrentLayer<T>& layer : ws->layers) layer.set_threads(threads);
@@ -173,6 +174,7 @@ std::unique_ptr<Workspace<T>> CharModel<T>::MakeGenerationWorkspace(int max_step
   if (spec_.embedding_size > 0 && rows * cols * sizeof(T) <= kMaxInputTableBytes) {
     ws->input_table = std::make_unique_for_overwrite<T[]>(rows * cols);  // untouched until a row is filled
     ws->input_table_ready.assign(rows, 0);
+    if (max_batch > 1) ws->input_table_rows.resize(static_cast<std::size_t>(max_batch) * cols);
   }
   return ws;
 }
@@ -294,20 +296,29 @@ T CharModel<T>::Forward(Workspace<T>& ws, const int* inputs, const int* targets,
   auto param_bf16 = [&](std::size_t offset) -> const Bf16* { return bf16 ? ws.params_bf16.data() + offset : nullptr; };
 
   RecurrentInput<T> input;
-  if (e > 0 && n == 1 && targets == nullptr && !mode.training && ws.input_table != nullptr) {
+  if (e > 0 && steps == 1 && targets == nullptr && !mode.training && ws.input_table != nullptr) {
     // Generation: layer 0's x w_x from the input table, computed here on the token's first use exactly as
-    // ProjectInput would compute it for this one row (SplitGemm, beta 0, bias added later in the step kernel).
-    assert(inputs[0] >= 0 && inputs[0] < v);
-    const auto token = static_cast<std::size_t>(inputs[0]);
+    // ProjectInput would compute it for this one row (SplitGemm, beta 0, bias added later in the step kernel; a
+    // few rows go through GemmFewRows, whose rows have the bits of one-row products).
     const int g = spec_.LayerShape(0).gates() * h;
-    T* row = ws.input_table.get() + token * g;
-    if (ws.input_table_ready[token] == 0) {
-      const std::size_t embedding_row = embedding_offset_ + token * e, w_x = layer_offsets_[0].w_x;
-      Product<T>(ws.threads, false, false, 1, g, e, {params_.data() + embedding_row, param_bf16(embedding_row), e},
-                 {params_.data() + w_x, param_bf16(w_x), g}, T(0), row, g);
-      ws.input_table_ready[token] = 1;
+    for (int r = 0; r < batch; ++r) {
+      assert(inputs[r] >= 0 && inputs[r] < v);
+      const auto token = static_cast<std::size_t>(inputs[r]);
+      T* row = ws.input_table.get() + token * g;
+      if (ws.input_table_ready[token] == 0) {
+        const std::size_t embedding_row = embedding_offset_ + token * e, w_x = layer_offsets_[0].w_x;
+        Product<T>(ws.threads, false, false, 1, g, e, {params_.data() + embedding_row, param_bf16(embedding_row), e},
+                   {params_.data() + w_x, param_bf16(w_x), g}, T(0), row, g);
+        ws.input_table_ready[token] = 1;
+      }
+      if (batch == 1) {
+        input.projected = row;
+      } else {
+        assert(ws.input_table_rows.size() >= static_cast<std::size_t>(batch) * g);
+        std::copy_n(row, g, ws.input_table_rows.data() + static_cast<std::size_t>(r) * g);
+        input.projected = ws.input_table_rows.data();
+      }
     }
-    input.projected = row;
   } else if (e > 0) {
     const T* table = params_.data() + embedding_offset_;
     for (int r = 0; r < n; ++r) {

@@ -101,11 +101,12 @@ struct Workspace {
   std::vector<Bf16> d_logits_bf16;   // (T*B, V)
 
   // Generation only (CharModel::MakeGenerationWorkspace). The input table caches layer 0's x w_x for each
-  // embedding row, (V, gH), filled when a token first comes through a one-token, logits-only Forward, by the very
+  // embedding row, (V, gH), filled when a token first comes through a one-step, logits-only Forward, by the very
   // product that Forward would have run, so the output is bit-identical and each later step reads one row instead
   // of multiplying E x gH. Pages of rows never used are never touched. Null without an embedding.
   std::unique_ptr<T[]> input_table;
   std::vector<unsigned char> input_table_ready;  // (V): row v of input_table is filled
+  std::vector<T> input_table_rows;  // (B, gH): one step of B > 1 rows (beam search): their table rows side by side
   ColumnThreads* threads = nullptr;               // batch-1 products are split over these (borrowed), if set
 };
 
@@ -146,10 +147,11 @@ class CharModel {
   void ZeroGrads();
   RecurrentState<T> MakeState(int batch) const;
   std::unique_ptr<Workspace<T>> MakeWorkspace(int max_steps, int max_batch) const;
-  // A batch-1 workspace for generation: products split over `threads` (may be null) and, with an embedding whose
-  // table fits in kMaxInputTableBytes, the input table (see Workspace). Use it only while the parameters stay
-  // unchanged: the table holds products of the parameters as they were when each token was first seen.
-  std::unique_ptr<Workspace<T>> MakeGenerationWorkspace(int max_steps, ColumnThreads* threads) const;
+  // A workspace for generation at up to max_batch rows (1 for sampling, beam search's rows): products split over
+  // `threads` (may be null) and, with an embedding whose table fits in kMaxInputTableBytes, the input table (see
+  // Workspace). Use it only while the parameters stay unchanged: the table holds products of the parameters as
+  // they were when each token was first seen.
+  std::unique_ptr<Workspace<T>> MakeGenerationWorkspace(int max_steps, ColumnThreads* threads, int max_batch = 1) const;
   // 64 MiB: the d2l preset's LSTM table is 10.6 MB; a much larger vocabulary skips the table rather than grow RSS.
   static constexpr std::size_t kMaxInputTableBytes = std::size_t{64} << 20;
 
