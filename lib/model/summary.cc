@@ -48,7 +48,7 @@ std::string ModelSummary(const ModelSpec& spec, int batch_size, int num_steps) {
   char line[160];
   const std::string rule(75, '_'), double_rule(75, '=');
   std::snprintf(line, sizeof line, "Model: \"charlm\" (%s%s, %d layer%s, %s input)\n", type,
-                spec.cell == CellKind::kGru ? (spec.reset_after ? " reset_after" : " reset_before") : "",
+                spec.cell == CellKind::kGru ? (spec.reset_after ? " reset_after=true" : " reset_after=false") : "",
                 spec.num_layers, spec.num_layers == 1 ? "" : "s", spec.embedding_size > 0 ? "embedding" : "one-hot");
   out += line;
   out += rule + "\n";
