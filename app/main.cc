@@ -189,7 +189,8 @@ int main(int argc, char** argv) {
 
   // generate: sample text from a checkpoint.
   charlm::GenerateCommand generate;
-  int generate_length = 0, generate_top_k = 0;
+  // Whole-number options are read wide, so a value past int is refused with its range (NarrowIntOption).
+  std::int64_t generate_length = 0, generate_top_k = 0;
   double generate_temperature = 1, generate_top_p = 1;
   auto* generate_command = app.add_subcommand("generate", "Generate text from a checkpoint, starting from prefixes");
   generate_command->add_option("--checkpoint", generate.checkpoint, "checkpoint file (last.ckpt or best.ckpt)")->required();
@@ -199,11 +200,11 @@ int main(int argc, char** argv) {
   generate_command->add_flag("--interactive", generate.interactive,
                              "then read prefixes and :set commands from standard input, one per line");
   generate_command->add_flag("--json", generate.json, "one JSON object per prefix: text, log_prob, log_probs, options, seed");
-  int generate_beam = 0, generate_repetition_window = 0, generate_no_repeat_ngram = 0;
+  std::int64_t generate_beam = 0, generate_repetition_window = 0, generate_no_repeat_ngram = 0;
   double generate_length_penalty = 1, generate_repetition_penalty = 1;
   auto* beam_option = generate_command->add_option("--beam", generate_beam, "beam search with N beams (0 = none)");
   auto* length_penalty_option = generate_command->add_option(
-      "--length-penalty", generate_length_penalty, "beam: rank by log-probability / length^P (default 1)");
+      "--length-penalty", generate_length_penalty, "beam: rank by log-probability / length^P, 0 to 10 (default 1)");
   auto* repetition_penalty_option = generate_command->add_option(
       "--repetition-penalty", generate_repetition_penalty, "divide the logits of recent characters by R (1 = off)");
   auto* repetition_window_option = generate_command->add_option(
@@ -246,7 +247,7 @@ int main(int argc, char** argv) {
   eval_command->add_option("--text", eval.text, "UTF-8 text file to score");
   eval_command->add_option("--split", eval.split, "val | test: a split of the checkpoint's own corpus");
   eval_command->add_flag("--json", eval.json, "print one JSON object");
-  eval_command->add_option("--streams", eval.streams, "pieces scored side by side (default train.batch_size; 1 = one stream)");
+  eval_command->add_option("--streams", eval.streams, "pieces scored side by side, 1 to 4096 (default train.batch_size; 1 = one stream)");
   eval_command->add_option("--burn-in", eval.burn_in, "characters each stream is warmed up on before its piece (default 256)");
   eval_command->add_option("--unknown", eval.unknown, "characters outside the vocabulary: error | skip")
       ->capture_default_str();

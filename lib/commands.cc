@@ -8,6 +8,7 @@
 #include <charconv>
 #include <chrono>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <cstdio>
 #include <filesystem>
@@ -109,9 +110,9 @@ int RunGenerate(const GenerateCommand& command, const GenerateIo& io) {
                     ShellQuote(SuggestedPrefix(restored.vocab, restored.config.generate.prefixes)));
   }
   Config config = restored.config;
-  if (command.length) config.generate.length = *command.length;
+  if (command.length) config.generate.length = NarrowIntOption("length", *command.length, OptionStyle::kCommandLine);
   if (command.temperature) config.generate.temperature = *command.temperature;
-  if (command.top_k) config.generate.top_k = *command.top_k;
+  if (command.top_k) config.generate.top_k = NarrowIntOption("top-k", *command.top_k, OptionStyle::kCommandLine);
   if (command.top_p) config.generate.top_p = *command.top_p;
   if (command.greedy && command.sample) {
     throw UserError("--greedy and --sample contradict each other: pass --greedy for the argmax or --sample to draw");
@@ -136,11 +137,15 @@ int RunGenerate(const GenerateCommand& command, const GenerateIo& io) {
   settings.seed = seed;
   SamplingOptions& options = settings.options;
   options = SamplingFromConfig(config.generate);
-  if (command.beam) options.beam = *command.beam;
+  if (command.beam) options.beam = NarrowIntOption("beam", *command.beam, OptionStyle::kCommandLine);
   if (command.length_penalty) options.length_penalty = *command.length_penalty;
   if (command.repetition_penalty) options.repetition_penalty = *command.repetition_penalty;
-  if (command.repetition_window) options.repetition_window = *command.repetition_window;
-  if (command.no_repeat_ngram) options.no_repeat_ngram = *command.no_repeat_ngram;
+  if (command.repetition_window) {
+    options.repetition_window = NarrowIntOption("repetition-window", *command.repetition_window, OptionStyle::kCommandLine);
+  }
+  if (command.no_repeat_ngram) {
+    options.no_repeat_ngram = NarrowIntOption("no-repeat-ngram", *command.no_repeat_ngram, OptionStyle::kCommandLine);
+  }
   for (const std::string& stop : command.stop) options.stop.push_back(ParseStopString(stop, OptionStyle::kCommandLine));
   CheckSamplingOptions(options, OptionStyle::kCommandLine);
 
@@ -252,8 +257,17 @@ void RunEval(const EvalCommand& command, std::ostream& out) {
   if (command.streams && *command.streams < 1) {
     throw UserError("--streams " + std::to_string(*command.streams) + " is below 1: give 1 (one stream) or more");
   }
+  // Each stream holds num_steps steps of activations: past a few thousand they cost memory and gain no speed.
+  if (command.streams && *command.streams > kMaxEvalStreams) {
+    throw UserError("--streams " + std::to_string(*command.streams) + " is above " + std::to_string(kMaxEvalStreams) +
+                    ": give 1 to " + std::to_string(kMaxEvalStreams) + " (more gain no speed and need more memory)");
+  }
   if (command.burn_in && *command.burn_in < 0) {
     throw UserError("--burn-in " + std::to_string(*command.burn_in) + " is negative: give 0 or more characters");
+  }
+  if (command.burn_in && *command.burn_in > std::numeric_limits<int>::max()) {
+    throw UserError("--burn-in " + std::to_string(*command.burn_in) + " is out of range: expected an integer from 0 to " +
+                    std::to_string(std::numeric_limits<int>::max()) + " (characters)");
   }
   RestoredModel restored = RestoreModel(command.checkpoint);
   SetPrecision(command.precision, restored.model);
@@ -293,9 +307,9 @@ void RunEval(const EvalCommand& command, std::ostream& out) {
   }
   if (ids.size() < 2) throw UserError(what + " has fewer than 2 known characters: nothing to predict; give a longer text");
   EvalOptions options;
-  options.streams = command.streams.value_or(config.train.batch_size);
+  options.streams = static_cast<int>(command.streams.value_or(std::min(config.train.batch_size, kMaxEvalStreams)));
   options.num_steps = config.train.num_steps;
-  if (command.burn_in) options.burn_in = *command.burn_in;
+  if (command.burn_in) options.burn_in = static_cast<int>(*command.burn_in);
   options.progress = EvalProgressLine(what);
   const EvalResult r = Evaluate(restored.model, ids, options);
   if (command.json) {

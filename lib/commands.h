@@ -26,9 +26,9 @@ struct GenerateCommand {
   std::string checkpoint;
   std::vector<std::string> prefixes;
   // Unset options take the checkpoint's generate section.
-  std::optional<int> length;
+  std::optional<std::int64_t> length;  // whole numbers as typed: NarrowIntOption says when one is past int
   std::optional<double> temperature;
-  std::optional<int> top_k;
+  std::optional<std::int64_t> top_k;
   std::optional<double> top_p;
   bool greedy = false;  // --greedy: argmax, whatever the checkpoint says
   bool sample = false;  // --sample: draw from the softmax even if the checkpoint's config says greedy
@@ -38,11 +38,11 @@ struct GenerateCommand {
   std::vector<std::string> prefix_files;
   bool interactive = false;  // then read prefixes and :set commands from standard input, line by line
   bool json = false;         // one JSON object per prefix instead of the text
-  std::optional<int> beam;
+  std::optional<std::int64_t> beam;
   std::optional<double> length_penalty;
   std::optional<double> repetition_penalty;
-  std::optional<int> repetition_window;
-  std::optional<int> no_repeat_ngram;
+  std::optional<std::int64_t> repetition_window;
+  std::optional<std::int64_t> no_repeat_ngram;
   std::vector<std::string> stop;  // --stop as typed, escapes undecoded (ParseStopString)
   std::string precision = "fp32";  // --precision: fp32 | bf16 (whatever the checkpoint was trained in)
 };
@@ -87,8 +87,8 @@ struct EvalCommand {
   std::string split;  // or "val" | "test" of the checkpoint's corpus
   bool json = false;
   std::string unknown = "error";
-  std::optional<int> streams;  // unset = the checkpoint's train.batch_size
-  std::optional<int> burn_in;  // unset = kDefaultBurnIn
+  std::optional<std::int64_t> streams;  // 1 to kMaxEvalStreams; unset = the checkpoint's train.batch_size (capped)
+  std::optional<std::int64_t> burn_in;  // unset = kDefaultBurnIn
   std::string precision = "fp32";  // --precision: fp32 | bf16 (whatever the checkpoint was trained in)
 };
 void RunEval(const EvalCommand& command, std::ostream& out);

@@ -13,6 +13,9 @@ namespace charlm {
 // Characters each stream after the first runs, unscored, before the piece it scores. 256 keeps the result within
 // 0.1 % of one stream's on the trained models measured (docs/evaluation.md); a state carries little further.
 inline constexpr int kDefaultBurnIn = 256;
+// The most streams `charlm eval --streams` takes: each holds num_steps steps of activations, and past a few
+// thousand side by side the products are no faster per character.
+inline constexpr int kMaxEvalStreams = 4096;
 
 struct EvalOptions {
   int streams = 32;    // pieces scored side by side; fewer when the text is short (each piece >= burn_in)

@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "checkpoint.h"
+#include "evaluate.h"
 #include "cli_util.h"
 #include "test_util.h"
 
@@ -173,6 +174,54 @@ TEST_CASE("cli: eval scores with full context whatever --streams, and --streams 
                    "--streams 0 is below 1: give 1 (one stream) or more");
   CHECK_USER_ERROR(Run(dir, {"eval", "--checkpoint", "run/best.ckpt", "--split", "val", "--burn-in", "-1"}),
                    "--burn-in -1 is negative: give 0 or more characters");
+  // The top ends: the most streams, and a burn-in longer than the text (one stream, full context), give the same
+  // perplexity; one past them is refused with the range.
+  const auto perplexity = [](const RunResult& r) { return nlohmann::json::parse(r.output)["perplexity"].get<double>(); };
+  const RunResult most = Run(dir, {"eval", "--checkpoint", "run/best.ckpt", "--split", "val", "--json", "--streams",
+                                   std::to_string(kMaxEvalStreams)});
+  const RunResult longest = Run(dir, {"eval", "--checkpoint", "run/best.ckpt", "--split", "val", "--json", "--burn-in",
+                                      "2147483647"});
+  REQUIRE_MESSAGE(most.exit_code == 0, most.output);
+  REQUIRE_MESSAGE(longest.exit_code == 0, longest.output);
+  CHECK(perplexity(most) == doctest::Approx(perplexity(one)).epsilon(1e-5));
+  CHECK(perplexity(longest) == doctest::Approx(perplexity(one)).epsilon(1e-5));
+  CHECK_USER_ERROR(Run(dir, {"eval", "--checkpoint", "run/best.ckpt", "--split", "val", "--streams",
+                             std::to_string(kMaxEvalStreams + 1)}),
+                   "--streams 4097 is above 4096: give 1 to 4096");
+  CHECK_USER_ERROR(Run(dir, {"eval", "--checkpoint", "run/best.ckpt", "--split", "val", "--burn-in", "2147483648"}),
+                   "--burn-in 2147483648 is out of range: expected an integer from 0 to 2147483647 (characters)");
+}
+
+TEST_CASE("cli: generate's whole-number options past int and --length-penalty past 10 are one-line errors") {
+  TempDir dir;
+  WriteTinyRun(dir);
+  REQUIRE(Run(dir, {"train", "--config", "tiny.json"}).exit_code == 0);
+  const auto generate = [&](std::vector<std::string> options) {
+    std::vector<std::string> args = {"generate", "--checkpoint", "run/best.ckpt", "--prefix", "the", "--length", "4"};
+    args.insert(args.end(), options.begin(), options.end());
+    return Run(dir, args);
+  };
+  CHECK_USER_ERROR(generate({"--beam", "99999999999"}),
+                   "--beam 99999999999 is out of range: expected an integer from 0 to 64 (0 = no beam search)");
+  CHECK_USER_ERROR(Run(dir, {"generate", "--checkpoint", "run/best.ckpt", "--prefix", "the", "--length", "2147483648"}),
+                   "--length 2147483648 is out of range: expected an integer from 0 to 2147483647");
+  CHECK_USER_ERROR(generate({"--top-k", "-2147483649"}), "--top-k -2147483649 is out of range: expected an integer from 0");
+  CHECK_USER_ERROR(generate({"--repetition-window", "2147483648"}),
+                   "--repetition-window 2147483648 is out of range: expected an integer from 1 to 2147483647");
+  CHECK_USER_ERROR(generate({"--no-repeat-ngram", "4294967296"}), "--no-repeat-ngram 4294967296 is out of range");
+  CHECK_USER_ERROR(generate({"--beam", "2", "--length-penalty", "10.5"}),
+                   "--length-penalty 10.5 is out of range: expected a number from 0 to 10");
+  for (const char* end : {"0", "10"}) {
+    const RunResult r = generate({"--beam", "2", "--length-penalty", end, "--json"});
+    CHECK_MESSAGE(r.exit_code == 0, r.output);
+  }
+  const RunResult widest =
+      generate({"--repetition-window", "2147483647", "--no-repeat-ngram", "2147483647", "--seed", "3"});
+  const RunResult plain = generate({"--seed", "3"});
+  REQUIRE_MESSAGE(widest.exit_code == 0, widest.output);
+  CHECK(widest.output == plain.output);  // an n-gram longer than any text never repeats: the defaults' draw
+  const RunResult all = generate({"--top-k", "2147483647", "--seed", "3"});
+  CHECK_MESSAGE(all.exit_code == 0, all.output);
 }
 
 TEST_CASE("cli: baseline prints the n-gram's validation perplexity, and its bad inputs are one-line errors") {

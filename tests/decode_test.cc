@@ -272,6 +272,29 @@ TEST_CASE("decode: a stop string ends the text before it, one that never occurs 
   }
 }
 
+TEST_CASE("decode: length penalty 0 and 10 (its ends) rank by log-probability / characters^P, as scoring computes it") {
+  Trained& m = Model();
+  SamplingOptions options;
+  options.length = 30;
+  options.beam = 4;
+  options.stop = {U" ", U"\n"};  // the hypotheses end at different lengths, so P changes their order
+  for (double penalty : {0.0, 1.0, kMaxLengthPenalty}) {
+    CAPTURE(penalty);
+    options.length_penalty = penalty;
+    REQUIRE_NOTHROW(CheckSamplingOptions(options, OptionStyle::kCommandLine));
+    const std::vector<Continuation> beams = Run(m, U"the cat ", options);
+    REQUIRE(beams.size() == 4);
+    for (std::size_t i = 0; i < beams.size(); ++i) {
+      const Continuation& c = beams[i];
+      const double characters = static_cast<double>(c.text.size() + c.stopped_by.size());
+      const double log_prob = Rescore(m, U"the cat ", c.text + c.stopped_by);
+      CHECK(std::isfinite(c.score));
+      CHECK(c.score == doctest::Approx(log_prob / std::pow(characters, penalty)).epsilon(1e-4));
+      if (i > 0) CHECK(beams[i - 1].score > beams[i].score);  // distinct hypotheses, never tied at -0
+    }
+  }
+}
+
 TEST_CASE("decode: a stop request ends beam search at once") {
   Trained& m = Model();
   SamplingOptions options;

@@ -102,6 +102,9 @@ TEST_CASE("length, beam, windows and n-grams at their ends are accepted or refus
   options.repetition_window = INT_MAX;
   options.no_repeat_ngram = INT_MAX;
   options.length = INT_MAX;
+  options.length_penalty = kMaxLengthPenalty;
+  CHECK_NOTHROW(CheckSamplingOptions(options, OptionStyle::kCommandLine));
+  options.length_penalty = 0;
   CHECK_NOTHROW(CheckSamplingOptions(options, OptionStyle::kCommandLine));
   for (auto change : std::vector<void (*)(SamplingOptions&)>{
            [](SamplingOptions& o) { o.length = -1; }, [](SamplingOptions& o) { o.beam = kMaxBeam + 1; },
@@ -109,12 +112,73 @@ TEST_CASE("length, beam, windows and n-grams at their ends are accepted or refus
            [](SamplingOptions& o) { o.no_repeat_ngram = -1; }, [](SamplingOptions& o) { o.top_p = 0; },
            [](SamplingOptions& o) { o.top_p = 1.0000001; }, [](SamplingOptions& o) { o.top_k = -1; },
            [](SamplingOptions& o) { o.length_penalty = -1e-300; },
+           [](SamplingOptions& o) { o.length_penalty = kMaxLengthPenalty * (1 + 1e-15); },
+           [](SamplingOptions& o) { o.length_penalty = 1e300; },  // length^P is infinite: every score -0
            [](SamplingOptions& o) { o.temperature = INFINITY; }, [](SamplingOptions& o) { o.temperature = NAN; }}) {
     SamplingOptions bad;
     change(bad);
     CHECK_THROWS_WITH_AS(CheckSamplingOptions(bad, OptionStyle::kCommandLine), doctest::Contains("is out of range"),
                          UserError);
   }
+}
+
+TEST_CASE("windows and n-grams at INT_MAX are the whole text and off, the limits of a window and an n-gram that long") {
+  const int v = static_cast<int>(kLogits.size());
+  const std::vector<int> context = {1, 4, 1, 2, 0, 1, 4};  // (1, 4) repeats; id 1 is the most recent repeat
+  auto adjusted = [&](const SamplingOptions& options) {
+    std::vector<float> out(static_cast<std::size_t>(v));
+    RepetitionControl control(options, v);
+    control.Apply(kLogits.data(), context, -1, out.data());
+    return out;
+  };
+  SamplingOptions widest;
+  widest.repetition_penalty = 2;
+  widest.repetition_window = INT_MAX;
+  SamplingOptions whole = widest;
+  whole.repetition_window = static_cast<int>(context.size());
+  CHECK(adjusted(widest) == adjusted(whole));
+  CHECK(adjusted(widest)[3] == kLogits[3]);  // id 3 never occurs: untouched
+  CHECK(adjusted(widest)[1] == doctest::Approx(kLogits[1] / 2));
+  SamplingOptions longest;
+  longest.no_repeat_ngram = INT_MAX;
+  CHECK(adjusted(longest) == kLogits);  // no sequence of 2^31 - 1 characters can repeat in 7
+  SamplingOptions pairs;
+  pairs.no_repeat_ngram = 2;
+  CHECK(adjusted(pairs)[1] == -INFINITY);  // "4 1" occurred: after the last 4, 1 is banned
+}
+
+TEST_CASE("whole-number options past int are refused naming the option's own range, not int's") {
+  CHECK(NarrowIntOption("length", 2147483647, OptionStyle::kCommandLine) == 2147483647);
+  CHECK(NarrowIntOption("beam", 0, OptionStyle::kCommandLine) == 0);
+  CHECK(NarrowIntOption("beam", kMaxBeam, OptionStyle::kSession) == kMaxBeam);
+  CHECK(NarrowIntOption("beam", 65, OptionStyle::kSession) == 65);  // within int: CheckSamplingOptions refuses it
+  CHECK_THROWS_WITH_AS(NarrowIntOption("length", 2147483648LL, OptionStyle::kCommandLine),
+                       "--length 2147483648 is out of range: expected an integer from 0 to 2147483647; e.g. --length 100",
+                       UserError);
+  CHECK_THROWS_WITH_AS(NarrowIntOption("beam", 99999999999LL, OptionStyle::kCommandLine),
+                       "--beam 99999999999 is out of range: expected an integer from 0 to 64 (0 = no beam search); "
+                       "e.g. --beam 4",
+                       UserError);
+  CHECK_THROWS_WITH_AS(NarrowIntOption("repetition-window", -3000000000LL, OptionStyle::kSession),
+                       "repetition-window=-3000000000 is out of range: expected an integer from 1 to 2147483647 "
+                       "(characters); e.g. :set repetition-window=32",
+                       UserError);
+  // Inside int, the message keeps the config's ">=" form for an option whose top is int's own.
+  SamplingOptions negative;
+  negative.top_k = -1;
+  CHECK_THROWS_WITH_AS(CheckSamplingOptions(negative, OptionStyle::kCommandLine),
+                       "--top-k -1 is out of range: expected an integer >= 0 (0 = all); e.g. --top-k 10", UserError);
+  // A :set value past int64 or double is the nearest end of the type, which the same checks refuse.
+  GenerateSettings settings;
+  CHECK_THROWS_WITH_AS(SetSessionOption(settings, "length=99999999999999999999"),
+                       doctest::Contains("is out of range: expected an integer from 0 to 2147483647"), UserError);
+  CHECK_THROWS_WITH_AS(SetSessionOption(settings, "length-penalty=1e400"),
+                       doctest::Contains("length-penalty=inf is out of range: expected a number from 0 to 10"),
+                       UserError);
+  CHECK_THROWS_WITH_AS(SetSessionOption(settings, "temperature=1e-400"),
+                       doctest::Contains("temperature=0 is out of range: expected a number > 0"), UserError);
+  SetSessionOption(settings, "length-penalty=10");
+  CHECK(settings.options.length_penalty == 10);
 }
 
 }  // namespace

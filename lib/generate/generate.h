@@ -60,6 +60,9 @@ inline constexpr int kMaxBeam = 64;
 // already bans a negative logit and flattens a positive one).
 inline constexpr double kMinRepetitionPenalty = 1e-6;
 inline constexpr double kMaxRepetitionPenalty = 1e6;
+// Beam scores are log-probability / length^P: P up to 10 keeps length^P finite for any length an int holds
+// (2^31^10 < 1e94), where a larger P would overflow it to infinity and tie every hypothesis at -0.
+inline constexpr double kMaxLengthPenalty = 10;
 
 // The sampling settings of a config's generate section.
 SamplingOptions SamplingFromConfig(const GenerateConfig& generate);

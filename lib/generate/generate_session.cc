@@ -2,9 +2,13 @@
 #include "generate/generate_session.h"
 
 #include <algorithm>
+#include <cassert>
 #include <charconv>
+#include <climits>
 #include <cmath>
 #include <cstdio>
+#include <limits>
+#include <utility>
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
@@ -45,12 +49,52 @@ constexpr SessionOption kSessionOptions[] = {
     {"repetition-window", "32"}, {"no-repeat-ngram", "4"}, {"stop", "\\n"},
 };
 
+// The whole-number options, their ranges and an example: one table for CheckSamplingOptions and NarrowIntOption.
+struct IntRange {
+  const char* name;
+  int low, high;
+  const char* meaning;  // what the ends mean, after the range
+  const char* example;
+};
+constexpr IntRange kIntRanges[] = {
+    {"length", 0, INT_MAX, "", "100"},
+    {"top-k", 0, INT_MAX, " (0 = all)", "10"},
+    {"beam", 0, kMaxBeam, " (0 = no beam search)", "4"},
+    {"repetition-window", 1, INT_MAX, " (characters)", "32"},
+    {"no-repeat-ngram", 0, INT_MAX, " (0 = off)", "4"},
+};
+
+const IntRange& IntRangeOf(std::string_view name) {
+  for (const IntRange& range : kIntRanges) {
+    if (name == range.name) return range;
+  }
+  assert(false && "not a whole-number option");
+  return kIntRanges[0];
+}
+
+// The range as the messages write it: "an integer >= 0" up to int's end (as the config's keys say), else both ends.
+std::string Expected(const IntRange& range, bool both_ends) {
+  return (range.high == INT_MAX && !both_ends ? "an integer >= " + std::to_string(range.low)
+                                              : "an integer from " + std::to_string(range.low) + " to " +
+                                                    std::to_string(range.high)) +
+         range.meaning;
+}
+
+void CheckIntOption(std::string_view name, std::int64_t value, OptionStyle style) {
+  const IntRange& range = IntRangeOf(name);
+  if (value < range.low || value > range.high) {
+    OutOfRange(name, std::to_string(value), Expected(range, !std::in_range<int>(value)),
+               range.example, style);
+  }
+}
+
 std::string OptionList() {
   std::string list;
   for (const SessionOption& o : kSessionOptions) list += (list.empty() ? "" : ", ") + std::string(o.name);
   return list;
 }
 
+// A :set number. Past the type's range (1e400, 2^63) it is the nearest end of it, which the range checks refuse.
 template <typename T>
 T ParseNumber(std::string_view name, std::string_view value, const char* kind, const char* example) {
   T parsed{};
@@ -60,6 +104,18 @@ T ParseNumber(std::string_view name, std::string_view value, const char* kind, c
     r = std::from_chars(value.data(), end, parsed, std::chars_format::general);
   } else {
     r = std::from_chars(value.data(), end, parsed);
+  }
+  if (!value.empty() && r.ec == std::errc::result_out_of_range && r.ptr == end) {
+    const bool negative = value.front() == '-';
+    if constexpr (std::is_floating_point_v<T>) {
+      // A tiny magnitude (1e-400) underflows towards zero; a huge one overflows to infinity.
+      const std::size_t e = value.find_first_of("eE");
+      const bool tiny = e != std::string_view::npos && e + 1 < value.size() && value[e + 1] == '-';
+      const T magnitude = tiny ? T{0} : std::numeric_limits<T>::infinity();
+      return negative ? -magnitude : magnitude;
+    } else {
+      return negative ? std::numeric_limits<T>::min() : std::numeric_limits<T>::max();
+    }
   }
   if (value.empty() || r.ec != std::errc() || r.ptr != end) {
     throw UserError(std::string(name) + "=" + std::string(value) + " is not " + kind + ": e.g. :set " +
@@ -149,19 +205,23 @@ std::u32string ParseStopString(std::string_view text, OptionStyle style) {
   return stop;
 }
 
+int NarrowIntOption(std::string_view name, std::int64_t value, OptionStyle style) {
+  if (!std::in_range<int>(value)) CheckIntOption(name, value, style);  // the range ends within int: refused
+  return static_cast<int>(value);
+}
+
 void CheckSamplingOptions(const SamplingOptions& o, OptionStyle style) {
-  if (o.length < 0) OutOfRange("length", std::to_string(o.length), "an integer >= 0", "100", style);
+  CheckIntOption("length", o.length, style);
   if (!(o.temperature > 0) || !std::isfinite(o.temperature)) {
     OutOfRange("temperature", FormatNumber(o.temperature), "a number > 0", "0.7", style);
   }
-  if (o.top_k < 0) OutOfRange("top-k", std::to_string(o.top_k), "an integer >= 0 (0 = all)", "10", style);
+  CheckIntOption("top-k", o.top_k, style);
   if (!(o.top_p > 0 && o.top_p <= 1)) OutOfRange("top-p", FormatNumber(o.top_p), "a number in (0, 1]", "0.9", style);
-  if (o.beam < 0 || o.beam > kMaxBeam) {
-    OutOfRange("beam", std::to_string(o.beam),
-               "an integer from 0 to " + std::to_string(kMaxBeam) + " (0 = no beam search)", "4", style);
-  }
-  if (!(o.length_penalty >= 0) || !std::isfinite(o.length_penalty)) {
-    OutOfRange("length-penalty", FormatNumber(o.length_penalty), "a number >= 0", "1", style);
+  CheckIntOption("beam", o.beam, style);
+  if (!(o.length_penalty >= 0 && o.length_penalty <= kMaxLengthPenalty)) {
+    OutOfRange("length-penalty", FormatNumber(o.length_penalty),
+               "a number from 0 to " + FormatNumber(kMaxLengthPenalty) + " (0 = rank by log-probability alone)", "1",
+               style);
   }
   if (!(o.repetition_penalty >= kMinRepetitionPenalty && o.repetition_penalty <= kMaxRepetitionPenalty)) {
     OutOfRange("repetition-penalty", FormatNumber(o.repetition_penalty),
@@ -169,12 +229,8 @@ void CheckSamplingOptions(const SamplingOptions& o, OptionStyle style) {
                    " (1 = off, above 1 discourages repeats)",
                "1.2", style);
   }
-  if (o.repetition_window < 1) {
-    OutOfRange("repetition-window", std::to_string(o.repetition_window), "an integer >= 1 (characters)", "32", style);
-  }
-  if (o.no_repeat_ngram < 0) {
-    OutOfRange("no-repeat-ngram", std::to_string(o.no_repeat_ngram), "an integer >= 0 (0 = off)", "4", style);
-  }
+  CheckIntOption("repetition-window", o.repetition_window, style);
+  CheckIntOption("no-repeat-ngram", o.no_repeat_ngram, style);
 }
 
 void SetSessionOption(GenerateSettings& settings, std::string_view assignment) {
@@ -186,11 +242,13 @@ void SetSessionOption(GenerateSettings& settings, std::string_view assignment) {
   GenerateSettings changed = settings;
   SamplingOptions& o = changed.options;
   if (name == "length") {
-    o.length = ParseNumber<int>(name, value, "a whole number", "100");
+    o.length =
+        NarrowIntOption(name, ParseNumber<std::int64_t>(name, value, "a whole number", "100"), OptionStyle::kSession);
   } else if (name == "temperature") {
     o.temperature = ParseNumber<double>(name, value, "a number", "0.7");
   } else if (name == "top-k") {
-    o.top_k = ParseNumber<int>(name, value, "a whole number", "10");
+    o.top_k =
+        NarrowIntOption(name, ParseNumber<std::int64_t>(name, value, "a whole number", "10"), OptionStyle::kSession);
   } else if (name == "top-p") {
     o.top_p = ParseNumber<double>(name, value, "a number", "0.9");
   } else if (name == "greedy") {
@@ -206,15 +264,18 @@ void SetSessionOption(GenerateSettings& settings, std::string_view assignment) {
                       " is not a whole number from 0 to 18446744073709551615: e.g. :set seed=42");
     }
   } else if (name == "beam") {
-    o.beam = ParseNumber<int>(name, value, "a whole number", "4");
+    o.beam =
+        NarrowIntOption(name, ParseNumber<std::int64_t>(name, value, "a whole number", "4"), OptionStyle::kSession);
   } else if (name == "length-penalty") {
     o.length_penalty = ParseNumber<double>(name, value, "a number", "1");
   } else if (name == "repetition-penalty") {
     o.repetition_penalty = ParseNumber<double>(name, value, "a number", "1.2");
   } else if (name == "repetition-window") {
-    o.repetition_window = ParseNumber<int>(name, value, "a whole number", "32");
+    o.repetition_window =
+        NarrowIntOption(name, ParseNumber<std::int64_t>(name, value, "a whole number", "32"), OptionStyle::kSession);
   } else if (name == "no-repeat-ngram") {
-    o.no_repeat_ngram = ParseNumber<int>(name, value, "a whole number", "4");
+    o.no_repeat_ngram =
+        NarrowIntOption(name, ParseNumber<std::int64_t>(name, value, "a whole number", "4"), OptionStyle::kSession);
   } else if (name == "stop") {
     o.stop.clear();
     if (!value.empty()) o.stop.push_back(ParseStopString(value, OptionStyle::kSession));

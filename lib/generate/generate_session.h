@@ -23,6 +23,11 @@ std::u32string ParseStopString(std::string_view text, OptionStyle style);
 // option as `style` writes it: UserError "--beam 100 is out of range: expected an integer from 0 to 64 ...".
 void CheckSamplingOptions(const SamplingOptions& options, OptionStyle style);
 
+// A whole-number option (length, top-k, beam, repetition-window, no-repeat-ngram) as read, wider than int: as an
+// int when it fits one, else the UserError naming the option's own range ("--beam 99999999999 is out of range:
+// expected an integer from 0 to 64 ..."). The value's range within int is CheckSamplingOptions' to check.
+int NarrowIntOption(std::string_view name, std::int64_t value, OptionStyle style);
+
 // The options and the seed a session's next prefix runs with.
 struct GenerateSettings {
   SamplingOptions options;
