@@ -285,6 +285,46 @@ TEST_CASE("cli: prefix characters outside the vocabulary are named, and --unknow
                    "change generate.prefixes in the config");
 }
 
+TEST_CASE("cli: generate's and score's contradictory or empty requests are one-line errors, and their warnings show") {
+  TempDir dir;
+  WriteTinyRun(dir);
+  REQUIRE(Run(dir, {"train", "--config", "tiny.json"}).exit_code == 0);
+  const std::string warning = "charlm: warning: ";
+  const RunResult never_stops = Run(dir, {"generate", "--checkpoint", "run/last.ckpt", "--prefix", "the", "--length",
+                                          "5", "--stop", "龙"});
+  CHECK_MESSAGE(never_stops.exit_code == 0, never_stops.output);
+  CHECK(never_stops.output.find(warning + "--stop \"龙\" has a character the model never writes (outside its "
+                                          "vocabulary), so it never stops generation") != std::string::npos);
+  const RunResult beam = Run(dir, {"generate", "--checkpoint", "run/last.ckpt", "--prefix", "the", "--length", "5",
+                                   "--beam", "2", "--temperature", "0.5"});
+  CHECK_MESSAGE(beam.exit_code == 0, beam.output);
+  CHECK(beam.output.find(warning + "beam search is deterministic and ignores --temperature/--top-k/--top-p/--seed/"
+                                   "--sample") != std::string::npos);
+  CHECK_USER_ERROR(Run(dir, {"generate", "--checkpoint", "run/last.ckpt", "--prefix-file", "-", "--interactive"}),
+                   "--prefix-file - and --interactive both read standard input: give the prefix file by its path");
+  CHECK_USER_ERROR(Run(dir, {"generate", "--checkpoint", "run/last.ckpt"}),
+                   "generate needs at least one --prefix TEXT (or --prefix-file FILE, or --interactive), e.g. --prefix ");
+
+  CHECK_USER_ERROR(Run(dir, {"score", "--checkpoint", "run/last.ckpt"}),
+                   "score needs exactly one of --text FILE or --prefix TEXT");
+  CHECK_USER_ERROR(Run(dir, {"score", "--checkpoint", "run/last.ckpt", "--text", "text.txt", "--prefix", "the"}),
+                   "score needs exactly one of --text FILE or --prefix TEXT");
+  CHECK_USER_ERROR(Run(dir, {"score", "--checkpoint", "run/last.ckpt", "--prefix", "the", "--json", "--tsv"}),
+                   "--json, --tsv and --color each choose the output: give one of them");
+  CHECK_USER_ERROR(Run(dir, {"score", "--checkpoint", "run/last.ckpt", "--prefix", "t"}),
+                   "prefix \"t\" has 1 known character(s): the first is context only, so nothing is scored; give at "
+                   "least 2");
+
+  testing::WriteFile(dir / "odd.txt", "the cat 龙 sat 龙");  // 15 characters, 2 outside the vocabulary
+  const RunResult skipped = Run(dir, {"eval", "--checkpoint", "run/last.ckpt", "--text", "odd.txt", "--unknown", "skip"});
+  CHECK_MESSAGE(skipped.exit_code == 0, skipped.output);
+  CHECK(skipped.output.find(warning + "--unknown skip: left out 2 of the 15 characters of odd.txt, which are outside "
+                                      "the model's vocabulary (the figures below cover the other 13)") !=
+        std::string::npos);
+  CHECK(skipped.output.find("odd.txt: perplexity ") != std::string::npos);
+  CHECK(skipped.output.find("12 characters predicted") != std::string::npos);
+}
+
 TEST_CASE("cli: --seed takes 0 to 2^64-1 only, --sample overrides a greedy checkpoint, --greedy with it is an error") {
   TempDir dir;
   WriteTinyRun(dir);
