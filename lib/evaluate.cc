@@ -35,7 +35,64 @@ double TokenLoss(const float* row, int vocab, int target) {
   return std::log(sum) - static_cast<double>(row[target] - max_logit);
 }
 
+// How far a warmed-up state is from the state it stands in for: the largest difference of h, and of c relative
+// to its size, over the layers.
+double StateGap(const RecurrentState<float>& a, int row_a, const RecurrentState<float>& b, int row_b) {
+  const std::size_t h = static_cast<std::size_t>(a.hidden);
+  double gap = 0;
+  for (int l = 0; l < a.num_layers; ++l) {
+    const float* ha = a.LayerH(l) + row_a * h;
+    const float* hb = b.LayerH(l) + row_b * h;
+    for (std::size_t j = 0; j < h; ++j) gap = std::max(gap, std::fabs(static_cast<double>(ha[j]) - hb[j]));
+    if (a.c.empty()) continue;
+    const float* ca = a.LayerC(l) + row_a * h;
+    const float* cb = b.LayerC(l) + row_b * h;
+    for (std::size_t j = 0; j < h; ++j) {
+      const double scale = std::max(1.0, std::fabs(static_cast<double>(cb[j])));
+      gap = std::max(gap, std::fabs(static_cast<double>(ca[j]) - cb[j]) / scale);
+    }
+  }
+  return gap;
+}
+
+void CopyStateRow(const RecurrentState<float>& from, int row_from, RecurrentState<float>& to, int row_to) {
+  const std::size_t h = static_cast<std::size_t>(from.hidden);
+  for (int l = 0; l < from.num_layers; ++l) {
+    std::copy_n(from.LayerH(l) + row_from * h, h, to.LayerH(l) + row_to * h);
+    if (!from.c.empty()) std::copy_n(from.LayerC(l) + row_from * h, h, to.LayerC(l) + row_to * h);
+  }
+}
+
 }  // namespace
+
+int RerunUnsettledStreams(const CharModel<float>& model, IdView ids, const EvalPlan& plan, int lo, int chunk,
+                          const RecurrentState<float>& warmed, RecurrentState<float>& final_state,
+                          std::vector<double>& piece_loss, double& loss_sum, const std::function<bool()>& keep_going) {
+  // Stream lo's predecessor is another shard's: its warm-up stands.
+  const int S = static_cast<int>(piece_loss.size());
+  int rerun = 0;
+  std::unique_ptr<Workspace<float>> ws;
+  RecurrentState<float> row_state = model.MakeState(1);
+  std::vector<int> seq(static_cast<std::size_t>(chunk) + 1);  // (chunk + 1): inputs, and targets one later
+  for (int b = 1; b < S; ++b) {
+    if (StateGap(warmed, b, final_state, b - 1) <= kUnsettledStateGap) continue;
+    if (!keep_going()) break;  // a stop request: the first pass's figure stands, complete
+    if (ws == nullptr) ws = model.MakeWorkspace(chunk, 1);
+    CopyStateRow(final_state, b - 1, row_state, 0);
+    double redo = 0;
+    for (std::int64_t pos = plan.ScoredBegin(lo + b); pos < plan.ScoredEnd(lo + b);) {
+      const int steps = static_cast<int>(std::min<std::int64_t>(chunk, plan.ScoredEnd(lo + b) - pos));
+      ids.CopyTo(static_cast<std::size_t>(pos), static_cast<std::size_t>(steps) + 1, seq.data());
+      redo += static_cast<double>(model.Forward(*ws, seq.data(), seq.data() + 1, steps, 1, row_state, {})) * steps;
+      pos += steps;
+    }
+    loss_sum += redo - piece_loss[static_cast<std::size_t>(b)];
+    piece_loss[static_cast<std::size_t>(b)] = redo;
+    CopyStateRow(row_state, 0, final_state, b);
+    ++rerun;
+  }
+  return rerun;
+}
 
 void FinishEvalResult(EvalResult& result) {
   result.mean_loss = result.tokens > 0 ? result.loss_sum / static_cast<double>(result.tokens) : 0;
@@ -66,6 +123,10 @@ EvalResult Evaluate(const CharModel<float>& model, IdView ids, const EvalOptions
   double loss_sum = 0;
   std::int64_t scored = 0;
   auto keep_going = [&] { return !options.progress || options.progress(scored, to_score); };
+  // Each stream's state at the end of its warm-up, and the loss of its scored piece: a stream whose warm-up did
+  // not reach the state its predecessor ended in is scored again from that state below.
+  auto warmed = model.MakeState(S);            // (L, S, H)
+  std::vector<double> piece_loss(static_cast<std::size_t>(S));  // (S)
 
   // Steps [0, burn_in) score stream 0 only (the others are warming up); steps [burn_in, run_length) score all.
   // A chunk never straddles the boundary, so each is either one column or the whole of Forward's mean.
@@ -91,9 +152,24 @@ EvalResult Evaluate(const CharModel<float>& model, IdView ids, const EvalOptions
     } else {
       loss_sum += static_cast<double>(model.Forward(*ws, x.data(), y.data(), steps, S, state, {})) * steps * S;
       scored += static_cast<std::int64_t>(steps) * S;
+      const float* probs = ws->probs.data();  // (steps*S, V): the softmax Forward scored
+      for (int t = 0; t < steps; ++t) {
+        for (int b = 0; b < S; ++b) {
+          const std::size_t row = static_cast<std::size_t>(t) * S + b;
+          const int target = y[row];
+          const float p = probs[row * V + target];
+          piece_loss[static_cast<std::size_t>(b)] +=
+              p > 1e-30f ? -std::log(static_cast<double>(p)) : TokenLoss(WorkspaceLogits(*ws) + row * V, V, target);
+        }
+      }
     }
     start += steps;
+    if (start == plan.burn_in) warmed = state;
     result.cancelled = !keep_going();
+  }
+  if (!result.cancelled && plan.burn_in > 0) {
+    result.rerun_streams = RerunUnsettledStreams(model, ids, plan, lo, chunk, warmed, state, piece_loss, loss_sum,
+                                                 [&] { return keep_going(); });
   }
   // The tail continues the last stream, so it starts from that stream's final state.
   if (!result.cancelled && has_tail) {

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <vector>
 
 #include "model/model.h"
 #include "text/token_ids.h"
@@ -37,6 +38,7 @@ struct EvalResult {
   std::int64_t tokens = 0;   // predicted characters: ids.size() - 1 (or max_chars, or fewer when cancelled)
   double loss_sum = 0;       // mean_loss * tokens, summed in double (what shards add up)
   bool cancelled = false;    // the progress callback stopped it; the figures cover the `tokens` scored until then
+  int rerun_streams = 0;     // streams scored again from their predecessor's final state (see Evaluate)
 };
 
 // How the transitions ids[k] -> ids[k+1], k in [0, transitions), are shared among the streams. Every stream runs
@@ -65,7 +67,21 @@ EvalPlan PlanEvaluation(std::int64_t transitions, int streams, int burn_in);
 void FinishEvalResult(EvalResult& result);
 
 // Scores every transition of ids exactly once, without dropout, following PlanEvaluation. Each scored character
-// sees the whole text before it (one stream) or at least burn_in characters of it (the others).
+// sees the whole text before it (one stream) or at least burn_in characters of it (the others). A warm-up
+// usually reaches the state stream b - 1 ends in, which is where stream b starts scoring; when it does not (an
+// undertrained LSTM can latch onto the character its warm-up began with and stay there: one stream scored
+// 10.23 nats per character against 6.18 from full context), stream b is scored again at batch 1 from stream
+// b - 1's final state, so the figure is that of one stream whenever the streams before it are.
 EvalResult Evaluate(const CharModel<float>& model, IdView ids, const EvalOptions& options);
+
+// Above this StateGap (largest difference of h, or of c relative to its size) a warmed-up state is unsettled.
+inline constexpr double kUnsettledStateGap = 1e-2;
+
+// Evaluate's second pass over streams [1, S) of this shard (S = piece_loss.size(), global streams lo + b):
+// each whose warmed state is further than kUnsettledStateGap from its predecessor's final state is scored again
+// from that state, replacing its piece_loss in loss_sum and its row of final_state. Returns how many.
+int RerunUnsettledStreams(const CharModel<float>& model, IdView ids, const EvalPlan& plan, int lo, int chunk,
+                          const RecurrentState<float>& warmed, RecurrentState<float>& final_state,
+                          std::vector<double>& piece_loss, double& loss_sum, const std::function<bool()>& keep_going);
 
 }  // namespace charlm

@@ -132,7 +132,7 @@ std::vector<int> StructuredText(int length, int vocab, std::uint64_t seed) {
   return ids;
 }
 
-TEST_CASE("evaluate: on a trained LSTM the streams with burn-in equal one stream within 0.1 %, zero-state streams do not") {
+TEST_CASE("evaluate: on a trained LSTM the streams with burn-in equal one stream within 0.1 %, zero-state streams do not, unsettled ones are re-run") {
   ModelSpec spec;
   spec.cell = CellKind::kLstm;
   spec.vocab_size = 28;
@@ -178,6 +178,12 @@ TEST_CASE("evaluate: on a trained LSTM the streams with burn-in equal one stream
   // model uses context, so the check above could fail.
   const EvalResult cold = Evaluate(model, held_out, Options(64, 35, 0));
   CHECK(cold.mean_loss / one.mean_loss - 1 > 3e-3);
+  // A one-character warm-up cannot reach the state the stream before ends in: every such stream is scored again
+  // from that state, which chains the whole text into one stream's figure.
+  const EvalResult chained = Evaluate(model, held_out, Options(64, 35, 1));
+  CHECK(chained.rerun_streams == 63);
+  CHECK(chained.tokens == one.tokens);
+  CHECK(std::abs(chained.mean_loss / one.mean_loss - 1) < 1e-5);
 }
 
 TEST_CASE("evaluate: max_chars scores the first transitions only, and the callback reports progress and can cancel") {

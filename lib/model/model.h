@@ -69,6 +69,8 @@ struct RecurrentState {
   void Zero();
   T* LayerH(int l) { return h.data() + static_cast<std::size_t>(l) * batch * hidden; }
   T* LayerC(int l) { return c.empty() ? nullptr : c.data() + static_cast<std::size_t>(l) * batch * hidden; }
+  const T* LayerH(int l) const { return h.data() + static_cast<std::size_t>(l) * batch * hidden; }
+  const T* LayerC(int l) const { return c.empty() ? nullptr : c.data() + static_cast<std::size_t>(l) * batch * hidden; }
 };
 
 // Activation buffers for one (max_steps, max_batch), made by CharModel::MakeWorkspace, reused every step.
