@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <thread>
 #include <type_traits>
 #include <vector>
@@ -120,18 +121,19 @@ inline void FewRowsTile(int k, float alpha, const float* a, int lda, const float
       acc[r][v] = beta == 0.0f ? FloatLanes{} : beta == 1.0f ? c_in : c_in * beta;
     }
   }
+  // Loads through memcpy (one unaligned vector load): a pointer to FloatLanes can lose the typedef's aligned(4)
+  // when deduced, and returning the vector itself is an ABI warning (-Wpsabi) where AVX-512 is not enabled.
   auto b_at = [&](int p, int v) {
-    return *reinterpret_cast<const FloatLanes*>(b + static_cast<std::size_t>(p) * b_row_stride +
-                                               static_cast<std::size_t>(v) * b_vector_stride);
+    return b + static_cast<std::size_t>(p) * b_row_stride + static_cast<std::size_t>(v) * b_vector_stride;
   };
   int p = 0;
   for (; p + 4 <= k; p += 4) {
     FloatLanes b0[kVectors], b1[kVectors], b2[kVectors], b3[kVectors];  // (kVectors x 16) each: b's rows p..p+3
     for (int v = 0; v < kVectors; ++v) {
-      b0[v] = b_at(p, v);
-      b1[v] = b_at(p + 1, v);
-      b2[v] = b_at(p + 2, v);
-      b3[v] = b_at(p + 3, v);
+      std::memcpy(&b0[v], b_at(p, v), sizeof(FloatLanes));
+      std::memcpy(&b1[v], b_at(p + 1, v), sizeof(FloatLanes));
+      std::memcpy(&b2[v], b_at(p + 2, v), sizeof(FloatLanes));
+      std::memcpy(&b3[v], b_at(p + 3, v), sizeof(FloatLanes));
     }
     for (int r = 0; r < kRows; ++r) {
       const float* a_row = a + static_cast<std::size_t>(r) * lda + p;
@@ -142,7 +144,11 @@ inline void FewRowsTile(int k, float alpha, const float* a, int lda, const float
   for (; p < k; ++p) {
     for (int r = 0; r < kRows; ++r) {
       const float ap = alpha * a[static_cast<std::size_t>(r) * lda + p];
-      for (int v = 0; v < kVectors; ++v) acc[r][v] += ap * b_at(p, v);
+      for (int v = 0; v < kVectors; ++v) {
+        FloatLanes bp;  // (16): b's row p
+        std::memcpy(&bp, b_at(p, v), sizeof(FloatLanes));
+        acc[r][v] += ap * bp;
+      }
     }
   }
   for (int r = 0; r < kRows; ++r) {
