@@ -153,7 +153,7 @@ EvalResult Evaluate(const CharModel<float>& model, IdView ids, const EvalOptions
       loss_sum += static_cast<double>(model.Forward(*ws, x.data(), y.data(), steps, S, state, {})) * steps * S;
       scored += static_cast<std::int64_t>(steps) * S;
       const float* probs = ws->probs.data();  // (steps*S, V): the softmax Forward scored
-      for (int t = 0; t < steps; ++t) {
+      for (int t = 0; t < steps && plan.burn_in > 0; ++t) {  // per-stream sums: only re-runs need them
         for (int b = 0; b < S; ++b) {
           const std::size_t row = static_cast<std::size_t>(t) * S + b;
           const int target = y[row];
@@ -174,11 +174,7 @@ EvalResult Evaluate(const CharModel<float>& model, IdView ids, const EvalOptions
   // The tail continues the last stream, so it starts from that stream's final state.
   if (!result.cancelled && has_tail) {
     auto tail_state = model.MakeState(1);
-    const std::size_t h = static_cast<std::size_t>(state.hidden);
-    for (int l = 0; l < state.num_layers; ++l) {
-      std::copy_n(state.LayerH(l) + (S - 1) * h, h, tail_state.LayerH(l));
-      if (!state.c.empty()) std::copy_n(state.LayerC(l) + (S - 1) * h, h, tail_state.LayerC(l));
-    }
+    CopyStateRow(state, S - 1, tail_state, 0);
     const int steps = static_cast<int>(transitions - plan.tail_start);
     auto tail_ws = model.MakeWorkspace(steps, 1);
     std::vector<int> tail(static_cast<std::size_t>(steps) + 1);  // (steps + 1): inputs, and targets one later
