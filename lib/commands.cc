@@ -193,16 +193,17 @@ void RunScore(const ScoreCommand& command, std::ostream& out) {
   }
   RestoredModel restored = RestoreModel(command.checkpoint);
   const NewlinePolicy newline = restored.config.data.newline;
-  std::u32string text;
+  std::vector<int> ids;
   std::string what;
   if (!command.text.empty()) {
-    text = ReadCorpus(command.text, newline, 0);
     what = command.text;
+    const TextIds text = ReadTextIds(command.text, newline, restored.vocab);
+    CheckUnknownChars(text.missing, unknown, what);
+    ids = text.ids.view().ToVector();
   } else {
     what = "prefix \"" + EscapeControlChars(command.prefix) + "\"";
-    text = ApplyNewlinePolicy(DecodeUtf8(command.prefix, "--prefix"), newline);
+    ids = EncodeText(restored.vocab, ApplyNewlinePolicy(DecodeUtf8(command.prefix, "--prefix"), newline), unknown, what);
   }
-  const std::vector<int> ids = EncodeText(restored.vocab, text, unknown, what);
   if (ids.size() < 2) {
     throw UserError(what + " has " + std::to_string(ids.size()) +
                     " known character(s): the first is context only, so nothing is scored; give at least 2");
@@ -272,19 +273,19 @@ void RunEval(const EvalCommand& command, std::ostream& out) {
   RestoredModel restored = RestoreModel(command.checkpoint);
   SetPrecision(command.precision, restored.model);
   const Config& config = restored.config;
-  std::vector<int> text_ids;
+  TextIds text;  // for --text: its ids, never the text
   Dataset data;  // for --split: its ids are scored in place
   IdView ids;
   std::string what;
   if (!command.text.empty()) {
-    const std::u32string text = ReadCorpus(command.text, config.data.newline, 0);
-    text_ids = EncodeText(restored.vocab, text, unknown, command.text);
-    ids = text_ids;
+    text = ReadTextIds(command.text, config.data.newline, restored.vocab);
+    CheckUnknownChars(text.missing, unknown, command.text);
+    ids = text.ids.view();
     what = command.text;
-    if (ids.size() < text.size()) {
+    if (static_cast<std::int64_t>(ids.size()) < text.chars) {
       spdlog::warn("--unknown skip: left out {} of the {} characters of {}, which are outside the model's vocabulary "
-                   "(the figures below cover the other {})", text.size() - ids.size(), text.size(), command.text,
-                   ids.size());
+                   "(the figures below cover the other {})", text.chars - static_cast<std::int64_t>(ids.size()),
+                   text.chars, command.text, ids.size());
     }
   } else {
     if (command.split != "val" && command.split != "test") {

@@ -187,6 +187,23 @@ TEST_CASE("corpus: ReadCorpusIds in pieces equals the whole file decoded, built 
   }
 }
 
+TEST_CASE("corpus: a \\r\\n or a character cut by the end of a 256 KiB read piece reads as in one piece") {
+  TempDir dir;
+  const auto path = (dir / "cut.txt").string();
+  constexpr std::size_t kPiece = std::size_t{1} << 18;  // StreamCorpus's read size
+  for (std::size_t shift = 0; shift < 5; ++shift) {
+    for (const std::string& tail : {std::string("\r\nab\r\n"), std::string("\r\rx\n"), std::string("\xF0\x9F\x8E\xB5\r\n")}) {
+      const std::string bytes = std::string(kPiece - 1 - shift, 'a') + tail + "\xE4\xB8\xAD\r";
+      WriteFile(path, bytes);
+      CAPTURE(shift);
+      for (const NewlinePolicy policy : {NewlinePolicy::kKeep, NewlinePolicy::kSpace}) {
+        const CorpusIds corpus = ReadCorpusIds(path, policy, 0, 1);
+        CHECK(corpus.vocab.Decode(corpus.ids.view()) == WholeFileText(bytes, policy, 0));
+      }
+    }
+  }
+}
+
 TEST_CASE("corpus: Windows line breaks are read as \\n and other control characters are counted") {
   TempDir dir;
   const auto path = (dir / "windows.txt").string();

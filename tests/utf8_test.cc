@@ -1,6 +1,7 @@
 // Tests for lib/text/utf8: strict decoding with byte offsets, BOM handling, encoding round trips.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <string>
 
 #include "errors.h"
@@ -17,6 +18,38 @@ std::string DecodeError(const std::string& bytes) {
     return e.what();
   }
   return "";
+}
+
+// DecodeUtf8Chunk over the whole of `bytes`, or over pieces of 7 bytes (shorter than its 8-byte ASCII blocks, so
+// only the byte-by-byte path runs, carrying cut sequences as a streaming reader does): the code points, or the
+// UserError message.
+std::u32string DecodeWhole(const std::string& bytes, std::string& error) {
+  std::u32string out(bytes.size(), U'\0');
+  try {
+    out.resize(DecodeUtf8Chunk(bytes, 0, true, "song.txt", out.data()).chars);
+  } catch (const UserError& e) {
+    error = e.what();
+  }
+  return out;
+}
+std::u32string DecodeBytewise(const std::string& bytes, std::string& error) {
+  std::u32string out;
+  char32_t piece[7];
+  std::size_t pos = 0;
+  try {
+    while (pos < bytes.size()) {
+      const std::size_t length = std::min<std::size_t>(7, bytes.size() - pos);
+      const bool at_end = pos + length == bytes.size();
+      const Utf8ChunkResult result =
+          DecodeUtf8Chunk(std::string_view(bytes).substr(pos, length), pos, at_end, "song.txt", piece);
+      out.append(piece, result.chars);
+      pos += result.bytes_used;
+      if (at_end) break;
+    }
+  } catch (const UserError& e) {
+    error = e.what();
+  }
+  return out;
 }
 
 TEST_CASE("utf8: one- to four-byte characters decode to their code points and encode back") {
@@ -87,6 +120,50 @@ TEST_CASE("utf8: messages show control characters escaped so they stay on one li
 TEST_CASE("utf8: control characters are escaped for error messages, everything else is kept") {
   CHECK(EscapeControlChars("分开\n我\t\r\x01\x7f!") == "分开\\n我\\t\\r\\x01\\x7f!");
   CHECK(EscapeControlChars("") == "");
+}
+
+}  // namespace
+}  // namespace charlm
+
+namespace charlm {
+namespace {
+
+TEST_CASE("utf8: the 8-byte ASCII path decodes and fails exactly as byte by byte, at every alignment") {
+  const std::string multibyte[] = {"\xC3\xA9", "\xE4\xB8\xAD", "\xF0\x9F\x8E\xB5"};  // é 中 🎵
+  // Well-formed: ASCII runs of every length broken by characters of every length, at every offset of a block.
+  for (std::size_t before = 0; before < 17; ++before) {
+    for (std::size_t between = 0; between < 17; ++between) {
+      for (const std::string& character : multibyte) {
+        const std::string bytes = std::string(before, 'a') + character + std::string(between, 'b') + character + "\x7F";
+        std::string whole_error, bytewise_error;
+        CAPTURE(before);
+        CAPTURE(between);
+        const std::u32string whole = DecodeWhole(bytes, whole_error);
+        CHECK(whole_error.empty());
+        CHECK(whole == DecodeBytewise(bytes, bytewise_error));
+        CHECK(whole.size() == before + between + 3);
+      }
+    }
+  }
+  // Invalid: each kind of bad sequence at every position of two 16-byte blocks of ASCII, and cut by the end.
+  const std::string invalid[] = {"\x80", "\xFF", "\xC0\xAF", "\xE4\xB8", "\xED\xA0\x80", "\xF4\x90\x80\x80",
+                                 "\xE4\x41\x42"};
+  for (const std::string& bad : invalid) {
+    for (std::size_t at = 0; at < 32; ++at) {
+      for (const bool cut_by_end : {false, true}) {
+        std::string bytes = std::string(32, 'x');
+        bytes.insert(at, bad);
+        if (cut_by_end) bytes.resize(at + bad.size());
+        std::string whole_error, bytewise_error;
+        CAPTURE(at);
+        CAPTURE(cut_by_end);
+        DecodeWhole(bytes, whole_error);
+        DecodeBytewise(bytes, bytewise_error);
+        CHECK(whole_error.find("invalid UTF-8 at byte offset " + std::to_string(at) + " (") != std::string::npos);
+        CHECK(whole_error == bytewise_error);
+      }
+    }
+  }
 }
 
 }  // namespace

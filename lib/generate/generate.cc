@@ -31,13 +31,18 @@ std::vector<int> EncodeText(const Vocab& vocab, std::u32string_view text, Unknow
       missing.push_back(c);
     }
   }
+  CheckUnknownChars(missing, unknown, what, fix);
+  return ids;
+}
+
+void CheckUnknownChars(std::u32string_view missing, UnknownPolicy unknown, std::string_view what,
+                       std::string_view fix) {
   if (!missing.empty() && unknown == UnknownPolicy::kError) {
     std::string names;
     for (char32_t c : missing) names += (names.empty() ? "" : ", ") + DescribeCodePoint(c);
     throw UserError(std::string(what) + " has " + std::to_string(missing.size()) +
                     " character(s) outside the model's vocabulary: " + names + "; " + std::string(fix));
   }
-  return ids;
 }
 
 std::vector<int> EncodePrefix(const Vocab& vocab, std::string_view prefix_utf8, UnknownPolicy unknown,

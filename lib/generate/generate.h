@@ -27,6 +27,11 @@ inline constexpr std::string_view kUnknownCharsFix = "remove them, or pass --unk
 std::vector<int> EncodeText(const Vocab& vocab, std::u32string_view text, UnknownPolicy unknown, std::string_view what,
                             std::string_view fix = kUnknownCharsFix);
 
+// What EncodeText does with the characters it found outside a vocabulary without <unk> (`missing`, each once):
+// under kError the UserError naming them, under kSkip nothing.
+void CheckUnknownChars(std::u32string_view missing, UnknownPolicy unknown, std::string_view what,
+                       std::string_view fix = kUnknownCharsFix);
+
 // A prefix as the model reads it: the corpus's newline policy applied, then encoded. UserError for invalid UTF-8,
 // unknown characters (under kError) or no known character at all.
 std::vector<int> EncodePrefix(const Vocab& vocab, std::string_view prefix_utf8, UnknownPolicy unknown,

@@ -155,6 +155,29 @@ void StreamCorpus(RegularFileReader& file, const std::string& path, NewlinePolic
   }
 }
 
+// The most characters the file (or max_chars) can give, after checking that their ids fit in memory.
+std::uint64_t CheckIdsFit(const RegularFileReader& file, const std::string& path, std::int64_t max_chars) {
+  // A character takes at least one byte, so the file's size (or max_chars) bounds the ids.
+  const std::uint64_t most_chars =
+      max_chars > 0 ? std::min<std::uint64_t>(file.size(), static_cast<std::uint64_t>(max_chars)) : file.size();
+  const std::uint64_t memory = PhysicalMemoryBytes();
+  const std::uint64_t budget = memory / kIdMemoryShare;
+  if (memory > 0 && most_chars > budget / kIdBytesPerChar) {
+    const std::string fits = WithThousands(budget / kIdBytesPerChar);
+    const std::string need = FormatBytes(most_chars * kIdBytesPerChar) + " (" + std::to_string(kIdBytesPerChar) +
+                             " bytes a character), more than half of this machine's " + FormatBytes(memory) +
+                             " of memory";
+    if (max_chars > 0 && static_cast<std::uint64_t>(max_chars) < file.size()) {
+      throw UserError("data.max_chars " + WithThousands(static_cast<std::uint64_t>(max_chars)) + " of corpus file '" +
+                      path + "' needs up to " + need + ": lower data.max_chars to at most " + fits);
+    }
+    throw UserError("corpus file '" + path + "' is " + FormatBytes(file.size()) + ", whose ids need up to " + need +
+                    ": train on its first part with --set data.max_chars=" + fits +
+                    ", or on a machine with more memory");
+  }
+  return most_chars;
+}
+
 // Ids by first appearance while the text streams by, with counts; renumbered to the vocabulary's order at the end.
 class FirstAppearanceIds {
  public:
@@ -282,24 +305,7 @@ CorpusIds ReadCorpusIds(const std::string& path, NewlinePolicy policy, std::int6
   }
   RegularFileReader file(path, FileRole{"corpus file", "check that it is a readable file",
                                         std::numeric_limits<std::uint64_t>::max(), ""});
-  // A character takes at least one byte, so the file's size (or max_chars) bounds the ids.
-  const std::uint64_t most_chars =
-      max_chars > 0 ? std::min<std::uint64_t>(file.size(), static_cast<std::uint64_t>(max_chars)) : file.size();
-  const std::uint64_t memory = PhysicalMemoryBytes();
-  const std::uint64_t budget = memory / kIdMemoryShare;
-  if (memory > 0 && most_chars > budget / kIdBytesPerChar) {
-    const std::string fits = WithThousands(budget / kIdBytesPerChar);
-    const std::string need = FormatBytes(most_chars * kIdBytesPerChar) + " (" + std::to_string(kIdBytesPerChar) +
-                             " bytes a character), more than half of this machine's " + FormatBytes(memory) +
-                             " of memory";
-    if (max_chars > 0 && static_cast<std::uint64_t>(max_chars) < file.size()) {
-      throw UserError("data.max_chars " + WithThousands(static_cast<std::uint64_t>(max_chars)) + " of corpus file '" +
-                      path + "' needs up to " + need + ": lower data.max_chars to at most " + fits);
-    }
-    throw UserError("corpus file '" + path + "' is " + FormatBytes(file.size()) + ", whose ids need up to " + need +
-                    ": train on its first part with --set data.max_chars=" + fits +
-                    ", or on a machine with more memory");
-  }
+  const std::uint64_t most_chars = CheckIdsFit(file, path, max_chars);
   FirstAppearanceIds ids(static_cast<std::size_t>(most_chars));
   CorpusIds corpus;
   StreamCorpus(file, path, policy, max_chars, corpus.notes,
@@ -309,6 +315,49 @@ CorpusIds ReadCorpusIds(const std::string& path, NewlinePolicy policy, std::int6
   corpus.vocab = std::move(vocab);
   corpus.ids = std::move(token_ids);
   return corpus;
+}
+
+TextIds ReadTextIds(const std::string& path, NewlinePolicy policy, const Vocab& vocab) {
+  CheckPath(path, 0);
+  RegularFileReader file(path, FileRole{"corpus file", "check that it is a readable file",
+                                        std::numeric_limits<std::uint64_t>::max(), ""});
+  const std::uint64_t most_chars = CheckIdsFit(file, path, 0);
+  // (code points): the id of each character of the vocabulary, -1 for the others
+  std::vector<std::int32_t> id_of(kCodePoints, -1);
+  for (int id = 0; id < vocab.size(); ++id) {
+    if (vocab.unk_id() != id) id_of[vocab.CharAt(id)] = id;
+  }
+  const std::int32_t unknown = vocab.unk_id() ? *vocab.unk_id() : -1;
+  const int width = TokenIds::WidthFor(vocab.size());
+  std::vector<std::uint16_t> narrow;
+  std::vector<std::int32_t> wide;
+  if (width == 2) {
+    narrow.reserve(static_cast<std::size_t>(most_chars));  // untouched pages of the reservation cost no memory
+  } else {
+    wide.reserve(static_cast<std::size_t>(most_chars));
+  }
+  TextIds text;
+  StreamCorpus(file, path, policy, 0, text.notes, [&](const char32_t* chars, std::size_t count) {
+    for (std::size_t k = 0; k < count; ++k) {
+      std::int32_t id = id_of[chars[k]];
+      if (id < 0) {
+        id = unknown;
+        if (id < 0) {
+          if (text.missing.find(chars[k]) == std::u32string::npos) text.missing.push_back(chars[k]);
+          continue;
+        }
+      }
+      if (width == 2) {
+        narrow.push_back(static_cast<std::uint16_t>(id));
+      } else {
+        wide.push_back(id);
+      }
+    }
+  });
+  LogNotes(path, text.notes);
+  text.chars = text.notes.chars;
+  text.ids = width == 2 ? TokenIds(std::move(narrow)) : TokenIds(std::move(wide));
+  return text;
 }
 
 NewlinePolicy ParseNewlinePolicy(std::string_view text, std::string_view what) {

@@ -46,6 +46,19 @@ struct CorpusIds {
 // is allocated: the model and its workspaces need the rest. UserErrors as ReadCorpus.
 CorpusIds ReadCorpusIds(const std::string& path, NewlinePolicy policy, std::int64_t max_chars, int min_freq);
 
+// A text read as ids of a vocabulary it was not built from (what `eval --text` and `score --text` score).
+struct TextIds {
+  TokenIds ids;                // in the vocabulary's width; characters outside it are <unk>, or left out without one
+  std::int64_t chars = 0;      // characters read, those left out included
+  std::u32string missing;      // the characters left out, each once, by first appearance
+  CorpusNotes notes;
+};
+
+// The characters ReadCorpus would return (max_chars 0), as ids of `vocab`, streamed without holding the text:
+// 2 bytes a character for vocabularies below 65,536 symbols. The same UserErrors and memory check as
+// ReadCorpusIds.
+TextIds ReadTextIds(const std::string& path, NewlinePolicy policy, const Vocab& vocab);
+
 // Parses a newline policy spelling; `what` names where the text came from (e.g. "--newline") in the UserError.
 NewlinePolicy ParseNewlinePolicy(std::string_view text, std::string_view what);
 
