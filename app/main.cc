@@ -359,6 +359,8 @@ int main(int argc, char** argv) {
   bench_command->add_option("--set", bench.overrides, "override a config key (repeatable)");
   bench_command->add_option("--seconds", bench.seconds, "time budget per measurement")->capture_default_str();
   bench_command->add_flag("--json", bench.json, "print one JSON object");
+  bench_command->add_flag("--breakdown", bench.breakdown,
+                          "also time the training step's elementwise phases (cell kernels, softmax, optimizer)");
   bench_command
       ->add_option("--np", bench.processes,
                    "train data-parallel over N processes (train.batch_size is the global batch); starts mpirun itself, "

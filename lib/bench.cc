@@ -7,6 +7,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <string>
 #include <nlohmann/json.hpp>
 
 #include "generate/beam_search.h"
@@ -17,6 +19,7 @@
 #include "generate/generate.h"
 #include "model/model.h"
 #include "model/optimizer.h"
+#include "model/phase_times.h"
 #include "dist/data_parallel.h"
 #include "rng.h"
 #include "run/train_step.h"
@@ -52,6 +55,16 @@ double CpuSeconds() {
 double LoadAverage() {
   double load = 0;
   return getloadavg(&load, 1) == 1 ? load : -1.0;
+}
+
+// The "Threads:" line of /proc/self/status, or 0 where there is none.
+int ProcessThreads() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("Threads:", 0) == 0) return std::atoi(line.c_str() + 8);
+  }
+  return 0;
 }
 
 double PeakRssMb() {
@@ -98,7 +111,8 @@ double ForwardFlopsPerToken(const Config& config, int vocab_size) {
   return flops;
 }
 
-BenchResult RunBenchmark(const Config& config, int vocab_size, double seconds, Workers* workers, bool overlap) {
+BenchResult RunBenchmark(const Config& config, int vocab_size, double seconds, Workers* workers, bool overlap,
+                         bool breakdown) {
   std::unique_ptr<Workers> alone;
   Workers& job = workers != nullptr ? *workers : *(alone = SingleProcess());
   SetBlasThreads(config.train.threads);
@@ -131,6 +145,7 @@ BenchResult RunBenchmark(const Config& config, int vocab_size, double seconds, W
   r.precision = std::string(EnumName(config.train.precision));
   r.onednn = OnednnDescription();
   r.omp_wait_policy = OpenMpWaitPolicy();
+  r.omp_threads = OpenMpThreads();
   r.processes = job.size();
   r.overlap = overlap;
   r.gradient_bytes = static_cast<double>(model.reduce_buffer().size()) * sizeof(float);
@@ -190,6 +205,26 @@ BenchResult RunBenchmark(const Config& config, int vocab_size, double seconds, W
     r.peak_rss_mb = PeakRssMb();
     return r;
   }
+  if (breakdown) {
+    // A second phase, timed by phase (two clock reads per phase and time step).
+    PhaseTimes times;
+    step.set_phase_times(&times);
+    std::int64_t timed_steps = 0;
+    const auto breakdown_start = Clock::now();
+    do train_step(timed_steps++);
+    while (Seconds(breakdown_start) < seconds);
+    const double per_step = 1000.0 / static_cast<double>(timed_steps);
+    step.set_phase_times(nullptr);
+    r.breakdown = true;
+    r.row_threads = step.row_threads();
+    r.step_ms = Seconds(breakdown_start) * per_step;
+    r.cell_forward_ms = times.cell_forward * per_step;
+    r.cell_backward_ms = times.cell_backward * per_step;
+    r.softmax_ms = times.softmax * per_step;
+    r.softmax_backward_ms = times.softmax_backward * per_step;
+    r.optimizer_ms = times.optimizer * per_step;
+    r.rest_ms = r.step_ms - r.cell_forward_ms - r.cell_backward_ms - r.softmax_ms - r.softmax_backward_ms - r.optimizer_ms;
+  }
   Workspace<float>& ws = step.workspace();  // one process: (T, B), as evaluation needs; no second workspace
 
   model.Forward(ws, x.data(), y.data(), T, B, state, {});
@@ -232,6 +267,7 @@ BenchResult RunBenchmark(const Config& config, int vocab_size, double seconds, W
     r.beam_chars_per_s = static_cast<double>(chars) / Seconds(start);
   }
   r.cpu_per_wall = (CpuSeconds() - cpu_start) / Seconds(wall_start);
+  r.process_threads = ProcessThreads();
   r.load_after = LoadAverage();
   r.peak_rss_mb = PeakRssMb();  // before the sgemm probe's 12 MB of matrices
   r.sgemm_gflops = MeasureSgemmGflops(std::min(seconds, 2.0));
@@ -260,7 +296,11 @@ void RunBench(const BenchCommand& command, Workers& workers, std::ostream& out) 
     config = ConfigFromJson(j);
     ValidateConfig(config);
   }
-  const BenchResult r = RunBenchmark(config, vocab_size, command.seconds, &workers, command.overlap);
+  if (command.breakdown && command.processes > 1) {
+    throw UserError("--breakdown times one process's training step: run it without --np " +
+                    std::to_string(command.processes));
+  }
+  const BenchResult r = RunBenchmark(config, vocab_size, command.seconds, &workers, command.overlap, command.breakdown);
   if (workers.rank() != 0) return;
   const bool parallel = r.processes > 1;
   // A figure that was not measured is null, not 0.
@@ -278,6 +318,8 @@ void RunBench(const BenchCommand& command, Workers& workers, std::ostream& out) 
                           {"precision", r.precision},
                           {"onednn", r.onednn},
                           {"omp_wait_policy", r.omp_wait_policy},
+                          {"omp_threads", r.omp_threads},
+                          {"process_threads", measured(r.process_threads)},
                           {"train_tokens_per_s", r.train_tokens_per_s},
                           {"train_ms_per_step", r.train_ms_per_step},
                           {"eval_tokens_per_s", measured(r.eval_tokens_per_s)},
@@ -293,7 +335,16 @@ void RunBench(const BenchCommand& command, Workers& workers, std::ostream& out) 
                           {"peak_rss_mb", r.peak_rss_mb},
                           {"cpu_per_wall", r.cpu_per_wall},
                           {"load_before", r.load_before},
-                          {"load_after", r.load_after}}
+                          {"load_after", r.load_after},
+                          {"breakdown", r.breakdown ? nlohmann::json{{"row_threads", r.row_threads},
+                                                                     {"step_ms", r.step_ms},
+                                                                     {"cell_forward_ms", r.cell_forward_ms},
+                                                                     {"cell_backward_ms", r.cell_backward_ms},
+                                                                     {"softmax_ms", r.softmax_ms},
+                                                                     {"softmax_backward_ms", r.softmax_backward_ms},
+                                                                     {"optimizer_ms", r.optimizer_ms},
+                                                                     {"rest_ms", r.rest_ms}}
+                                                    : nlohmann::json(nullptr)}}
                .dump()
         << '\n';
     return;
@@ -331,6 +382,14 @@ std::string FormatBenchReport(const BenchResult& r) {
                 kBenchBeam, r.beam_chars_per_s, r.generate_chars_per_s > 0 ? r.beam_chars_per_s / r.generate_chars_per_s : 0.0,
                 r.peak_rss_mb, r.cpu_per_wall, r.load_before, r.load_after);
   std::string report = buf;
+  if (r.breakdown) {
+    std::snprintf(buf, sizeof buf,
+                  "step:     %10.3f ms = cell kernels %.3f forward + %.3f backward, softmax %.3f + %.3f backward, "
+                  "optimizer %.3f, products and the rest %.3f (elementwise phases on %d threads)\n",
+                  r.step_ms, r.cell_forward_ms, r.cell_backward_ms, r.softmax_ms, r.softmax_backward_ms, r.optimizer_ms,
+                  r.rest_ms, r.row_threads);
+    report += buf;
+  }
   // Fewer CPU seconds per second than threads means other programs had the cores: every figure above, the
   // sgemm probe included, was then measured on a share of the machine.
   if (r.cpu_per_wall < 0.8 * r.threads) {

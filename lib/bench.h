@@ -20,6 +20,7 @@ struct BenchCommand {
   bool json = false;
   int processes = 1;                   // --np N: training only, data-parallel over N processes under mpirun
   bool overlap = true;                 // --no-overlap: sum the gradients after the backward pass, not during it
+  bool breakdown = false;              // --breakdown: a second training phase with the elementwise phases timed
 };
 
 inline constexpr int kBenchBeam = 4;
@@ -30,6 +31,10 @@ struct BenchResult {
   std::string precision;  // train.precision: "fp32" or "bf16"
   std::string onednn;     // oneDNN's version and ISA (lib/model/bf16_gemm.h), or why there is none
   std::string omp_wait_policy;  // OMP_WAIT_POLICY as the process saw it (PASSIVE unless the user set it)
+  int omp_threads = 0;          // oneDNN's OpenMP threads (train.threads, or all cores), 0 without oneDNN
+  // The process's threads after the timed phases (Linux's count): OpenBLAS's pool, OpenMP's (bf16 only),
+  // charlm's own. A check that train.threads bounds them (tests/bf16_test.cc).
+  int process_threads = 0;
   int vocab_size = 0, embedding_size = 0, hidden_size = 0, num_layers = 0, batch_size = 0, num_steps = 0, threads = 0;
   double train_tokens_per_s = 0, train_ms_per_step = 0, train_gflops = 0;
   double eval_tokens_per_s = 0, generate_chars_per_s = 0, sgemm_gflops = 0, peak_rss_mb = 0;
@@ -46,6 +51,13 @@ struct BenchResult {
   // Process CPU seconds per wall second over the timed phases, and the 1-minute load average before and
   // after: CPU/wall well below the thread count means other processes took the cores.
   double cpu_per_wall = 0, load_before = 0, load_after = 0;
+  // --breakdown (one process): ms per training step in a second training phase whose elementwise phases were
+  // timed (lib/model/phase_times.h); "rest" is the step minus those (the matrix products, gathers, clipping's
+  // scale); row_threads is how many threads they were split over.
+  bool breakdown = false;
+  int row_threads = 0;
+  double step_ms = 0, cell_forward_ms = 0, cell_backward_ms = 0, softmax_ms = 0, softmax_backward_ms = 0,
+         optimizer_ms = 0, rest_ms = 0;
 };
 
 // The benchmark's config for a preset name; UserError for an unknown name. Returns the vocabulary size too.
@@ -56,7 +68,7 @@ double ForwardFlopsPerToken(const Config& config, int vocab_size);
 
 // `workers` null: one process. With several, every worker must call it alike; rank 0's figures are returned.
 BenchResult RunBenchmark(const Config& config, int vocab_size, double seconds, Workers* workers = nullptr,
-                         bool overlap = true);
+                         bool overlap = true, bool breakdown = false);
 // The text `charlm bench` prints without --json; it ends with a note when the run did not have its cores.
 std::string FormatBenchReport(const BenchResult& result);
 // Rank 0 alone writes to `out`; the job's size must be command.processes.

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <span>
+#include <thread>
 #include <vector>
 
 #include "model/bf16_gemm.h"
@@ -372,6 +373,28 @@ TEST_CASE("bf16: charlm runs oneDNN's OpenMP threads with passive waiting unless
   }
   CHECK(policy(nullptr) == "PASSIVE");
   CHECK(policy("ACTIVE") == "ACTIVE");
+}
+
+TEST_CASE("bf16: train.threads bounds oneDNN's OpenMP threads as it bounds OpenBLAS's") {
+  if (!Bf16OrSkip("train.threads for oneDNN's threads")) return;
+  const testing::TempDir dir;
+  // bench's own count of the process's threads after its bf16 (or fp32) products ran.
+  auto bench = [&](const std::string& precision, int threads) {
+    const testing::RunResult r =
+        testing::Run(dir, {"bench", "--preset", "d2l", "--set", "train.precision=" + precision, "--set",
+                           "train.threads=" + std::to_string(threads), "--seconds", "0.05", "--json"});
+    REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+    return nlohmann::json::parse(r.output.substr(r.output.find('{')));
+  };
+  const nlohmann::json fp32_one = bench("fp32", 1), bf16_one = bench("bf16", 1);
+  CHECK(bf16_one.at("omp_threads").get<int>() == 1);
+  // OpenMP started no thread of its own: the same threads as fp32, which never enters oneDNN.
+  CHECK(bf16_one.at("process_threads").get<int>() == fp32_one.at("process_threads").get<int>());
+  if (std::thread::hardware_concurrency() < 2) return;
+  // Allowed two, oneDNN's products do start OpenMP's second thread, so the check above would have seen it.
+  const nlohmann::json fp32_two = bench("fp32", 2), bf16_two = bench("bf16", 2);
+  CHECK(bf16_two.at("omp_threads").get<int>() == 2);
+  CHECK(bf16_two.at("process_threads").get<int>() > fp32_two.at("process_threads").get<int>());
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // matmul on weights reordered once into the layout it chose), and bf16 detection.
 #include "model/bf16_gemm.h"
 
+#include <dlfcn.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -28,6 +29,34 @@ void EnsurePassiveOpenMpWait(char** argv) {
   execv("/proc/self/exe", argv);  // only returns on failure: then run on with the default policy
 #else
   (void)argv;  // no OpenMP runtime is linked
+#endif
+}
+
+#ifdef CHARLM_HAVE_ONEDNN
+namespace {
+// libgomp comes with libdnnl, not on charlm's own link line, so its entry points are looked up at run time.
+template <typename Fn>
+Fn OpenMpFunction(const char* name) {
+  return reinterpret_cast<Fn>(dlsym(RTLD_DEFAULT, name));
+}
+}  // namespace
+#endif
+
+void SetOpenMpThreads(int threads) {
+#ifdef CHARLM_HAVE_ONEDNN
+  static const auto set_num_threads = OpenMpFunction<void (*)(int)>("omp_set_num_threads");
+  if (threads > 0 && set_num_threads != nullptr) set_num_threads(threads);
+#else
+  (void)threads;
+#endif
+}
+
+int OpenMpThreads() {
+#ifdef CHARLM_HAVE_ONEDNN
+  static const auto get_max_threads = OpenMpFunction<int (*)()>("omp_get_max_threads");
+  return get_max_threads != nullptr ? get_max_threads() : 0;
+#else
+  return 0;
 #endif
 }
 

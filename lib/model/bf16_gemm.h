@@ -49,6 +49,13 @@ void EnsurePassiveOpenMpWait(char** argv);
 // OMP_WAIT_POLICY as this process sees it ("" when unset), for bench's report.
 std::string OpenMpWaitPolicy();
 
+// How many OpenMP threads oneDNN's products use from now on (threads > 0; 0 keeps OpenMP's default, all cores):
+// omp_set_num_threads in the OpenMP runtime oneDNN brought in. A primitive keeps the count it was made with, so
+// this must come before the first bf16 product (SetBlasThreads calls it). Without oneDNN it does nothing.
+void SetOpenMpThreads(int threads);
+// OpenMP's thread count for the next parallel region (omp_get_max_threads), or 0 without oneDNN.
+int OpenMpThreads();
+
 // C (m x n) = A (m x k) op(B) (k x n) + beta C for a B that stays the same over many calls: a recurrent layer's
 // w_h over the T steps of a sequence. sgemm repacks B into its kernel's layout at every call (the per-step products
 // ran at 72-137 GFLOP/s against 165-197 for the big ones); Pack reorders B once into the layout oneDNN's matmul

@@ -78,7 +78,8 @@ void NaiveGemm(bool trans_a, bool trans_b, int m, int n, int k, T alpha, const T
   }
 }
 
-// Sets how many threads OpenBLAS uses; 0 keeps its default (all cores).
+// Sets how many threads OpenBLAS and oneDNN's OpenMP runtime use (SetOpenMpThreads); 0 keeps their defaults
+// (all cores).
 void SetBlasThreads(int threads);
 int BlasThreads();
 

@@ -121,7 +121,7 @@ const float* ColumnThreads::Panels(int n, int k, const float* b, int ldb) {
   return panels_.emplace_back(PanelWeights{b, n, k, ldb, FewRowsPanels(n, k, b, ldb)}).panels.data();
 }
 
-ColumnThreads::ColumnThreads(int threads) {
+ColumnThreads::ColumnThreads(int threads, IdleWait idle) : yield_when_idle_(idle == IdleWait::kYield) {
   for (int t = 1; t < threads; ++t) workers_.emplace_back([this] { WorkerLoop(); });
 }
 
@@ -178,11 +178,11 @@ const ColumnThreads::PackedWeights& ColumnThreads::Packed(int n, int k, const fl
   return p;
 }
 
-void ColumnThreads::ParallelFor(int n, int align, RangeFn fn, const void* context) {
+void ColumnThreads::ParallelFor(int n, int align, RangeFn fn, const void* context, bool adaptive) {
   const int blocks = (n + align - 1) / align;
   const int wanted = std::min(blocks, threads() * kChunksPerThread);
-  if (solo_jobs_ > 0) --solo_jobs_;
-  if (workers_.empty() || wanted <= 1 || solo_jobs_ > 0) {
+  if (adaptive && solo_jobs_ > 0) --solo_jobs_;
+  if (workers_.empty() || wanted <= 1 || (adaptive && solo_jobs_ > 0)) {
     fn(context, 0, n);
     return;
   }
@@ -202,6 +202,10 @@ void ColumnThreads::ParallelFor(int n, int align, RangeFn fn, const void* contex
     wake_.notify_all();
   }
   const int mine = RunChunks(seq);
+  if (!adaptive) {  // no stall accounting: wait for the chunks a worker holds
+    while (done_.load(std::memory_order_acquire) < chunks) CpuRelax();
+    return;
+  }
   window_chunks_ += chunks;
   window_worker_chunks_ += chunks - mine;
   if (++window_jobs_ == kWindowJobs) {
@@ -258,7 +262,11 @@ void ColumnThreads::WorkerLoop() {
     auto idle_since = std::chrono::steady_clock::now();
     for (int spins = 1; (current >> 32) == seen; ++spins) {
       if (stop_.load(std::memory_order_acquire)) return;
-      CpuRelax();
+      if (yield_when_idle_) {
+        std::this_thread::yield();
+      } else {
+        CpuRelax();
+      }
       if (spins % 256 == 0 && std::chrono::steady_clock::now() - idle_since > kSpinTime) {
         const std::uint32_t ticket = wake_.load();
         sleeping_.fetch_add(1);

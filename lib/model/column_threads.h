@@ -20,16 +20,29 @@
 
 namespace charlm {
 
+// Below this many elementary operations (an element of a cell kernel, a softmax entry, a parameter's update)
+// ParallelRanges runs on the caller: handing a range to a worker costs about a microsecond.
+inline constexpr long kMinRangeSplitWork = 16 * 1024;
+
 class ColumnThreads {
  public:
+  // How an idle worker waits for the next job before it sleeps. kSpin: a pause loop (batch-1 generation, where
+  // nothing else wants the cores between products). kYield: sched_yield in the loop, for training, where OpenBLAS's
+  // own workers need the same cores between these jobs and a pausing spinner would hold a core they wait for.
+  enum class IdleWait { kSpin, kYield };
   // threads <= 1: no worker is started and everything runs on the caller. Otherwise threads - 1 workers are
   // started here (never per call) and spin briefly between calls before they sleep.
-  explicit ColumnThreads(int threads);
+  explicit ColumnThreads(int threads, IdleWait idle = IdleWait::kSpin);
   ~ColumnThreads();
   ColumnThreads(const ColumnThreads&) = delete;
   ColumnThreads& operator=(const ColumnThreads&) = delete;
 
   int threads() const { return static_cast<int>(workers_.size()) + 1; }
+
+  // ParallelRanges splits work of at least this size (kMinRangeSplitWork unless set; tests set 0 to split tiny
+  // models).
+  long min_range_work() const { return min_range_work_; }
+  void set_min_range_work(long work) { min_range_work_ = work; }
 
   // GemvRow's contract and bits: c (1 x n) = alpha * a (1 x k, stride a_stride) * b (k x n) + beta * c.
   void GemvRow(int n, int k, float alpha, const float* a, int a_stride, const float* b, int ldb, float beta,
@@ -51,7 +64,9 @@ class ColumnThreads {
   // Calls fn(context, begin, end) over disjoint ranges that cover [0, n), each begin a multiple of `align`,
   // on the caller and the workers. Returns when all have returned. fn must not call back into this object.
   using RangeFn = void (*)(const void* context, int begin, int end);
-  void ParallelFor(int n, int align, RangeFn fn, const void* context);
+  // adaptive: the caller runs jobs alone for a while after workers fell behind (batch-1 generation's policy,
+  // below); not adaptive: every job is offered to the workers (the caller still runs every chunk no worker took).
+  void ParallelFor(int n, int align, RangeFn fn, const void* context, bool adaptive = true);
 
  private:
   // state_ packs the job's sequence number (bits 32-63), its chunk count (16-31) and the next unclaimed chunk
@@ -81,6 +96,8 @@ class ColumnThreads {
   const float* Panels(int n, int k, const float* b, int ldb);
 
   bool pack_weights_ = false;
+  bool yield_when_idle_ = false;
+  long min_range_work_ = kMinRangeSplitWork;
   std::vector<PackedWeights> packed_;  // a handful: one per product of a generation step
   std::vector<PanelWeights> panels_;   // the same for beam search's few-row products
   std::vector<std::thread> workers_;
@@ -100,6 +117,22 @@ class ColumnThreads {
   std::atomic<int> sleeping_{0};            // workers blocked in wake_.wait
   std::atomic<bool> stop_{false};
 };
+
+// fn(begin, end) over disjoint ranges that cover [0, n), each begin a multiple of `align`: split over `threads`
+// when there are several and `work` (elementary operations in all) reaches threads->min_range_work(), else fn(0, n)
+// on the caller.
+// Every element is computed by the same code whichever thread runs it, so when fn's elements are independent of
+// each other the bits do not depend on the split (tests/column_threads_test.cc, tests/train_threads_test.cc).
+template <typename Fn>
+void ParallelRanges(ColumnThreads* threads, int n, int align, long work, const Fn& fn) {
+  if (threads == nullptr || threads->threads() <= 1 || work < threads->min_range_work() || n <= align) {
+    fn(0, n);
+    return;
+  }
+  threads->ParallelFor(
+      n, align, [](const void* context, int begin, int end) { (*static_cast<const Fn*>(context))(begin, end); }, &fn,
+      false);
+}
 
 // 16 floats as one value: GCC's vector extension, one AVX-512 register (two or four narrower ones elsewhere).
 // aligned(4) lets it load from and store to any float address, may_alias from and to float arrays.

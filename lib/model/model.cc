@@ -152,6 +152,7 @@ std::unique_ptr<Workspace<T>> CharModel<T>::MakeWorkspace(int max_steps, int max
   }
   ws->logits.resize(n * v);
   ws->probs.resize(n * v);
+  ws->row_loss.resize(n);
   ws->d_hidden_a.resize(n * std::max(h, e));
   ws->d_hidden_b.resize(n * std::max(h, e));
   if (precision_ == Precision::kBf16) {
@@ -200,6 +201,9 @@ const T* CharModel<T>::LayerInput(const Workspace<T>& ws, int l) const {
 }
 
 namespace {
+
+// Softmax work (rows x vocabulary) from which Forward splits it over the row threads.
+constexpr long kMinSoftmaxSplitWork = 1L << 20;
 
 // Reductions over a logits row keep kLanes independent partial results so GCC can vectorize them without
 // reassociating float sums (which it may not do on its own): a single running sum is a chain of dependent
@@ -358,6 +362,8 @@ T CharModel<T>::Forward(Workspace<T>& ws, const int* inputs, const int* targets,
     }
     T* h_state = state.LayerH(l);
     T* c_state = state.LayerC(l);
+    ws.layers[l].set_row_threads(ws.row_threads);
+    ws.layers[l].set_phase_times(ws.phase_times);
     ws.layers[l].Forward(input, steps, batch, LayerParams(l, ws), rec_mask, h_state, c_state, h_state, c_state);
   }
 
@@ -376,20 +382,29 @@ T CharModel<T>::Forward(Workspace<T>& ws, const int* inputs, const int* targets,
   const Bf16* top_bf16 = bf16 ? ws.output_in_bf16.data() : nullptr;  // (T*B, H)
   Product<T>(ws.threads, false, false, n, v, h, {top, top_bf16, h}, {w_out, param_bf16(output_w_offset_), v}, T(0),
              ws.logits.data(), v);  // + bias below
-  double loss_sum = 0.0;
-  for (int r = 0; r < n; ++r) {
-    T* row = ws.logits.data() + static_cast<std::size_t>(r) * v;
-    T* p = ws.probs.data() + static_cast<std::size_t>(r) * v;
-    const T max_logit = AddBiasAndMax(b_out, v, row);
-    if (targets == nullptr) continue;
-    // Fused, max-shifted softmax cross-entropy; probs are kept for the backward pass.
-    const T sum = ExpShiftedAndSum(row, v, max_logit, p);
-    const T inv = T(1) / sum;
-    for (int j = 0; j < v; ++j) p[j] *= inv;
-    assert(targets[r] >= 0 && targets[r] < v);
-    loss_sum += static_cast<double>(std::log(sum) - (row[targets[r]] - max_logit));
-  }
-  return targets == nullptr ? T(0) : static_cast<T>(loss_sum / n);
+  PhaseTimer softmax_timer(ws.phase_times != nullptr ? &ws.phase_times->softmax : nullptr);
+  T* row_loss = ws.row_loss.data();  // (T*B)
+  // Split only when large: the worker has gone to sleep during the output product, and waking it cost more than
+  // half of char-rnn's 0.15 ms softmax (V 65) while d2l's 1.6-1.8 ms (V 2,583) ran 12-31 % faster on two threads.
+  const long softmax_work = static_cast<long>(n) * v;
+  ParallelRanges(ws.row_threads, n, 1, softmax_work >= kMinSoftmaxSplitWork ? softmax_work : 0, [&](int begin, int end) {
+    for (int r = begin; r < end; ++r) {
+      T* row = ws.logits.data() + static_cast<std::size_t>(r) * v;
+      T* p = ws.probs.data() + static_cast<std::size_t>(r) * v;
+      const T max_logit = AddBiasAndMax(b_out, v, row);
+      if (targets == nullptr) continue;
+      // Fused, max-shifted softmax cross-entropy; probs are kept for the backward pass.
+      const T sum = ExpShiftedAndSum(row, v, max_logit, p);
+      const T inv = T(1) / sum;
+      for (int j = 0; j < v; ++j) p[j] *= inv;
+      assert(targets[r] >= 0 && targets[r] < v);
+      row_loss[r] = std::log(sum) - (row[targets[r]] - max_logit);
+    }
+  });
+  if (targets == nullptr) return T(0);
+  double loss_sum = 0.0;  // in row order, whatever the split
+  for (int r = 0; r < n; ++r) loss_sum += static_cast<double>(row_loss[r]);
+  return static_cast<T>(loss_sum / n);
 }
 
 template <typename T>
@@ -400,15 +415,20 @@ void CharModel<T>::Backward(Workspace<T>& ws, RecurrentState<T>* d_initial_state
 
   // dL/dlogits = (softmax - onehot) / (T*B): the loss is a mean over tokens.
   // The output bias gradient (column sums of dL/dlogits) is accumulated in the same pass.
+  // One thread: split by columns over ws.row_threads (each column's sum still in row order) this pass ran at
+  // half the speed on two threads (1.13-1.17 ms against 0.55-0.63 per d2l step, docs/benchmarks.md).
   T* d_logits = ws.probs.data();
-  T* __restrict gb_out = grads_.data() + output_b_offset_;
   const T inv_n = T(1) / static_cast<T>(n);
-  for (int r = 0; r < n; ++r) {
-    T* __restrict row = d_logits + static_cast<std::size_t>(r) * v;
-    row[ws.targets[r]] -= T(1);
-    for (int j = 0; j < v; ++j) {
-      row[j] *= inv_n;
-      gb_out[j] += row[j];
+  {
+    PhaseTimer timer(ws.phase_times != nullptr ? &ws.phase_times->softmax_backward : nullptr);
+    T* __restrict gb_out = grads_.data() + output_b_offset_;
+    for (int r = 0; r < n; ++r) {
+      T* __restrict row = d_logits + static_cast<std::size_t>(r) * v;
+      row[ws.targets[r]] -= T(1);
+      for (int j = 0; j < v; ++j) {
+        row[j] *= inv_n;
+        gb_out[j] += row[j];
+      }
     }
   }
   // In bf16, the operands' mirrors: the output layer's input rounded by Forward, dL/dlogits rounded here.

@@ -110,6 +110,12 @@ struct Workspace {
   std::vector<unsigned char> input_table_ready;  // (V): row v of input_table is filled
   std::vector<T> input_table_rows;  // (B, gH): one step of B > 1 rows (beam search): their table rows side by side
   ColumnThreads* threads = nullptr;               // batch-1 products are split over these (borrowed), if set
+
+  // Training and evaluation: the cell kernels and the softmax are split over these by rows, bit-identical to the
+  // caller alone; null = the caller alone.
+  ColumnThreads* row_threads = nullptr;  // borrowed
+  PhaseTimes* phase_times = nullptr;     // borrowed: where the elementwise phases' time is added, if set
+  std::vector<T> row_loss;               // (T*B): each row's cross-entropy, summed in row order after the split
 };
 
 struct ForwardMode {

@@ -3,6 +3,9 @@
 
 #include <cassert>
 #include <cmath>
+#include <limits>
+
+#include "model/column_threads.h"
 
 namespace charlm {
 
@@ -17,54 +20,69 @@ Optimizer::Optimizer(const OptimizerConfig& config, std::size_t num_params)
   state_.assign(slots * num_params, 0.0f);
 }
 
-void Optimizer::Step(std::span<float> params, std::span<const float> grads, double lr, float grad_scale) {
+void Optimizer::Step(std::span<float> params, std::span<const float> grads, double lr, float grad_scale,
+                     ColumnThreads* threads) {
   assert(params.size() == num_params_ && grads.size() == num_params_);
   ++steps_taken_;
   const float wd = static_cast<float>(config_.weight_decay);
   const float rate = static_cast<float>(lr);
-  const std::size_t n = num_params_;
+  const int n = static_cast<int>(num_params_);
+  assert(num_params_ <= static_cast<std::size_t>(std::numeric_limits<int>::max()));
+  // Each update reads and writes its own parameter's values only, so any split into ranges gives the same bits;
+  // ranges start on 16-float (64-byte) boundaries so that two threads never write one cache line.
+  auto split = [&](const auto& update_range) { ParallelRanges(threads, n, 16, static_cast<long>(n), update_range); };
   switch (config_.name) {
     case OptimizerKind::kSgd: {
       if (config_.momentum <= 0) {
-        for (std::size_t k = 0; k < n; ++k) params[k] -= rate * (grad_scale * grads[k] + wd * params[k]);
+        split([&](int begin, int end) {
+          for (int k = begin; k < end; ++k) params[k] -= rate * (grad_scale * grads[k] + wd * params[k]);
+        });
         break;
       }
       float* velocity = state_.data();
       const float mu = static_cast<float>(config_.momentum);
-      for (std::size_t k = 0; k < n; ++k) {
-        velocity[k] = mu * velocity[k] + grad_scale * grads[k] + wd * params[k];
-        params[k] -= rate * velocity[k];
-      }
+      split([&](int begin, int end) {
+        for (int k = begin; k < end; ++k) {
+          velocity[k] = mu * velocity[k] + grad_scale * grads[k] + wd * params[k];
+          params[k] -= rate * velocity[k];
+        }
+      });
       break;
     }
     case OptimizerKind::kAdam: {
-      // Raw restrict pointers so GCC vectorizes the loop (with -fno-math-errno, sqrt has no errno branch).
-      float* __restrict p = params.data();
-      const float* __restrict grad = grads.data();
-      float* __restrict m = state_.data();
-      float* __restrict v = state_.data() + n;
       const float b1 = static_cast<float>(config_.beta1), b2 = static_cast<float>(config_.beta2);
       const double t = static_cast<double>(steps_taken_);
       // Bias corrections folded into the step size and epsilon, as in the Adam paper's efficient form.
       const float step = static_cast<float>(lr * std::sqrt(1.0 - std::pow(config_.beta2, t)) /
                                             (1.0 - std::pow(config_.beta1, t)));
       const float eps = static_cast<float>(config_.eps * std::sqrt(1.0 - std::pow(config_.beta2, t)));
-      for (std::size_t k = 0; k < n; ++k) {
-        const float g = grad_scale * grad[k] + wd * p[k];
-        m[k] = b1 * m[k] + (1 - b1) * g;
-        v[k] = b2 * v[k] + (1 - b2) * g * g;
-        p[k] -= step * m[k] / (std::sqrt(v[k]) + eps);
-      }
+      float* const state = state_.data();
+      split([&](int begin, int end) {
+        // Raw restrict pointers so GCC vectorizes the loop (with -fno-math-errno, sqrt has no errno branch).
+        float* __restrict p = params.data() + begin;
+        const float* __restrict grad = grads.data() + begin;
+        float* __restrict m = state + begin;
+        float* __restrict v = state + num_params_ + begin;
+        const int count = end - begin;
+        for (int k = 0; k < count; ++k) {
+          const float g = grad_scale * grad[k] + wd * p[k];
+          m[k] = b1 * m[k] + (1 - b1) * g;
+          v[k] = b2 * v[k] + (1 - b2) * g * g;
+          p[k] -= step * m[k] / (std::sqrt(v[k]) + eps);
+        }
+      });
       break;
     }
     case OptimizerKind::kRmsprop: {
       float* s = state_.data();
       const float rho = static_cast<float>(config_.decay), eps = static_cast<float>(config_.eps);
-      for (std::size_t k = 0; k < n; ++k) {
-        const float g = grad_scale * grads[k] + wd * params[k];
-        s[k] = rho * s[k] + (1 - rho) * g * g;
-        params[k] -= rate * g / (std::sqrt(s[k]) + eps);
-      }
+      split([&](int begin, int end) {
+        for (int k = begin; k < end; ++k) {
+          const float g = grad_scale * grads[k] + wd * params[k];
+          s[k] = rho * s[k] + (1 - rho) * g * g;
+          params[k] -= rate * g / (std::sqrt(s[k]) + eps);
+        }
+      });
       break;
     }
   }

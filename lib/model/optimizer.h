@@ -9,6 +9,8 @@
 
 namespace charlm {
 
+class ColumnThreads;
+
 // The optimizer's state lives in one flat buffer (saved in checkpoints) with named views into it:
 //   SGD with momentum: velocity (N)        Adam: first moment m (N), second moment v (N)
 //   RMSprop: mean square s (N)             plain SGD: nothing
@@ -21,7 +23,9 @@ class Optimizer {
   // grad_scale is the clipping factor (ClipScale), applied here so the gradients are not rewritten in a pass of
   // their own. Without weight decay the result is bit-identical to scaling them first (ClipGlobalNorm) and
   // stepping with 1; with it, the scaled gradient may be fused into the decay term (one rounding fewer).
-  void Step(std::span<float> params, std::span<const float> grads, double lr, float grad_scale = 1.0f);
+  // `threads` (null = the caller alone) split the update by ranges of parameters, bit-identical to one thread.
+  void Step(std::span<float> params, std::span<const float> grads, double lr, float grad_scale = 1.0f,
+            ColumnThreads* threads = nullptr);
 
   std::vector<float>& state() { return state_; }
   const std::vector<float>& state() const { return state_; }

@@ -236,42 +236,55 @@ template <typename T>
 void RecurrentLayer<T>::ForwardSteps(const RecurrentParams<T>& params) {
   const int B = batch_, h = H(), g = G();
   const std::size_t bh = static_cast<std::size_t>(B) * h, bg = static_cast<std::size_t>(B) * g;
+  double* cell_time = phase_times_ != nullptr ? &phase_times_->cell_forward : nullptr;
+  // row_kernel(b) for every sequence b of the batch, split by rows over row_threads_ (each row's code and order
+  // unchanged, so its bits too).
+  auto for_rows = [&](const auto& row_kernel) {
+    PhaseTimer timer(cell_time);
+    ParallelRanges(row_threads_, B, 1, static_cast<long>(bg), [&](int begin, int end) {
+      for (int b = begin; b < end; ++b) row_kernel(b);
+    });
+  };
   PackStepWeights(params, false);
   for (int t = 0; t < steps_; ++t) {
     const T* h_prev = h_seq_.data() + t * bh;  // (B, H)
     T* h_out = h_seq_.data() + (t + 1) * bh;   // (B, H)
     const T* h_in = h_prev;                    // (B, H): h~_{t-1}
-    if (recurrent_mask_ != nullptr) {
-      T* masked = h_masked_.data() + t * bh;
-      for (std::size_t k = 0; k < bh; ++k) masked[k] = h_prev[k] * recurrent_mask_[k];
-      h_in = masked;
+    {
+      PhaseTimer timer(cell_time);
+      if (recurrent_mask_ != nullptr) {
+        T* masked = h_masked_.data() + t * bh;
+        for (std::size_t k = 0; k < bh; ++k) masked[k] = h_prev[k] * recurrent_mask_[k];
+        h_in = masked;
+      }
+      if (bf16_) Round(h_in, bh, h_in_bf16_, t * bh);
     }
-    if (bf16_) Round(h_in, bh, h_in_bf16_, t * bh);
     const Operand<T> h_in_op{h_in, Mirror(h_in_bf16_, t * bh), h};  // (B, H)
     const Operand<T> w_h{params.w_h, params.w_h_bf16, g};            // (H, gH)
     T* a = gates_.data() + t * bg;  // (B, gH): x_t w_x, bias not yet added
     switch (shape_.cell) {
       case CellKind::kRnn: {
         StepProduct(0, threads_, false, g, h, h_in_op, w_h, T(1), a, g);
-        for (int b = 0; b < B; ++b) {
+        const bool relu = shape_.activation == Activation::kRelu;
+        for_rows([&](int b) {
           const T* ab = a + static_cast<std::size_t>(b) * g;
           T* hb = h_out + static_cast<std::size_t>(b) * h;
-          if (shape_.activation == Activation::kRelu) {
+          if (relu) {
             for (int j = 0; j < h; ++j) hb[j] = std::max(ab[j] + params.b[j], T(0));
           } else {
             for (int j = 0; j < h; ++j) hb[j] = Tanh(ab[j] + params.b[j]);
           }
-        }
+        });
         break;
       }
       case CellKind::kLstm: {
         StepProduct(0, threads_, false, g, h, h_in_op, w_h, T(1), a, g);
-        for (int b = 0; b < B; ++b) {
+        for_rows([&](int b) {
           T* ab = a + static_cast<std::size_t>(b) * g;
           const std::size_t k = static_cast<std::size_t>(b) * h;
           LstmCellForward(h, params.b, ab, ab + h, ab + 2 * h, ab + 3 * h, c_seq_.data() + t * bh + k,
                           c_seq_.data() + (t + 1) * bh + k, tanh_c_.data() + t * bh + k, h_out + k);
-        }
+        });
         break;
       }
       case CellKind::kGru: {
@@ -279,16 +292,16 @@ void RecurrentLayer<T>::ForwardSteps(const RecurrentParams<T>& params) {
         T* aux = aux_.data() + t * bh;  // (B, H)
         if (shape_.reset_after) {
           StepProduct(0, threads_, false, g, h, h_in_op, w_h, T(0), rec, g);
-          for (int b = 0; b < B; ++b) {
+          for_rows([&](int b) {
             T* ab = a + static_cast<std::size_t>(b) * g;
             const T* qb = rec + static_cast<std::size_t>(b) * g;
             const std::size_t k = static_cast<std::size_t>(b) * h;
             GruAfterCellForward(h, params.b, params.b_h, ab, ab + h, ab + 2 * h, qb, qb + h, qb + 2 * h, h_prev + k,
                                 aux + k, h_out + k);
-          }
+          });
         } else {
           StepProduct(0, threads_, false, 2 * h, h, h_in_op, w_h, T(0), rec, g);
-          for (int b = 0; b < B; ++b) {
+          for_rows([&](int b) {
             T* ab = a + static_cast<std::size_t>(b) * g;
             const T* qb = rec + static_cast<std::size_t>(b) * g;
             const std::size_t k = static_cast<std::size_t>(b) * h;
@@ -297,11 +310,14 @@ void RecurrentLayer<T>::ForwardSteps(const RecurrentParams<T>& params) {
               ab[h + j] = Sigmoid(ab[h + j] + params.b[h + j] + qb[h + j]);
               aux[k + j] = ab[j] * h_in[k + j];
             }
+          });
+          if (bf16_) {
+            PhaseTimer timer(cell_time);
+            Round(aux, bh, aux_bf16_, t * bh);
           }
-          if (bf16_) Round(aux, bh, aux_bf16_, t * bh);
           const Operand<T> w_h_n{params.w_h + 2 * h, bf16_ ? params.w_h_bf16 + 2 * h : nullptr, g};  // (H, H) of (H, gH)
           StepProduct(1, threads_, false, h, h, {aux, Mirror(aux_bf16_, t * bh), h}, w_h_n, T(0), rec + 2 * h, g);
-          for (int b = 0; b < B; ++b) {
+          for_rows([&](int b) {
             T* ab = a + static_cast<std::size_t>(b) * g;
             const T* qb = rec + static_cast<std::size_t>(b) * g;
             const std::size_t k = static_cast<std::size_t>(b) * h;
@@ -311,7 +327,7 @@ void RecurrentLayer<T>::ForwardSteps(const RecurrentParams<T>& params) {
               ab[2 * h + j] = n;
               h_out[k + j] = (T(1) - z) * n + z * h_prev[k + j];
             }
-          }
+          });
         }
         break;
       }
@@ -370,6 +386,18 @@ void RecurrentLayer<T>::BackwardSteps(const RecurrentParams<T>& params, const T*
   T* dh = d_step_.data();         // (B, H): total dL/dh_t at the current step
   std::fill(d_next, d_next + bh, T(0));
   std::fill(dc_next, dc_next + bh, T(0));
+  double* cell_time = phase_times_ != nullptr ? &phase_times_->cell_backward : nullptr;
+  // As in ForwardSteps: row_kernel(b) for every sequence b, split by rows over row_threads_.
+  auto for_rows = [&](const auto& row_kernel) {
+    PhaseTimer timer(cell_time);
+    ParallelRanges(row_threads_, B, 1, static_cast<long>(bg), [&](int begin, int end) {
+      for (int b = begin; b < end; ++b) row_kernel(b);
+    });
+  };
+  auto round = [&](const T* src, std::size_t n, std::vector<Bf16>& buffer, std::size_t offset) {
+    PhaseTimer timer(cell_time);
+    Round(src, n, buffer, offset);
+  };
   PackStepWeights(params, true);
 
   for (int t = steps_ - 1; t >= 0; --t) {
@@ -382,29 +410,38 @@ void RecurrentLayer<T>::BackwardSteps(const RecurrentParams<T>& params, const T*
     const Operand<T> da_op{da, Mirror(d_gates_bf16_, t * bg), g};   // (B, gH), rounded once da is final
     const Operand<T> w_h{params.w_h, params.w_h_bf16, g};            // (H, gH), read transposed
     const T* d_out = d_hidden + t * bh;
-    for (std::size_t k = 0; k < bh; ++k) dh[k] = d_out[k] + d_next[k];
+    // Row b of dh = d_out + d_next.
+    auto total_dh = [&](int b) {
+      const std::size_t k = static_cast<std::size_t>(b) * h;
+      for (int j = 0; j < h; ++j) dh[k + j] = d_out[k + j] + d_next[k + j];
+    };
 
     switch (shape_.cell) {
       case CellKind::kRnn: {
         const bool relu = shape_.activation == Activation::kRelu;
-        for (std::size_t k = 0; k < bh; ++k) {
-          da[k] = dh[k] * (relu ? (h_out[k] > T(0) ? T(1) : T(0)) : T(1) - h_out[k] * h_out[k]);
-        }
-        if (bf16_) Round(da, bg, d_gates_bf16_, t * bg);
+        for_rows([&](int b) {
+          total_dh(b);
+          const std::size_t k = static_cast<std::size_t>(b) * h;
+          for (int j = 0; j < h; ++j) {
+            da[k + j] = dh[k + j] * (relu ? (h_out[k + j] > T(0) ? T(1) : T(0)) : T(1) - h_out[k + j] * h_out[k + j]);
+          }
+        });
+        if (bf16_) round(da, bg, d_gates_bf16_, t * bg);
         StepProduct(0, nullptr, true, h, g, da_op, w_h, T(0), d_next, h);
         break;
       }
       case CellKind::kLstm: {
         const T* c_prev = c_seq_.data() + t * bh;
         const T* tanh_c = tanh_c_.data() + t * bh;
-        for (int b = 0; b < B; ++b) {
+        for_rows([&](int b) {
+          total_dh(b);
           const T* ab = a + static_cast<std::size_t>(b) * g;
           T* db = da + static_cast<std::size_t>(b) * g;
           const std::size_t k = static_cast<std::size_t>(b) * h;
           LstmCellBackward(h, ab, ab + h, ab + 2 * h, ab + 3 * h, c_prev + k, tanh_c + k, dh + k, dc_next + k, db,
                            db + h, db + 2 * h, db + 3 * h);
-        }
-        if (bf16_) Round(da, bg, d_gates_bf16_, t * bg);
+        });
+        if (bf16_) round(da, bg, d_gates_bf16_, t * bg);
         StepProduct(0, nullptr, true, h, g, da_op, w_h, T(0), d_next, h);
         break;
       }
@@ -412,22 +449,24 @@ void RecurrentLayer<T>::BackwardSteps(const RecurrentParams<T>& params, const T*
         if (shape_.reset_after) {
           const T* qn = aux_.data() + t * bh;
           T* dq = d_rec_.data() + t * bg;  // gradient at q = h~ w_h + b_h
-          for (int b = 0; b < B; ++b) {
+          for_rows([&](int b) {
+            total_dh(b);
             const T* ab = a + static_cast<std::size_t>(b) * g;
             T* db = da + static_cast<std::size_t>(b) * g;
             T* dqb = dq + static_cast<std::size_t>(b) * g;
             const std::size_t k = static_cast<std::size_t>(b) * h;
             GruAfterCellBackward(h, ab, ab + h, ab + 2 * h, qn + k, h_prev + k, dh + k, db, db + h, db + 2 * h, dqb,
                                  dqb + h, dqb + 2 * h);
-          }
+          });
           if (bf16_) {
-            Round(da, bg, d_gates_bf16_, t * bg);
-            Round(dq, bg, d_rec_bf16_, t * bg);
+            round(da, bg, d_gates_bf16_, t * bg);
+            round(dq, bg, d_rec_bf16_, t * bg);
           }
           StepProduct(0, nullptr, true, h, g, {dq, Mirror(d_rec_bf16_, t * bg), g}, w_h, T(0), d_next, h);
         } else {
           T* dq = step_rec_.data();  // (B, H): gradient at r*h~
-          for (int b = 0; b < B; ++b) {
+          for_rows([&](int b) {
+            total_dh(b);
             const T* ab = a + static_cast<std::size_t>(b) * g;
             T* db = da + static_cast<std::size_t>(b) * g;
             for (int j = 0; j < h; ++j) {
@@ -436,12 +475,12 @@ void RecurrentLayer<T>::BackwardSteps(const RecurrentParams<T>& params, const T*
               db[2 * h + j] = dh[k] * (T(1) - z) * (T(1) - n * n);
               db[h + j] = dh[k] * (h_prev[k] - n) * z * (T(1) - z);
             }
-          }
-          if (bf16_) Round(da, bg, d_gates_bf16_, t * bg);  // its n columns are final here, the r columns below
+          });
+          if (bf16_) round(da, bg, d_gates_bf16_, t * bg);  // its n columns are final here, the r columns below
           const Operand<T> da_n{da + 2 * h, bf16_ ? da_op.bf16 + 2 * h : nullptr, g};
           const Operand<T> w_h_n{params.w_h + 2 * h, bf16_ ? params.w_h_bf16 + 2 * h : nullptr, g};
           StepProduct(0, nullptr, true, h, h, da_n, w_h_n, T(0), dq, h);
-          for (int b = 0; b < B; ++b) {
+          for_rows([&](int b) {
             const T* ab = a + static_cast<std::size_t>(b) * g;
             T* db = da + static_cast<std::size_t>(b) * g;
             for (int j = 0; j < h; ++j) {
@@ -450,25 +489,26 @@ void RecurrentLayer<T>::BackwardSteps(const RecurrentParams<T>& params, const T*
               db[j] = dq[k] * h_in[k] * r * (T(1) - r);
               d_next[k] = dq[k] * r;
             }
-          }
-          if (bf16_) Round(da, bg, d_gates_bf16_, t * bg);
+          });
+          if (bf16_) round(da, bg, d_gates_bf16_, t * bg);
           StepProduct(1, nullptr, true, h, 2 * h, da_op, w_h, T(1), d_next, h);
         }
         break;
       }
     }
-    // d_next now holds dL/dh~_{t-1}; map it back through the mask and add the direct GRU path z*h_{t-1}.
-    if (recurrent_mask_ != nullptr) {
-      for (std::size_t k = 0; k < bh; ++k) d_next[k] *= recurrent_mask_[k];
-    }
-    if (shape_.cell == CellKind::kGru) {
-      for (int b = 0; b < B; ++b) {
-        const T* ab = a + static_cast<std::size_t>(b) * g;
-        for (int j = 0; j < h; ++j) {
-          const std::size_t k = static_cast<std::size_t>(b) * h + j;
-          d_next[k] += dh[k] * ab[h + j];
+    // d_next now holds dL/dh~_{t-1}; map it back through the mask and add the direct GRU path z*h_{t-1} (two loops
+    // per row, as before the split: one expression would let the compiler contract the product differently).
+    if (recurrent_mask_ != nullptr || shape_.cell == CellKind::kGru) {
+      for_rows([&](int b) {
+        const std::size_t row = static_cast<std::size_t>(b) * h;
+        if (recurrent_mask_ != nullptr) {
+          for (int j = 0; j < h; ++j) d_next[row + j] *= recurrent_mask_[row + j];
         }
-      }
+        if (shape_.cell == CellKind::kGru) {
+          const T* ab = a + static_cast<std::size_t>(b) * g;
+          for (int j = 0; j < h; ++j) d_next[row + j] += dh[row + j] * ab[h + j];
+        }
+      });
     }
   }
 }

@@ -28,6 +28,7 @@
 
 #include "model/bf16_gemm.h"
 #include "model/model_types.h"
+#include "model/phase_times.h"
 
 namespace charlm {
 
@@ -101,6 +102,11 @@ class RecurrentLayer {
 
   // Threads that Forward splits its batch-1 products over (bit-identical results); null = the caller only.
   void set_threads(ColumnThreads* threads) { threads_ = threads; }
+  // Threads that the per-step cell kernels are split over by sequences (rows of the batch); null = the caller
+  // only. Each row is computed by the same code either way, so the bits do not change.
+  void set_row_threads(ColumnThreads* threads) { row_threads_ = threads; }
+  // Where the cell kernels' time is added (charlm bench --breakdown); null = not timed.
+  void set_phase_times(PhaseTimes* times) { phase_times_ = times; }
 
   // Runs steps 0..T-1. h0/c0 (B, H) are the initial state (c0 ignored unless LSTM);
   // recurrent_mask (B, H) or null is applied to h_{t-1} at every step. Writes the final state to
@@ -143,6 +149,8 @@ class RecurrentLayer {
   int steps_ = 0, batch_ = 0;
   const T* recurrent_mask_ = nullptr;  // (B, H) of the last Forward, borrowed
   ColumnThreads* threads_ = nullptr;   // borrowed
+  ColumnThreads* row_threads_ = nullptr;  // borrowed
+  PhaseTimes* phase_times_ = nullptr;     // borrowed
   bool bf16_ = false;
 
   std::vector<T> gates_;       // (T*B, gH): input projection + bias, then the gate activations in place

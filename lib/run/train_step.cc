@@ -3,6 +3,8 @@
 
 #include <cmath>
 
+#include "model/blas.h"
+
 namespace charlm {
 
 TrainStep::TrainStep(CharModel<float>& model, Optimizer& optimizer, int batch_size, int num_steps, double clip_norm,
@@ -14,11 +16,19 @@ TrainStep::TrainStep(CharModel<float>& model, Optimizer& optimizer, int batch_si
       clip_norm_(clip_norm),
       reduce_(reduce),
       first_stream_(first_stream),
+      row_threads_(std::make_unique<ColumnThreads>(BlasThreads(), ColumnThreads::IdleWait::kYield)),
       workspace_(model.MakeWorkspace(num_steps, batch_size)),
       x_batch_major_(static_cast<std::size_t>(batch_size) * num_steps),
       y_batch_major_(x_batch_major_.size()),
       x_(x_batch_major_.size()),
-      y_(x_batch_major_.size()) {}
+      y_(x_batch_major_.size()) {
+  workspace_->row_threads = row_threads_.get();
+}
+
+void TrainStep::set_phase_times(PhaseTimes* times) {
+  phase_times_ = times;
+  workspace_->phase_times = times;
+}
 
 StepResult TrainStep::Run(const Sampler& sampler, std::int64_t batch, RecurrentState<float>& state,
                           std::uint64_t dropout_seed, double lr) {
@@ -57,13 +67,15 @@ StepResult TrainStep::RunOn(const int* x, const int* y, RecurrentState<float>& s
     result.loss = tail[0] / tail[1];
     gradient_scale = tokens / tail[1];
   }
+  PhaseTimer optimizer_timer(phase_times_ != nullptr ? &phase_times_->optimizer : nullptr);
   result.grad_norm = GlobalNorm(model_.grads()) * gradient_scale;
   // A finite loss whose perplexity overflows (above ~709 nats per character, where ln V is a few nats) has
   // diverged just as surely as a NaN: the weights have blown up even if saturated activations keep them finite.
   result.loss_diverged = !std::isfinite(result.loss) || !std::isfinite(std::exp(static_cast<double>(result.loss)));
   if (result.loss_diverged || !std::isfinite(result.grad_norm)) return result;
   // Clipping (and the mean over workers) is applied inside the update, not in a pass over the gradients.
-  optimizer_.Step(model_.params(), model_.grads(), lr, gradient_scale * ClipScale(result.grad_norm, clip_norm_));
+  optimizer_.Step(model_.params(), model_.grads(), lr, gradient_scale * ClipScale(result.grad_norm, clip_norm_),
+                  row_threads_.get());
   result.applied = true;
   return result;
 }

@@ -7,6 +7,7 @@
 #include <span>
 #include <vector>
 
+#include "model/column_threads.h"
 #include "model/model.h"
 #include "model/optimizer.h"
 #include "text/sampler.h"
@@ -49,6 +50,12 @@ class TrainStep {
   // (num_steps, batch_size) activations, free between steps (charlm bench evaluates in them).
   Workspace<float>& workspace() { return *workspace_; }
 
+  // Where the elementwise phases' time is added from now on (charlm bench --breakdown); null = not timed.
+  void set_phase_times(PhaseTimes* times);
+  // The threads the cell kernels, the softmax and the optimizer's update are split over: as many as OpenBLAS's
+  // (train.threads) when the step is made.
+  int row_threads() const { return row_threads_->threads(); }
+
  private:
   CharModel<float>& model_;
   Optimizer& optimizer_;
@@ -57,7 +64,9 @@ class TrainStep {
   double clip_norm_;
   GradientReduce* reduce_;
   int first_stream_;
+  std::unique_ptr<ColumnThreads> row_threads_;
   std::unique_ptr<Workspace<float>> workspace_;
+  PhaseTimes* phase_times_ = nullptr;  // borrowed
   std::vector<int> x_batch_major_, y_batch_major_;  // (B, T) as the sampler writes them
   std::vector<int> x_, y_;                          // (T, B) time-major, as the model reads them
 };
