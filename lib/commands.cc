@@ -46,13 +46,7 @@ Config ResolveTrainConfig(const std::string& config_path, const std::vector<std:
   if (!out_dir_set && j.contains("train") && j["train"].is_object()) {
     const std::string folder = std::filesystem::path(resume_path).parent_path().string();
     const std::string here = folder.empty() ? "." : folder;
-    const nlohmann::json saved = j["train"].value("out_dir", nlohmann::json());
-    std::error_code ec;
-    if (!saved.is_string() || !std::filesystem::equivalent(saved.get<std::string>(), here, ec)) {
-      spdlog::info("resuming {}: writing into its folder {} (it was saved into {}; --set train.out_dir=PATH to "
-                   "choose another)", resume_path, here, saved.is_string() ? saved.get<std::string>() : saved.dump());
-    }
-    j["train"]["out_dir"] = here;
+    j["train"]["out_dir"] = here;  // said by OutDirGuard once the folder is locked
   }
   for (const std::string& assignment : overrides) ApplyOverride(j, assignment);
   Config config = ConfigFromJson(j);

@@ -66,7 +66,9 @@ TrainOutcome Train(const Config& config, const std::string& resume_path, const T
   TrainStep step(run.model(), run.optimizer(), shard.count, tc.num_steps, tc.clip_norm, parallel ? &reduce : nullptr,
                  shard.first);
   // Rank 0 writes the files and prints; the other workers only take part in the decisions every worker shares.
+  // Rank 0 locks out_dir here (OutDirGuard): every check is done before the first line of the run is logged.
   HandlerList handlers = workers.rank() == 0 ? StandardHandlers(run.config(), hooks) : WorkerHandlers(workers);
+  run.LogStart();
   if (parallel && workers.rank() == 0) handlers.insert(handlers.begin(), std::make_unique<CarriedStateGather>(workers));
   LoopOptions options;
   options.stop_requested = hooks.stop_requested;

@@ -399,18 +399,28 @@ TEST_CASE("cli: an out_dir that cannot be created or written stops training befo
   }
 }
 
-TEST_CASE("cli: resuming a run that already has train.epochs epochs says how to go on") {
+TEST_CASE("cli: resuming a finished run is an error that says how to go on, and writes nothing anywhere") {
   TempDir dir;
   WriteTinyRun(dir);
   REQUIRE(Run(dir, {"train", "--config", "tiny.json"}).exit_code == 0);
+  const std::string report = testing::ReadFile(dir / "run" / "report.html");
   const RunResult again = Run(dir, {"train", "--resume", "run/last.ckpt"});
-  CHECK_MESSAGE(again.exit_code == 0, again.output);
-  CHECK_MESSAGE(again.output.find("has already completed 2 epochs and train.epochs is 2: nothing to train; to go on, "
-                                  "resume with --set train.epochs=N for an N above 2") != std::string::npos,
-                again.output);
+  CHECK_USER_ERROR(again, "--resume run/last.ckpt: the run is already complete (2 epochs done, train.epochs is 2), so "
+                          "nothing was trained or written: to train on, resume with --set train.epochs=N for an N above 2");
+  CHECK(again.output.find("saved in") == std::string::npos);  // no claim of a save that did not happen
+  CHECK(testing::ReadFile(dir / "run" / "report.html") == report);
+  // Into a new folder: not even the folder is made, so nothing there pretends to be a run.
+  const RunResult copy = Run(dir, {"train", "--resume", "run/last.ckpt", "--set", "train.out_dir=copyto"});
+  CHECK_USER_ERROR(copy, "the run is already complete (2 epochs done, train.epochs is 2)");
+  CHECK_FALSE(fs::exists(dir / "copyto"));
+  const RunResult steps = Run(dir, {"train", "--resume", "run/last.ckpt", "--set", "train.epochs=5", "--set",
+                                    "train.max_steps=3", "--set", "train.out_dir=steps"});
+  CHECK_USER_ERROR(steps, "steps and train.max_steps is 3, so nothing was trained or written: to train on, resume "
+                          "with --set train.max_steps=N for an N above ");
+  CHECK_FALSE(fs::exists(dir / "steps"));
   const RunResult more = Run(dir, {"train", "--resume", "run/last.ckpt", "--set", "train.epochs=3"});
+  CHECK_MESSAGE(more.exit_code == 0, more.output);
   CHECK_MESSAGE(more.output.find("epoch 3/3") != std::string::npos, more.output);
-  CHECK(more.output.find("nothing to train") == std::string::npos);
 }
 
 TEST_CASE("cli: divergence stops with the epoch, the batch and the fixes, keeping the last good checkpoint") {

@@ -150,13 +150,15 @@ TEST_CASE("cli: a checkpoint whose valid-CRC trainer state is out of range or in
     nlohmann::json changed = state;
     changed[field] = value;
     testing::WriteFile(dir / "bad.ckpt", WithSection(good, "TRST", changed.dump()));
-    const RunResult r = RunQuickly(dir, {"train", "--resume", "bad.ckpt", "--set", "train.out_dir=resumed"});
+    const RunResult r = RunQuickly(dir, {"train", "--resume", "bad.ckpt", "--set", "train.out_dir=resumed", "--set",
+                                         "train.max_steps=0"});
     CHECK_USER_ERROR(r, "bad.ckpt");
     CHECK_USER_ERROR(r, "it cannot be resumed; start a new run or use another checkpoint");
   }
   // Unchanged, the same bytes resume: the cases above fail for their field alone.
   testing::WriteFile(dir / "same.ckpt", WithSection(good, "TRST", state.dump()));
-  const RunResult same = RunQuickly(dir, {"train", "--resume", "same.ckpt", "--set", "train.out_dir=resumed"});
+  const RunResult same = RunQuickly(dir, {"train", "--resume", "same.ckpt", "--set", "train.out_dir=resumed", "--set",
+                                          "train.max_steps=0"});
   CHECK_MESSAGE(same.exit_code == 0, same.output);
 }
 

@@ -42,6 +42,7 @@ TEST_CASE("cli: a second run on an out_dir in use is refused, naming the process
   const RunResult second = Run(dir, {"train", "--config", "long.json", "--set", "train.epochs=1"});
   CHECK_USER_ERROR(second, "train.out_dir \"run\" is in use by another training run (process " +
                                std::to_string(first.pid()) + "; lock file run/train.lock): wait for it to end");
+  CHECK_MESSAGE(second.output.starts_with("charlm: error: "), second.output);  // no log line of a run that never ran
   CHECK(first.Running());
   CHECK(!fs::exists(dir / "run" / "previous"));  // the refused run touched nothing
   first.Signal(SIGINT);
@@ -49,6 +50,20 @@ TEST_CASE("cli: a second run on an out_dir in use is refused, naming the process
   // The lock went with its process: the next run may start (and moves the stopped run aside).
   const RunResult third = Run(dir, {"train", "--config", "long.json", "--set", "train.epochs=1"});
   CHECK_MESSAGE(third.exit_code == 0, third.output);
+}
+
+TEST_CASE("cli: a run that cannot start prints its error line alone, with no log line before it") {
+  TempDir dir;
+  testing::WriteTinyRun(dir);
+  const RunResult missing = Run(dir, {"train", "--config", "tiny.json", "--set", "data.corpus=nope.txt"});
+  CHECK_USER_ERROR(missing, "corpus file 'nope.txt' does not exist");
+  CHECK_MESSAGE(missing.output.starts_with("charlm: error: "), missing.output);
+  REQUIRE(Run(dir, {"train", "--config", "tiny.json"}).exit_code == 0);
+  fs::create_directories(dir / "copy");
+  fs::copy_file(dir / "run" / "last.ckpt", dir / "copy" / "last.ckpt");
+  const RunResult changed = Run(dir, {"train", "--resume", "copy/last.ckpt", "--set", "model.hidden_size=9"});
+  CHECK_USER_ERROR(changed, "model.hidden_size is 8 in the checkpoint but 9 in the config");
+  CHECK_MESSAGE(changed.output.starts_with("charlm: error: "), changed.output);
 }
 
 TEST_CASE("cli: a new run into an out_dir holding an earlier run moves that run to previous/, never over it") {

@@ -167,13 +167,7 @@ void ProgressLogger::OnEval(TrainingRun&, const EvalEvent& eval) {
 }
 
 void Budget::OnTrainBegin(TrainingRun& run) {
-  started_ = std::chrono::steady_clock::now();
-  const std::int64_t max_steps = run.config().train.max_steps;
-  if (max_steps > 0 && run.progress().global_step >= max_steps) {
-    spdlog::warn("the run has already taken {} steps and train.max_steps is {}: nothing to train; to go on, resume "
-                 "with --set train.max_steps=N for an N above {} (or 0 for no limit)",
-                 run.progress().global_step, max_steps, run.progress().global_step);
-  }
+  started_ = std::chrono::steady_clock::now();  // a run already at train.max_steps never gets here (TrainingRun)
   Check(run);
 }
 
@@ -372,9 +366,10 @@ void EarlyStopping::OnEpochEnd(TrainingRun& run, const EpochSummary&) {
                run.config().train.patience, FormatPerplexityAndBpc(run.progress().best_score));
 }
 
-HandlerList StandardHandlers(const Config&, const TrainHooks& hooks) {
+HandlerList StandardHandlers(const Config& config, const TrainHooks& hooks) {
   HandlerList handlers;
-  handlers.push_back(std::make_unique<OutDirGuard>());  // first: the lock comes before any file is written
+  // First, and locked here: the lock comes before any file is written and any line is logged.
+  handlers.push_back(std::make_unique<OutDirGuard>(config.train.out_dir));
   if (hooks.progress_bar) handlers.push_back(std::make_unique<ProgressBar>());
   handlers.push_back(std::make_unique<BaselineReporter>());
   handlers.push_back(std::make_unique<ConfigWriter>());

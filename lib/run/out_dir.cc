@@ -113,9 +113,10 @@ std::string MoveEarlierRunAside(const std::string& out_dir) {
   return destination.string();
 }
 
+OutDirGuard::OutDirGuard(const std::string& out_dir) : lock_(std::make_unique<OutDirLock>(out_dir)) {}
+
 void OutDirGuard::OnTrainBegin(TrainingRun& run) {
   const std::string& out_dir = run.config().train.out_dir;
-  lock_ = std::make_unique<OutDirLock>(out_dir);
   const std::vector<std::string> removed = RemoveStaleTempFiles(out_dir);
   if (!removed.empty()) {
     std::string names;
@@ -130,6 +131,11 @@ void OutDirGuard::OnTrainBegin(TrainingRun& run) {
   if (run.resumed() && !resumed_here) {
     spdlog::warn("resuming {}: this run writes into train.out_dir {}, not into the checkpoint's folder {}",
                  run.resume_path(), out_dir, checkpoint_folder.string());
+  }
+  if (resumed_here && !run.saved_out_dir().empty() && !fs::equivalent(run.saved_out_dir(), out_dir, ec)) {
+    // A checkpoint copied elsewhere goes on beside itself (ResolveTrainConfig), leaving its old folder alone.
+    spdlog::info("resuming {}: writing into its folder {} (it was saved into {}; --set train.out_dir=PATH to "
+                 "choose another)", run.resume_path(), out_dir, run.saved_out_dir());
   }
   if (resumed_here) return;
   const std::string moved = MoveEarlierRunAside(out_dir);

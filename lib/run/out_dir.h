@@ -40,6 +40,9 @@ std::string MoveEarlierRunAside(const std::string& out_dir);
 // the checkpoint it resumed from.
 class OutDirGuard : public TrainHandler {
  public:
+  // Takes the lock at once (UserError naming the holder), so a run that cannot have the folder says so before it
+  // logs anything.
+  explicit OutDirGuard(const std::string& out_dir);
   void OnTrainBegin(TrainingRun& run) override;
 
  private:

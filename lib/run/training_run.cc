@@ -94,8 +94,8 @@ void ProbeOutputDir(const std::string& out_dir) {
   }
 }
 
-// The checkpoint to resume from, checked against the config; also sets the threads and logs the config, which
-// must come before the corpus is read.
+// The checkpoint to resume from, checked against the config; also sets the threads. Logs nothing: the start of
+// the run is logged once every check has passed and out_dir is locked (TrainingRun::LogStart).
 std::optional<CheckpointData> OpenResume(const Config& config, const std::string& resume_path) {
   std::optional<CheckpointData> resume;
   if (!resume_path.empty()) {
@@ -108,13 +108,27 @@ std::optional<CheckpointData> OpenResume(const Config& config, const std::string
                       "): start a new run or use another checkpoint");
     }
     CheckResumeCompatible(saved, config, resume_path);
+    const Progress progress = Progress::FromJson(resume->trainer_state, resume_path);
+    // A finished run has nothing to train: an error before out_dir is touched, not a run that writes a report and
+    // claims a best.ckpt it never saved.
+    if (progress.epochs_completed >= config.train.epochs) {
+      throw UserError("--resume " + resume_path + ": the run is already complete (" +
+                      std::to_string(progress.epochs_completed) + " epochs done, train.epochs is " +
+                      std::to_string(config.train.epochs) + "), so nothing was trained or written: to train on, " +
+                      "resume with --set train.epochs=N for an N above " + std::to_string(progress.epochs_completed));
+    }
+    if (config.train.max_steps > 0 && progress.global_step >= config.train.max_steps) {
+      throw UserError("--resume " + resume_path + ": the run has already taken " +
+                      std::to_string(progress.global_step) + " steps and train.max_steps is " +
+                      std::to_string(config.train.max_steps) + ", so nothing was trained or written: to train on, " +
+                      "resume with --set train.max_steps=N for an N above " + std::to_string(progress.global_step) +
+                      " (or 0 for no limit)");
+    }
   }
   if (config.train.precision == Precision::kBf16) {
     RequireBf16("train.precision \"bf16\"", "train in fp32 with --set train.precision=fp32");
   }
   SetBlasThreads(config.train.threads);
-  spdlog::info("config: {} (all keys: {})", DifferencesFromDefaults(config),
-               (fs::path(config.train.out_dir) / "config.json").string());
   return resume;
 }
 
@@ -268,14 +282,20 @@ TrainingRun::TrainingRun(const Config& config, const std::string& resume_path, S
                       std::to_string(tokens_per_batch) + "): it cannot be resumed; start a new run or use another checkpoint");
     }
     elapsed_before_ = progress_.elapsed_seconds;
+    const nlohmann::json& saved_train = resume_->config.contains("train") ? resume_->config["train"] : nlohmann::json();
+    if (saved_train.is_object() && saved_train.contains("out_dir") && saved_train["out_dir"].is_string()) {
+      saved_out_dir_ = saved_train["out_dir"].get<std::string>();
+    }
     resume_.reset();  // the weights are in the model now; do not keep a second copy
+  }
+}
+
+void TrainingRun::LogStart() const {
+  spdlog::info("config: {} (all keys: {})", DifferencesFromDefaults(config_),
+               (fs::path(config_.train.out_dir) / "config.json").string());
+  if (resumed()) {
     spdlog::info("resuming {} at epoch {}, batch {}", resume_path_, progress_.epochs_completed + 1,
                  progress_.next_batch);
-    if (progress_.epochs_completed >= tc.epochs) {
-      spdlog::warn("{} has already completed {} epochs and train.epochs is {}: nothing to train; to go on, resume "
-                   "with --set train.epochs=N for an N above {}",
-                   resume_path_, progress_.epochs_completed, tc.epochs, progress_.epochs_completed);
-    }
   }
   spdlog::info("corpus {}: {} characters, vocabulary {}, train {} / validation {} / test {}; model {} parameters",
                config_.data.corpus, data_.ids.size(), data_.vocab.size(), data_.Train().size(),

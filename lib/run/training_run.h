@@ -56,11 +56,15 @@ std::string DifferencesFromDefaults(const Config& config);
 
 class TrainingRun {
  public:
-  // Checks everything a user can get wrong (resume compatibility, corpus length, prefixes, out_dir, memory) before
-  // the first file is written, then builds or restores the run. Logs the config, the corpus and where it resumes.
+  // Checks everything a user can get wrong (resume compatibility, a finished run, corpus length, prefixes, out_dir,
+  // memory) before the first file is written, then builds or restores the run. Logs nothing (see LogStart).
   // With a partial `shard`, state() holds only the shard's streams; a resumed checkpoint's carried state (every
   // stream) is cut down to them, and Save() writes the every-stream state last given to SetCarriedStateOfAll().
   TrainingRun(const Config& config, const std::string& resume_path, StreamShard shard = {});
+
+  // The config, where it resumes and the corpus, in three lines: called once out_dir is locked, so that no line
+  // of a run that cannot start comes before its error.
+  void LogStart() const;
 
   const Config& config() const { return config_; }
   const Dataset& data() const { return data_; }
@@ -79,6 +83,8 @@ class TrainingRun {
   const Progress& progress() const { return progress_; }
   bool resumed() const { return !resume_path_.empty(); }
   const std::string& resume_path() const { return resume_path_; }
+  // The resumed checkpoint's own train.out_dir (where it was saved), or "" for a fresh run.
+  const std::string& saved_out_dir() const { return saved_out_dir_; }
   std::string last_checkpoint_path() const;
   std::string best_checkpoint_path() const;
 
@@ -130,6 +136,7 @@ class TrainingRun {
   Progress progress_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   double elapsed_before_ = 0;  // the resumed checkpoint's elapsed_seconds
+  std::string saved_out_dir_;
   std::string earlier_run_folder_;
   bool saved_this_run_ = false;
   StopReason stop_reason_ = StopReason::kNone;
