@@ -45,6 +45,7 @@ constexpr Rule kNonEmpty{.non_empty = true};
 constexpr Rule kRequired{.non_empty = true, .required = true};
 constexpr Rule AtLeast(double low) { return {.low = low}; }
 constexpr Rule Above(double low) { return {.low = low, .low_inclusive = false}; }
+constexpr Rule Between(double low, double high) { return {.low = low, .high = high}; }
 constexpr Rule kFromZeroBelowOne{.low = 0, .high = 1, .high_inclusive = false};
 constexpr Rule kAboveZeroToOne{.low = 0, .low_inclusive = false, .high = 1};
 
@@ -100,7 +101,8 @@ template <typename V>
 void VisitFields(TrainConfig& c, V& v) {
   v("sampler", c.sampler, kAny, "minibatches: random windows (state reset) or consecutive streams (state carried)");
   v("random_offset", c.random_offset, kAny, "start each epoch at a random offset in [0, num_steps), so windows differ between epochs");
-  v("batch_size", c.batch_size, AtLeast(1), "sequences per minibatch");
+  v("batch_size", c.batch_size, Between(1, kMaxBatchSize),
+    "sequences per minibatch, up to 4096 (validation runs as many streams side by side, as eval --streams does)");
   v("num_steps", c.num_steps, AtLeast(1), "time steps per sequence (truncated backpropagation length)");
   v("epochs", c.epochs, AtLeast(1), "passes over the training text");
   v.Section("optimizer", c.optimizer);

@@ -55,6 +55,10 @@ struct ModelConfig {
 inline constexpr double kLogEverySecondsAuto = -1;
 inline constexpr double kLogEverySecondsWhenRedirected = 30;
 
+// The largest train.batch_size: validation runs that many streams side by side, and eval --streams stops at the
+// same number (kMaxEvalStreams, evaluate.h), past which wider products are no faster per character.
+inline constexpr int kMaxBatchSize = 4096;
+
 struct TrainConfig {
   SamplerKind sampler = SamplerKind::kConsecutive;
   bool random_offset = false;

@@ -11,12 +11,15 @@
 #include "model/blas.h"
 #include "dist/data_parallel.h"
 #include "errors.h"
+#include "evaluate.h"
 #include "run/handlers.h"
 #include "run/train_step.h"
 #include "run/training_loop.h"
 #include "run/training_run.h"
 
 namespace charlm {
+
+static_assert(kMaxBatchSize == kMaxEvalStreams, "a run's validation streams must be ones eval --streams accepts");
 
 const std::vector<std::string>& ResumableConfigKeys() {
   static const std::vector<std::string> keys = {"train.epochs",         "train.patience", "train.eval_every",
@@ -30,6 +33,22 @@ const std::vector<std::string>& ResumableConfigKeys() {
 }
 
 nlohmann::json InitialTrainerState() { return Progress{}.ToJson(); }
+
+void CheckStepFitsInMemory(const ModelSpec& spec, int batch_size, int num_steps) {
+  const double model_gb = 4.0 * sizeof(float) * ParameterCount(spec) / 1e9;
+  const double step_gb = sizeof(float) * WorkspaceFloats(spec, num_steps, batch_size) / 1e9;
+  const double machine_gb =
+      static_cast<double>(sysconf(_SC_PHYS_PAGES)) * static_cast<double>(sysconf(_SC_PAGE_SIZE)) / 1e9;
+  if (machine_gb > 0 && model_gb + step_gb > machine_gb) {
+    char message[512];
+    std::snprintf(message, sizeof message,
+                  "train.batch_size %d x train.num_steps %d = %.0f characters a step, whose activations need up to "
+                  "%.1f GB (the model itself %.1f GB), more than this machine's %.1f GB of memory: lower "
+                  "train.batch_size or train.num_steps",
+                  batch_size, num_steps, static_cast<double>(batch_size) * num_steps, step_gb, model_gb, machine_gb);
+    throw UserError(message);
+  }
+}
 
 void CheckModelFitsInMemory(const ModelSpec& spec) {
   // ParamLayout's count, from the sizes alone: building the layout of 2^31 layers would itself take gigabytes.

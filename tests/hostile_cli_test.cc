@@ -171,6 +171,23 @@ TEST_CASE("cli: model.num_layers 2147483647 is refused at once, before anything 
                    "parameters, which with gradients and optimizer state need");
 }
 
+TEST_CASE("cli: train.batch_size has an upper end, and a step too large for memory is refused before it is built") {
+  TempDir dir;
+  WriteTinyRun(dir);
+  CHECK_USER_ERROR(RunQuickly(dir, {"train", "--config", "tiny.json", "--set", "train.batch_size=4097"}),
+                   "train.batch_size = 4097 is out of range: expected an integer in [1, 4096]; set it within that "
+                   "range, e.g. the default 32");
+  CHECK_USER_ERROR(RunQuickly(dir, {"train", "--config", "tiny.json", "--set", "train.batch_size=2147483647"}),
+                   "train.batch_size = 2147483647 is out of range: expected an integer in [1, 4096]");
+  // 4096 x 90 rows of 4 layers of 1024: about 96 GB of activations for a model of 0.4 GB, refused from the sizes.
+  testing::WriteFile(dir / "long.txt", testing::WordText(15000));
+  CHECK_USER_ERROR(RunQuickly(dir, {"train", "--config", "tiny.json", "--set", "data.corpus=long.txt", "--set",
+                                    "model.hidden_size=1024", "--set", "model.num_layers=4", "--set",
+                                    "train.batch_size=4096", "--set", "train.num_steps=90"}),
+                   "train.batch_size 4096 x train.num_steps 90 = 368640 characters a step, whose activations need up to");
+  CHECK(!fs::exists(dir / "run"));  // refused before out_dir is made
+}
+
 TEST_CASE("cli: an error quoting a 100,000-character prefix stays short") {
   TempDir dir;
   WriteTinyRun(dir);

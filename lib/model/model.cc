@@ -37,6 +37,19 @@ double ParameterCount(const ModelSpec& spec) {
          hidden * vocab + vocab;
 }
 
+double WorkspaceFloats(const ModelSpec& spec, double steps, double batch) {
+  const double rows = steps * batch;  // T*B
+  const double vocab = spec.vocab_size, embedding = spec.embedding_size, hidden = spec.hidden_size;
+  const double gated = static_cast<double>(spec.LayerShape(0).gates()) * hidden;
+  // Per layer and row, at most (RecurrentLayer): gates, d_gates, d_rec (gH each); h_seq, h_masked, c_seq, tanh_c,
+  // aux, the dropout input and mask (H each); bf16 mirrors are smaller than the float buffers they round.
+  const double per_layer_row = 3 * gated + 7 * hidden;
+  // The stack's top (MakeWorkspace): logits and probs (V each), the two gradient buffers (max(H, E) each), the
+  // embedded rows and their mask (E each), output dropout (2H), token scale and row loss.
+  const double top_row = 2 * vocab + 2 * std::max(hidden, embedding) + 2 * embedding + 2 * hidden + 2;
+  return rows * (spec.num_layers * per_layer_row + top_row);
+}
+
 ParamLayout::ParamLayout(const ModelSpec& spec) {
   auto add = [this](std::string name, int rows, int cols) {
     tensors_.push_back({std::move(name), total_, rows, cols});

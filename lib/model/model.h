@@ -61,6 +61,10 @@ class ParamLayout {
 // 2e9) can be checked against the machine's memory before anything is built from it.
 double ParameterCount(const ModelSpec& spec);
 
+// An upper bound on the scalars MakeWorkspace(steps, batch) allocates, computed in double from the sizes alone, so
+// that train.batch_size x train.num_steps can be checked against the machine's memory before a step is built.
+double WorkspaceFloats(const ModelSpec& spec, double steps, double batch);
+
 // The hidden state of every layer: h (L, B, H), and c (L, B, H) for LSTM (else empty).
 template <typename T>
 struct RecurrentState {

@@ -132,7 +132,7 @@ std::optional<CheckpointData> OpenResume(const Config& config, const std::string
   return resume;
 }
 
-// The corpus, checked against the checkpoint's vocabulary, the batch shape and the prefixes; then out_dir.
+// The corpus, checked against the checkpoint's vocabulary, the batch shape and the prefixes.
 Dataset LoadCheckedData(const Config& config, const std::optional<CheckpointData>& resume,
                         const std::string& resume_path) {
   const TrainConfig& tc = config.train;
@@ -153,13 +153,16 @@ Dataset LoadCheckedData(const Config& config, const std::optional<CheckpointData
                  "change generate.prefixes in the config (or with --set generate.prefixes=...) to text from the corpus");
     }
   }
-  ProbeOutputDir(tc.out_dir);  // an earlier run's files are moved aside later, under the lock (run/out_dir.h)
   return data;
 }
 
+// The model's sizes, checked against the machine's memory; then out_dir, the last check, so that a run refused
+// for any reason leaves no folder behind.
 ModelSpec CheckedModelSpec(const Config& config, const Dataset& data) {
   ModelSpec spec = MakeModelSpec(config.model, data.vocab.size());
   CheckModelFitsInMemory(spec);
+  CheckStepFitsInMemory(spec, config.train.batch_size, config.train.num_steps);
+  ProbeOutputDir(config.train.out_dir);  // an earlier run's files are moved aside later, under the lock (run/out_dir.h)
   return spec;
 }
 
