@@ -74,6 +74,21 @@ TEST_CASE("report: a run without a validation split, samples escaped, non-ASCII 
   CHECK(page.find("<link") == std::string::npos);
 }
 
+TEST_CASE("report: a run stopped mid-epoch counts only its finished epochs, and a comparison says which split is best") {
+  testing::TempDir a, b;
+  // One finished epoch, then a log row 40% into epoch 2 (a stop by signal or train.max_steps).
+  testing::WriteFile(a / "metrics.jsonl", Row(1, 20, "15") +
+                                              "{\"kind\":\"log\",\"epoch\":2,\"step\":14,\"epoch_fraction\":0.4,"
+                                              "\"train_loss\":2.0,\"elapsed_s\":1.5}\n");
+  const std::string page = RenderRunReport(LoadRun(a.path().string()), std::nullopt);
+  CHECK_MESSAGE(page.find("1 epoch and 40% of epoch 2") != std::string::npos, page.substr(0, 3000));
+  testing::WriteFile(b / "metrics.jsonl", Row(1, 20, "null") + Row(2, 10, "null"));
+  const std::string compare = RenderComparison({LoadRun(a.path().string()), LoadRun(b.path().string())});
+  CHECK(compare.find("best val perplexity") == std::string::npos);
+  CHECK(compare.find("15.000 (validation)") != std::string::npos);
+  CHECK(compare.find("10.000 (training: no validation split)") != std::string::npos);
+}
+
 TEST_CASE("report: baseline line, comparison of runs, and clear errors") {
   testing::TempDir a, b;
   testing::WriteFile(a / "metrics.jsonl", Row(1, 20, "15") + Row(2, 10, "9"));

@@ -103,6 +103,23 @@ std::optional<double> BestEpochScore(const RunData& run, int* best_epoch, std::o
   return best;
 }
 
+// "2 epochs", or "1 epoch and 40% of epoch 2" for a run stopped mid-epoch: epochs counts finished epochs only
+// (their "epoch" rows), and a later log or eval row says how far into the next one the run got.
+std::string EpochsDone(const RunData& run) {
+  int done = 0;
+  double furthest = 0;
+  for (const MetricsRow& r : run.rows) {
+    if (r.kind == "epoch") done = std::max(done, r.epoch);
+    furthest = std::max(furthest, r.EpochPosition());
+  }
+  std::string text = std::to_string(done) + " epoch" + (done == 1 ? "" : "s");
+  const double fraction = furthest - done;
+  if (fraction > 0 && fraction < 1) {
+    text += " and " + Format("%.0f", 100 * fraction) + "% of epoch " + std::to_string(done + 1);
+  }
+  return text;
+}
+
 bool HasSteps(const RunData& run) {
   return !run.rows.empty() && std::all_of(run.rows.begin(), run.rows.end(), [](const MetricsRow& r) { return r.step.has_value(); });
 }
@@ -341,10 +358,8 @@ std::string RenderRunReport(const RunData& run, const std::optional<ModelFigures
   std::optional<std::int64_t> best_step;
   const std::optional<double> best = BestEpochScore(run, &best_epoch, &best_step);
   const bool has_val = std::any_of(run.rows.begin(), run.rows.end(), [](const MetricsRow& r) { return r.val_perplexity.has_value(); });
-  int last_epoch = 0;
   std::optional<double> wall;
   for (const MetricsRow& r : run.rows) {
-    last_epoch = std::max(last_epoch, r.epoch);
     if (r.elapsed_s) wall = *r.elapsed_s;
   }
   out += "<p>";
@@ -353,7 +368,7 @@ std::string RenderRunReport(const RunData& run, const std::optional<ModelFigures
            "</b> (" + Format("%.3f", std::log2(*best)) + " bits per character) at epoch " + std::to_string(best_epoch) +
            "; ";
   }
-  out += std::to_string(last_epoch) + " epoch" + (last_epoch == 1 ? "" : "s");
+  out += EpochsDone(run);
   if (wall) out += " in " + Format("%.1f", *wall) + " s";
   if (!has_val) out += "; no validation split (data.val_fraction is 0): best.ckpt is chosen by training perplexity";
   if (options.live) out += ". <span class=\"muted\">Training: this page reloads every 30 s.</span>";
@@ -435,16 +450,19 @@ std::string RenderComparison(const std::vector<RunData>& runs) {
     }
   }
   differs.erase("train.out_dir");
-  out += "<div class=\"wrap\"><table>\n<tr><th>run</th><th>best val perplexity</th><th>at epoch</th><th>epochs</th>";
+  out += "<div class=\"wrap\"><table>\n<tr><th>run</th><th>best perplexity</th><th>at epoch</th><th>epochs</th>";
   for (const auto& [key, d] : differs) out += "<th>" + EscapeXml(key) + "</th>";
   out += "</tr>\n";
   for (std::size_t i = 0; i < runs.size(); ++i) {
-    int best_epoch = 0, last_epoch = 0;
+    int best_epoch = 0;
     std::optional<std::int64_t> best_step;
     const auto best = BestEpochScore(runs[i], &best_epoch, &best_step);
-    for (const MetricsRow& r : runs[i].rows) last_epoch = std::max(last_epoch, r.epoch);
-    out += "<tr><td>" + EscapeXml(runs[i].dir) + "</td><td>" + (best ? Format("%.3f", *best) : "-") + "</td><td>" +
-           (best ? std::to_string(best_epoch) : "-") + "</td><td>" + std::to_string(last_epoch) + "</td>";
+    // Which split the best is of: a run without a validation split is judged on its training perplexity.
+    const bool val = std::any_of(runs[i].rows.begin(), runs[i].rows.end(),
+                                 [](const MetricsRow& r) { return r.kind == "epoch" && r.val_perplexity; });
+    out += "<tr><td>" + EscapeXml(runs[i].dir) + "</td><td>" +
+           (best ? Format("%.3f", *best) + (val ? " (validation)" : " (training: no validation split)") : "-") +
+           "</td><td>" + (best ? std::to_string(best_epoch) : "-") + "</td><td>" + EpochsDone(runs[i]) + "</td>";
     for (const auto& [key, d] : differs) {
       const auto it = flats[i].find(key);
       out += "<td>" + EscapeXml(it == flats[i].end() ? "" : it->second) + "</td>";
