@@ -268,15 +268,39 @@ TEST_CASE("corpus: a corpus whose ids would not fit in half the memory is refuse
     const std::string message = e.what();
     CHECK(IsOneLine(message));
     CHECK(message.find("corpus file '" + path + "' is ") == 0);
-    CHECK(message.find("--set data.max_chars=" ) != std::string::npos);
+    // The value to type is plain digits (a --set value takes no thousands separators), and it fits.
+    const std::string key = "--set data.max_chars=";
+    const std::size_t at = message.find(key);
+    REQUIRE(at != std::string::npos);
+    const std::string digits = message.substr(at + key.size(), message.find(", or ", at) - at - key.size());
+    REQUIRE(!digits.empty());
+    CHECK(digits.find_first_not_of("0123456789") == std::string::npos);
+    CHECK(std::stoull(digits) <= memory / 4);
   }
   const auto too_many = static_cast<std::int64_t>(memory / 4 + 1);
   try {
     ReadCorpusIds(path, NewlinePolicy::kKeep, too_many, 1);
     FAIL("a max_chars larger than the memory allows was accepted");
   } catch (const UserError& e) {
-    CHECK(std::string(e.what()).find("data.max_chars ") == 0);
-    CHECK(std::string(e.what()).find("lower data.max_chars to at most") != std::string::npos);
+    const std::string message = e.what();
+    const std::string key = "lower data.max_chars to at most ";
+    const std::size_t at = message.find(key);
+    REQUIRE(at != std::string::npos);
+    const std::string digits = message.substr(at + key.size());
+    CHECK(digits.find_first_not_of("0123456789") == std::string::npos);
+    CHECK(std::stoull(digits) <= memory / 4);
+    CHECK(message.find("data.max_chars " + std::to_string(too_many) + " ") == 0);
+  }
+  // A text to score (eval/score --text) is read whole: no data.max_chars to lower, so the fix is to split it.
+  try {
+    ReadTextIds(path, NewlinePolicy::kKeep, Vocab::Build(U"ab", 1));
+    FAIL("a text larger than the memory allows was read");
+  } catch (const UserError& e) {
+    const std::string message = e.what();
+    CHECK(IsOneLine(message));
+    CHECK(message.find("text file '" + path + "' is ") == 0);
+    CHECK(message.find("max_chars") == std::string::npos);
+    CHECK(message.find("split the file") != std::string::npos);
   }
   std::filesystem::resize_file(path, 0);
   WriteFile(path, "just this");

@@ -155,24 +155,35 @@ void StreamCorpus(RegularFileReader& file, const std::string& path, NewlinePolic
   }
 }
 
+// What the file is to the user, for the messages: a training corpus (data.max_chars can take its first part) or a
+// text to score (eval/score --text, read whole).
+enum class IdsFileUse { kCorpus, kText };
+
 // The most characters the file (or max_chars) can give, after checking that their ids fit in memory.
-std::uint64_t CheckIdsFit(const RegularFileReader& file, const std::string& path, std::int64_t max_chars) {
+std::uint64_t CheckIdsFit(const RegularFileReader& file, const std::string& path, std::int64_t max_chars,
+                          IdsFileUse use) {
   // A character takes at least one byte, so the file's size (or max_chars) bounds the ids.
   const std::uint64_t most_chars =
       max_chars > 0 ? std::min<std::uint64_t>(file.size(), static_cast<std::uint64_t>(max_chars)) : file.size();
   const std::uint64_t memory = PhysicalMemoryBytes();
   const std::uint64_t budget = memory / kIdMemoryShare;
   if (memory > 0 && most_chars > budget / kIdBytesPerChar) {
-    const std::string fits = WithThousands(budget / kIdBytesPerChar);
+    const std::uint64_t fits = budget / kIdBytesPerChar;
     const std::string need = FormatBytes(most_chars * kIdBytesPerChar) + " (" + std::to_string(kIdBytesPerChar) +
                              " bytes a character), more than half of this machine's " + FormatBytes(memory) +
                              " of memory";
+    if (use == IdsFileUse::kText) {
+      throw UserError("text file '" + path + "' is " + FormatBytes(file.size()) + ", whose ids need up to " + need +
+                      ": score it in parts of at most " + WithThousands(fits) +
+                      " characters (split the file), or use a machine with more memory");
+    }
+    // The values to type are plain digits: a config or --set value takes no thousands separators.
     if (max_chars > 0 && static_cast<std::uint64_t>(max_chars) < file.size()) {
-      throw UserError("data.max_chars " + WithThousands(static_cast<std::uint64_t>(max_chars)) + " of corpus file '" +
-                      path + "' needs up to " + need + ": lower data.max_chars to at most " + fits);
+      throw UserError("data.max_chars " + std::to_string(max_chars) + " of corpus file '" + path + "' needs up to " +
+                      need + ": lower data.max_chars to at most " + std::to_string(fits));
     }
     throw UserError("corpus file '" + path + "' is " + FormatBytes(file.size()) + ", whose ids need up to " + need +
-                    ": train on its first part with --set data.max_chars=" + fits +
+                    ": train on its first part with --set data.max_chars=" + std::to_string(fits) +
                     ", or on a machine with more memory");
   }
   return most_chars;
@@ -305,7 +316,7 @@ CorpusIds ReadCorpusIds(const std::string& path, NewlinePolicy policy, std::int6
   }
   RegularFileReader file(path, FileRole{"corpus file", "check that it is a readable file",
                                         std::numeric_limits<std::uint64_t>::max(), ""});
-  const std::uint64_t most_chars = CheckIdsFit(file, path, max_chars);
+  const std::uint64_t most_chars = CheckIdsFit(file, path, max_chars, IdsFileUse::kCorpus);
   FirstAppearanceIds ids(static_cast<std::size_t>(most_chars));
   CorpusIds corpus;
   StreamCorpus(file, path, policy, max_chars, corpus.notes,
@@ -319,9 +330,9 @@ CorpusIds ReadCorpusIds(const std::string& path, NewlinePolicy policy, std::int6
 
 TextIds ReadTextIds(const std::string& path, NewlinePolicy policy, const Vocab& vocab) {
   CheckPath(path, 0);
-  RegularFileReader file(path, FileRole{"corpus file", "check that it is a readable file",
+  RegularFileReader file(path, FileRole{"text file", "check that it is a readable file",
                                         std::numeric_limits<std::uint64_t>::max(), ""});
-  const std::uint64_t most_chars = CheckIdsFit(file, path, 0);
+  const std::uint64_t most_chars = CheckIdsFit(file, path, 0, IdsFileUse::kText);
   // (code points): the id of each character of the vocabulary, -1 for the others
   std::vector<std::int32_t> id_of(kCodePoints, -1);
   for (int id = 0; id < vocab.size(); ++id) {
