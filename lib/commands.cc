@@ -308,7 +308,8 @@ void RunEval(const EvalCommand& command, std::ostream& out) {
   options.progress = EvalProgressLine(what);
   const EvalResult r = Evaluate(restored.model, ids, options);
   if (command.json) {
-    out << nlohmann::json{{"perplexity", r.perplexity}, {"bits_per_char", r.bits_per_char}, {"tokens", r.tokens}}.dump()
+    out << nlohmann::json{{"perplexity", r.perplexity}, {"bits_per_char", r.bits_per_char}, {"tokens", r.tokens},
+                          {"rescored_streams", r.rerun_streams}, {"rescored_chars", r.rerun_chars}}.dump()
         << '\n';
   } else {
     char line[256];

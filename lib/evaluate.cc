@@ -65,12 +65,12 @@ void CopyStateRow(const RecurrentState<float>& from, int row_from, RecurrentStat
 
 }  // namespace
 
-int RerunUnsettledStreams(const CharModel<float>& model, IdView ids, const EvalPlan& plan, int lo, int chunk,
-                          const RecurrentState<float>& warmed, RecurrentState<float>& final_state,
-                          std::vector<double>& piece_loss, double& loss_sum, const std::function<bool()>& keep_going) {
+void RerunUnsettledStreams(const CharModel<float>& model, IdView ids, const EvalPlan& plan, int lo, int chunk,
+                           const RecurrentState<float>& warmed, const PieceSnapshots& snapshots,
+                           RecurrentState<float>& final_state, std::vector<double>& piece_loss, double& loss_sum,
+                           const std::function<bool()>& keep_going, EvalResult& result) {
   // Stream lo's predecessor is another shard's: its warm-up stands.
   const int S = static_cast<int>(piece_loss.size());
-  int rerun = 0;
   std::unique_ptr<Workspace<float>> ws;
   RecurrentState<float> row_state = model.MakeState(1);
   std::vector<int> seq(static_cast<std::size_t>(chunk) + 1);  // (chunk + 1): inputs, and targets one later
@@ -80,18 +80,28 @@ int RerunUnsettledStreams(const CharModel<float>& model, IdView ids, const EvalP
     if (ws == nullptr) ws = model.MakeWorkspace(chunk, 1);
     CopyStateRow(final_state, b - 1, row_state, 0);
     double redo = 0;
-    for (std::int64_t pos = plan.ScoredBegin(lo + b); pos < plan.ScoredEnd(lo + b);) {
+    bool rejoined = false;
+    int chunks_done = 0;
+    for (std::int64_t pos = plan.ScoredBegin(lo + b); pos < plan.ScoredEnd(lo + b) && !rejoined;) {
       const int steps = static_cast<int>(std::min<std::int64_t>(chunk, plan.ScoredEnd(lo + b) - pos));
       ids.CopyTo(static_cast<std::size_t>(pos), static_cast<std::size_t>(steps) + 1, seq.data());
       redo += static_cast<double>(model.Forward(*ws, seq.data(), seq.data() + 1, steps, 1, row_state, {})) * steps;
       pos += steps;
+      result.rerun_chars += steps;
+      ++chunks_done;
+      if (snapshots.every == 0 || chunks_done % snapshots.every != 0) continue;
+      const std::size_t k = static_cast<std::size_t>(chunks_done / snapshots.every - 1);
+      if (k >= snapshots.states.size()) continue;
+      if (StateGap(row_state, 0, snapshots.states[k], b) <= kRejoinedStateGap) {
+        redo += piece_loss[static_cast<std::size_t>(b)] - snapshots.loss_before[k * static_cast<std::size_t>(S) + b];
+        rejoined = true;
+      }
     }
     loss_sum += redo - piece_loss[static_cast<std::size_t>(b)];
     piece_loss[static_cast<std::size_t>(b)] = redo;
-    CopyStateRow(row_state, 0, final_state, b);
-    ++rerun;
+    if (!rejoined) CopyStateRow(row_state, 0, final_state, b);
+    ++result.rerun_streams;
   }
-  return rerun;
 }
 
 void FinishEvalResult(EvalResult& result) {
@@ -127,6 +137,19 @@ EvalResult Evaluate(const CharModel<float>& model, IdView ids, const EvalOptions
   // not reach the state its predecessor ended in is scored again from that state below.
   auto warmed = model.MakeState(S);            // (L, S, H)
   std::vector<double> piece_loss(static_cast<std::size_t>(S));  // (S)
+  // Inside the pieces, the states a re-run can rejoin: as many as options.snapshot_bytes holds, evenly spaced.
+  PieceSnapshots snapshots;
+  if (plan.burn_in > 0 && S > 1) {
+    const std::int64_t piece_chunks = (plan.piece + chunk - 1) / chunk;
+    const std::size_t snapshot_bytes = (warmed.h.size() + warmed.c.size()) * sizeof(float) + S * sizeof(double);
+    const std::int64_t room = std::max<std::int64_t>(static_cast<std::int64_t>(options.snapshot_bytes / snapshot_bytes), 1);
+    snapshots.every = static_cast<int>((piece_chunks + room - 1) / room);
+    const std::int64_t count = piece_chunks / snapshots.every;  // none at the pieces' end: final_state is there
+    snapshots.states.assign(static_cast<std::size_t>(count), model.MakeState(S));
+    snapshots.loss_before.assign(static_cast<std::size_t>(count) * S, 0.0);
+  } else {
+    snapshots.every = 0;
+  }
 
   // Steps [0, burn_in) score stream 0 only (the others are warming up); steps [burn_in, run_length) score all.
   // A chunk never straddles the boundary, so each is either one column or the whole of Forward's mean.
@@ -165,11 +188,19 @@ EvalResult Evaluate(const CharModel<float>& model, IdView ids, const EvalOptions
     }
     start += steps;
     if (start == plan.burn_in) warmed = state;
+    const std::int64_t piece_chunks_done = start > plan.burn_in ? (start - plan.burn_in + chunk - 1) / chunk : 0;
+    if (snapshots.every > 0 && piece_chunks_done > 0 && piece_chunks_done % snapshots.every == 0) {
+      const std::size_t k = static_cast<std::size_t>(piece_chunks_done / snapshots.every - 1);
+      if (k < snapshots.states.size()) {
+        snapshots.states[k] = state;
+        std::copy(piece_loss.begin(), piece_loss.end(), snapshots.loss_before.begin() + static_cast<std::ptrdiff_t>(k * S));
+      }
+    }
     result.cancelled = !keep_going();
   }
   if (!result.cancelled && plan.burn_in > 0) {
-    result.rerun_streams = RerunUnsettledStreams(model, ids, plan, lo, chunk, warmed, state, piece_loss, loss_sum,
-                                                 [&] { return keep_going(); });
+    RerunUnsettledStreams(model, ids, plan, lo, chunk, warmed, snapshots, state, piece_loss, loss_sum,
+                          [&] { return keep_going(); }, result);
   }
   // The tail continues the last stream, so it starts from that stream's final state.
   if (!result.cancelled && has_tail) {

@@ -18,11 +18,18 @@ inline constexpr int kDefaultBurnIn = 256;
 // thousand side by side the products are no faster per character.
 inline constexpr int kMaxEvalStreams = 4096;
 
+// At or below this StateGap a re-run has rejoined the first pass: from there on it would score what the first
+// pass scored (to float rounding), so the re-run stops and the first pass's remaining loss is taken.
+inline constexpr double kRejoinedStateGap = 1e-5;
+// The most memory Evaluate keeps for the first pass's states inside the pieces, where re-runs look for rejoining.
+inline constexpr std::size_t kPieceSnapshotBytes = std::size_t{64} << 20;
+
 struct EvalOptions {
   int streams = 32;    // pieces scored side by side; fewer when the text is short (each piece >= burn_in)
   int num_steps = 35;  // time steps per forward chunk
   int burn_in = kDefaultBurnIn;  // 0 = every piece starts from a zero state (the old, context-losing scheme)
   std::int64_t max_chars = 0;    // score only the first max_chars transitions; 0 = all of them
+  std::size_t snapshot_bytes = kPieceSnapshotBytes;  // memory for the states re-runs can rejoin (PieceSnapshots)
   // Data-parallel validation: this process runs only block `shard` of `shards` of the plan's streams (and the tail
   // if it holds the last stream); summing the shards' loss_sum and tokens gives the whole result.
   int shard = 0, shards = 1;
@@ -39,6 +46,7 @@ struct EvalResult {
   double loss_sum = 0;       // mean_loss * tokens, summed in double (what shards add up)
   bool cancelled = false;    // the progress callback stopped it; the figures cover the `tokens` scored until then
   int rerun_streams = 0;     // streams scored again from their predecessor's final state (see Evaluate)
+  std::int64_t rerun_chars = 0;  // characters those re-runs scored before rejoining the first pass
 };
 
 // How the transitions ids[k] -> ids[k+1], k in [0, transitions), are shared among the streams. Every stream runs
@@ -77,11 +85,22 @@ EvalResult Evaluate(const CharModel<float>& model, IdView ids, const EvalOptions
 // Above this StateGap (largest difference of h, or of c relative to its size) a warmed-up state is unsettled.
 inline constexpr double kUnsettledStateGap = 1e-2;
 
+// The first pass's state and per-stream loss every `every` chunks into the scored pieces: where a re-run can
+// stop. Snapshot k is taken after (k + 1) * every chunks of the pieces.
+struct PieceSnapshots {
+  int every = 1;                                  // chunks between snapshots (0: no snapshots)
+  std::vector<RecurrentState<float>> states;      // per snapshot: (L, S, H)
+  std::vector<double> loss_before;                // (snapshots, S): each stream's piece loss up to the snapshot
+};
+
 // Evaluate's second pass over streams [1, S) of this shard (S = piece_loss.size(), global streams lo + b):
 // each whose warmed state is further than kUnsettledStateGap from its predecessor's final state is scored again
-// from that state, replacing its piece_loss in loss_sum and its row of final_state. Returns how many.
-int RerunUnsettledStreams(const CharModel<float>& model, IdView ids, const EvalPlan& plan, int lo, int chunk,
-                          const RecurrentState<float>& warmed, RecurrentState<float>& final_state,
-                          std::vector<double>& piece_loss, double& loss_sum, const std::function<bool()>& keep_going);
+// at batch 1 from that state, until it rejoins the first pass at a snapshot (then the first pass's loss after
+// the snapshot stands, and so does its final state) or to the end of its piece (then its loss and final state
+// are replaced). Counts the streams and characters it scored again in result.rerun_streams and rerun_chars.
+void RerunUnsettledStreams(const CharModel<float>& model, IdView ids, const EvalPlan& plan, int lo, int chunk,
+                           const RecurrentState<float>& warmed, const PieceSnapshots& snapshots,
+                           RecurrentState<float>& final_state, std::vector<double>& piece_loss, double& loss_sum,
+                           const std::function<bool()>& keep_going, EvalResult& result);
 
 }  // namespace charlm

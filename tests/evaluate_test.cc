@@ -184,6 +184,30 @@ TEST_CASE("evaluate: on a trained LSTM the streams with burn-in equal one stream
   CHECK(chained.rerun_streams == 63);
   CHECK(chained.tokens == one.tokens);
   CHECK(std::abs(chained.mean_loss / one.mean_loss - 1) < 1e-5);
+  // Each re-run stops where it rejoins the first pass and takes that pass's loss from there: with pieces long
+  // enough to rejoin in, far fewer characters are scored again than the pieces hold, and the figure stays one
+  // stream's (a misplaced snapshot loss would move it by a chunk's loss per stream, far beyond 1e-5).
+  const EvalResult rejoined = Evaluate(model, held_out, Options(8, 35, 1));
+  const std::int64_t piece_chars = 7 * PlanEvaluation(static_cast<std::int64_t>(held_out.size()) - 1, 8, 1).piece;
+  CAPTURE(rejoined.rerun_chars);
+  CHECK(rejoined.rerun_streams == 7);
+  CHECK(rejoined.rerun_chars > 0);
+  CHECK(rejoined.rerun_chars < piece_chars / 2);
+  CHECK(std::abs(rejoined.mean_loss / one.mean_loss - 1) < 1e-5);
+  // With room for fewer snapshots they are spaced further apart: re-runs go on longer, the figure stays.
+  const std::size_t state_floats = 8 * 2 * static_cast<std::size_t>(spec.hidden_size);  // (L=1, S=8, H): h and c
+  for (const int room : {1, 3}) {
+    EvalOptions sparse = Options(8, 35, 1);
+    sparse.snapshot_bytes = static_cast<std::size_t>(room) * (state_floats * sizeof(float) + 8 * sizeof(double));
+    const EvalResult spaced = Evaluate(model, held_out, sparse);
+    CAPTURE(room);
+    CAPTURE(spaced.rerun_chars);
+    CHECK(spaced.rerun_streams == 7);
+    CHECK(spaced.rerun_chars >= rejoined.rerun_chars);
+    CHECK(spaced.rerun_chars <= piece_chars);
+    if (room == 3) CHECK(spaced.rerun_chars < piece_chars);
+    CHECK(std::abs(spaced.mean_loss / one.mean_loss - 1) < 1e-5);
+  }
 }
 
 TEST_CASE("evaluate: max_chars scores the first transitions only, and the callback reports progress and can cancel") {
