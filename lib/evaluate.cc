@@ -27,6 +27,9 @@ EvalPlan PlanEvaluation(std::int64_t transitions, int streams, int burn_in) {
 
 namespace {
 
+// Evaluation needs each row's loss, never the softmax a backward pass would read.
+const ForwardMode kScoreOnly{.keep_probs = false};
+
 // -log softmax(row)[target] in double.
 double TokenLoss(const float* row, int vocab, int target) {
   const float max_logit = *std::max_element(row, row + vocab);
@@ -85,7 +88,7 @@ void RerunUnsettledStreams(const CharModel<float>& model, IdView ids, const Eval
     for (std::int64_t pos = plan.ScoredBegin(lo + b); pos < plan.ScoredEnd(lo + b) && !rejoined;) {
       const int steps = static_cast<int>(std::min<std::int64_t>(chunk, plan.ScoredEnd(lo + b) - pos));
       ids.CopyTo(static_cast<std::size_t>(pos), static_cast<std::size_t>(steps) + 1, seq.data());
-      redo += static_cast<double>(model.Forward(*ws, seq.data(), seq.data() + 1, steps, 1, row_state, {})) * steps;
+      redo += static_cast<double>(model.Forward(*ws, seq.data(), seq.data() + 1, steps, 1, row_state, kScoreOnly)) * steps;
       pos += steps;
       result.rerun_chars += steps;
       ++chunks_done;
@@ -173,16 +176,12 @@ EvalResult Evaluate(const CharModel<float>& model, IdView ids, const EvalOptions
         scored += steps;
       }
     } else {
-      loss_sum += static_cast<double>(model.Forward(*ws, x.data(), y.data(), steps, S, state, {})) * steps * S;
+      loss_sum += static_cast<double>(model.Forward(*ws, x.data(), y.data(), steps, S, state, kScoreOnly)) * steps * S;
       scored += static_cast<std::int64_t>(steps) * S;
-      const float* probs = ws->probs.data();  // (steps*S, V): the softmax Forward scored
+      const float* row_loss = ws->row_loss.data();  // (steps*S): the losses Forward's mean is made of
       for (int t = 0; t < steps && plan.burn_in > 0; ++t) {  // per-stream sums: only re-runs need them
         for (int b = 0; b < S; ++b) {
-          const std::size_t row = static_cast<std::size_t>(t) * S + b;
-          const int target = y[row];
-          const float p = probs[row * V + target];
-          piece_loss[static_cast<std::size_t>(b)] +=
-              p > 1e-30f ? -std::log(static_cast<double>(p)) : TokenLoss(WorkspaceLogits(*ws) + row * V, V, target);
+          piece_loss[static_cast<std::size_t>(b)] += static_cast<double>(row_loss[static_cast<std::size_t>(t) * S + b]);
         }
       }
     }
@@ -210,8 +209,9 @@ EvalResult Evaluate(const CharModel<float>& model, IdView ids, const EvalOptions
     auto tail_ws = model.MakeWorkspace(steps, 1);
     std::vector<int> tail(static_cast<std::size_t>(steps) + 1);  // (steps + 1): inputs, and targets one later
     ids.CopyTo(static_cast<std::size_t>(plan.tail_start), tail.size(), tail.data());
-    loss_sum += static_cast<double>(model.Forward(*tail_ws, tail.data(), tail.data() + 1, steps, 1, tail_state, {})) *
-                steps;
+    loss_sum +=
+        static_cast<double>(model.Forward(*tail_ws, tail.data(), tail.data() + 1, steps, 1, tail_state, kScoreOnly)) *
+        steps;
     scored += steps;
     result.cancelled = !keep_going();
   }

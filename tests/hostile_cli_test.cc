@@ -58,7 +58,7 @@ TEST_CASE("cli: a FIFO or an endless device as config, corpus or checkpoint is r
   }
   REQUIRE(Run(dir, {"train", "--config", "tiny.json"}).exit_code == 0);
   CHECK_USER_ERROR(RunQuickly(dir, {"eval", "--checkpoint", "run/best.ckpt", "--text", "/dev/zero"}),
-                   "/dev/zero: not a regular file (a character device), so not a usable corpus file");
+                   "/dev/zero: not a regular file (a character device), so not a usable text file");
 }
 
 // A checkpoint's bytes with one section's payload replaced and the CRC recomputed, as a hostile writer would make

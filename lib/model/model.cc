@@ -243,22 +243,25 @@ T AddBiasAndMax(const T* __restrict bias, int v, T* __restrict row) {
   return result;
 }
 
-// p[j] = exp(row[j] - shift); returns the sum of p.
-template <typename T>
+// Returns the sum of exp(row[j] - shift); with kStore also writes each term to p[j]. The same lanes and order
+// either way, so scoring alone (evaluation) gives the bits of the loss training computes.
+template <bool kStore, typename T>
 T ExpShiftedAndSum(const T* __restrict row, int v, T shift, T* __restrict p) {
   T lane_sum[kLanes] = {};
   int j = 0;
   for (; j + kLanes <= v; j += kLanes) {
     for (int l = 0; l < kLanes; ++l) {
-      p[j + l] = Exp(row[j + l] - shift);
-      lane_sum[l] += p[j + l];
+      const T term = Exp(row[j + l] - shift);
+      if constexpr (kStore) p[j + l] = term;
+      lane_sum[l] += term;
     }
   }
   T sum = 0;
   for (int l = 0; l < kLanes; ++l) sum += lane_sum[l];
   for (; j < v; ++j) {
-    p[j] = Exp(row[j] - shift);
-    sum += p[j];
+    const T term = Exp(row[j] - shift);
+    if constexpr (kStore) p[j] = term;
+    sum += term;
   }
   return sum;
 }
@@ -293,6 +296,7 @@ T CharModel<T>::Forward(Workspace<T>& ws, const int* inputs, const int* targets,
   const bool dropout = mode.training && spec_.dropout > 0;
   const bool rec_dropout = mode.training && spec_.recurrent_dropout > 0;
   ws.training = mode.training;
+  ws.probs_kept = targets != nullptr && mode.keep_probs;
   // One purpose per mask, each drawn per stream (FillDropoutMask): input, layer l's input, layer l's recurrent
   // mask, output.
   const std::uint64_t seed = mode.dropout_seed;
@@ -407,10 +411,14 @@ T CharModel<T>::Forward(Workspace<T>& ws, const int* inputs, const int* targets,
       const T max_logit = AddBiasAndMax(b_out, v, row);
       if (targets == nullptr) continue;
       // Fused, max-shifted softmax cross-entropy; probs are kept for the backward pass.
-      const T sum = ExpShiftedAndSum(row, v, max_logit, p);
+      assert(targets[r] >= 0 && targets[r] < v);
+      if (!mode.keep_probs) {
+        row_loss[r] = std::log(ExpShiftedAndSum<false>(row, v, max_logit, p)) - (row[targets[r]] - max_logit);
+        continue;
+      }
+      const T sum = ExpShiftedAndSum<true>(row, v, max_logit, p);
       const T inv = T(1) / sum;
       for (int j = 0; j < v; ++j) p[j] *= inv;
-      assert(targets[r] >= 0 && targets[r] < v);
       row_loss[r] = std::log(sum) - (row[targets[r]] - max_logit);
     }
   });
@@ -422,7 +430,7 @@ T CharModel<T>::Forward(Workspace<T>& ws, const int* inputs, const int* targets,
 
 template <typename T>
 void CharModel<T>::Backward(Workspace<T>& ws, RecurrentState<T>* d_initial_state, BackwardListener* listener) {
-  assert(ws.targets != nullptr);
+  assert(ws.targets != nullptr && ws.probs_kept);
   const int n = ws.steps * ws.batch, h = spec_.hidden_size, e = spec_.embedding_size, v = spec_.vocab_size;
   const bool dropout = ws.training && spec_.dropout > 0;
 

@@ -83,6 +83,7 @@ struct Workspace {
   int max_steps = 0, max_batch = 0;
   int steps = 0, batch = 0;
   bool training = false;
+  bool probs_kept = false;       // the last Forward wrote the softmax to probs (ForwardMode::keep_probs)
   const int* inputs = nullptr;   // borrowed from the last Forward
   const int* targets = nullptr;  // borrowed from the last Forward
   std::vector<RecurrentLayer<T>> layers;
@@ -128,6 +129,9 @@ struct ForwardMode {
   // The global index of column 0 of the batch: each stream's masks are drawn from (dropout_seed, its global index),
   // so a data-parallel worker holding streams [first_stream, first_stream + B) draws the masks one process would.
   int first_stream = 0;
+  // false: the loss and each row's loss only (evaluation); the softmax is not written to Workspace::probs, so
+  // Backward cannot follow. Saves a write and a pass over the (T*B, V) probabilities.
+  bool keep_probs = true;
 };
 
 template <typename T>
