@@ -8,6 +8,7 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <cmath>
@@ -15,6 +16,7 @@
 #include <cstring>
 #include <iostream>
 #include <new>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -28,6 +30,7 @@
 #include "file_io.h"
 #include "interop/interop.h"
 #include "report/report.h"
+#include "suggest.h"
 #include "trainer.h"
 #include "text/vocab_report.h"
 
@@ -93,6 +96,33 @@ int Fail(const std::function<void()>& print) {
   std::fflush(stderr);
   if (job) g_workers->Abort(1);
   return 1;
+}
+
+// An unknown command or option as one line with the nearest known name (lib/suggest.h); empty for other parse
+// errors, which keep CLI11's wording.
+std::string UnknownNameMessage(CLI::App& app, int argc, char** argv) {
+  const std::vector<CLI::App*> parsed = app.get_subcommands();
+  if (parsed.empty()) {
+    if (argc < 2 || argv[1][0] == '-') return "";
+    std::vector<std::string> commands;
+    for (const CLI::App* command : app.get_subcommands([](CLI::App*) { return true; })) commands.push_back(command->get_name());
+    return charlm::UnknownCommandMessage(argv[1], commands);
+  }
+  const CLI::App& command = *parsed.back();
+  const std::vector<std::string> extras = command.remaining();
+  std::vector<std::string> options;
+  for (const CLI::Option* option : command.get_options()) {
+    for (const std::string& name : option->get_lnames()) options.push_back("--" + name);
+    for (const std::string& name : option->get_snames()) options.push_back("-" + name);
+  }
+  // The first unknown option as typed, not as CLI11 lists its leftovers (in another order).
+  for (int i = 1; i < argc; ++i) {
+    const std::optional<std::string> option = charlm::OptionWord(argv[i]);
+    if (option && std::find(extras.begin(), extras.end(), argv[i]) != extras.end()) {
+      return charlm::UnknownOptionMessage(command.get_name(), *option, options);
+    }
+  }
+  return "";
 }
 
 }  // namespace
@@ -388,6 +418,10 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
+    if (const std::string unknown = UnknownNameMessage(app, argc, argv); !unknown.empty()) {
+      std::fprintf(stderr, "charlm: error: %s\n", unknown.c_str());
+      return 2;
+    }
     std::fprintf(stderr, "charlm: error: %s: see charlm --help, or charlm COMMAND --help\n", e.what());
     return 2;
   }

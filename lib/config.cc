@@ -18,6 +18,7 @@
 #include "errors.h"
 #include "file_io.h"
 #include "json_parse.h"
+#include "suggest.h"
 #include "text/utf8.h"
 
 namespace charlm {
@@ -270,18 +271,8 @@ std::string UnknownKeyMessage(const std::string& prefix, const std::string& key,
                               const std::vector<std::string>& valid) {
   const std::string full = prefix + key;
   const std::string shown = EscapeControlChars(full);
-  std::string best;
-  std::size_t best_distance = std::numeric_limits<std::size_t>::max();
-  for (const auto& name : valid) {
-    const std::size_t distance = EditDistance(key, name);
-    if (distance < best_distance) {
-      best_distance = distance;
-      best = name;
-    }
-  }
-  const std::size_t tolerance = std::max<std::size_t>(2, key.size() / 3);
-  if (!best.empty() && best_distance <= tolerance && best_distance < key.size()) {
-    return "unknown key \"" + shown + "\": did you mean \"" + prefix + best + "\"?";
+  if (const std::optional<std::string> nearest = NearestName(key, valid)) {
+    return "unknown key \"" + shown + "\": did you mean \"" + prefix + *nearest + "\"?";
   }
   std::string elsewhere;
   for (const auto& dotted : AllDottedKeys()) {

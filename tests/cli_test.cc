@@ -460,14 +460,42 @@ TEST_CASE("cli: bad command-line flags exit 2 with a pointer to --help") {
   WriteTinyRun(dir);
   const RunResult unknown_flag = Run(dir, {"train", "--config", "tiny.json", "--bogus"});
   CHECK(unknown_flag.exit_code == 2);
-  CHECK(ErrorLine(unknown_flag) ==
-        "charlm: error: The following argument was not expected: --bogus: see charlm --help, or charlm COMMAND --help");
+  CHECK(ErrorLine(unknown_flag) == "charlm: error: train has no option --bogus (charlm train --help lists its options)");
+  const RunResult stray_word = Run(dir, {"train", "--config", "tiny.json", "stray"});
+  CHECK(stray_word.exit_code == 2);
+  CHECK(ErrorLine(stray_word) ==
+        "charlm: error: The following argument was not expected: stray: see charlm --help, or charlm COMMAND --help");
   const RunResult no_command = Run(dir, {});
   CHECK(no_command.exit_code == 2);
   CHECK(ErrorLine(no_command).find("A subcommand is required") != std::string::npos);
   const RunResult not_a_number = Run(dir, {"generate", "--checkpoint", "x", "--prefix", "a", "--length", "abc"});
   CHECK(not_a_number.exit_code == 2);
   CHECK(ErrorLine(not_a_number).find("--length = abc") != std::string::npos);
+}
+
+TEST_CASE("cli: a mistyped option of every command, or a mistyped command, exits 2 naming the nearest one") {
+  TempDir dir;
+  const std::vector<std::vector<std::string>> typos = {
+      {"vocab", "--corpos", "--corpus"},           {"train", "--confg", "--config"},
+      {"generate", "--prefx", "--prefix"},          {"score", "--checkpiont", "--checkpoint"},
+      {"eval", "--splt", "--split"},                {"baseline", "--ordr", "--order"},
+      {"summary", "--confg", "--config"},           {"export", "--ot", "--out"},
+      {"import", "--safetensor", "--safetensors"}, {"report", "--ot", "--out"},
+      {"bench", "--secnds", "--seconds"}};
+  for (const std::vector<std::string>& typo : typos) {
+    CAPTURE(typo[1]);
+    const RunResult r = Run(dir, {typo[0], typo[1], "分开"});
+    CHECK(r.exit_code == 2);
+    CHECK(ErrorLine(r) == "charlm: error: " + typo[0] + " has no option " + typo[1] + ": did you mean " + typo[2] +
+                              "? (charlm " + typo[0] + " --help lists its options)");
+  }
+  // Written with '=', after a valid option: the same line.
+  const RunResult with_value = Run(dir, {"generate", "--checkpoint", "x.ckpt", "--prefx=分开"});
+  CHECK(ErrorLine(with_value) ==
+        "charlm: error: generate has no option --prefx: did you mean --prefix? (charlm generate --help lists its options)");
+  const RunResult command = Run(dir, {"genrate", "--checkpoint", "x.ckpt"});
+  CHECK(command.exit_code == 2);
+  CHECK(ErrorLine(command) == "charlm: error: genrate is not a command: did you mean generate? (charlm --help lists the commands)");
 }
 
 void CheckStopAndResume(int signal_number, const std::string& signal_name) {

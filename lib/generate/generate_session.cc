@@ -14,6 +14,7 @@
 #include "commands.h"
 #include "errors.h"
 #include "file_io.h"
+#include "suggest.h"
 #include "text/utf8.h"
 
 namespace charlm {
@@ -280,17 +281,11 @@ void SetSessionOption(GenerateSettings& settings, std::string_view assignment) {
     o.stop.clear();
     if (!value.empty()) o.stop.push_back(ParseStopString(value, OptionStyle::kSession));
   } else {
-    std::string nearest;
-    std::size_t best = 3;  // a typo of at most two edits
-    for (const SessionOption& option : kSessionOptions) {
-      const std::size_t d = EditDistance(name, option.name);
-      if (d < best) {
-        best = d;
-        nearest = option.name;
-      }
-    }
+    std::vector<std::string> names;
+    for (const SessionOption& option : kSessionOptions) names.emplace_back(option.name);
+    const std::optional<std::string> nearest = NearestName(name, names);
     throw UserError(":set " + EscapeControlChars(name) + ": unknown option" +
-                    (nearest.empty() ? "" : ", did you mean " + nearest + "?") + " (the options: " + OptionList() + ")");
+                    (nearest ? ", did you mean " + *nearest + "?" : "") + " (the options: " + OptionList() + ")");
   }
   CheckSamplingOptions(o, OptionStyle::kSession);
   settings = std::move(changed);
