@@ -40,7 +40,50 @@ TEST_CASE("report: rows repeated by a resumed run appear once, the later one kep
   CHECK(rows[3].epoch == 4);
   const auto samples = ParseSamples("{\"epoch\":1,\"prefix\":\"a\",\"text\":\"ab\"}\n{\"epoch\":1,\"prefix\":\"a\",\"text\":\"ac\"}\n");
   REQUIRE(samples.size() == 1);
-  CHECK(samples[0].text == "ac");
+  CHECK(samples[0].text == "c");  // rows without "format" had the prefix in text
+}
+
+TEST_CASE("report: samples.jsonl's text is the continuation, and older rows whose text began with the prefix read the same") {
+  const auto samples = ParseSamples(
+      "{\"format\":2,\"epoch\":1,\"prefix\":\"分开\",\"text\":\"分开了\"}\n"  // a continuation may repeat its prefix
+      "{\"epoch\":2,\"prefix\":\"分开\",\"text\":\"分开了\"}\n"              // before format 2: prefix + continuation
+      "{\"epoch\":3,\"prefix\":\"a\\nb\",\"text\":\"a bcd\"}\n"            // the prefix as data.newline=space read it
+      "{\"epoch\":4,\"prefix\":\"xy\",\"text\":\"zzz\"}\n");                 // an older text that lacks its prefix
+  REQUIRE(samples.size() == 4);
+  CHECK(samples[0].text == "分开了");
+  CHECK(!samples[0].text_has_prefix);
+  CHECK(samples[1].text == "了");
+  CHECK(samples[2].text == "cd");
+  CHECK(samples[3].text == "zzz");
+  CHECK(samples[3].text_has_prefix);
+  testing::TempDir dir;
+  testing::WriteFile(dir / "metrics.jsonl", Row(1, 20, "15"));
+  testing::WriteFile(dir / "samples.jsonl", "{\"format\":2,\"epoch\":1,\"prefix\":\"分开\",\"text\":\"了\"}\n"
+                                            "{\"epoch\":2,\"prefix\":\"分开\",\"text\":\"分开吧\"}\n");
+  const std::string page = RenderRunReport(LoadRun(dir.path().string()), std::nullopt);
+  CHECK(page.find("<pre><span class=\"prefix\">分开</span>了</pre>") != std::string::npos);
+  CHECK(page.find("<pre><span class=\"prefix\">分开</span>吧</pre>") != std::string::npos);
+}
+
+TEST_CASE("report: a training run's samples.jsonl holds the prefix and, as text, the continuation alone") {
+  testing::TempDir dir;
+  testing::WriteTinyRun(dir);
+  auto run = testing::Run(dir, {"train", "--config", "tiny.json", "--set", "generate.every=1", "--set",
+                                "generate.prefixes=the cat", "--set", "generate.length=7"});
+  REQUIRE_MESSAGE(run.exit_code == 0, run.output);
+  const std::string jsonl = testing::ReadFile(dir / "run" / "samples.jsonl");
+  std::istringstream lines(jsonl);
+  int rows = 0;
+  for (std::string line; std::getline(lines, line); ++rows) {
+    const nlohmann::json row = nlohmann::json::parse(line);
+    CHECK(row["format"] == kSamplesFormat);
+    CHECK(row["prefix"] == "the cat");
+    const std::string text = row["text"].get<std::string>();
+    CHECK_MESSAGE(text.size() == 7, text);  // generate.length characters (ASCII here), without the prefix
+    // The log prints prefix and continuation together, as the book does.
+    CHECK_MESSAGE(run.output.find(" - the cat" + text) != std::string::npos, run.output);
+  }
+  CHECK(rows == 2);
 }
 
 TEST_CASE("report: rows of other kinds and older rows without step or kind are read") {
@@ -66,7 +109,7 @@ TEST_CASE("report: a run without a validation split, samples escaped, non-ASCII 
   const std::string page = RenderRunReport(run, std::nullopt);
   CHECK(page.find("<script") == std::string::npos);
   CHECK(page.find("<img") == std::string::npos);
-  CHECK(page.find("分开&lt;/svg&gt;&lt;script&gt;") != std::string::npos);
+  CHECK(page.find("分开</span>&lt;/svg&gt;&lt;script&gt;") != std::string::npos);
   CHECK(page.find("no validation split") != std::string::npos);
   CHECK(page.find(">validation</text>") == std::string::npos);  // no empty validation series in the legend
   CHECK(page.find("best.ckpt 10.0") != std::string::npos);       // best by training perplexity

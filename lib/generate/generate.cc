@@ -410,4 +410,17 @@ std::string GenerateText(const CharModel<float>& model, const Vocab& vocab, std:
   return text.str();
 }
 
+GeneratedParts GenerateParts(const CharModel<float>& model, const Vocab& vocab, std::string_view prefix_utf8,
+                             const SamplingOptions& options, Rng& rng, UnknownPolicy unknown, NewlinePolicy newline,
+                             const StopRequested& stop_requested) {
+  const std::vector<int> ids = EncodePrefix(vocab, prefix_utf8, unknown, newline);
+  const std::vector<Continuation> results = Generate(model, vocab, ids, options, rng, nullptr, false, stop_requested);
+  GeneratedParts parts{EncodeUtf8(vocab.Decode(ids)), "", false};
+  if (!results.empty()) {
+    parts.continuation = EncodeUtf8(results.front().text);
+    parts.interrupted = results.front().interrupted;
+  }
+  return parts;
+}
+
 }  // namespace charlm

@@ -186,4 +186,16 @@ std::string GenerateText(const CharModel<float>& model, const Vocab& vocab, std:
                          const SamplingOptions& options, Rng& rng, UnknownPolicy unknown = UnknownPolicy::kError,
                          NewlinePolicy newline = NewlinePolicy::kKeep, const StopRequested& stop_requested = {});
 
+// GenerateText's output in its two parts: the prefix as the model read it (its newline policy applied, and under
+// kSkip its unknown characters left out) and the continuation alone (no stop string), both UTF-8. The same draws
+// as GenerateText, so prefix + continuation is its text.
+struct GeneratedParts {
+  std::string prefix;
+  std::string continuation;
+  bool interrupted = false;  // stop_requested ended it
+};
+GeneratedParts GenerateParts(const CharModel<float>& model, const Vocab& vocab, std::string_view prefix_utf8,
+                             const SamplingOptions& options, Rng& rng, UnknownPolicy unknown = UnknownPolicy::kError,
+                             NewlinePolicy newline = NewlinePolicy::kKeep, const StopRequested& stop_requested = {});
+
 }  // namespace charlm

@@ -62,9 +62,14 @@ h1{font-size:1.4em;margin:.4em 0}h2{font-size:1.15em;margin:1.2em 0 .4em;border-
 .charts svg{background:#fff;border:1px solid #eee}
 table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #ddd;padding:2px 8px;text-align:left;vertical-align:top}
 pre{white-space:pre-wrap;word-break:break-all;background:#f7f7f7;padding:6px 8px;margin:.3em 0}
-.muted{color:#777}.wrap{overflow-x:auto}
+.muted{color:#777}.wrap{overflow-x:auto}.prefix{font-weight:bold;color:#555}
 @media (max-width:600px){.charts{display:block;overflow-x:auto}.charts svg{min-width:560px;margin-bottom:10px}}
 )";
+
+// A generated text: its prefix marked, then the continuation.
+std::string SampleBlock(const std::string& prefix, const std::string& continuation) {
+  return "<pre><span class=\"prefix\">" + EscapeXml(prefix) + "</span>" + EscapeXml(continuation) + "</pre>\n";
+}
 
 std::string PageStart(const std::string& title, bool live) {
   std::string out = "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -258,6 +263,25 @@ std::vector<MetricsRow> ParseMetrics(std::string_view jsonl) {
   return rows;
 }
 
+namespace {
+
+// An older row's text began with its prefix as the model read it: the prefix itself, or with its line breaks made
+// spaces or dropped (data.newline). Strips that start; false when the text starts with none of them.
+bool StripPrefix(std::string& text, const std::string& prefix) {
+  std::string spaced = prefix, dropped;
+  for (char& c : spaced) c = c == '\n' || c == '\r' ? ' ' : c;
+  for (const char c : prefix) if (c != '\n' && c != '\r') dropped += c;
+  for (const std::string& start_text : {prefix, spaced, dropped}) {
+    if (text.starts_with(start_text)) {
+      text.erase(0, start_text.size());
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace
+
 std::vector<SampleRow> ParseSamples(std::string_view jsonl) {
   std::vector<SampleRow> rows;
   std::map<std::pair<int, std::string>, std::size_t> index;
@@ -272,6 +296,8 @@ std::vector<SampleRow> ParseSamples(std::string_view jsonl) {
       continue;
     }
     SampleRow s{*ExactInteger<int>(j["epoch"]), j["prefix"].get<std::string>(), j["text"].get<std::string>()};
+    const std::optional<int> format = j.contains("format") ? ExactInteger<int>(j["format"]) : std::nullopt;
+    if (!format || *format < kSamplesFormat) s.text_has_prefix = !StripPrefix(s.text, s.prefix);
     const auto key = std::make_pair(s.epoch, s.prefix);
     if (const auto it = index.find(key); it != index.end()) {
       rows[it->second] = s;
@@ -340,11 +366,11 @@ std::optional<ModelFigures> ComputeModelFigures(const std::string& dir, const st
   const auto stopped = [&] { return stop_requested && stop_requested(); };
   for (const std::string& prefix : prefixes) {
     try {
-      std::string text = stopped() ? "" : GenerateText(restored.model, restored.vocab, prefix, sampling, rng,
-                                                       UnknownPolicy::kSkip, config.data.newline, stopped);
-      figures.continuations.emplace_back(prefix, stopped() ? "(not generated: the run was stopped)" : std::move(text));
+      std::string text = stopped() ? "" : GenerateParts(restored.model, restored.vocab, prefix, sampling, rng,
+                                                        UnknownPolicy::kSkip, config.data.newline, stopped).continuation;
+      figures.continuations.emplace_back(prefix, stopped() ? " (not generated: the run was stopped)" : std::move(text));
     } catch (const UserError& e) {
-      figures.continuations.emplace_back(prefix, std::string("(") + e.what() + ")");
+      figures.continuations.emplace_back(prefix, std::string(" (") + e.what() + ")");
     }
   }
   return figures;
@@ -395,12 +421,12 @@ std::string RenderRunReport(const RunData& run, const std::optional<ModelFigures
       out += "<h3>epoch " + std::to_string(s.epoch) + "</h3>\n";
       shown_epoch = s.epoch;
     }
-    out += "<pre>" + EscapeXml(s.text) + "</pre>\n";
+    out += s.text_has_prefix ? "<pre>" + EscapeXml(s.text) + "</pre>\n" : SampleBlock(s.prefix, s.text);
   }
   if (figures) {
     out += "<h2>Continuations from best.ckpt</h2>\n<p class=\"muted\">" + EscapeXml(figures->checkpoint) +
            ", seed 0, the run's generate settings.</p>\n";
-    for (const auto& [prefix, text] : figures->continuations) out += "<pre>" + EscapeXml(text) + "</pre>\n";
+    for (const auto& [prefix, text] : figures->continuations) out += SampleBlock(prefix, text);
   }
 
   out += "<h2>Run</h2>\n<div class=\"wrap\"><table>\n";

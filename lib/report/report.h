@@ -25,10 +25,17 @@ struct MetricsRow {
   double EpochPosition() const;
 };
 
-// A sample printed during training: one line of out_dir/samples.jsonl, {"epoch", "prefix", "text"}.
+// The "format" of the rows of samples.jsonl that charlm writes: {"format": 2, "epoch", "prefix", "text"}, text
+// being the continuation alone (as in `charlm generate --json`). Rows without "format" (before 2) had the prefix
+// at the start of text.
+inline constexpr int kSamplesFormat = 2;
+
+// A sample printed during training: one line of out_dir/samples.jsonl.
 struct SampleRow {
   int epoch = 0;
-  std::string prefix, text;
+  std::string prefix;  // as configured
+  std::string text;    // the continuation; for an older row whose text does not start with its prefix, that whole text
+  bool text_has_prefix = false;  // that older row: the page shows text alone
 };
 
 // What a run's folder holds, read leniently (a half-written last line, a row of the wrong shape, are skipped).
@@ -54,7 +61,7 @@ RunData LoadRun(const std::string& dir);
 struct ModelFigures {
   std::string summary_table;
   std::int64_t vocab_size = 0, parameters = 0;
-  std::vector<std::pair<std::string, std::string>> continuations;  // prefix, generated text
+  std::vector<std::pair<std::string, std::string>> continuations;  // prefix, its continuation (or why there is none)
   std::string checkpoint;                                           // which checkpoint they came from
 };
 // From best.ckpt in dir (std::nullopt when there is none yet); seed 0 and the checkpoint's generate settings.

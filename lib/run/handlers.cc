@@ -239,10 +239,10 @@ void SamplePrinter::OnEpochEnd(TrainingRun& run, const EpochSummary& summary) {
   // All samples first, then the lines: a progress bar says "sampling" meanwhile and is gone before they print.
   run.Announce("sampling");
   const std::vector<std::string> prefixes = SamplePrefixes(config.generate.prefixes, run.data());
-  std::vector<std::string> samples;
+  std::vector<GeneratedParts> samples;
   for (const std::string& prefix : prefixes) {
-    samples.push_back(GenerateText(run.model(), run.data().vocab, prefix, sampling, rng, UnknownPolicy::kError,
-                                   config.data.newline, stop));
+    samples.push_back(GenerateParts(run.model(), run.data().vocab, prefix, sampling, rng, UnknownPolicy::kError,
+                                    config.data.newline, stop));
     if (stop()) break;
   }
   run.Announce("");
@@ -250,8 +250,11 @@ void SamplePrinter::OnEpochEnd(TrainingRun& run, const EpochSummary& summary) {
   const fs::path path = fs::path(config.train.out_dir) / "samples.jsonl";
   std::ofstream log(path, std::ios::app);
   for (std::size_t k = 0; k < samples.size(); ++k) {
-    spdlog::info(" - {}", samples[k]);
-    log << nlohmann::json{{"epoch", summary.epoch}, {"prefix", prefixes[k]}, {"text", samples[k]}}.dump()
+    spdlog::info(" - {}{}", samples[k].prefix, samples[k].continuation);  // as the book prints it
+    log << nlohmann::json{{"format", kSamplesFormat},
+                          {"epoch", summary.epoch},
+                          {"prefix", prefixes[k]},
+                          {"text", samples[k].continuation}}.dump()
         << '\n';
   }
   log.flush();

@@ -150,8 +150,9 @@ class EpochLogger : public TrainHandler {
   void OnEpochEnd(TrainingRun& run, const EpochSummary& summary) override;
 };
 
-// Text generated from each of generate.prefixes every generate.every epochs, printed and appended to
-// out_dir/samples.jsonl ({"epoch", "prefix", "text"}; kept up to the resumed epoch on start).
+// Text generated from each of generate.prefixes every generate.every epochs, printed (prefix and continuation, as
+// the book prints them) and appended to out_dir/samples.jsonl as {"format": kSamplesFormat, "epoch", "prefix",
+// "text"}, text being the continuation alone as in `charlm generate --json` (kept up to the resumed epoch on start).
 // A stop request (stop_requested true) ends a sample at once: the epoch is saved before, the samples are dropped.
 class SamplePrinter : public TrainHandler {
  public:
