@@ -5,9 +5,12 @@
 
 #include <chrono>
 #include <filesystem>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "checkpoint.h"
 #include "cli_util.h"
@@ -151,6 +154,56 @@ TEST_CASE("cli: a checkpoint copied to another folder resumes there, and --set t
   CHECK_MESSAGE(Contains(elsewhere.output, "this run writes into train.out_dir third, not into the checkpoint's folder"),
                 elsewhere.output);
   CHECK(LoadCheckpoint((dir / "third" / "last.ckpt").string()).trainer_state["epochs_completed"] == 4);
+}
+
+// The JSON rows of a .jsonl file.
+std::vector<nlohmann::json> JsonLines(const fs::path& path) {
+  std::vector<nlohmann::json> rows;
+  std::istringstream lines(testing::ReadFile(path));
+  for (std::string line; std::getline(lines, line);) rows.push_back(nlohmann::json::parse(line));
+  return rows;
+}
+
+TEST_CASE("cli: a run resumed into another folder starts its metrics and samples with the earlier run's, up to the checkpoint") {
+  TempDir dir;
+  testing::WriteTinyRun(dir);
+  REQUIRE(Run(dir, {"train", "--config", "tiny.json", "--set", "generate.every=1", "--set", "generate.length=3"}).exit_code == 0);
+  const std::vector<nlohmann::json> earlier = JsonLines(dir / "run" / "metrics.jsonl");
+  REQUIRE(earlier.size() == 2);
+  const std::int64_t step = earlier.back()["step"].get<std::int64_t>();
+  // A row past the checkpoint (training the resumed run does again) is not copied.
+  testing::WriteFile(dir / "run" / "metrics.jsonl", testing::ReadFile(dir / "run" / "metrics.jsonl") +
+                                                        "{\"kind\":\"log\",\"epoch\":3,\"step\":" +
+                                                        std::to_string(step + 1) + "}\n");
+  const std::string earlier_text = testing::ReadFile(dir / "run" / "metrics.jsonl");
+  const RunResult resumed = Run(dir, {"train", "--resume", "run/last.ckpt", "--set", "train.epochs=3", "--set",
+                                      "train.out_dir=next"});
+  REQUIRE_MESSAGE(resumed.exit_code == 0, resumed.output);
+  CHECK_MESSAGE(Contains(resumed.output, "resuming run/last.ckpt: copied the 2 rows of run/metrics.jsonl up to step " +
+                                             std::to_string(step) + " into next/metrics.jsonl"),
+                resumed.output);
+  const std::vector<nlohmann::json> rows = JsonLines(dir / "next" / "metrics.jsonl");
+  REQUIRE(rows.size() == 3);
+  CHECK(rows[0] == earlier[0]);
+  CHECK(rows[1] == earlier[1]);
+  CHECK(rows[2]["epoch"] == 3);
+  const std::vector<nlohmann::json> samples = JsonLines(dir / "next" / "samples.jsonl");
+  REQUIRE(samples.size() == 3);
+  CHECK(samples[0]["epoch"] == 1);
+  CHECK(samples[2]["epoch"] == 3);
+  CHECK(testing::ReadFile(dir / "run" / "metrics.jsonl") == earlier_text);  // only read
+  CHECK(Contains(testing::ReadFile(dir / "next" / "report.html"), "<h3>epoch 1</h3>"));
+
+  // A checkpoint copied alone: the run says its curves start at the checkpoint.
+  fs::create_directories(dir / "alone");
+  fs::copy_file(dir / "run" / "last.ckpt", dir / "alone" / "last.ckpt");
+  const RunResult alone = Run(dir, {"train", "--resume", "alone/last.ckpt", "--set", "train.epochs=3"});
+  REQUIRE_MESSAGE(alone.exit_code == 0, alone.output);
+  CHECK_MESSAGE(Contains(alone.output, "resuming alone/last.ckpt: there is no alone/metrics.jsonl beside it, so "
+                                       "alone/metrics.jsonl (and report.html's curves) start at step " +
+                                           std::to_string(step)),
+                alone.output);
+  CHECK(JsonLines(dir / "alone" / "metrics.jsonl").size() == 1);
 }
 
 }  // namespace

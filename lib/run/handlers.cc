@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -55,29 +56,69 @@ std::string FormatDuration(double seconds) {
   return buf;
 }
 
-// Keeps the rows up to the resumed position (a row after it describes training that is being redone); starts the
-// file afresh otherwise. Rows carry their step; rows written before steps were recorded, their epoch.
+namespace {
+
+// A resumed run's earlier rows are in the checkpoint's folder: out_dir itself when it resumes in place, else the
+// folder it was resumed from (whose files are only read).
+fs::path EarlierRunFile(const TrainingRun& run, const std::string& name) {
+  const fs::path folder = fs::path(run.resume_path()).parent_path();
+  return (folder.empty() ? fs::path(".") : folder) / name;
+}
+
+bool SameFile(const fs::path& a, const fs::path& b) {
+  std::error_code ec;
+  return fs::equivalent(a, b, ec);
+}
+
+// The lines of `path` that are JSON objects `keep` accepts; nullopt when there is no such file.
+std::optional<std::vector<std::string>> KeptLines(const fs::path& path,
+                                                  const std::function<bool(const nlohmann::json&)>& keep) {
+  std::ifstream in(path);
+  if (!in) return std::nullopt;
+  std::vector<std::string> kept;
+  for (std::string line; std::getline(in, line);) {
+    const auto j = nlohmann::json::parse(line, nullptr, false);
+    if (!j.is_discarded() && j.is_object() && keep(j)) kept.push_back(line);
+  }
+  return kept;
+}
+
+void WriteLines(const fs::path& path, const std::vector<std::string>& lines) {
+  std::ofstream out(path, std::ios::trunc);
+  for (const auto& line : lines) out << line << '\n';
+  out.flush();
+  if (!out) throw UserError(path.string() + " cannot be written: check the folder's permissions and free space");
+}
+
+}  // namespace
+
+// Keeps the earlier rows up to the resumed position (a row after it describes training that is being redone),
+// copied from the checkpoint's folder when the run resumes into another, so the new folder holds the whole run;
+// starts the file afresh otherwise. Rows carry their step; rows written before steps were recorded, their epoch.
 void MetricsWriter::OnTrainBegin(TrainingRun& run) {
   const fs::path path = MetricsPath(run);
   const Progress& progress = run.progress();
   std::vector<std::string> kept;
   if (progress.global_step > 0) {
-    std::ifstream in(path);
-    std::string line;
-    while (std::getline(in, line)) {
-      const auto j = nlohmann::json::parse(line, nullptr, false);
-      if (j.is_discarded() || !j.is_object()) continue;
+    const fs::path earlier = EarlierRunFile(run, "metrics.jsonl");
+    const std::optional<std::vector<std::string>> rows = KeptLines(earlier, [&](const nlohmann::json& j) {
       const std::optional<std::int64_t> step =
           j.contains("step") ? ExactInteger<std::int64_t>(j["step"]) : std::nullopt;
       const std::optional<int> epoch = j.contains("epoch") ? ExactInteger<int>(j["epoch"]) : std::nullopt;
-      const bool keep = j.contains("step") ? step && *step <= progress.global_step
-                                           : epoch && *epoch <= progress.epochs_completed;
-      if (keep) kept.push_back(line);
+      return j.contains("step") ? step && *step <= progress.global_step : epoch && *epoch <= progress.epochs_completed;
+    });
+    if (!rows) {
+      spdlog::warn("resuming {}: there is no {} beside it, so {} (and report.html's curves) start at step {}",
+                   run.resume_path(), earlier.string(), path.string(), progress.global_step);
+    } else {
+      kept = *rows;
+      if (!SameFile(earlier, path)) {
+        spdlog::info("resuming {}: copied the {} rows of {} up to step {} into {}", run.resume_path(), kept.size(),
+                     earlier.string(), progress.global_step, path.string());
+      }
     }
   }
-  std::ofstream out(path, std::ios::trunc);
-  for (const auto& line : kept) out << line << '\n';
-  if (!out) throw UserError(path.string() + " cannot be written: check the folder's permissions and free space");
+  WriteLines(path, kept);
 }
 
 void MetricsWriter::Append(const TrainingRun& run, const nlohmann::json& row) {
@@ -206,24 +247,18 @@ void EpochLogger::OnEpochEnd(TrainingRun& run, const EpochSummary& summary) {
                summary.elapsed_s);
 }
 
-// Keeps the samples of the epochs before the resumed position; starts the file afresh otherwise.
+// Keeps the samples of the epochs before the resumed position, from the checkpoint's folder as MetricsWriter does
+// (a run that never sampled has no samples.jsonl: nothing to say); starts the file afresh otherwise.
 void SamplePrinter::OnTrainBegin(TrainingRun& run) {
   const fs::path path = fs::path(run.config().train.out_dir) / "samples.jsonl";
   std::vector<std::string> kept;
   if (run.progress().epochs_completed > 0) {
-    std::ifstream in(path);
-    for (std::string line; std::getline(in, line);) {
-      const auto j = nlohmann::json::parse(line, nullptr, false);
-      if (j.is_discarded() || !j.is_object() || !j.contains("epoch")) continue;
-      const std::optional<int> epoch = ExactInteger<int>(j["epoch"]);
-      if (epoch && *epoch <= run.progress().epochs_completed) {
-        kept.push_back(line);
-      }
-    }
+    kept = KeptLines(EarlierRunFile(run, "samples.jsonl"), [&](const nlohmann::json& j) {
+             const std::optional<int> epoch = j.contains("epoch") ? ExactInteger<int>(j["epoch"]) : std::nullopt;
+             return epoch && *epoch <= run.progress().epochs_completed;
+           }).value_or(std::vector<std::string>());
   }
-  std::ofstream out(path, std::ios::trunc);
-  for (const auto& line : kept) out << line << '\n';
-  if (!out) throw UserError(path.string() + " cannot be written: check the folder's permissions and free space");
+  WriteLines(path, kept);
 }
 
 void SamplePrinter::OnEpochEnd(TrainingRun& run, const EpochSummary& summary) {
