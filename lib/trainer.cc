@@ -34,6 +34,12 @@ const std::vector<std::string>& ResumableConfigKeys() {
 
 nlohmann::json InitialTrainerState() { return Progress{}.ToJson(); }
 
+nlohmann::json ImportedTrainerState(std::string_view safetensors_path) {
+  nlohmann::json state = InitialTrainerState();
+  state[kImportedFromKey] = std::string(safetensors_path);
+  return state;
+}
+
 void CheckStepFitsInMemory(const ModelSpec& spec, int batch_size, int num_steps) {
   const double model_gb = 4.0 * sizeof(float) * ParameterCount(spec) / 1e9;
   const double step_gb = sizeof(float) * WorkspaceFloats(spec, num_steps, batch_size) / 1e9;

@@ -51,9 +51,14 @@ void CheckStepFitsInMemory(const ModelSpec& spec, int batch_size, int num_steps)
 // the checkpoint's, or a UserError names the first difference. Only run-length and reporting keys may change.
 TrainOutcome Train(const Config& config, const std::string& resume_path, const TrainHooks& hooks);
 
-// The trainer state of a run before its first step (epoch 0, batch 0, no best score), as a checkpoint stores it:
-// what `charlm import` writes, so that `train --resume` on an imported model trains from epoch 1 on its weights.
+// The trainer state of a run before its first step (epoch 0, batch 0, no best score), as a checkpoint stores it.
 nlohmann::json InitialTrainerState();
+
+// What `charlm import` writes: InitialTrainerState plus kImportedFromKey, the safetensors file. `train --resume` on
+// such a checkpoint is fine-tuning: a new run from epoch 1 on its weights, which moves an earlier run in its out_dir
+// aside as any new run does, and says so.
+inline constexpr const char* kImportedFromKey = "imported_from";
+nlohmann::json ImportedTrainerState(std::string_view safetensors_path);
 
 // The keys that may differ between a checkpoint's config and the config a run resumes with.
 const std::vector<std::string>& ResumableConfigKeys();

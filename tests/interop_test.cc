@@ -194,6 +194,7 @@ TEST_CASE("interop: export then import gives the same weights and the same text,
         CHECK(imported.config == ConfigToJson(config));
         CHECK(Vocab::FromJson(imported.vocab) == vocab);
         CHECK(imported.trainer_state["epochs_completed"] == 0);
+        CHECK(imported.trainer_state["imported_from"] == "m.safetensors");  // train --resume says it fine-tunes
         CHECK(imported.optimizer_state.size() == 2 * model.params().size());  // Adam's two moments, zero
         CHECK(imported.carried_state.empty());
 

@@ -206,5 +206,49 @@ TEST_CASE("cli: a run resumed into another folder starts its metrics and samples
   CHECK(JsonLines(dir / "alone" / "metrics.jsonl").size() == 1);
 }
 
+TEST_CASE("cli: an imported checkpoint fine-tunes as a new run beside itself, says so, and moves an earlier run aside") {
+  TempDir dir;
+  testing::WriteTinyRun(dir);
+  REQUIRE(Run(dir, {"train", "--config", "tiny.json"}).exit_code == 0);
+  REQUIRE(Run(dir, {"export", "--checkpoint", "run/last.ckpt", "--out", "model.safetensors"}).exit_code == 0);
+  const RunResult imported = Run(dir, {"import", "--safetensors", "model.safetensors", "--out", "model.ckpt"});
+  REQUIRE_MESSAGE(imported.exit_code == 0, imported.output);
+  const std::string here = fs::weakly_canonical(dir.path()).string();
+  CHECK_MESSAGE(Contains(imported.output, "charlm train --resume model.ckpt --set train.epochs=N --set train.out_dir=DIR "
+                                          "(without train.out_dir the run writes into " + here + ", the checkpoint's folder)"),
+                imported.output);
+  CHECK(LoadCheckpoint((dir / "model.ckpt").string()).trainer_state["imported_from"] == "model.safetensors");
+
+  // In the current folder: said with its absolute path, as fine-tuning rather than a resume.
+  const RunResult tuned = Run(dir, {"train", "--resume", "model.ckpt", "--set", "train.epochs=1"});
+  REQUIRE_MESSAGE(tuned.exit_code == 0, tuned.output);
+  CHECK_MESSAGE(Contains(tuned.output, "fine-tuning model.ckpt: its weights were imported from model.safetensors with no "
+                                       "training state, so this is a new run from epoch 1 with fresh optimizer moments"),
+                tuned.output);
+  CHECK_MESSAGE(Contains(tuned.output, "fine-tuning model.ckpt: the run writes into " + here +
+                                           " (the checkpoint's folder; --set train.out_dir=PATH to choose another)"),
+                tuned.output);
+  CHECK(!Contains(tuned.output, "resuming model.ckpt"));
+  CHECK(!Contains(tuned.output, "it was saved into run"));  // the exporting run's folder is not this run's
+  CHECK(LoadCheckpoint((dir / "last.ckpt").string()).trainer_state["epochs_completed"] == 1);
+
+  // Beside an earlier run: that run is moved aside, as for any new run, not overwritten.
+  const std::string earlier_metrics = testing::ReadFile(dir / "run" / "metrics.jsonl");
+  const std::string earlier_checkpoint = testing::ReadFile(dir / "run" / "last.ckpt");
+  fs::copy_file(dir / "model.ckpt", dir / "run" / "model.ckpt");
+  const RunResult beside = Run(dir, {"train", "--resume", "run/model.ckpt", "--set", "train.epochs=1"});
+  REQUIRE_MESSAGE(beside.exit_code == 0, beside.output);
+  CHECK_MESSAGE(Contains(beside.output, "run held an earlier run; its files are now in run/previous"), beside.output);
+  CHECK(testing::ReadFile(dir / "run" / "previous" / "metrics.jsonl") == earlier_metrics);
+  CHECK(testing::ReadFile(dir / "run" / "previous" / "last.ckpt") == earlier_checkpoint);
+  CHECK(JsonLines(dir / "run" / "metrics.jsonl").size() == 1);
+
+  // The fine-tuned run's own checkpoint resumes as any run's does.
+  const RunResult resumed = Run(dir, {"train", "--resume", "run/last.ckpt", "--set", "train.epochs=2"});
+  REQUIRE_MESSAGE(resumed.exit_code == 0, resumed.output);
+  CHECK_MESSAGE(Contains(resumed.output, "resuming run/last.ckpt at epoch 2, batch 0"), resumed.output);
+  CHECK(!fs::exists(dir / "run" / "previous.2"));
+}
+
 }  // namespace
 }  // namespace charlm

@@ -1,9 +1,11 @@
 // Export of a checkpoint to safetensors under PyTorch's names, and import of such a file as a fresh checkpoint.
 #include "interop/interop.h"
 
+#include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "commands.h"
 #include "text/dataset.h"
 #include "errors.h"
 #include "interop/safetensors.h"
@@ -13,6 +15,8 @@
 
 namespace charlm {
 namespace {
+
+namespace fs = std::filesystem;
 
 // The JSON text of a metadata entry, or nullopt when the file has no such entry.
 std::optional<nlohmann::json> MetadataJson(const SafetensorsView& file, std::string_view key, std::string_view source) {
@@ -81,7 +85,7 @@ CheckpointData ImportSafetensors(std::string_view bytes, std::string_view source
   CheckpointData checkpoint;
   checkpoint.config = ConfigToJson(resolved);
   checkpoint.vocab = resolved_vocab.ToJson();
-  checkpoint.trainer_state = InitialTrainerState();
+  checkpoint.trainer_state = ImportedTrainerState(source);
   checkpoint.params = model.params();
   checkpoint.optimizer_state = Optimizer(resolved.train.optimizer, model.params().size()).state();
   return checkpoint;
@@ -105,11 +109,16 @@ void RunImport(const ImportCommand& command, std::ostream& out) {
   const CheckpointData checkpoint = ImportSafetensors(bytes, command.safetensors, config, vocab);
   SaveCheckpoint(command.out, checkpoint);
   const Config saved = ConfigFromJson(checkpoint.config);
+  // Fine-tuning writes beside the checkpoint (ResolveTrainConfig), which is the current folder for a bare name.
+  std::error_code ec;
+  const fs::path folder = fs::weakly_canonical(fs::absolute(fs::path(command.out)).parent_path(), ec);
   out << "wrote " << command.out << ": " << checkpoint.params.size() << " parameters ("
       << DescribeModel(MakeModelSpec(saved.model, Vocab::FromJson(checkpoint.vocab).size()))
-      << ") from " << command.safetensors << ", with a fresh trainer state (epoch 0, zero optimizer moments); "
-      << "use it with generate and eval, or fine-tune it on data.corpus with: charlm train --resume " << command.out
-      << " --set train.epochs=N\n";
+      << ") from " << command.safetensors << ", with no training state (epoch 0, zero optimizer moments); "
+      << "use it with generate and eval, or fine-tune it on " << saved.data.corpus
+      << " (a new run from these weights) with: charlm train --resume " << ShellQuote(command.out)
+      << " --set train.epochs=N --set train.out_dir=DIR (without train.out_dir the run writes into " << folder.string()
+      << ", the checkpoint's folder)\n";
 }
 
 }  // namespace charlm

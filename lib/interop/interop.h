@@ -24,8 +24,8 @@ std::string ExportSafetensors(const Config& config, const Vocab& vocab, const Ch
 
 // A checkpoint from safetensors bytes. The config and the vocabulary come from the arguments when given, else from
 // the file's metadata (a UserError names the missing one and the option that supplies it). The trainer state is that
-// of a run before its first step (InitialTrainerState) with zero optimizer moments, so `train --resume` fine-tunes
-// from epoch 1 with the config's optimizer and corpus.
+// of a run before its first step, marked as imported from `source` (ImportedTrainerState), with zero optimizer
+// moments, so `train --resume` fine-tunes from epoch 1 with the config's optimizer and corpus.
 CheckpointData ImportSafetensors(std::string_view bytes, std::string_view source, const std::optional<Config>& config,
                                  const std::optional<Vocab>& vocab);
 

@@ -128,16 +128,22 @@ void OutDirGuard::OnTrainBegin(TrainingRun& run) {
   const fs::path checkpoint_folder =
       run.resumed() ? fs::absolute(fs::path(run.resume_path())).parent_path() : fs::path();
   const bool resumed_here = run.resumed() && fs::equivalent(checkpoint_folder, out_dir, ec);
-  if (run.resumed() && !resumed_here) {
+  if (run.resumed() && !run.imported_from().empty()) {
+    // Its config's out_dir is that of whoever trained the weights: the run goes beside the checkpoint (unless told
+    // otherwise), said as an absolute path, since "." is easy to miss. Nothing to continue there: a new run.
+    spdlog::info("fine-tuning {}: the run writes into {} ({}; --set train.out_dir=PATH to choose another)",
+                 run.resume_path(), fs::weakly_canonical(fs::absolute(out_dir), ec).string(),
+                 resumed_here ? "the checkpoint's folder" : "train.out_dir");
+  } else if (run.resumed() && !resumed_here) {
     spdlog::warn("resuming {}: this run writes into train.out_dir {}, not into the checkpoint's folder {}",
                  run.resume_path(), out_dir, checkpoint_folder.string());
   }
-  if (resumed_here && !run.saved_out_dir().empty() && !fs::equivalent(run.saved_out_dir(), out_dir, ec)) {
+  if (resumed_here && run.imported_from().empty() && !run.saved_out_dir().empty() && !fs::equivalent(run.saved_out_dir(), out_dir, ec)) {
     // A checkpoint copied elsewhere goes on beside itself (ResolveTrainConfig), leaving its old folder alone.
     spdlog::info("resuming {}: writing into its folder {} (it was saved into {}; --set train.out_dir=PATH to "
                  "choose another)", run.resume_path(), out_dir, run.saved_out_dir());
   }
-  if (resumed_here) return;
+  if (resumed_here && run.imported_from().empty()) return;
   const std::string moved = MoveEarlierRunAside(out_dir);
   if (!moved.empty()) {
     run.set_earlier_run_folder(moved);

@@ -36,8 +36,8 @@ const std::vector<std::string>& RunFileNames();
 std::string MoveEarlierRunAside(const std::string& out_dir);
 
 // The first handler of a run: takes the lock before any file is written, cleans stale temporary files, moves an
-// earlier run aside (a fresh run only), and says so when a resumed run writes somewhere other than the folder of
-// the checkpoint it resumed from.
+// earlier run aside (a fresh run, or fine-tuning an imported checkpoint), and says so when a resumed run writes
+// somewhere other than the folder of the checkpoint it resumed from, and where a fine-tuning run writes.
 class OutDirGuard : public TrainHandler {
  public:
   // Takes the lock at once (UserError naming the holder), so a run that cannot have the folder says so before it

@@ -289,6 +289,10 @@ TrainingRun::TrainingRun(const Config& config, const std::string& resume_path, S
     if (saved_train.is_object() && saved_train.contains("out_dir") && saved_train["out_dir"].is_string()) {
       saved_out_dir_ = saved_train["out_dir"].get<std::string>();
     }
+    const nlohmann::json& state = resume_->trainer_state;
+    if (state.is_object() && state.contains(kImportedFromKey) && state[kImportedFromKey].is_string()) {
+      imported_from_ = state[kImportedFromKey].get<std::string>();
+    }
     resume_.reset();  // the weights are in the model now; do not keep a second copy
   }
 }
@@ -296,7 +300,10 @@ TrainingRun::TrainingRun(const Config& config, const std::string& resume_path, S
 void TrainingRun::LogStart() const {
   spdlog::info("config: {} (all keys: {})", DifferencesFromDefaults(config_),
                (fs::path(config_.train.out_dir) / "config.json").string());
-  if (resumed()) {
+  if (resumed() && !imported_from_.empty()) {
+    spdlog::info("fine-tuning {}: its weights were imported from {} with no training state, so this is a new run "
+                 "from epoch 1 with fresh optimizer moments", resume_path_, imported_from_);
+  } else if (resumed()) {
     spdlog::info("resuming {} at epoch {}, batch {}", resume_path_, progress_.epochs_completed + 1,
                  progress_.next_batch);
   }

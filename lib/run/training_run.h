@@ -85,6 +85,9 @@ class TrainingRun {
   const std::string& resume_path() const { return resume_path_; }
   // The resumed checkpoint's own train.out_dir (where it was saved), or "" for a fresh run.
   const std::string& saved_out_dir() const { return saved_out_dir_; }
+  // The safetensors file a resumed checkpoint was imported from (kImportedFromKey), or "": such a run fine-tunes
+  // weights, a new run from epoch 1, rather than continuing one.
+  const std::string& imported_from() const { return imported_from_; }
   std::string last_checkpoint_path() const;
   std::string best_checkpoint_path() const;
 
@@ -137,6 +140,7 @@ class TrainingRun {
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   double elapsed_before_ = 0;  // the resumed checkpoint's elapsed_seconds
   std::string saved_out_dir_;
+  std::string imported_from_;
   std::string earlier_run_folder_;
   bool saved_this_run_ = false;
   StopReason stop_reason_ = StopReason::kNone;
