@@ -283,6 +283,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   eval_command->add_option("--precision", eval.precision, "matrix products: fp32 | bf16 (oneDNN, avx512_bf16)")
       ->capture_default_str();
+  eval_command->add_option("--threads", eval.threads, "threads, 0 = all cores (default: the checkpoint's train.threads)");
   eval_command->callback([&] {
     run = [&] {
       LogToStderr();

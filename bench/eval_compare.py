@@ -3,8 +3,8 @@
 
     /usr/bin/python3 bench/eval_compare.py --charlm build/charlm --checkpoint runs/default/best.ckpt --text FILE
 
-charlm runs `charlm eval --checkpoint CKPT --text FILE --json` with each --streams S (and --precision fp32 and
-bf16). PyTorch loads the same weights (`charlm export`, PyTorch's state_dict names) and scores the text with the
+charlm runs `charlm eval --checkpoint CKPT --text FILE --json` with each --streams S and --threads T (and
+--precision fp32 and bf16). PyTorch loads the same weights (`charlm export`, PyTorch's state_dict names) and scores the text with the
 same streams-with-burn-in plan as charlm's (S streams side by side, each after the first warmed up on the
 --burn-in characters before its piece, the leftover characters continuing the last stream at batch 1), in fp32
 and under torch.autocast bf16, with each --torch-threads setting. PyTorch does not re-run unsettled streams
@@ -129,9 +129,9 @@ def torch_score(model, ids, streams, burn_in, chunk, autocast):
     return loss, count
 
 
-def charlm_score(charlm, checkpoint, text, streams, precision):
+def charlm_score(charlm, checkpoint, text, streams, precision, threads):
     command = [charlm, "eval", "--checkpoint", checkpoint, "--text", text, "--json", "--streams", str(streams),
-               "--precision", precision]
+               "--precision", precision, "--threads", str(threads)]
     begin = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
     seconds = time.perf_counter() - begin
@@ -149,6 +149,7 @@ def parse_args(argv):
     parser.add_argument("--burn-in", type=int, default=256, help="warm-up characters per stream (charlm's default)")
     parser.add_argument("--chunk", type=int, default=256, help="PyTorch's time steps per forward call")
     parser.add_argument("--torch-threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--charlm-threads", type=int, nargs="+", default=[1, 2], help="charlm eval --threads values")
     parser.add_argument("--precision", nargs="+", default=["fp32", "bf16"], help="charlm's --precision values")
     parser.add_argument("--autocast", nargs="+", default=["none", "bf16"], help="PyTorch: none and/or bf16")
     parser.add_argument("--repeats", type=int, default=1, help="interleaved rounds; each side keeps its fastest")
@@ -173,20 +174,22 @@ def main(argv):
     best = {}  # side -> (seconds, description, perplexity)
 
     def keep(side, seconds, description, perplexity):
-        print(f"{side:14} {description:34} {seconds:8.2f} s  perplexity {perplexity:.6f}", flush=True)
+        print(f"{side:14} {description:46} {seconds:8.2f} s  perplexity {perplexity:.6f}", flush=True)
         if side not in best or seconds < best[side][0]:
             best[side] = (seconds, description, perplexity)
 
     for round_ in range(args.repeats):
         print(f"# round {round_ + 1}, load {os.getloadavg()[0]:.2f}", flush=True)
         for precision in args.precision:
-            for streams in args.streams:
-                seconds, result = charlm_score(args.charlm, args.checkpoint, args.text, streams, precision)
-                if seconds is None:
-                    print(f"charlm {precision}: skipped ({result})")
-                    break
-                keep(f"charlm {precision}", seconds, f"--streams {streams} (rescored {result.get('rescored_chars', 0):,})",
-                     result["perplexity"])
+            for threads in args.charlm_threads:
+                for streams in args.streams:
+                    seconds, result = charlm_score(args.charlm, args.checkpoint, args.text, streams, precision, threads)
+                    if seconds is None:
+                        print(f"charlm {precision}: skipped ({result})")
+                        break
+                    keep(f"charlm {precision}", seconds,
+                         f"--streams {streams} --threads {threads} (rescored {result.get('rescored_chars', 0):,})",
+                         result["perplexity"])
         for autocast in args.autocast:
             for threads in args.torch_threads:
                 torch.set_num_threads(threads)

@@ -14,9 +14,11 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "model/bf16_gemm.h"
 #include "model/blas.h"
+#include "model/column_threads.h"
 #include "checkpoint.h"
 #include "text/dataset.h"
 #include "errors.h"
@@ -264,6 +266,10 @@ void RunEval(const EvalCommand& command, std::ostream& out) {
     throw UserError("--burn-in " + std::to_string(*command.burn_in) + " is out of range: expected an integer from 0 to " +
                     std::to_string(std::numeric_limits<int>::max()) + " (characters)");
   }
+  if (command.threads && (*command.threads < 0 || *command.threads > kMaxEvalThreads)) {
+    throw UserError("--threads " + std::to_string(*command.threads) + " is out of range: give 1 to " +
+                    std::to_string(kMaxEvalThreads) + ", or 0 for all cores");
+  }
   RestoredModel restored = RestoreModel(command.checkpoint);
   SetPrecision(command.precision, restored.model);
   const Config& config = restored.config;
@@ -306,6 +312,12 @@ void RunEval(const EvalCommand& command, std::ostream& out) {
   options.num_steps = config.train.num_steps;
   if (command.burn_in) options.burn_in = static_cast<int>(*command.burn_in);
   options.progress = EvalProgressLine(what);
+  // --threads, else the threads training used (train.threads; 0 = all cores), for OpenBLAS, oneDNN, and the cell
+  // kernels and softmax, which before ran on one thread whatever the setting.
+  const int threads = static_cast<int>(command.threads.value_or(restored.config.train.threads));
+  SetBlasThreads(threads > 0 ? threads : static_cast<int>(std::max(1U, std::thread::hardware_concurrency())));
+  ColumnThreads row_threads(BlasThreads(), ColumnThreads::IdleWait::kYield);
+  options.row_threads = &row_threads;
   const EvalResult r = Evaluate(restored.model, ids, options);
   if (command.json) {
     out << nlohmann::json{{"perplexity", r.perplexity}, {"bits_per_char", r.bits_per_char}, {"tokens", r.tokens},

@@ -90,7 +90,9 @@ struct EvalCommand {
   std::optional<std::int64_t> streams;  // 1 to kMaxEvalStreams; unset = the checkpoint's train.batch_size (capped)
   std::optional<std::int64_t> burn_in;  // unset = kDefaultBurnIn
   std::string precision = "fp32";  // --precision: fp32 | bf16 (whatever the checkpoint was trained in)
+  std::optional<std::int64_t> threads;  // 0 = all cores, up to kMaxEvalThreads; unset = the checkpoint's train.threads
 };
+inline constexpr int kMaxEvalThreads = 256;
 void RunEval(const EvalCommand& command, std::ostream& out);
 
 struct BaselineCommand {

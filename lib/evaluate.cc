@@ -131,6 +131,7 @@ EvalResult Evaluate(const CharModel<float>& model, IdView ids, const EvalOptions
   if (S == 0) return result;
   const int chunk = static_cast<int>(std::clamp<std::int64_t>(options.num_steps, 1, plan.run_length));
   auto ws = model.MakeWorkspace(chunk, S);
+  ws->row_threads = options.row_threads;
   auto state = model.MakeState(S);  // (L, S, H)
   std::vector<int> x(static_cast<std::size_t>(chunk) * S), y(x.size());  // (chunk, S) time-major
   double loss_sum = 0;

@@ -6,6 +6,7 @@
 #include <span>
 #include <vector>
 
+#include "model/column_threads.h"
 #include "model/model.h"
 #include "text/token_ids.h"
 
@@ -33,6 +34,9 @@ struct EvalOptions {
   int burn_in = kDefaultBurnIn;  // 0 = every piece starts from a zero state (the old, context-losing scheme)
   std::int64_t max_chars = 0;    // score only the first max_chars transitions; 0 = all of them
   std::size_t snapshot_bytes = kPieceSnapshotBytes;  // memory for the states re-runs can rejoin (PieceSnapshots)
+  // The threads the cell kernels and the softmax are split over (bit-identical to one thread); nullptr = the
+  // caller's thread only. Borrowed.
+  ColumnThreads* row_threads = nullptr;
   // Data-parallel validation: this process runs only block `shard` of `shards` of the plan's streams (and the tail
   // if it holds the last stream); summing the shards' loss_sum and tokens gives the whole result.
   int shard = 0, shards = 1;

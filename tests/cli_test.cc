@@ -161,7 +161,7 @@ TEST_CASE("cli: missing, foreign, empty, truncated and corrupted checkpoints") {
                    "checkpoint is truncated");
 }
 
-TEST_CASE("cli: eval scores with full context whatever --streams, and --streams and --burn-in are range-checked") {
+TEST_CASE("cli: eval scores with full context whatever --streams, and --streams, --burn-in and --threads are range-checked") {
   TempDir dir;
   WriteTinyRun(dir);
   REQUIRE(Run(dir, {"train", "--config", "tiny.json"}).exit_code == 0);
@@ -190,6 +190,19 @@ TEST_CASE("cli: eval scores with full context whatever --streams, and --streams 
                    "--streams 4097 is above 4096: give 1 to 4096");
   CHECK_USER_ERROR(Run(dir, {"eval", "--checkpoint", "run/best.ckpt", "--split", "val", "--burn-in", "2147483648"}),
                    "--burn-in 2147483648 is out of range: expected an integer from 0 to 2147483647 (characters)");
+  // --threads: 0 (all cores) and the most give the same figure as one thread (the splits are bit-identical).
+  for (const std::string& threads : std::vector<std::string>{"0", "1", "3", std::to_string(kMaxEvalThreads)}) {
+    CAPTURE(threads);
+    const RunResult threaded =
+        Run(dir, {"eval", "--checkpoint", "run/best.ckpt", "--split", "val", "--json", "--threads", threads});
+    REQUIRE_MESSAGE(threaded.exit_code == 0, threaded.output);
+    CHECK(perplexity(threaded) == perplexity(batched));
+  }
+  CHECK_USER_ERROR(Run(dir, {"eval", "--checkpoint", "run/best.ckpt", "--split", "val", "--threads", "-1"}),
+                   "--threads -1 is out of range: give 1 to 256, or 0 for all cores");
+  CHECK_USER_ERROR(Run(dir, {"eval", "--checkpoint", "run/best.ckpt", "--split", "val", "--threads",
+                             std::to_string(kMaxEvalThreads + 1)}),
+                   "--threads 257 is out of range: give 1 to 256, or 0 for all cores");
 }
 
 TEST_CASE("cli: generate's whole-number options past int and --length-penalty past 10 are one-line errors") {

@@ -55,6 +55,8 @@ class TrainStep {
   // The threads the cell kernels, the softmax and the optimizer's update are split over: as many as OpenBLAS's
   // (train.threads) when the step is made.
   int row_threads() const { return row_threads_->threads(); }
+  // The same pool, for validation between steps.
+  ColumnThreads* row_thread_pool() const { return row_threads_.get(); }
 
  private:
   CharModel<float>& model_;

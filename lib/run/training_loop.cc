@@ -185,6 +185,7 @@ class Loop {
     EvalOptions eval_options;
     eval_options.streams = tc_.batch_size;
     eval_options.num_steps = tc_.num_steps;
+    eval_options.row_threads = step_.row_thread_pool();
     if (!epoch_end) eval_options.max_chars = tc_.eval_max_chars;  // 0 = all
     eval_options.shard = options_.eval_shard;
     eval_options.shards = options_.eval_shards;
