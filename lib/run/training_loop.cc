@@ -57,7 +57,8 @@ class Loop {
     run_.set_activity_listener([this](std::string_view activity) {
       for (auto& h : handlers_) h->OnActivity(run_, activity);
     });
-    started_ = last_log_ = Clock::now();
+    started_ = Clock::now();
+    last_log_elapsed_ = run_.ElapsedSeconds();
 
     for (auto& h : handlers_) h->OnTrainBegin(run_);
     for (int epoch = progress.epochs_completed; epoch < tc_.epochs; ++epoch) {
@@ -109,8 +110,12 @@ class Loop {
         if (tc_.eval_every_steps > 0 && progress.global_step % tc_.eval_every_steps == 0 && !run_.val_ids().empty()) {
           Validate(epoch + 1, false);  // a stop request cuts it short; the check below then stops
         }
-        if (options_.log_every_seconds > 0 && SecondsSince(last_log_) >= options_.log_every_seconds) {
-          last_log_ = Clock::now();
+        // On the run's own clock, read once: the logged elapsed_s are then at least the interval apart (the step's
+        // reading above comes before a validation of any length).
+        const double now_elapsed = run_.ElapsedSeconds();
+        if (options_.log_every_seconds > 0 && now_elapsed - last_log_elapsed_ >= options_.log_every_seconds) {
+          last_log_elapsed_ = now_elapsed;
+          event.elapsed_s = now_elapsed;
           for (auto& h : handlers_) h->OnLog(run_, event);
         }
         if (options_.stop_requested && options_.stop_requested()) run_.RequestStop(StopReason::kSignal);
@@ -231,7 +236,8 @@ class Loop {
   const LoopOptions& options_;
   const TrainConfig& tc_;
   TrainOutcome outcome_;
-  Clock::time_point started_, last_log_;
+  Clock::time_point started_;
+  double last_log_elapsed_ = 0;  // run_.ElapsedSeconds() at the last progress line (or the loop's start)
 };
 
 }  // namespace
