@@ -19,7 +19,6 @@ import json
 import math
 import os
 import platform
-import struct
 import subprocess
 import sys
 import tempfile
@@ -29,20 +28,8 @@ import torch
 import torch.nn as nn
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        data = f.read()
-    (n,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + n])
-    body = data[8 + n:]
-    metadata = header.pop("__metadata__", {})
-    tensors = {}
-    for name, entry in header.items():
-        begin, end = entry["data_offsets"]
-        tensors[name] = torch.frombuffer(bytearray(body[begin:end]), dtype=torch.float32).reshape(entry["shape"]).clone()
-    return metadata, tensors
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from torch_interop import read_safetensors  # noqa: E402  (the safetensors reader the interop proof uses)
 
 
 class CharModel(nn.Module):
