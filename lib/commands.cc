@@ -14,7 +14,6 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <sstream>
-#include <thread>
 
 #include "model/bf16_gemm.h"
 #include "model/blas.h"
@@ -313,9 +312,8 @@ void RunEval(const EvalCommand& command, std::ostream& out) {
   if (command.burn_in) options.burn_in = static_cast<int>(*command.burn_in);
   options.progress = EvalProgressLine(what);
   // --threads, else the threads training used (train.threads; 0 = all cores), for OpenBLAS, oneDNN, and the cell
-  // kernels and softmax, which before ran on one thread whatever the setting.
-  const int threads = static_cast<int>(command.threads.value_or(restored.config.train.threads));
-  SetBlasThreads(threads > 0 ? threads : static_cast<int>(std::max(1U, std::thread::hardware_concurrency())));
+  // kernels and softmax, which before ran on one thread whatever the setting. As a training run sets them.
+  SetBlasThreads(static_cast<int>(command.threads.value_or(restored.config.train.threads)));
   ColumnThreads row_threads(BlasThreads(), ColumnThreads::IdleWait::kYield);
   options.row_threads = &row_threads;
   const EvalResult r = Evaluate(restored.model, ids, options);

@@ -91,12 +91,9 @@ void RerunUnsettledStreams(const CharModel<float>& model, IdView ids, const Eval
       redo += static_cast<double>(model.Forward(*ws, seq.data(), seq.data() + 1, steps, 1, row_state, kScoreOnly)) * steps;
       pos += steps;
       result.rerun_chars += steps;
-      ++chunks_done;
-      if (snapshots.every == 0 || chunks_done % snapshots.every != 0) continue;
-      const std::size_t k = static_cast<std::size_t>(chunks_done / snapshots.every - 1);
-      if (k >= snapshots.states.size()) continue;
-      if (StateGap(row_state, 0, snapshots.states[k], b) <= kRejoinedStateGap) {
-        redo += piece_loss[static_cast<std::size_t>(b)] - snapshots.loss_before[k * static_cast<std::size_t>(S) + b];
+      const std::optional<std::size_t> k = snapshots.After(++chunks_done);
+      if (k && StateGap(row_state, 0, snapshots.states[*k], b) <= kRejoinedStateGap) {
+        redo += piece_loss[static_cast<std::size_t>(b)] - snapshots.loss_before[*k * static_cast<std::size_t>(S) + b];
         rejoined = true;
       }
     }
@@ -151,8 +148,6 @@ EvalResult Evaluate(const CharModel<float>& model, IdView ids, const EvalOptions
     const std::int64_t count = piece_chunks / snapshots.every;  // none at the pieces' end: final_state is there
     snapshots.states.assign(static_cast<std::size_t>(count), model.MakeState(S));
     snapshots.loss_before.assign(static_cast<std::size_t>(count) * S, 0.0);
-  } else {
-    snapshots.every = 0;
   }
 
   // Steps [0, burn_in) score stream 0 only (the others are warming up); steps [burn_in, run_length) score all.

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -92,9 +93,17 @@ EvalResult Evaluate(const CharModel<float>& model, IdView ids, const EvalOptions
 // The first pass's state and per-stream loss every `every` chunks into the scored pieces: where a re-run can
 // stop. Snapshot k is taken after (k + 1) * every chunks of the pieces.
 struct PieceSnapshots {
-  int every = 1;                                  // chunks between snapshots (0: no snapshots)
+  int every = 0;                                  // chunks between snapshots (0: no snapshots)
   std::vector<RecurrentState<float>> states;      // per snapshot: (L, S, H)
   std::vector<double> loss_before;                // (snapshots, S): each stream's piece loss up to the snapshot
+
+  // The snapshot taken after `piece_chunks_done` chunks of the pieces, if one is: where the first pass records
+  // and where a re-run looks.
+  std::optional<std::size_t> After(std::int64_t piece_chunks_done) const {
+    if (every == 0 || piece_chunks_done <= 0 || piece_chunks_done % every != 0) return std::nullopt;
+    const auto k = static_cast<std::size_t>(piece_chunks_done / every - 1);
+    return k < states.size() ? std::optional<std::size_t>(k) : std::nullopt;
+  }
 };
 
 // Evaluate's second pass over streams [1, S) of this shard (S = piece_loss.size(), global streams lo + b):
