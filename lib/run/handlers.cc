@@ -83,11 +83,18 @@ std::optional<std::vector<std::string>> KeptLines(const fs::path& path,
   return kept;
 }
 
-void WriteLines(const fs::path& path, const std::vector<std::string>& lines) {
+// Replaces out_dir's file `path` with `text`, checked after a flush (so a full disk is an error, not a short file).
+void WriteOutDirFile(const fs::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::trunc);
-  for (const auto& line : lines) out << line << '\n';
+  out << text;
   out.flush();
   if (!out) throw UserError(path.string() + " cannot be written: check the folder's permissions and free space");
+}
+
+void WriteLines(const fs::path& path, const std::vector<std::string>& lines) {
+  std::string text;
+  for (const auto& line : lines) text += line + '\n';
+  WriteOutDirFile(path, text);
 }
 
 }  // namespace
@@ -138,9 +145,7 @@ void BaselineReporter::OnTrainBegin(TrainingRun& run) {
                                         kDefaultNgramOrder);
   spdlog::info("{} (charlm baseline --order N for another order)", FormatBaseline(baseline));
   const fs::path path = fs::path(run.config().train.out_dir) / "baseline.json";
-  std::ofstream out(path, std::ios::trunc);
-  out << BaselineJson(baseline).dump() << '\n';
-  if (!out) throw UserError(path.string() + " cannot be written: check the folder's permissions and free space");
+  WriteOutDirFile(path, BaselineJson(baseline).dump() + '\n');
 }
 
 void MetricsWriter::OnLog(TrainingRun& run, const StepEvent& step) {
@@ -186,10 +191,7 @@ void MetricsWriter::OnEpochEnd(TrainingRun& run, const EpochSummary& summary) {
 
 void ConfigWriter::OnTrainBegin(TrainingRun& run) {
   const fs::path path = fs::path(run.config().train.out_dir) / "config.json";
-  std::ofstream out(path, std::ios::trunc);
-  out << ConfigToJson(run.config()).dump(2) << '\n';
-  out.flush();
-  if (!out) throw UserError(path.string() + " cannot be written: check the folder's permissions and free space");
+  WriteOutDirFile(path, ConfigToJson(run.config()).dump(2) + '\n');
 }
 
 void ProgressLogger::OnLog(TrainingRun& run, const StepEvent& step) {
