@@ -188,6 +188,34 @@ TEST_CASE("decode: beam search finds continuations at least as likely as greedy'
   CHECK(better > 0);  // else this test could not tell a beam search from greedy decoding
 }
 
+TEST_CASE("decode: with stop strings the best beam's text and stop are at least as likely as greedy's") {
+  Trained& m = Model();
+  SamplingOptions greedy;
+  greedy.length = 40;
+  greedy.greedy = true;
+  greedy.stop = {U"\n", U" "};
+  SamplingOptions beam = greedy;
+  beam.greedy = false;
+  beam.beam = 4;
+  beam.length_penalty = 0;  // ranking by the whole log-probability, the quantity compared here
+  int stopped = 0;
+  for (const std::u32string& prefix : Prefixes()) {
+    CAPTURE(EncodeUtf8(prefix));
+    const Continuation g = Run(m, prefix, greedy).front();
+    const Continuation b = Run(m, prefix, beam).front();
+    // stop_log_prob is the stop string's share: text and stop together score as the independent path scores them.
+    for (const Continuation* c : {&g, &b}) {
+      CHECK(c->log_prob + c->stop_log_prob ==
+            doctest::Approx(Rescore(m, prefix, c->text + c->stopped_by)).epsilon(1e-4));
+      CHECK((c->stopped_by.empty() ? c->stop_log_prob == 0 : c->stop_log_prob < 0));
+    }
+    stopped += g.stopped_by.empty() ? 0 : 1;
+    CHECK(b.log_prob + b.stop_log_prob >= g.log_prob + g.stop_log_prob - 1e-4);
+    CHECK(b.score == doctest::Approx(b.log_prob + b.stop_log_prob).epsilon(1e-6));
+  }
+  CHECK(stopped > 0);  // else the stop strings' share was never tested
+}
+
 TEST_CASE("decode: the repetition penalty divides positive logits and multiplies negative ones, once per character") {
   SamplingOptions options;
   options.repetition_penalty = 2;

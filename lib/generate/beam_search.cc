@@ -224,6 +224,7 @@ std::vector<Continuation> BeamSearch(const CharModel<float>& model, const Vocab&
       const std::size_t n = stop_ids[static_cast<std::size_t>(h.stop)].size();
       c.stopped_by = vocab.Decode(stop_ids[static_cast<std::size_t>(h.stop)]);
       h.ids.resize(h.ids.size() - n);
+      for (std::size_t k = h.log_probs.size() - n; k < h.log_probs.size(); ++k) c.stop_log_prob += h.log_probs[k];
       h.log_probs.resize(h.log_probs.size() - n);
     }
     c.text = vocab.Decode(h.ids);

@@ -356,7 +356,12 @@ Continuation Sample(const CharModel<float>& model, const Vocab& vocab, std::span
     if (stop >= 0) {
       const std::size_t n = stop_ids[static_cast<std::size_t>(stop)].size();
       context.resize(context.size() - n);
-      if (log_probs) result.log_probs.resize(result.log_probs.size() - n);
+      if (log_probs) {
+        for (std::size_t i = result.log_probs.size() - n; i < result.log_probs.size(); ++i) {
+          result.stop_log_prob += result.log_probs[i];
+        }
+        result.log_probs.resize(result.log_probs.size() - n);
+      }
       result.stopped_by = vocab.Decode(stop_ids[static_cast<std::size_t>(stop)]);
       break;
     }

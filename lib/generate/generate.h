@@ -157,6 +157,9 @@ struct Continuation {
   std::vector<double> log_probs;  // ln p of each character of text under the model itself (temperature 1, no
                                   // penalty, <unk> included in the softmax), when asked for
   double log_prob = 0;            // their sum (0 when not asked for)
+  double stop_log_prob = 0;       // ln p of the stop string that ended it, under the model as log_probs are (0
+                                  // when none did or log-probabilities were not asked for): text then stop string
+                                  // has log_prob + stop_log_prob, the quantity a beam's score ranks
   double score = 0;               // beam search: its ranking score (log-probability of text + stop string under
                                   // the filters, / characters ^ length_penalty)
   std::u32string stopped_by;      // the stop string that ended it, empty if none did

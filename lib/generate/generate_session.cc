@@ -163,7 +163,8 @@ nlohmann::ordered_json ContinuationJson(const Continuation& c) {
   return {{"text", EncodeUtf8(c.text)},
           {"log_prob", c.log_prob},
           {"log_probs", c.log_probs},
-          {"stopped_by", c.stopped_by.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(EncodeUtf8(c.stopped_by))}};
+          {"stopped_by", c.stopped_by.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(EncodeUtf8(c.stopped_by))},
+          {"stop_log_prob", c.stopped_by.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(c.stop_log_prob)}};
 }
 
 // Text from outside may hold invalid UTF-8 (a refused prefix): replaced, never thrown on.
