@@ -23,6 +23,7 @@
 
 #include "bench.h"
 #include "model/bf16_gemm.h"
+#include "model/blas.h"
 #include "commands.h"
 #include "text/corpus.h"
 #include "dist/workers.h"
@@ -128,9 +129,10 @@ std::string UnknownNameMessage(CLI::App& app, int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  charlm::EnsurePassiveOpenMpWait(argv);  // before anything else: it may re-execute the program
+  charlm::PrepareRuntimeEnvironment(argv);  // before anything else: it may re-execute the program
   CLI::App app{"charlm: train, sample and evaluate character-level RNN/GRU/LSTM language models"};
-  app.set_version_flag("--version", "charlm " CHARLM_VERSION "\n" + charlm::MpiDescription());
+  app.set_version_flag("--version", "charlm " CHARLM_VERSION "\n" + charlm::MpiDescription() +
+                                        "\nOpenBLAS: " + charlm::BlasCoreDescription());
   app.require_subcommand(1);
   // Each subcommand registers its options here and sets `run` to the library call it makes.
   std::function<int()> run;

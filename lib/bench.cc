@@ -142,6 +142,7 @@ BenchResult RunBenchmark(const Config& config, int vocab_size, double seconds, W
   r.num_steps = T;
   r.threads = BlasThreads();
   r.blas_core = BlasCoreName();
+  r.blas_core_chosen_over = BlasCoreChosenOver();
   r.precision = std::string(EnumName(config.train.precision));
   r.onednn = OnednnDescription();
   r.omp_wait_policy = OpenMpWaitPolicy();
@@ -315,6 +316,7 @@ void RunBench(const BenchCommand& command, Workers& workers, std::ostream& out) 
                           {"num_steps", r.num_steps},
                           {"threads", r.threads},
                           {"blas_core", r.blas_core},
+                          {"blas_core_chosen_over", r.blas_core_chosen_over.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.blas_core_chosen_over)},
                           {"precision", r.precision},
                           {"onednn", r.onednn},
                           {"omp_wait_policy", r.omp_wait_policy},
@@ -382,6 +384,10 @@ std::string FormatBenchReport(const BenchResult& r) {
                 kBenchBeam, r.beam_chars_per_s, r.generate_chars_per_s > 0 ? r.beam_chars_per_s / r.generate_chars_per_s : 0.0,
                 r.peak_rss_mb, r.cpu_per_wall, r.load_before, r.load_after);
   std::string report = buf;
+  if (!r.blas_core_chosen_over.empty()) {
+    report += "note:     OpenBLAS fell back to its generic " + r.blas_core_chosen_over + " kernels on this CPU model; charlm chose " +
+              r.blas_core + " from the CPU's features (OPENBLAS_CORETYPE=" + r.blas_core_chosen_over + " gives OpenBLAS's own choice)\n";
+  }
   if (r.breakdown) {
     std::snprintf(buf, sizeof buf,
                   "step:     %10.3f ms = cell kernels %.3f forward + %.3f backward, softmax %.3f + %.3f backward, "

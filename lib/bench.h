@@ -28,6 +28,7 @@ inline constexpr int kBenchBeam = 4;
 struct BenchResult {
   std::string cell;
   std::string blas_core;  // OpenBLAS's kernel table, e.g. "SkylakeX" (lib/model/blas.h)
+  std::string blas_core_chosen_over;  // what OpenBLAS detected when charlm chose blas_core instead, else ""
   std::string precision;  // train.precision: "fp32" or "bf16"
   std::string onednn;     // oneDNN's version and ISA (lib/model/bf16_gemm.h), or why there is none
   std::string omp_wait_policy;  // OMP_WAIT_POLICY as the process saw it (PASSIVE unless the user set it)

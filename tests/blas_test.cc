@@ -2,11 +2,15 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdio>
+#include <string>
 #include <initializer_list>
 #include <vector>
 
+#include "commands.h"
 #include "model/blas.h"
 #include "rng.h"
+#include "test_util.h"
 
 namespace charlm {
 namespace {
@@ -31,6 +35,53 @@ TEST_CASE("blas: the single-row float product matches the naive loop for odd siz
       }
     }
   }
+}
+
+}  // namespace
+}  // namespace charlm
+
+namespace charlm {
+namespace {
+
+TEST_CASE("blas: only OpenBLAS's generic fallback is replaced, by the best kernel table the CPU's features allow") {
+  CpuFeatures none, avx2, avx512, bf16;
+  avx2.avx2_fma = true;
+  avx512 = avx2;
+  avx512.avx512 = true;
+  bf16 = avx512;
+  bf16.avx512_bf16 = true;
+  CHECK(BetterBlasCore("Prescott", none) == "");
+  CHECK(BetterBlasCore("Prescott", avx2) == "Haswell");
+  CHECK(BetterBlasCore("Prescott", avx512) == "SkylakeX");
+  CHECK(BetterBlasCore("Prescott", bf16) == "Cooperlake");
+  for (const char* detected : {"Haswell", "SkylakeX", "Cooperlake", "Zen", "Sandybridge"}) {
+    CAPTURE(detected);
+    CHECK(BetterBlasCore(detected, bf16) == "");
+  }
+}
+
+// `charlm --version` with OPENBLAS_CORETYPE as given ("" = unset): its "OpenBLAS: ..." line.
+std::string VersionBlasLine(const std::string& coretype) {
+  std::string command = "env -u OPENBLAS_CORETYPE -u CHARLM_OPENBLAS_DETECTED_CORE ";
+  if (!coretype.empty()) command += "OPENBLAS_CORETYPE=" + coretype + " ";
+  command += ShellQuote(testing::CharlmBinary().string()) + " --version 2>&1";
+  std::FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::string output;
+  char buffer[1024];
+  for (std::size_t count; (count = std::fread(buffer, 1, sizeof buffer, pipe)) > 0;) output.append(buffer, count);
+  CHECK(::pclose(pipe) == 0);
+  const std::size_t at = output.find("OpenBLAS: ");
+  REQUIRE_MESSAGE(at != std::string::npos, output);
+  return output.substr(at, output.find('\n', at) - at);
+}
+
+TEST_CASE("blas: the program runs on a kernel table that fits the CPU, and a table the user names is kept") {
+  CHECK(VersionBlasLine("Prescott") == "OpenBLAS: Prescott kernels");
+  CHECK(VersionBlasLine("Haswell") == "OpenBLAS: Haswell kernels");
+  const std::string chosen = VersionBlasLine("");
+  MESSAGE(chosen);
+  if (DetectCpuFeatures().avx2_fma) CHECK(chosen.find("Prescott kernels") == std::string::npos);
 }
 
 }  // namespace

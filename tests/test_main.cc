@@ -3,7 +3,10 @@
 #include <doctest/doctest.h>
 #include <spdlog/spdlog.h>
 
+#include "model/blas.h"
+
 int main(int argc, char** argv) {
+  charlm::PrepareRuntimeEnvironment(argv);  // the kernel tables the charlm executable runs on, for equal bits
   spdlog::set_level(spdlog::level::warn);
   return doctest::Context(argc, argv).run();
 }

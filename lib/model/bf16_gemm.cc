@@ -22,13 +22,12 @@ void ConvertToBf16(const float* __restrict src, std::size_t n, Bf16* __restrict 
   for (std::size_t i = 0; i < n; ++i) dst[i] = ToBf16(src[i]);
 }
 
-void EnsurePassiveOpenMpWait(char** argv) {
+bool SetPassiveOpenMpWait() {
 #ifdef CHARLM_HAVE_ONEDNN
-  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return;
-  if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1) != 0) return;
-  execv("/proc/self/exe", argv);  // only returns on failure: then run on with the default policy
+  if (std::getenv("OMP_WAIT_POLICY") != nullptr) return false;
+  return setenv("OMP_WAIT_POLICY", "PASSIVE", 1) == 0;
 #else
-  (void)argv;  // no OpenMP runtime is linked
+  return false;  // no OpenMP runtime is linked
 #endif
 }
 

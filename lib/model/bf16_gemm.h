@@ -44,8 +44,8 @@ void GemmBf16(bool trans_a, bool trans_b, int m, int n, int k, const Bf16* a, in
 // starves the thread doing the work: at load 10 on the 2 cores, bf16 training ran at 0.19-0.87x fp32 with the
 // default policy and 2.2-3.6x with OMP_WAIT_POLICY=PASSIVE (docs/benchmarks.md). libgomp reads the policy once,
 // when it is loaded, before main; so when OMP_WAIT_POLICY is unset this sets it to PASSIVE and re-executes the
-// program (argv unchanged). A policy the user set is kept. Call first thing in main; returns if it cannot exec.
-void EnsurePassiveOpenMpWait(char** argv);
+// program (argv unchanged, PrepareRuntimeEnvironment). A policy the user set is kept. Returns whether it set it.
+bool SetPassiveOpenMpWait();
 // OMP_WAIT_POLICY as this process sees it ("" when unset), for bench's report.
 std::string OpenMpWaitPolicy();
 

@@ -86,5 +86,29 @@ int BlasThreads();
 // The kernel table OpenBLAS runs ("Haswell", "SkylakeX", "Cooperlake", ...): chosen from the CPU at load time
 // unless the environment variable OPENBLAS_CORETYPE names one.
 std::string BlasCoreName();
+// When charlm chose the kernel table (BetterBlasCore, PrepareRuntimeEnvironment): the one OpenBLAS had detected
+// itself; else "".
+std::string BlasCoreChosenOver();
+// "SkylakeX kernels", with what charlm's choice replaced when it chose, for reports.
+std::string BlasCoreDescription();
+
+// The x86 features that decide which OpenBLAS kernel table fits (as the OS enables them, not only as cpuid lists).
+struct CpuFeatures {
+  bool avx2_fma = false;
+  bool avx512 = false;  // F, BW, DQ and VL: what OpenBLAS's SkylakeX kernels use
+  bool avx512_bf16 = false;
+};
+CpuFeatures DetectCpuFeatures();
+
+// A kernel table to ask OpenBLAS for instead of the one it detected, or "" to keep it. OpenBLAS 0.3.21 picks its
+// table from cpuid's family and model, and falls back to generic SSE3 ("Prescott") on a model it does not know:
+// on an Emerald Rapids Xeon (model 207) that made sgemm 22 GFLOP/s against SkylakeX's 120 and training 3x slower.
+// Only that fallback is overridden, by the best table the features allow.
+std::string BetterBlasCore(const std::string& detected, const CpuFeatures& cpu);
+
+// Puts into the environment what OpenBLAS and OpenMP read only when they are loaded (OPENBLAS_CORETYPE from
+// BetterBlasCore, OMP_WAIT_POLICY from NeedPassiveOpenMpWait; values the user set are kept) and, if that changed
+// anything, re-executes the program once with argv unchanged. Call first thing in main; returns if it cannot exec.
+void PrepareRuntimeEnvironment(char** argv);
 
 }  // namespace charlm
