@@ -28,6 +28,9 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from blas_env import match_charlm_blas_core  # noqa: E402
+
 PRESET_BATCH = {"d2l": 32, "char-rnn": 50}  # charlm bench's and bench/torch_reference.py's presets
 # Issue 17's training goals: (numerator, denominator, minimum ratio); charlm bf16 is charlm at train.precision bf16,
 # torch bf16 is PyTorch under torch.autocast("cpu", dtype=torch.bfloat16).
@@ -209,6 +212,7 @@ def ratio_cell(numerator, denominator, goal, digits=2):
 
 def main(argv):
     args = parse_args(argv)
+    match_charlm_blas_core(args.charlm)  # before any PyTorch child starts: the same kernels for both sides
     if args.np > 1:
         scaling_main(args)
         return

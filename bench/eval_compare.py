@@ -24,11 +24,17 @@ import sys
 import tempfile
 import time
 
-import torch
-import torch.nn as nn
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
+from blas_env import match_charlm_blas_core  # noqa: E402
+
+if __name__ == "__main__":  # before torch loads OpenBLAS
+    _charlm = sys.argv[sys.argv.index("--charlm") + 1] if "--charlm" in sys.argv[:-1] else os.path.join(ROOT, "build", "charlm")
+    match_charlm_blas_core(_charlm, reexec=True)
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+
 from torch_interop import read_safetensors  # noqa: E402  (the safetensors reader the interop proof uses)
 
 
