@@ -37,13 +37,32 @@
 
 namespace {
 
-// First SIGINT/SIGTERM/SIGHUP (a closed terminal or a dropped ssh session): finish the step, save last.ckpt, exit 128+signal. Second: exit at once, touching nothing.
+// First SIGINT/SIGTERM/SIGHUP (a closed terminal or a dropped ssh session) or SIGPIPE (standard output's reader
+// went away: `charlm train | head`): finish the step, save last.ckpt, exit 128+signal. Second: exit at once,
+// touching nothing.
 std::atomic<int> g_stop_signal{0};
+// Whether this process speaks (rank 0 of a data-parallel job: the others' acknowledgements would repeat it), and
+// whether the loop has started, so that the acknowledgement promises a save only when one will come: a signal
+// during the start-up checks (or mpirun's SIGTERM after another rank's error) ends the run with nothing to save.
+std::atomic<bool> g_acknowledges{true};
+std::atomic<bool> g_loop_started{false};
+
+const char* StopSignalName(int signal_number) {
+  switch (signal_number) {
+    case SIGINT: return "SIGINT";
+    case SIGHUP: return "SIGHUP";
+    case SIGPIPE: return "SIGPIPE (standard output closed)";
+    default: return "SIGTERM";
+  }
+}
 
 // Said at once (write(2) is async-signal-safe), so a user never wonders whether the Ctrl-C arrived.
 void AcknowledgeStopSignal(int signal_number) {
-  const char* name = signal_number == SIGINT ? "SIGINT" : signal_number == SIGHUP ? "SIGHUP" : "SIGTERM";
-  const char* rest = ": stopping; last.ckpt is saved first (a second signal quits at once without saving)\n";
+  if (!g_acknowledges.load()) return;
+  const char* name = StopSignalName(signal_number);
+  const char* rest = g_loop_started.load()
+                         ? ": stopping; last.ckpt is saved first (a second signal quits at once without saving)\n"
+                         : ": stopping (a second signal quits at once)\n";
   const char* parts[] = {"\ncharlm: ", name, rest};
   for (const char* part : parts) {
     if (::write(STDERR_FILENO, part, std::strlen(part)) < 0) return;  // nothing better to do in a handler
@@ -51,6 +70,17 @@ void AcknowledgeStopSignal(int signal_number) {
 }
 
 void OnStopSignal(int signal_number) {
+  if (signal_number == SIGPIPE) {
+    // Every later write to the closed output raises it again: those must not count as a second signal. The
+    // writes then fail with EPIPE instead, and the save goes on.
+    struct sigaction ignore {};
+    ignore.sa_handler = SIG_IGN;
+    sigemptyset(&ignore.sa_mask);
+    sigaction(SIGPIPE, &ignore, nullptr);
+    int expected = 0;
+    if (g_stop_signal.compare_exchange_strong(expected, signal_number)) AcknowledgeStopSignal(signal_number);
+    return;
+  }
   int expected = 0;
   if (!g_stop_signal.compare_exchange_strong(expected, signal_number)) _exit(128 + signal_number);
   AcknowledgeStopSignal(signal_number);
@@ -63,6 +93,7 @@ void InstallStopHandlers() {
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
   sigaction(SIGHUP, &action, nullptr);
+  sigaction(SIGPIPE, &action, nullptr);
 }
 
 // The one line for std::bad_alloc and std::length_error: what was being allocated (lib/errors.h) and its fix.
@@ -168,6 +199,7 @@ int main(int argc, char** argv) {
       g_workers = charlm::JoinWorkers(&argc, &argv);
       const bool speaks = g_workers->rank() == 0;
       if (!speaks) spdlog::set_level(spdlog::level::off);
+      g_acknowledges.store(speaks);
       const charlm::Config config = charlm::ResolveTrainConfig(train_config, train_overrides, resume_path);
       InstallStopHandlers();
       charlm::TrainHooks hooks;
@@ -175,6 +207,7 @@ int main(int argc, char** argv) {
       hooks.progress_bar = speaks && isatty(STDERR_FILENO) != 0;
       hooks.stdout_is_terminal = isatty(STDOUT_FILENO) != 0;
       hooks.workers = g_workers.get();
+      hooks.loop_started = [] { g_loop_started.store(true); };
       const charlm::TrainOutcome outcome = charlm::Train(config, resume_path, hooks);
       if (!speaks) return outcome.interrupted ? 128 + g_stop_signal.load() : 0;
       if (outcome.interrupted) {
@@ -182,7 +215,7 @@ int main(int argc, char** argv) {
         // file without them would not match it.
         const int sig = g_stop_signal.load();
         std::fprintf(stderr, "charlm: stopped by %s; saved %s. Resume with: %s train --resume %s\n",
-                     sig == SIGINT ? "SIGINT" : sig == SIGHUP ? "SIGHUP" : "SIGTERM", outcome.last_checkpoint.c_str(), argv[0],
+                     StopSignalName(sig), outcome.last_checkpoint.c_str(), argv[0],
                      charlm::ShellQuote(outcome.last_checkpoint).c_str());
         return 128 + sig;
       }

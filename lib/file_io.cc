@@ -185,6 +185,11 @@ void CheckStandardOutput() {
   int reason_errno = error;
   if (reason_errno == 0 && ::write(STDOUT_FILENO, "\n", 1) < 0) reason_errno = errno;
   const std::string reason = reason_errno != 0 ? std::string(" (") + std::strerror(reason_errno) + ")" : "";
+  if (reason_errno == EPIPE) {  // `charlm ... | head`: the reader left, no device is full
+    throw UserError("standard output could not be written" + reason +
+                    ": the program reading it exited early, so the output is incomplete; let it read to the end, "
+                    "or redirect the output to a file");
+  }
   throw UserError("standard output could not be written" + reason +
                   ": the output is incomplete; free space on its device, or redirect it to a writable file");
 }

@@ -107,6 +107,7 @@ TrainOutcome Train(const Config& config, const std::string& resume_path, const T
     spdlog::info("data-parallel over {} processes: {} streams each of train.batch_size {}", workers.size(),
                  shard.count, tc.batch_size);
   }
+  if (hooks.loop_started) hooks.loop_started();
   return RunTrainingLoop(run, step, handlers, options);
 }
 

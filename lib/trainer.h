@@ -23,6 +23,8 @@ struct TrainHooks {
   // The processes of a data-parallel job (lib/dist/workers.h; borrowed): each trains its block of the batch's
   // streams and rank 0 alone writes files and prints. Null = one process.
   Workers* workers = nullptr;
+  // Called once every check has passed, right before the first step: from then on a stop saves last.ckpt.
+  std::function<void()> loop_started;
 };
 
 struct TrainOutcome {

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <map>
+#include <cstdlib>
 #include <string>
 #include <thread>
 #include <vector>
@@ -552,6 +553,25 @@ TEST_CASE("cli: SIGTERM during training saves last.ckpt, says how to resume, exi
 
 TEST_CASE("cli: SIGHUP (terminal closed) during training saves last.ckpt like SIGTERM and exits 129") {
   CheckStopAndResume(SIGHUP, "SIGHUP");
+}
+
+TEST_CASE("cli: training piped into head (SIGPIPE) saves last.ckpt, says so on stderr and exits 141") {
+  TempDir dir;
+  WriteLongRun(dir);
+  // head leaves after the first line; charlm's next line to the closed pipe raises SIGPIPE, then every later
+  // write does again (those must not count as a second signal). timeout: a run that ignored it would go on.
+  const std::string command = "cd " + ShellQuote(dir.path().string()) + " && bash -c " +
+                              ShellQuote("timeout 120 " + ShellQuote(testing::CharlmBinary().string()) +
+                                         " train --config long.json 2>err.txt | head -n 1 >/dev/null; "
+                                         "echo ${PIPESTATUS[0]} >status.txt");
+  REQUIRE(std::system(command.c_str()) == 0);
+  const std::string err = testing::ReadFile(dir / "err.txt");
+  CHECK_MESSAGE(testing::ReadFile(dir / "status.txt") == "141\n", err);
+  CHECK_MESSAGE(err.find("charlm: stopped by SIGPIPE (standard output closed); saved run/last.ckpt. Resume with: ") !=
+                    std::string::npos, err);
+  CHECK_MESSAGE(err.find("the program reading it exited early") != std::string::npos, err);
+  const CheckpointData saved = LoadCheckpoint((dir / "run" / "last.ckpt").string());
+  CHECK(saved.trainer_state.at("global_step").get<long>() >= 1);
 }
 
 TEST_CASE("cli: a second signal exits at once without writing a checkpoint") {
