@@ -451,6 +451,12 @@ TEST_CASE("cli: divergence stops with the epoch, the batch and the fixes, keepin
   CHECK_USER_ERROR(r, "no checkpoint of this run was saved (the earlier run's checkpoints are in run/previous)");
   CHECK(testing::ReadFile(dir / "run" / "previous" / "last.ckpt") == good);
   CHECK_FALSE(fs::exists(dir / "run" / "last.ckpt"));
+  // Tried again: the earlier run is now the diverged one, which saved no checkpoint; the message must not say it did.
+  const RunResult again = Run(dir, {"train", "--config", "tiny.json", "--set", "train.optimizer.name=sgd", "--set",
+                                    "train.optimizer.lr=1e30", "--set", "train.clip_norm=0"});
+  CHECK_USER_ERROR(again, "no checkpoint of this run was saved (the earlier run's files, none of them a checkpoint, "
+                          "are in run/previous.2)");
+  CHECK_FALSE(fs::exists(dir / "run" / "previous.2" / "last.ckpt"));
 
   for (const auto& entry : fs::directory_iterator(dir / "run")) {
     CHECK_MESSAGE(entry.path().filename().string().find(".tmp.") == std::string::npos, entry.path());

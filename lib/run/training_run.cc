@@ -339,7 +339,15 @@ std::string TrainingRun::KeptCheckpointNote() const {
   if (saved_this_run_) return "this run's last good checkpoint, " + last_path + ", is kept";
   if (resumed()) return "the checkpoint it resumed from, " + resume_path_ + ", is unchanged";
   if (!earlier_run_folder_.empty()) {
-    return "no checkpoint of this run was saved (the earlier run's checkpoints are in " + earlier_run_folder_ + ")";
+    // The earlier run may itself have ended before its first save (a diverged try, run again): name what is there.
+    std::error_code ec;
+    bool has_checkpoint = false;
+    for (const char* name : {"last.ckpt", "best.ckpt"}) {
+      has_checkpoint = has_checkpoint || std::filesystem::is_regular_file(std::filesystem::path(earlier_run_folder_) / name, ec);
+    }
+    return "no checkpoint of this run was saved (the earlier run's " +
+           std::string(has_checkpoint ? "checkpoints are" : "files, none of them a checkpoint, are") + " in " +
+           earlier_run_folder_ + ")";
   }
   return "no checkpoint was saved";
 }
