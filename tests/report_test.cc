@@ -132,6 +132,17 @@ TEST_CASE("report: a run stopped mid-epoch counts only its finished epochs, and 
   CHECK(compare.find("10.000 (training: no validation split)") != std::string::npos);
 }
 
+TEST_CASE("report: a run stopped before its first epoch does not say it has no validation split") {
+  testing::TempDir dir;
+  testing::WriteFile(dir / "metrics.jsonl", "{\"kind\":\"log\",\"epoch\":1,\"step\":10,\"epoch_fraction\":0.2,"
+                                            "\"train_loss\":2.0,\"elapsed_s\":1.5}\n");
+  testing::WriteFile(dir / "config.json", "{\"data\":{\"val_fraction\":0.1}}");
+  const std::string page = RenderRunReport(LoadRun(dir.path().string()), std::nullopt);
+  CHECK_MESSAGE(page.find("no validation split") == std::string::npos, page.substr(0, 3000));
+  testing::WriteFile(dir / "config.json", "{\"data\":{\"val_fraction\":0}}");
+  CHECK(RenderRunReport(LoadRun(dir.path().string()), std::nullopt).find("no validation split") != std::string::npos);
+}
+
 TEST_CASE("report: baseline line, comparison of runs, and clear errors") {
   testing::TempDir a, b;
   testing::WriteFile(a / "metrics.jsonl", Row(1, 20, "15") + Row(2, 10, "9"));

@@ -396,7 +396,14 @@ std::string RenderRunReport(const RunData& run, const std::optional<ModelFigures
   }
   out += EpochsDone(run);
   if (wall) out += " in " + Format("%.1f", *wall) + " s";
-  if (!has_val) out += "; no validation split (data.val_fraction is 0): best.ckpt is chosen by training perplexity";
+  // The config says whether there is a validation split; rows without one may only mean no epoch ended yet.
+  const nlohmann::json* fraction = nullptr;
+  if (run.config && run.config->is_object() && run.config->contains("data") && (*run.config)["data"].is_object() &&
+      (*run.config)["data"].contains("val_fraction")) {
+    fraction = &(*run.config)["data"]["val_fraction"];
+  }
+  const bool no_val_split = fraction != nullptr ? fraction->is_number() && fraction->get<double>() == 0 : !has_val;
+  if (no_val_split) out += "; no validation split (data.val_fraction is 0): best.ckpt is chosen by training perplexity";
   if (options.live) out += ". <span class=\"muted\">Training: this page reloads every 30 s.</span>";
   out += "</p>\n";
 
