@@ -142,6 +142,10 @@ std::vector<RawSection> SplitSections(std::string_view bytes, std::string_view s
   }
   const std::size_t magic_bytes_present = std::min(bytes.size(), kMagic.size());
   if (bytes.substr(0, magic_bytes_present) != kMagic.substr(0, magic_bytes_present)) {
+    if (bytes.size() > 9 && bytes[8] == '{') {  // a safetensors file: an 8-byte length, then its JSON header
+      throw UserError(std::string(source) + ": this is a safetensors file, not a charlm checkpoint: make a "
+                      "checkpoint of it with charlm import --safetensors " + std::string(source) + " --out model.ckpt");
+    }
     throw UserError(std::string(source) + ": not a charlm checkpoint (it starts with \"" + PrintableStart(bytes) +
                     "\", a checkpoint starts with \"CHARLMCK\"): give the path of a checkpoint file saved by charlm");
   }
@@ -239,7 +243,8 @@ std::string ReadCheckpointFile(const std::string& path) {
   const std::uint64_t memory = PhysicalMemoryBytes();
   const std::uint64_t limit = memory > 0 ? memory / 2 : std::numeric_limits<std::uint64_t>::max();
   return ReadRegularFile(path, FileRole{"checkpoint", "check the path, or train a model to create one", limit,
-                                        "it cannot be loaded on this machine; load it on one with more memory"});
+                                        "it cannot be loaded on this machine; load it on one with more memory",
+                                        {"best.ckpt", "last.ckpt", "model.ckpt"}});
 }
 
 // Owns the temp file until it has been renamed into place; any exit before that closes and deletes it.

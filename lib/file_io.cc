@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 #include <iostream>
 
@@ -95,6 +96,28 @@ std::uint64_t PhysicalMemoryBytes() {
   return static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page_size);
 }
 
+namespace {
+
+// Devices such as /dev/zero or /dev/urandom never end, and pipes may never deliver: only regular files are read.
+void CheckRegularFile(const std::string& path, const struct stat& info, const FileRole& role) {
+  if (S_ISREG(info.st_mode)) return;
+  std::string fix = "give the path of a regular file";
+  if (S_ISDIR(info.st_mode)) {
+    for (const std::string& name : role.in_folder) {
+      const std::string candidate = (std::filesystem::path(path) / name).string();
+      struct stat inside {};
+      if (::stat(candidate.c_str(), &inside) == 0 && S_ISREG(inside.st_mode)) {
+        fix = "give a file in it, e.g. " + candidate;
+        break;
+      }
+    }
+  }
+  throw UserError(path + ": not a regular file (" + DescribeFileType(info.st_mode) + "), so not a usable " +
+                  role.noun + ": " + fix);
+}
+
+}  // namespace
+
 std::string ReadRegularFile(const std::string& path, const FileRole& role) {
   // O_NONBLOCK: opening a FIFO that has no writer would otherwise wait for one for ever. It changes nothing for
   // the regular files that are read below.
@@ -110,11 +133,7 @@ std::string ReadRegularFile(const std::string& path, const FileRole& role) {
     throw UserError(path + ": cannot read " + role.noun + ": " + std::strerror(error) +
                     "; check the disk and the file permissions");
   }
-  // Devices such as /dev/zero or /dev/urandom never end, and pipes may never deliver: only regular files are read.
-  if (!S_ISREG(info.st_mode)) {
-    throw UserError(path + ": not a regular file (" + DescribeFileType(info.st_mode) + "), so not a usable " +
-                    role.noun + ": give the path of a regular file");
-  }
+  CheckRegularFile(path, info, role);
   const auto size = static_cast<std::uint64_t>(info.st_size);
   if (size > role.max_bytes) ThrowTooLarge(path, role, FormatBytes(size));
   std::string bytes;
@@ -135,10 +154,7 @@ RegularFileReader::RegularFileReader(const std::string& path, const FileRole& ro
     throw UserError(path + ": cannot read " + role.noun + ": " + std::strerror(error) +
                     "; check the disk and the file permissions");
   }
-  if (!S_ISREG(info.st_mode)) {
-    throw UserError(path + ": not a regular file (" + DescribeFileType(info.st_mode) + "), so not a usable " +
-                    role.noun + ": give the path of a regular file");
-  }
+  CheckRegularFile(path, info, role);
   size_ = static_cast<std::uint64_t>(info.st_size);
   if (size_ > role.max_bytes) ThrowTooLarge(path, role, FormatBytes(size_));
   fd_ = file.release();

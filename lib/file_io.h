@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <iosfwd>
 #include <string>
+#include <vector>
 #include <string_view>
 
 namespace charlm {
@@ -17,6 +18,8 @@ struct FileRole {
   std::string fix;            // the fix for a file that cannot be opened, e.g. "check the path"
   std::uint64_t max_bytes;    // larger files are refused before any byte is read
   std::string too_large_fix;  // e.g. "train on a shorter part of the text"
+  // Files to suggest when the path is a folder holding one of them (a run folder given for its checkpoint).
+  std::vector<std::string> in_folder = {};
 };
 
 // The whole content of the regular file at `path`. The file is opened without blocking (a FIFO without a writer

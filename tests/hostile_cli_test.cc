@@ -314,3 +314,26 @@ TEST_CASE("cli: a signal during a long in-training sample stops at once, the epo
 
 }  // namespace
 }  // namespace charlm
+
+namespace charlm {
+namespace {
+
+TEST_CASE("cli: a run folder for a checkpoint, and a checkpoint and a safetensors file mixed up, name the right file") {
+  TempDir dir;
+  WriteTinyRun(dir);
+  REQUIRE(Run(dir, {"train", "--config", "tiny.json"}).exit_code == 0);
+  CHECK_USER_ERROR(Run(dir, {"generate", "--checkpoint", "run", "--prefix", "the"}),
+                   "run: not a regular file (a directory), so not a usable checkpoint: give a file in it, e.g. run/best.ckpt");
+  CHECK_USER_ERROR(Run(dir, {"train", "--resume", "run"}), "give a file in it, e.g. run/best.ckpt");
+  CHECK_USER_ERROR(Run(dir, {"import", "--safetensors", "run/last.ckpt", "--out", "x.ckpt"}),
+                   "run/last.ckpt: this is a charlm checkpoint, not a safetensors file");
+  REQUIRE(Run(dir, {"export", "--checkpoint", "run/best.ckpt", "--out", "m.safetensors"}).exit_code == 0);
+  CHECK_USER_ERROR(Run(dir, {"generate", "--checkpoint", "m.safetensors", "--prefix", "the"}),
+                   "m.safetensors: this is a safetensors file, not a charlm checkpoint: make a checkpoint of it with "
+                   "charlm import --safetensors m.safetensors --out model.ckpt");
+  CHECK_USER_ERROR(Run(dir, {"report", "run", "--out", "nothere/page.html"}),
+                   "nothere/page.html cannot be written: the folder nothere does not exist");
+}
+
+}  // namespace
+}  // namespace charlm

@@ -221,6 +221,10 @@ SafetensorsView ParseSafetensors(std::string_view bytes, std::string_view source
     Fail(source, "the file has " + std::to_string(bytes.size()) +
                      " bytes, fewer than the 8-byte header length a safetensors file starts with");
   }
+  if (bytes.starts_with("CHARLMCK")) {  // the checkpoint magic (lib/checkpoint.cc): a likely mix-up of the two
+    Fail(source, "this is a charlm checkpoint, not a safetensors file",
+         "give it where a checkpoint goes (--checkpoint, --resume), or make a safetensors file of it with charlm export");
+  }
   const std::uint64_t header_size = ReadLittleEndianU64(bytes);
   if (header_size > kMaxSafetensorsHeaderBytes) {
     Fail(source, "the header length is " + std::to_string(header_size) + " bytes, more than the " +

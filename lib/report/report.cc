@@ -535,6 +535,12 @@ void WriteFileAtomically(const std::string& path, std::string_view content) {
     if (!out) {
       std::error_code ec;
       fs::remove(temp, ec);
+      const fs::path folder = fs::path(path).parent_path();
+      std::error_code missing;
+      if (!folder.empty() && !fs::is_directory(folder, missing)) {
+        throw UserError(path + " cannot be written: the folder " + folder.string() +
+                        " does not exist; create it, or give --out a path in an existing folder");
+      }
       throw UserError(path + " cannot be written: check the folder's permissions and free space");
     }
   }
