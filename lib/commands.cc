@@ -145,8 +145,9 @@ int RunGenerate(const GenerateCommand& command, const GenerateIo& io) {
   CheckSamplingOptions(options, OptionStyle::kCommandLine);
 
   const bool sampling_options = command.temperature || command.top_k || command.top_p || !command.seed.empty();
-  if (options.beam > 0 && (sampling_options || command.sample)) {
-    spdlog::warn("beam search is deterministic and ignores --temperature/--top-k/--top-p/--seed/--sample");
+  if (options.beam > 0 && (sampling_options || command.sample || command.greedy)) {
+    spdlog::warn("beam search is deterministic and ignores --temperature/--top-k/--top-p/--seed/--sample/--greedy "
+                 "(--beam 1 is greedy decoding)");
   } else if (config.generate.greedy && !command.greedy && sampling_options) {
     spdlog::warn("the checkpoint's config decodes greedily (generate.greedy = true), which ignores "
                  "--temperature/--top-k/--top-p/--seed; add --sample to draw from the softmax");

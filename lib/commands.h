@@ -92,7 +92,7 @@ struct EvalCommand {
   std::string precision = "fp32";  // --precision: fp32 | bf16 (whatever the checkpoint was trained in)
   std::optional<std::int64_t> threads;  // 0 = all cores, up to kMaxEvalThreads; unset = the checkpoint's train.threads
 };
-inline constexpr int kMaxEvalThreads = 256;
+inline constexpr int kMaxEvalThreads = kMaxThreads;
 void RunEval(const EvalCommand& command, std::ostream& out);
 
 struct BaselineCommand {

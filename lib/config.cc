@@ -110,7 +110,7 @@ void VisitFields(TrainConfig& c, V& v) {
   v.Section("lr_schedule", c.lr_schedule);
   v("clip_norm", c.clip_norm, AtLeast(0), "clip the global gradient norm to this; 0 = no clipping");
   v("seed", c.seed, kAny, "seed of every random choice (init, sampling, dropout)");
-  v("threads", c.threads, AtLeast(0), "OpenBLAS threads; 0 = all cores");
+  v("threads", c.threads, Between(0, kMaxThreads), "OpenBLAS threads; 0 = all cores");
   v("precision", c.precision, kAny,
     "inputs of the matrix products: fp32, or bf16 with fp32 accumulation (oneDNN, a CPU with avx512_bf16 or AMX); "
     "weights, optimizer state, gradients, nonlinearities and the loss stay fp32");

@@ -58,6 +58,8 @@ inline constexpr double kLogEverySecondsWhenRedirected = 30;
 // The largest train.batch_size: validation runs that many streams side by side, and eval --streams stops at the
 // same number (kMaxEvalStreams, evaluate.h), past which wider products are no faster per character.
 inline constexpr int kMaxBatchSize = 4096;
+// train.threads and eval --threads: far above any machine's cores per process, low enough to catch a typo.
+inline constexpr int kMaxThreads = 256;
 
 struct TrainConfig {
   SamplerKind sampler = SamplerKind::kConsecutive;

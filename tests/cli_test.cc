@@ -313,7 +313,11 @@ TEST_CASE("cli: generate's and score's contradictory or empty requests are one-l
                                    "--beam", "2", "--temperature", "0.5"});
   CHECK_MESSAGE(beam.exit_code == 0, beam.output);
   CHECK(beam.output.find(warning + "beam search is deterministic and ignores --temperature/--top-k/--top-p/--seed/"
-                                   "--sample") != std::string::npos);
+                                   "--sample/--greedy (--beam 1 is greedy decoding)") != std::string::npos);
+  const RunResult beam_greedy = Run(dir, {"generate", "--checkpoint", "run/last.ckpt", "--prefix", "the", "--length",
+                                          "5", "--beam", "2", "--greedy"});
+  CHECK_MESSAGE(beam_greedy.output.find(warning + "beam search is deterministic and ignores") != std::string::npos,
+                beam_greedy.output);
   CHECK_USER_ERROR(Run(dir, {"generate", "--checkpoint", "run/last.ckpt", "--prefix-file", "-", "--interactive"}),
                    "--prefix-file - and --interactive both read standard input: give the prefix file by its path");
   CHECK_USER_ERROR(Run(dir, {"generate", "--checkpoint", "run/last.ckpt"}),

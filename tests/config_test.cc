@@ -280,7 +280,7 @@ TEST_CASE("config: wrong types name the key, the value and its type") {
                 "model.hidden_size: expected an integer from 1 to 2147483647, got 3000000000 (number)"));
   // The range starts at the key's own minimum, not the type's.
   CHECK(from(R"("train": {"threads": -3e9})")
-            .starts_with("train.threads: expected an integer from 0 to 2147483647, got -3000000000"));
+            .starts_with("train.threads: expected an integer from 0 to 256, got -3000000000"));
   CHECK(from(R"("model": {"num_layers": -1e10})").starts_with("model.num_layers: expected an integer from 1 to "));
   CHECK(from(R"("train": {"seed": -1})").starts_with("train.seed: expected a non-negative integer from 0 to "));
   CHECK(from(R"("train": {"seed": 1.5})").starts_with("train.seed: expected a non-negative integer, got 1.5 (number)"));
@@ -392,7 +392,7 @@ TEST_CASE("config: validation names the key, the value and the expected range") 
        "train.lr_schedule.gamma = 0.0 is out of range: expected a number in (0, 1]"},
       {[](Config& c) { c.train.lr_schedule.gamma = 1.5; }, "train.lr_schedule.gamma = 1.5 is out of range"},
       {[](Config& c) { c.train.clip_norm = -1; }, "train.clip_norm = -1.0 is out of range: expected a number >= 0"},
-      {[](Config& c) { c.train.threads = -1; }, "train.threads = -1 is out of range: expected an integer >= 0"},
+      {[](Config& c) { c.train.threads = -1; }, "train.threads = -1 is out of range: expected an integer in [0, 256]"},
       {[](Config& c) { c.train.eval_every = 0; }, "train.eval_every = 0 is out of range: expected an integer >= 1"},
       {[](Config& c) { c.train.checkpoint_every = 0; },
        "train.checkpoint_every = 0 is out of range: expected an integer >= 1"},
