@@ -3,9 +3,11 @@
 
 #include <algorithm>
 #include <cassert>
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <concepts>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -344,7 +346,18 @@ class JsonReader {
   static void Read(const json& value, const std::string& key, const std::string& name, const Rule& rule, T& field) {
     if constexpr (EnumField<T>) {
       const auto parsed = value.is_string() ? ParseEnum<T>(value.get<std::string>()) : std::nullopt;
-      if (!parsed) throw UserError(key + ": expected one of " + EnumChoices<T>() + ", got " + Shown(value));
+      if (!parsed) {
+        // The names are lower case: "LSTM" is a capital away from "lstm", further than a typo's edit distance.
+        std::string suggestion;
+        if (value.is_string()) {
+          std::string lowered = value.get<std::string>();
+          std::transform(lowered.begin(), lowered.end(), lowered.begin(),
+                         [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+          std::vector<std::string> names(EnumNames<T>::kNames.begin(), EnumNames<T>::kNames.end());
+          if (const auto nearest = NearestName(lowered, names)) suggestion = ": did you mean \"" + *nearest + "\"?";
+        }
+        throw UserError(key + ": expected one of " + EnumChoices<T>() + ", got " + Shown(value) + suggestion);
+      }
       field = *parsed;
     } else if constexpr (std::same_as<T, bool>) {
       if (!value.is_boolean()) {
@@ -679,6 +692,18 @@ void ApplyOverride(nlohmann::json& j, std::string_view assignment) {
     walked += (walked.empty() ? "" : ".") + part;
   }
   const std::string_view value = Trim(assignment.substr(equals + 1));
+  if (!json::accept(value.begin(), value.end())) {
+    // A number JSON cannot hold (1e400) would otherwise become the string "1e400" and a misleading type error.
+    const std::string text(value);
+    char* end = nullptr;
+    errno = 0;
+    std::strtod(text.c_str(), &end);
+    if (!text.empty() && end == text.c_str() + text.size() && errno == ERANGE) {
+      throw UserError("--set " + EscapeControlChars(assignment) + ": " + EscapeControlChars(text) +
+                      " is beyond the range of a number (a double holds magnitudes from about 2.2e-308 to 1.8e308): "
+                      "give a value within it");
+    }
+  }
   *node = json::accept(value.begin(), value.end())
               ? ParseJsonWithDepthLimit(value, "--set " + EscapeControlChars(assignment))
               : json(std::string(value));

@@ -309,7 +309,7 @@ TEST_CASE("config: integer fields accept integral numbers written as floats") {
 TEST_CASE("config: a bad enum spelling lists the choices") {
   const std::string message =
       UserErrorOf([] { ConfigFromJson(json::parse(R"({"data": {"corpus": "x"}, "model": {"cell": "grux"}})")); });
-  CHECK(message == "model.cell: expected one of \"rnn\" | \"gru\" | \"lstm\", got \"grux\" (string)");
+  CHECK(message == "model.cell: expected one of \"rnn\" | \"gru\" | \"lstm\", got \"grux\" (string): did you mean \"gru\"?");
   CHECK(UserErrorOf([] { ConfigFromJson(json::parse(R"({"data": {"corpus": "x"}, "train": {"sampler": 1}})")); }) ==
         "train.sampler: expected one of \"random\" | \"consecutive\", got 1 (number)");
 }
@@ -545,6 +545,30 @@ TEST_CASE("config: every committed config loads and validates") {
   const Config demo = LoadConfigFile((SourceDir() / "configs" / "default.json").string());
   CHECK(demo.data.corpus == "corpus/jaychou_lyrics.txt");
   CHECK(demo.train.out_dir == "runs/default");
+}
+
+}  // namespace
+}  // namespace charlm
+
+namespace charlm {
+namespace {
+
+TEST_CASE("config: a --set number beyond a double's range and an enum value in the wrong case say what they are") {
+  json j = json::parse(R"({"data": {"corpus": "x"}})");
+  CHECK(UserErrorOf([&] { ApplyOverride(j, "train.optimizer.lr=1e400"); }) ==
+        "--set train.optimizer.lr=1e400: 1e400 is beyond the range of a number (a double holds magnitudes from about "
+        "2.2e-308 to 1.8e308): give a value within it");
+  CHECK(UserErrorOf([&] { ApplyOverride(j, "train.optimizer.lr=-1e999"); }).find("beyond the range") != std::string::npos);
+  ApplyOverride(j, "train.out_dir=1e400x");  // not a number: a string, as any other word
+  CHECK(j["train"]["out_dir"] == "1e400x");
+  for (const char* cell : {"LSTM", "lsmt", "Gru"}) {
+    CAPTURE(cell);
+    json k = json::parse(R"({"data": {"corpus": "x"}})");
+    ApplyOverride(k, std::string("model.cell=") + cell);
+    const std::string message = UserErrorOf([&] { ConfigFromJson(k); });
+    CHECK_MESSAGE(message.find(std::string("did you mean \"") + (cell[0] == 'G' ? "gru" : "lstm") + "\"?") !=
+                      std::string::npos, message);
+  }
 }
 
 }  // namespace
