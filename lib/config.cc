@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cassert>
-#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <concepts>
@@ -20,7 +19,6 @@
 #include "errors.h"
 #include "file_io.h"
 #include "json_parse.h"
-#include "suggest.h"
 #include "text/utf8.h"
 
 namespace charlm {
@@ -346,18 +344,7 @@ class JsonReader {
   static void Read(const json& value, const std::string& key, const std::string& name, const Rule& rule, T& field) {
     if constexpr (EnumField<T>) {
       const auto parsed = value.is_string() ? ParseEnum<T>(value.get<std::string>()) : std::nullopt;
-      if (!parsed) {
-        // The names are lower case: "LSTM" is a capital away from "lstm", further than a typo's edit distance.
-        std::string suggestion;
-        if (value.is_string()) {
-          std::string lowered = value.get<std::string>();
-          std::transform(lowered.begin(), lowered.end(), lowered.begin(),
-                         [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-          std::vector<std::string> names(EnumNames<T>::kNames.begin(), EnumNames<T>::kNames.end());
-          if (const auto nearest = NearestName(lowered, names)) suggestion = ": did you mean \"" + *nearest + "\"?";
-        }
-        throw UserError(key + ": expected one of " + EnumChoices<T>() + ", got " + Shown(value) + suggestion);
-      }
+      if (!parsed) throw UserError(key + ": expected one of " + EnumChoices<T>() + ", got " + Shown(value));
       field = *parsed;
     } else if constexpr (std::same_as<T, bool>) {
       if (!value.is_boolean()) {

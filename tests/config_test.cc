@@ -309,7 +309,7 @@ TEST_CASE("config: integer fields accept integral numbers written as floats") {
 TEST_CASE("config: a bad enum spelling lists the choices") {
   const std::string message =
       UserErrorOf([] { ConfigFromJson(json::parse(R"({"data": {"corpus": "x"}, "model": {"cell": "grux"}})")); });
-  CHECK(message == "model.cell: expected one of \"rnn\" | \"gru\" | \"lstm\", got \"grux\" (string): did you mean \"gru\"?");
+  CHECK(message == "model.cell: expected one of \"rnn\" | \"gru\" | \"lstm\", got \"grux\" (string)");
   CHECK(UserErrorOf([] { ConfigFromJson(json::parse(R"({"data": {"corpus": "x"}, "train": {"sampler": 1}})")); }) ==
         "train.sampler: expected one of \"random\" | \"consecutive\", got 1 (number)");
 }
@@ -553,7 +553,7 @@ TEST_CASE("config: every committed config loads and validates") {
 namespace charlm {
 namespace {
 
-TEST_CASE("config: a --set number beyond a double's range and an enum value in the wrong case say what they are") {
+TEST_CASE("config: a --set number beyond a double's range says so") {
   json j = json::parse(R"({"data": {"corpus": "x"}})");
   CHECK(UserErrorOf([&] { ApplyOverride(j, "train.optimizer.lr=1e400"); }) ==
         "--set train.optimizer.lr=1e400: 1e400 is beyond the range of a number (a double holds magnitudes from about "
@@ -561,14 +561,6 @@ TEST_CASE("config: a --set number beyond a double's range and an enum value in t
   CHECK(UserErrorOf([&] { ApplyOverride(j, "train.optimizer.lr=-1e999"); }).find("beyond the range") != std::string::npos);
   ApplyOverride(j, "train.out_dir=1e400x");  // not a number: a string, as any other word
   CHECK(j["train"]["out_dir"] == "1e400x");
-  for (const char* cell : {"LSTM", "lsmt", "Gru"}) {
-    CAPTURE(cell);
-    json k = json::parse(R"({"data": {"corpus": "x"}})");
-    ApplyOverride(k, std::string("model.cell=") + cell);
-    const std::string message = UserErrorOf([&] { ConfigFromJson(k); });
-    CHECK_MESSAGE(message.find(std::string("did you mean \"") + (cell[0] == 'G' ? "gru" : "lstm") + "\"?") !=
-                      std::string::npos, message);
-  }
 }
 
 }  // namespace
