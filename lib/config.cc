@@ -19,6 +19,7 @@
 #include "errors.h"
 #include "file_io.h"
 #include "json_parse.h"
+#include "suggest.h"
 #include "text/utf8.h"
 
 namespace charlm {
