@@ -91,6 +91,32 @@ TEST_CASE("cli: a new run into an out_dir holding an earlier run moves that run 
   CHECK(!fs::exists(dir / "run" / "previous.3"));
 }
 
+TEST_CASE("cli: resuming an earlier checkpoint of the same folder keeps the later last.ckpt and metrics first") {
+  TempDir dir;
+  testing::WriteTinyRun(dir);
+  REQUIRE(Run(dir, {"train", "--config", "tiny.json", "--set", "train.epochs=1"}).exit_code == 0);
+  fs::copy_file(dir / "run" / "last.ckpt", dir / "run" / "epoch1.ckpt");
+  REQUIRE(Run(dir, {"train", "--resume", "run/last.ckpt", "--set", "train.epochs=3"}).exit_code == 0);
+  const std::string later_checkpoint = testing::ReadFile(dir / "run" / "last.ckpt");
+  const std::string later_metrics = testing::ReadFile(dir / "run" / "metrics.jsonl");
+  // Back to epoch 1: the run would rewrite last.ckpt and drop the metrics rows of epochs 2 and 3.
+  const RunResult back = Run(dir, {"train", "--resume", "run/epoch1.ckpt", "--set", "train.epochs=2"});
+  REQUIRE_MESSAGE(back.exit_code == 0, back.output);
+  CHECK_MESSAGE(Contains(back.output, "resuming run/epoch1.ckpt, not run/last.ckpt: the run goes on from there and "
+                                      "rewrites last.ckpt, metrics.jsonl and samples.jsonl, so the folder's files as "
+                                      "they were are copied to run/previous first"), back.output);
+  CHECK(testing::ReadFile(dir / "run" / "previous" / "last.ckpt") == later_checkpoint);
+  CHECK(testing::ReadFile(dir / "run" / "previous" / "metrics.jsonl") == later_metrics);
+  CHECK(LoadCheckpoint((dir / "run" / "last.ckpt").string()).trainer_state["epochs_completed"] == 2);
+  // Resuming the folder's own last.ckpt, or a checkpoint no earlier than it, copies nothing.
+  REQUIRE(Run(dir, {"train", "--resume", "run/last.ckpt", "--set", "train.epochs=3"}).exit_code == 0);
+  fs::copy_file(dir / "run" / "last.ckpt", dir / "run" / "same.ckpt");
+  const RunResult same = Run(dir, {"train", "--resume", "run/same.ckpt", "--set", "train.epochs=4"});
+  REQUIRE_MESSAGE(same.exit_code == 0, same.output);
+  CHECK_MESSAGE(!Contains(same.output, "copied to"), same.output);
+  CHECK(!fs::exists(dir / "run" / "previous.2"));
+}
+
 TEST_CASE("cli: kill -9 during saves, again and again: every checkpoint left loads, no temporary file survives a restart") {
   TempDir dir;
   testing::WriteLongRun(dir);

@@ -11,8 +11,11 @@
 #include <charconv>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 
+#include "checkpoint.h"
 #include "errors.h"
+#include "json_parse.h"
 
 namespace charlm {
 namespace {
@@ -92,7 +95,24 @@ const std::vector<std::string>& RunFileNames() {
   return names;
 }
 
-std::string MoveEarlierRunAside(const std::string& out_dir) {
+namespace {
+
+// Whether the checkpoint at `path` is past `step`; one that cannot be read counts as later (it is kept, not lost).
+bool LastCheckpointIsLater(const std::string& path, std::int64_t step) {
+  try {
+    const CheckpointData last = LoadCheckpoint(path);
+    const auto it = last.trainer_state.find("global_step");
+    const std::optional<std::int64_t> saved =
+        it == last.trainer_state.end() ? std::nullopt : ExactInteger<std::int64_t>(*it);
+    return !saved || *saved > step;
+  } catch (const UserError&) {
+    return true;
+  }
+}
+
+}  // namespace
+
+std::string MoveEarlierRunAside(const std::string& out_dir, bool copy) {
   std::vector<std::string> present;
   for (const std::string& name : RunFileNames()) {
     if (fs::exists(fs::path(out_dir) / name)) present.push_back(name);
@@ -103,10 +123,15 @@ std::string MoveEarlierRunAside(const std::string& out_dir) {
   std::error_code ec;
   fs::create_directory(destination, ec);
   for (const std::string& name : present) {
-    if (!ec) fs::rename(fs::path(out_dir) / name, destination / name, ec);
+    if (ec) break;
+    if (copy) {
+      fs::copy_file(fs::path(out_dir) / name, destination / name, ec);
+    } else {
+      fs::rename(fs::path(out_dir) / name, destination / name, ec);
+    }
   }
   if (ec) {
-    throw UserError("train.out_dir \"" + out_dir + "\" holds an earlier run, which cannot be moved to " +
+    throw UserError("train.out_dir \"" + out_dir + "\" holds an earlier run, which cannot be " + (copy ? "copied" : "moved") + " to " +
                     destination.string() + " (" + ec.message() +
                     "): move it yourself, or choose another folder with --set train.out_dir=PATH");
   }
@@ -143,7 +168,19 @@ void OutDirGuard::OnTrainBegin(TrainingRun& run) {
     spdlog::info("resuming {}: writing into its folder {} (it was saved into {}; --set train.out_dir=PATH to "
                  "choose another)", run.resume_path(), out_dir, run.saved_out_dir());
   }
-  if (resumed_here && run.imported_from().empty()) return;
+  if (resumed_here && run.imported_from().empty()) {
+    // Resumed from a checkpoint other than the folder's last.ckpt (best.ckpt, or a copy): the run goes on from an
+    // earlier point and would overwrite last.ckpt and the metrics and samples past that point. Kept first.
+    const fs::path last = fs::path(out_dir) / "last.ckpt";
+    if (fs::is_regular_file(last, ec) && !fs::equivalent(last, run.resume_path(), ec) &&
+        LastCheckpointIsLater(last.string(), run.progress().global_step)) {
+      const std::string kept = MoveEarlierRunAside(out_dir, /*copy=*/true);
+      spdlog::warn("resuming {}, not {}: the run goes on from there and rewrites last.ckpt, metrics.jsonl and "
+                   "samples.jsonl, so the folder's files as they were are copied to {} first",
+                   run.resume_path(), last.string(), kept);
+    }
+    return;
+  }
   const std::string moved = MoveEarlierRunAside(out_dir);
   if (!moved.empty()) {
     run.set_earlier_run_folder(moved);

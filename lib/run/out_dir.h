@@ -32,8 +32,9 @@ std::vector<std::string> RemoveStaleTempFiles(const std::string& out_dir);
 const std::vector<std::string>& RunFileNames();
 
 // Moves an earlier run's files (RunFileNames) from out_dir into out_dir/previous/ (previous.2/, previous.3/ if
-// taken), so a new run never destroys one; returns that folder, or "" when out_dir held none.
-std::string MoveEarlierRunAside(const std::string& out_dir);
+// taken), so a new run never destroys one; returns that folder, or "" when out_dir held none. With copy, they are
+// copied instead, for a run that goes on from them (a resume from an earlier checkpoint of the same folder).
+std::string MoveEarlierRunAside(const std::string& out_dir, bool copy = false);
 
 // The first handler of a run: takes the lock before any file is written, cleans stale temporary files, moves an
 // earlier run aside (a fresh run, or fine-tuning an imported checkpoint), and says so when a resumed run writes
