@@ -228,17 +228,24 @@ int main(int argc, char** argv) {
                      steps ? " --set train.max_steps=N (N above the steps taken, or 0 for no limit)" : "");
         return 0;
       }
-      // Where the model went and what to do with it, as the last lines a new user sees.
+      // Where the model went and what to do with it, as the last lines a new user sees: only files on disk are
+      // named (a resumed run can lack best.ckpt, TrainOutcome), and the commands use the best model there is.
+      const std::string epochs = std::to_string(outcome.epochs_completed) + (outcome.epochs_completed == 1 ? " epoch" : " epochs");
+      const std::string model = outcome.best_checkpoint.empty() ? outcome.last_checkpoint : outcome.best_checkpoint;
+      const std::string missing = config.train.out_dir + " has no best.ckpt of it (see the warning at the start), so "
+                                  "the commands below use " + model;
       if (outcome.best_val_perplexity) {
-        spdlog::info("done after {} epoch{}: best validation perplexity {:.3f} ({:.3f} bits per character), saved in {}",
-                     outcome.epochs_completed, outcome.epochs_completed == 1 ? "" : "s", *outcome.best_val_perplexity,
-                     std::log2(*outcome.best_val_perplexity), outcome.best_checkpoint);
+        spdlog::info("done after {}: best validation perplexity {:.3f} ({:.3f} bits per character), {}", epochs,
+                     *outcome.best_val_perplexity, std::log2(*outcome.best_val_perplexity),
+                     outcome.best_checkpoint.empty() ? "reached before the resumed checkpoint; " + missing
+                                                     : "saved in " + outcome.best_checkpoint);
       } else {
-        spdlog::info("done after {} epoch{}: training perplexity {:.3f} ({:.3f} bits per character); best model in {}",
-                     outcome.epochs_completed, outcome.epochs_completed == 1 ? "" : "s", outcome.train_perplexity,
-                     std::log2(outcome.train_perplexity), outcome.best_checkpoint);
+        spdlog::info("done after {}: training perplexity {:.3f} ({:.3f} bits per character); {}", epochs,
+                     outcome.train_perplexity, std::log2(outcome.train_perplexity),
+                     outcome.best_checkpoint.empty() ? "the best model came before the resumed checkpoint and " + missing
+                                                     : "best model in " + outcome.best_checkpoint);
       }
-      const std::string best = charlm::ShellQuote(outcome.best_checkpoint);
+      const std::string best = charlm::ShellQuote(model);
       if (!outcome.sample_prefix.empty()) {
         spdlog::info("next: {} generate --checkpoint {} --prefix {} --length 100", argv[0], best,
                      charlm::ShellQuote(outcome.sample_prefix));

@@ -37,7 +37,10 @@ struct TrainOutcome {
   bool budget_reached = false;  // train.max_steps or train.max_minutes ran out; last.ckpt holds the exact position
   std::string budget;           // which, for the user: "train.max_steps 500" or "train.max_minutes 60"
   std::string last_checkpoint;
-  std::string best_checkpoint;  // by validation perplexity, or by training perplexity without a validation split
+  // By validation perplexity, or by training perplexity without a validation split; empty when out_dir has no
+  // best.ckpt (a run resumed into another folder, its best epoch before the checkpoint, whose best.ckpt was not
+  // there to copy): the outcome never names a file that is not on disk.
+  std::string best_checkpoint;
   std::string sample_prefix;    // a prefix in this vocabulary to suggest for `charlm generate` (SuggestedPrefix)
 };
 

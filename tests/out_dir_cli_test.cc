@@ -232,6 +232,83 @@ TEST_CASE("cli: a run resumed into another folder starts its metrics and samples
   CHECK(JsonLines(dir / "alone" / "metrics.jsonl").size() == 1);
 }
 
+// Re-saves the checkpoint at `path` with its trainer state's `field` set to `value` (a valid CRC, as a run writes).
+void SetTrainerState(const fs::path& path, const std::string& field, const nlohmann::json& value) {
+  CheckpointData data = LoadCheckpoint(path.string());
+  data.trainer_state[field] = value;
+  SaveCheckpoint(path.string(), data);
+}
+
+// The checkpoint files a run's closing lines name ("saved in X", "--checkpoint X"): each must be on disk.
+std::vector<std::string> NamedCheckpoints(const std::string& output) {
+  std::vector<std::string> named;
+  for (const std::string marker : {"saved in ", "best model in ", "--checkpoint ", "use "}) {
+    for (std::size_t at = output.find(marker); at != std::string::npos; at = output.find(marker, at + 1)) {
+      const std::size_t start = at + marker.size();
+      const std::size_t end = output.find_first_of(" \n", start);
+      const std::string word = output.substr(start, end - start);
+      if (word.ends_with(".ckpt")) named.push_back(word);
+    }
+  }
+  return named;
+}
+
+TEST_CASE("cli: a run resumed into another folder brings its best.ckpt along, and never names a checkpoint it lacks") {
+  TempDir dir;
+  testing::WriteTinyRun(dir);
+  REQUIRE(Run(dir, {"train", "--config", "tiny.json"}).exit_code == 0);
+  // The run's best so far came before its checkpoint and no later epoch beats it: perplexity 1 is the floor.
+  SetTrainerState(dir / "run" / "last.ckpt", "best_score", 1.0);
+  SetTrainerState(dir / "run" / "best.ckpt", "best_score", 1.0);
+  const std::string best = testing::ReadFile(dir / "run" / "best.ckpt");
+  const std::vector<std::string> resume = {"train", "--resume", "run/last.ckpt", "--set", "train.epochs=3"};
+  auto into = [&](const std::string& out_dir) {
+    std::vector<std::string> args = resume;
+    args.insert(args.end(), {"--set", "train.out_dir=" + out_dir});
+    return Run(dir, args);
+  };
+
+  const RunResult copied = into("next");
+  REQUIRE_MESSAGE(copied.exit_code == 0, copied.output);
+  CHECK_MESSAGE(Contains(copied.output, "resuming run/last.ckpt: copied run/best.ckpt (the run's best so far, validation "
+                                        "perplexity 1.000 (0.000 bpc)) into next/best.ckpt"),
+                copied.output);
+  CHECK(testing::ReadFile(dir / "next" / "best.ckpt") == best);
+  CHECK_MESSAGE(Contains(copied.output, "best validation perplexity 1.000 (0.000 bits per character), saved in next/best.ckpt"),
+                copied.output);
+  CHECK(TempFiles(dir / "next").empty());
+  CHECK(testing::ReadFile(dir / "run" / "best.ckpt") == best);  // only read
+
+  // A best.ckpt of a later run in that folder (saved after the checkpoint) is not this run's best: not copied.
+  SetTrainerState(dir / "run" / "best.ckpt", "global_step", 1000000);
+  const RunResult later = into("later");
+  REQUIRE_MESSAGE(later.exit_code == 0, later.output);
+  CHECK_MESSAGE(Contains(later.output, "resuming run/last.ckpt: run/best.ckpt is not copied: it was saved at step 1000000, "
+                                       "after the checkpoint's step"),
+                later.output);
+  CHECK(!fs::exists(dir / "later" / "best.ckpt"));
+
+  // No best.ckpt beside the checkpoint: said at the start, and the closing lines name last.ckpt instead.
+  fs::remove(dir / "run" / "best.ckpt");
+  const RunResult alone = into("alone");
+  REQUIRE_MESSAGE(alone.exit_code == 0, alone.output);
+  CHECK_MESSAGE(Contains(alone.output, "resuming run/last.ckpt: there is no run/best.ckpt beside it, so alone/best.ckpt "
+                                       "is written when validation perplexity improves on 1.000 (0.000 bpc), the best "
+                                       "before the checkpoint"),
+                alone.output);
+  CHECK(!fs::exists(dir / "alone" / "best.ckpt"));
+  CHECK_MESSAGE(Contains(alone.output, "best validation perplexity 1.000 (0.000 bits per character), reached before the "
+                                       "resumed checkpoint; alone has no best.ckpt of it (see the warning at the start), "
+                                       "so the commands below use alone/last.ckpt"),
+                alone.output);
+  CHECK(!Contains(testing::ReadFile(dir / "alone" / "report.html"), "best.ckpt 1.0"));
+  for (const RunResult* result : {&copied, &later, &alone}) {
+    const std::vector<std::string> named = NamedCheckpoints(result->output);
+    CHECK(!named.empty());
+    for (const std::string& path : named) CHECK_MESSAGE(fs::exists(dir / path), (path + " named in: " + result->output));
+  }
+}
+
 TEST_CASE("cli: an imported checkpoint fine-tunes as a new run beside itself, says so, and moves an earlier run aside") {
   TempDir dir;
   testing::WriteTinyRun(dir);

@@ -112,7 +112,10 @@ TEST_CASE("report: a run without a validation split, samples escaped, non-ASCII 
   CHECK(page.find("分开</span>&lt;/svg&gt;&lt;script&gt;") != std::string::npos);
   CHECK(page.find("no validation split") != std::string::npos);
   CHECK(page.find(">validation</text>") == std::string::npos);  // no empty validation series in the legend
-  CHECK(page.find("best.ckpt 10.0") != std::string::npos);       // best by training perplexity
+  CHECK(page.find("best 10.0") != std::string::npos);            // best by training perplexity
+  CHECK(page.find("best.ckpt 10.0") == std::string::npos);       // the folder has no best.ckpt to name
+  testing::WriteFile(dir / "best.ckpt", "");
+  CHECK(RenderRunReport(LoadRun(dir.path().string()), std::nullopt).find("best.ckpt 10.0") != std::string::npos);
   CHECK(Count(page, "http") == Count(page, "http://www.w3.org/2000/svg"));  // nothing fetched: only the namespace
   CHECK(page.find("<link") == std::string::npos);
 }

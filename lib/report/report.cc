@@ -176,7 +176,7 @@ std::string LossChart(const RunData& run, bool bpc, bool by_step) {
   std::optional<std::int64_t> best_step;
   if (const auto best = BestEpochScore(run, &best_epoch, &best_step); best && (!by_step || best_step)) {
     const double x = by_step ? static_cast<double>(*best_step) : best_epoch;
-    chart.marks.push_back({"best.ckpt " + Format("%.1f", bpc ? std::log2(*best) : *best), x, bpc ? std::log2(*best) : *best});
+    chart.marks.push_back({std::string(run.has_best_checkpoint ? "best.ckpt " : "best ") + Format("%.1f", bpc ? std::log2(*best) : *best), x, bpc ? std::log2(*best) : *best});
   }
   if (run.baseline) {
     const std::optional<double> ppl = Number(*run.baseline, "val_perplexity");
@@ -339,6 +339,7 @@ RunData LoadRun(const std::string& dir) {
   }
   run.baseline = JsonFile(fs::path(dir) / "baseline.json");
   run.info = JsonFile(fs::path(dir) / "run_info.json");
+  run.has_best_checkpoint = fs::is_regular_file(fs::path(dir) / "best.ckpt", ec);
   return run;
 }
 

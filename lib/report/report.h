@@ -47,6 +47,7 @@ struct RunData {
   std::optional<nlohmann::json> config;    // config.json, else best.ckpt's or last.ckpt's config
   std::optional<nlohmann::json> baseline;  // baseline.json: {"order", "val_perplexity", "val_bpc"}
   std::optional<nlohmann::json> info;      // run_info.json: corpus, split sizes, parameters, machine, version
+  bool has_best_checkpoint = false;         // best.ckpt is in dir: only then do the charts label the best "best.ckpt"
 };
 
 // Rows in step order, each (kind, step or epoch) once: a later row replaces an earlier one, so a run resumed

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 
+#include "checkpoint.h"
 #include "errors.h"
 #include "generate/generate.h"
 #include "json_parse.h"
@@ -227,6 +228,61 @@ void Budget::Check(TrainingRun& run) {
     std::snprintf(detail, sizeof detail, "train.max_minutes %g", tc.max_minutes);
     run.RequestStop(StopReason::kBudget, detail);
   }
+}
+
+namespace {
+
+// Why `best`, read from `source`, is not the resumed run's best so far; nullopt when it is.
+std::optional<std::string> NotTheRunsBest(const CheckpointData& best, const TrainingRun& run, const std::string& source) {
+  if (!(best.vocab == run.data().vocab.ToJson())) return "its vocabulary differs from the checkpoint's";
+  if (!best.config.is_object() || !best.config.contains("model") ||
+      !(best.config["model"] == ConfigToJson(run.config())["model"])) {
+    return "its model differs from the checkpoint's";
+  }
+  const Progress saved = Progress::FromJson(best.trainer_state, source);  // UserError when unreadable
+  if (saved.global_step > run.progress().global_step) {
+    return "it was saved at step " + std::to_string(saved.global_step) + ", after the checkpoint's step " +
+           std::to_string(run.progress().global_step) + " (a later run in that folder)";
+  }
+  if (saved.best_score != run.progress().best_score) {
+    return "its best score is not the checkpoint's (another run's model)";
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+void Checkpointer::OnTrainBegin(TrainingRun& run) {
+  const std::optional<double> best_score = run.progress().best_score;
+  if (!run.resumed() || !run.imported_from().empty() || !best_score) return;  // no best yet: the first epoch makes it
+  const fs::path source = EarlierRunFile(run, "best.ckpt");
+  const fs::path target = run.best_checkpoint_path();
+  std::error_code ec;
+  const fs::path checkpoint_folder = fs::absolute(fs::path(run.resume_path())).parent_path();
+  if (fs::equivalent(checkpoint_folder, run.config().train.out_dir, ec)) return;  // in place: best.ckpt is there
+  const std::string until = "so " + target.string() + " is written when " +
+                            (run.val_ids().empty() ? "training" : "validation") + " perplexity improves on " +
+                            FormatPerplexityAndBpc(best_score) + ", the best before the checkpoint";
+  if (!fs::is_regular_file(source, ec)) {
+    spdlog::warn("resuming {}: there is no {} beside it, {}", run.resume_path(), source.string(), until);
+    return;
+  }
+  std::optional<std::string> reason;
+  CheckpointData best;
+  try {
+    best = LoadCheckpoint(source.string());
+    reason = NotTheRunsBest(best, run, source.string());
+  } catch (const UserError& e) {
+    reason = std::string("it cannot be read (") + e.what() + ")";
+  }
+  if (reason) {
+    spdlog::warn("resuming {}: {} is not copied: {}; {}", run.resume_path(), source.string(), *reason, until);
+    return;
+  }
+  SaveCheckpoint(target.string(), best);  // atomically, as every checkpoint: temp file, fsync, rename
+  spdlog::info("resuming {}: copied {} (the run's best so far, {} perplexity {}) into {}", run.resume_path(),
+               source.string(), run.val_ids().empty() ? "training" : "validation", FormatPerplexityAndBpc(best_score),
+               target.string());
 }
 
 void Checkpointer::OnCheckpoint(TrainingRun& run, const CheckpointPoint& point) {

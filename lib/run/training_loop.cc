@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 
 #include "errors.h"
 #include "model/optimizer.h"
@@ -178,6 +179,7 @@ class Loop {
     }
     outcome_.epochs_completed = progress.epochs_completed;
     outcome_.best_val_perplexity = run_.val_ids().empty() ? std::nullopt : progress.best_score;
+    KeepOnlySavedBest();
     outcome_.sample_prefix = SuggestedPrefix(run_.data().vocab, SamplePrefixes(run_.config().generate.prefixes, run_.data()));
     for (auto& h : handlers_) h->OnTrainEnd(run_, outcome_);
     return outcome_;
@@ -214,6 +216,14 @@ class Loop {
     return eval.result.perplexity;
   }
 
+  // The outcome names a best.ckpt only when it is on disk: a run resumed into another folder whose best epoch
+  // came before the checkpoint has none unless the earlier folder's could be copied (Checkpointer), and a message
+  // naming a missing file would be a false success.
+  void KeepOnlySavedBest() {
+    std::error_code ec;
+    if (!std::filesystem::is_regular_file(outcome_.best_checkpoint, ec)) outcome_.best_checkpoint.clear();
+  }
+
   TrainOutcome Stopped() {
     const CheckpointPoint point{CheckpointPoint::Kind::kStop, nullptr};
     for (auto& h : handlers_) h->OnCheckpoint(run_, point);
@@ -225,6 +235,7 @@ class Loop {
     }
     outcome_.epochs_completed = run_.progress().epochs_completed;
     outcome_.best_val_perplexity = run_.val_ids().empty() ? std::nullopt : run_.progress().best_score;
+    KeepOnlySavedBest();
     outcome_.sample_prefix = SuggestedPrefix(run_.data().vocab, SamplePrefixes(run_.config().generate.prefixes, run_.data()));
     for (auto& h : handlers_) h->OnTrainEnd(run_, outcome_);
     return outcome_;
