@@ -80,6 +80,16 @@ std::string ReadPrefixFile(const std::string& path) {
 
 namespace {
 
+// What --unknown skip left out of a text file (EncodeText says it for a prefix): never silent, as the figures
+// cover only the rest.
+void WarnSkippedText(const TextIds& text, const std::string& path) {
+  const auto kept = static_cast<std::int64_t>(text.ids.size());
+  if (kept >= text.chars) return;
+  spdlog::warn("--unknown skip: left out {} of the {} characters of {}, which are outside the model's vocabulary "
+               "(the figures below cover the other {}): {}", text.chars - kept, text.chars, path, kept,
+               ListUnknownChars(text.missing));
+}
+
 // --precision's value for eval and generate; bf16 is checked against this build and CPU before it is used.
 void SetPrecision(const std::string& text, CharModel<float>& model) {
   const std::optional<Precision> precision = ParseEnum<Precision>(text);
@@ -195,6 +205,7 @@ void RunScore(const ScoreCommand& command, std::ostream& out) {
     what = command.text;
     const TextIds text = ReadTextIds(command.text, newline, restored.vocab);
     CheckUnknownChars(text.missing, unknown, what);
+    WarnSkippedText(text, command.text);
     ids = text.ids.view().ToVector();
   } else {
     what = "prefix \"" + EscapeControlChars(command.prefix) + "\"";
@@ -282,11 +293,7 @@ void RunEval(const EvalCommand& command, std::ostream& out) {
     CheckUnknownChars(text.missing, unknown, command.text);
     ids = text.ids.view();
     what = command.text;
-    if (static_cast<std::int64_t>(ids.size()) < text.chars) {
-      spdlog::warn("--unknown skip: left out {} of the {} characters of {}, which are outside the model's vocabulary "
-                   "(the figures below cover the other {})", text.chars - static_cast<std::int64_t>(ids.size()),
-                   text.chars, command.text, ids.size());
-    }
+    WarnSkippedText(text, command.text);
   } else {
     if (command.split != "val" && command.split != "test") {
       throw UserError("--split \"" + command.split + "\" is not a split: use --split val or --split test");

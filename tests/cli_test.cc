@@ -285,8 +285,17 @@ TEST_CASE("cli: prefix characters outside the vocabulary are named, and --unknow
   const RunResult skipped = Run(
       dir, {"generate", "--checkpoint", "run/last.ckpt", "--prefix", "the龙", "--unknown", "skip", "--length", "5"});
   CHECK_MESSAGE(skipped.exit_code == 0, skipped.output);
-  CHECK(skipped.output.starts_with("the"));
-  CHECK(skipped.output.find("龙") == std::string::npos);
+  // Said on stderr, never silent; the text (stdout) starts from what is left.
+  const std::string said = "charlm: warning: --unknown skip: left out 1 of the 4 characters of prefix \"the龙\", which are "
+                           "outside the model's vocabulary: U+9F99 '龙'\n";
+  REQUIRE_MESSAGE(skipped.output.starts_with(said), skipped.output);
+  CHECK(skipped.output.substr(said.size()).starts_with("the"));
+  CHECK(skipped.output.substr(said.size()).find("龙") == std::string::npos);
+  // A text with a thousand unknown characters does not list them all on its one line: the first 20, then a count.
+  const RunResult many = Run(dir, {"generate", "--checkpoint", "run/last.ckpt", "--prefix", "the0123456789ABCDEFGHIJKLMNO"});
+  CHECK_USER_ERROR(many, "has 25 character(s) outside the model's vocabulary: U+0030 '0', U+0031 '1', ");
+  CHECK_USER_ERROR(many, ", U+0049 'I', U+004A 'J' and 5 more; remove them, or pass --unknown skip");
+  CHECK(testing::ErrorLine(many).find("'K'") == std::string::npos);
   CHECK_USER_ERROR(Run(dir, {"generate", "--checkpoint", "run/last.ckpt", "--prefix", "the", "--unknown", "maybe"}),
                    "--unknown \"maybe\" is not a policy");
   // A control character in the prefix is quoted as an escape, so the error stays one line.
@@ -341,6 +350,12 @@ TEST_CASE("cli: generate's and score's contradictory or empty requests are one-l
         std::string::npos);
   CHECK(skipped.output.find("odd.txt: perplexity ") != std::string::npos);
   CHECK(skipped.output.find("12 characters predicted") != std::string::npos);
+  const RunResult scored = Run(dir, {"score", "--checkpoint", "run/last.ckpt", "--text", "odd.txt", "--unknown", "skip"});
+  CHECK_MESSAGE(scored.exit_code == 0, scored.output);
+  CHECK_MESSAGE(scored.output.find(warning + "--unknown skip: left out 2 of the 15 characters of odd.txt, which are "
+                                             "outside the model's vocabulary (the figures below cover the other 13): "
+                                             "U+9F99 '龙'") != std::string::npos,
+                scored.output);
 }
 
 TEST_CASE("cli: --seed takes 0 to 2^64-1 only, --sample overrides a greedy checkpoint, --greedy with it is an error") {

@@ -1,6 +1,8 @@
 // Generation: prefix warm-up with one whole-sequence forward, then one step per emitted character.
 #include "generate/generate.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cassert>
 #include <cfloat>
@@ -32,16 +34,28 @@ std::vector<int> EncodeText(const Vocab& vocab, std::u32string_view text, Unknow
     }
   }
   CheckUnknownChars(missing, unknown, what, fix);
+  if (ids.size() < text.size()) {
+    // Dropped characters change what the model is given: said, never silent (eval --unknown skip says it too).
+    spdlog::warn("--unknown skip: left out {} of the {} characters of {}, which are outside the model's vocabulary: {}",
+                 text.size() - ids.size(), text.size(), what, ListUnknownChars(missing));
+  }
   return ids;
+}
+
+std::string ListUnknownChars(std::u32string_view missing) {
+  std::string names;
+  const std::size_t shown = std::min(missing.size(), kMaxUnknownCharsListed);
+  for (std::size_t k = 0; k < shown; ++k) names += (k == 0 ? "" : ", ") + DescribeCodePoint(missing[k]);
+  if (shown < missing.size()) names += " and " + std::to_string(missing.size() - shown) + " more";
+  return names;
 }
 
 void CheckUnknownChars(std::u32string_view missing, UnknownPolicy unknown, std::string_view what,
                        std::string_view fix) {
   if (!missing.empty() && unknown == UnknownPolicy::kError) {
-    std::string names;
-    for (char32_t c : missing) names += (names.empty() ? "" : ", ") + DescribeCodePoint(c);
     throw UserError(std::string(what) + " has " + std::to_string(missing.size()) +
-                    " character(s) outside the model's vocabulary: " + names + "; " + std::string(fix));
+                    " character(s) outside the model's vocabulary: " + ListUnknownChars(missing) + "; " +
+                    std::string(fix));
   }
 }
 

@@ -22,13 +22,18 @@ enum class UnknownPolicy { kError, kSkip };
 
 // Encodes UTF-8 text. Characters outside the vocabulary map to <unk> when the vocabulary has one; otherwise
 // kError throws a UserError naming them (in `what`, e.g. "prefix \"abc\"") and ending with `fix`, and kSkip drops
-// them.
+// them, with a warning on the log saying how many (a dropped character changes what the model reads).
 inline constexpr std::string_view kUnknownCharsFix = "remove them, or pass --unknown skip to drop them";
 std::vector<int> EncodeText(const Vocab& vocab, std::u32string_view text, UnknownPolicy unknown, std::string_view what,
                             std::string_view fix = kUnknownCharsFix);
 
+// "U+9F99 '龙', U+0078 'x' and 1115 more": the first kMaxUnknownCharsListed of `missing`, for messages.
+inline constexpr std::size_t kMaxUnknownCharsListed = 20;
+std::string ListUnknownChars(std::u32string_view missing);
+
 // What EncodeText does with the characters it found outside a vocabulary without <unk> (`missing`, each once):
-// under kError the UserError naming them, under kSkip nothing.
+// under kError the UserError naming them (the first kMaxUnknownCharsListed, then "and N more"; a real text can
+// have a thousand), under kSkip nothing. EncodeText itself warns under kSkip how many characters it left out.
 void CheckUnknownChars(std::u32string_view missing, UnknownPolicy unknown, std::string_view what,
                        std::string_view fix = kUnknownCharsFix);
 
