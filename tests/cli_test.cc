@@ -358,6 +358,31 @@ TEST_CASE("cli: generate's and score's contradictory or empty requests are one-l
                 scored.output);
 }
 
+TEST_CASE("cli: eval and score --text name a missing or empty text as a text file, with the relative-path hint only for relative paths") {
+  TempDir dir;
+  WriteTinyRun(dir);
+  REQUIRE(Run(dir, {"train", "--config", "tiny.json"}).exit_code == 0);
+  const std::string absolute = (fs::canonical(dir.path()) / "nope.txt").string();
+  for (const std::string command : {"eval", "score"}) {
+    const RunResult missing = Run(dir, {command, "--checkpoint", "run/last.ckpt", "--text", absolute});
+    CHECK_USER_ERROR(missing, "text file '" + absolute + "' does not exist: check the path");
+    CHECK(ErrorLine(missing).find("relative") == std::string::npos);
+    CHECK(ErrorLine(missing).find("corpus") == std::string::npos);
+    CHECK_USER_ERROR(Run(dir, {command, "--checkpoint", "run/last.ckpt", "--text", "nope.txt"}),
+                     "text file 'nope.txt' does not exist (relative paths are read from the current folder, " +
+                         fs::canonical(dir.path()).string() + "): check the path, or run from the folder it is relative to");
+    testing::WriteFile(dir / "empty.txt", "");
+    CHECK_USER_ERROR(Run(dir, {command, "--checkpoint", "run/last.ckpt", "--text", "empty.txt"}),
+                     "text file 'empty.txt' is empty: give a UTF-8 text file with some text");
+    CHECK_USER_ERROR(Run(dir, {command, "--checkpoint", "run/last.ckpt", "--text", "run"}),
+                     "text file 'run' is a directory");
+  }
+  // A corpus keeps its name, and an absolute one gets no relative-path hint either.
+  const RunResult corpus = Run(dir, {"train", "--config", "tiny.json", "--set", "data.corpus=" + absolute});
+  CHECK_USER_ERROR(corpus, "corpus file '" + absolute + "' does not exist: check the path");
+  CHECK(ErrorLine(corpus).find("relative") == std::string::npos);
+}
+
 TEST_CASE("cli: --seed takes 0 to 2^64-1 only, --sample overrides a greedy checkpoint, --greedy with it is an error") {
   TempDir dir;
   WriteTinyRun(dir);

@@ -37,7 +37,14 @@ std::string WithThousands(std::uint64_t n) {
   return digits;
 }
 
-void CheckPath(const std::string& path, std::int64_t max_chars) {
+// What the file is to the user, for the messages: a training corpus (data.max_chars can take its first part) or a
+// text to score (eval/score --text, read whole).
+enum class IdsFileUse { kCorpus, kText };
+
+// "corpus file" or "text file": every message names the file as what the user gave it for.
+std::string FileNoun(IdsFileUse use) { return use == IdsFileUse::kText ? "text file" : "corpus file"; }
+
+void CheckPath(const std::string& path, std::int64_t max_chars, IdsFileUse use) {
   if (max_chars < 0) {
     throw UserError("max_chars " + std::to_string(max_chars) +
                     " is negative: use 0 for the whole corpus or a positive count");
@@ -45,17 +52,19 @@ void CheckPath(const std::string& path, std::int64_t max_chars) {
   std::error_code ec;
   const auto status = std::filesystem::status(path, ec);
   if (!std::filesystem::exists(status)) {
-    std::string where;
-    if (std::filesystem::path(path).is_relative()) {
-      std::error_code cwd_error;
-      const std::filesystem::path cwd = std::filesystem::current_path(cwd_error);
-      if (!cwd_error) where = " (relative paths are read from the current folder, " + cwd.string() + ")";
+    // Where a relative path was looked for is the likely mistake; an absolute path has only the path to check.
+    if (!std::filesystem::path(path).is_relative()) {
+      throw UserError(FileNoun(use) + " '" + path + "' does not exist: check the path");
     }
-    throw UserError("corpus file '" + path + "' does not exist" + where +
+    std::string where;
+    std::error_code cwd_error;
+    const std::filesystem::path cwd = std::filesystem::current_path(cwd_error);
+    if (!cwd_error) where = " (relative paths are read from the current folder, " + cwd.string() + ")";
+    throw UserError(FileNoun(use) + " '" + path + "' does not exist" + where +
                     ": check the path, or run from the folder it is relative to");
   }
   if (std::filesystem::is_directory(status)) {
-    throw UserError("corpus path '" + path + "' is a directory: pass the path of a UTF-8 text file inside it");
+    throw UserError(FileNoun(use) + " '" + path + "' is a directory: pass the path of a UTF-8 text file inside it");
   }
 }
 
@@ -77,8 +86,8 @@ void LogNotes(const std::string& path, const CorpusNotes& notes) {
 // applied, and nothing after the first max_chars (0 = all), where reading stops. Fills `notes`.
 template <class Sink>
 void StreamCorpus(RegularFileReader& file, const std::string& path, NewlinePolicy policy, std::int64_t max_chars,
-                  CorpusNotes& notes, Sink&& sink) {
-  if (file.size() == 0) throw UserError("corpus file '" + path + "' is empty: give a UTF-8 text file with some text");
+                  IdsFileUse use, CorpusNotes& notes, Sink&& sink) {
+  if (file.size() == 0) throw UserError(FileNoun(use) + " '" + path + "' is empty: give a UTF-8 text file with some text");
   notes.file_bytes = file.size();
   const std::int64_t limit = max_chars > 0 ? max_chars : std::numeric_limits<std::int64_t>::max();
   std::vector<char> bytes(kPieceBytes + 4);       // a piece, after up to 3 bytes of a sequence the last one cut
@@ -150,14 +159,10 @@ void StreamCorpus(RegularFileReader& file, const std::string& path, NewlinePolic
     offset += used;
   }
   if (notes.chars == 0) {
-    throw UserError("corpus file '" + path + "' has no characters left after newline policy \"" +
+    throw UserError(FileNoun(use) + " '" + path + "' has no characters left after newline policy \"" +
                     std::string(EnumName(policy)) + "\": use newline \"keep\" or a file with more than line breaks");
   }
 }
-
-// What the file is to the user, for the messages: a training corpus (data.max_chars can take its first part) or a
-// text to score (eval/score --text, read whole).
-enum class IdsFileUse { kCorpus, kText };
 
 // The most characters the file (or max_chars) can give, after checking that their ids fit in memory.
 std::uint64_t CheckIdsFit(const RegularFileReader& file, const std::string& path, std::int64_t max_chars,
@@ -293,7 +298,7 @@ std::u32string ApplyNewlinePolicy(std::u32string text, NewlinePolicy policy) {
 }
 
 std::u32string ReadCorpus(const std::string& path, NewlinePolicy policy, std::int64_t max_chars) {
-  CheckPath(path, max_chars);
+  CheckPath(path, max_chars, IdsFileUse::kCorpus);
   const std::uint64_t memory = PhysicalMemoryBytes();
   const std::uint64_t limit = memory > 0 ? memory / kTextMemoryPerByte : std::numeric_limits<std::uint64_t>::max();
   RegularFileReader file(
@@ -303,14 +308,14 @@ std::u32string ReadCorpus(const std::string& path, NewlinePolicy policy, std::in
                          "; use a shorter part of the text"});
   std::u32string text;
   CorpusNotes notes;
-  StreamCorpus(file, path, policy, max_chars, notes,
+  StreamCorpus(file, path, policy, max_chars, IdsFileUse::kCorpus, notes,
                [&](const char32_t* chars, std::size_t count) { text.append(chars, count); });
   LogNotes(path, notes);
   return text;
 }
 
 CorpusIds ReadCorpusIds(const std::string& path, NewlinePolicy policy, std::int64_t max_chars, int min_freq) {
-  CheckPath(path, max_chars);
+  CheckPath(path, max_chars, IdsFileUse::kCorpus);
   if (min_freq < 1) {  // before a gigabyte is read for nothing
     throw UserError("min_freq " + std::to_string(min_freq) + " is below 1: use 1 to keep every character");
   }
@@ -319,7 +324,7 @@ CorpusIds ReadCorpusIds(const std::string& path, NewlinePolicy policy, std::int6
   const std::uint64_t most_chars = CheckIdsFit(file, path, max_chars, IdsFileUse::kCorpus);
   FirstAppearanceIds ids(static_cast<std::size_t>(most_chars));
   CorpusIds corpus;
-  StreamCorpus(file, path, policy, max_chars, corpus.notes,
+  StreamCorpus(file, path, policy, max_chars, IdsFileUse::kCorpus, corpus.notes,
                [&](const char32_t* chars, std::size_t count) { ids.Add(chars, count); });
   LogNotes(path, corpus.notes);
   auto [vocab, token_ids] = ids.Finish(min_freq);
@@ -329,7 +334,7 @@ CorpusIds ReadCorpusIds(const std::string& path, NewlinePolicy policy, std::int6
 }
 
 TextIds ReadTextIds(const std::string& path, NewlinePolicy policy, const Vocab& vocab) {
-  CheckPath(path, 0);
+  CheckPath(path, 0, IdsFileUse::kText);
   RegularFileReader file(path, FileRole{"text file", "check that it is a readable file",
                                         std::numeric_limits<std::uint64_t>::max(), ""});
   const std::uint64_t most_chars = CheckIdsFit(file, path, 0, IdsFileUse::kText);
@@ -348,7 +353,7 @@ TextIds ReadTextIds(const std::string& path, NewlinePolicy policy, const Vocab& 
     wide.reserve(static_cast<std::size_t>(most_chars));
   }
   TextIds text;
-  StreamCorpus(file, path, policy, 0, text.notes, [&](const char32_t* chars, std::size_t count) {
+  StreamCorpus(file, path, policy, 0, IdsFileUse::kText, text.notes, [&](const char32_t* chars, std::size_t count) {
     for (std::size_t k = 0; k < count; ++k) {
       std::int32_t id = id_of[chars[k]];
       if (id < 0) {
