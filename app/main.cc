@@ -157,6 +157,26 @@ std::string UnknownNameMessage(CLI::App& app, int argc, char** argv) {
   return "";
 }
 
+// A numeric option given a value CLI11 cannot convert ("Could not convert: --threads = abc"), as the project's one
+// line with the option's kind and description (lib/suggest.h); empty for other errors. One place for every numeric
+// option of every command: the option is found by its name among the parsed command's, its kind by its type.
+std::string BadNumberMessage(CLI::App& app, const std::string& what) {
+  const std::string lead = "Could not convert: ";
+  const std::vector<CLI::App*> parsed = app.get_subcommands();
+  if (parsed.empty() || !what.starts_with(lead)) return "";
+  const CLI::App& command = *parsed.back();
+  for (const CLI::Option* option : command.get_options()) {
+    const std::string head = lead + option->get_name() + " = ";
+    if (!what.starts_with(head)) continue;
+    const std::string type = option->get_type_name();
+    if (!type.starts_with("INT") && !type.starts_with("UINT") && !type.starts_with("FLOAT")) return "";
+    return charlm::BadNumberMessage(command.get_name(), option->get_name(), what.substr(head.size()),
+                                    type.starts_with("FLOAT") ? charlm::NumberKind::kNumber : charlm::NumberKind::kInteger,
+                                    option->get_description(), option->get_default_str());
+  }
+  return "";
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -436,14 +456,14 @@ int main(int argc, char** argv) {
                           "also time the training step's elementwise phases (cell kernels, softmax, optimizer)");
   bench_command
       ->add_option("--np", bench.processes,
-                   "train data-parallel over N processes (train.batch_size is the global batch); starts mpirun itself, "
-                   "with --allow-run-as-root when run as root")
-      ->capture_default_str()
-      ->check(CLI::Range(1, 4096));
+                   "train data-parallel over N processes, 1 to 4096 (train.batch_size is the global batch); starts "
+                   "mpirun itself, with --allow-run-as-root when run as root")
+      ->capture_default_str();
   bench_command->add_flag("--no-overlap", [&](std::int64_t) { bench.overlap = false; },
                           "with --np: sum the gradients after the backward pass instead of during it");
   bench_command->callback([&] {
     run = [&] {
+      charlm::CheckBenchProcesses(bench.processes);
       if (bench.processes > 1 && !charlm::StartedByLauncher()) charlm::ExecUnderMpirun(bench.processes, argc, argv);
       g_workers = charlm::JoinWorkers(&argc, &argv);
       if (g_workers->rank() != 0) spdlog::set_level(spdlog::level::off);
@@ -461,6 +481,10 @@ int main(int argc, char** argv) {
   } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
+    if (const std::string number = BadNumberMessage(app, e.what()); !number.empty()) {
+      std::fprintf(stderr, "charlm: error: %s\n", number.c_str());
+      return 2;
+    }
     if (const std::string unknown = UnknownNameMessage(app, argc, argv); !unknown.empty()) {
       std::fprintf(stderr, "charlm: error: %s\n", unknown.c_str());
       return 2;

@@ -275,6 +275,13 @@ BenchResult RunBenchmark(const Config& config, int vocab_size, double seconds, W
   return r;
 }
 
+void CheckBenchProcesses(int processes) {
+  if (processes < 1 || processes > kMaxBenchProcesses) {
+    throw UserError("--np " + std::to_string(processes) + " is out of range: expected an integer from 1 to " +
+                    std::to_string(kMaxBenchProcesses) + " (processes); e.g. --np 2");
+  }
+}
+
 void RunBench(const BenchCommand& command, Workers& workers, std::ostream& out) {
   if (command.seconds <= 0) {
     throw UserError("--seconds " + std::to_string(command.seconds) + " must be above 0: e.g. --seconds 3");

@@ -72,6 +72,9 @@ BenchResult RunBenchmark(const Config& config, int vocab_size, double seconds, W
                          bool overlap = true, bool breakdown = false);
 // The text `charlm bench` prints without --json; it ends with a note when the run did not have its cores.
 std::string FormatBenchReport(const BenchResult& result);
+// UserError unless --np is 1 to kMaxBenchProcesses, checked before mpirun is started with it.
+inline constexpr int kMaxBenchProcesses = 4096;
+void CheckBenchProcesses(int processes);
 // Rank 0 alone writes to `out`; the job's size must be command.processes.
 void RunBench(const BenchCommand& command, Workers& workers, std::ostream& out);
 

@@ -1,7 +1,8 @@
-// Nearest-name suggestions for mistyped keys, options and commands.
+// Nearest-name suggestions for mistyped keys, options and commands, and the message for a value that is not a number.
 #include "suggest.h"
 
 #include <algorithm>
+#include <cctype>
 #include <limits>
 
 #include "text/utf8.h"
@@ -55,6 +56,24 @@ std::string UnknownCommandMessage(std::string_view typed, const std::vector<std:
   const std::optional<std::string> nearest = NearestName(typed, commands);
   return EscapeControlChars(std::string(typed)) + " is not a command" + (nearest ? ": did you mean " + *nearest + "?" : "") +
          " (charlm --help lists the commands)";
+}
+
+std::string BadNumberMessage(std::string_view command, std::string_view option, std::string_view value, NumberKind kind,
+                             std::string_view meaning, std::string_view example) {
+  const bool integer = kind == NumberKind::kInteger;
+  // Digits alone (a sign allowed) are a whole number: refused, it can only be too large for the option.
+  std::string_view digits = value;
+  if (digits.starts_with('-') || digits.starts_with('+')) digits.remove_prefix(1);
+  const bool whole = !digits.empty() && std::all_of(digits.begin(), digits.end(), [](char c) {
+    return std::isdigit(static_cast<unsigned char>(c)) != 0;
+  });
+  const std::string shown = EscapeControlChars(value);
+  const std::string problem = integer && whole ? " is out of range" : integer ? " is not a whole number" : " is not a number";
+  const std::string takes = integer ? "an integer" : "a number";
+  const std::string described = meaning.empty() ? "" : " (" + std::string(meaning) + ")";
+  const std::string shown_example = !example.empty() ? std::string(example) : integer ? "1" : "0.5";
+  return std::string(option) + " " + (shown.empty() ? "\"\"" : shown) + problem + ": " + std::string(command) + " " +
+         std::string(option) + " takes " + takes + described + "; e.g. " + std::string(option) + " " + shown_example;
 }
 
 }  // namespace charlm

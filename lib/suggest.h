@@ -1,4 +1,5 @@
-// "Did you mean ...?" for a name a user mistyped: config keys, command-line options and commands, :set options.
+// What to say about a word a user mistyped: "did you mean ...?" for a name (config keys, command-line options and
+// commands, :set options), and the one line for a numeric option's value that is not a number.
 #pragma once
 
 #include <optional>
@@ -25,5 +26,16 @@ std::string UnknownOptionMessage(std::string_view command, std::string_view type
 // The error line for a first word that is not one of `commands`, e.g.
 //   "genrate is not a command: did you mean generate? (charlm --help lists the commands)"
 std::string UnknownCommandMessage(std::string_view typed, const std::vector<std::string>& commands);
+
+// What a numeric command-line option takes, from its declared type.
+enum class NumberKind { kInteger, kNumber };
+
+// The error line for a numeric option given a value that is not a number of its kind (CLI11 only says "Could not
+// convert"): the option, the value, what it takes with the option's own description, and an example, e.g.
+//   "--threads abc is not a whole number: eval --threads takes an integer (threads, 0 = all cores); e.g. --threads 1"
+// An integer too large for the option's type is "out of range" instead. `example` is the value shown after
+// "e.g." (the option's default when it has one); empty gives 1 for an integer and 0.5 for a number.
+std::string BadNumberMessage(std::string_view command, std::string_view option, std::string_view value, NumberKind kind,
+                             std::string_view meaning, std::string_view example = "");
 
 }  // namespace charlm

@@ -48,5 +48,17 @@ TEST_CASE("suggest: an unknown option names the command, the nearest option as w
         "xyzzy is not a command (charlm --help lists the commands)");
 }
 
+TEST_CASE("suggest: a numeric option's non-number names the option, the value, what it takes and an example") {
+  CHECK(BadNumberMessage("eval", "--threads", "abc", NumberKind::kInteger, "threads, 0 = all cores") ==
+        "--threads abc is not a whole number: eval --threads takes an integer (threads, 0 = all cores); e.g. --threads 1");
+  CHECK(BadNumberMessage("eval", "--threads", "2.5", NumberKind::kInteger, "") ==
+        "--threads 2.5 is not a whole number: eval --threads takes an integer; e.g. --threads 1");
+  CHECK(BadNumberMessage("baseline", "--order", "-99999999999", NumberKind::kInteger, "n-gram order", "5") ==
+        "--order -99999999999 is out of range: baseline --order takes an integer (n-gram order); e.g. --order 5");
+  CHECK(BadNumberMessage("generate", "--top-p", "", NumberKind::kNumber, "mass") ==
+        "--top-p \"\" is not a number: generate --top-p takes a number (mass); e.g. --top-p 0.5");
+  CHECK(BadNumberMessage("generate", "--top-p", "a\nb", NumberKind::kNumber, "").find("a\\nb") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace charlm
