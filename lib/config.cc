@@ -266,14 +266,12 @@ const std::vector<std::string>& AllDottedKeys() {
   return keys;
 }
 
-// The message for a key that no field list names: the nearest key of the same section, else the same
-// name in another section, else the list of valid keys.
-std::string UnknownKeyMessage(const std::string& prefix, const std::string& key,
-                              const std::vector<std::string>& valid) {
+// What to do about a key that no field list names: the nearest key of the same section, else the same name in
+// another section, else the list of valid keys.
+std::string UnknownKeyHint(const std::string& prefix, const std::string& key, const std::vector<std::string>& valid) {
   const std::string full = prefix + key;
-  const std::string shown = EscapeControlChars(full);
   if (const std::optional<std::string> nearest = NearestName(key, valid)) {
-    return "unknown key \"" + shown + "\": did you mean \"" + prefix + *nearest + "\"?";
+    return "did you mean \"" + prefix + *nearest + "\"?";
   }
   std::string elsewhere;
   for (const auto& dotted : AllDottedKeys()) {
@@ -281,21 +279,86 @@ std::string UnknownKeyMessage(const std::string& prefix, const std::string& key,
     const std::string leaf = dot == std::string::npos ? dotted : dotted.substr(dot + 1);
     if (leaf == key && dotted != full) elsewhere += (elsewhere.empty() ? "\"" : " or \"") + dotted + "\"";
   }
-  if (!elsewhere.empty()) return "unknown key \"" + shown + "\": did you mean " + elsewhere + "?";
+  if (!elsewhere.empty()) return "did you mean " + elsewhere + "?";
   std::string list;
   for (const auto& name : valid) list += (list.empty() ? "" : ", ") + name;
   const std::string where = prefix.empty() ? "at the top level" : "in \"" + prefix.substr(0, prefix.size() - 1) + "\"";
-  return "unknown key \"" + shown + "\": remove it or use one of the keys valid " + where + ": " + list;
+  return "remove it or use one of the keys valid " + where + ": " + list;
 }
 
-// Reads the fields a JSON object has into a struct that starts out holding the defaults.
+// The keys of a JSON config that no field list names, each with its hint, found before any value is read so that
+// one message names all of them (a config with three typos is fixed in one go, not three runs).
+class UnknownKeyFinder {
+ public:
+  struct Found {
+    std::string key;   // dotted
+    std::string hint;  // UnknownKeyHint
+  };
+
+  UnknownKeyFinder(const json& in, std::string prefix, std::vector<Found>& found)
+      : in_(in), prefix_(std::move(prefix)), found_(found) {}
+
+  template <typename T>
+  void operator()(std::string_view name, T&, const Rule&, std::string_view) {
+    known_.emplace_back(name);
+  }
+
+  template <typename S>
+  void Section(std::string_view name, S& section) {
+    known_.emplace_back(name);
+    const auto it = in_.find(std::string(name));
+    if (it == in_.end() || !it->is_object()) return;  // JsonReader says what is wrong with a section that is not one
+    UnknownKeyFinder inner(*it, prefix_ + std::string(name) + ".", found_);
+    VisitFields(section, inner);
+    inner.Finish();
+  }
+
+  void Finish() {
+    for (const auto& [key, value] : in_.items()) {
+      if (std::find(known_.begin(), known_.end(), key) == known_.end()) {
+        found_.push_back({prefix_ + key, UnknownKeyHint(prefix_, key, known_)});
+      }
+    }
+  }
+
+ private:
+  const json& in_;
+  std::string prefix_;
+  std::vector<Found>& found_;
+  std::vector<std::string> known_;
+};
+
+// UserError naming every unknown key of `j` (the first kMaxUnknownKeysListed, then how many more), if it has any.
+void RejectUnknownKeys(const json& j) {
+  std::vector<UnknownKeyFinder::Found> found;
+  Config config;
+  UnknownKeyFinder finder(j, "", found);
+  VisitFields(config, finder);
+  finder.Finish();
+  if (found.empty()) return;
+  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
+  if (found.size() == 1) {
+    throw UserError("unknown key \"" + EscapeControlChars(found[0].key) + "\": " + found[0].hint);
+  }
+  constexpr std::size_t kMaxUnknownKeysListed = 20;
+  std::string message = std::to_string(found.size()) + " unknown keys: ";
+  for (std::size_t k = 0; k < std::min(found.size(), kMaxUnknownKeysListed); ++k) {
+    message += (k == 0 ? "\"" : "; \"") + EscapeControlChars(found[k].key) + "\": " + found[k].hint;
+  }
+  if (found.size() > kMaxUnknownKeysListed) {
+    message += "; and " + std::to_string(found.size() - kMaxUnknownKeysListed) + " more";
+  }
+  throw UserError(message);
+}
+
+// Reads the fields a JSON object has into a struct that starts out holding the defaults (unknown keys were
+// refused before, RejectUnknownKeys).
 class JsonReader {
  public:
   JsonReader(const json& in, std::string prefix) : in_(in), prefix_(std::move(prefix)) {}
 
   template <typename T>
   void operator()(std::string_view name, T& field, const Rule& rule, std::string_view meaning) {
-    known_.emplace_back(name);
     const std::string key = prefix_ + std::string(name);
     const auto it = in_.find(std::string(name));
     if (it == in_.end()) {
@@ -310,7 +373,6 @@ class JsonReader {
 
   template <typename S>
   void Section(std::string_view name, S& section) {
-    known_.emplace_back(name);
     const std::string key = prefix_ + std::string(name);
     static const json kEmptySection = json::object();
     const auto it = in_.find(std::string(name));
@@ -321,15 +383,6 @@ class JsonReader {
     }
     JsonReader inner(inner_json, key + ".");
     VisitFields(section, inner);
-    inner.RejectUnknownKeys();
-  }
-
-  void RejectUnknownKeys() const {
-    for (const auto& [key, value] : in_.items()) {
-      if (std::find(known_.begin(), known_.end(), key) == known_.end()) {
-        throw UserError(UnknownKeyMessage(prefix_, key, known_));
-      }
-    }
   }
 
  private:
@@ -429,7 +482,6 @@ class JsonReader {
 
   const json& in_;
   std::string prefix_;
-  std::vector<std::string> known_;
 };
 
 // Checks each field against its rule; the defaults (always valid, except the required corpus) make the example fix.
@@ -599,10 +651,10 @@ Config ConfigFromJson(const nlohmann::json& j) {
     throw UserError("expected a JSON object with the sections data, model, train and generate at the top level, got " +
                     Shown(j));
   }
+  RejectUnknownKeys(j);  // first, all of them: a misspelt key may be why another value looks wrong
   Config config;
   JsonReader reader(j, "");
   VisitFields(config, reader);
-  reader.RejectUnknownKeys();
   return config;
 }
 

@@ -85,6 +85,10 @@ TEST_CASE("cli: an unknown key is named with the nearest known key") {
                    "unknown key \"model.hiden_size\": did you mean \"model.hidden_size\"?");
   CHECK_USER_ERROR(Run(dir, {"train", "--config", "tiny.json", "--set", "train.epoch=3"}),
                    "did you mean \"train.epochs\"");
+  // Every unknown key in one line, not the first alone.
+  const RunResult two = Run(dir, {"train", "--config", "typo.json", "--set", "train.epoch=3"});
+  CHECK(ErrorLine(two) == "charlm: error: typo.json with --set overrides: 2 unknown keys: \"model.hiden_size\": did you "
+                          "mean \"model.hidden_size\"?; \"train.epoch\": did you mean \"train.epochs\"?");
 }
 
 TEST_CASE("cli: a value of the wrong type names the key, the expected type and an example") {

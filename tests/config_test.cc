@@ -265,6 +265,18 @@ TEST_CASE("config: unknown keys name the nearest valid key") {
   // The right name in the wrong section points to where it belongs.
   CHECK(from(R"({"data": {"corpus": "x"}, "model": {"epochs": 3}})") ==
         "unknown key \"model.epochs\": did you mean \"train.epochs\"?");
+  // All of them in one message, each with its hint, before any value is read (the wrong type is not reached).
+  CHECK(from(R"({"data": {"corpus": "x"}, "model": {"hiden_size": 3, "cell": 5}, "train": {"epoch": 2}, "genrate": {}})") ==
+        "3 unknown keys: \"genrate\": did you mean \"generate\"?; \"model.hiden_size\": did you mean "
+        "\"model.hidden_size\"?; \"train.epoch\": did you mean \"train.epochs\"?");
+  // A config of many: the first 20, then how many more.
+  json many = {{"data", {{"corpus", "x"}}}, {"model", json::object()}};
+  for (int k = 0; k < 25; ++k) many["model"]["extra" + std::to_string(100 + k)] = k;
+  const std::string listed = UserErrorOf([&] { ConfigFromJson(many); });
+  CHECK(listed.starts_with("25 unknown keys: \"model.extra100\": remove it or use one of the keys valid in \"model\""));
+  CHECK(listed.find("model.extra119") != std::string::npos);
+  CHECK(listed.find("model.extra120") == std::string::npos);
+  CHECK(listed.ends_with("; and 5 more"));
 }
 
 TEST_CASE("config: wrong types name the key, the value and its type") {
