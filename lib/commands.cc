@@ -109,9 +109,13 @@ int RunGenerate(const GenerateCommand& command, const GenerateIo& io) {
   // Range checks reuse the config's, so the CLI and the config accept exactly the same values.
   RestoredModel restored = RestoreModel(command.checkpoint);
   SetPrecision(command.precision, restored.model);
-  if (command.prefixes.empty() && command.prefix_files.empty() && !command.interactive) {
+  // Without a prefix of its own, generate continues the checkpoint's generate.prefixes, as it takes every other
+  // option left out from the checkpoint's generate section (and as the training run sampled them).
+  const bool no_prefix = command.prefixes.empty() && command.prefix_files.empty() && !command.interactive;
+  if (no_prefix && restored.config.generate.prefixes.empty()) {
     // The example is text of this model's own vocabulary, whatever its language.
-    throw UserError("generate needs at least one --prefix TEXT (or --prefix-file FILE, or --interactive), e.g. --prefix " +
+    throw UserError("generate needs a --prefix TEXT (or --prefix-file FILE, or --interactive): the checkpoint's config "
+                    "has no generate.prefixes to continue; e.g. --prefix " +
                     ShellQuote(SuggestedPrefix(restored.vocab, restored.config.generate.prefixes)));
   }
   Config config = restored.config;
@@ -170,6 +174,12 @@ int RunGenerate(const GenerateCommand& command, const GenerateIo& io) {
   }
   std::vector<std::string> prefixes = command.prefixes;
   for (const std::string& path : command.prefix_files) prefixes.push_back(ReadPrefixFile(path));
+  if (no_prefix) {
+    prefixes = restored.config.generate.prefixes;
+    std::string shown;
+    for (const std::string& prefix : prefixes) shown += (shown.empty() ? "\"" : ", \"") + EscapeControlChars(prefix) + "\"";
+    spdlog::info("no --prefix given: continuing the checkpoint's generate.prefixes, {}", shown);
+  }
 
   SetBlasThreads(config.train.threads);  // generation splits its batch-1 products over as many threads as training
   const AnswerSetup setup{restored.model, restored.vocab, config.data.newline, unknown, command.json};

@@ -335,7 +335,8 @@ TEST_CASE("cli: generate's and score's contradictory or empty requests are one-l
   CHECK_USER_ERROR(Run(dir, {"generate", "--checkpoint", "run/last.ckpt", "--prefix-file", "-", "--interactive"}),
                    "--prefix-file - and --interactive both read standard input: give the prefix file by its path");
   CHECK_USER_ERROR(Run(dir, {"generate", "--checkpoint", "run/last.ckpt"}),
-                   "generate needs at least one --prefix TEXT (or --prefix-file FILE, or --interactive), e.g. --prefix ");
+                   "generate needs a --prefix TEXT (or --prefix-file FILE, or --interactive): the checkpoint's config "
+                   "has no generate.prefixes to continue; e.g. --prefix ");
 
   CHECK_USER_ERROR(Run(dir, {"score", "--checkpoint", "run/last.ckpt"}),
                    "score needs exactly one of --text FILE or --prefix TEXT");
@@ -361,6 +362,24 @@ TEST_CASE("cli: generate's and score's contradictory or empty requests are one-l
                                              "outside the model's vocabulary (the figures below cover the other 13): "
                                              "U+9F99 '龙'") != std::string::npos,
                 scored.output);
+}
+
+TEST_CASE("cli: generate without --prefix continues the checkpoint's generate.prefixes, and says so") {
+  TempDir dir;
+  WriteTinyRun(dir);
+  REQUIRE(Run(dir, {"train", "--config", "tiny.json", "--set", "generate.prefixes=[\"the\", \"a cat\"]"}).exit_code == 0);
+  const RunResult r = Run(dir, {"generate", "--checkpoint", "run/last.ckpt", "--length", "5", "--json"});
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  const std::string said = "charlm: info: no --prefix given: continuing the checkpoint's generate.prefixes, \"the\", \"a cat\"\n";
+  REQUIRE_MESSAGE(r.output.starts_with(said), r.output);
+  std::istringstream lines(r.output.substr(said.size()));
+  std::vector<std::string> prefixes;
+  for (std::string line; std::getline(lines, line);) prefixes.push_back(nlohmann::json::parse(line).at("prefix"));
+  CHECK(prefixes == std::vector<std::string>{"the", "a cat"});
+  // Given prefixes replace them, silently.
+  const RunResult given = Run(dir, {"generate", "--checkpoint", "run/last.ckpt", "--length", "5", "--prefix", "dog"});
+  CHECK(given.output.starts_with("dog"));
+  CHECK(given.output.find("generate.prefixes") == std::string::npos);
 }
 
 TEST_CASE("cli: eval and score --text name a missing or empty text as a text file, with the relative-path hint only for relative paths") {
