@@ -398,7 +398,14 @@ class JsonReader {
   static void Read(const json& value, const std::string& key, const std::string& name, const Rule& rule, T& field) {
     if constexpr (EnumField<T>) {
       const auto parsed = value.is_string() ? ParseEnum<T>(value.get<std::string>()) : std::nullopt;
-      if (!parsed) throw UserError(key + ": expected one of " + EnumChoices<T>() + ", got " + Shown(value));
+      if (!parsed) {
+        // A misspelt value ("lsmt") gets the same did-you-mean as a misspelt key.
+        std::vector<std::string> names(EnumNames<T>::kNames.begin(), EnumNames<T>::kNames.end());
+        const std::optional<std::string> nearest =
+            value.is_string() ? NearestName(value.get<std::string>(), names) : std::nullopt;
+        throw UserError(key + ": expected one of " + EnumChoices<T>() + ", got " + Shown(value) +
+                        (nearest ? ": did you mean \"" + *nearest + "\"?" : ""));
+      }
       field = *parsed;
     } else if constexpr (std::same_as<T, bool>) {
       if (!value.is_boolean()) {

@@ -100,6 +100,10 @@ TEST_CASE("cli: a value of the wrong type names the key, the expected type and a
   testing::WriteFile(dir / "enum.json", R"({"data": {"corpus": "text.txt"}, "model": {"cell": "transformer"}})");
   CHECK_USER_ERROR(Run(dir, {"train", "--config", "enum.json"}),
                    "model.cell: expected one of \"rnn\" | \"gru\" | \"lstm\", got \"transformer\"");
+  CHECK(ErrorLine(Run(dir, {"train", "--config", "enum.json"})).find("did you mean") == std::string::npos);
+  // A misspelt value is named with the nearest spelling, as a misspelt key is.
+  CHECK_USER_ERROR(Run(dir, {"train", "--config", "tiny.json", "--set", "model.cell=lsmt"}),
+                   "model.cell: expected one of \"rnn\" | \"gru\" | \"lstm\", got \"lsmt\" (string): did you mean \"lstm\"?");
 }
 
 TEST_CASE("cli: out-of-range values name the key, the value and the accepted range") {
@@ -495,6 +499,8 @@ TEST_CASE("cli: resuming a finished run is an error that says how to go on, and 
   const RunResult copy = Run(dir, {"train", "--resume", "run/last.ckpt", "--set", "train.out_dir=copyto"});
   CHECK_USER_ERROR(copy, "the run is already complete (2 epochs done, train.epochs is 2)");
   CHECK_FALSE(fs::exists(dir / "copyto"));
+  REQUIRE(Run(dir, {"train", "--config", "tiny.json", "--set", "train.epochs=1", "--set", "train.out_dir=one"}).exit_code == 0);
+  CHECK_USER_ERROR(Run(dir, {"train", "--resume", "one/last.ckpt"}), "the run is already complete (1 epoch done, train.epochs is 1)");
   const RunResult steps = Run(dir, {"train", "--resume", "run/last.ckpt", "--set", "train.epochs=5", "--set",
                                     "train.max_steps=3", "--set", "train.out_dir=steps"});
   CHECK_USER_ERROR(steps, "steps and train.max_steps is 3, so nothing was trained or written: to train on, resume "

@@ -321,7 +321,7 @@ TEST_CASE("config: integer fields accept integral numbers written as floats") {
 TEST_CASE("config: a bad enum spelling lists the choices") {
   const std::string message =
       UserErrorOf([] { ConfigFromJson(json::parse(R"({"data": {"corpus": "x"}, "model": {"cell": "grux"}})")); });
-  CHECK(message == "model.cell: expected one of \"rnn\" | \"gru\" | \"lstm\", got \"grux\" (string)");
+  CHECK(message == "model.cell: expected one of \"rnn\" | \"gru\" | \"lstm\", got \"grux\" (string): did you mean \"gru\"?");
   CHECK(UserErrorOf([] { ConfigFromJson(json::parse(R"({"data": {"corpus": "x"}, "train": {"sampler": 1}})")); }) ==
         "train.sampler: expected one of \"random\" | \"consecutive\", got 1 (number)");
 }

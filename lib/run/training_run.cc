@@ -113,7 +113,8 @@ std::optional<CheckpointData> OpenResume(const Config& config, const std::string
     // claims a best.ckpt it never saved.
     if (progress.epochs_completed >= config.train.epochs) {
       throw UserError("--resume " + resume_path + ": the run is already complete (" +
-                      std::to_string(progress.epochs_completed) + " epochs done, train.epochs is " +
+                      std::to_string(progress.epochs_completed) +
+                      (progress.epochs_completed == 1 ? " epoch" : " epochs") + " done, train.epochs is " +
                       std::to_string(config.train.epochs) + "), so nothing was trained or written: to train on, " +
                       "resume with --set train.epochs=N for an N above " + std::to_string(progress.epochs_completed));
     }
