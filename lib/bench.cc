@@ -301,7 +301,7 @@ void RunBench(const BenchCommand& command, Workers& workers, std::ostream& out) 
     nlohmann::json j = ConfigToJson(config);
     j["data"]["corpus"] = "(random tokens)";
     for (const std::string& assignment : command.overrides) ApplyOverride(j, assignment);
-    config = ConfigFromJson(j);
+    config = ConfigFromJson(j, command.overrides);
     ValidateConfig(config);
   }
   if (command.breakdown && command.processes > 1) {

@@ -50,7 +50,7 @@ Config ResolveTrainConfig(const std::string& config_path, const std::vector<std:
     j["train"]["out_dir"] = here;  // said by OutDirGuard once the folder is locked
   }
   for (const std::string& assignment : overrides) ApplyOverride(j, assignment);
-  Config config = ConfigFromJson(j);
+  Config config = ConfigFromJson(j, overrides);
   ValidateConfig(config);
   return config;
 }
@@ -358,7 +358,7 @@ void RunBaseline(const BaselineCommand& command, std::ostream& out) {
     throw UserError("baseline needs --corpus FILE (or --config FILE naming data.corpus): e.g. charlm baseline --corpus "
                     "notes.txt");
   }
-  Config config = ConfigFromJson(j);
+  Config config = ConfigFromJson(j, command.config.empty() ? command.overrides : std::vector<std::string>());
   ValidateConfig(config);
   const Dataset data = LoadDataset(config.data);
   if (data.Validation().size() < 2) {

@@ -355,7 +355,9 @@ void RejectUnknownKeys(const json& j) {
 // refused before, RejectUnknownKeys).
 class JsonReader {
  public:
-  JsonReader(const json& in, std::string prefix) : in_(in), prefix_(std::move(prefix)) {}
+  // `set_keys`: the dotted keys --set gave, whose examples are written as --set KEY=VALUE.
+  JsonReader(const json& in, std::string prefix, const std::vector<std::string>& set_keys)
+      : in_(in), prefix_(std::move(prefix)), set_keys_(set_keys) {}
 
   template <typename T>
   void operator()(std::string_view name, T& field, const Rule& rule, std::string_view meaning) {
@@ -368,7 +370,8 @@ class JsonReader {
       }
       return;
     }
-    Read(*it, key, std::string(name), rule, field);
+    const bool from_set = std::find(set_keys_.begin(), set_keys_.end(), key) != set_keys_.end();
+    Read(*it, key, rule, Example(from_set ? key : std::string(name), field, from_set), field);
   }
 
   template <typename S>
@@ -381,21 +384,23 @@ class JsonReader {
       throw UserError(key + ": expected a section (a JSON object of keys), got " + Shown(inner_json) +
                       "; write e.g. \"" + std::string(name) + "\": {...}");
     }
-    JsonReader inner(inner_json, key + ".");
+    JsonReader inner(inner_json, key + ".", set_keys_);
     VisitFields(section, inner);
   }
 
  private:
-  // `field` still holds its default here, which makes the example in the message.
+  // `field` still holds its default here, which makes the example in the message: as the value was given, in the
+  // config's JSON or on the command line (a string needs no quotes there).
   template <typename T>
-  static std::string Example(const std::string& name, const T& field) {
+  static std::string Example(const std::string& name, const T& field, bool from_set) {
     const json example = ToJsonValue(field);
     if (example.is_string() && example.get<std::string>().empty()) return "";
+    if (from_set) return "; write e.g. --set " + name + "=" + (example.is_string() ? example.get<std::string>() : Dumped(example));
     return "; write e.g. \"" + name + "\": " + Dumped(example);
   }
 
   template <typename T>
-  static void Read(const json& value, const std::string& key, const std::string& name, const Rule& rule, T& field) {
+  static void Read(const json& value, const std::string& key, const Rule& rule, const std::string& example, T& field) {
     if constexpr (EnumField<T>) {
       const auto parsed = value.is_string() ? ParseEnum<T>(value.get<std::string>()) : std::nullopt;
       if (!parsed) {
@@ -413,12 +418,12 @@ class JsonReader {
       }
       field = value.get<bool>();
     } else if constexpr (IntegerField<T>) {
-      field = ReadInteger<T>(value, key, rule, Example(name, field));
+      field = ReadInteger<T>(value, key, rule, example);
     } else if constexpr (std::same_as<T, double>) {
-      if (!value.is_number()) throw UserError(key + ": expected a number, got " + Shown(value) + Example(name, field));
+      if (!value.is_number()) throw UserError(key + ": expected a number, got " + Shown(value) + example);
       field = value.get<double>();
     } else if constexpr (std::same_as<T, std::string>) {
-      if (!value.is_string()) throw UserError(key + ": expected a string, got " + Shown(value) + Example(name, field));
+      if (!value.is_string()) throw UserError(key + ": expected a string, got " + Shown(value) + example);
       field = value.get<std::string>();
     } else if constexpr (std::same_as<T, std::vector<std::string>>) {
       // A lone string is accepted as a list of one, which keeps "--set generate.prefixes=爱" short.
@@ -427,13 +432,13 @@ class JsonReader {
         return;
       }
       if (!value.is_array()) {
-        throw UserError(key + ": expected a list of strings, got " + Shown(value) + Example(name, field));
+        throw UserError(key + ": expected a list of strings, got " + Shown(value) + example);
       }
       std::vector<std::string> items;
       for (std::size_t i = 0; i < value.size(); ++i) {
         if (!value[i].is_string()) {
           throw UserError(key + "[" + std::to_string(i) + "]: expected a string, got " + Shown(value[i]) +
-                          Example(name, field));
+                          example);
         }
         items.push_back(value[i].get<std::string>());
       }
@@ -489,6 +494,7 @@ class JsonReader {
 
   const json& in_;
   std::string prefix_;
+  const std::vector<std::string>& set_keys_;
 };
 
 // Checks each field against its rule; the defaults (always valid, except the required corpus) make the example fix.
@@ -632,9 +638,9 @@ json ParseJsonText(std::string_view text, std::string_view source_name) {
 }
 
 // Types and validates, naming where the config came from in every message.
-Config TypedConfig(const json& j, const std::string& origin) {
+Config TypedConfig(const json& j, const std::string& origin, const std::vector<std::string>& overrides = {}) {
   try {
-    Config config = ConfigFromJson(j);
+    Config config = ConfigFromJson(j, overrides);
     ValidateConfig(config);
     return config;
   } catch (const UserError& e) {
@@ -653,14 +659,18 @@ nlohmann::json ConfigToJson(const Config& config) {
   return out;
 }
 
-Config ConfigFromJson(const nlohmann::json& j) {
+Config ConfigFromJson(const nlohmann::json& j, const std::vector<std::string>& overrides) {
   if (!j.is_object()) {
     throw UserError("expected a JSON object with the sections data, model, train and generate at the top level, got " +
                     Shown(j));
   }
   RejectUnknownKeys(j);  // first, all of them: a misspelt key may be why another value looks wrong
+  std::vector<std::string> set_keys;
+  for (const std::string& assignment : overrides) {
+    set_keys.emplace_back(Trim(std::string_view(assignment).substr(0, assignment.find('='))));
+  }
   Config config;
-  JsonReader reader(j, "");
+  JsonReader reader(j, "", set_keys);
   VisitFields(config, reader);
   return config;
 }
@@ -704,7 +714,7 @@ Config LoadConfigFile(const std::string& path, const std::vector<std::string>& o
   if (j.is_object()) {
     for (const auto& assignment : overrides) ApplyOverride(j, assignment);
   }
-  return TypedConfig(j, overrides.empty() ? path : path + " with --set overrides");
+  return TypedConfig(j, overrides.empty() ? path : path + " with --set overrides", overrides);
 }
 
 void ApplyOverride(nlohmann::json& j, std::string_view assignment) {

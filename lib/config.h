@@ -107,8 +107,9 @@ struct Config {
 nlohmann::json ConfigToJson(const Config& config);
 
 // Missing keys keep their defaults; unknown keys, wrong types and bad enum spellings are UserErrors.
-// data.corpus must be present. Does not validate ranges (see ValidateConfig).
-Config ConfigFromJson(const nlohmann::json& j);
+// data.corpus must be present. Does not validate ranges (see ValidateConfig). `overrides`: the --set assignments
+// already applied to j (ApplyOverride), so that a bad value they gave is answered with a --set example.
+Config ConfigFromJson(const nlohmann::json& j, const std::vector<std::string>& overrides = {});
 
 // Parses, types and validates a config; malformed JSON is reported as "<source>:<line>:<column>: ...".
 Config ParseConfigText(std::string_view text, std::string_view source_name);

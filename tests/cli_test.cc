@@ -97,6 +97,12 @@ TEST_CASE("cli: a value of the wrong type names the key, the expected type and a
   testing::WriteFile(dir / "type.json", R"({"data": {"corpus": "text.txt"}, "model": {"hidden_size": "big"}})");
   CHECK_USER_ERROR(Run(dir, {"train", "--config", "type.json"}),
                    "model.hidden_size: expected an integer, got \"big\" (string); write e.g. \"hidden_size\": 256");
+  // Given with --set, the example is a --set too, not the JSON form.
+  CHECK(ErrorLine(Run(dir, {"train", "--config", "tiny.json", "--set", "train.batch_size=abc"})) ==
+        "charlm: error: tiny.json with --set overrides: train.batch_size: expected an integer, got \"abc\" (string); "
+        "write e.g. --set train.batch_size=32");
+  CHECK_USER_ERROR(Run(dir, {"train", "--config", "tiny.json", "--set", "train.out_dir=3"}),
+                   "train.out_dir: expected a string, got 3 (number); write e.g. --set train.out_dir=runs/default");
   testing::WriteFile(dir / "enum.json", R"({"data": {"corpus": "text.txt"}, "model": {"cell": "transformer"}})");
   CHECK_USER_ERROR(Run(dir, {"train", "--config", "enum.json"}),
                    "model.cell: expected one of \"rnn\" | \"gru\" | \"lstm\", got \"transformer\"");
