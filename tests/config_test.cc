@@ -575,5 +575,12 @@ TEST_CASE("config: a --set number beyond a double's range says so") {
   CHECK(j["train"]["out_dir"] == "1e400x");
 }
 
+TEST_CASE("config: an enum value in capitals gets its lower-case spelling as the did-you-mean") {
+  json k = json::parse(R"({"data": {"corpus": "x"}})");
+  ApplyOverride(k, "model.cell=LSTM");
+  const std::string message = UserErrorOf([&] { ConfigFromJson(k); });
+  CHECK_MESSAGE(message.ends_with("got \"LSTM\" (string): did you mean \"lstm\"?"), message);
+}
+
 }  // namespace
 }  // namespace charlm
