@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <cassert>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -182,6 +183,15 @@ std::size_t RegularFileReader::Read(char* buffer, std::size_t capacity) {
     filled += static_cast<std::size_t>(count);
   }
   return filled;
+}
+
+void RegularFileReader::Seek(std::uint64_t offset) {
+  assert(offset <= size_);
+  if (::lseek(fd_, static_cast<off_t>(offset), SEEK_SET) < 0) {
+    const int error = errno;
+    throw UserError(path_ + ": cannot read " + role_.noun + " from byte " + std::to_string(offset) + ": " +
+                    std::strerror(error) + "; check the disk and the file permissions");
+  }
 }
 
 std::string ReadStreamLimited(int fd, const std::string& name, const FileRole& role) {

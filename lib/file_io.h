@@ -45,6 +45,8 @@ class RegularFileReader {
   // Fills up to `capacity` bytes of `buffer`; 0 only at the end of the file. UserError on a read error, or when
   // the file grows past role.max_bytes while it is read.
   std::size_t Read(char* buffer, std::size_t capacity);
+  // Moves to byte `offset` (at most size()), where the next Read starts. UserError if the file cannot seek.
+  void Seek(std::uint64_t offset);
 
  private:
   std::string path_;

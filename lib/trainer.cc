@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "model/blas.h"
+#include "dist/corpus_share.h"
 #include "dist/data_parallel.h"
 #include "errors.h"
 #include "evaluate.h"
@@ -79,7 +80,9 @@ TrainOutcome Train(const Config& config, const std::string& resume_path, const T
   Workers& workers = hooks.workers != nullptr ? *hooks.workers : *(alone = SingleProcess());
   const bool parallel = workers.size() > 1;
   const StreamShard shard = ShardOf(workers, config.train.batch_size, config.train.num_steps);
-  TrainingRun run(config, resume_path, shard);
+  DatasetLoader share;  // one process reads the whole corpus; a worker of several only what it needs
+  if (parallel) share = [&workers](const Config& c, StreamShard s) { return LoadDatasetShare(workers, c, s); };
+  TrainingRun run(config, resume_path, shard, share);
   const TrainConfig& tc = run.config().train;
   if (parallel) CheckWorkersAgree(workers, run);
   if (tc.threads == 0 && workers.local_size() > 1) {

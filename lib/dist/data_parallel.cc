@@ -11,10 +11,7 @@
 #include "errors.h"
 
 namespace charlm {
-namespace {
-
-// FNV-1a, 64 bits: a fingerprint for comparing workers' inputs, not a defence against anyone.
-std::uint64_t Fingerprint(std::string_view bytes, std::uint64_t hash = 1469598103934665603ULL) {
+std::uint64_t Fingerprint(std::string_view bytes, std::uint64_t hash) {
   for (const char c : bytes) hash = (hash ^ static_cast<unsigned char>(c)) * 1099511628211ULL;
   return hash;
 }
@@ -22,8 +19,6 @@ std::uint64_t Fingerprint(std::string_view bytes, std::uint64_t hash = 146959810
 std::uint64_t Fingerprint(const std::vector<float>& values, std::uint64_t hash) {
   return Fingerprint(std::string_view(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float)), hash);
 }
-
-}  // namespace
 
 StreamShard ShardOf(const Workers& workers, int batch_size, int num_steps) {
   const int n = workers.size();
@@ -82,7 +77,7 @@ void CheckWorkersAgree(Workers& workers, const TrainingRun& run) {
   enum Field { kConfig, kCorpus, kVocab, kWeights, kFields };
   std::array<std::uint64_t, kFields> mine{};
   mine[kConfig] = Fingerprint(ConfigToJson(run.config()).dump());
-  mine[kCorpus] = static_cast<std::uint64_t>(run.data().ids.size());
+  mine[kCorpus] = static_cast<std::uint64_t>(run.data().corpus_chars());
   mine[kVocab] = Fingerprint(run.data().vocab.ToJson().dump());
   mine[kWeights] = Fingerprint(run.model().params(), Fingerprint(run.progress().ToJson().dump()));
   std::vector<std::uint64_t> all(mine.size() * static_cast<std::size_t>(workers.size()));

@@ -4,6 +4,10 @@
 // process would. The step and the loop stay unaware of ranks: Train() composes these into them.
 #pragma once
 
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
 #include "dist/workers.h"
 #include "run/handlers.h"
 #include "run/train_step.h"
@@ -11,6 +15,11 @@
 #include "run/training_run.h"
 
 namespace charlm {
+
+// FNV-1a, 64 bits: a fingerprint for comparing workers' inputs, not a defence against anyone.
+inline constexpr std::uint64_t kFingerprintStart = 1469598103934665603ULL;
+std::uint64_t Fingerprint(std::string_view bytes, std::uint64_t hash = kFingerprintStart);
+std::uint64_t Fingerprint(const std::vector<float>& values, std::uint64_t hash);
 
 // 2^24: the token count is summed as a float, with the gradients in one buffer.
 inline constexpr std::int64_t kMaxReducedTokens = std::int64_t{1} << 24;

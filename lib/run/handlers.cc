@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cassert>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -142,7 +143,10 @@ void BaselineReporter::OnTrainBegin(TrainingRun& run) {
   if (all_val_ids.size() < 2) return;  // nothing to compare against
   const IdView val_ids = all_val_ids.first(
       std::min(all_val_ids.size(), static_cast<std::size_t>(kMaxStartBaselineChars)));
-  const Baseline baseline = FitBaseline(run.data().Train(), val_ids, run.data().vocab.size(),
+  // Rank 0's share of a data-parallel run starts at the text's beginning and holds at least the characters the
+  // fit reads (kMaxNgramFitChars), so the baseline does not depend on the number of processes.
+  assert(run.data().train_begin == 0);
+  const Baseline baseline = FitBaseline(run.data().TrainHeld(), val_ids, run.data().vocab.size(),
                                         kDefaultNgramOrder);
   spdlog::info("{} (charlm baseline --order N for another order)", FormatBaseline(baseline));
   const fs::path path = fs::path(run.config().train.out_dir) / "baseline.json";
@@ -360,11 +364,11 @@ void ReportWriter::OnTrainBegin(TrainingRun& run) {
   const int threads = run.config().train.threads;
   const nlohmann::json info = {
       {"corpus", run.config().data.corpus},
-      {"corpus_chars", data.ids.size()},
+      {"corpus_chars", data.corpus_chars()},
       {"vocab_size", data.vocab.size()},
-      {"train_chars", data.Train().size()},
-      {"val_chars", data.Validation().size()},
-      {"test_chars", data.Test().size()},
+      {"train_chars", data.train_chars()},
+      {"val_chars", data.val_chars()},
+      {"test_chars", data.test_chars()},
       {"parameters", run.model().params().size()},
       {"threads", threads > 0 ? std::to_string(threads) : "all cores (train.threads = 0)"},
       {"machine", MachineDescription()},

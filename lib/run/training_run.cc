@@ -135,14 +135,13 @@ std::optional<CheckpointData> OpenResume(const Config& config, const std::string
 
 // The corpus, checked against the checkpoint's vocabulary, the batch shape and the prefixes.
 Dataset LoadCheckedData(const Config& config, const std::optional<CheckpointData>& resume,
-                        const std::string& resume_path) {
+                        const std::string& resume_path, StreamShard shard, const DatasetLoader& load) {
   const TrainConfig& tc = config.train;
-  Dataset data = LoadDataset(config.data);
+  Dataset data = load ? load(config, shard) : LoadDataset(config.data);
   if (resume) CheckVocabMatches(Vocab::FromJson(resume->vocab), data.vocab, resume_path, config.data.corpus);
-  const IdView train_ids = data.Train();
   const std::int64_t needed = Sampler::MinimumLength(tc.sampler, tc.batch_size, tc.num_steps, tc.random_offset);
-  if (static_cast<std::int64_t>(train_ids.size()) < needed) {
-    throw UserError("the training split of " + config.data.corpus + " has " + std::to_string(train_ids.size()) +
+  if (data.train_chars() < needed) {
+    throw UserError("the training split of " + config.data.corpus + " has " + std::to_string(data.train_chars()) +
                     " characters, but train.batch_size " + std::to_string(tc.batch_size) + " x train.num_steps " +
                     std::to_string(tc.num_steps) + " needs at least " + std::to_string(needed) +
                     ": lower train.batch_size or train.num_steps, lower data.val_fraction/test_fraction, or use more text");
@@ -230,13 +229,14 @@ Progress Progress::FromJson(const nlohmann::json& j, const std::string& source) 
   }
 }
 
-TrainingRun::TrainingRun(const Config& config, const std::string& resume_path, StreamShard shard)
+TrainingRun::TrainingRun(const Config& config, const std::string& resume_path, StreamShard shard,
+                         const DatasetLoader& load)
     : config_(config),
       shard_(shard.count == 0 ? StreamShard{0, config.train.batch_size} : shard),
       resume_path_(resume_path),
       resume_(OpenResume(config_, resume_path_)),
-      data_(LoadCheckedData(config_, resume_, resume_path_)),
-      sampler_(data_.Train(), config_.train.sampler, config_.train.batch_size, config_.train.num_steps,
+      data_(LoadCheckedData(config_, resume_, resume_path_, shard_, load)),
+      sampler_(data_.TrainHeld(), data_.train_begin, data_.train_chars(), config_.train.sampler, config_.train.batch_size, config_.train.num_steps,
                config_.train.random_offset, config_.train.seed),
       model_(CheckedModelSpec(config_, data_)),
       optimizer_(config_.train.optimizer, model_.params().size()),
@@ -309,8 +309,8 @@ void TrainingRun::LogStart() const {
                  progress_.next_batch);
   }
   spdlog::info("corpus {}: {} characters, vocabulary {}, train {} / validation {} / test {}; model {} parameters",
-               config_.data.corpus, data_.ids.size(), data_.vocab.size(), data_.Train().size(),
-               data_.Validation().size(), data_.split.size - data_.split.val_end, model_.params().size());
+               config_.data.corpus, data_.corpus_chars(), data_.vocab.size(), data_.train_chars(), data_.val_chars(),
+               data_.test_chars(), model_.params().size());
 }
 
 std::string TrainingRun::last_checkpoint_path() const {

@@ -47,6 +47,9 @@ struct StreamShard {
   int count = 0;  // 0 = all of train.batch_size
 };
 
+// The corpus as a run of this config and shard reads it: all of it (LoadDataset), or a share (LoadDatasetShare).
+using DatasetLoader = std::function<Dataset(const Config&, StreamShard)>;
+
 // Why a run stopped before train.epochs: set by whoever asks (a signal, early stopping, a budget).
 enum class StopReason { kNone, kSignal, kEarlyStop, kBudget };
 
@@ -60,7 +63,9 @@ class TrainingRun {
   // memory) before the first file is written, then builds or restores the run. Logs nothing (see LogStart).
   // With a partial `shard`, state() holds only the shard's streams; a resumed checkpoint's carried state (every
   // stream) is cut down to them, and Save() writes the every-stream state last given to SetCarriedStateOfAll().
-  TrainingRun(const Config& config, const std::string& resume_path, StreamShard shard = {});
+  // `load` gives the corpus (LoadDataset when empty); a data-parallel worker's reads only its share.
+  TrainingRun(const Config& config, const std::string& resume_path, StreamShard shard = {},
+              const DatasetLoader& load = {});
 
   // The config, where it resumes and the corpus, in three lines: called once out_dir is locked, so that no line
   // of a run that cannot start comes before its error.
@@ -68,7 +73,6 @@ class TrainingRun {
 
   const Config& config() const { return config_; }
   const Dataset& data() const { return data_; }
-  IdView train_ids() const { return data_.Train(); }
   IdView val_ids() const { return data_.Validation(); }
   Sampler& sampler() { return sampler_; }
   CharModel<float>& model() { return model_; }

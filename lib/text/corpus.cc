@@ -81,21 +81,35 @@ void LogNotes(const std::string& path, const CorpusNotes& notes) {
   }
 }
 
+// Bytes [begin, end) of a corpus file; a part other than the whole file begins at a line start (CorpusLineStart).
+struct ByteRange {
+  std::uint64_t begin = 0;
+  std::uint64_t end = std::numeric_limits<std::uint64_t>::max();
+  bool whole() const { return begin == 0 && end == std::numeric_limits<std::uint64_t>::max(); }
+};
+
 // Streams an open corpus file through sink(const char32_t* chars, std::size_t count), piece by piece, as the
 // characters training sees: decoded strictly (a leading BOM skipped), "\r\n" read as "\n", the newline policy
-// applied, and nothing after the first max_chars (0 = all), where reading stops. Fills `notes`.
+// applied, and nothing after the first max_chars (0 = all), where reading stops. Fills `notes`. A part of the file
+// (`range`) is read the same way from its line start to its end, which is a line start or the file's end, so that
+// no "\r\n" or UTF-8 sequence straddles it; a part may be empty or have no characters left after the policy.
 template <class Sink>
 void StreamCorpus(RegularFileReader& file, const std::string& path, NewlinePolicy policy, std::int64_t max_chars,
-                  IdsFileUse use, CorpusNotes& notes, Sink&& sink) {
+                  IdsFileUse use, CorpusNotes& notes, Sink&& sink, ByteRange range = {}) {
   if (file.size() == 0) throw UserError(FileNoun(use) + " '" + path + "' is empty: give a UTF-8 text file with some text");
   notes.file_bytes = file.size();
+  const bool whole_file = range.whole();
+  range.end = std::min<std::uint64_t>(range.end, file.size());
+  if (range.begin >= range.end) return;
+  file.Seek(range.begin);
+  std::uint64_t unread = range.end - range.begin;
   const std::int64_t limit = max_chars > 0 ? max_chars : std::numeric_limits<std::int64_t>::max();
   std::vector<char> bytes(kPieceBytes + 4);       // a piece, after up to 3 bytes of a sequence the last one cut
   std::vector<char32_t> decoded(bytes.size());    // its code points
   std::vector<char32_t> kept(bytes.size() + 1);   // as training sees them (one more: a lone \r held from before)
   std::size_t held = 0;
-  std::uint64_t offset = 0;  // of bytes[0] in the file
-  bool first_piece = true, pending_cr = false, full = false;
+  std::uint64_t offset = range.begin;  // of bytes[0] in the file
+  bool first_piece = range.begin == 0, pending_cr = false, full = false;
   std::size_t count = 0;                // characters kept from this piece
   std::int64_t room = limit;            // characters max_chars still allows
   // The slow path, for line breaks and control characters: the policy, and the count of odd controls.
@@ -113,8 +127,10 @@ void StreamCorpus(RegularFileReader& file, const std::string& path, NewlinePolic
     kept[count++] = c;
   };
   while (!full) {
-    const std::size_t got = file.Read(bytes.data() + held, kPieceBytes);
-    const bool at_end = got < kPieceBytes;
+    const auto wanted = static_cast<std::size_t>(std::min<std::uint64_t>(kPieceBytes, unread));
+    const std::size_t got = file.Read(bytes.data() + held, wanted);
+    unread -= got;
+    const bool at_end = got < wanted || unread == 0;
     const std::size_t length = held + got;
     std::size_t start = 0;
     if (first_piece && length >= 3 && std::string_view(bytes.data(), 3) == "\xEF\xBB\xBF") start = 3;
@@ -158,10 +174,10 @@ void StreamCorpus(RegularFileReader& file, const std::string& path, NewlinePolic
     std::memmove(bytes.data(), bytes.data() + used, held);
     offset += used;
   }
-  if (notes.chars == 0) {
+  if (notes.chars == 0 && whole_file) {
     throw UserError(FileNoun(use) + " '" + path + "' has no characters left after newline policy \"" +
                     std::string(EnumName(policy)) + "\": use newline \"keep\" or a file with more than line breaks");
-  }
+  }  // (NoCharactersLeft says the same of a corpus read in parts)
 }
 
 // The most characters the file (or max_chars) can give, after checking that their ids fit in memory.
@@ -374,6 +390,105 @@ TextIds ReadTextIds(const std::string& path, NewlinePolicy policy, const Vocab& 
   text.chars = text.notes.chars;
   text.ids = width == 2 ? TokenIds(std::move(narrow)) : TokenIds(std::move(wide));
   return text;
+}
+
+void LogCorpusNotes(const std::string& path, const CorpusNotes& notes) { LogNotes(path, notes); }
+
+UserError NoCharactersLeft(const std::string& path, NewlinePolicy policy) {
+  return UserError("corpus file '" + path + "' has no characters left after newline policy \"" +
+                   std::string(EnumName(policy)) + "\": use newline \"keep\" or a file with more than line breaks");
+}
+
+CorpusFileSample SampleCorpusFile(const std::string& path, std::int64_t max_chars) {
+  CheckPath(path, max_chars, IdsFileUse::kCorpus);
+  RegularFileReader file(path, FileRole{"corpus file", "check that it is a readable file",
+                                        std::numeric_limits<std::uint64_t>::max(), ""});
+  if (file.size() == 0) throw UserError("corpus file '" + path + "' is empty: give a UTF-8 text file with some text");
+  CorpusFileSample sample;
+  sample.size = file.size();
+  constexpr std::uint64_t kBlocks = 16, kBlockBytes = 4096;
+  std::vector<char> block(kBlockBytes);
+  for (std::uint64_t k = 0; k < kBlocks; ++k) {
+    file.Seek(sample.size * k / kBlocks);
+    sample.bytes.append(block.data(), file.Read(block.data(), block.size()));
+  }
+  return sample;
+}
+
+std::uint64_t CorpusLineStart(const std::string& path, std::uint64_t at) {
+  if (at == 0) return 0;
+  RegularFileReader file(path, FileRole{"corpus file", "check that it is a readable file",
+                                        std::numeric_limits<std::uint64_t>::max(), ""});
+  if (at >= file.size()) return file.size();
+  // The byte before `at` may itself be the '\n' that makes `at` a line start.
+  std::uint64_t position = at - 1;
+  file.Seek(position);
+  std::vector<char> bytes(std::size_t{1} << 16);
+  while (position < file.size()) {
+    const std::size_t got = file.Read(bytes.data(), bytes.size());
+    if (got == 0) break;
+    const void* newline = std::memchr(bytes.data(), '\n', got);
+    if (newline != nullptr) return position + static_cast<std::uint64_t>(static_cast<const char*>(newline) - bytes.data()) + 1;
+    position += got;
+  }
+  return file.size();
+}
+
+CorpusPartCount CountCorpusPart(const std::string& path, NewlinePolicy policy, std::uint64_t byte_begin,
+                                std::uint64_t byte_end, std::int64_t max_chars) {
+  CheckPath(path, max_chars, IdsFileUse::kCorpus);
+  RegularFileReader file(path, FileRole{"corpus file", "check that it is a readable file",
+                                        std::numeric_limits<std::uint64_t>::max(), ""});
+  CorpusPartCount part;
+  part.byte_begin = byte_begin;
+  part.byte_end = std::min<std::uint64_t>(byte_end, file.size());
+  std::vector<std::int64_t> count_of(kCodePoints, 0);  // (code points)
+  StreamCorpus(file, path, policy, max_chars, IdsFileUse::kCorpus, part.notes,
+               [&](const char32_t* chars, std::size_t count) {
+                 for (std::size_t k = 0; k < count; ++k) ++count_of[chars[k]];
+               },
+               ByteRange{byte_begin, byte_end});
+  for (std::size_t c = 0; c < kCodePoints; ++c) {
+    if (count_of[c] > 0) part.counts.emplace_back(static_cast<char32_t>(c), count_of[c]);
+  }
+  return part;
+}
+
+void ReadCorpusPart(const std::string& path, NewlinePolicy policy, std::uint64_t byte_begin, std::int64_t skip_chars,
+                    std::int64_t chars, const Vocab& vocab, TokenIds& out, std::size_t out_at) {
+  assert(skip_chars >= 0 && chars >= 0 && out_at + static_cast<std::size_t>(chars) <= out.size());
+  if (chars == 0) return;
+  RegularFileReader file(path, FileRole{"corpus file", "check that it is a readable file",
+                                        std::numeric_limits<std::uint64_t>::max(), ""});
+  std::vector<std::int32_t> id_of(kCodePoints, -1);  // (code points): the vocabulary's id, -1 for the others
+  for (int id = 0; id < vocab.size(); ++id) {
+    if (vocab.unk_id() != id) id_of[vocab.CharAt(id)] = id;
+  }
+  const std::int32_t unknown = vocab.unk_id() ? *vocab.unk_id() : -1;
+  std::int64_t seen = 0;
+  std::size_t at = out_at;
+  CorpusNotes notes;
+  StreamCorpus(file, path, policy, skip_chars + chars, IdsFileUse::kCorpus, notes,
+               [&](const char32_t* piece, std::size_t count) {
+                 const auto skipped = static_cast<std::size_t>(std::clamp<std::int64_t>(skip_chars - seen, 0, static_cast<std::int64_t>(count)));
+                 seen += static_cast<std::int64_t>(count);
+                 for (std::size_t k = skipped; k < count; ++k) {
+                   const std::int32_t id = id_of[piece[k]] >= 0 ? id_of[piece[k]] : unknown;
+                   if (id < 0) {
+                     throw UserError(FileNoun(IdsFileUse::kCorpus) + " '" + path + "' holds " + DescribeCodePoint(piece[k]) +
+                                     ", which its vocabulary, counted moments before, does not: the file changed "
+                                     "while it was read; train again once it is no longer being written");
+                   }
+                   out.Set(at++, id);
+                 }
+               },
+               ByteRange{byte_begin, std::numeric_limits<std::uint64_t>::max()});
+  if (seen < skip_chars + chars) {
+    throw UserError(FileNoun(IdsFileUse::kCorpus) + " '" + path + "' ended after " + std::to_string(seen) +
+                    " of the " + std::to_string(skip_chars + chars) + " characters read from byte " +
+                    std::to_string(byte_begin) + ": the file changed while it was read; train again once it is no "
+                    "longer being written");
+  }
 }
 
 NewlinePolicy ParseNewlinePolicy(std::string_view text, std::string_view what) {

@@ -4,7 +4,10 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
+#include "errors.h"
 #include "model/model_types.h"
 #include "text/token_ids.h"
 #include "text/vocab.h"
@@ -58,6 +61,43 @@ struct TextIds {
 // 2 bytes a character for vocabularies below 65,536 symbols. The same UserErrors and memory check as
 // ReadCorpusIds.
 TextIds ReadTextIds(const std::string& path, NewlinePolicy policy, const Vocab& vocab);
+
+// Logs what reading noticed (Windows line breaks, control characters) as ReadCorpusIds does.
+void LogCorpusNotes(const std::string& path, const CorpusNotes& notes);
+
+// Reading a corpus in parts, for processes that each hold a share of it (lib/dist/corpus_share.h). A part starts at
+// a line start (byte 0, or just after a '\n'): no UTF-8 sequence and no "\r\n" crosses one, so the characters
+// read from there are those reading the whole file gives from there.
+
+// Every process must read the same file: its size and 16 blocks of 4 KiB spread over it, to compare. The
+// UserErrors of ReadCorpus for a missing, unreadable or empty file.
+struct CorpusFileSample {
+  std::uint64_t size = 0;
+  std::string bytes;
+};
+CorpusFileSample SampleCorpusFile(const std::string& path, std::int64_t max_chars);
+
+// The UserError for a corpus the newline policy leaves empty, as ReadCorpus words it.
+UserError NoCharactersLeft(const std::string& path, NewlinePolicy policy);
+
+// The first line start at or after byte `at` (the file's size when none is).
+std::uint64_t CorpusLineStart(const std::string& path, std::uint64_t at);
+
+// The characters of bytes [byte_begin, byte_end) (line starts), at most max_chars of them (0 = all).
+struct CorpusPartCount {
+  std::uint64_t byte_begin = 0, byte_end = 0;
+  CorpusNotes notes;  // chars: the part's characters; first_control_index counts from the part's first character
+  std::vector<std::pair<char32_t, std::int64_t>> counts;  // every character of the part with its count, by code point
+};
+// The UserErrors of ReadCorpus, except that a part may be empty.
+CorpusPartCount CountCorpusPart(const std::string& path, NewlinePolicy policy, std::uint64_t byte_begin,
+                                std::uint64_t byte_end, std::int64_t max_chars);
+
+// Writes the ids in `vocab` of `chars` characters, those after the first skip_chars from line start byte_begin, to
+// out[out_at, out_at + chars). Characters min_freq left out are <unk>. UserError when the file holds a character
+// outside the vocabulary without <unk>, or ends early: it changed since the vocabulary was counted.
+void ReadCorpusPart(const std::string& path, NewlinePolicy policy, std::uint64_t byte_begin, std::int64_t skip_chars,
+                    std::int64_t chars, const Vocab& vocab, TokenIds& out, std::size_t out_at);
 
 // Parses a newline policy spelling; `what` names where the text came from (e.g. "--newline") in the UserError.
 NewlinePolicy ParseNewlinePolicy(std::string_view text, std::string_view what);

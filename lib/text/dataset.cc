@@ -66,7 +66,7 @@ RestoredModel RestoreModel(const std::string& checkpoint_path) {
 }
 
 std::string CorpusPrefix(const Dataset& data, int max_chars) {
-  const IdView text = data.Validation().empty() ? data.Train() : data.Validation();
+  const IdView text = data.Validation().empty() ? data.TrainHeld() : data.Validation();
   const auto char_at = [&](std::size_t k) {
     return data.vocab.unk_id() == text[k] ? U'\uFFFD' : data.vocab.CharAt(text[k]);
   };

@@ -2,6 +2,8 @@
 // a model restored from a checkpoint.
 #pragma once
 
+#include <cassert>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -16,15 +18,35 @@ namespace charlm {
 
 struct Dataset {
   Vocab vocab;
-  TokenIds ids;  // the whole corpus after the newline policy and max_chars
+  // The corpus after the newline policy and max_chars: all of it, or a training process's share (LoadDatasetShare,
+  // lib/dist/corpus_share.h): positions [train_begin, train_begin + train_held) of the training split, then the
+  // whole validation split, and no test split.
+  TokenIds ids;
   SplitBounds split;
-  IdView Train() const { return ids.view().first(static_cast<std::size_t>(split.train_end)); }
+  std::int64_t train_begin = 0;
+  std::int64_t train_held = -1;  // -1: ids is the whole corpus
+
+  bool whole() const { return train_held < 0; }
+  std::int64_t corpus_chars() const { return split.size; }
+  std::int64_t train_chars() const { return split.train_end; }
+  std::int64_t val_chars() const { return split.val_end - split.train_end; }
+  std::int64_t test_chars() const { return split.size - split.val_end; }
+
+  // The training positions held, from train_begin on: the whole training split when whole().
+  IdView TrainHeld() const {
+    return ids.view().first(static_cast<std::size_t>(whole() ? split.train_end : train_held));
+  }
+  IdView Train() const {
+    assert(whole());
+    return TrainHeld();
+  }
   IdView Validation() const {
-    return ids.view().subspan(static_cast<std::size_t>(split.train_end),
-                              static_cast<std::size_t>(split.val_end - split.train_end));
+    return ids.view().subspan(static_cast<std::size_t>(whole() ? split.train_end : train_held),
+                              static_cast<std::size_t>(val_chars()));
   }
   IdView Test() const {
-    return ids.view().subspan(static_cast<std::size_t>(split.val_end), static_cast<std::size_t>(split.size - split.val_end));
+    assert(whole());
+    return ids.view().subspan(static_cast<std::size_t>(split.val_end), static_cast<std::size_t>(test_chars()));
   }
 };
 

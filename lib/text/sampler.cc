@@ -1,6 +1,8 @@
 // Minibatches (X, Y) of shape (batch_size, num_steps) from a sequence of token ids, as the book's data iterators.
 #include "text/sampler.h"
 
+#include <algorithm>
+#include <cassert>
 #include <random>
 #include <stdexcept>
 #include <string>
@@ -29,9 +31,32 @@ std::int64_t Sampler::MinimumLength(SamplerKind kind, int batch_size, int num_st
   return without_offset + (random_offset ? t - 1 : 0);
 }
 
+std::pair<std::int64_t, std::int64_t> Sampler::Span(SamplerKind kind, std::int64_t length, int batch_size,
+                                                     int num_steps, bool random_offset, int first_stream, int streams) {
+  assert(length >= MinimumLength(kind, batch_size, num_steps, random_offset));
+  assert(first_stream >= 0 && streams > 0 && first_stream + streams <= batch_size);
+  if (kind == SamplerKind::kRandom) return {0, length};
+  std::int64_t begin = length, end = 0;
+  for (std::int64_t offset = 0; offset < (random_offset ? num_steps : 1); ++offset) {
+    // As BeginEpoch lays rows out: row b starts at offset + b * row_length, and its batches read the first
+    // num_batches * T + 1 ids of it.
+    const std::int64_t row_length = (length - offset) / batch_size;
+    const std::int64_t num_batches = (row_length - 1) / num_steps;
+    begin = std::min(begin, offset + first_stream * row_length);
+    end = std::max(end, offset + (first_stream + streams - 1) * row_length + num_batches * num_steps + 1);
+  }
+  return {begin, end};
+}
+
 Sampler::Sampler(IdView data, SamplerKind kind, int batch_size, int num_steps, bool random_offset,
                  std::uint64_t seed)
+    : Sampler(data, 0, static_cast<std::int64_t>(data.size()), kind, batch_size, num_steps, random_offset, seed) {}
+
+Sampler::Sampler(IdView data, std::int64_t data_begin, std::int64_t length, SamplerKind kind, int batch_size,
+                 int num_steps, bool random_offset, std::uint64_t seed)
     : data_(data),
+      data_begin_(data_begin),
+      length_(length),
       kind_(kind),
       batch_size_(batch_size),
       num_steps_(num_steps),
@@ -40,8 +65,9 @@ Sampler::Sampler(IdView data, SamplerKind kind, int batch_size, int num_steps, b
   if (batch_size < 1) throw UserError("batch_size " + std::to_string(batch_size) + " is below 1: use 1 or more");
   if (num_steps < 1) throw UserError("num_steps " + std::to_string(num_steps) + " is below 1: use 1 or more");
   const std::int64_t needed = MinimumLength(kind, batch_size, num_steps, random_offset);
-  if (static_cast<std::int64_t>(data_.size()) < needed) {
-    throw UserError("text of " + std::to_string(data_.size()) + " characters is too short for one " +
+  assert(data_begin >= 0 && data_begin + static_cast<std::int64_t>(data.size()) <= length);
+  if (length_ < needed) {
+    throw UserError("text of " + std::to_string(length_) + " characters is too short for one " +
                     std::string(EnumName(kind)) + " batch of batch_size " + std::to_string(batch_size) +
                     " x num_steps " + std::to_string(num_steps) + (random_offset ? " with random offset" : "") +
                     ", which needs " + std::to_string(needed) +
@@ -59,7 +85,7 @@ void Sampler::BeginEpoch(std::int64_t epoch) {
 
   offset_ =
       random_offset_ ? static_cast<std::int64_t>(UniformBelow(engine, static_cast<std::uint64_t>(num_steps_))) : 0;
-  const std::int64_t length = static_cast<std::int64_t>(data_.size()) - offset_;
+  const std::int64_t length = length_ - offset_;
   if (kind_ == SamplerKind::kRandom) {
     const std::int64_t num_windows = (length - 1) / num_steps_;
     window_starts_.resize(static_cast<std::size_t>(num_windows));
@@ -91,7 +117,13 @@ void Sampler::GetStreams(std::int64_t index, int first_stream, int streams, int*
     const std::int64_t start = kind_ == SamplerKind::kRandom
                                    ? window_starts_[static_cast<std::size_t>(index * batch_size_ + b)]
                                    : offset_ + b * row_length_ + index * num_steps_;
-    const auto first = static_cast<std::size_t>(start);
+    if (start < data_begin_ || start + num_steps_ + 1 > data_begin_ + static_cast<std::int64_t>(data_.size())) {
+      throw std::logic_error("Sampler::GetStreams: stream " + std::to_string(b) + " reads positions [" +
+                             std::to_string(start) + ", " + std::to_string(start + num_steps_ + 1) +
+                             "), outside the held [" + std::to_string(data_begin_) + ", " +
+                             std::to_string(data_begin_ + static_cast<std::int64_t>(data_.size())) + ")");
+    }
+    const auto first = static_cast<std::size_t>(start - data_begin_);
     data_.CopyTo(first, static_cast<std::size_t>(num_steps_), x + s * num_steps_);
     data_.CopyTo(first + 1, static_cast<std::size_t>(num_steps_), y + s * num_steps_);
   }

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <span>
+#include <utility>
 #include <vector>
 
 #include "model/model_types.h"
@@ -25,6 +26,11 @@ class Sampler {
   // UserError if the data is too short for one batch in every epoch; the message gives the minimum length.
   Sampler(IdView data, SamplerKind kind, int batch_size, int num_steps, bool random_offset,
           std::uint64_t seed);
+  // The same layout over a text of `length` ids of which only positions [data_begin, data_begin + data.size())
+  // are held (a data-parallel process's share, see Span): batches read only those. Reading outside them is a bug
+  // (std::logic_error).
+  Sampler(IdView data, std::int64_t data_begin, std::int64_t length, SamplerKind kind, int batch_size,
+          int num_steps, bool random_offset, std::uint64_t seed);
 
   // Lays out epoch `epoch` (offset and, for random, the window order) from std::mt19937_64 seeded by (seed, epoch).
   void BeginEpoch(std::int64_t epoch);
@@ -47,8 +53,16 @@ class Sampler {
   // The fewest ids for which every epoch has at least one batch.
   static std::int64_t MinimumLength(SamplerKind kind, int batch_size, int num_steps, bool random_offset);
 
+  // Positions [first, second) of a text of `length` ids that streams [first_stream, first_stream + streams) read
+  // in any epoch: for consecutive, their rows under every offset; for random, the whole text (a window may
+  // start anywhere). length must be at least MinimumLength.
+  static std::pair<std::int64_t, std::int64_t> Span(SamplerKind kind, std::int64_t length, int batch_size,
+                                                    int num_steps, bool random_offset, int first_stream, int streams);
+
  private:
-  IdView data_;
+  IdView data_;              // positions [data_begin_, data_begin_ + data_.size()) of the text
+  std::int64_t data_begin_ = 0;
+  std::int64_t length_ = 0;  // of the whole text
   SamplerKind kind_;
   int batch_size_;
   int num_steps_;

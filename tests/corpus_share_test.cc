@@ -1,0 +1,218 @@
+// Tests for lib/dist/corpus_share: N processes (threads here) counting parts of a corpus get the whole text's
+// vocabulary, split and notes, and each holds exactly the ids its streams read.
+#include <doctest/doctest.h>
+
+#include <barrier>
+#include <exception>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dist/corpus_share.h"
+#include "errors.h"
+#include "test_util.h"
+#include "text/dataset.h"
+#include "text/sampler.h"
+
+namespace charlm {
+namespace {
+
+using testing::TempDir;
+using testing::WriteFile;
+
+// The collectives between threads of one process: each AllGather meets every worker at a barrier.
+class ThreadJob {
+ public:
+  explicit ThreadJob(int size) : size_(size), barrier_(size), slots_(static_cast<std::size_t>(size)) {}
+  int size() const { return size_; }
+  void AllGather(int rank, std::span<const std::uint64_t> mine, std::span<std::uint64_t> all) {
+    slots_[static_cast<std::size_t>(rank)].assign(mine.begin(), mine.end());
+    barrier_.arrive_and_wait();
+    std::size_t at = 0;
+    for (const auto& slot : slots_) {
+      REQUIRE(slot.size() == mine.size());
+      for (const std::uint64_t v : slot) all[at++] = v;
+    }
+    barrier_.arrive_and_wait();  // nobody refills a slot before everyone has read it
+  }
+
+ private:
+  int size_;
+  std::barrier<> barrier_;
+  std::vector<std::vector<std::uint64_t>> slots_;
+};
+
+class ThreadWorkers final : public Workers {
+ public:
+  ThreadWorkers(ThreadJob& job, int rank) : job_(job), rank_(rank) {}
+  int rank() const override { return rank_; }
+  int size() const override { return job_.size(); }
+  int local_size() const override { return job_.size(); }
+  void SumInPlace(std::span<float>) override { FAIL("not used in reading"); }
+  void SumInPlace(std::span<double>) override { FAIL("not used in reading"); }
+  void StartSum(std::span<float>) override { FAIL("not used in reading"); }
+  void PollSums() override {}
+  void FinishSums() override {}
+  int Max(int value) override { return value; }
+  void AllGather(std::span<const float>, std::span<float>) override { FAIL("not used in reading"); }
+  void AllGather(std::span<const std::uint64_t> mine, std::span<std::uint64_t> all) override {
+    job_.AllGather(rank_, mine, all);
+  }
+  [[noreturn]] void Abort(int) override { throw std::logic_error("abort"); }
+
+ private:
+  ThreadJob& job_;
+  int rank_;
+};
+
+// Reads the shares of a job of `processes`, each in its thread; an error of any is rethrown.
+std::vector<CorpusShare> ReadShares(const Config& config, int processes) {
+  ThreadJob job(processes);
+  std::vector<CorpusShare> shares(static_cast<std::size_t>(processes));
+  std::vector<std::exception_ptr> errors(shares.size());
+  std::vector<std::thread> threads;
+  const int streams = config.train.batch_size / processes;
+  for (int rank = 0; rank < processes; ++rank) {
+    threads.emplace_back([&, rank] {
+      try {
+        ThreadWorkers workers(job, rank);
+        shares[static_cast<std::size_t>(rank)] = ReadCorpusShare(workers, config, StreamShard{rank * streams, streams});
+      } catch (...) {
+        errors[static_cast<std::size_t>(rank)] = std::current_exception();
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (const auto& error : errors) {
+    if (error) std::rethrow_exception(error);
+  }
+  return shares;
+}
+
+// About 40 kB of what makes reading in parts hard: a BOM, "\r\n", lone "\r", 2- to 4-byte characters, controls,
+// a line far longer than a part (no line start to cut at), and a "\r" at the very end.
+std::string HardText() {
+  std::mt19937 rng(11);
+  const std::vector<std::string> words = {"the ", "caf\xC3\xA9 ", "\xE6\x88\x91\xE4\xBD\xA0", "\xF0\x9F\x8E\xB5",
+                                          "\r\n", "\n", "\t", "ab\rc", "\x0C", "\xD0\xB6", "x", "\r\n\r\n"};
+  std::string text = "\xEF\xBB\xBF";
+  while (text.size() < 20'000) text += words[rng() % words.size()];
+  text += std::string(12'000, 'q');  // one long line
+  while (text.size() < 40'000) text += words[rng() % words.size()];
+  return text + "\xE2\x82\xAC\r";
+}
+
+// The ids positions [begin, begin + count) of `view` as ints.
+std::vector<int> Slice(IdView view, std::int64_t begin, std::int64_t count) {
+  return view.subspan(static_cast<std::size_t>(begin), static_cast<std::size_t>(count)).ToVector();
+}
+
+TEST_CASE("corpus share: N processes reading parts hold the whole text's vocabulary, split, notes and their ids") {
+  TempDir dir;
+  const auto path = (dir / "hard.txt").string();
+  WriteFile(path, HardText());
+  for (const int processes : {1, 2, 3, 5}) {
+    for (const NewlinePolicy policy : {NewlinePolicy::kKeep, NewlinePolicy::kSpace, NewlinePolicy::kDrop}) {
+      for (const std::int64_t max_chars : {std::int64_t{0}, std::int64_t{23'456}, std::int64_t{9'000}}) {
+        for (const SamplerKind sampler : {SamplerKind::kConsecutive, SamplerKind::kRandom}) {
+          Config config;
+          config.data.corpus = path;
+          config.data.newline = policy;
+          config.data.max_chars = max_chars;
+          config.data.min_freq = max_chars == 9'000 ? 3 : 1;
+          config.data.test_fraction = 0.05;
+          config.train.sampler = sampler;
+          config.train.random_offset = max_chars != 0;
+          config.train.batch_size = 30;
+          config.train.num_steps = 7;
+          CAPTURE(processes);
+          CAPTURE(EnumName(policy));
+          CAPTURE(max_chars);
+          CAPTURE(EnumName(sampler));
+          const Dataset whole = LoadDataset(config.data);
+          const CorpusIds read = ReadCorpusIds(path, policy, max_chars, config.data.min_freq);
+          const std::vector<CorpusShare> shares = ReadShares(config, processes);
+          const int streams = config.train.batch_size / processes;
+          for (int rank = 0; rank < processes; ++rank) {
+            CAPTURE(rank);
+            const CorpusShare& share = shares[static_cast<std::size_t>(rank)];
+            const Dataset& mine = share.dataset;
+            CHECK(mine.vocab == whole.vocab);
+            CHECK(mine.split.train_end == whole.split.train_end);
+            CHECK(mine.split.val_end == whole.split.val_end);
+            CHECK(mine.split.size == whole.split.size);
+            CHECK(share.notes.chars == read.notes.chars);
+            CHECK(share.notes.crlf_line_breaks == read.notes.crlf_line_breaks);
+            CHECK(share.notes.control_chars == read.notes.control_chars);
+            CHECK(share.notes.first_control == read.notes.first_control);
+            CHECK(share.notes.first_control_index == read.notes.first_control_index);
+            REQUIRE(!mine.whole());
+            CHECK(mine.TrainHeld().ToVector() == Slice(whole.Train(), mine.train_begin, mine.train_held));
+            CHECK(mine.Validation().ToVector() == whole.Validation().ToVector());
+            // Every batch of this rank's streams, in epochs with different offsets, reads only what it holds.
+            Sampler from_whole(whole.Train(), sampler, config.train.batch_size, config.train.num_steps,
+                               config.train.random_offset, 17);
+            Sampler from_share(mine.TrainHeld(), mine.train_begin, mine.train_chars(), sampler,
+                               config.train.batch_size, config.train.num_steps, config.train.random_offset, 17);
+            const std::size_t ids = static_cast<std::size_t>(streams * config.train.num_steps);
+            for (std::int64_t epoch = 0; epoch < 4; ++epoch) {
+              from_whole.BeginEpoch(epoch);
+              from_share.BeginEpoch(epoch);
+              REQUIRE(from_share.num_batches() == from_whole.num_batches());
+              for (std::int64_t batch = 0; batch < from_whole.num_batches(); ++batch) {
+                std::vector<int> x(ids), y(ids), x_share(ids), y_share(ids);
+                from_whole.GetStreams(batch, rank * streams, streams, x.data(), y.data());
+                from_share.GetStreams(batch, rank * streams, streams, x_share.data(), y_share.data());
+                CHECK(x_share == x);
+                CHECK(y_share == y);
+              }
+            }
+            // The consecutive sampler's later blocks hold about their 1/N; rank 0 holds the baseline's text too.
+            if (sampler == SamplerKind::kConsecutive && rank > 0) {
+              const std::int64_t row = whole.train_chars() / config.train.batch_size;
+              CHECK(mine.train_held <= streams * row + config.train.num_steps * (processes + 1));
+            }
+            if (sampler == SamplerKind::kRandom || rank == 0) CHECK(mine.train_held == whole.train_chars());
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("corpus share: processes whose copies of the corpus differ stop with one error naming both") {
+  TempDir dir;
+  const auto same_size = (dir / "a.txt").string(), other = (dir / "b.txt").string();
+  WriteFile(same_size, std::string(5000, 'a') + "\n");
+  WriteFile(other, std::string(5000, 'a') + "b");
+  Config config;
+  config.data.corpus = same_size;
+  config.train.batch_size = 4;
+  config.train.num_steps = 5;
+  ThreadJob job(2);
+  std::vector<std::string> errors(2);
+  std::vector<std::thread> threads;
+  for (int rank = 0; rank < 2; ++rank) {
+    threads.emplace_back([&, rank] {
+      Config mine = config;
+      if (rank == 1) mine.data.corpus = other;  // its host's copy, at the same path there
+      ThreadWorkers workers(job, rank);
+      try {
+        ReadCorpusShare(workers, mine, StreamShard{rank * 2, 2});
+      } catch (const UserError& e) {
+        errors[static_cast<std::size_t>(rank)] = e.what();
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  // Every process names process 1 (each with its own path, which in a real job is the same path), so whichever
+  // prints first says it.
+  CHECK(errors[0].find("process 1 of 2 reads corpus file '" + same_size + "'") != std::string::npos);
+  CHECK(errors[1].find("process 1 of 2 reads corpus file '" + other + "'") != std::string::npos);
+  CHECK(errors[0].find("of the same size with other contents than process 0's") != std::string::npos);
+  CHECK(errors[0].find("identical copies on every host") != std::string::npos);
+}
+
+}  // namespace
+}  // namespace charlm
