@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "dist/corpus_share.h"
-#include "errors.h"
 #include "test_util.h"
 #include "text/dataset.h"
 #include "text/sampler.h"
@@ -179,39 +178,6 @@ TEST_CASE("corpus share: N processes reading parts hold the whole text's vocabul
       }
     }
   }
-}
-
-TEST_CASE("corpus share: processes whose copies of the corpus differ stop with one error naming both") {
-  TempDir dir;
-  const auto same_size = (dir / "a.txt").string(), other = (dir / "b.txt").string();
-  WriteFile(same_size, std::string(5000, 'a') + "\n");
-  WriteFile(other, std::string(5000, 'a') + "b");
-  Config config;
-  config.data.corpus = same_size;
-  config.train.batch_size = 4;
-  config.train.num_steps = 5;
-  ThreadJob job(2);
-  std::vector<std::string> errors(2);
-  std::vector<std::thread> threads;
-  for (int rank = 0; rank < 2; ++rank) {
-    threads.emplace_back([&, rank] {
-      Config mine = config;
-      if (rank == 1) mine.data.corpus = other;  // its host's copy, at the same path there
-      ThreadWorkers workers(job, rank);
-      try {
-        ReadCorpusShare(workers, mine, StreamShard{rank * 2, 2});
-      } catch (const UserError& e) {
-        errors[static_cast<std::size_t>(rank)] = e.what();
-      }
-    });
-  }
-  for (std::thread& t : threads) t.join();
-  // Every process names process 1 (each with its own path, which in a real job is the same path), so whichever
-  // prints first says it.
-  CHECK(errors[0].find("process 1 of 2 reads corpus file '" + same_size + "'") != std::string::npos);
-  CHECK(errors[1].find("process 1 of 2 reads corpus file '" + other + "'") != std::string::npos);
-  CHECK(errors[0].find("of the same size with other contents than process 0's") != std::string::npos);
-  CHECK(errors[0].find("identical copies on every host") != std::string::npos);
 }
 
 }  // namespace

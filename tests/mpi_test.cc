@@ -1,5 +1,6 @@
 // Data-parallel training under mpirun: N processes train the model one process trains (both samplers, dropout),
 // the same N gives the same checkpoint bytes, checkpoints resume on another N, and failures end the whole job.
+#include <cctype>
 #include <doctest/doctest.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -59,9 +60,29 @@ testing::RunResult RunJob(const testing::TempDir& dir, int processes, const std:
 }
 
 // Trains with `processes` processes (1 = plain charlm, no mpirun) and requires success.
-void Train(const testing::TempDir& dir, int processes, const std::vector<std::string>& args) {
+testing::RunResult Train(const testing::TempDir& dir, int processes, const std::vector<std::string>& args) {
   const testing::RunResult result = processes == 1 ? testing::Run(dir, args) : RunJob(dir, processes, args);
   REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+  return result;
+}
+
+// The characters each process holds, from rank 0's line "corpus ... read in P parts by N processes: they hold A,
+// B and C of its T characters (...)", then T.
+std::vector<long> HeldCharacters(const std::string& output) {
+  const std::size_t at = output.find("processes: they hold ");
+  REQUIRE_MESSAGE(at != std::string::npos, output);
+  std::vector<long> numbers;
+  std::string text = output.substr(at, output.find(" characters", at) - at);
+  for (std::size_t k = 0; k < text.size();) {
+    if (std::isdigit(static_cast<unsigned char>(text[k]))) {
+      std::size_t used = 0;
+      numbers.push_back(std::stol(text.substr(k), &used));
+      k += used;
+    } else {
+      ++k;
+    }
+  }
+  return numbers;
 }
 
 // A 2-layer LSTM with an embedding, dropout and recurrent dropout on the consecutive sampler, and a one-hot GRU
@@ -169,8 +190,24 @@ TEST_CASE("mpi: 2 and 3 processes train the model 1 process trains: weights afte
     CAPTURE(model);
     for (const int n : {1, 2, 3}) {
       const std::string suffix = model + std::to_string(n);
-      Train(dir, n, {"train", "--config", model + ".json", "--set", "train.max_steps=10", "--set",
-                     "train.out_dir=steps_" + suffix});
+      const testing::RunResult steps = Train(dir, n, {"train", "--config", model + ".json", "--set",
+                                                      "train.max_steps=10", "--set", "train.out_dir=steps_" + suffix});
+      if (n > 1) {
+        // Every process but rank 0 (which also fits the baseline) holds a part of the text: its streams' block of
+        // the training split for the consecutive sampler, all of it for random windows, and the validation split.
+        const std::vector<long> held = HeldCharacters(steps.output);
+        REQUIRE(held.size() == static_cast<std::size_t>(n) + 1);
+        const long total = held.back(), val = static_cast<long>(0.4 * static_cast<double>(total));
+        CHECK(held[0] == total);
+        for (int rank = 1; rank < n; ++rank) {
+          CAPTURE(rank);
+          if (model == "lstm") {
+            CHECK(held[static_cast<std::size_t>(rank)] <= (total - val) / n + 8 + val + 1);
+          } else {
+            CHECK(held[static_cast<std::size_t>(rank)] == total);
+          }
+        }
+      }
       Train(dir, n, {"train", "--config", model + ".json", "--set", "train.out_dir=epochs_" + suffix});
     }
     const auto one = EpochRows(dir / ("epochs_" + model + "1"));
@@ -352,6 +389,30 @@ TEST_CASE("mpi: a batch that does not divide, or processes that disagree, stop t
   CHECK_MESSAGE(testing::ErrorLine(mixed).find("process 1 of 2 disagrees with process 0 on the config") !=
                     std::string::npos,
                 mixed.output);
+
+  // Two hosts' copies of the corpus at the same path, of the same size, differing in one byte: each process runs
+  // in its own folder (mpirun's -wdir), as on two machines.
+  for (const char* host : {"host0", "host1"}) {
+    fs::create_directory(dir / host);
+    fs::copy_file(dir / "lstm.json", dir / host / "lstm.json");
+    std::string text = testing::WordText(130);
+    if (std::string(host) == "host1") text[text.size() / 2] = text[text.size() / 2] == 'a' ? 'b' : 'a';
+    testing::WriteFile(dir / host / "text.txt", text);
+  }
+  std::string hosts = "cd " + ShellQuote(dir.path().string()) + " &&";
+  for (const std::string& arg : MpirunArgs(1)) hosts += " " + ShellQuote(arg);
+  hosts += " -wdir host0 " + charlm + " train --config lstm.json --set train.out_dir=copies : -np 1 -wdir host1 " +
+           charlm + " train --config lstm.json --set train.out_dir=copies </dev/null 2>&1";
+  testing::RunResult copies;
+  pipe = ::popen(hosts.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  while ((count = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) copies.output.append(buffer, count);
+  const int copies_status = ::pclose(pipe);
+  copies.exit_code = WIFEXITED(copies_status) ? WEXITSTATUS(copies_status) : -1;
+  CHECK_MESSAGE(copies.exit_code != 0, copies.output);
+  CHECK_MESSAGE(testing::ErrorLine(copies).find("process 1 of 2 disagrees with process 0 on corpus file 'text.txt' "
+                                                "(the same size, other contents)") != std::string::npos,
+                copies.output);
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(30));
 }
 

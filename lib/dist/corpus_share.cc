@@ -77,11 +77,10 @@ void CheckSameFile(Workers& workers, const std::string& path, const CorpusFileSa
   for (int rank = 1; rank < workers.size(); ++rank) {
     const std::uint64_t* theirs = all.data() + 2 * static_cast<std::size_t>(rank);
     if (theirs[0] == all[0] && theirs[1] == all[1]) continue;
-    throw UserError("process " + std::to_string(rank) + " of " + std::to_string(workers.size()) + " reads corpus file '" +
-                    path + "' " +
-                    (theirs[0] != all[0] ? "of " + std::to_string(theirs[0]) + " bytes, process 0 one of " + std::to_string(all[0])
-                                         : "of the same size with other contents than process 0's") +
-                    ": give every process the same file (a shared folder, or identical copies on every host)");
+    throw Disagreement(rank, workers.size(),
+                       "corpus file '" + path + "' (" +
+                           (theirs[0] != all[0] ? std::to_string(theirs[0]) + " bytes there, " + std::to_string(all[0]) + " on process 0"
+                                                : "the same size, other contents") + ")");
   }
 }
 
@@ -102,6 +101,7 @@ CorpusShare ReadCorpusShare(Workers& workers, const Config& config, StreamShard 
   const DataConfig& data = config.data;
   const TrainConfig& tc = config.train;
   const std::string& path = data.corpus;
+  CheckConfigsAgree(workers, config);
   if (data.min_freq < 1) {  // before the file is read for nothing, as ReadCorpusIds
     throw UserError("min_freq " + std::to_string(data.min_freq) + " is below 1: use 1 to keep every character");
   }

@@ -86,7 +86,7 @@ void CheckWorkersAgree(Workers& workers, const TrainingRun& run) {
     const std::uint64_t* theirs = all.data() + static_cast<std::size_t>(rank) * kFields;
     std::string what;
     if (theirs[kConfig] != all[kConfig]) {
-      what = "the config (its --config, --set or train.* keys differ)";
+      what = kConfigDiffers;
     } else if (theirs[kCorpus] != all[kCorpus]) {
       what = "the corpus " + run.config().data.corpus + " (" + std::to_string(theirs[kCorpus]) +
              " characters there, " + std::to_string(all[kCorpus]) + " on rank 0)";
@@ -97,10 +97,22 @@ void CheckWorkersAgree(Workers& workers, const TrainingRun& run) {
     } else {
       continue;
     }
-    throw UserError("process " + std::to_string(rank) + " of " + std::to_string(workers.size()) +
-                    " disagrees with process 0 on " + what +
-                    ": start every process with the same command line and the same files (a shared folder, or "
-                    "identical copies on every host)");
+    throw Disagreement(rank, workers.size(), what);
+  }
+}
+
+UserError Disagreement(int rank, int size, const std::string& what) {
+  return UserError("process " + std::to_string(rank) + " of " + std::to_string(size) + " disagrees with process 0 on " +
+                   what + ": start every process with the same command line and the same files (a shared folder, "
+                   "or identical copies on every host)");
+}
+
+void CheckConfigsAgree(Workers& workers, const Config& config) {
+  const std::array<std::uint64_t, 1> mine{Fingerprint(ConfigToJson(config).dump())};
+  std::vector<std::uint64_t> all(static_cast<std::size_t>(workers.size()));
+  workers.AllGather(mine, all);
+  for (int rank = 1; rank < workers.size(); ++rank) {
+    if (all[static_cast<std::size_t>(rank)] != all[0]) throw Disagreement(rank, workers.size(), kConfigDiffers);
   }
 }
 

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "dist/workers.h"
+#include "errors.h"
 #include "run/handlers.h"
 #include "run/train_step.h"
 #include "run/training_loop.h"
@@ -58,6 +59,13 @@ class WorkersReduce final : public GradientReduce {
 // Every worker must train from the same config, corpus, vocabulary and starting weights (a hash of each,
 // gathered); otherwise a UserError naming the first disagreement, raised by every worker alike.
 void CheckWorkersAgree(Workers& workers, const TrainingRun& run);
+
+// The config part of that check, made before the corpus is read in parts (whose collectives follow the config).
+void CheckConfigsAgree(Workers& workers, const Config& config);
+
+// "process 1 of 2 disagrees with process 0 on <what>: start every process with the same command line ...".
+inline constexpr const char* kConfigDiffers = "the config (its --config, --set or train.* keys differ)";
+UserError Disagreement(int rank, int size, const std::string& what);
 
 // The loop's validation shard and reduce and its agreed stop (the most pressing stop any worker asks for).
 void AddDataParallelOptions(Workers& workers, LoopOptions& options);
