@@ -261,9 +261,8 @@ void Checkpointer::OnTrainBegin(TrainingRun& run) {
   if (!run.resumed() || !run.imported_from().empty() || !best_score) return;  // no best yet: the first epoch makes it
   const fs::path source = EarlierRunFile(run, "best.ckpt");
   const fs::path target = run.best_checkpoint_path();
+  if (ResumedInPlace(run)) return;  // best.ckpt is there
   std::error_code ec;
-  const fs::path checkpoint_folder = fs::absolute(fs::path(run.resume_path())).parent_path();
-  if (fs::equivalent(checkpoint_folder, run.config().train.out_dir, ec)) return;  // in place: best.ckpt is there
   const std::string until = "so " + target.string() + " is written when " +
                             (run.val_ids().empty() ? "training" : "validation") + " perplexity improves on " +
                             FormatPerplexityAndBpc(best_score) + ", the best before the checkpoint";

@@ -138,6 +138,14 @@ std::string MoveEarlierRunAside(const std::string& out_dir, bool copy) {
   return destination.string();
 }
 
+bool ResumedInPlace(const std::string& resume_path, const std::string& out_dir) {
+  if (resume_path.empty()) return false;
+  std::error_code ec;  // a folder that is not there is not the other one
+  return fs::equivalent(fs::absolute(fs::path(resume_path)).parent_path(), out_dir, ec);
+}
+
+bool ResumedInPlace(const TrainingRun& run) { return ResumedInPlace(run.resume_path(), run.config().train.out_dir); }
+
 OutDirGuard::OutDirGuard(const std::string& out_dir) : lock_(std::make_unique<OutDirLock>(out_dir)) {}
 
 void OutDirGuard::OnTrainBegin(TrainingRun& run) {
@@ -150,9 +158,7 @@ void OutDirGuard::OnTrainBegin(TrainingRun& run) {
                  removed.size() == 1 ? "" : "s", names);
   }
   std::error_code ec;
-  const fs::path checkpoint_folder =
-      run.resumed() ? fs::absolute(fs::path(run.resume_path())).parent_path() : fs::path();
-  const bool resumed_here = run.resumed() && fs::equivalent(checkpoint_folder, out_dir, ec);
+  const bool resumed_here = ResumedInPlace(run);
   if (run.resumed() && !run.imported_from().empty()) {
     // Its config's out_dir is that of whoever trained the weights: the run goes beside the checkpoint (unless told
     // otherwise), said as an absolute path, since "." is easy to miss. Nothing to continue there: a new run.
@@ -161,7 +167,7 @@ void OutDirGuard::OnTrainBegin(TrainingRun& run) {
                  resumed_here ? "the checkpoint's folder" : "train.out_dir");
   } else if (run.resumed() && !resumed_here) {
     spdlog::warn("resuming {}: this run writes into train.out_dir {}, not into the checkpoint's folder {}",
-                 run.resume_path(), out_dir, checkpoint_folder.string());
+                 run.resume_path(), out_dir, fs::absolute(fs::path(run.resume_path())).parent_path().string());
   }
   if (resumed_here && run.imported_from().empty() && !run.saved_out_dir().empty() && !fs::equivalent(run.saved_out_dir(), out_dir, ec)) {
     // A checkpoint copied elsewhere goes on beside itself (ResolveTrainConfig), leaving its old folder alone.

@@ -36,6 +36,13 @@ const std::vector<std::string>& RunFileNames();
 // copied instead, for a run that goes on from them (a resume from an earlier checkpoint of the same folder).
 std::string MoveEarlierRunAside(const std::string& out_dir, bool copy = false);
 
+// Whether a resumed run goes on in the folder of the checkpoint it resumed from, i.e. that folder is out_dir
+// however each is spelt ("runs/x/last.ckpt" and "./runs/x/", a symbolic link); false for a fresh run (an empty
+// resume_path) and when either folder is missing. Such a run's earlier files are its own, to keep and go on with;
+// any other run's out_dir is a new folder, whose earlier files are moved aside.
+bool ResumedInPlace(const std::string& resume_path, const std::string& out_dir);
+bool ResumedInPlace(const TrainingRun& run);
+
 // The first handler of a run: takes the lock before any file is written, cleans stale temporary files, moves an
 // earlier run aside (a fresh run, or fine-tuning an imported checkpoint), and says so when a resumed run writes
 // somewhere other than the folder of the checkpoint it resumed from, and where a fine-tuning run writes.
