@@ -33,6 +33,19 @@ void SaveCheckpoint(const std::string& path, const CheckpointData& data);
 // one-line UserError naming the path.
 CheckpointData LoadCheckpoint(const std::string& path);
 
+// What the start-up checks of a run compare with it: a checkpoint's JSON sections, without the float sections
+// (the parameters and optimizer state, nearly all of the file).
+struct CheckpointMetadata {
+  nlohmann::json config;
+  nlohmann::json vocab;
+  nlohmann::json trainer_state;
+};
+
+// LoadCheckpoint's config, vocab and trainer_state, and its errors, in the memory those sections take: the file is
+// read in pieces, every declared length is checked against its size before anything is kept, and every byte
+// (the float sections' too, a piece at a time) passes through the CRC before any section is parsed.
+CheckpointMetadata LoadCheckpointMetadata(const std::string& path);
+
 // LoadCheckpoint without the file: source_name prefixes the error messages. Safe on arbitrary bytes.
 CheckpointData ParseCheckpointBytes(std::string_view bytes, std::string_view source_name);
 

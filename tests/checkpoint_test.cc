@@ -294,6 +294,85 @@ TEST_CASE("checkpoint with a valid CRC but a bad structure is rejected") {
   CHECK(Contains(ParseError(MinimalSections(5).WithCrc()), "unexpected bytes after the last of 5 sections"));
 }
 
+// LoadCheckpoint's and LoadCheckpointMetadata's errors for the file holding `bytes`; both must refuse alike.
+struct BothErrors {
+  std::optional<std::string> whole;
+  std::optional<std::string> metadata;
+};
+BothErrors LoadErrors(const TempDir& dir, std::string_view bytes) {
+  const std::string path = (dir / "probe.ckpt").string();
+  WriteFile(path, std::string(bytes));
+  return {UserErrorOf([&] { LoadCheckpoint(path); }), UserErrorOf([&] { LoadCheckpointMetadata(path); })};
+}
+
+TEST_CASE("checkpoint metadata is LoadCheckpoint's config, vocab and trainer state, read past parameters of many chunks") {
+  TempDir dir;
+  const std::string path = (dir / "model.ckpt").string();
+  CheckpointData data = SmallCheckpoint();
+  data.trainer_state = {{"global_step", 1234}, {"best_score", 12.5}, {"epochs_completed", 3}};
+  data.params.assign(300000, 0.5F);  // 1.2 MB: the float sections pass through the CRC in many pieces
+  data.optimizer_state.assign(70000, -1.0F);
+  SaveCheckpoint(path, data);
+  const CheckpointData whole = LoadCheckpoint(path);
+  const CheckpointMetadata metadata = LoadCheckpointMetadata(path);
+  CHECK(metadata.trainer_state == whole.trainer_state);
+  CHECK(metadata.trainer_state.at("global_step") == 1234);
+  CHECK(metadata.config == whole.config);
+  CHECK(metadata.vocab == whole.vocab);
+
+  // A byte of the trainer state changed after saving: the section reads as other JSON, so only the CRC tells.
+  std::string bytes = ReadFile(path);
+  const std::size_t step_at = bytes.find("1234");
+  REQUIRE(step_at != std::string::npos);
+  bytes[step_at] = '9';
+  BothErrors damaged = LoadErrors(dir, bytes);
+  CHECK(Contains(damaged.metadata, "probe.ckpt: checkpoint is corrupted (CRC32"));
+  CHECK(damaged.metadata == damaged.whole);
+  // One in the parameters, which the metadata reader never keeps, is caught all the same.
+  bytes = ReadFile(path);
+  bytes[bytes.size() - 100000] ^= 0x10;
+  damaged = LoadErrors(dir, bytes);
+  CHECK(Contains(damaged.metadata, "probe.ckpt: checkpoint is corrupted (CRC32"));
+  CHECK(damaged.metadata == damaged.whole);
+}
+
+TEST_CASE("checkpoint metadata refuses every damaged, truncated or malformed file LoadCheckpoint refuses, alike") {
+  TempDir dir;
+  const std::string bytes = SerializeCheckpoint(SmallCheckpoint());
+  for (std::size_t length = 0; length < bytes.size(); ++length) {
+    INFO("truncated to ", length, " of ", bytes.size());
+    const BothErrors errors = LoadErrors(dir, std::string_view(bytes).substr(0, length));
+    REQUIRE(errors.whole.has_value());
+    CHECK(errors.metadata == errors.whole);
+  }
+  for (std::size_t position = 0; position < bytes.size(); ++position) {
+    std::string damaged = bytes;
+    damaged[position] = static_cast<char>(damaged[position] ^ 0x01);
+    INFO("byte ", position, " flipped");
+    const BothErrors errors = LoadErrors(dir, damaged);
+    REQUIRE(errors.whole.has_value());
+    CHECK(errors.metadata == errors.whole);
+  }
+  ByteWriter ragged_floats;
+  ragged_floats.Header(1, 6).Section("CONF", "{}").Section("VOCB", "[]").Section("TRST", "{}");
+  ragged_floats.Section("PARM", "abcdef").Section("OPTM", "").Section("CARY", "");
+  ByteWriter huge_length;
+  huge_length.Header(1, 6).Section("CONF", "{}").Section("VOCB", "[]").Section("TRST", "{}");
+  huge_length.Raw("PARM").U64(std::numeric_limits<std::uint64_t>::max()).Raw(std::string(16, '\0'));
+  for (const std::string& malformed :
+       {MinimalSections(7).Section("XTRA", "").WithCrc(), MinimalSections(7).Section("TRST", "{}").WithCrc(),
+        MinimalSections(5).WithCrc(), ragged_floats.WithCrc(), huge_length.WithCrc(),
+        MinimalSections(0xFFFFFFFFU).WithCrc(), std::string("hello, world\n")}) {
+    const BothErrors errors = LoadErrors(dir, malformed);
+    REQUIRE(errors.whole.has_value());
+    CHECK(errors.metadata == errors.whole);
+  }
+  const std::string missing = (dir / "missing.ckpt").string();
+  CHECK(Contains(UserErrorOf([&] { LoadCheckpointMetadata(missing); }), missing + ": cannot open checkpoint"));
+  CHECK(Contains(UserErrorOf([&] { LoadCheckpointMetadata(dir.path().string()); }), "not a regular file"));
+  CHECK(LoadErrors(dir, MinimalSections().WithCrc()).metadata == std::nullopt);
+}
+
 TEST_CASE("checkpoint save and load through a file, replacing an older save") {
   TempDir dir;
   const std::string path = (dir / "model.ckpt").string();

@@ -237,7 +237,8 @@ void Budget::Check(TrainingRun& run) {
 namespace {
 
 // Why `best`, read from `source`, is not the resumed run's best so far; nullopt when it is.
-std::optional<std::string> NotTheRunsBest(const CheckpointData& best, const TrainingRun& run, const std::string& source) {
+std::optional<std::string> NotTheRunsBest(const CheckpointMetadata& best, const TrainingRun& run,
+                                          const std::string& source) {
   if (!(best.vocab == run.data().vocab.ToJson())) return "its vocabulary differs from the checkpoint's";
   if (!best.config.is_object() || !best.config.contains("model") ||
       !(best.config["model"] == ConfigToJson(run.config())["model"])) {
@@ -270,11 +271,17 @@ void Checkpointer::OnTrainBegin(TrainingRun& run) {
     spdlog::warn("resuming {}: there is no {} beside it, {}", run.resume_path(), source.string(), until);
     return;
   }
+  // Checked on its JSON sections alone, so that a best.ckpt that is not copied (a later run's, another model's, a
+  // damaged one) is never held whole; the copy then needs every byte, and checks what it copies again, since
+  // another run may have replaced the file in between.
   std::optional<std::string> reason;
   CheckpointData best;
   try {
-    best = LoadCheckpoint(source.string());
-    reason = NotTheRunsBest(best, run, source.string());
+    reason = NotTheRunsBest(LoadCheckpointMetadata(source.string()), run, source.string());
+    if (!reason) {
+      best = LoadCheckpoint(source.string());
+      reason = NotTheRunsBest({best.config, best.vocab, best.trainer_state}, run, source.string());
+    }
   } catch (const UserError& e) {
     reason = std::string("it cannot be read (") + e.what() + ")";
   }

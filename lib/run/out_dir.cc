@@ -98,9 +98,10 @@ const std::vector<std::string>& RunFileNames() {
 namespace {
 
 // Whether the checkpoint at `path` is past `step`; one that cannot be read counts as later (it is kept, not lost).
+// Only its trainer state is needed, so its parameters are never held in memory.
 bool LastCheckpointIsLater(const std::string& path, std::int64_t step) {
   try {
-    const CheckpointData last = LoadCheckpoint(path);
+    const CheckpointMetadata last = LoadCheckpointMetadata(path);
     const auto it = last.trainer_state.find("global_step");
     const std::optional<std::int64_t> saved =
         it == last.trainer_state.end() ? std::nullopt : ExactInteger<std::int64_t>(*it);
