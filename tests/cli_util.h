@@ -88,20 +88,27 @@ inline void WriteTinyRun(const TempDir& dir) {
     CHECK_MESSAGE(line_.find(phrase) != std::string::npos, line_);          \
   } while (false)
 
-// In a forked child: replaces it with `charlm ARGS` (exit 127 if that fails).
-[[noreturn]] inline void ExecCharlm(const std::vector<std::string>& args) {
+// In a forked child: replaces it with `LAUNCHER... charlm ARGS` (exit 127 if that fails); the launcher is a
+// program that starts charlm, such as mpirun and its options, or nothing.
+[[noreturn]] inline void ExecCharlm(const std::vector<std::string>& args,
+                                    const std::vector<std::string>& launcher = {}) {
   const std::string binary = testing::CharlmBinary().string();
-  std::vector<char*> argv = {const_cast<char*>(binary.c_str())};
+  std::vector<char*> argv;
+  for (const std::string& arg : launcher) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(const_cast<char*>(binary.c_str()));
   for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
   argv.push_back(nullptr);
-  ::execv(binary.c_str(), argv.data());
+  ::execv(argv[0], argv.data());
   ::_exit(127);
 }
 
-// A training run in the background, output to a file, so the test can signal it while it works.
+// A training run in the background, output to a file, so the test can signal it while it works; with a launcher
+// (mpirun -np 2), the signals go to the launcher.
 class BackgroundRun {
  public:
-  BackgroundRun(const TempDir& dir, const std::vector<std::string>& args) : log_((dir / "train.log").string()) {
+  BackgroundRun(const TempDir& dir, const std::vector<std::string>& args,
+                const std::vector<std::string>& launcher = {})
+      : log_((dir / "train.log").string()) {
     pid_ = ::fork();
     REQUIRE(pid_ >= 0);
     if (pid_ == 0) {
@@ -109,7 +116,7 @@ class BackgroundRun {
       if (fd < 0 || ::chdir(dir.path().c_str()) != 0) ::_exit(127);
       ::dup2(fd, STDOUT_FILENO);
       ::dup2(fd, STDERR_FILENO);
-      ExecCharlm(args);
+      ExecCharlm(args, launcher);
     }
   }
   ~BackgroundRun() {
@@ -131,6 +138,8 @@ class BackgroundRun {
     reaped_ = true;
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   }
+  // The same within `seconds`, or -2 when it still runs then (and is killed by the destructor).
+  int Wait(double seconds);
   std::string Log() const { return testing::ReadFile(log_); }
 
  private:
@@ -148,6 +157,13 @@ inline bool WaitFor(Condition condition, double seconds) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return condition();
+}
+
+inline int BackgroundRun::Wait(double seconds) {
+  int status = 0;
+  if (!WaitFor([&] { return ::waitpid(pid_, &status, WNOHANG) == pid_; }, seconds)) return -2;
+  reaped_ = true;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 // A run long enough never to end by itself within the test: its epochs take ~0.1 s, there are 100,000 of them.
