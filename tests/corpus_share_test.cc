@@ -90,7 +90,7 @@ std::vector<CorpusShare> ReadShares(const Config& config, int processes) {
 }
 
 // About 40 kB of what makes reading in parts hard: a BOM, "\r\n", lone "\r", 2- to 4-byte characters, controls,
-// a line far longer than a part (no line start to cut at), and a "\r" at the very end.
+// a line far longer than a part, and a "\r" at the very end.
 std::string HardText() {
   std::mt19937 rng(11);
   const std::vector<std::string> words = {"the ", "caf\xC3\xA9 ", "\xE6\x88\x91\xE4\xBD\xA0", "\xF0\x9F\x8E\xB5",
@@ -177,6 +177,28 @@ TEST_CASE("corpus share: N processes reading parts hold the whole text's vocabul
         }
       }
     }
+  }
+}
+
+TEST_CASE("corpus share: a part starts where a character starts, never inside \\r\\n or a UTF-8 sequence") {
+  TempDir dir;
+  const auto path = (dir / "starts.txt").string();
+  const std::string bytes = "\xEF\xBB\xBF" "a\r\nb\xF0\x9F\x8E\xB5\r\rc\n";  // BOM a \r\n b U+1F3B5 \r \r c \n
+  WriteFile(path, bytes);
+  const std::vector<std::uint64_t> expected = {0, 3, 3, 3, 4, 6, 6, 7, 11, 11, 11, 11, 12, 13, 14, 15, 15};
+  for (std::uint64_t at = 0; at < expected.size(); ++at) {
+    CAPTURE(at);
+    CHECK(CorpusPartStart(path, at) == expected[at]);
+  }
+  // Counted part by part from every start, the text is the whole file's.
+  for (std::uint64_t cut = 1; cut < bytes.size(); ++cut) {
+    CAPTURE(cut);
+    const std::uint64_t start = CorpusPartStart(path, cut);
+    const CorpusPartCount head = CountCorpusPart(path, NewlinePolicy::kKeep, 0, start, 0);
+    const CorpusPartCount tail = CountCorpusPart(path, NewlinePolicy::kKeep, start, bytes.size(), 0);
+    CHECK(head.notes.chars + tail.notes.chars == 8);  // a \n b U+1F3B5 \r \r c \n
+    CHECK(head.notes.crlf_line_breaks + tail.notes.crlf_line_breaks == 1);
+    CHECK(head.notes.control_chars + tail.notes.control_chars == 2);
   }
 }
 

@@ -108,13 +108,13 @@ CorpusShare ReadCorpusShare(Workers& workers, const Config& config, StreamShard 
   const CorpusFileSample sample = SampleCorpusFile(path, data.max_chars);
   CheckSameFile(workers, path, sample);
 
-  // Count this worker's parts: the file's bytes cut evenly among all parts, each moved to a line start.
+  // Count this worker's parts: the file's bytes cut evenly among all parts, each moved to a part start.
   const auto parts = static_cast<std::uint64_t>(workers.size()) * kCorpusPartsPerProcess;
   const auto first_part = static_cast<std::uint64_t>(workers.rank()) * kCorpusPartsPerProcess;
   std::vector<CorpusPartCount> mine;
-  std::uint64_t begin = CorpusLineStart(path, sample.size * first_part / parts);
+  std::uint64_t begin = CorpusPartStart(path, sample.size * first_part / parts);
   for (std::uint64_t p = first_part; p < first_part + kCorpusPartsPerProcess; ++p) {
-    const std::uint64_t end = CorpusLineStart(path, sample.size * (p + 1) / parts);
+    const std::uint64_t end = CorpusPartStart(path, sample.size * (p + 1) / parts);
     mine.push_back(CountCorpusPart(path, data.newline, begin, end, 0));
     begin = end;
   }

@@ -16,7 +16,7 @@ namespace charlm {
 // Parts of the file each process counts: more parts than processes make the read of a share start close to it.
 inline constexpr int kCorpusPartsPerProcess = 8;
 
-// How the corpus file is cut: part p covers bytes [byte_begin[p], byte_begin[p + 1]) (line starts) and holds
+// How the corpus file is cut: part p covers bytes [byte_begin[p], byte_begin[p + 1]) (part starts) and holds
 // characters [char_begin[p], char_begin[p + 1]) of the text training sees (max_chars applied).
 struct CorpusParts {
   std::vector<std::uint64_t> byte_begin;  // (parts + 1)

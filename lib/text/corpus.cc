@@ -81,7 +81,7 @@ void LogNotes(const std::string& path, const CorpusNotes& notes) {
   }
 }
 
-// Bytes [begin, end) of a corpus file; a part other than the whole file begins at a line start (CorpusLineStart).
+// Bytes [begin, end) of a corpus file; a part other than the whole file begins at a part start (CorpusPartStart).
 struct ByteRange {
   std::uint64_t begin = 0;
   std::uint64_t end = std::numeric_limits<std::uint64_t>::max();
@@ -91,8 +91,8 @@ struct ByteRange {
 // Streams an open corpus file through sink(const char32_t* chars, std::size_t count), piece by piece, as the
 // characters training sees: decoded strictly (a leading BOM skipped), "\r\n" read as "\n", the newline policy
 // applied, and nothing after the first max_chars (0 = all), where reading stops. Fills `notes`. A part of the file
-// (`range`) is read the same way from its line start to its end, which is a line start or the file's end, so that
-// no "\r\n" or UTF-8 sequence straddles it; a part may be empty or have no characters left after the policy.
+// (`range`) is read the same way from its start to its end, each a part start (CorpusPartStart) or the file's end,
+// so that no "\r\n" or UTF-8 sequence straddles it; a part may be empty or have no characters left after the policy.
 template <class Sink>
 void StreamCorpus(RegularFileReader& file, const std::string& path, NewlinePolicy policy, std::int64_t max_chars,
                   IdsFileUse use, CorpusNotes& notes, Sink&& sink, ByteRange range = {}) {
@@ -415,21 +415,29 @@ CorpusFileSample SampleCorpusFile(const std::string& path, std::int64_t max_char
   return sample;
 }
 
-std::uint64_t CorpusLineStart(const std::string& path, std::uint64_t at) {
+std::uint64_t CorpusPartStart(const std::string& path, std::uint64_t at) {
   if (at == 0) return 0;
   RegularFileReader file(path, FileRole{"corpus file", "check that it is a readable file",
                                         std::numeric_limits<std::uint64_t>::max(), ""});
   if (at >= file.size()) return file.size();
-  // The byte before `at` may itself be the '\n' that makes `at` a line start.
+  // From the byte before `at`: whether it is a '\r' decides whether a '\n' at `at` may start a part.
   std::uint64_t position = at - 1;
   file.Seek(position);
-  std::vector<char> bytes(std::size_t{1} << 16);
+  std::vector<char> bytes(4096);
+  char before = 0;
+  bool first = true;
   while (position < file.size()) {
     const std::size_t got = file.Read(bytes.data(), bytes.size());
     if (got == 0) break;
-    const void* newline = std::memchr(bytes.data(), '\n', got);
-    if (newline != nullptr) return position + static_cast<std::uint64_t>(static_cast<const char*>(newline) - bytes.data()) + 1;
-    position += got;
+    for (std::size_t k = 0; k < got; ++k, ++position) {
+      const char c = bytes[k];
+      if (!first) {
+        const bool continuation = (static_cast<unsigned char>(c) & 0xC0) == 0x80;
+        if (!continuation && !(before == '\r' && c == '\n')) return position;
+      }
+      first = false;
+      before = c;
+    }
   }
   return file.size();
 }

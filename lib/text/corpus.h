@@ -65,9 +65,10 @@ TextIds ReadTextIds(const std::string& path, NewlinePolicy policy, const Vocab& 
 // Logs what reading noticed (Windows line breaks, control characters) as ReadCorpusIds does.
 void LogCorpusNotes(const std::string& path, const CorpusNotes& notes);
 
-// Reading a corpus in parts, for processes that each hold a share of it (lib/dist/corpus_share.h). A part starts at
-// a line start (byte 0, or just after a '\n'): no UTF-8 sequence and no "\r\n" crosses one, so the characters
-// read from there are those reading the whole file gives from there.
+// Reading a corpus in parts, for processes that each hold a share of it (lib/dist/corpus_share.h). A part starts
+// where a character starts and not between the "\r" and "\n" of a line break, so no UTF-8 sequence and no "\r\n"
+// crosses a part's ends, and the characters read from there are those reading the whole file gives from there.
+// (In a file that is not valid UTF-8, the part holding a bad byte says so as reading the whole file would.)
 
 // Every process must read the same file: its size and 16 blocks of 4 KiB spread over it, to compare. The
 // UserErrors of ReadCorpus for a missing, unreadable or empty file.
@@ -80,10 +81,10 @@ CorpusFileSample SampleCorpusFile(const std::string& path, std::int64_t max_char
 // The UserError for a corpus the newline policy leaves empty, as ReadCorpus words it.
 UserError NoCharactersLeft(const std::string& path, NewlinePolicy policy);
 
-// The first line start at or after byte `at` (the file's size when none is).
-std::uint64_t CorpusLineStart(const std::string& path, std::uint64_t at);
+// The first part start at or after byte `at` (at most 4 bytes on in valid UTF-8; the file's size past its end).
+std::uint64_t CorpusPartStart(const std::string& path, std::uint64_t at);
 
-// The characters of bytes [byte_begin, byte_end) (line starts), at most max_chars of them (0 = all).
+// The characters of bytes [byte_begin, byte_end) (part starts), at most max_chars of them (0 = all).
 struct CorpusPartCount {
   std::uint64_t byte_begin = 0, byte_end = 0;
   CorpusNotes notes;  // chars: the part's characters; first_control_index counts from the part's first character
@@ -93,7 +94,7 @@ struct CorpusPartCount {
 CorpusPartCount CountCorpusPart(const std::string& path, NewlinePolicy policy, std::uint64_t byte_begin,
                                 std::uint64_t byte_end, std::int64_t max_chars);
 
-// Writes the ids in `vocab` of `chars` characters, those after the first skip_chars from line start byte_begin, to
+// Writes the ids in `vocab` of `chars` characters, those after the first skip_chars from part start byte_begin, to
 // out[out_at, out_at + chars). Characters min_freq left out are <unk>. UserError when the file holds a character
 // outside the vocabulary without <unk>, or ends early: it changed since the vocabulary was counted.
 void ReadCorpusPart(const std::string& path, NewlinePolicy policy, std::uint64_t byte_begin, std::int64_t skip_chars,
