@@ -49,7 +49,7 @@ def parse_args(argv):
     parser.add_argument("--openblas-threads", type=int, nargs="+", default=[1, 2], help="OPENBLAS_NUM_THREADS values to try")
     parser.add_argument("--autocast", nargs="+", choices=("none", "bf16"), default=["none", "bf16"],
                         help="PyTorch settings: none (fp32) and/or bf16 (torch.autocast); default both")
-    parser.add_argument("--precision", nargs="+", choices=("fp32", "bf16"), default=["fp32", "bf16"],
+    parser.add_argument("--precision", nargs="+", choices=("fp32", "bf16", "fp32_packed"), default=["fp32", "bf16"],
                         help="charlm's train.precision values; default both")
     parser.add_argument("--json", help="also write the raw results to this file")
     parser.add_argument("--np", type=int, default=1, help="N > 1: the data-parallel comparison (see above)")

@@ -120,9 +120,7 @@ BenchResult RunBenchmark(const Config& config, int vocab_size, double seconds, W
   const StreamShard shard = ShardOf(job, B, T);  // this process's streams of the global batch
   CharModel<float> model(MakeModelSpec(config.model, vocab_size));
   model.Initialize(config.model.init, config.train.seed);
-  if (config.train.precision == Precision::kBf16) {
-    RequireBf16("train.precision \"bf16\"", "benchmark fp32 with --set train.precision=fp32");
-  }
+  RequirePrecision(config.train.precision, "train.precision", "benchmark fp32 with --set train.precision=fp32");
   model.set_precision(config.train.precision);
   Optimizer optimizer(config.train.optimizer, model.params().size());
   auto state = model.MakeState(B);

@@ -93,8 +93,10 @@ void WarnSkippedText(const TextIds& text, const std::string& path) {
 // --precision's value for eval and generate; bf16 is checked against this build and CPU before it is used.
 void SetPrecision(const std::string& text, CharModel<float>& model) {
   const std::optional<Precision> precision = ParseEnum<Precision>(text);
-  if (!precision) throw UserError("--precision " + text + " is not one of " + EnumChoices<Precision>() + ": give fp32 or bf16");
-  if (*precision == Precision::kBf16) RequireBf16("--precision bf16", "leave --precision out (fp32 is the default)");
+  if (!precision) {
+    throw UserError("--precision " + text + " is not one of " + EnumChoices<Precision>() + ": leave --precision out for fp32 (the default), or give one of them");
+  }
+  RequirePrecision(*precision, "--precision", "leave --precision out (fp32 is the default)");
   model.set_precision(*precision);
 }
 

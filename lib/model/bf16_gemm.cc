@@ -31,6 +31,19 @@ bool SetPassiveOpenMpWait() {
 #endif
 }
 
+void RequirePrecision(Precision precision, const std::string& setting, const std::string& fix) {
+  // As the user wrote it: `--precision bf16` on a command line, `train.precision "bf16"` in a config.
+  const std::string value(EnumName(precision));
+  const std::string named = setting.rfind("--", 0) == 0 ? setting + " " + value : setting + " \"" + value + "\"";
+  if (precision == Precision::kBf16) RequireBf16(named, fix);
+#ifndef CHARLM_HAVE_ONEDNN
+  if (precision == Precision::kFp32Packed) {
+    throw UserError(named + " needs oneDNN's packed matrix products, but this charlm was built without oneDNN "
+                    "(install libdnnl-dev, e.g. bash scripts/setup.sh, and rebuild): " + fix);
+  }
+#endif
+}
+
 #ifdef CHARLM_HAVE_ONEDNN
 namespace {
 // libgomp comes with libdnnl, not on charlm's own link line, so its entry points are looked up at run time.

@@ -12,6 +12,7 @@
 #include <type_traits>
 
 #include "model/column_threads.h"
+#include "model/model_types.h"
 
 namespace charlm {
 
@@ -34,6 +35,10 @@ std::string Bf16Unavailable();
 // Throws a UserError naming `setting` (what asked for bf16, e.g. "train.precision \"bf16\"") and the fix
 // when Bf16Unavailable() is not empty.
 void RequireBf16(const std::string& setting, const std::string& fix);
+
+// What `precision` needs of this build and CPU, checked: bf16 as RequireBf16; fp32_packed a build with oneDNN (any
+// CPU); fp32 nothing. `setting` names what asked (e.g. "--precision"), `fix` what to do instead.
+void RequirePrecision(Precision precision, const std::string& setting, const std::string& fix);
 
 // C (m x n) = op(A) (m x k) * op(B) (k x n) + beta * C, row-major; A and B bf16, C and the accumulation fp32;
 // beta 0 or 1. Only after RequireBf16 succeeded.

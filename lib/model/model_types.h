@@ -17,7 +17,10 @@ enum class SamplerKind { kRandom, kConsecutive };
 enum class OptimizerKind { kSgd, kAdam, kRmsprop };
 enum class LrScheduleKind { kNone, kStep, kExponential };
 // The matrix products' inputs: fp32, or bf16 with fp32 accumulation (everything else stays fp32 either way).
-enum class Precision { kFp32, kBf16 };
+// fp32: OpenBLAS sgemm, today's bits. bf16: bf16 inputs, fp32 accumulation (oneDNN, avx512_bf16 or AMX).
+// fp32_packed: fp32 throughout, the per-step recurrent products on w_h packed once per sequence by oneDNN
+// (other bits than fp32's: another summation order).
+enum class Precision { kFp32, kBf16, kFp32Packed };
 
 // The config spelling of every enumerator, in declaration order; the one table for parsing and printing.
 template <typename E>
@@ -53,7 +56,7 @@ struct EnumNames<LrScheduleKind> {
 
 template <>
 struct EnumNames<Precision> {
-  static constexpr std::array<std::string_view, 2> kNames{"fp32", "bf16"};
+  static constexpr std::array<std::string_view, 3> kNames{"fp32", "bf16", "fp32_packed"};
 };
 
 template <typename E>

@@ -109,9 +109,14 @@ void AddColumnSums(const T* m, int rows, int cols, int ld, T* out) {
 
 template <typename T>
 RecurrentLayer<T>::RecurrentLayer(const RecurrentShape& shape, int max_steps, int max_batch, Precision precision)
-    : shape_(shape), max_steps_(max_steps), max_batch_(max_batch), bf16_(precision == Precision::kBf16) {
+    : shape_(shape),
+      max_steps_(max_steps),
+      max_batch_(max_batch),
+      bf16_(precision == Precision::kBf16),
+      fp32_packed_(precision == Precision::kFp32Packed) {
   assert(shape.input_size > 0 && shape.hidden_size > 0 && max_steps > 0 && max_batch > 0);
   assert((!bf16_ || std::is_same_v<T, float>));
+  assert((!fp32_packed_ || std::is_same_v<T, float>));
   const std::size_t tb = static_cast<std::size_t>(max_steps) * max_batch;
   const std::size_t h = H(), g = G(), b = max_batch;
   gates_.resize(tb * g);
@@ -149,25 +154,32 @@ template <typename T>
 void RecurrentLayer<T>::PackStepWeights(const RecurrentParams<T>& params, bool backward) {
   if constexpr (std::is_same_v<T, float>) {
     // One step (generation's batch-1 Forward) would pack w_h for a single product: Product reads it as it is.
-    step_weights_packed_ = bf16_ && steps_ > 1;
+    step_weights_packed_ = (bf16_ || fp32_packed_) && steps_ > 1;
     if (!step_weights_packed_) return;
     const int B = batch_, h = H(), g = G();
-    const Bf16* w = params.w_h_bf16;  // (H, gH)
-    assert(w != nullptr);
+    assert(bf16_ ? params.w_h_bf16 != nullptr : params.w_h != nullptr);
+    // Packs columns [first, first + n) of w_h (H, gH), or its transpose, for the products of this sequence.
+    const auto pack = [&](int slot, bool trans_b, int n, int k, int first, int lda, int ldc, float beta) {
+      if (bf16_) {
+        packed_[slot].PackBf16(trans_b, B, n, k, params.w_h_bf16 + first, g, lda, ldc, beta);
+      } else {
+        packed_[slot].PackFp32(trans_b, B, n, k, params.w_h + first, g, lda, ldc, beta);
+      }
+    };
     const bool gru_before = shape_.cell == CellKind::kGru && !shape_.reset_after;
     if (!backward) {  // a (B, gH) += h~ w_h; GRU: rec (B, gH) = h~ w_h[:, :2H] and then (r*h~) w_h[:, 2H:]
       if (!gru_before) {
-        packed_[0].PackBf16(false, B, g, h, w, g, h, g, shape_.cell == CellKind::kGru ? 0.0f : 1.0f);
+        pack(0, false, g, h, 0, h, g, shape_.cell == CellKind::kGru ? 0.0f : 1.0f);
       } else {
-        packed_[0].PackBf16(false, B, 2 * h, h, w, g, h, g, 0.0f);
-        packed_[1].PackBf16(false, B, h, h, w + 2 * h, g, h, g, 0.0f);
+        pack(0, false, 2 * h, h, 0, h, g, 0.0f);
+        pack(1, false, h, h, 2 * h, h, g, 0.0f);
       }
     } else {  // d_next (B, H) = da w_h^T; GRU before: dq = da_n w_h[:, 2H:]^T, then d_next += da[:, :2H] w_h[:, :2H]^T
       if (!gru_before) {
-        packed_[0].PackBf16(true, B, h, g, w, g, g, h, 0.0f);
+        pack(0, true, h, g, 0, g, h, 0.0f);
       } else {
-        packed_[0].PackBf16(true, B, h, h, w + 2 * h, g, g, h, 0.0f);
-        packed_[1].PackBf16(true, B, h, 2 * h, w, g, g, h, 1.0f);
+        pack(0, true, h, h, 2 * h, g, h, 0.0f);
+        pack(1, true, h, 2 * h, 0, g, h, 1.0f);
       }
     }
   } else {
@@ -181,7 +193,11 @@ void RecurrentLayer<T>::StepProduct(int slot, ColumnThreads* threads, bool trans
                                     Operand<T> w, T beta, T* c, int ldc) {
   if constexpr (std::is_same_v<T, float>) {
     if (step_weights_packed_) {
-      packed_[slot].RunBf16(a.bf16, c);
+      if (bf16_) {
+        packed_[slot].RunBf16(a.bf16, c);
+      } else {
+        packed_[slot].RunFp32(a.fp32, c);
+      }
       return;
     }
   }

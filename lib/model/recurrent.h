@@ -99,6 +99,8 @@ class RecurrentLayer {
   RecurrentLayer(const RecurrentShape& shape, int max_steps, int max_batch, Precision precision = Precision::kFp32);
 
   const RecurrentShape& shape() const { return shape_; }
+  // Whether the last Forward or Backward ran its per-step products on a packed w_h (bf16 or fp32_packed, T > 1).
+  bool step_weights_packed() const { return step_weights_packed_; }
 
   // Threads that Forward splits its batch-1 products over (bit-identical results); null = the caller only.
   void set_threads(ColumnThreads* threads) { threads_ = threads; }
@@ -152,6 +154,7 @@ class RecurrentLayer {
   ColumnThreads* row_threads_ = nullptr;  // borrowed
   PhaseTimes* phase_times_ = nullptr;     // borrowed
   bool bf16_ = false;
+  bool fp32_packed_ = false;  // Precision::kFp32Packed: the per-step products on a packed fp32 w_h
 
   std::vector<T> gates_;       // (T*B, gH): input projection + bias, then the gate activations in place
   std::vector<T> h_seq_;       // ((T+1)*B, H): row block 0 is h0, block t+1 is h_t

@@ -126,9 +126,7 @@ std::optional<CheckpointData> OpenResume(const Config& config, const std::string
                       " (or 0 for no limit)");
     }
   }
-  if (config.train.precision == Precision::kBf16) {
-    RequireBf16("train.precision \"bf16\"", "train in fp32 with --set train.precision=fp32");
-  }
+  RequirePrecision(config.train.precision, "train.precision", "train in fp32 with --set train.precision=fp32");
   SetBlasThreads(config.train.threads);
   return resume;
 }
