@@ -50,7 +50,7 @@ def parse_args(argv):
     parser.add_argument("--autocast", nargs="+", choices=("none", "bf16"), default=["none", "bf16"],
                         help="PyTorch settings: none (fp32) and/or bf16 (torch.autocast); default both")
     parser.add_argument("--precision", nargs="+", choices=("fp32", "bf16", "fp32_packed"), default=["fp32", "bf16"],
-                        help="charlm's train.precision values; default both")
+                        help="charlm's train.precision values; default fp32 and bf16 (with --np: the first only)")
     parser.add_argument("--json", help="also write the raw results to this file")
     parser.add_argument("--np", type=int, default=1, help="N > 1: the data-parallel comparison (see above)")
     parser.add_argument("--repeats", type=int, default=3, help="with --np: interleaved rounds (default 3)")
@@ -116,9 +116,9 @@ def scaling_round(args, preset, cell):
     n = args.np
     batch = PRESET_BATCH[preset]
 
-    def charlm(extra):
-        return run_json([args.charlm, "bench", "--preset", preset, "--set", f"model.cell={cell}", "--seconds",
-                         str(args.seconds), "--json"] + extra)
+    def charlm(extra):  # at the first --precision given (fp32 by default)
+        return run_json([args.charlm, "bench", "--preset", preset, "--set", f"model.cell={cell}", "--set",
+                         f"train.precision={args.precision[0]}", "--seconds", str(args.seconds), "--json"] + extra)
 
     runs = {
         "1x1": charlm(["--set", "train.threads=1", "--set", f"train.batch_size={batch}"]),
@@ -150,7 +150,7 @@ def scaling_main(args):
     load_after = os.getloadavg()[0]
     print(f"Machine: {machine()}; {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}; load average (1 min) "
           f"{load_before:.2f} before, {load_after:.2f} after; {args.seconds:g} s per phase; {args.repeats} interleaved "
-          f"rounds; ratios per round, median (range).\n")
+          f"rounds; charlm at train.precision {args.precision[0]}; ratios per round, median (range).\n")
     print(f"| config | tokens/s: charlm {n}x1 / 1x1 / 1x{n} / DDP {n}x1 (medians) | {n}x1 over 1x1, same per-process "
           f"batch (≥ 1.8×) | {n}x1 over 1x{n}, same global batch | charlm {n}x1 over DDP (≥ 2×) | overlap on / off "
           f"| reduce wait ms/step on / off | MB summed per step | the sum alone, ms |")

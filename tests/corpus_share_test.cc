@@ -13,6 +13,7 @@
 #include "test_util.h"
 #include "text/dataset.h"
 #include "text/sampler.h"
+#include "text/utf8.h"
 
 namespace charlm {
 namespace {
@@ -25,6 +26,7 @@ class ThreadJob {
  public:
   explicit ThreadJob(int size) : size_(size), barrier_(size), slots_(static_cast<std::size_t>(size)) {}
   int size() const { return size_; }
+  int sums = 0;  // SumInPlace calls, counted by rank 0
   void AllGather(int rank, std::span<const std::uint64_t> mine, std::span<std::uint64_t> all) {
     slots_[static_cast<std::size_t>(rank)].assign(mine.begin(), mine.end());
     barrier_.arrive_and_wait();
@@ -35,11 +37,23 @@ class ThreadJob {
     }
     barrier_.arrive_and_wait();  // nobody refills a slot before everyone has read it
   }
+  void Sum(int rank, std::span<double> values) {
+    if (rank == 0) ++sums;
+    doubles_[static_cast<std::size_t>(rank)].assign(values.begin(), values.end());
+    barrier_.arrive_and_wait();
+    for (std::size_t k = 0; k < values.size(); ++k) {
+      double sum = 0;
+      for (const auto& slot : doubles_) sum += slot[k];
+      values[k] = sum;
+    }
+    barrier_.arrive_and_wait();
+  }
 
  private:
   int size_;
   std::barrier<> barrier_;
   std::vector<std::vector<std::uint64_t>> slots_;
+  std::vector<std::vector<double>> doubles_ = std::vector<std::vector<double>>(static_cast<std::size_t>(size_));
 };
 
 class ThreadWorkers final : public Workers {
@@ -49,7 +63,7 @@ class ThreadWorkers final : public Workers {
   int size() const override { return job_.size(); }
   int local_size() const override { return job_.size(); }
   void SumInPlace(std::span<float>) override { FAIL("not used in reading"); }
-  void SumInPlace(std::span<double>) override { FAIL("not used in reading"); }
+  void SumInPlace(std::span<double> values) override { job_.Sum(rank_, values); }
   void StartSum(std::span<float>) override { FAIL("not used in reading"); }
   void PollSums() override {}
   void FinishSums() override {}
@@ -65,8 +79,9 @@ class ThreadWorkers final : public Workers {
   int rank_;
 };
 
-// Reads the shares of a job of `processes`, each in its thread; an error of any is rethrown.
-std::vector<CorpusShare> ReadShares(const Config& config, int processes) {
+// Reads the shares of a job of `processes`, each in its thread; an error of any is rethrown. `sums`, if given,
+// receives the number of SumInPlace calls.
+std::vector<CorpusShare> ReadShares(const Config& config, int processes, int* sums = nullptr) {
   ThreadJob job(processes);
   std::vector<CorpusShare> shares(static_cast<std::size_t>(processes));
   std::vector<std::exception_ptr> errors(shares.size());
@@ -86,6 +101,7 @@ std::vector<CorpusShare> ReadShares(const Config& config, int processes) {
   for (const auto& error : errors) {
     if (error) std::rethrow_exception(error);
   }
+  if (sums != nullptr) *sums = job.sums;
   return shares;
 }
 
@@ -176,6 +192,35 @@ TEST_CASE("corpus share: N processes reading parts hold the whole text's vocabul
           }
         }
       }
+    }
+  }
+}
+
+TEST_CASE("corpus share: a text of every Unicode character is counted by a dense sum and gives the whole vocabulary") {
+  TempDir dir;
+  const auto path = (dir / "every.txt").string();
+  std::u32string every;
+  for (int copy = 0; copy < 3; ++copy) {  // so that every process's parts hold most characters
+    for (char32_t c = 0x20; c < 0x110000; ++c) {
+      if (c >= 0xD800 && c <= 0xDFFF) continue;  // surrogates are not characters
+      every.push_back(c);
+      if (c % 997 == 0) every.push_back(U'a');
+    }
+  }
+  WriteFile(path, EncodeUtf8(every));
+  Config config;
+  config.data.corpus = path;
+  config.train.batch_size = 4;
+  config.train.num_steps = 5;
+  const Dataset whole = LoadDataset(config.data);
+  for (const int processes : {2, 3}) {  // about 1.1 M characters in each of the lists: past the dense sum's threshold
+    CAPTURE(processes);
+    int sums = 0;
+    const std::vector<CorpusShare> shares = ReadShares(config, processes, &sums);
+    CHECK(sums == 1);
+    for (const CorpusShare& share : shares) {
+      CHECK(share.dataset.vocab == whole.vocab);
+      CHECK(share.dataset.Validation().ToVector() == whole.Validation().ToVector());
     }
   }
 }
