@@ -225,6 +225,16 @@ TEST_CASE("corpus share: a text of every Unicode character is counted by a dense
   }
 }
 
+TEST_CASE("corpus share: a share whose ids would take over half the memory is refused in one line") {
+  CHECK_NOTHROW(CheckShareFits(1, "big.txt", 250, 2, 1000));
+  CHECK_NOTHROW(CheckShareFits(1, "big.txt", 1'000'000, 4, 0));  // memory unknown
+  CHECK_THROWS_WITH_AS(CheckShareFits(1, "big.txt", 251, 2, 1000),
+                       "process 1's share of corpus file 'big.txt' is 251 characters, whose ids need 502 bytes, more "
+                       "than half of its machine's 1.0 kB of memory: start more processes (over more machines), "
+                       "or train on the text's first part with --set data.max_chars=N",
+                       UserError);
+}
+
 TEST_CASE("corpus share: a part starts where a character starts, never inside \\r\\n or a UTF-8 sequence") {
   TempDir dir;
   const auto path = (dir / "starts.txt").string();

@@ -12,6 +12,7 @@
 
 #include "dist/data_parallel.h"
 #include "errors.h"
+#include "file_io.h"
 #include "model/ngram.h"
 #include "text/corpus.h"
 #include "text/sampler.h"
@@ -98,6 +99,15 @@ void CheckSameFile(Workers& workers, const std::string& path, const CorpusFileSa
 }
 
 }  // namespace
+
+void CheckShareFits(int rank, const std::string& path, std::uint64_t chars, int id_width, std::uint64_t memory) {
+  const std::uint64_t id_bytes = chars * static_cast<std::uint64_t>(id_width);
+  if (memory == 0 || id_bytes <= memory / 2) return;
+  throw UserError("process " + std::to_string(rank) + "'s share of corpus file '" + path + "' is " +
+                  std::to_string(chars) + " characters, whose ids need " + FormatBytes(id_bytes) +
+                  ", more than half of its machine's " + FormatBytes(memory) + " of memory: start more processes " +
+                  "(over more machines), or train on the text's first part with --set data.max_chars=N");
+}
 
 std::size_t CorpusParts::PartHolding(std::int64_t position) const {
   assert(char_begin.size() >= 2 && position >= 0 && position < char_begin.back());
@@ -189,10 +199,12 @@ CorpusShare ReadCorpusShare(Workers& workers, const Config& config, StreamShard 
     held_end = std::max(held_end, std::min(train_end, kMaxNgramFitChars));
   }
   const std::int64_t val_chars = dataset.split.val_end - train_end;
+  const auto held = static_cast<std::uint64_t>(held_end - held_begin + val_chars);
+  CheckShareFits(workers.rank(), path, held, TokenIds::WidthFor(dataset.vocab.size()), PhysicalMemoryBytes());
   {
     const AllocationScope scope("the ids of this process's share of corpus file '" + path + "'",
                                 "train on the first part of the text with data.max_chars");
-    dataset.ids = TokenIds(static_cast<std::size_t>(held_end - held_begin + val_chars), dataset.vocab.size());
+    dataset.ids = TokenIds(static_cast<std::size_t>(held), dataset.vocab.size());
   }
   const auto read = [&](std::int64_t from, std::int64_t to, std::size_t at) {
     if (from == to) return;
@@ -205,9 +217,9 @@ CorpusShare ReadCorpusShare(Workers& workers, const Config& config, StreamShard 
   dataset.train_begin = held_begin;
   dataset.train_held = held_end - held_begin;
 
-  const std::array<std::uint64_t, 1> held{static_cast<std::uint64_t>(dataset.ids.size())};
+  const std::array<std::uint64_t, 1> held_here{held};
   std::vector<std::uint64_t> held_by(static_cast<std::size_t>(workers.size()));
-  workers.AllGather(held, held_by);
+  workers.AllGather(held_here, held_by);
   std::string listed;
   for (std::size_t rank = 0; rank < held_by.size(); ++rank) {
     listed += (rank == 0 ? "" : rank + 1 == held_by.size() ? " and " : ", ") + std::to_string(held_by[rank]);

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "config.h"
@@ -34,6 +35,10 @@ struct CorpusParts {
 // vocabulary is the one a single process builds from the whole text; then each reads only its positions. The
 // same UserErrors as LoadDataset, and one when the processes see files of different sizes or contents.
 Dataset LoadDatasetShare(Workers& workers, const Config& config, StreamShard shard);
+
+// As ReadCorpusIds for the whole text: a share's ids (chars of id_width bytes) may take at most half of the
+// machine's `memory` (0 = unknown: no check), the model and its workspaces need the rest. UserError otherwise.
+void CheckShareFits(int rank, const std::string& path, std::uint64_t chars, int id_width, std::uint64_t memory);
 
 // LoadDatasetShare with what reading noticed, summed over the job (as ReadCorpusIds's notes for the whole file).
 struct CorpusShare {
