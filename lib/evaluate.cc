@@ -71,17 +71,19 @@ void CopyStateRow(const RecurrentState<float>& from, int row_from, RecurrentStat
 void RerunUnsettledStreams(const CharModel<float>& model, IdView ids, const EvalPlan& plan, int lo, int chunk,
                            const RecurrentState<float>& warmed, const PieceSnapshots& snapshots,
                            RecurrentState<float>& final_state, std::vector<double>& piece_loss, double& loss_sum,
-                           const std::function<bool()>& keep_going, EvalResult& result) {
-  // Stream lo's predecessor is another shard's: its warm-up stands.
+                           const std::function<bool()>& keep_going, EvalResult& result,
+                           const RecurrentState<float>* predecessor) {
   const int S = static_cast<int>(piece_loss.size());
   std::unique_ptr<Workspace<float>> ws;
   RecurrentState<float> row_state = model.MakeState(1);
   std::vector<int> seq(static_cast<std::size_t>(chunk) + 1);  // (chunk + 1): inputs, and targets one later
-  for (int b = 1; b < S; ++b) {
-    if (StateGap(warmed, b, final_state, b - 1) <= kUnsettledStateGap) continue;
+  for (int b = predecessor != nullptr ? 0 : 1; b < S; ++b) {
+    const RecurrentState<float>& before = b == 0 ? *predecessor : final_state;
+    const int before_row = b == 0 ? 0 : b - 1;
+    if (StateGap(warmed, b, before, before_row) <= kUnsettledStateGap) continue;
     if (!keep_going()) break;  // a stop request: the first pass's figure stands, complete
     if (ws == nullptr) ws = model.MakeWorkspace(chunk, 1);
-    CopyStateRow(final_state, b - 1, row_state, 0);
+    CopyStateRow(before, before_row, row_state, 0);
     double redo = 0;
     bool rejoined = false;
     int chunks_done = 0;
@@ -125,7 +127,15 @@ EvalResult Evaluate(const CharModel<float>& model, IdView ids, const EvalOptions
   std::int64_t to_score = 0;
   for (int b = lo; b < hi; ++b) to_score += plan.ScoredEnd(b) - plan.ScoredBegin(b);
   if (has_tail) to_score += transitions - plan.tail_start;
-  if (S == 0) return result;
+  const bool chained = options.in_shard_order && options.shards > 1 && plan.burn_in > 0;
+  const auto row_floats = [&] {
+    const RecurrentState<float> row = model.MakeState(1);
+    return row.h.size() + row.c.size();
+  };
+  if (S == 0) {  // no stream here; the chain passes this shard's turn on unchanged
+    if (chained) options.in_shard_order(row_floats(), [](std::span<float>) {});
+    return result;
+  }
   const int chunk = static_cast<int>(std::clamp<std::int64_t>(options.num_steps, 1, plan.run_length));
   auto ws = model.MakeWorkspace(chunk, S);
   ws->row_threads = options.row_threads;
@@ -193,7 +203,20 @@ EvalResult Evaluate(const CharModel<float>& model, IdView ids, const EvalOptions
     }
     result.cancelled = !keep_going();
   }
-  if (!result.cancelled && plan.burn_in > 0) {
+  if (chained) {  // in shard order: stream lo's predecessor is the previous shard's last, after its re-runs
+    options.in_shard_order(row_floats(), [&](std::span<float> carried) {
+      RecurrentState<float> predecessor = model.MakeState(1);
+      assert(carried.size() == predecessor.h.size() + predecessor.c.size());
+      std::copy_n(carried.data(), predecessor.h.size(), predecessor.h.data());
+      std::copy_n(carried.data() + predecessor.h.size(), predecessor.c.size(), predecessor.c.data());
+      RerunUnsettledStreams(model, ids, plan, lo, chunk, warmed, snapshots, state, piece_loss, loss_sum,
+                            [&] { return keep_going(); }, result, lo > 0 ? &predecessor : nullptr);
+      RecurrentState<float> last = model.MakeState(1);
+      CopyStateRow(state, S - 1, last, 0);
+      std::copy(last.h.begin(), last.h.end(), carried.begin());
+      std::copy(last.c.begin(), last.c.end(), carried.begin() + static_cast<std::ptrdiff_t>(last.h.size()));
+    });
+  } else if (!result.cancelled && plan.burn_in > 0) {
     RerunUnsettledStreams(model, ids, plan, lo, chunk, warmed, snapshots, state, piece_loss, loss_sum,
                           [&] { return keep_going(); }, result);
   }

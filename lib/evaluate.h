@@ -41,6 +41,14 @@ struct EvalOptions {
   // Data-parallel validation: this process runs only block `shard` of `shards` of the plan's streams (and the tail
   // if it holds the last stream); summing the shards' loss_sum and tokens gives the whole result.
   int shard = 0, shards = 1;
+  // With shards, the re-runs (RerunUnsettledStreams) of each shard's first stream need the final state of the
+  // stream before it, the previous shard's last after that shard's own re-runs: a chain in shard order. Calls
+  // turn(carried) once for this shard, after every shard before it took its turn, `carried` (floats of one state
+  // row) holding the state the previous turn left; the turn leaves its last stream's final state there. Empty:
+  // each shard's first stream keeps its warm-up (shards evaluated on their own). The figure then equals the
+  // whole evaluation's only where those warm-ups settled.
+  using ShardTurn = std::function<void(std::span<float> carried)>;
+  std::function<void(std::size_t floats, const ShardTurn& turn)> in_shard_order;
   // Called after every chunk with the transitions scored so far and the number to score; returning false stops
   // the evaluation (EvalResult::cancelled). Empty = no callback.
   std::function<bool(std::int64_t done, std::int64_t total)> progress;
@@ -111,9 +119,12 @@ struct PieceSnapshots {
 // at batch 1 from that state, until it rejoins the first pass at a snapshot (then the first pass's loss after
 // the snapshot stands, and so does its final state) or to the end of its piece (then its loss and final state
 // are replaced). Counts the streams and characters it scored again in result.rerun_streams and rerun_chars.
+// `predecessor` (one row), when given, is global stream lo - 1's final state: stream lo is then checked and re-run
+// from it like the others; without it stream lo's warm-up stands.
 void RerunUnsettledStreams(const CharModel<float>& model, IdView ids, const EvalPlan& plan, int lo, int chunk,
                            const RecurrentState<float>& warmed, const PieceSnapshots& snapshots,
                            RecurrentState<float>& final_state, std::vector<double>& piece_loss, double& loss_sum,
-                           const std::function<bool()>& keep_going, EvalResult& result);
+                           const std::function<bool()>& keep_going, EvalResult& result,
+                           const RecurrentState<float>* predecessor = nullptr);
 
 }  // namespace charlm

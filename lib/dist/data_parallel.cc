@@ -1,6 +1,7 @@
 // The pieces of data-parallel training that talk to the other workers.
 #include "dist/data_parallel.h"
 
+#include <algorithm>
 #include <array>
 #include <cassert>
 #include <chrono>
@@ -125,6 +126,16 @@ void AddDataParallelOptions(Workers& workers, LoopOptions& options) {
     result.loss_sum = sums[0];
     result.tokens = static_cast<std::int64_t>(sums[1]);
     FinishEvalResult(result);
+  };
+  // One round per worker: worker k takes its turn on the state the rounds before left, then every worker
+  // receives what it left (an allgather, of which worker k's part counts).
+  options.eval_in_shard_order = [&workers](std::size_t floats, const EvalOptions::ShardTurn& turn) {
+    std::vector<float> carried(floats, 0.0f), all(floats * static_cast<std::size_t>(workers.size()));
+    for (int k = 0; k < workers.size(); ++k) {
+      if (k == workers.rank()) turn(carried);
+      workers.AllGather(carried, all);
+      std::copy_n(all.begin() + static_cast<std::ptrdiff_t>(floats * static_cast<std::size_t>(k)), floats, carried.begin());
+    }
   };
   options.agree_stop = [&workers](StopReason mine) {
     return static_cast<StopReason>(workers.Max(static_cast<int>(mine)));

@@ -196,6 +196,7 @@ class Loop {
     if (!epoch_end) eval_options.max_chars = tc_.eval_max_chars;  // 0 = all
     eval_options.shard = options_.eval_shard;
     eval_options.shards = options_.eval_shards;
+    eval_options.in_shard_order = options_.eval_in_shard_order;
     // One process only: a rank leaving the sharded validation alone would leave the others in its reduction.
     if (options_.eval_shards == 1) {
       eval_options.progress = [this](std::int64_t, std::int64_t) {

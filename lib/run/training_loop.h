@@ -16,6 +16,7 @@ struct LoopOptions {
   // Data parallelism (lib/dist/data_parallel.h); left empty, the run is one process's.
   int eval_shard = 0, eval_shards = 1;              // this process validates this block of the streams
   std::function<void(EvalResult&)> reduce_eval;     // sums the shards' validation results
+  std::function<void(std::size_t, const EvalOptions::ShardTurn&)> eval_in_shard_order;  // EvalOptions::in_shard_order
   std::function<StopReason(StopReason)> agree_stop;  // after every step: the stop every process takes
 };
 
