@@ -46,6 +46,10 @@ std::atomic<int> g_stop_signal{0};
 // during the start-up checks (or mpirun's SIGTERM after another rank's error) ends the run with nothing to save.
 std::atomic<bool> g_acknowledges{true};
 std::atomic<bool> g_loop_started{false};
+// In a job of several processes, a SIGTERM before the loop starts is, but for a Ctrl-C in the first second, Open
+// MPI ending the job after another process's error (MPI_Abort): that process prints why, and a "stopping" line
+// from this one would announce a stop nobody asked for.
+std::atomic<bool> g_in_job{false};
 
 const char* StopSignalName(int signal_number) {
   switch (signal_number) {
@@ -58,7 +62,7 @@ const char* StopSignalName(int signal_number) {
 
 // Said at once (write(2) is async-signal-safe), so a user never wonders whether the Ctrl-C arrived.
 void AcknowledgeStopSignal(int signal_number) {
-  if (!g_acknowledges.load()) return;
+  if (!g_acknowledges.load() || (g_in_job.load() && !g_loop_started.load())) return;
   const char* name = StopSignalName(signal_number);
   const char* rest = g_loop_started.load()
                          ? ": stopping; last.ckpt is saved first (a second signal quits at once without saving)\n"
@@ -220,12 +224,15 @@ int main(int argc, char** argv) {
       const bool speaks = g_workers->rank() == 0;
       if (!speaks) spdlog::set_level(spdlog::level::off);
       g_acknowledges.store(speaks);
+      g_in_job.store(g_workers->size() > 1);
       const charlm::Config config = charlm::ResolveTrainConfig(train_config, train_overrides, resume_path);
       InstallStopHandlers();
       charlm::TrainHooks hooks;
       hooks.stop_requested = [] { return g_stop_signal.load() != 0; };
       hooks.progress_bar = speaks && isatty(STDERR_FILENO) != 0;
-      hooks.stdout_is_terminal = isatty(STDOUT_FILENO) != 0;
+      // Open MPI hands each process a pseudo-terminal of its own as stdout, whatever mpirun's stdout is (a file,
+      // a batch job's log): under a launcher the progress lines are printed as for a file.
+      hooks.stdout_is_terminal = isatty(STDOUT_FILENO) != 0 && !charlm::StartedByLauncher();
       hooks.workers = g_workers.get();
       hooks.loop_started = [] { g_loop_started.store(true); };
       const charlm::TrainOutcome outcome = charlm::Train(config, resume_path, hooks);
@@ -234,8 +241,11 @@ int main(int argc, char** argv) {
         // No --config in the hint: the checkpoint holds the resolved config, --set values included, and a config
         // file without them would not match it.
         const int sig = g_stop_signal.load();
-        std::fprintf(stderr, "charlm: stopped by %s; saved %s. Resume with: %s train --resume %s\n",
-                     StopSignalName(sig), outcome.last_checkpoint.c_str(), argv[0],
+        // Under mpirun the hint starts the same number of processes (any divisor of train.batch_size would do).
+        const std::string launcher =
+            g_workers->size() > 1 ? "mpirun -np " + std::to_string(g_workers->size()) + " " : std::string();
+        std::fprintf(stderr, "charlm: stopped by %s; saved %s. Resume with: %s%s train --resume %s\n",
+                     StopSignalName(sig), outcome.last_checkpoint.c_str(), launcher.c_str(), argv[0],
                      charlm::ShellQuote(outcome.last_checkpoint).c_str());
         return 128 + sig;
       }

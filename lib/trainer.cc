@@ -79,7 +79,7 @@ TrainOutcome Train(const Config& config, const std::string& resume_path, const T
   std::unique_ptr<Workers> alone;
   Workers& workers = hooks.workers != nullptr ? *hooks.workers : *(alone = SingleProcess());
   const bool parallel = workers.size() > 1;
-  const StreamShard shard = ShardOf(workers, config.train.batch_size, config.train.num_steps);
+  const StreamShard shard = ShardOf(workers, config.train.batch_size, config.train.num_steps, !resume_path.empty());
   DatasetLoader share;  // one process reads the whole corpus; a worker of several only what it needs
   if (parallel) share = [&workers](const Config& c, StreamShard s) { return LoadDatasetShare(workers, c, s); };
   TrainingRun run(config, resume_path, shard, share);

@@ -210,6 +210,14 @@ TEST_CASE("data parallel: rank r trains the r-th block of B/N streams, and a bat
   CHECK_THROWS_WITH_AS(ShardOf(FakeWorkers(0, 4), 6, 8),
                        doctest::Contains("train.batch_size 6 does not divide among the 4 processes"), UserError);
   // The reduce's float token count is exact to 2^24; one process has no reduce and no limit.
+  CHECK_THROWS_WITH_AS(ShardOf(FakeWorkers(0, 3), 32, 8),
+                       doctest::Contains("set train.batch_size to a multiple of 3, or run mpirun -np with a divisor "
+                                         "of 32 (1, 2, 4, 8, 16, 32)"),
+                       UserError);
+  CHECK_THROWS_WITH_AS(ShardOf(FakeWorkers(0, 3), 32, 8, true),
+                       doctest::Contains("streams): run mpirun -np with a divisor of 32 (1, 2, 4, 8, 16, 32); a resumed "
+                                         "run keeps its checkpoint's batch size"),
+                       UserError);
   CHECK(ShardOf(FakeWorkers(0, 2), 2048, 8192).count == 1024);
   CHECK_THROWS_WITH_AS(ShardOf(FakeWorkers(0, 2), 4096, 8192),
                        doctest::Contains("33554432 tokens per step is more than a job of several processes counts "

@@ -194,11 +194,13 @@ CorpusShare ReadCorpusShare(Workers& workers, const Config& config, StreamShard 
     std::tie(held_begin, held_end) = Sampler::Span(tc.sampler, train_end, tc.batch_size, tc.num_steps,
                                                    tc.random_offset, shard.first, shard.count);
   }
+  const std::int64_t val_chars = dataset.split.val_end - train_end;
+  // The baseline is fitted only when there is a validation split to score it on (BaselineReporter).
+  const std::int64_t baseline_chars = val_chars >= 2 ? std::min(train_end, kMaxNgramFitChars) : 0;
   if (workers.rank() == 0) {
     held_begin = 0;
-    held_end = std::max(held_end, std::min(train_end, kMaxNgramFitChars));
+    held_end = std::max(held_end, baseline_chars);
   }
-  const std::int64_t val_chars = dataset.split.val_end - train_end;
   const auto held = static_cast<std::uint64_t>(held_end - held_begin + val_chars);
   CheckShareFits(workers.rank(), path, held, TokenIds::WidthFor(dataset.vocab.size()), PhysicalMemoryBytes());
   {
@@ -225,8 +227,9 @@ CorpusShare ReadCorpusShare(Workers& workers, const Config& config, StreamShard 
     listed += (rank == 0 ? "" : rank + 1 == held_by.size() ? " and " : ", ") + std::to_string(held_by[rank]);
   }
   spdlog::info("corpus {} read in {} parts by {} processes: they hold {} of its {} characters (their streams' "
-               "training text and the validation split; process 0 also the baseline's first {})",
-               path, parts, workers.size(), listed, notes.chars, std::min(train_end, kMaxNgramFitChars));
+               "training text{}{})",
+               path, parts, workers.size(), listed, notes.chars, val_chars > 0 ? " and the validation split" : "",
+               baseline_chars > 0 ? "; process 0 also the baseline's first " + std::to_string(baseline_chars) : "");
   return CorpusShare{std::move(dataset), notes};
 }
 

@@ -21,7 +21,7 @@ std::uint64_t Fingerprint(const std::vector<float>& values, std::uint64_t hash) 
   return Fingerprint(std::string_view(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float)), hash);
 }
 
-StreamShard ShardOf(const Workers& workers, int batch_size, int num_steps) {
+StreamShard ShardOf(const Workers& workers, int batch_size, int num_steps, bool resuming) {
   const int n = workers.size();
   // The token count travels as a float beside the gradients (WorkersReduce), exact up to 2^24.
   const std::int64_t tokens = static_cast<std::int64_t>(batch_size) * num_steps;
@@ -32,10 +32,17 @@ StreamShard ShardOf(const Workers& workers, int batch_size, int num_steps) {
                     std::to_string(kMaxReducedTokens) + "): lower train.batch_size or train.num_steps");
   }
   if (batch_size % n != 0) {
+    std::string divisors;  // a few dozen at most for the batch sizes charlm takes
+    for (int d = 1; d <= batch_size; ++d) {
+      if (batch_size % d == 0) divisors += (divisors.empty() ? "" : ", ") + std::to_string(d);
+    }
+    const std::string processes =
+        "run mpirun -np with a divisor of " + std::to_string(batch_size) + " (" + divisors + ")";
+    // A resumed run keeps its checkpoint's batch size (its carried state is one row per stream).
     throw UserError("train.batch_size " + std::to_string(batch_size) + " does not divide among the " +
-                    std::to_string(n) + " processes of this job (each trains batch_size / processes streams): set "
-                    "train.batch_size to a multiple of " + std::to_string(n) + ", or run mpirun -np with a divisor of " +
-                    std::to_string(batch_size));
+                    std::to_string(n) + " processes of this job (each trains batch_size / processes streams): " +
+                    (resuming ? processes + "; a resumed run keeps its checkpoint's batch size"
+                              : "set train.batch_size to a multiple of " + std::to_string(n) + ", or " + processes));
   }
   const int per_worker = batch_size / n;
   return StreamShard{workers.rank() * per_worker, per_worker};

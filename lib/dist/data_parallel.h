@@ -27,7 +27,8 @@ inline constexpr std::int64_t kMaxReducedTokens = std::int64_t{1} << 24;
 
 // Rank r's block [r * B / N, (r + 1) * B / N) of train.batch_size B. UserError when B does not divide by N, or
 // when a job of several processes has more tokens per step (B * T) than the reduce counts exactly (2^24).
-StreamShard ShardOf(const Workers& workers, int batch_size, int num_steps);
+// `resuming`: the batch size is the checkpoint's, so the message names only the process counts that fit.
+StreamShard ShardOf(const Workers& workers, int batch_size, int num_steps, bool resuming = false);
 
 // The step's reduce over Workers: the model's reduce buffer (gradients, loss sum, token count) summed in place.
 // Without overlap, in one allreduce after Backward. With overlap, the first `overlap` suffixes Backward reports
