@@ -115,7 +115,9 @@ void VisitFields(TrainConfig& c, V& v) {
   v("threads", c.threads, Between(0, kMaxThreads), "OpenBLAS threads; 0 = all cores");
   v("precision", c.precision, kAny,
     "inputs of the matrix products: fp32, or bf16 with fp32 accumulation (oneDNN, a CPU with avx512_bf16 or AMX); "
-    "weights, optimizer state, gradients, nonlinearities and the loss stay fp32");
+    "weights, optimizer state, gradients, nonlinearities and the loss stay fp32. `fp32_packed`: fp32 throughout, the "
+    "per-step recurrent products on w_h packed once per sequence by oneDNN (any CPU; a build with oneDNN): faster, "
+    "other rounding than `fp32` (docs/benchmarks.md)");
   v("eval_every", c.eval_every, AtLeast(1), "epochs between validation passes");
   v("checkpoint_every", c.checkpoint_every, AtLeast(1), "epochs between checkpoints");
   v("out_dir", c.out_dir, kNonEmpty, "directory for checkpoints and logs");
