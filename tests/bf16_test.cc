@@ -18,6 +18,7 @@
 #include "cli_util.h"
 #include "errors.h"
 #include "model/model.h"
+#include "precision_cases.h"
 #include "rng.h"
 
 namespace charlm {
@@ -154,45 +155,9 @@ TEST_CASE("bf16: PackedProduct on a packed weight equals a double loop, and a se
   }
 }
 
-struct Bf16Case {
-  std::string name;
-  ModelSpec spec;
-};
-
-std::vector<Bf16Case> Bf16Cases() {
-  std::vector<Bf16Case> cases;
-  for (CellKind cell : {CellKind::kRnn, CellKind::kGru, CellKind::kLstm}) {
-    for (bool reset_after : {true, false}) {
-      if (!reset_after && cell != CellKind::kGru) continue;
-      ModelSpec spec;
-      spec.cell = cell;
-      spec.reset_after = reset_after;
-      spec.vocab_size = 40;
-      spec.embedding_size = 16;
-      spec.hidden_size = 48;
-      spec.num_layers = 2;
-      spec.dropout = 0.2;
-      spec.recurrent_dropout = 0.1;
-      cases.push_back({std::string(EnumName(cell)) + (reset_after ? "" : " (reset_before)"), spec});
-    }
-  }
-  ModelSpec one_hot;  // one-hot input: layer 0 gathers rows, no input product
-  one_hot.cell = CellKind::kLstm;
-  one_hot.vocab_size = 40;
-  one_hot.hidden_size = 48;
-  cases.push_back({"lstm one-hot", one_hot});
-  return cases;
-}
-
-// max|x - ref| / max|ref| over a whole buffer.
-double RelativeError(std::span<const float> x, std::span<const double> ref) {
-  double diff = 0, scale = 1e-30;
-  for (std::size_t k = 0; k < x.size(); ++k) {
-    diff = std::max(diff, std::abs(static_cast<double>(x[k]) - ref[k]));
-    scale = std::max(scale, std::abs(ref[k]));
-  }
-  return diff / scale;
-}
+using testing::PrecisionCase;
+using testing::PrecisionCases;
+using testing::RelativeError;
 
 // The stated tolerance: bf16 keeps 8 significant bits (relative rounding error up to 2^-9 = 0.002 per input), and
 // products of dozens of terms average that down. Over 2 layers and 6 steps the loss stays within 0.1 % of double
@@ -202,7 +167,7 @@ constexpr double kLossTolerance = 1e-3, kGradTolerance = 0.02, kNotFp32 = 1e-4;
 
 TEST_CASE("bf16: the model's loss and gradients are within tolerance of double, and measurably not fp32's") {
   if (!Bf16OrSkip("bf16 model")) return;
-  for (const Bf16Case& c : Bf16Cases()) {
+  for (const PrecisionCase& c : PrecisionCases()) {
     CAPTURE(c.name);
     CharModel<double> reference(c.spec);
     reference.Initialize(InitScheme::kPytorch, 11);

@@ -105,6 +105,20 @@ TEST_CASE("data parallel: a block of streams from the sampler is those rows of t
   }
 }
 
+// Every shard of `shards` evaluated in turn in this thread, their loss sums, tokens and re-runs added up.
+EvalResult SumOfShards(const CharModel<float>& model, const std::vector<int>& ids, EvalOptions options, int shards) {
+  EvalResult sum;
+  for (int shard = 0; shard < shards; ++shard) {
+    options.shard = shard;
+    options.shards = shards;
+    const EvalResult part = Evaluate(model, ids, options);
+    sum.loss_sum += part.loss_sum;
+    sum.tokens += part.tokens;
+    sum.rerun_streams += part.rerun_streams;
+  }
+  return sum;
+}
+
 TEST_CASE("data parallel: the validation shards' sums add up to the whole evaluation") {
   ModelSpec spec = DropoutSpec(0);
   CharModel<float> model(spec);
@@ -118,17 +132,9 @@ TEST_CASE("data parallel: the validation shards' sums add up to the whole evalua
   const EvalResult whole = Evaluate(model, ids, options);
   for (const int shards : {2, 3, 6}) {
     CAPTURE(shards);
-    double loss_sum = 0;
-    std::int64_t tokens = 0;
-    for (int shard = 0; shard < shards; ++shard) {
-      options.shard = shard;
-      options.shards = shards;
-      const EvalResult part = Evaluate(model, ids, options);
-      loss_sum += part.loss_sum;
-      tokens += part.tokens;
-    }
-    CHECK(tokens == whole.tokens);
-    CHECK(loss_sum == doctest::Approx(whole.loss_sum).epsilon(1e-6));
+    const EvalResult sum = SumOfShards(model, ids, options, shards);
+    CHECK(sum.tokens == whole.tokens);
+    CHECK(sum.loss_sum == doctest::Approx(whole.loss_sum).epsilon(1e-6));
   }
 }
 
@@ -159,24 +165,14 @@ TEST_CASE("data parallel: with unsettled warm-ups, shards chained in order re-ru
           turn(carried);
         };
       }
-      double loss_sum = 0;
-      std::int64_t tokens = 0;
-      int reruns = 0;
-      for (int shard = 0; shard < shards; ++shard) {
-        options.shard = shard;
-        options.shards = shards;
-        const EvalResult part = Evaluate(model, ids, options);
-        loss_sum += part.loss_sum;
-        tokens += part.tokens;
-        reruns += part.rerun_streams;
-      }
-      CHECK(tokens == whole.tokens);
+      const EvalResult sum = SumOfShards(model, ids, options, shards);
+      CHECK(sum.tokens == whole.tokens);
       if (chained) {
-        CHECK(reruns == whole.rerun_streams);
-        CHECK(loss_sum == doctest::Approx(whole.loss_sum).epsilon(1e-7));  // seen: 3e-10..3e-9
+        CHECK(sum.rerun_streams == whole.rerun_streams);
+        CHECK(sum.loss_sum == doctest::Approx(whole.loss_sum).epsilon(1e-7));  // seen: 3e-10..3e-9
       } else {  // each shard's first stream keeps its one-character warm-up: the figure the chain corrects
-        CHECK(reruns == whole.rerun_streams - (shards - 1));
-        CHECK(std::abs(loss_sum - whole.loss_sum) > 1e-5 * whole.loss_sum);  // seen: 1e-4..4e-2
+        CHECK(sum.rerun_streams == whole.rerun_streams - (shards - 1));
+        CHECK(std::abs(sum.loss_sum - whole.loss_sum) > 1e-5 * whole.loss_sum);  // seen: 1e-4..4e-2
       }
     }
   }

@@ -12,6 +12,7 @@
 #include "cli_util.h"
 #include "model/bf16_gemm.h"
 #include "model/model.h"
+#include "precision_cases.h"
 #include "rng.h"
 
 namespace charlm {
@@ -25,47 +26,15 @@ bool OnednnOrSkip(const char* test) {
   return false;
 }
 
-std::vector<ModelSpec> Specs() {
-  std::vector<ModelSpec> specs;
-  for (CellKind cell : {CellKind::kRnn, CellKind::kGru, CellKind::kLstm}) {
-    for (bool reset_after : {true, false}) {
-      if (!reset_after && cell != CellKind::kGru) continue;
-      ModelSpec spec;
-      spec.cell = cell;
-      spec.reset_after = reset_after;
-      spec.vocab_size = 40;
-      spec.embedding_size = 16;
-      spec.hidden_size = 48;
-      spec.num_layers = 2;
-      spec.dropout = 0.2;
-      spec.recurrent_dropout = 0.1;
-      specs.push_back(spec);
-    }
-  }
-  ModelSpec one_hot;  // one-hot input: layer 0 gathers rows
-  one_hot.cell = CellKind::kLstm;
-  one_hot.vocab_size = 40;
-  one_hot.hidden_size = 48;
-  specs.push_back(one_hot);
-  return specs;
-}
-
-// max|x - ref| / max|ref| over a whole buffer.
-double RelativeError(std::span<const float> x, std::span<const double> ref) {
-  double diff = 0, scale = 1e-30;
-  for (std::size_t k = 0; k < x.size(); ++k) {
-    diff = std::max(diff, std::abs(static_cast<double>(x[k]) - ref[k]));
-    scale = std::max(scale, std::abs(ref[k]));
-  }
-  return diff / scale;
-}
+using testing::PrecisionCase;
+using testing::PrecisionCases;
+using testing::RelativeError;
 
 TEST_CASE("fp32_packed: loss, gradients and final state are as close to double as fp32's, and the steps ran packed") {
   if (!OnednnOrSkip("fp32_packed model")) return;
-  for (const ModelSpec& spec : Specs()) {
-    CAPTURE(EnumName(spec.cell));
-    CAPTURE(spec.reset_after);
-    CAPTURE(spec.embedding_size);
+  for (const PrecisionCase& c : PrecisionCases()) {
+    CAPTURE(c.name);
+    const ModelSpec& spec = c.spec;
     CharModel<double> reference(spec);
     reference.Initialize(InitScheme::kPytorch, 11);
     CharModel<float> fp32(spec), packed(spec);

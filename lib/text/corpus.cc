@@ -68,6 +68,30 @@ void CheckPath(const std::string& path, std::int64_t max_chars, IdsFileUse use) 
   }
 }
 
+// The file the ids are read from, opened with the checks and messages of a regular file.
+RegularFileReader OpenIdsFile(const std::string& path, IdsFileUse use) {
+  return RegularFileReader(path, FileRole{FileNoun(use), "check that it is a readable file",
+                                          std::numeric_limits<std::uint64_t>::max(), ""});
+}
+
+UserError EmptyFile(const std::string& path, IdsFileUse use) {
+  return UserError(FileNoun(use) + " '" + path + "' is empty: give a UTF-8 text file with some text");
+}
+
+UserError NothingLeft(const std::string& path, IdsFileUse use, NewlinePolicy policy) {
+  return UserError(FileNoun(use) + " '" + path + "' has no characters left after newline policy \"" +
+                   std::string(EnumName(policy)) + "\": use newline \"keep\" or a file with more than line breaks");
+}
+
+// (code points): each character's id in `vocab`, -1 for characters outside it (and for <unk>'s slot).
+std::vector<std::int32_t> IdOfCodePoint(const Vocab& vocab) {
+  std::vector<std::int32_t> id_of(kCodePoints, -1);
+  for (int id = 0; id < vocab.size(); ++id) {
+    if (vocab.unk_id() != id) id_of[vocab.CharAt(id)] = id;
+  }
+  return id_of;
+}
+
 void LogNotes(const std::string& path, const CorpusNotes& notes) {
   if (notes.crlf_line_breaks > 0) {
     spdlog::info("{}: {} Windows line breaks (\\r\\n) read as \\n", path,
@@ -96,7 +120,7 @@ struct ByteRange {
 template <class Sink>
 void StreamCorpus(RegularFileReader& file, const std::string& path, NewlinePolicy policy, std::int64_t max_chars,
                   IdsFileUse use, CorpusNotes& notes, Sink&& sink, ByteRange range = {}) {
-  if (file.size() == 0) throw UserError(FileNoun(use) + " '" + path + "' is empty: give a UTF-8 text file with some text");
+  if (file.size() == 0) throw EmptyFile(path, use);
   notes.file_bytes = file.size();
   const bool whole_file = range.whole();
   range.end = std::min<std::uint64_t>(range.end, file.size());
@@ -174,10 +198,7 @@ void StreamCorpus(RegularFileReader& file, const std::string& path, NewlinePolic
     std::memmove(bytes.data(), bytes.data() + used, held);
     offset += used;
   }
-  if (notes.chars == 0 && whole_file) {
-    throw UserError(FileNoun(use) + " '" + path + "' has no characters left after newline policy \"" +
-                    std::string(EnumName(policy)) + "\": use newline \"keep\" or a file with more than line breaks");
-  }  // (NoCharactersLeft says the same of a corpus read in parts)
+  if (notes.chars == 0 && whole_file) throw NothingLeft(path, use, policy);
 }
 
 // The most characters the file (or max_chars) can give, after checking that their ids fit in memory.
@@ -335,8 +356,7 @@ CorpusIds ReadCorpusIds(const std::string& path, NewlinePolicy policy, std::int6
   if (min_freq < 1) {  // before a gigabyte is read for nothing
     throw UserError("min_freq " + std::to_string(min_freq) + " is below 1: use 1 to keep every character");
   }
-  RegularFileReader file(path, FileRole{"corpus file", "check that it is a readable file",
-                                        std::numeric_limits<std::uint64_t>::max(), ""});
+  RegularFileReader file = OpenIdsFile(path, IdsFileUse::kCorpus);
   const std::uint64_t most_chars = CheckIdsFit(file, path, max_chars, IdsFileUse::kCorpus);
   FirstAppearanceIds ids(static_cast<std::size_t>(most_chars));
   CorpusIds corpus;
@@ -351,14 +371,9 @@ CorpusIds ReadCorpusIds(const std::string& path, NewlinePolicy policy, std::int6
 
 TextIds ReadTextIds(const std::string& path, NewlinePolicy policy, const Vocab& vocab) {
   CheckPath(path, 0, IdsFileUse::kText);
-  RegularFileReader file(path, FileRole{"text file", "check that it is a readable file",
-                                        std::numeric_limits<std::uint64_t>::max(), ""});
+  RegularFileReader file = OpenIdsFile(path, IdsFileUse::kText);
   const std::uint64_t most_chars = CheckIdsFit(file, path, 0, IdsFileUse::kText);
-  // (code points): the id of each character of the vocabulary, -1 for the others
-  std::vector<std::int32_t> id_of(kCodePoints, -1);
-  for (int id = 0; id < vocab.size(); ++id) {
-    if (vocab.unk_id() != id) id_of[vocab.CharAt(id)] = id;
-  }
+  const std::vector<std::int32_t> id_of = IdOfCodePoint(vocab);
   const std::int32_t unknown = vocab.unk_id() ? *vocab.unk_id() : -1;
   const int width = TokenIds::WidthFor(vocab.size());
   std::vector<std::uint16_t> narrow;
@@ -395,15 +410,13 @@ TextIds ReadTextIds(const std::string& path, NewlinePolicy policy, const Vocab& 
 void LogCorpusNotes(const std::string& path, const CorpusNotes& notes) { LogNotes(path, notes); }
 
 UserError NoCharactersLeft(const std::string& path, NewlinePolicy policy) {
-  return UserError("corpus file '" + path + "' has no characters left after newline policy \"" +
-                   std::string(EnumName(policy)) + "\": use newline \"keep\" or a file with more than line breaks");
+  return NothingLeft(path, IdsFileUse::kCorpus, policy);
 }
 
 CorpusFileSample SampleCorpusFile(const std::string& path, std::int64_t max_chars) {
   CheckPath(path, max_chars, IdsFileUse::kCorpus);
-  RegularFileReader file(path, FileRole{"corpus file", "check that it is a readable file",
-                                        std::numeric_limits<std::uint64_t>::max(), ""});
-  if (file.size() == 0) throw UserError("corpus file '" + path + "' is empty: give a UTF-8 text file with some text");
+  RegularFileReader file = OpenIdsFile(path, IdsFileUse::kCorpus);
+  if (file.size() == 0) throw EmptyFile(path, IdsFileUse::kCorpus);
   CorpusFileSample sample;
   sample.size = file.size();
   constexpr std::uint64_t kBlocks = 16, kBlockBytes = 4096;
@@ -417,8 +430,7 @@ CorpusFileSample SampleCorpusFile(const std::string& path, std::int64_t max_char
 
 std::uint64_t CorpusPartStart(const std::string& path, std::uint64_t at) {
   if (at == 0) return 0;
-  RegularFileReader file(path, FileRole{"corpus file", "check that it is a readable file",
-                                        std::numeric_limits<std::uint64_t>::max(), ""});
+  RegularFileReader file = OpenIdsFile(path, IdsFileUse::kCorpus);
   if (at >= file.size()) return file.size();
   // From the byte before `at`: whether it is a '\r' decides whether a '\n' at `at` may start a part.
   std::uint64_t position = at - 1;
@@ -445,8 +457,7 @@ std::uint64_t CorpusPartStart(const std::string& path, std::uint64_t at) {
 CorpusPartCount CountCorpusPart(const std::string& path, NewlinePolicy policy, std::uint64_t byte_begin,
                                 std::uint64_t byte_end, std::int64_t max_chars) {
   CheckPath(path, max_chars, IdsFileUse::kCorpus);
-  RegularFileReader file(path, FileRole{"corpus file", "check that it is a readable file",
-                                        std::numeric_limits<std::uint64_t>::max(), ""});
+  RegularFileReader file = OpenIdsFile(path, IdsFileUse::kCorpus);
   CorpusPartCount part;
   part.byte_begin = byte_begin;
   part.byte_end = std::min<std::uint64_t>(byte_end, file.size());
@@ -466,12 +477,8 @@ void ReadCorpusPart(const std::string& path, NewlinePolicy policy, std::uint64_t
                     std::int64_t chars, const Vocab& vocab, TokenIds& out, std::size_t out_at) {
   assert(skip_chars >= 0 && chars >= 0 && out_at + static_cast<std::size_t>(chars) <= out.size());
   if (chars == 0) return;
-  RegularFileReader file(path, FileRole{"corpus file", "check that it is a readable file",
-                                        std::numeric_limits<std::uint64_t>::max(), ""});
-  std::vector<std::int32_t> id_of(kCodePoints, -1);  // (code points): the vocabulary's id, -1 for the others
-  for (int id = 0; id < vocab.size(); ++id) {
-    if (vocab.unk_id() != id) id_of[vocab.CharAt(id)] = id;
-  }
+  RegularFileReader file = OpenIdsFile(path, IdsFileUse::kCorpus);
+  const std::vector<std::int32_t> id_of = IdOfCodePoint(vocab);
   const std::int32_t unknown = vocab.unk_id() ? *vocab.unk_id() : -1;
   std::int64_t seen = 0;
   std::size_t at = out_at;
