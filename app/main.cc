@@ -21,18 +21,19 @@
 #include <string>
 #include <thread>
 
-#include "bench.h"
-#include "model/bf16_gemm.h"
-#include "model/blas.h"
-#include "commands.h"
+#include "speed/speed_bench.h"
+#include "util/shell_quote.h"
+#include "ops/bf16_gemm.h"
+#include "ops/blas.h"
+#include "cli/commands.h"
 #include "text/corpus.h"
-#include "dist/workers.h"
-#include "errors.h"
-#include "file_io.h"
+#include "parallel/workers.h"
+#include "util/errors.h"
+#include "util/file_io.h"
 #include "interop/interop.h"
 #include "report/report.h"
-#include "suggest.h"
-#include "trainer.h"
+#include "util/suggest.h"
+#include "parallel/train_job.h"
 #include "text/vocab_report.h"
 
 namespace {
@@ -227,7 +228,7 @@ int main(int argc, char** argv) {
       g_in_job.store(g_workers->size() > 1);
       const charlm::Config config = charlm::ResolveTrainConfig(train_config, train_overrides, resume_path);
       InstallStopHandlers();
-      charlm::TrainHooks hooks;
+      charlm::TrainEnvironment hooks;
       hooks.stop_requested = [] { return g_stop_signal.load() != 0; };
       hooks.progress_bar = speaks && isatty(STDERR_FILENO) != 0;
       // Open MPI hands each process a pseudo-terminal of its own as stdout, whatever mpirun's stdout is (a file,

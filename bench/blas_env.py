@@ -1,4 +1,4 @@
-"""Gives the PyTorch side of a comparison the OpenBLAS kernel table charlm chose for this CPU (lib/model/blas.h).
+"""Gives the PyTorch side of a comparison the OpenBLAS kernel table charlm chose for this CPU (lib/ops/blas.h).
 
 OpenBLAS 0.3.21 falls back to generic Prescott kernels on a CPU model it does not know; charlm then asks for a table
 that fits (OPENBLAS_CORETYPE) before OpenBLAS loads. A PyTorch on the same OpenBLAS would stay on the fallback, so

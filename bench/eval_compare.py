@@ -81,7 +81,7 @@ def text_ids(text_path, metadata):
 
 
 def plan(transitions, streams, burn_in):
-    """charlm's EvalPlan (lib/evaluate.cc): (streams, burn_in, piece, run_length, tail_start)."""
+    """charlm's EvalPlan (lib/eval/evaluate.cc): (streams, burn_in, piece, run_length, tail_start)."""
     w = max(burn_in, 0)
     most = (transitions - w) // max(w, 1) if w < transitions else 1
     s = max(1, min(streams, most, max(transitions, 1)))

@@ -7,11 +7,12 @@
 #include <cstring>
 #include <string_view>
 
-#include "checkpoint.h"
-#include "config.h"
-#include "errors.h"
+#include "format/checkpoint.h"
+#include "model/restore.h"
+#include "config/config.h"
+#include "util/errors.h"
 #include "model/model.h"
-#include "run/training_run.h"
+#include "run/run_state.h"
 #include "text/dataset.h"
 #include "text/vocab.h"
 
@@ -31,7 +32,7 @@ extern "C" std::size_t LLVMFuzzerCustomMutator(std::uint8_t* data, std::size_t s
 namespace {
 
 // What `generate`, `eval` and `train --resume` do with a parsed checkpoint before trusting it (lib/text/dataset.cc
-// RestoreModel, lib/run/training_run.cc): each step either accepts or throws UserError, never crashes.
+// RestoreModel, lib/model/restore.cc): each step either accepts or throws UserError, never crashes.
 void ReadSections(const charlm::CheckpointData& parsed) {
   try {
     charlm::Config config = charlm::ConfigFromJson(parsed.config);

@@ -4,8 +4,8 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "config.h"
-#include "errors.h"
+#include "config/config.h"
+#include "util/errors.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);

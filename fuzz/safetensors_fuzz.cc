@@ -4,9 +4,9 @@
 #include <optional>
 #include <string_view>
 
-#include "errors.h"
+#include "util/errors.h"
 #include "interop/interop.h"
-#include "interop/safetensors.h"
+#include "format/safetensors.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view bytes(reinterpret_cast<const char*>(data), size);

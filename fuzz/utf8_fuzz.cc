@@ -4,8 +4,8 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "errors.h"
-#include "text/utf8.h"
+#include "util/errors.h"
+#include "util/utf8.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view bytes(reinterpret_cast<const char*>(data), size);

@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "errors.h"
+#include "util/errors.h"
 #include "text/vocab.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

@@ -15,7 +15,8 @@
 #include <thread>
 #include <vector>
 
-#include "commands.h"
+#include "cli/commands.h"
+#include "util/shell_quote.h"
 #include "test_util.h"
 
 namespace charlm::testing {

@@ -3,7 +3,7 @@
 #include <doctest/doctest.h>
 #include <spdlog/spdlog.h>
 
-#include "model/blas.h"
+#include "ops/blas.h"
 
 int main(int argc, char** argv) {
   charlm::PrepareRuntimeEnvironment(argv);  // the kernel tables the charlm executable runs on, for equal bits

@@ -5,8 +5,8 @@
 #include <cassert>
 #include <cmath>
 
-#include "model/blas.h"
-#include "model/column_threads.h"
+#include "ops/blas.h"
+#include "ops/column_threads.h"
 
 namespace charlm {
 namespace {

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cassert>
 #include <cfloat>
 #include <cmath>
@@ -11,11 +12,11 @@
 #include <sstream>
 
 #include "generate/beam_search.h"
-#include "model/blas.h"
+#include "ops/blas.h"
 #include "text/corpus.h"
-#include "errors.h"
-#include "text/utf8.h"
-#include "model/vecmath.h"
+#include "util/errors.h"
+#include "util/utf8.h"
+#include "ops/vecmath.h"
 
 namespace charlm {
 
@@ -440,6 +441,16 @@ GeneratedParts GenerateParts(const CharModel<float>& model, const Vocab& vocab, 
     parts.interrupted = results.front().interrupted;
   }
   return parts;
+}
+
+std::uint64_t ParseSeed(const std::string& text, std::string_view option) {
+  std::uint64_t seed = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), seed);
+  if (text.empty() || error != std::errc() || end != text.data() + text.size()) {
+    throw UserError(std::string(option) + " " + text + " is not a whole number from 0 to 18446744073709551615: e.g. " +
+                    std::string(option) + " 42");
+  }
+  return seed;
 }
 
 }  // namespace charlm

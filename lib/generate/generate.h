@@ -10,10 +10,10 @@
 #include <string_view>
 #include <vector>
 
-#include "model/column_threads.h"
-#include "config.h"
+#include "ops/column_threads.h"
+#include "config/config.h"
 #include "model/model.h"
-#include "rng.h"
+#include "util/rng.h"
 #include "text/vocab.h"
 
 namespace charlm {
@@ -205,5 +205,8 @@ struct GeneratedParts {
 GeneratedParts GenerateParts(const CharModel<float>& model, const Vocab& vocab, std::string_view prefix_utf8,
                              const SamplingOptions& options, Rng& rng, UnknownPolicy unknown = UnknownPolicy::kError,
                              NewlinePolicy newline = NewlinePolicy::kKeep, const StopRequested& stop_requested = {});
+
+// A --seed value: a whole number from 0 to 2^64 - 1, written in decimal; anything else is a UserError.
+std::uint64_t ParseSeed(const std::string& text, std::string_view option);
 
 }  // namespace charlm

@@ -11,11 +11,10 @@
 #include <utility>
 #include <nlohmann/json.hpp>
 
-#include "commands.h"
-#include "errors.h"
-#include "file_io.h"
-#include "suggest.h"
-#include "text/utf8.h"
+#include "util/errors.h"
+#include "util/file_io.h"
+#include "util/suggest.h"
+#include "util/utf8.h"
 
 namespace charlm {
 namespace {

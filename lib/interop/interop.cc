@@ -5,13 +5,14 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
-#include "commands.h"
+#include "util/shell_quote.h"
 #include "text/dataset.h"
-#include "errors.h"
-#include "interop/safetensors.h"
+#include "util/errors.h"
+#include "format/safetensors.h"
 #include "interop/torch_layout.h"
 #include "model/optimizer.h"
-#include "trainer.h"
+#include "run/run_state.h"
+#include "model/restore.h"
 
 namespace charlm {
 namespace {

@@ -6,8 +6,8 @@
 #include <string>
 #include <string_view>
 
-#include "checkpoint.h"
-#include "config.h"
+#include "format/checkpoint.h"
+#include "config/config.h"
 #include "model/model.h"
 #include "text/vocab.h"
 

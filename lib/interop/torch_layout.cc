@@ -6,7 +6,7 @@
 #include <cmath>
 #include <set>
 
-#include "errors.h"
+#include "util/errors.h"
 
 namespace charlm {
 namespace {

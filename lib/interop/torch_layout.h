@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "interop/safetensors.h"
+#include "format/safetensors.h"
 #include "model/model.h"
 
 namespace charlm {

@@ -7,10 +7,10 @@
 #include <limits>
 #include <type_traits>
 
-#include "model/blas.h"
-#include "model/column_threads.h"
-#include "rng.h"
-#include "model/vecmath.h"
+#include "ops/blas.h"
+#include "ops/column_threads.h"
+#include "util/rng.h"
+#include "ops/vecmath.h"
 
 namespace charlm {
 

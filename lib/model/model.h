@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "model/model_types.h"
+#include "config/enums.h"
 #include "model/recurrent.h"
 
 namespace charlm {

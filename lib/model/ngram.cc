@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <string>
 
-#include "errors.h"
+#include "util/errors.h"
 
 namespace charlm {
 

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <limits>
 
-#include "model/column_threads.h"
+#include "ops/column_threads.h"
 
 namespace charlm {
 

@@ -5,7 +5,7 @@
 #include <span>
 #include <vector>
 
-#include "config.h"
+#include "config/config.h"
 
 namespace charlm {
 

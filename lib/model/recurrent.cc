@@ -6,9 +6,9 @@
 #include <cmath>
 #include <type_traits>
 
-#include "model/blas.h"
-#include "model/column_threads.h"
-#include "model/vecmath.h"
+#include "ops/blas.h"
+#include "ops/column_threads.h"
+#include "ops/vecmath.h"
 
 namespace charlm {
 namespace {

@@ -26,9 +26,9 @@
 #include <cstdint>
 #include <vector>
 
-#include "model/bf16_gemm.h"
-#include "model/model_types.h"
-#include "model/phase_times.h"
+#include "ops/bf16_gemm.h"
+#include "config/enums.h"
+#include "ops/phase_times.h"
 
 namespace charlm {
 

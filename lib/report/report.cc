@@ -1,6 +1,7 @@
 // Reads a run's folder (metrics, samples, config, baseline, run info, best.ckpt) and lays the page out with
 // report/svg's charts.
 #include "report/report.h"
+#include "model/restore.h"
 
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -13,14 +14,14 @@
 #include <map>
 #include <thread>
 
-#include "checkpoint.h"
+#include "format/checkpoint.h"
 #include "text/dataset.h"
-#include "errors.h"
-#include "file_io.h"
+#include "util/errors.h"
+#include "util/file_io.h"
 #include "generate/generate.h"
-#include "json_parse.h"
+#include "util/json_parse.h"
 #include "report/svg.h"
-#include "rng.h"
+#include "util/rng.h"
 #include "model/summary.h"
 
 namespace charlm {

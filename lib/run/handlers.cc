@@ -14,13 +14,13 @@
 #include <optional>
 #include <string>
 
-#include "checkpoint.h"
-#include "errors.h"
+#include "format/checkpoint.h"
+#include "util/errors.h"
 #include "generate/generate.h"
-#include "json_parse.h"
+#include "util/json_parse.h"
 #include "model/ngram.h"
 #include "report/report.h"
-#include "rng.h"
+#include "util/rng.h"
 #include "run/out_dir.h"
 
 namespace charlm {
@@ -472,7 +472,7 @@ void EarlyStopping::OnEpochEnd(TrainingRun& run, const EpochSummary&) {
                run.config().train.patience, FormatPerplexityAndBpc(run.progress().best_score));
 }
 
-HandlerList StandardHandlers(const Config& config, const TrainHooks& hooks) {
+HandlerList StandardHandlers(const Config& config, const TrainEnvironment& hooks) {
   HandlerList handlers;
   // First, and locked here: the lock comes before any file is written and any line is logged.
   handlers.push_back(std::make_unique<OutDirGuard>(config.train.out_dir));

@@ -13,9 +13,8 @@
 #include <optional>
 #include <vector>
 
-#include "evaluate.h"
-#include "run/training_run.h"
-#include "trainer.h"
+#include "eval/evaluate.h"
+#include "run/run_state.h"
 
 namespace charlm {
 
@@ -221,6 +220,6 @@ std::string FormatDuration(double seconds);
 // The handlers of `charlm train`. The loop's phases already put every decision before the checkpoints and every
 // report after them; within a phase the list order is the order of the console lines (epoch line, samples, early
 // stop).
-HandlerList StandardHandlers(const Config& config, const TrainHooks& hooks);
+HandlerList StandardHandlers(const Config& config, const TrainEnvironment& hooks);
 
 }  // namespace charlm

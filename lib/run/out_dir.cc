@@ -13,9 +13,9 @@
 #include <filesystem>
 #include <optional>
 
-#include "checkpoint.h"
-#include "errors.h"
-#include "json_parse.h"
+#include "format/checkpoint.h"
+#include "util/errors.h"
+#include "util/json_parse.h"
 
 namespace charlm {
 namespace {

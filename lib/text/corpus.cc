@@ -14,9 +14,9 @@
 
 #include <spdlog/spdlog.h>
 
-#include "errors.h"
-#include "file_io.h"
-#include "text/utf8.h"
+#include "util/errors.h"
+#include "util/file_io.h"
+#include "util/utf8.h"
 
 namespace charlm {
 namespace {

@@ -7,8 +7,8 @@
 #include <utility>
 #include <vector>
 
-#include "errors.h"
-#include "model/model_types.h"
+#include "util/errors.h"
+#include "config/enums.h"
 #include "text/token_ids.h"
 #include "text/vocab.h"
 
@@ -65,7 +65,7 @@ TextIds ReadTextIds(const std::string& path, NewlinePolicy policy, const Vocab& 
 // Logs what reading noticed (Windows line breaks, control characters) as ReadCorpusIds does.
 void LogCorpusNotes(const std::string& path, const CorpusNotes& notes);
 
-// Reading a corpus in parts, for processes that each hold a share of it (lib/dist/corpus_share.h). A part starts
+// Reading a corpus in parts, for processes that each hold a share of it (lib/parallel/corpus_share.h). A part starts
 // where a character starts and not between the "\r" and "\n" of a line break, so no UTF-8 sequence and no "\r\n"
 // crosses a part's ends, and the characters read from there are those reading the whole file gives from there.
 // (In a file that is not valid UTF-8, the part holding a bad byte says so as reading the whole file would.)

@@ -1,12 +1,12 @@
-// Corpus loading and checkpoint restoring shared by train, generate and eval.
+// Corpus loading and the sample prefixes shared by train, generate and eval.
 #include "text/dataset.h"
 
 #include <cstdio>
 #include <algorithm>
 
-#include "text/utf8.h"
+#include "util/utf8.h"
 
-#include "errors.h"
+#include "util/errors.h"
 
 namespace charlm {
 
@@ -19,50 +19,6 @@ Dataset LoadDataset(const DataConfig& data) {
   dataset.ids = std::move(corpus.ids);
   dataset.split = SplitCorpus(static_cast<std::int64_t>(dataset.ids.size()), data.val_fraction, data.test_fraction);
   return dataset;
-}
-
-ModelSpec MakeModelSpec(const ModelConfig& model, int vocab_size) {
-  ModelSpec spec;
-  spec.cell = model.cell;
-  spec.vocab_size = vocab_size;
-  spec.embedding_size = model.embedding_size;
-  spec.hidden_size = model.hidden_size;
-  spec.num_layers = model.num_layers;
-  spec.activation = model.activation;
-  spec.reset_after = model.reset_after;
-  spec.dropout = model.dropout;
-  spec.recurrent_dropout = model.recurrent_dropout;
-  return spec;
-}
-
-RestoredModel RestoreModel(const std::string& checkpoint_path) {
-  CheckpointData checkpoint = LoadCheckpoint(checkpoint_path);
-  Config config;
-  Vocab vocab;
-  try {
-    config = ConfigFromJson(checkpoint.config);
-    ValidateConfig(config);
-    vocab = Vocab::FromJson(checkpoint.vocab);
-  } catch (const UserError& e) {
-    throw UserError(checkpoint_path + ": the checkpoint's config or vocabulary is invalid (" + e.what() +
-                    "): it was not written by this version of charlm; retrain or use another checkpoint");
-  }
-  // Compared before the model is built: a config saying hidden_size 2e9 (under a valid CRC) must not allocate.
-  // The parameters are in the file, so a matching count bounds every size the model is built with.
-  const ModelSpec spec = MakeModelSpec(config.model, vocab.size());
-  const double described = ParameterCount(spec);
-  char count[32];
-  std::snprintf(count, sizeof count, "%.0f", described);
-  if (static_cast<double>(checkpoint.params.size()) != described) {
-    throw UserError(checkpoint_path + ": holds " + std::to_string(checkpoint.params.size()) +
-                    " parameters but its config and vocabulary describe " + count +
-                    ": the file is inconsistent; retrain or use another checkpoint");
-  }
-  const AllocationScope scope("the model of checkpoint " + checkpoint_path + " (" + std::string(count) + " parameters)",
-                              "load it on a machine with more memory");
-  CharModel<float> model(spec);
-  model.params() = std::move(checkpoint.params);
-  return RestoredModel{std::move(config), std::move(vocab), std::move(model), std::move(checkpoint)};
 }
 
 std::string CorpusPrefix(const Dataset& data, int max_chars) {

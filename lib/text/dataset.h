@@ -1,5 +1,4 @@
-// Turns a config into the pieces every command needs: the encoded corpus with its split, the model spec, and
-// a model restored from a checkpoint.
+// Turns a config's data section into the encoded corpus with its split, and picks where samples start.
 #pragma once
 
 #include <cassert>
@@ -7,10 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "checkpoint.h"
-#include "config.h"
+#include "config/config.h"
 #include "text/corpus.h"
-#include "model/model.h"
 #include "text/token_ids.h"
 #include "text/vocab.h"
 
@@ -19,7 +16,7 @@ namespace charlm {
 struct Dataset {
   Vocab vocab;
   // The corpus after the newline policy and max_chars: all of it, or a training process's share (LoadDatasetShare,
-  // lib/dist/corpus_share.h): positions [train_begin, train_begin + train_held) of the training split, then the
+  // lib/parallel/corpus_share.h): positions [train_begin, train_begin + train_held) of the training split, then the
   // whole validation split, and no test split.
   TokenIds ids;
   SplitBounds split;
@@ -62,16 +59,6 @@ std::vector<std::string> SamplePrefixes(const std::vector<std::string>& configur
 // Reads data.corpus and builds the vocabulary from the whole text (the book's choice), then encodes and splits it.
 Dataset LoadDataset(const DataConfig& data);
 
-ModelSpec MakeModelSpec(const ModelConfig& model, int vocab_size);
 
-// A trained model with its config and vocabulary, as `generate`, `eval` and `--resume` need it.
-struct RestoredModel {
-  Config config;
-  Vocab vocab;
-  CharModel<float> model;
-  CheckpointData checkpoint;  // the file's sections; its params have been moved into model
-};
-// UserError when the file is not a usable checkpoint, or its parts disagree (parameter count vs config and vocab).
-RestoredModel RestoreModel(const std::string& checkpoint_path);
 
 }  // namespace charlm

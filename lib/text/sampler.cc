@@ -7,7 +7,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "errors.h"
+#include "util/errors.h"
 
 namespace charlm {
 namespace {

@@ -6,7 +6,7 @@
 #include <utility>
 #include <vector>
 
-#include "model/model_types.h"
+#include "config/enums.h"
 #include "text/token_ids.h"
 
 namespace charlm {

@@ -7,10 +7,10 @@
 #include <stdexcept>
 #include <utility>
 
-#include "errors.h"
-#include "file_io.h"
-#include "json_parse.h"
-#include "text/utf8.h"
+#include "util/errors.h"
+#include "util/file_io.h"
+#include "util/json_parse.h"
+#include "util/utf8.h"
 
 namespace charlm {
 namespace {

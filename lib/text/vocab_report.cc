@@ -4,8 +4,8 @@
 #include <algorithm>
 
 #include "text/corpus.h"
-#include "errors.h"
-#include "text/utf8.h"
+#include "util/errors.h"
+#include "util/utf8.h"
 #include "text/vocab.h"
 
 namespace charlm {

@@ -5,7 +5,7 @@
 #include <ostream>
 #include <string>
 
-#include "model/model_types.h"
+#include "config/enums.h"
 
 namespace charlm {
 

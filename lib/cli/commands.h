@@ -1,0 +1,115 @@
+// The subcommands behind the CLI (train, generate, eval, summary), as library calls with plain option structs.
+#pragma once
+
+#include <functional>
+#include <istream>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.h"
+#include "util/shell_quote.h"
+#include "generate/generate.h"
+#include "model/ngram.h"
+
+namespace charlm {
+
+// The config a `train` run uses: the file plus --set overrides; or, resuming without --config, the checkpoint's
+// own config plus the overrides.
+Config ResolveTrainConfig(const std::string& config_path, const std::vector<std::string>& overrides,
+                          const std::string& resume_path);
+
+UnknownPolicy ParseUnknownPolicy(const std::string& text);  // "skip" | "error"
+
+struct GenerateCommand {
+  std::string checkpoint;
+  std::vector<std::string> prefixes;
+  // Unset options take the checkpoint's generate section.
+  std::optional<std::int64_t> length;  // whole numbers as typed: NarrowIntOption says when one is past int
+  std::optional<double> temperature;
+  std::optional<std::int64_t> top_k;
+  std::optional<double> top_p;
+  bool greedy = false;  // --greedy: argmax, whatever the checkpoint says
+  bool sample = false;  // --sample: draw from the softmax even if the checkpoint's config says greedy
+  std::string seed;     // --seed as typed (ParseSeed); empty = 0
+  std::string unknown = "error";
+  // Each file (or "-" for standard input), whole and unchanged, is one more prefix after the --prefix ones.
+  std::vector<std::string> prefix_files;
+  bool interactive = false;  // then read prefixes and :set commands from standard input, line by line
+  bool json = false;         // one JSON object per prefix instead of the text
+  std::optional<std::int64_t> beam;
+  std::optional<double> length_penalty;
+  std::optional<double> repetition_penalty;
+  std::optional<std::int64_t> repetition_window;
+  std::optional<std::int64_t> no_repeat_ngram;
+  std::vector<std::string> stop;  // --stop as typed, escapes undecoded (ParseStopString)
+  std::string precision = "fp32";  // --precision: fp32 | bf16 (whatever the checkpoint was trained in)
+};
+
+
+// Where `generate` reads and writes: prompt = standard input is a terminal (the interactive session then shows a
+// prompt on err).
+struct GenerateIo {
+  std::istream& in;
+  std::ostream& out;
+  std::ostream& err;
+  bool prompt = false;
+};
+// Prints one answer per prefix (the prefix followed by the generated characters, or a JSON line), prefix i (from
+// 0) drawing with seed --seed + i; then, with --interactive, runs the session (lib/generate/generate_session.h). Returns
+// the exit code: 0, or 1 when the session refused a line.
+int RunGenerate(const GenerateCommand& command, const GenerateIo& io);
+// RunGenerate with no input and warnings as logs.
+void RunGenerate(const GenerateCommand& command, std::ostream& out);
+
+// A prefix file's whole content ("-": standard input), at most kMaxPrefixFileBytes.
+std::string ReadPrefixFile(const std::string& path);
+inline constexpr std::uint64_t kMaxPrefixFileBytes = std::uint64_t{16} << 20;
+
+struct ScoreCommand {
+  std::string checkpoint;
+  std::string text;    // a UTF-8 file, read with the checkpoint's newline policy
+  std::string prefix;  // or the text itself
+  bool prefix_given = false;
+  bool json = false;
+  bool tsv = false;     // one row per character
+  bool colour = false;  // the text coloured by surprisal
+  std::string unknown = "error";
+};
+void RunScore(const ScoreCommand& command, std::ostream& out);
+
+struct EvalCommand {
+  std::string checkpoint;
+  std::string text;   // a UTF-8 file, read with the checkpoint's newline policy
+  std::string split;  // or "val" | "test" of the checkpoint's corpus
+  bool json = false;
+  std::string unknown = "error";
+  std::optional<std::int64_t> streams;  // 1 to kMaxEvalStreams; unset = the checkpoint's train.batch_size (capped)
+  std::optional<std::int64_t> burn_in;  // unset = kDefaultBurnIn
+  std::string precision = "fp32";  // --precision: fp32 | bf16 (whatever the checkpoint was trained in)
+  std::optional<std::int64_t> threads;  // 0 = all cores, up to kMaxEvalThreads; unset = the checkpoint's train.threads
+};
+inline constexpr int kMaxEvalThreads = kMaxThreads;
+void RunEval(const EvalCommand& command, std::ostream& out);
+
+struct BaselineCommand {
+  std::string corpus;                  // sets data.corpus (required unless the config names one)
+  std::string config;                  // optional: the data settings of this config
+  std::vector<std::string> overrides;  // --set data.key=value
+  int order = kDefaultNgramOrder;
+  bool json = false;
+};
+// Fits the Kneser-Ney baseline on the training split and prints its validation perplexity and bits per character.
+void RunBaseline(const BaselineCommand& command, std::ostream& out);
+
+struct SummaryCommand {
+  std::string config;
+  std::vector<std::string> overrides;
+};
+void RunSummary(const SummaryCommand& command, std::ostream& out);
+
+
+
+}  // namespace charlm

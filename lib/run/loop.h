@@ -1,0 +1,27 @@
+// The training loop: epochs of steps, validation and the best score, with the handlers called at every point.
+#pragma once
+
+#include <functional>
+
+#include "run/handlers.h"
+#include "run/step.h"
+#include "run/run_state.h"
+
+namespace charlm {
+
+struct LoopOptions {
+  std::function<bool()> stop_requested;  // polled after every step; true = save last.ckpt and return
+  double log_every_seconds = 0;          // seconds between log points (OnLog); 0 = none (see ResolvedLogSeconds)
+  // Data parallelism (lib/parallel/data_parallel.h); left empty, the run is one process's.
+  int eval_shard = 0, eval_shards = 1;              // this process validates this block of the streams
+  std::function<void(EvalResult&)> reduce_eval;     // sums the shards' validation results
+  std::function<void(std::size_t, const EvalOptions::ShardTurn&)> eval_in_shard_order;  // EvalOptions::in_shard_order
+  std::function<StopReason(StopReason)> agree_stop;  // after every step: the stop every process takes
+};
+
+// Runs `run` from its position to train.epochs, an early stop, a budget or a stop request (the run then saves
+// last.ckpt through the handlers' stop checkpoint and returns with `interrupted` or `budget_reached`).
+// Points after each step, in order: OnStep, a step validation, a log point, a step checkpoint, a stop.
+TrainOutcome RunTrainingLoop(TrainingRun& run, TrainStep& step, HandlerList& handlers, const LoopOptions& options);
+
+}  // namespace charlm

@@ -1,0 +1,235 @@
+// Reading input files safely (regular files only, a size limit before allocating, every read error checked), and
+// the final check that standard output was written.
+#include "util/file_io.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <array>
+#include <cassert>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include <iostream>
+
+#include "util/errors.h"
+
+namespace charlm {
+namespace {
+
+// Closes a descriptor on every path out of a function.
+class Descriptor {
+ public:
+  explicit Descriptor(int fd) : fd_(fd) {}
+  ~Descriptor() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Descriptor(const Descriptor&) = delete;
+  Descriptor& operator=(const Descriptor&) = delete;
+  int get() const { return fd_; }
+  int release() {
+    const int fd = fd_;
+    fd_ = -1;
+    return fd;
+  }
+
+ private:
+  int fd_;
+};
+
+[[noreturn]] void ThrowTooLarge(const std::string& path, const FileRole& role, std::string_view size_text) {
+  throw UserError(path + ": " + role.noun + " is " + std::string(size_text) + ", more than the " +
+                  FormatBytes(role.max_bytes) + " charlm reads: " + role.too_large_fix);
+}
+
+// Appends reads to `bytes` until end of file; refuses more than role.max_bytes in total.
+void ReadToEnd(int fd, const std::string& name, const FileRole& role, std::string_view note, std::string& bytes) {
+  std::array<char, 1 << 16> buffer;
+  while (true) {
+    const ssize_t count = ::read(fd, buffer.data(), buffer.size());
+    if (count == 0) return;
+    if (count < 0) {
+      if (errno == EINTR) continue;
+      const int error = errno;
+      throw UserError(name + ": cannot read " + role.noun + ": " + std::strerror(error) +
+                      "; check the disk and the file permissions");
+    }
+    if (static_cast<std::uint64_t>(count) > role.max_bytes - bytes.size()) {
+      ThrowTooLarge(name, role, "over " + FormatBytes(role.max_bytes) + std::string(note));
+    }
+    bytes.append(buffer.data(), static_cast<std::size_t>(count));
+  }
+}
+
+}  // namespace
+
+std::string DescribeFileType(unsigned mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO (named pipe)";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISREG(mode)) return "a regular file";
+  return "not a file";
+}
+
+std::string FormatBytes(std::uint64_t bytes) {
+  char text[32];
+  if (bytes < 1000) {
+    std::snprintf(text, sizeof text, "%llu bytes", static_cast<unsigned long long>(bytes));
+  } else if (bytes < 1000 * 1000) {
+    std::snprintf(text, sizeof text, "%.1f kB", static_cast<double>(bytes) / 1e3);
+  } else if (bytes < 1000ULL * 1000 * 1000) {
+    std::snprintf(text, sizeof text, "%.1f MB", static_cast<double>(bytes) / 1e6);
+  } else {
+    std::snprintf(text, sizeof text, "%.1f GB", static_cast<double>(bytes) / 1e9);
+  }
+  return text;
+}
+
+std::uint64_t PhysicalMemoryBytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page_size = ::sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page_size <= 0) return 0;
+  return static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page_size);
+}
+
+namespace {
+
+// Devices such as /dev/zero or /dev/urandom never end, and pipes may never deliver: only regular files are read.
+void CheckRegularFile(const std::string& path, const struct stat& info, const FileRole& role) {
+  if (S_ISREG(info.st_mode)) return;
+  std::string fix = "give the path of a regular file";
+  if (S_ISDIR(info.st_mode)) {
+    for (const std::string& name : role.in_folder) {
+      const std::string candidate = (std::filesystem::path(path) / name).string();
+      struct stat inside {};
+      if (::stat(candidate.c_str(), &inside) == 0 && S_ISREG(inside.st_mode)) {
+        fix = "give a file in it, e.g. " + candidate;
+        break;
+      }
+    }
+  }
+  throw UserError(path + ": not a regular file (" + DescribeFileType(info.st_mode) + "), so not a usable " +
+                  role.noun + ": " + fix);
+}
+
+}  // namespace
+
+std::string ReadRegularFile(const std::string& path, const FileRole& role) {
+  // O_NONBLOCK: opening a FIFO that has no writer would otherwise wait for one for ever. It changes nothing for
+  // the regular files that are read below.
+  Descriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+  if (file.get() < 0) {
+    const int error = errno;
+    throw UserError(path + ": cannot open " + role.noun + ": " + std::strerror(error) + "; " +
+                    role.fix);
+  }
+  struct stat info {};
+  if (::fstat(file.get(), &info) != 0) {
+    const int error = errno;
+    throw UserError(path + ": cannot read " + role.noun + ": " + std::strerror(error) +
+                    "; check the disk and the file permissions");
+  }
+  CheckRegularFile(path, info, role);
+  const auto size = static_cast<std::uint64_t>(info.st_size);
+  if (size > role.max_bytes) ThrowTooLarge(path, role, FormatBytes(size));
+  std::string bytes;
+  bytes.reserve(static_cast<std::size_t>(size));
+  ReadToEnd(file.get(), path, role, " (it grew while being read)", bytes);
+  return bytes;
+}
+
+RegularFileReader::RegularFileReader(const std::string& path, const FileRole& role) : path_(path), role_(role) {
+  Descriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+  if (file.get() < 0) {
+    const int error = errno;
+    throw UserError(path + ": cannot open " + role.noun + ": " + std::strerror(error) + "; " + role.fix);
+  }
+  struct stat info {};
+  if (::fstat(file.get(), &info) != 0) {
+    const int error = errno;
+    throw UserError(path + ": cannot read " + role.noun + ": " + std::strerror(error) +
+                    "; check the disk and the file permissions");
+  }
+  CheckRegularFile(path, info, role);
+  size_ = static_cast<std::uint64_t>(info.st_size);
+  if (size_ > role.max_bytes) ThrowTooLarge(path, role, FormatBytes(size_));
+  fd_ = file.release();
+}
+
+RegularFileReader::~RegularFileReader() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::size_t RegularFileReader::Read(char* buffer, std::size_t capacity) {
+  std::size_t filled = 0;
+  while (filled < capacity) {
+    const ssize_t count = ::read(fd_, buffer + filled, capacity - filled);
+    if (count == 0) break;
+    if (count < 0) {
+      if (errno == EINTR) continue;
+      const int error = errno;
+      throw UserError(path_ + ": cannot read " + role_.noun + ": " + std::strerror(error) +
+                      "; check the disk and the file permissions");
+    }
+    if (static_cast<std::uint64_t>(count) > role_.max_bytes - read_) {
+      ThrowTooLarge(path_, role_, "over " + FormatBytes(role_.max_bytes) + " (it grew while being read)");
+    }
+    read_ += static_cast<std::uint64_t>(count);
+    filled += static_cast<std::size_t>(count);
+  }
+  return filled;
+}
+
+void RegularFileReader::Seek(std::uint64_t offset) {
+  assert(offset <= size_);
+  if (::lseek(fd_, static_cast<off_t>(offset), SEEK_SET) < 0) {
+    const int error = errno;
+    throw UserError(path_ + ": cannot read " + role_.noun + " from byte " + std::to_string(offset) + ": " +
+                    std::strerror(error) + "; check the disk and the file permissions");
+  }
+}
+
+std::string ReadStreamLimited(int fd, const std::string& name, const FileRole& role) {
+  std::string bytes;
+  ReadToEnd(fd, name, role, "", bytes);
+  return bytes;
+}
+
+void CheckStandardOutput() {
+  std::cout.flush();
+  errno = 0;
+  const bool flushed = std::fflush(stdout) == 0;
+  const int error = errno;
+  if (flushed && !std::ferror(stdout) && !std::cout.fail()) return;
+  // A write that failed earlier left the error flag but not its errno (the flush that failed discarded its
+  // buffer): one more byte, to an output that is incomplete anyway, asks the device for the reason.
+  int reason_errno = error;
+  if (reason_errno == 0 && ::write(STDOUT_FILENO, "\n", 1) < 0) reason_errno = errno;
+  const std::string reason = reason_errno != 0 ? std::string(" (") + std::strerror(reason_errno) + ")" : "";
+  if (reason_errno == EPIPE) {  // `charlm ... | head`: the reader left, no device is full
+    throw UserError("standard output could not be written" + reason +
+                    ": the program reading it exited early, so the output is incomplete; let it read to the end, "
+                    "or redirect the output to a file");
+  }
+  throw UserError("standard output could not be written" + reason +
+                  ": the output is incomplete; free space on its device, or redirect it to a writable file");
+}
+
+void CheckOutputWritten(std::ostream& out) {
+  if (&out == &std::cout) {
+    CheckStandardOutput();
+    return;
+  }
+  out.flush();
+  if (!out) {
+    throw UserError("the output could not be written: it is incomplete; free space on its device, or write to a "
+                    "writable file");
+  }
+}
+
+}  // namespace charlm

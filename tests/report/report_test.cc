@@ -1,0 +1,209 @@
+// The report page: metrics parsing (resumed runs, old rows), a run without validation, escaping, non-ASCII, the
+// comparison, and the page a training run writes.
+#include "report/report.h"
+
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <sstream>
+
+#include "cli_util.h"
+#include "util/errors.h"
+#include "test_util.h"
+
+namespace charlm {
+namespace {
+
+int Count(const std::string& haystack, const std::string& needle) {
+  int n = 0;
+  for (std::size_t at = haystack.find(needle); at != std::string::npos; at = haystack.find(needle, at + 1)) ++n;
+  return n;
+}
+
+std::string Row(int epoch, double train, const char* val) {
+  return "{\"epoch\":" + std::to_string(epoch) + ",\"step\":" + std::to_string(10 * epoch) +
+         ",\"train_perplexity\":" + std::to_string(train) + ",\"val_perplexity\":" + val +
+         ",\"learning_rate\":0.002,\"tokens_per_s\":1000,\"grad_norm\":0.5,\"elapsed_s\":" + std::to_string(epoch) +
+         "}\n";
+}
+
+}  // namespace
+
+TEST_CASE("report: rows repeated by a resumed run appear once, the later one kept, in step order") {
+  const std::string text = Row(1, 20, "15") + Row(2, 10, "9") + Row(3, 8, "8.5") + Row(2, 11, "9.5") + Row(3, 7, "8") +
+                           Row(4, 6, "7.5") + "{\"epoch\": 5, \"train_perp";  // a half-written last line
+  const auto rows = ParseMetrics(text);
+  REQUIRE(rows.size() == 4);
+  CHECK(rows[1].epoch == 2);
+  CHECK(*rows[1].train_perplexity == doctest::Approx(11));
+  CHECK(*rows[2].val_perplexity == doctest::Approx(8));
+  CHECK(rows[3].epoch == 4);
+  const auto samples = ParseSamples("{\"epoch\":1,\"prefix\":\"a\",\"text\":\"ab\"}\n{\"epoch\":1,\"prefix\":\"a\",\"text\":\"ac\"}\n");
+  REQUIRE(samples.size() == 1);
+  CHECK(samples[0].text == "c");  // rows without "format" had the prefix in text
+}
+
+TEST_CASE("report: samples.jsonl's text is the continuation, and older rows whose text began with the prefix read the same") {
+  const auto samples = ParseSamples(
+      "{\"format\":2,\"epoch\":1,\"prefix\":\"分开\",\"text\":\"分开了\"}\n"  // a continuation may repeat its prefix
+      "{\"epoch\":2,\"prefix\":\"分开\",\"text\":\"分开了\"}\n"              // before format 2: prefix + continuation
+      "{\"epoch\":3,\"prefix\":\"a\\nb\",\"text\":\"a bcd\"}\n"            // the prefix as data.newline=space read it
+      "{\"epoch\":4,\"prefix\":\"xy\",\"text\":\"zzz\"}\n");                 // an older text that lacks its prefix
+  REQUIRE(samples.size() == 4);
+  CHECK(samples[0].text == "分开了");
+  CHECK(!samples[0].text_has_prefix);
+  CHECK(samples[1].text == "了");
+  CHECK(samples[2].text == "cd");
+  CHECK(samples[3].text == "zzz");
+  CHECK(samples[3].text_has_prefix);
+  testing::TempDir dir;
+  testing::WriteFile(dir / "metrics.jsonl", Row(1, 20, "15"));
+  testing::WriteFile(dir / "samples.jsonl", "{\"format\":2,\"epoch\":1,\"prefix\":\"分开\",\"text\":\"了\"}\n"
+                                            "{\"epoch\":2,\"prefix\":\"分开\",\"text\":\"分开吧\"}\n");
+  const std::string page = RenderRunReport(LoadRun(dir.path().string()), std::nullopt);
+  CHECK(page.find("<pre><span class=\"prefix\">分开</span>了</pre>") != std::string::npos);
+  CHECK(page.find("<pre><span class=\"prefix\">分开</span>吧</pre>") != std::string::npos);
+}
+
+TEST_CASE("report: a training run's samples.jsonl holds the prefix and, as text, the continuation alone") {
+  testing::TempDir dir;
+  testing::WriteTinyRun(dir);
+  auto run = testing::Run(dir, {"train", "--config", "tiny.json", "--set", "generate.every=1", "--set",
+                                "generate.prefixes=the cat", "--set", "generate.length=7"});
+  REQUIRE_MESSAGE(run.exit_code == 0, run.output);
+  const std::string jsonl = testing::ReadFile(dir / "run" / "samples.jsonl");
+  std::istringstream lines(jsonl);
+  int rows = 0;
+  for (std::string line; std::getline(lines, line); ++rows) {
+    const nlohmann::json row = nlohmann::json::parse(line);
+    CHECK(row["format"] == kSamplesFormat);
+    CHECK(row["prefix"] == "the cat");
+    const std::string text = row["text"].get<std::string>();
+    CHECK_MESSAGE(text.size() == 7, text);  // generate.length characters (ASCII here), without the prefix
+    // The log prints prefix and continuation together, as the book does.
+    CHECK_MESSAGE(run.output.find(" - the cat" + text) != std::string::npos, run.output);
+  }
+  CHECK(rows == 2);
+}
+
+TEST_CASE("report: rows of other kinds and older rows without step or kind are read") {
+  const auto rows = ParseMetrics(
+      "{\"epoch\":1,\"train_perplexity\":5,\"val_perplexity\":null}\n"
+      "{\"kind\":\"log\",\"epoch\":2,\"step\":15,\"epoch_fraction\":0.5,\"train_loss\":0.6931471805599453}\n"
+      "{\"kind\":\"unknown\",\"epoch\":2}\n[1,2]\n");
+  REQUIRE(rows.size() == 2);
+  CHECK(!rows[0].step);
+  CHECK(!rows[0].val_perplexity);
+  CHECK(rows[1].kind == "log");
+  CHECK(*rows[1].train_perplexity == doctest::Approx(2));
+  CHECK(rows[1].EpochPosition() == doctest::Approx(1.5));
+}
+
+TEST_CASE("report: a run without a validation split, samples escaped, non-ASCII kept") {
+  testing::TempDir dir;
+  testing::WriteFile(dir / "metrics.jsonl", Row(1, 20, "null") + Row(2, 10, "null"));
+  testing::WriteFile(dir / "samples.jsonl",
+                     "{\"epoch\":1,\"prefix\":\"分开\",\"text\":\"分开</svg><script>alert(1)</script>\"}\n");
+  testing::WriteFile(dir / "config.json", "{\"generate\":{\"prefixes\":[\"<img src=x onerror=alert(1)>\"]}}");
+  const RunData run = LoadRun(dir.path().string());
+  const std::string page = RenderRunReport(run, std::nullopt);
+  CHECK(page.find("<script") == std::string::npos);
+  CHECK(page.find("<img") == std::string::npos);
+  CHECK(page.find("分开</span>&lt;/svg&gt;&lt;script&gt;") != std::string::npos);
+  CHECK(page.find("no validation split") != std::string::npos);
+  CHECK(page.find(">validation</text>") == std::string::npos);  // no empty validation series in the legend
+  CHECK(page.find("best 10.0") != std::string::npos);            // best by training perplexity
+  CHECK(page.find("best.ckpt 10.0") == std::string::npos);       // the folder has no best.ckpt to name
+  testing::WriteFile(dir / "best.ckpt", "");
+  CHECK(RenderRunReport(LoadRun(dir.path().string()), std::nullopt).find("best.ckpt 10.0") != std::string::npos);
+  CHECK(Count(page, "http") == Count(page, "http://www.w3.org/2000/svg"));  // nothing fetched: only the namespace
+  CHECK(page.find("<link") == std::string::npos);
+}
+
+TEST_CASE("report: a run stopped mid-epoch counts only its finished epochs, and a comparison says which split is best") {
+  testing::TempDir a, b;
+  // One finished epoch, then a log row 40% into epoch 2 (a stop by signal or train.max_steps).
+  testing::WriteFile(a / "metrics.jsonl", Row(1, 20, "15") +
+                                              "{\"kind\":\"log\",\"epoch\":2,\"step\":14,\"epoch_fraction\":0.4,"
+                                              "\"train_loss\":2.0,\"elapsed_s\":1.5}\n");
+  const std::string page = RenderRunReport(LoadRun(a.path().string()), std::nullopt);
+  CHECK_MESSAGE(page.find("1 epoch and 40% of epoch 2") != std::string::npos, page.substr(0, 3000));
+  testing::WriteFile(b / "metrics.jsonl", Row(1, 20, "null") + Row(2, 10, "null"));
+  const std::string compare = RenderComparison({LoadRun(a.path().string()), LoadRun(b.path().string())});
+  CHECK(compare.find("best val perplexity") == std::string::npos);
+  CHECK(compare.find("15.000 (validation)") != std::string::npos);
+  CHECK(compare.find("10.000 (training: no validation split)") != std::string::npos);
+}
+
+TEST_CASE("report: a run stopped before its first epoch does not say it has no validation split") {
+  testing::TempDir dir;
+  testing::WriteFile(dir / "metrics.jsonl", "{\"kind\":\"log\",\"epoch\":1,\"step\":10,\"epoch_fraction\":0.2,"
+                                            "\"train_loss\":2.0,\"elapsed_s\":1.5}\n");
+  testing::WriteFile(dir / "config.json", "{\"data\":{\"val_fraction\":0.1}}");
+  const std::string page = RenderRunReport(LoadRun(dir.path().string()), std::nullopt);
+  CHECK_MESSAGE(page.find("no validation split") == std::string::npos, page.substr(0, 3000));
+  testing::WriteFile(dir / "config.json", "{\"data\":{\"val_fraction\":0}}");
+  CHECK(RenderRunReport(LoadRun(dir.path().string()), std::nullopt).find("no validation split") != std::string::npos);
+}
+
+TEST_CASE("report: baseline line, comparison of runs, and clear errors") {
+  testing::TempDir a, b;
+  testing::WriteFile(a / "metrics.jsonl", Row(1, 20, "15") + Row(2, 10, "9"));
+  testing::WriteFile(a / "baseline.json", "{\"order\":5,\"val_perplexity\":12.5,\"val_bpc\":3.64}");
+  testing::WriteFile(a / "config.json", "{\"model\":{\"hidden_size\":8}}");
+  testing::WriteFile(b / "metrics.jsonl", Row(1, 25, "18") + Row(2, 12, "11") + Row(3, 9, "10"));
+  testing::WriteFile(b / "config.json", "{\"model\":{\"hidden_size\":16}}");
+  const std::string page = RenderRunReport(LoadRun(a.path().string()), std::nullopt);
+  CHECK(page.find("5-gram baseline 12.5") != std::string::npos);
+  const std::string compare = RenderComparison({LoadRun(a.path().string()), LoadRun(b.path().string())});
+  CHECK(compare.find("<th>model.hidden_size</th>") != std::string::npos);
+  CHECK(Count(compare, "<svg") == 4);
+  std::ostringstream out;
+  CHECK_THROWS_WITH_AS(RunReport({{a.path().string(), b.path().string()}, ""}, out),
+                       doctest::Contains("needs --out FILE"), UserError);
+  CHECK_THROWS_WITH_AS(RunReport({{(a / "missing").string()}, ""}, out), doctest::Contains("is not a folder"),
+                       UserError);
+}
+
+TEST_CASE("report: train writes report.html, and a resumed run shows each epoch once") {
+  testing::TempDir dir;
+  testing::WriteTinyRun(dir);
+  auto first = testing::Run(dir, {"train", "--config", "tiny.json", "--set", "generate.every=1", "--set",
+                                  "generate.prefixes=the", "--set", "generate.length=5"});
+  REQUIRE_MESSAGE(first.exit_code == 0, first.output);
+  CHECK(std::filesystem::exists(dir / "run" / "report.html"));
+  auto resumed = testing::Run(dir, {"train", "--resume", "run/last.ckpt", "--set", "train.epochs=3"});
+  REQUIRE_MESSAGE(resumed.exit_code == 0, resumed.output);
+  const RunData run = LoadRun((dir / "run").string());
+  CHECK(run.rows.size() == 3);
+  CHECK(run.samples.size() == 3);
+  for (const MetricsRow& r : run.rows) CHECK(r.grad_norm.has_value());
+  const std::string page = testing::ReadFile(dir / "run" / "report.html");
+  CHECK(page.find("<h3>epoch 3</h3>") != std::string::npos);
+  CHECK(Count(page, "<h3>epoch 2</h3>") == 1);
+  CHECK(page.find("Continuations from best.ckpt") != std::string::npos);
+  CHECK(page.find("http-equiv=\"refresh\"") == std::string::npos);  // finished: no reload
+  auto off = testing::Run(dir, {"train", "--config", "tiny.json", "--set", "train.out_dir=off", "--set",
+                                "train.report=false"});
+  REQUIRE_MESSAGE(off.exit_code == 0, off.output);
+  CHECK(!std::filesystem::exists(dir / "off" / "report.html"));
+  auto cli = testing::Run(dir, {"report", "run", "off", "--out", "compare.html"});
+  CHECK_MESSAGE(cli.exit_code == 0, cli.output);
+  CHECK(std::filesystem::exists(dir / "compare.html"));
+}
+
+TEST_CASE("report: a run without generate.prefixes continues the corpus prefix its samples started from") {
+  testing::TempDir dir;
+  testing::WriteTinyRun(dir);
+  auto run = testing::Run(dir, {"train", "--config", "tiny.json", "--set", "generate.every=1", "--set",
+                                "generate.length=5"});
+  REQUIRE_MESSAGE(run.exit_code == 0, run.output);
+  const RunData data = LoadRun((dir / "run").string());
+  REQUIRE(!data.samples.empty());
+  const std::optional<ModelFigures> figures = ComputeModelFigures((dir / "run").string());
+  REQUIRE(figures.has_value());
+  REQUIRE(figures->continuations.size() == 1);
+  CHECK(figures->continuations[0].first == data.samples[0].prefix);
+}
+
+}  // namespace charlm
