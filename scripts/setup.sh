@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Installs missing Debian packages, puts the corpus in place and builds charlm into build/.
-# Usage: scripts/setup.sh [extra cmake arguments]
+# Usage: scripts/setup.sh [extra cmake arguments]; CHARLM_TARGETS="charlm" builds only those targets (default: all)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 source scripts/install_missing.sh
 install_missing setup g++ cmake make libcli11-dev nlohmann-json3-dev libspdlog-dev libopenblas-dev doctest-dev libdnnl-dev \
-  libopenmpi-dev openmpi-bin bsdutils
+  libopenmpi-dev openmpi-bin bsdutils man-db
 
 mkdir -p corpus
 if [ ! -f corpus/jaychou_lyrics.txt ]; then
@@ -23,4 +23,5 @@ fi
 cmake_args=()
 if [ "${CI:-}" = "true" ]; then cmake_args+=(-DCHARLM_WERROR=ON); fi
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release "${cmake_args[@]}" "$@" >/dev/null
-cmake --build build -j "$(nproc)"
+# shellcheck disable=SC2086  # the targets are words
+cmake --build build -j "$(nproc)" ${CHARLM_TARGETS:+--target $CHARLM_TARGETS}

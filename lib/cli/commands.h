@@ -1,4 +1,5 @@
-// The subcommands behind the CLI (train, generate, eval, summary), as library calls with plain option structs.
+// Every command of charlm as a library call with a plain option struct, callable from a test, and the function
+// that registers it on the command line (lib/cli/registry.h); one file per command in lib/cli/.
 #pragma once
 
 #include <functional>
@@ -10,9 +11,12 @@
 #include <vector>
 
 #include "config/config.h"
+#include "cli/registry.h"
+#include "parallel/train_job.h"
 #include "util/shell_quote.h"
 #include "generate/generate.h"
 #include "model/ngram.h"
+#include "text/corpus.h"
 
 namespace charlm {
 
@@ -21,7 +25,34 @@ namespace charlm {
 Config ResolveTrainConfig(const std::string& config_path, const std::vector<std::string>& overrides,
                           const std::string& resume_path);
 
+struct TrainCommand {
+  std::string config;                  // --config FILE
+  std::vector<std::string> overrides;  // --set KEY=VALUE
+  std::string resume;                  // --resume CKPT
+};
+// Trains as `charlm train` does (under mpirun, as one process of the job); returns the exit code.
+int RunTrain(const TrainCommand& command, int* argc, char*** argv);
+
+// The lines that end a training run: notices (plain lines on stderr: a stop and how to resume) and logs (the
+// result and what to do next), with the exit code.
+struct TrainEndLines {
+  std::vector<std::string> notices;
+  std::vector<std::string> logs;
+  int exit_code = 0;
+};
+struct TrainEndContext {
+  std::string program;  // argv[0], as the user typed it
+  int processes = 1;    // of the job (a resume hint under mpirun starts as many)
+  int stop_signal = 0;  // the signal that stopped it, if one did
+};
+TrainEndLines EndOfTrainLines(const TrainOutcome& outcome, const Config& config, const TrainEndContext& context);
+
 UnknownPolicy ParseUnknownPolicy(const std::string& text);  // "skip" | "error"
+// --precision's value for eval and generate; bf16 is checked against this build and CPU before it is used.
+void SetPrecision(const std::string& text, CharModel<float>& model);
+// What --unknown skip left out of a text file (EncodeText says it for a prefix): never silent, as the figures
+// cover only the rest.
+void WarnSkippedText(const TextIds& text, const std::string& path);
 
 struct GenerateCommand {
   std::string checkpoint;
@@ -111,5 +142,21 @@ struct SummaryCommand {
 void RunSummary(const SummaryCommand& command, std::ostream& out);
 
 
+
+// One registration function per command (lib/cli/NAME_command.cc), in the order of `charlm --help`.
+void RegisterVocab(CommandRegistry& registry);
+void RegisterTrain(CommandRegistry& registry);
+void RegisterGenerate(CommandRegistry& registry);
+void RegisterEval(CommandRegistry& registry);
+void RegisterBaseline(CommandRegistry& registry);
+void RegisterScore(CommandRegistry& registry);
+void RegisterSummary(CommandRegistry& registry);
+void RegisterExport(CommandRegistry& registry);
+void RegisterImport(CommandRegistry& registry);
+void RegisterReport(CommandRegistry& registry);
+void RegisterBench(CommandRegistry& registry);
+void RegisterHelp(CommandRegistry& registry);
+// Hidden: writes the man pages, the bash completion and docs/cli.md (the build runs it).
+void RegisterWriteDocs(CommandRegistry& registry);
 
 }  // namespace charlm

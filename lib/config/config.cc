@@ -41,6 +41,9 @@ struct Rule {
   bool high_inclusive = true;
   bool non_empty = false;  // strings
   bool required = false;   // the key must be present in the JSON (implies non_empty)
+  // The key may differ between a checkpoint's config and the config a run resumes with (`train --resume`): it
+  // changes how long the run goes on, what it reports or how fast it runs, not its trajectory.
+  bool resumable = false;
 };
 
 constexpr Rule kAny{};
@@ -51,6 +54,10 @@ constexpr Rule Above(double low) { return {.low = low, .low_inclusive = false}; 
 constexpr Rule Between(double low, double high) { return {.low = low, .high = high}; }
 constexpr Rule kFromZeroBelowOne{.low = 0, .high = 1, .high_inclusive = false};
 constexpr Rule kAboveZeroToOne{.low = 0, .low_inclusive = false, .high = 1};
+constexpr Rule Resumable(Rule rule) {
+  rule.resumable = true;
+  return rule;
+}
 
 // The field lists: the one place naming each key, its rule and its meaning. Visitors provide
 // operator()(name, field, rule, meaning) for values and Section(name, struct) for nesting.
@@ -107,47 +114,47 @@ void VisitFields(TrainConfig& c, V& v) {
   v("batch_size", c.batch_size, Between(1, kMaxBatchSize),
     "sequences per minibatch, up to 4096 (validation runs as many streams side by side, as eval --streams does)");
   v("num_steps", c.num_steps, AtLeast(1), "time steps per sequence (truncated backpropagation length)");
-  v("epochs", c.epochs, AtLeast(1), "passes over the training text");
+  v("epochs", c.epochs, Resumable(AtLeast(1)), "passes over the training text");
   v.Section("optimizer", c.optimizer);
   v.Section("lr_schedule", c.lr_schedule);
   v("clip_norm", c.clip_norm, AtLeast(0), "clip the global gradient norm to this; 0 = no clipping");
   v("seed", c.seed, kAny, "seed of every random choice (init, sampling, dropout)");
-  v("threads", c.threads, Between(0, kMaxThreads), "OpenBLAS threads; 0 = all cores");
-  v("precision", c.precision, kAny,
+  v("threads", c.threads, Resumable(Between(0, kMaxThreads)), "OpenBLAS threads; 0 = all cores");
+  v("precision", c.precision, Resumable(kAny),
     "inputs of the matrix products: fp32, or bf16 with fp32 accumulation (oneDNN, a CPU with avx512_bf16 or AMX); "
     "weights, optimizer state, gradients, nonlinearities and the loss stay fp32. `fp32_packed`: fp32 throughout, the "
     "per-step recurrent products on w_h packed once per sequence by oneDNN (any CPU; a build with oneDNN): faster, "
     "other rounding than `fp32` (docs/benchmarks.md)");
-  v("eval_every", c.eval_every, AtLeast(1), "epochs between validation passes");
-  v("checkpoint_every", c.checkpoint_every, AtLeast(1), "epochs between checkpoints");
-  v("out_dir", c.out_dir, kNonEmpty, "directory for checkpoints and logs");
-  v("patience", c.patience, AtLeast(0), "stop after this many evaluations without a better validation loss; 0 = never");
-  v("checkpoint_every_steps", c.checkpoint_every_steps, AtLeast(0),
+  v("eval_every", c.eval_every, Resumable(AtLeast(1)), "epochs between validation passes");
+  v("checkpoint_every", c.checkpoint_every, Resumable(AtLeast(1)), "epochs between checkpoints");
+  v("out_dir", c.out_dir, Resumable(kNonEmpty), "directory for checkpoints and logs");
+  v("patience", c.patience, Resumable(AtLeast(0)), "stop after this many evaluations without a better validation loss; 0 = never");
+  v("checkpoint_every_steps", c.checkpoint_every_steps, Resumable(AtLeast(0)),
     "also write last.ckpt every this many optimizer steps, mid-epoch too; 0 = off");
-  v("eval_every_steps", c.eval_every_steps, AtLeast(0),
+  v("eval_every_steps", c.eval_every_steps, Resumable(AtLeast(0)),
     "also validate every this many optimizer steps (an `eval` row in metrics.jsonl); 0 = off");
-  v("eval_max_chars", c.eval_max_chars, AtLeast(0),
+  v("eval_max_chars", c.eval_max_chars, Resumable(AtLeast(0)),
     "the step validations score the first this many characters of the validation split; 0 = all (epoch ends always score all)");
-  v("log_every_seconds", c.log_every_seconds, AtLeast(-1),
+  v("log_every_seconds", c.log_every_seconds, Resumable(AtLeast(-1)),
     "seconds between progress lines (epoch, step, loss, tokens/s, ETA); 0 = none; -1 = 30 when stdout is not a terminal, else none");
-  v("max_steps", c.max_steps, AtLeast(0),
+  v("max_steps", c.max_steps, Resumable(AtLeast(0)),
     "stop after this many optimizer steps of the whole run, saving last.ckpt as a signal does; 0 = no limit");
-  v("max_minutes", c.max_minutes, AtLeast(0),
+  v("max_minutes", c.max_minutes, Resumable(AtLeast(0)),
     "stop after this many minutes of this invocation, saving last.ckpt as a signal does; 0 = no limit");
-  v("report", c.report, kAny, "rewrite out_dir/report.html (curves and samples, see charlm report) after every epoch");
+  v("report", c.report, Resumable(kAny), "rewrite out_dir/report.html (curves and samples, see charlm report) after every epoch");
 }
 
 template <typename V>
 void VisitFields(GenerateConfig& c, V& v) {
-  v("prefixes", c.prefixes, kAny,
+  v("prefixes", c.prefixes, Resumable(kAny),
     "texts to continue when sampling (each non-empty; a lone string is one prefix); empty = the first characters of "
     "the validation split");
-  v("length", c.length, AtLeast(0), "characters generated after each prefix");
-  v("every", c.every, AtLeast(0), "epochs between samples during training; 0 = never");
-  v("temperature", c.temperature, Above(0), "divides the logits before sampling; below 1 is more conservative");
-  v("top_k", c.top_k, AtLeast(0), "sample among the k most likely characters only; 0 = all");
-  v("top_p", c.top_p, kAboveZeroToOne, "sample within the smallest set of this total probability; 1 = all");
-  v("greedy", c.greedy, kAny, "always take the most likely character (the book's argmax)");
+  v("length", c.length, Resumable(AtLeast(0)), "characters generated after each prefix");
+  v("every", c.every, Resumable(AtLeast(0)), "epochs between samples during training; 0 = never");
+  v("temperature", c.temperature, Resumable(Above(0)), "divides the logits before sampling; below 1 is more conservative");
+  v("top_k", c.top_k, Resumable(AtLeast(0)), "sample among the k most likely characters only; 0 = all");
+  v("top_p", c.top_p, Resumable(kAboveZeroToOne), "sample within the smallest set of this total probability; 1 = all");
+  v("greedy", c.greedy, Resumable(kAny), "always take the most likely character (the book's argmax)");
 }
 
 template <typename V>
@@ -557,50 +564,77 @@ class RangeChecker {
 };
 
 // One Markdown row per value field, showing the defaults of a default-constructed Config.
-class DocWriter {
+// Collects every key's documentation (ConfigKeyDocs), in VisitFields order.
+class KeyDocCollector {
  public:
-  explicit DocWriter(std::string prefix = "") : prefix_(std::move(prefix)) {}
+  explicit KeyDocCollector(std::vector<ConfigKeyDoc>& docs, std::string prefix = "") : docs_(docs), prefix_(std::move(prefix)) {}
 
   template <typename T>
   void operator()(std::string_view name, T& field, const Rule& rule, std::string_view meaning) {
     assert(meaning.find('|') == std::string_view::npos && "a '|' would split the Markdown cell");
-    std::string type;
+    ConfigKeyDoc doc;
+    doc.key = prefix_ + std::string(name);
     if constexpr (EnumField<T>) {
-      for (auto spelling : EnumNames<T>::kNames) type += (type.empty() ? "`" : ", `") + std::string(spelling) + "`";
-      type = "one of " + type;
+      for (auto spelling : EnumNames<T>::kNames) {
+        doc.type += (doc.type.empty() ? "`" : ", `") + std::string(spelling) + "`";
+        doc.choices.emplace_back(spelling);
+      }
+      doc.type = "one of " + doc.type;
     } else if constexpr (std::same_as<T, bool>) {
-      type = "boolean";
+      doc.type = "boolean";
+      doc.choices = {"true", "false"};
     } else if constexpr (IntegerField<T>) {
-      type = "integer";
+      doc.type = "integer";
       if constexpr (std::is_unsigned_v<T>) {
-        if (rule.low == -kInf) type += " >= 0";
+        if (rule.low == -kInf) doc.type += " >= 0";
       }
     } else if constexpr (std::same_as<T, double>) {
-      type = "number";
+      doc.type = "number";
     } else if constexpr (std::same_as<T, std::string>) {
-      type = rule.required ? "string, required" : rule.non_empty ? "non-empty string" : "string";
+      doc.type = rule.required ? "string, required" : rule.non_empty ? "non-empty string" : "string";
+      doc.is_path = doc.key == "data.corpus" || doc.key == "train.out_dir";
     } else {
-      type = "list of strings";
+      doc.type = "list of strings";
     }
     const std::string bounds = DescribeBounds(rule);
-    if (!bounds.empty()) type += " " + bounds;
-    const std::string default_text = rule.required ? "" : "`" + ToJsonValue(field).dump() + "`";
-    rows_ += "| `" + prefix_ + std::string(name) + "` | " + type + " | " + default_text + " | " + std::string(meaning) +
-             " |\n";
+    if (!bounds.empty()) doc.type += " " + bounds;
+    doc.default_json = rule.required ? "" : ToJsonValue(field).dump();
+    doc.meaning = std::string(meaning);
+    doc.resumable = rule.resumable;
+    docs_.push_back(std::move(doc));
   }
 
   template <typename S>
   void Section(std::string_view name, S& section) {
-    DocWriter inner(prefix_ + std::string(name) + ".");
+    KeyDocCollector inner(docs_, prefix_ + std::string(name) + ".");
     VisitFields(section, inner);
-    rows_ += inner.rows_;
   }
 
-  const std::string& rows() const { return rows_; }
+ private:
+  std::vector<ConfigKeyDoc>& docs_;
+  std::string prefix_;
+};
+
+// Every key's value in a config, as JSON, by dotted key.
+class ValueCollector {
+ public:
+  explicit ValueCollector(std::map<std::string, json>& values, std::string prefix = "")
+      : values_(values), prefix_(std::move(prefix)) {}
+
+  template <typename T>
+  void operator()(std::string_view name, T& field, const Rule&, std::string_view) {
+    values_[prefix_ + std::string(name)] = ToJsonValue(field);
+  }
+
+  template <typename S>
+  void Section(std::string_view name, S& section) {
+    ValueCollector inner(values_, prefix_ + std::string(name) + ".");
+    VisitFields(section, inner);
+  }
 
  private:
+  std::map<std::string, json>& values_;
   std::string prefix_;
-  std::string rows_;
 };
 
 // --- text and file entry points ---------------------------------------------------------------------
@@ -778,21 +812,42 @@ double ResolvedLogSeconds(double log_every_seconds, bool stdout_is_terminal) {
   return stdout_is_terminal ? 0 : kLogEverySecondsWhenRedirected;
 }
 
+const std::vector<ConfigKeyDoc>& ConfigKeyDocs() {
+  static const std::vector<ConfigKeyDoc> docs = [] {
+    std::vector<ConfigKeyDoc> collected;
+    Config defaults;
+    KeyDocCollector collector(collected);
+    VisitFields(defaults, collector);
+    return collected;
+  }();
+  return docs;
+}
+
+std::map<std::string, nlohmann::json> ConfigValues(const Config& config) {
+  std::map<std::string, json> values;
+  Config copy = config;
+  ValueCollector collector(values);
+  VisitFields(copy, collector);
+  return values;
+}
+
 std::string ConfigKeysMarkdownTable() {
-  Config defaults;
-  DocWriter writer;
-  VisitFields(defaults, writer);
-  return "| key | type | default | meaning |\n|---|---|---|---|\n" + writer.rows();
+  std::string rows;
+  for (const ConfigKeyDoc& doc : ConfigKeyDocs()) {
+    const std::string default_text = doc.default_json.empty() ? "" : "`" + doc.default_json + "`";
+    rows += "| `" + doc.key + "` | " + doc.type + " | " + default_text + " | " + doc.meaning + " |\n";
+  }
+  return "| key | type | default | meaning |\n|---|---|---|---|\n" + rows;
 }
 
 const std::vector<std::string>& ResumableConfigKeys() {
-  static const std::vector<std::string> keys = {"train.epochs",         "train.patience", "train.eval_every",
-                                                "train.checkpoint_every", "train.out_dir",  "train.threads",
-                                                "train.checkpoint_every_steps", "train.eval_every_steps",
-                                                "train.eval_max_chars", "train.log_every_seconds",
-                                                "train.max_steps", "train.max_minutes", "train.report",
-                                                "train.precision",
-                                                "generate.*"};
+  static const std::vector<std::string> keys = [] {
+    std::vector<std::string> resumable;
+    for (const ConfigKeyDoc& doc : ConfigKeyDocs()) {
+      if (doc.resumable) resumable.push_back(doc.key);
+    }
+    return resumable;
+  }();
   return keys;
 }
 

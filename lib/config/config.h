@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -127,10 +128,27 @@ void ValidateConfig(const Config& config);
 // The log interval in seconds (0 = no log lines) of a run whose standard output is or is not a terminal.
 double ResolvedLogSeconds(double log_every_seconds, bool stdout_is_terminal);
 
+// What the docs say of one key, from its VisitFields line: the one definition behind the key table, the man page
+// and the shell completion.
+struct ConfigKeyDoc {
+  std::string key;                   // dotted: "train.optimizer.lr"
+  std::string type;                  // "integer >= 1", "one of `rnn`, `gru`, `lstm`", ...
+  std::string default_json;          // the default as JSON; empty for a required key
+  std::string meaning;
+  std::vector<std::string> choices;  // an enumeration's spellings, or true/false; empty otherwise
+  bool is_path = false;              // a file or folder (completion offers paths)
+  bool resumable = false;            // may differ when resuming (ResumableConfigKeys)
+};
+// Every key, in the order of the docs table.
+const std::vector<ConfigKeyDoc>& ConfigKeyDocs();
+// Every key's value in `config` as JSON, by dotted key (sorted).
+std::map<std::string, nlohmann::json> ConfigValues(const Config& config);
+
 // Markdown table (key, type, default, meaning) of every key; docs/config.md holds a copy of it.
 std::string ConfigKeysMarkdownTable();
 
-// The keys that may differ between a checkpoint's config and the config a run resumes with.
+// The keys that may differ between a checkpoint's config and the config a run resumes with: those whose
+// VisitFields rule says Resumable.
 const std::vector<std::string>& ResumableConfigKeys();
 
 }  // namespace charlm

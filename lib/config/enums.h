@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace charlm {
 
@@ -82,6 +83,12 @@ std::string EnumChoices() {
     out += "\"" + std::string(name) + "\"";
   }
   return out;
+}
+
+// Every spelling, for option choices and completion.
+template <typename E>
+std::vector<std::string> EnumNamesList() {
+  return {EnumNames<E>::kNames.begin(), EnumNames<E>::kNames.end()};
 }
 
 }  // namespace charlm

@@ -30,31 +30,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Flattens {"a": {"b": 1}} to {"a.b": 1} for comparing configs key by key.
-void Flatten(const nlohmann::json& j, const std::string& prefix, std::map<std::string, nlohmann::json>& out) {
-  for (const auto& [key, value] : j.items()) {
-    const std::string path = prefix.empty() ? key : prefix + "." + key;
-    if (value.is_object()) {
-      Flatten(value, path, out);
-    } else {
-      out[path] = value;
-    }
-  }
-}
-
 bool IsResumableKey(const std::string& key) {
-  for (const std::string& allowed : ResumableConfigKeys()) {
-    if (key == allowed || (allowed.ends_with(".*") && key.starts_with(allowed.substr(0, allowed.size() - 1)))) {
-      return true;
-    }
-  }
-  return false;
+  const std::vector<std::string>& keys = ResumableConfigKeys();
+  return std::find(keys.begin(), keys.end(), key) != keys.end();
 }
 
 void CheckResumeCompatible(const Config& checkpoint_config, const Config& config, const std::string& source) {
-  std::map<std::string, nlohmann::json> saved, wanted;
-  Flatten(ConfigToJson(checkpoint_config), "", saved);
-  Flatten(ConfigToJson(config), "", wanted);
+  const std::map<std::string, nlohmann::json> saved = ConfigValues(checkpoint_config);
+  std::map<std::string, nlohmann::json> wanted = ConfigValues(config);
   for (const auto& [key, value] : saved) {
     if (IsResumableKey(key) || wanted[key] == value) continue;
     throw UserError("--resume " + source + ": " + key + " is " + value.dump() + " in the checkpoint but " +
@@ -168,9 +151,8 @@ ModelSpec CheckedModelSpec(const Config& config, const Dataset& data) {
 }  // namespace
 
 std::string DifferencesFromDefaults(const Config& config) {
-  std::map<std::string, nlohmann::json> wanted, defaults;
-  Flatten(ConfigToJson(config), "", wanted);
-  Flatten(ConfigToJson(Config{}), "", defaults);
+  const std::map<std::string, nlohmann::json> wanted = ConfigValues(config);
+  std::map<std::string, nlohmann::json> defaults = ConfigValues(Config{});
   std::string text;
   for (const auto& [key, value] : wanted) {
     if (defaults[key] == value) continue;

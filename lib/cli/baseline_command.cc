@@ -1,0 +1,84 @@
+// The `baseline` command: the Kneser-Ney n-gram yardstick on a corpus's split.
+#include "cli/commands.h"
+#include "cli/command_line.h"
+#include "cli/registry.h"
+#include "model/restore.h"
+#include "util/shell_quote.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "ops/bf16_gemm.h"
+#include "ops/blas.h"
+#include "ops/column_threads.h"
+#include "format/checkpoint.h"
+#include "text/dataset.h"
+#include "util/errors.h"
+#include "eval/evaluate.h"
+#include "util/file_io.h"
+#include "generate/generate_session.h"
+#include "model/ngram.h"
+#include "util/rng.h"
+#include "run/handlers.h"
+#include "eval/score.h"
+#include "model/summary.h"
+#include "util/utf8.h"
+
+namespace charlm {
+
+void RunBaseline(const BaselineCommand& command, std::ostream& out) {
+  nlohmann::json j = nlohmann::json::object();
+  if (!command.config.empty()) j = ConfigToJson(LoadConfigFile(command.config, command.overrides));
+  if (command.config.empty()) {
+    for (const std::string& assignment : command.overrides) ApplyOverride(j, assignment);
+  }
+  if (!command.corpus.empty()) j["data"]["corpus"] = command.corpus;
+  if (!j.contains("data") || !j["data"].contains("corpus")) {
+    throw UserError("baseline needs --corpus FILE (or --config FILE naming data.corpus): e.g. charlm baseline --corpus "
+                    "notes.txt");
+  }
+  Config config = ConfigFromJson(j, command.config.empty() ? command.overrides : std::vector<std::string>());
+  ValidateConfig(config);
+  const Dataset data = LoadDataset(config.data);
+  if (data.Validation().size() < 2) {
+    throw UserError("the validation split of " + config.data.corpus + " has " + std::to_string(data.Validation().size()) +
+                    " characters (data.val_fraction is " + nlohmann::json(config.data.val_fraction).dump() +
+                    "): nothing to score; set --set data.val_fraction=0.1 or use more text");
+  }
+  const Baseline baseline = FitBaseline(data.Train(), data.Validation(), data.vocab.size(), command.order);
+  if (command.json) {
+    out << BaselineJson(baseline).dump() << '\n';
+  } else {
+    out << config.data.corpus << ": " << FormatBaseline(baseline) << '\n';
+  }
+}
+
+void RegisterBaseline(CommandRegistry& registry) {
+  registry.Add("baseline", "Validation perplexity of a Kneser-Ney character n-gram fitted on the training split",
+               [](CommandBuilder& command) {
+    auto options = std::make_shared<BaselineCommand>();
+    command.Text("--corpus", options->corpus, "UTF-8 text file (data.corpus)", {.kind = OptionKind::kFile});
+    command.Integer("--order", options->order, "n-gram order, 1 (add-one unigram) to 10", {.show_default = true});
+    command.Text("--config", options->config, "take the data settings (split, newline, ...) from this config",
+                 {.kind = OptionKind::kFile});
+    command.ConfigSettings(options->overrides, "override a config key: --set data.newline=space (repeatable)");
+    command.Flag("--json", options->json, "print {\"order\", \"val_perplexity\", \"val_bpc\"}");
+    command.Run([options](CommandContext& context) {
+      RunBaseline(*options, *context.out);
+      return 0;
+    });
+  });
+}
+
+}  // namespace charlm

@@ -1,0 +1,101 @@
+// The `score` command: how likely a text is, character by character.
+#include "cli/commands.h"
+#include "cli/command_line.h"
+#include "cli/registry.h"
+#include "model/restore.h"
+#include "util/shell_quote.h"
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "ops/bf16_gemm.h"
+#include "ops/blas.h"
+#include "ops/column_threads.h"
+#include "format/checkpoint.h"
+#include "text/dataset.h"
+#include "util/errors.h"
+#include "eval/evaluate.h"
+#include "util/file_io.h"
+#include "generate/generate_session.h"
+#include "model/ngram.h"
+#include "util/rng.h"
+#include "run/handlers.h"
+#include "eval/score.h"
+#include "model/summary.h"
+#include "util/utf8.h"
+
+namespace charlm {
+
+void RunScore(const ScoreCommand& command, std::ostream& out) {
+  const UnknownPolicy unknown = ParseUnknownPolicy(command.unknown);
+  if (command.text.empty() == !command.prefix_given) {
+    throw UserError("score needs exactly one of --text FILE or --prefix TEXT");
+  }
+  if (static_cast<int>(command.json) + static_cast<int>(command.tsv) + static_cast<int>(command.colour) > 1) {
+    throw UserError("--json, --tsv and --color each choose the output: give one of them");
+  }
+  RestoredModel restored = RestoreModel(command.checkpoint);
+  const NewlinePolicy newline = restored.config.data.newline;
+  std::vector<int> ids;
+  std::string what;
+  if (!command.text.empty()) {
+    what = command.text;
+    const TextIds text = ReadTextIds(command.text, newline, restored.vocab);
+    CheckUnknownChars(text.missing, unknown, what);
+    WarnSkippedText(text, command.text);
+    ids = text.ids.view().ToVector();
+  } else {
+    what = "prefix \"" + EscapeControlChars(command.prefix) + "\"";
+    ids = EncodeText(restored.vocab, ApplyNewlinePolicy(DecodeUtf8(command.prefix, "--prefix"), newline), unknown, what);
+  }
+  if (ids.size() < 2) {
+    throw UserError(what + " has " + std::to_string(ids.size()) +
+                    " known character(s): the first is context only, so nothing is scored; give at least 2");
+  }
+  SetBlasThreads(restored.config.train.threads);
+  const TextScore score = ScoreIds(restored.model, ids);
+  if (command.json) {
+    out << FormatScoreJson(score, restored.vocab);
+  } else if (command.tsv) {
+    out << FormatScoreTsv(score, restored.vocab);
+  } else if (command.colour) {
+    out << FormatScoreColour(score, restored.vocab) << FormatScoreSummary(score, what);
+  } else {
+    out << FormatScoreSummary(score, what);
+  }
+  CheckOutputWritten(out);
+}
+
+void RegisterScore(CommandRegistry& registry) {
+  registry.Add("score", "Log-probability, perplexity and per-character surprisal of a text", [](CommandBuilder& command) {
+    auto options = std::make_shared<ScoreCommand>();
+    command.Text("--checkpoint", options->checkpoint, "checkpoint file", {.required = true, .kind = OptionKind::kFile});
+    command.Text("--text", options->text, "UTF-8 text file to score", {.kind = OptionKind::kFile});
+    command.Text("--prefix", options->prefix, "the text to score itself");
+    command.Flag("--json", options->json, "print one JSON object with every character's surprisal");
+    command.Flag("--tsv", options->tsv, "print one tab-separated row per character");
+    command.Flag("--color", options->colour, "print the text coloured by surprisal (ANSI colours)");
+    command.Text("--unknown", options->unknown, "characters outside the vocabulary",
+                 {.show_default = true, .choices = {"error", "skip"}});
+    command.Run([options](CommandContext& context) {
+      options->prefix_given = context.app->get_subcommand("score")->count("--prefix") > 0;
+      LogToStderr();
+      RunScore(*options, *context.out);
+      return 0;
+    });
+  });
+}
+
+}  // namespace charlm

@@ -1,0 +1,135 @@
+// The `train` command: its options, the run (one process or one of a job's), and the lines that end it.
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+
+#include "cli/command_line.h"
+#include "format/checkpoint.h"
+#include "util/errors.h"
+#include "cli/commands.h"
+#include "cli/stop_signals.h"
+#include "parallel/train_job.h"
+#include "parallel/workers.h"
+#include "util/shell_quote.h"
+
+namespace charlm {
+
+Config ResolveTrainConfig(const std::string& config_path, const std::vector<std::string>& overrides,
+                          const std::string& resume_path) {
+  if (!config_path.empty()) return LoadConfigFile(config_path, overrides);
+  if (resume_path.empty()) {
+    throw UserError("train needs --config FILE (or --resume CKPT to continue a run): e.g. charlm train --config configs/default.json");
+  }
+  nlohmann::json j = LoadCheckpoint(resume_path).config;
+  // A checkpoint copied to another folder continues there, beside itself, unless --set says otherwise: writing
+  // into the folder it was saved from could overwrite whatever run lives there now.
+  const bool out_dir_set = std::any_of(overrides.begin(), overrides.end(),
+                                       [](const std::string& a) { return a.starts_with("train.out_dir="); });
+  if (!out_dir_set && j.contains("train") && j["train"].is_object()) {
+    const std::string folder = std::filesystem::path(resume_path).parent_path().string();
+    const std::string here = folder.empty() ? "." : folder;
+    j["train"]["out_dir"] = here;  // said by OutDirGuard once the folder is locked
+  }
+  for (const std::string& assignment : overrides) ApplyOverride(j, assignment);
+  Config config = ConfigFromJson(j, overrides);
+  ValidateConfig(config);
+  return config;
+}
+
+TrainEndLines EndOfTrainLines(const TrainOutcome& outcome, const Config& config, const TrainEndContext& context) {
+  TrainEndLines lines;
+  const std::string program = context.program;
+  if (outcome.interrupted) {
+    // No --config in the hint: the checkpoint holds the resolved config, --set values included, and a config
+    // file without them would not match it. Under mpirun the hint starts the same number of processes (any
+    // divisor of train.batch_size would do).
+    const std::string launcher =
+        context.processes > 1 ? "mpirun -np " + std::to_string(context.processes) + " " : std::string();
+    lines.notices.push_back("charlm: stopped by " + std::string(StopSignalName(context.stop_signal)) + "; saved " +
+                            outcome.last_checkpoint + ". Resume with: " + launcher + program + " train --resume " +
+                            ShellQuote(outcome.last_checkpoint));
+    lines.exit_code = 128 + context.stop_signal;
+    return lines;
+  }
+  if (outcome.budget_reached) {
+    // train.max_steps counts the whole run, so going on needs a higher one; train.max_minutes is per invocation.
+    const bool steps = outcome.budget.starts_with("train.max_steps");
+    lines.notices.push_back("charlm: stopped at " + outcome.budget + "; saved " + outcome.last_checkpoint +
+                            ". Resume with: " + program + " train --resume " + ShellQuote(outcome.last_checkpoint) +
+                            (steps ? " --set train.max_steps=N (N above the steps taken, or 0 for no limit)" : ""));
+    return lines;
+  }
+  // Where the model went and what to do with it, as the last lines a new user sees: only files on disk are
+  // named (a resumed run can lack best.ckpt, TrainOutcome), and the commands use the best model there is.
+  const std::string epochs = std::to_string(outcome.epochs_completed) + (outcome.epochs_completed == 1 ? " epoch" : " epochs");
+  const std::string model = outcome.best_checkpoint.empty() ? outcome.last_checkpoint : outcome.best_checkpoint;
+  const std::string missing = config.train.out_dir + " has no best.ckpt of it (see the warning at the start), so "
+                              "the commands below use " + model;
+  char figures[160];
+  if (outcome.best_val_perplexity) {
+    std::snprintf(figures, sizeof figures, "best validation perplexity %.3f (%.3f bits per character)",
+                  *outcome.best_val_perplexity, std::log2(*outcome.best_val_perplexity));
+    lines.logs.push_back("done after " + epochs + ": " + figures + ", " +
+                         (outcome.best_checkpoint.empty() ? "reached before the resumed checkpoint; " + missing
+                                                          : "saved in " + outcome.best_checkpoint));
+  } else {
+    std::snprintf(figures, sizeof figures, "training perplexity %.3f (%.3f bits per character)",
+                  outcome.train_perplexity, std::log2(outcome.train_perplexity));
+    lines.logs.push_back("done after " + epochs + ": " + figures + "; " +
+                         (outcome.best_checkpoint.empty() ? "the best model came before the resumed checkpoint and " + missing
+                                                          : "best model in " + outcome.best_checkpoint));
+  }
+  const std::string best = ShellQuote(model);
+  if (!outcome.sample_prefix.empty()) {
+    lines.logs.push_back("next: " + program + " generate --checkpoint " + best + " --prefix " +
+                         ShellQuote(outcome.sample_prefix) + " --length 100");
+  }
+  if (config.data.val_fraction > 0) lines.logs.push_back("      " + program + " eval --checkpoint " + best + " --split val");
+  if (config.train.report) {
+    lines.logs.push_back("report: " + (std::filesystem::path(config.train.out_dir) / "report.html").string() +
+                         " (learning curves and samples; open it in a browser)");
+  }
+  return lines;
+}
+
+int RunTrain(const TrainCommand& command, int* argc, char*** argv) {
+  // Under mpirun, one of N processes training one model (lib/parallel/); rank 0 alone logs and writes files.
+  std::unique_ptr<Workers>& workers = ProcessWorkers();
+  workers = JoinWorkers(argc, argv);
+  const bool speaks = workers->rank() == 0;
+  if (!speaks) spdlog::set_level(spdlog::level::off);
+  SetStopAcknowledgement(speaks, workers->size() > 1);
+  const Config config = ResolveTrainConfig(command.config, command.overrides, command.resume);
+  InstallStopHandlers();
+  TrainEnvironment environment;
+  environment.stop_requested = [] { return StopSignal() != 0; };
+  environment.progress_bar = speaks && isatty(STDERR_FILENO) != 0;
+  // Open MPI hands each process a pseudo-terminal of its own as stdout, whatever mpirun's stdout is (a file,
+  // a batch job's log): under a launcher the progress lines are printed as for a file.
+  environment.stdout_is_terminal = isatty(STDOUT_FILENO) != 0 && !StartedByLauncher();
+  environment.workers = workers.get();
+  environment.loop_started = [] { MarkLoopStarted(); };
+  const TrainOutcome outcome = Train(config, command.resume, environment);
+  if (!speaks) return outcome.interrupted ? 128 + StopSignal() : 0;
+  const TrainEndLines lines = EndOfTrainLines(outcome, config, {(*argv)[0], workers->size(), StopSignal()});
+  for (const std::string& line : lines.notices) std::fprintf(stderr, "%s\n", line.c_str());
+  for (const std::string& line : lines.logs) spdlog::info("{}", line);
+  return lines.exit_code;
+}
+
+void RegisterTrain(CommandRegistry& registry) {
+  registry.Add("train", "Train a model from a JSON config; prints perplexity and samples", [](CommandBuilder& command) {
+    auto options = std::make_shared<TrainCommand>();
+    command.Text("--config", options->config, "JSON config file (see docs/config.md)", {.kind = OptionKind::kFile});
+    command.ConfigSettings(options->overrides, "override a config key: --set train.epochs=20 (repeatable)");
+    command.Text("--resume", options->resume, "continue the run saved in this checkpoint (e.g. runs/x/last.ckpt)",
+                 {.kind = OptionKind::kFile});
+    command.Run([options](CommandContext& context) { return RunTrain(*options, context.argc, context.argv); });
+  });
+}
+
+}  // namespace charlm

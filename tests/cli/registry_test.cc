@@ -1,0 +1,158 @@
+// Tests for lib/cli/'s registry and what is generated from it: --help, docs/cli.md, man pages, bash completion,
+// `charlm help`, and the lines that end a training run.
+#include <doctest/doctest.h>
+
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <cstdio>
+#include <set>
+
+#include "cli/commands.h"
+#include "cli/docs_writer.h"
+#include "cli/registry.h"
+#include "cli_util.h"
+#include "test_util.h"
+
+namespace charlm {
+namespace {
+
+std::string Shell(const std::string& command) {
+  std::string output;
+  std::FILE* pipe = ::popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  char buffer[4096];
+  std::size_t count = 0;
+  while ((count = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) output.append(buffer, count);
+  ::pclose(pipe);
+  return output;
+}
+
+TEST_CASE("registry: every option CLI11 parses is in the spec the docs are written from, and no other") {
+  CLI::App app;
+  CommandRegistry registry(app);
+  RegisterAllCommands(registry);
+  CHECK(registry.Visible().size() == 12);
+  for (const auto& spec : registry.commands()) {
+    std::set<std::string> parsed, declared;
+    for (const CLI::Option* option : app.get_subcommand(spec->name)->get_options()) {
+      if (option->get_name() != "--help") parsed.insert(option->get_name());
+    }
+    for (const OptionSpec& option : spec->options) declared.insert(option.name);
+    CHECK_MESSAGE(parsed == declared, spec->name);
+  }
+}
+
+TEST_CASE("registry: --precision lists every precision the code takes") {
+  const std::string help = testing::Run(testing::TempDir(), {"eval", "--help"}).output;
+  for (const std::string_view name : EnumNames<Precision>::kNames) CHECK(help.find(std::string(name)) != std::string::npos);
+}
+
+TEST_CASE("registry: docs/cli.md is what the registry generates") {
+  CLI::App app;
+  CommandRegistry registry(app);
+  RegisterAllCommands(registry);
+  const std::string fresh = CliMarkdown(registry.Visible());
+  const std::string page = testing::ReadFile(testing::SourceDir() / "docs" / "cli.md");
+  if (page != fresh) {
+    testing::TempDir dir;
+    testing::WriteFile(dir / "cli.md", fresh);
+    FAIL_CHECK("docs/cli.md is out of date: run build/charlm write-docs --markdown docs/cli.md");
+  }
+}
+
+TEST_CASE("registry: charlm help COMMAND prints its options; an unknown one gets the nearest name") {
+  testing::TempDir dir;
+  const testing::RunResult train = testing::Run(dir, {"help", "train"});
+  CHECK(train.exit_code == 0);
+  CHECK(train.output.find("--resume") != std::string::npos);
+  const testing::RunResult wrong = testing::Run(dir, {"help", "trian"});
+  CHECK(wrong.exit_code == 1);
+  CHECK(wrong.output.find("did you mean train?") != std::string::npos);
+}
+
+TEST_CASE("registry: the man pages render, charlm-train(1) with the config keys") {
+  testing::TempDir dir;
+  const testing::RunResult written =
+      testing::Run(dir, {"write-docs", "--man-dir", "man", "--completion", "charlm.bash"});
+  REQUIRE(written.exit_code == 0);
+  const std::string page = testing::ReadFile(dir / "man" / "charlm-train.1");
+  CHECK(page.find(".SH CONFIG KEYS") != std::string::npos);
+  CHECK(page.find("train.optimizer.lr") != std::string::npos);
+  CHECK(std::filesystem::exists(dir / "man" / "charlm.1"));
+  if (Shell("command -v man >/dev/null && echo yes").empty()) {
+    std::printf("SKIPPED: registry man page rendering: no man command (apt-get install man-db)\n");
+    return;
+  }
+  const std::string rendered = Shell("MANWIDTH=100 man -l " + ShellQuote((dir / "man" / "charlm-train.1").string()) + " 2>&1");
+  CHECK(rendered.find("CONFIG KEYS") != std::string::npos);
+  CHECK(rendered.find("data.corpus") != std::string::npos);
+  CHECK(rendered.find("warning") == std::string::npos);
+}
+
+TEST_CASE("registry: bash completion completes commands, options, --set keys and their values") {
+  testing::TempDir dir;
+  REQUIRE(testing::Run(dir, {"write-docs", "--completion", "charlm.bash"}).exit_code == 0);
+  // COMP_WORDS as bash splits the line for completion: at blanks, and '=' as a word of its own.
+  testing::WriteFile(dir / "complete.sh", R"(source "$1"
+COMP_LINE="$2"; COMP_POINT=${#COMP_LINE}
+spaced=${COMP_LINE//=/ = }
+read -ra COMP_WORDS <<< "$spaced"
+[[ $COMP_LINE == *" " || $COMP_LINE == *"=" ]] && COMP_WORDS+=("")
+COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+COMPREPLY=()
+_charlm
+printf '%s\n' "${COMPREPLY[@]}"
+)");
+  const auto complete = [&](const std::string& line) {
+    return Shell("cd " + ShellQuote(dir.path().string()) + " && bash complete.sh charlm.bash " + ShellQuote(line));
+  };
+  CHECK(complete("charlm tr") == "train\n");
+  const std::string keys = complete("charlm train --set model.c");
+  CHECK(keys.find("model.cell=\n") != std::string::npos);
+  CHECK(keys.find("data.") == std::string::npos);
+  CHECK(complete("charlm train --set model.cell=l") == "lstm\n");
+  CHECK(complete("charlm eval --split ") == "val\ntest\n");
+  CHECK(complete("charlm generate --precision fp32_") == "fp32_packed\n");
+  CHECK(complete("charlm eval --chec") == "--checkpoint\n");
+  testing::WriteFile(dir / "model.ckpt", "x");
+  CHECK(complete("charlm eval --checkpoint mod") == "model.ckpt\n");
+}
+
+TEST_CASE("train: the lines that end a run name the resume command, the budget's fix and what to do next") {
+  Config config;
+  config.train.out_dir = "runs/x";
+  TrainOutcome stopped;
+  stopped.interrupted = true;
+  stopped.last_checkpoint = "runs/x/last.ckpt";
+  const TrainEndLines signal = EndOfTrainLines(stopped, config, {"charlm", 2, 15});
+  REQUIRE(signal.notices.size() == 1);
+  CHECK(signal.notices[0] == "charlm: stopped by SIGTERM; saved runs/x/last.ckpt. Resume with: mpirun -np 2 charlm "
+                             "train --resume runs/x/last.ckpt");
+  CHECK(signal.exit_code == 128 + 15);
+
+  TrainOutcome budget;
+  budget.budget_reached = true;
+  budget.budget = "train.max_steps 500";
+  budget.last_checkpoint = "runs/x/last.ckpt";
+  const TrainEndLines steps = EndOfTrainLines(budget, config, {"charlm", 1, 0});
+  REQUIRE(steps.notices.size() == 1);
+  CHECK(steps.notices[0].find("--set train.max_steps=N") != std::string::npos);
+  CHECK(steps.exit_code == 0);
+
+  TrainOutcome done;
+  done.epochs_completed = 3;
+  done.best_val_perplexity = 8.0;
+  done.best_checkpoint = "runs/x/best.ckpt";
+  done.last_checkpoint = "runs/x/last.ckpt";
+  done.sample_prefix = "分开";
+  const TrainEndLines finished = EndOfTrainLines(done, config, {"charlm", 1, 0});
+  REQUIRE(finished.logs.size() >= 3);
+  CHECK(finished.logs[0] == "done after 3 epochs: best validation perplexity 8.000 (3.000 bits per character), saved in "
+                            "runs/x/best.ckpt");
+  CHECK(finished.logs[1] == "next: charlm generate --checkpoint runs/x/best.ckpt --prefix '分开' --length 100");
+  CHECK(finished.logs[2] == "      charlm eval --checkpoint runs/x/best.ckpt --split val");
+}
+
+}  // namespace
+}  // namespace charlm
