@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "run/budget.h"
+#include "run/early_stopping.h"
 #include "util/errors.h"
 
 namespace charlm {

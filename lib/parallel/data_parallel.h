@@ -10,7 +10,7 @@
 
 #include "parallel/workers.h"
 #include "util/errors.h"
-#include "run/handlers.h"
+#include "run/handler.h"
 #include "run/step.h"
 #include "run/loop.h"
 #include "run/run_state.h"

@@ -13,7 +13,7 @@
 #include "parallel/data_parallel.h"
 #include "util/errors.h"
 #include "eval/evaluate.h"
-#include "run/handlers.h"
+#include "run/standard_handlers.h"
 #include "run/step.h"
 #include "run/loop.h"
 #include "run/run_state.h"

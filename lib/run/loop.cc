@@ -44,15 +44,57 @@ double RemainingRunBatches(const TrainConfig& tc, const Progress& progress, int 
   return std::max(batches, 0.0);
 }
 
+// What an epoch sums over this process's steps, for its step events and its summary.
+struct EpochTally {
+  int epoch = 0;  // 0-based
+  double lr = 0;
+  std::int64_t first_batch = 0;  // where the epoch starts in this run: a resumed one midway
+  double step_seconds = 0;       // this epoch's training steps in this process
+  double grad_norm_sum = 0;      // over the same steps
+};
+
 class Loop {
  public:
   Loop(TrainingRun& run, TrainStep& step, HandlerList& handlers, const LoopOptions& options)
-      : run_(run), step_(step), handlers_(handlers), options_(options), tc_(run.config().train) {}
+      : run_(run), step_(step), handlers_(handlers), options_(options), tc_(run.config().train),
+        tokens_per_batch_(static_cast<std::int64_t>(tc_.batch_size) * tc_.num_steps) {}
 
   TrainOutcome Run() {
-    Progress& progress = run_.progress();
-    Sampler& sampler = run_.sampler();
-    const std::int64_t tokens_per_batch = static_cast<std::int64_t>(tc_.batch_size) * tc_.num_steps;
+    Begin();
+    for (int epoch = run_.progress().epochs_completed; epoch < tc_.epochs; ++epoch) {
+      EpochTally tally = BeginEpoch(epoch);
+      for (std::int64_t batch = tally.first_batch; batch < run_.sampler().num_batches(); ++batch) {
+        if (run_.stop_reason() != StopReason::kNone) return Stopped();
+        const StepEvent event = TrainBatch(batch, tally);
+        // The points after a step, in this order (loop.h): OnStep, a step validation, a log point, the stop, a
+        // step checkpoint.
+        for (auto& h : handlers_) h->OnStep(run_, event);
+        if (tc_.eval_every_steps > 0 && run_.progress().global_step % tc_.eval_every_steps == 0 &&
+            !run_.val_ids().empty()) {
+          Validate(event.epoch, false);  // a stop request cuts it short; the check below then stops
+        }
+        LogPointIfDue(event);
+        run_.PollStopSignal(options_.stop_requested);
+        AgreeOnStop();
+        if (run_.stop_reason() != StopReason::kNone) return Stopped();
+        if (tc_.checkpoint_every_steps > 0 && run_.progress().global_step % tc_.checkpoint_every_steps == 0) {
+          CheckpointAt({CheckpointPoint::Kind::kSteps, nullptr});
+        }
+      }
+      const EpochEnd end = EndEpoch(tally);
+      if (end == EpochEnd::kStopped) return Stopped();
+      if (end == EpochEnd::kEarlyStop) {
+        outcome_.early_stopped = true;
+        break;
+      }
+    }
+    return Finish();
+  }
+
+ private:
+  enum class EpochEnd { kNextEpoch, kEarlyStop, kStopped };
+
+  void Begin() {
     outcome_.last_checkpoint = run_.last_checkpoint_path();
     outcome_.best_checkpoint = run_.best_checkpoint_path();
     run_.set_activity_listener([this](std::string_view activity) {
@@ -60,132 +102,140 @@ class Loop {
     });
     started_ = Clock::now();
     last_log_elapsed_ = run_.ElapsedSeconds();
-
     for (auto& h : handlers_) h->OnTrainBegin(run_);
-    for (int epoch = progress.epochs_completed; epoch < tc_.epochs; ++epoch) {
-      sampler.BeginEpoch(epoch);
-      const double lr = ScheduledLearningRate(tc_.optimizer, tc_.lr_schedule, epoch);
-      if (progress.next_batch == 0) {
-        run_.state().Zero();  // a new epoch starts from a zero state for both samplers
-        progress.partial_loss_sum = 0;
-        progress.partial_tokens = 0;
-      }
-      for (auto& h : handlers_) h->OnEpochBegin(run_, epoch + 1);
-      double step_seconds = 0;  // this epoch's training steps in this process
-      double grad_norm_sum = 0;  // over the same steps
-      const std::int64_t first_batch = progress.next_batch;
-      for (std::int64_t batch = first_batch; batch < sampler.num_batches(); ++batch) {
-        if (run_.stop_reason() != StopReason::kNone) return Stopped();
-        const auto step_start = Clock::now();
-        const std::uint64_t dropout_seed = MixSeed(MixSeed(tc_.seed, kDropoutStream), progress.global_step);
-        const StepResult result = step_.Run(sampler, batch, run_.state(), dropout_seed, lr);
-        if (!result.applied) ThrowDiverged(run_, result, epoch + 1, batch + 1, lr);
-        ++progress.global_step;
-        progress.partial_loss_sum += static_cast<double>(result.loss) * static_cast<double>(tokens_per_batch);
-        progress.partial_tokens += tokens_per_batch;
-        progress.next_batch = batch + 1;
-        step_seconds += SecondsSince(step_start);
-        grad_norm_sum += result.grad_norm;
-
-        StepEvent event;
-        event.epoch = epoch + 1;
-        event.step = progress.global_step;
-        event.batch = batch + 1;
-        event.num_batches = sampler.num_batches();
-        event.loss = result.loss;
-        event.running_loss = progress.partial_loss_sum / static_cast<double>(progress.partial_tokens);
-        event.learning_rate = lr;
-        event.grad_norm = result.grad_norm;
-        const double batches_done = static_cast<double>(batch + 1 - first_batch);
-        const double seconds_per_batch = step_seconds / batches_done;
-        event.tokens_per_s = step_seconds > 0 ? batches_done * static_cast<double>(tokens_per_batch) / step_seconds : 0;
-        event.eta_epoch_s = seconds_per_batch * static_cast<double>(sampler.num_batches() - batch - 1);
-        event.eta_run_s =
-            seconds_per_batch * RemainingRunBatches(tc_, progress, epoch, batch + 1, sampler.num_batches());
-        if (tc_.max_minutes > 0) {
-          event.eta_run_s = std::min(event.eta_run_s, std::max(0.0, tc_.max_minutes * 60 - SecondsSince(started_)));
-        }
-        event.elapsed_s = run_.ElapsedSeconds();
-        for (auto& h : handlers_) h->OnStep(run_, event);
-
-        if (tc_.eval_every_steps > 0 && progress.global_step % tc_.eval_every_steps == 0 && !run_.val_ids().empty()) {
-          Validate(epoch + 1, false);  // a stop request cuts it short; the check below then stops
-        }
-        // On the run's own clock, read once: the logged elapsed_s are then at least the interval apart (the step's
-        // reading above comes before a validation of any length).
-        const double now_elapsed = run_.ElapsedSeconds();
-        if (options_.log_every_seconds > 0 && now_elapsed - last_log_elapsed_ >= options_.log_every_seconds) {
-          last_log_elapsed_ = now_elapsed;
-          event.elapsed_s = now_elapsed;
-          for (auto& h : handlers_) h->OnLog(run_, event);
-        }
-        if (options_.stop_requested && options_.stop_requested()) run_.RequestStop(StopReason::kSignal);
-        if (options_.agree_stop) {
-          const StopReason agreed = options_.agree_stop(run_.stop_reason());
-          if (agreed != StopReason::kNone) run_.RequestStop(agreed);
-        }
-        if (run_.stop_reason() != StopReason::kNone) return Stopped();
-        if (tc_.checkpoint_every_steps > 0 && progress.global_step % tc_.checkpoint_every_steps == 0) {
-          const CheckpointPoint point{CheckpointPoint::Kind::kSteps, nullptr};
-          for (auto& h : handlers_) h->OnCheckpoint(run_, point);
-        }
-      }
-      const std::int64_t epoch_tokens = (sampler.num_batches() - first_batch) * tokens_per_batch;
-      EpochSummary summary;
-      summary.epoch = epoch + 1;
-      summary.last_epoch = epoch + 1 == tc_.epochs;
-      summary.train_perplexity = std::exp(progress.partial_loss_sum /
-                                          static_cast<double>(std::max<std::int64_t>(progress.partial_tokens, 1)));
-      summary.learning_rate = lr;
-      summary.tokens_per_s = step_seconds > 0 ? static_cast<double>(epoch_tokens) / step_seconds : 0.0;
-      summary.grad_norm = sampler.num_batches() > first_batch
-                              ? grad_norm_sum / static_cast<double>(sampler.num_batches() - first_batch)
-                              : 0.0;
-      progress.epochs_completed = epoch + 1;
-      progress.next_batch = 0;
-
-      if (!run_.val_ids().empty() && ((epoch + 1) % tc_.eval_every == 0 || summary.last_epoch)) {
-        summary.val_perplexity = Validate(epoch + 1, true);
-        if (!summary.val_perplexity) {
-          // Stopped while validating: saved as "all batches done, epoch not yet scored", so a resume validates it.
-          progress.epochs_completed = epoch;
-          progress.next_batch = sampler.num_batches();
-          return Stopped();
-        }
-      }
-      summary.elapsed_s = run_.ElapsedSeconds();
-      // Best is judged on validation perplexity; without a validation split, on training perplexity.
-      const std::optional<double> score =
-          run_.val_ids().empty() ? std::optional<double>(summary.train_perplexity) : summary.val_perplexity;
-      if (score) summary.improved = run_.RecordScore(*score);
-
-      for (auto& h : handlers_) h->OnEpochScored(run_, summary);
-      const CheckpointPoint point{CheckpointPoint::Kind::kEpochEnd, &summary};
-      for (auto& h : handlers_) h->OnCheckpoint(run_, point);
-      for (auto& h : handlers_) h->OnEpochEnd(run_, summary);
-      if (options_.agree_stop) {
-        // A signal taken while rank 0 sampled or wrote the report must stop every process at the same point.
-        const StopReason agreed = options_.agree_stop(run_.stop_reason());
-        if (agreed != StopReason::kNone) run_.RequestStop(agreed);
-      }
-      outcome_.train_perplexity = summary.train_perplexity;
-      outcome_.val_perplexity = summary.val_perplexity;
-      if (run_.stop_reason() == StopReason::kEarlyStop) {
-        outcome_.early_stopped = true;
-        break;
-      }
-      // A budget that ran out with the epoch's last step stops here, with the epoch complete.
-      if (run_.stop_reason() != StopReason::kNone && !summary.last_epoch) return Stopped();
-    }
-    outcome_.epochs_completed = progress.epochs_completed;
-    outcome_.best_val_perplexity = run_.val_ids().empty() ? std::nullopt : progress.best_score;
-    KeepOnlySavedBest();
-    outcome_.sample_prefix = SuggestedPrefix(run_.data().vocab, SamplePrefixes(run_.config().generate.prefixes, run_.data()));
-    for (auto& h : handlers_) h->OnTrainEnd(run_, outcome_);
-    return outcome_;
   }
 
- private:
+  EpochTally BeginEpoch(int epoch) {
+    Progress& progress = run_.progress();
+    run_.sampler().BeginEpoch(epoch);
+    EpochTally tally;
+    tally.epoch = epoch;
+    tally.lr = ScheduledLearningRate(tc_.optimizer, tc_.lr_schedule, epoch);
+    if (progress.next_batch == 0) {
+      run_.state().Zero();  // a new epoch starts from a zero state for both samplers
+      progress.partial_loss_sum = 0;
+      progress.partial_tokens = 0;
+    }
+    for (auto& h : handlers_) h->OnEpochBegin(run_, epoch + 1);
+    tally.first_batch = progress.next_batch;
+    return tally;
+  }
+
+  // One optimizer step on `batch`, counted into the run's position and the epoch's tally.
+  StepEvent TrainBatch(std::int64_t batch, EpochTally& tally) {
+    Progress& progress = run_.progress();
+    const auto step_start = Clock::now();
+    const std::uint64_t dropout_seed = MixSeed(MixSeed(tc_.seed, kDropoutStream), progress.global_step);
+    const StepResult result = step_.Run(run_.sampler(), batch, run_.state(), dropout_seed, tally.lr);
+    if (!result.applied) ThrowDiverged(run_, result, tally.epoch + 1, batch + 1, tally.lr);
+    ++progress.global_step;
+    progress.partial_loss_sum += static_cast<double>(result.loss) * static_cast<double>(tokens_per_batch_);
+    progress.partial_tokens += tokens_per_batch_;
+    progress.next_batch = batch + 1;
+    tally.step_seconds += SecondsSince(step_start);
+    tally.grad_norm_sum += result.grad_norm;
+    return MakeStepEvent(batch, result, tally);
+  }
+
+  StepEvent MakeStepEvent(std::int64_t batch, const StepResult& result, const EpochTally& tally) const {
+    const Progress& progress = run_.progress();
+    const std::int64_t num_batches = run_.sampler().num_batches();
+    StepEvent event;
+    event.epoch = tally.epoch + 1;
+    event.step = progress.global_step;
+    event.batch = batch + 1;
+    event.num_batches = num_batches;
+    event.loss = result.loss;
+    event.running_loss = progress.partial_loss_sum / static_cast<double>(progress.partial_tokens);
+    event.learning_rate = tally.lr;
+    event.grad_norm = result.grad_norm;
+    const double batches_done = static_cast<double>(batch + 1 - tally.first_batch);
+    const double seconds_per_batch = tally.step_seconds / batches_done;
+    event.tokens_per_s =
+        tally.step_seconds > 0 ? batches_done * static_cast<double>(tokens_per_batch_) / tally.step_seconds : 0;
+    event.eta_epoch_s = seconds_per_batch * static_cast<double>(num_batches - batch - 1);
+    event.eta_run_s = seconds_per_batch * RemainingRunBatches(tc_, progress, tally.epoch, batch + 1, num_batches);
+    if (tc_.max_minutes > 0) {
+      event.eta_run_s = std::min(event.eta_run_s, std::max(0.0, tc_.max_minutes * 60 - SecondsSince(started_)));
+    }
+    event.elapsed_s = run_.ElapsedSeconds();
+    return event;
+  }
+
+  // On the run's own clock, read once: the logged elapsed_s are then at least the interval apart (the step event's
+  // reading comes before a validation of any length).
+  void LogPointIfDue(StepEvent event) {
+    const double now_elapsed = run_.ElapsedSeconds();
+    if (options_.log_every_seconds > 0 && now_elapsed - last_log_elapsed_ >= options_.log_every_seconds) {
+      last_log_elapsed_ = now_elapsed;
+      event.elapsed_s = now_elapsed;
+      for (auto& h : handlers_) h->OnLog(run_, event);
+    }
+  }
+
+  // Data parallelism: every process takes the stop any of them asked for, at the same point (one process: as is).
+  void AgreeOnStop() {
+    if (!options_.agree_stop) return;
+    const StopReason agreed = options_.agree_stop(run_.stop_reason());
+    if (agreed != StopReason::kNone) run_.RequestStop(agreed);
+  }
+
+  void CheckpointAt(const CheckpointPoint& point) {
+    for (auto& h : handlers_) h->OnCheckpoint(run_, point);
+  }
+
+  // The epoch's figures from its tally, before validation.
+  EpochSummary SummarizeEpoch(const EpochTally& tally) const {
+    const Progress& progress = run_.progress();
+    const std::int64_t num_batches = run_.sampler().num_batches();
+    const std::int64_t epoch_tokens = (num_batches - tally.first_batch) * tokens_per_batch_;
+    EpochSummary summary;
+    summary.epoch = tally.epoch + 1;
+    summary.last_epoch = tally.epoch + 1 == tc_.epochs;
+    summary.train_perplexity = std::exp(progress.partial_loss_sum /
+                                        static_cast<double>(std::max<std::int64_t>(progress.partial_tokens, 1)));
+    summary.learning_rate = tally.lr;
+    summary.tokens_per_s = tally.step_seconds > 0 ? static_cast<double>(epoch_tokens) / tally.step_seconds : 0.0;
+    summary.grad_norm =
+        num_batches > tally.first_batch ? tally.grad_norm_sum / static_cast<double>(num_batches - tally.first_batch)
+                                        : 0.0;
+    return summary;
+  }
+
+  // After the epoch's last step: validation, the best score, then the handlers' decisions, checkpoints and reports.
+  EpochEnd EndEpoch(const EpochTally& tally) {
+    Progress& progress = run_.progress();
+    EpochSummary summary = SummarizeEpoch(tally);
+    progress.epochs_completed = summary.epoch;
+    progress.next_batch = 0;
+    if (!run_.val_ids().empty() && (summary.epoch % tc_.eval_every == 0 || summary.last_epoch)) {
+      summary.val_perplexity = Validate(summary.epoch, true);
+      if (!summary.val_perplexity) {
+        // Stopped while validating: saved as "all batches done, epoch not yet scored", so a resume validates it.
+        progress.epochs_completed = tally.epoch;
+        progress.next_batch = run_.sampler().num_batches();
+        return EpochEnd::kStopped;
+      }
+    }
+    summary.elapsed_s = run_.ElapsedSeconds();
+    // Best is judged on validation perplexity; without a validation split, on training perplexity.
+    const std::optional<double> score =
+        run_.val_ids().empty() ? std::optional<double>(summary.train_perplexity) : summary.val_perplexity;
+    if (score) summary.improved = run_.RecordScore(*score);
+
+    for (auto& h : handlers_) h->OnEpochScored(run_, summary);
+    CheckpointAt({CheckpointPoint::Kind::kEpochEnd, &summary});
+    for (auto& h : handlers_) h->OnEpochEnd(run_, summary);
+    // A signal taken while rank 0 sampled or wrote the report must stop every process at the same point.
+    AgreeOnStop();
+    outcome_.train_perplexity = summary.train_perplexity;
+    outcome_.val_perplexity = summary.val_perplexity;
+    if (run_.stop_reason() == StopReason::kEarlyStop) return EpochEnd::kEarlyStop;
+    // A budget that ran out with the epoch's last step stops here, with the epoch complete.
+    if (run_.stop_reason() != StopReason::kNone && !summary.last_epoch) return EpochEnd::kStopped;
+    return EpochEnd::kNextEpoch;
+  }
+
   // Epoch ends score the whole validation split; step validations the first train.eval_max_chars characters.
   // The stop flag is polled after every chunk, so a signal does not wait for a long split: nullopt when it came.
   std::optional<double> Validate(int epoch, bool epoch_end) {
@@ -200,8 +250,7 @@ class Loop {
     // One process only: a rank leaving the sharded validation alone would leave the others in its reduction.
     if (options_.eval_shards == 1) {
       eval_options.progress = [this](std::int64_t, std::int64_t) {
-        if (options_.stop_requested && options_.stop_requested()) run_.RequestStop(StopReason::kSignal);
-        return run_.stop_reason() != StopReason::kSignal;
+        return !run_.PollStopSignal(options_.stop_requested);
       };
     }
     for (auto& h : handlers_) h->OnEvalBegin(run_);
@@ -217,6 +266,29 @@ class Loop {
     return eval.result.perplexity;
   }
 
+  // A stop before train.epochs: last.ckpt saved at the exact position, and why the run stopped.
+  TrainOutcome Stopped() {
+    CheckpointAt({CheckpointPoint::Kind::kStop, nullptr});
+    if (run_.stop_reason() == StopReason::kBudget) {
+      outcome_.budget_reached = true;
+      outcome_.budget = run_.stop_detail();
+    } else {
+      outcome_.interrupted = true;
+    }
+    return Finish();
+  }
+
+  // The outcome's figures and files, whichever way the run ended, then OnTrainEnd.
+  TrainOutcome Finish() {
+    outcome_.epochs_completed = run_.progress().epochs_completed;
+    outcome_.best_val_perplexity = run_.val_ids().empty() ? std::nullopt : run_.progress().best_score;
+    KeepOnlySavedBest();
+    outcome_.sample_prefix =
+        SuggestedPrefix(run_.data().vocab, SamplePrefixes(run_.config().generate.prefixes, run_.data()));
+    for (auto& h : handlers_) h->OnTrainEnd(run_, outcome_);
+    return outcome_;
+  }
+
   // The outcome names a best.ckpt only when it is on disk: a run resumed into another folder whose best epoch
   // came before the checkpoint has none unless the earlier folder's could be copied (Checkpointer), and a message
   // naming a missing file would be a false success.
@@ -225,28 +297,12 @@ class Loop {
     if (!std::filesystem::is_regular_file(outcome_.best_checkpoint, ec)) outcome_.best_checkpoint.clear();
   }
 
-  TrainOutcome Stopped() {
-    const CheckpointPoint point{CheckpointPoint::Kind::kStop, nullptr};
-    for (auto& h : handlers_) h->OnCheckpoint(run_, point);
-    if (run_.stop_reason() == StopReason::kBudget) {
-      outcome_.budget_reached = true;
-      outcome_.budget = run_.stop_detail();
-    } else {
-      outcome_.interrupted = true;
-    }
-    outcome_.epochs_completed = run_.progress().epochs_completed;
-    outcome_.best_val_perplexity = run_.val_ids().empty() ? std::nullopt : run_.progress().best_score;
-    KeepOnlySavedBest();
-    outcome_.sample_prefix = SuggestedPrefix(run_.data().vocab, SamplePrefixes(run_.config().generate.prefixes, run_.data()));
-    for (auto& h : handlers_) h->OnTrainEnd(run_, outcome_);
-    return outcome_;
-  }
-
   TrainingRun& run_;
   TrainStep& step_;
   HandlerList& handlers_;
   const LoopOptions& options_;
   const TrainConfig& tc_;
+  const std::int64_t tokens_per_batch_;  // train.batch_size * train.num_steps
   TrainOutcome outcome_;
   Clock::time_point started_;
   double last_log_elapsed_ = 0;  // run_.ElapsedSeconds() at the last progress line (or the loop's start)

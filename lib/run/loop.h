@@ -3,9 +3,9 @@
 
 #include <functional>
 
-#include "run/handlers.h"
-#include "run/step.h"
+#include "run/handler.h"
 #include "run/run_state.h"
+#include "run/step.h"
 
 namespace charlm {
 
@@ -21,7 +21,8 @@ struct LoopOptions {
 
 // Runs `run` from its position to train.epochs, an early stop, a budget or a stop request (the run then saves
 // last.ckpt through the handlers' stop checkpoint and returns with `interrupted` or `budget_reached`).
-// Points after each step, in order: OnStep, a step validation, a log point, a step checkpoint, a stop.
+// Points after each step, in order: OnStep, a step validation, a log point, the stop (stop_requested polled, then
+// agree_stop; a stop saves last.ckpt and returns), a step checkpoint (only when the run goes on).
 TrainOutcome RunTrainingLoop(TrainingRun& run, TrainStep& step, HandlerList& handlers, const LoopOptions& options);
 
 }  // namespace charlm

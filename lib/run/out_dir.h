@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "run/handlers.h"
+#include "run/handler.h"
 
 namespace charlm {
 

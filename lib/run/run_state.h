@@ -116,6 +116,13 @@ class TrainingRun {
     stop_reason_ = reason;
     stop_detail_ = std::move(detail);
   }
+  // The one poll of the user's stop request, wherever the run may wait (after a step, while validating, sampling
+  // or charting): asks `stop_requested` (none: nothing asks) and records a signal stop when it says so. True when
+  // the run is stopping for a signal, asked now or before.
+  bool PollStopSignal(const std::function<bool()>& stop_requested) {
+    if (stop_requested && stop_requested()) RequestStop(StopReason::kSignal);
+    return stop_reason_ == StopReason::kSignal;
+  }
   StopReason stop_reason() const { return stop_reason_; }
   const std::string& stop_detail() const { return stop_detail_; }
 

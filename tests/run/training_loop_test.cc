@@ -9,7 +9,8 @@
 
 #include "format/checkpoint.h"
 #include "config/config.h"
-#include "run/handlers.h"
+#include "run/checkpointer.h"
+#include "run/metrics_writer.h"
 #include "run/step.h"
 #include "run/loop.h"
 #include "run/run_state.h"
