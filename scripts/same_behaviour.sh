@@ -25,7 +25,8 @@ for cell in lstm gru rnn; do
           --set train.threads=1 --set train.seed=7 --set train.epochs=3 --set train.out_dir=$side-$cell
           --set train.report=false --set generate.every=0)
     echo '{}' > empty.json
-    "$bin" train --config empty.json "${sets[@]}" > $side-$cell.train.out 2> $side-$cell.train.err
+    "$bin" train --config empty.json "${sets[@]}" > $side-$cell.train.out 2> $side-$cell.train.err \
+      || { echo "$side binary failed to train:" >&2; tail -3 $side-$cell.train.err >&2; exit 1; }
     figures $side-$cell/metrics.jsonl > $side-$cell.figures
     "$bin" generate --checkpoint $side-$cell/best.ckpt --prefix 分开 --length 80 --seed 3 > $side-$cell.generate
     "$bin" eval --checkpoint $side-$cell/best.ckpt --split val --json 2>/dev/null \

@@ -30,7 +30,6 @@
 #include "generate/generate_session.h"
 #include "model/ngram.h"
 #include "util/rng.h"
-#include "run/handlers.h"
 #include "eval/score.h"
 #include "model/summary.h"
 #include "util/utf8.h"
