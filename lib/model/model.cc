@@ -51,22 +51,27 @@ double WorkspaceFloats(const ModelSpec& spec, double steps, double batch) {
 }
 
 ParamLayout::ParamLayout(const ModelSpec& spec) {
-  auto add = [this](std::string name, int rows, int cols) {
-    tensors_.push_back({std::move(name), total_, rows, cols});
+  auto add = [this](std::string name, TensorKind kind, int rows, int cols) {
+    tensors_.push_back({std::move(name), kind, total_, rows, cols});
     total_ += tensors_.back().size();
+    return TensorPlace{tensors_.back().offset, tensors_.back().size()};
   };
-  if (spec.embedding_size > 0) add("embedding", spec.vocab_size, spec.embedding_size);
+  if (spec.embedding_size > 0) {
+    embedding_ = add("embedding", TensorKind::kEmbedding, spec.vocab_size, spec.embedding_size);
+  }
   for (int l = 0; l < spec.num_layers; ++l) {
     const RecurrentShape shape = spec.LayerShape(l);
     const int gh = shape.gates() * shape.hidden_size;
     const std::string prefix = "layer" + std::to_string(l) + ".";
-    add(prefix + "w_x", shape.input_size, gh);
-    add(prefix + "w_h", shape.hidden_size, gh);
-    add(prefix + "b", 1, gh);
-    if (shape.has_recurrent_bias()) add(prefix + "b_h", 1, gh);
+    LayerTensors<TensorPlace> layer;
+    layer.w_x = add(prefix + "w_x", TensorKind::kInputKernel, shape.input_size, gh);
+    layer.w_h = add(prefix + "w_h", TensorKind::kRecurrentKernel, shape.hidden_size, gh);
+    layer.b = add(prefix + "b", TensorKind::kBias, 1, gh);
+    if (shape.has_recurrent_bias()) layer.b_h = add(prefix + "b_h", TensorKind::kRecurrentBias, 1, gh);
+    layers_.push_back(layer);
   }
-  add("output.w", spec.hidden_size, spec.vocab_size);
-  add("output.b", 1, spec.vocab_size);
+  output_w_ = add("output.w", TensorKind::kOutputKernel, spec.hidden_size, spec.vocab_size);
+  output_b_ = add("output.b", TensorKind::kOutputBias, 1, spec.vocab_size);
 }
 
 const ParamTensor& ParamLayout::Get(const std::string& name) const {
@@ -97,19 +102,6 @@ template <typename T>
 CharModel<T>::CharModel(const ModelSpec& spec)
     : spec_(spec), layout_(spec), params_(layout_.total(), T(0)), grads_(layout_.total() + kReduceTail, T(0)) {
   assert(spec.vocab_size > 0 && spec.hidden_size > 0 && spec.num_layers > 0);
-  for (int l = 0; l < spec.num_layers; ++l) {
-    const std::string prefix = "layer" + std::to_string(l) + ".";
-    LayerOffsets offsets;
-    offsets.w_x = layout_.Get(prefix + "w_x").offset;
-    offsets.w_h = layout_.Get(prefix + "w_h").offset;
-    offsets.b = layout_.Get(prefix + "b").offset;
-    offsets.has_b_h = layout_.Has(prefix + "b_h");
-    if (offsets.has_b_h) offsets.b_h = layout_.Get(prefix + "b_h").offset;
-    layer_offsets_.push_back(offsets);
-  }
-  if (spec.embedding_size > 0) embedding_offset_ = layout_.Get("embedding").offset;
-  output_w_offset_ = layout_.Get("output.w").offset;
-  output_b_offset_ = layout_.Get("output.b").offset;
 }
 
 template <typename T>
@@ -194,18 +186,25 @@ std::unique_ptr<Workspace<T>> CharModel<T>::MakeGenerationWorkspace(int max_step
 }
 
 template <typename T>
+const Bf16* CharModel<T>::Bf16Mirror(const Workspace<T>& ws, const T* param) const {
+  return ws.params_bf16.empty() ? nullptr : ws.params_bf16.data() + (param - params_.data());
+}
+
+template <typename T>
 RecurrentParams<T> CharModel<T>::LayerParams(int l, const Workspace<T>& ws) const {
-  const LayerOffsets& o = layer_offsets_[l];
-  const bool bf16 = !ws.params_bf16.empty();
-  return {params_.data() + o.w_x, params_.data() + o.w_h, params_.data() + o.b,
-          o.has_b_h ? params_.data() + o.b_h : nullptr, bf16 ? ws.params_bf16.data() + o.w_x : nullptr,
-          bf16 ? ws.params_bf16.data() + o.w_h : nullptr};
+  const LayerTensors<std::span<const T>> layer = param_tensors().layer(l);
+  return {layer.w_x.data(),
+          layer.w_h.data(),
+          layer.b.data(),
+          layer.b_h.empty() ? nullptr : layer.b_h.data(),
+          Bf16Mirror(ws, layer.w_x.data()),
+          Bf16Mirror(ws, layer.w_h.data())};
 }
 
 template <typename T>
 RecurrentGrads<T> CharModel<T>::LayerGrads(int l) {
-  const LayerOffsets& o = layer_offsets_[l];
-  return {grads_.data() + o.w_x, grads_.data() + o.w_h, grads_.data() + o.b, o.has_b_h ? grads_.data() + o.b_h : nullptr};
+  const LayerTensors<std::span<T>> layer = grad_tensors().layer(l);
+  return {layer.w_x.data(), layer.w_h.data(), layer.b.data(), layer.b_h.empty() ? nullptr : layer.b_h.data()};
 }
 
 template <typename T>
@@ -313,8 +312,7 @@ T CharModel<T>::Forward(Workspace<T>& ws, const int* inputs, const int* targets,
       ws.params_bf16_ready = true;
     }
   }
-  // The bf16 parameters at `offset`, or null in fp32.
-  auto param_bf16 = [&](std::size_t offset) -> const Bf16* { return bf16 ? ws.params_bf16.data() + offset : nullptr; };
+  const ParamView<const T> weights = param_tensors();
 
   RecurrentInput<T> input;
   if (e > 0 && steps == 1 && targets == nullptr && !mode.training && ws.input_table != nullptr) {
@@ -327,9 +325,10 @@ T CharModel<T>::Forward(Workspace<T>& ws, const int* inputs, const int* targets,
       const auto token = static_cast<std::size_t>(inputs[r]);
       T* row = ws.input_table.get() + token * g;
       if (ws.input_table_ready[token] == 0) {
-        const std::size_t embedding_row = embedding_offset_ + token * e, w_x = layer_offsets_[0].w_x;
-        Product<T>(ws.threads, false, false, 1, g, e, {params_.data() + embedding_row, param_bf16(embedding_row), e},
-                   {params_.data() + w_x, param_bf16(w_x), g}, T(0), row, g);
+        const T* embedding_row = weights.embedding().data() + token * e;  // (E)
+        const T* w_x = weights.layer(0).w_x.data();                      // (E, gH)
+        Product<T>(ws.threads, false, false, 1, g, e, {embedding_row, Bf16Mirror(ws, embedding_row), e},
+                   {w_x, Bf16Mirror(ws, w_x), g}, T(0), row, g);
         ws.input_table_ready[token] = 1;
       }
       if (batch == 1) {
@@ -341,7 +340,7 @@ T CharModel<T>::Forward(Workspace<T>& ws, const int* inputs, const int* targets,
       }
     }
   } else if (e > 0) {
-    const T* table = params_.data() + embedding_offset_;
+    const T* table = weights.embedding().data();  // (V, E)
     for (int r = 0; r < n; ++r) {
       assert(inputs[r] >= 0 && inputs[r] < v);
       std::copy(table + static_cast<std::size_t>(inputs[r]) * e, table + static_cast<std::size_t>(inputs[r] + 1) * e,
@@ -391,13 +390,13 @@ T CharModel<T>::Forward(Workspace<T>& ws, const int* inputs, const int* targets,
     for (std::size_t k = 0; k < count; ++k) ws.output_in[k] = top[k] * ws.output_mask[k];
     top = ws.output_in.data();
   }
-  const T* w_out = params_.data() + output_w_offset_;
-  const T* b_out = params_.data() + output_b_offset_;
+  const T* w_out = weights.output_w().data();  // (H, V)
+  const T* b_out = weights.output_b().data();  // (V)
   if constexpr (std::is_same_v<T, float>) {
     if (bf16) ConvertToBf16(top, static_cast<std::size_t>(n) * h, ws.output_in_bf16.data());
   }
   const Bf16* top_bf16 = bf16 ? ws.output_in_bf16.data() : nullptr;  // (T*B, H)
-  Product<T>(ws.threads, false, false, n, v, h, {top, top_bf16, h}, {w_out, param_bf16(output_w_offset_), v}, T(0),
+  Product<T>(ws.threads, false, false, n, v, h, {top, top_bf16, h}, {w_out, Bf16Mirror(ws, w_out), v}, T(0),
              ws.logits.data(), v);  // + bias below
   PhaseTimer softmax_timer(ws.phase_times != nullptr ? &ws.phase_times->softmax : nullptr);
   T* row_loss = ws.row_loss.data();  // (T*B)
@@ -442,7 +441,7 @@ void CharModel<T>::Backward(Workspace<T>& ws, RecurrentState<T>* d_initial_state
   const T inv_n = T(1) / static_cast<T>(n);
   {
     PhaseTimer timer(ws.phase_times != nullptr ? &ws.phase_times->softmax_backward : nullptr);
-    T* __restrict gb_out = grads_.data() + output_b_offset_;
+    T* __restrict gb_out = grad_tensors().output_b().data();  // (V)
     for (int r = 0; r < n; ++r) {
       T* __restrict row = d_logits + static_cast<std::size_t>(r) * v;
       row[ws.targets[r]] -= T(1);
@@ -460,11 +459,12 @@ void CharModel<T>::Backward(Workspace<T>& ws, RecurrentState<T>* d_initial_state
   const Operand<T> top{dropout ? ws.output_in.data() : ws.layers.back().hidden_sequence(),
                        bf16 ? ws.output_in_bf16.data() : nullptr, h};  // (T*B, H)
   const Operand<T> d_logits_op{d_logits, bf16 ? ws.d_logits_bf16.data() : nullptr, v};  // (T*B, V)
-  T* gw_out = grads_.data() + output_w_offset_;
+  T* gw_out = grad_tensors().output_w().data();  // (H, V)
   Product<T>(nullptr, true, false, h, v, n, top, d_logits_op, T(1), gw_out, v);  // null threads: exactly Gemm
-  if (listener != nullptr) listener->GradientsFinalFrom(output_w_offset_);  // output.w, output.b
+  if (listener != nullptr) listener->GradientsFinalFrom(layout_.output_w().offset);  // output.w, output.b
   T* d_top = ws.d_hidden_a.data();  // (T*B, H)
-  const Operand<T> w_out{params_.data() + output_w_offset_, bf16 ? ws.params_bf16.data() + output_w_offset_ : nullptr, v};
+  const T* w_out_fp32 = param_tensors().output_w().data();  // (H, V)
+  const Operand<T> w_out{w_out_fp32, Bf16Mirror(ws, w_out_fp32), v};
   Product<T>(nullptr, false, true, n, h, v, d_logits_op, w_out, T(0), d_top, h);
   if (dropout) {
     for (std::size_t k = 0; k < static_cast<std::size_t>(n) * h; ++k) d_top[k] *= ws.output_mask[k];
@@ -486,20 +486,20 @@ void CharModel<T>::Backward(Workspace<T>& ws, RecurrentState<T>* d_initial_state
     T* d_c0 = d_initial_state != nullptr ? d_initial_state->LayerC(l) : nullptr;
     ws.layers[l].Backward(input, LayerParams(l, ws), d_top, LayerGrads(l), needs_d_input ? d_below : nullptr, d_h0, d_c0,
                           listener);
-    if (listener != nullptr) listener->GradientsFinalFrom(layer_offsets_[l].w_x);  // the layout's first of layer l
+    if (listener != nullptr) listener->GradientsFinalFrom(layout_.layer(l).w_x.offset);  // the layout's first of layer l
     if (!needs_d_input) break;
     const int width = l > 0 ? h : e;
     if (dropout) {
       for (std::size_t k = 0; k < static_cast<std::size_t>(n) * width; ++k) d_below[k] *= ws.masks_l[l][k];
     }
     if (l == 0) {  // embedding: scatter the rows back to the looked-up entries
-      T* g_table = grads_.data() + embedding_offset_;
+      T* g_table = grad_tensors().embedding().data();  // (V, E)
       for (int r = 0; r < n; ++r) {
         T* g_row = g_table + static_cast<std::size_t>(ws.inputs[r]) * e;
         const T* d_row = d_below + static_cast<std::size_t>(r) * e;
         for (int j = 0; j < e; ++j) g_row[j] += d_row[j];
       }
-      if (listener != nullptr) listener->GradientsFinalFrom(embedding_offset_);
+      if (listener != nullptr) listener->GradientsFinalFrom(layout_.embedding().offset);
     }
     std::swap(d_top, d_below);
   }
@@ -539,45 +539,52 @@ void FillOrthogonalRows(Rng& rng, T* out, int rows, int cols) {
   for (std::size_t k = 0; k < m.size(); ++k) out[k] = static_cast<T>(m[k]);
 }
 
+// The kinds of tensor the initializers tell apart.
+bool IsBias(TensorKind kind) {
+  return kind == TensorKind::kBias || kind == TensorKind::kRecurrentBias || kind == TensorKind::kOutputBias;
+}
+bool IsRecurrentLayer(TensorKind kind) {
+  return kind == TensorKind::kInputKernel || kind == TensorKind::kRecurrentKernel || kind == TensorKind::kBias ||
+         kind == TensorKind::kRecurrentBias;
+}
+
 }  // namespace
 
 template <typename T>
 void CharModel<T>::Initialize(InitScheme scheme, std::uint64_t seed) {
   const double h = spec_.hidden_size;
+  // Each tensor draws from its own Rng, seeded by (seed, its index in the layout).
   for (std::size_t index = 0; index < layout_.tensors().size(); ++index) {
     const ParamTensor& tensor = layout_.tensors()[index];
     Rng rng(MixSeed(seed, index));
     T* data = params_.data() + tensor.offset;
-    const std::string& name = tensor.name;
-    const bool is_bias = name.ends_with(".b") || name.ends_with(".b_h");
-    const bool is_embedding = name == "embedding";
-    const bool is_recurrent = name.starts_with("layer");
+    const TensorKind kind = tensor.kind;
     switch (scheme) {
       case InitScheme::kKeras:
-        if (is_embedding) {
+        if (kind == TensorKind::kEmbedding) {
           FillUniform(rng, data, tensor.size(), 0.05);
-        } else if (is_bias) {
+        } else if (IsBias(kind)) {
           std::fill(data, data + tensor.size(), T(0));
-          if (spec_.cell == CellKind::kLstm && is_recurrent && name.ends_with(".b")) {
+          if (spec_.cell == CellKind::kLstm && kind == TensorKind::kBias) {
             std::fill(data + spec_.hidden_size, data + 2 * spec_.hidden_size, T(1));  // unit forget-gate bias
           }
-        } else if (name.ends_with(".w_h")) {
+        } else if (kind == TensorKind::kRecurrentKernel) {
           FillOrthogonalRows(rng, data, tensor.rows, tensor.cols);
         } else {  // glorot_uniform
           FillUniform(rng, data, tensor.size(), std::sqrt(6.0 / (tensor.rows + tensor.cols)));
         }
         break;
       case InitScheme::kPytorch:
-        if (is_embedding) {
+        if (kind == TensorKind::kEmbedding) {
           FillNormal(rng, data, tensor.size(), 1.0);
-        } else if (is_recurrent) {
+        } else if (IsRecurrentLayer(kind)) {
           FillUniform(rng, data, tensor.size(), 1.0 / std::sqrt(h));
         } else {  // nn.Linear: weight and bias U(-1/sqrt(fan_in), 1/sqrt(fan_in))
           FillUniform(rng, data, tensor.size(), 1.0 / std::sqrt(h));
         }
         break;
       case InitScheme::kD2l:
-        if (is_bias) {
+        if (IsBias(kind)) {
           std::fill(data, data + tensor.size(), T(0));
         } else {
           FillNormal(rng, data, tensor.size(), 0.01);

@@ -1,6 +1,7 @@
 // The character language model: input (one-hot gather or embedding) -> recurrent stack -> dense -> softmax.
 //
-// Parameters, gradients each live in one flat buffer; ParamLayout names the views into it, in this order:
+// Parameters, gradients each live in one flat buffer; ParamLayout places (and names, for checkpoints and interop) the
+// tensors in it, ParamView gives them typed, in this order:
 //   embedding (V, E)                                  only when embedding_size > 0
 //   layer{l}.w_x (I_l, gH), layer{l}.w_h (H, gH), layer{l}.b (gH), layer{l}.b_h (gH, GRU reset_after only)
 //     I_0 = E, or V for one-hot input (its rows are gathered, never multiplied); I_l = H for l > 0
@@ -35,25 +36,84 @@ struct ModelSpec {
   RecurrentShape LayerShape(int layer) const;
 };
 
+// What a tensor is to the model, whatever its name: the initializers and the typed views go by it.
+enum class TensorKind {
+  kEmbedding,        // embedding (V, E)
+  kInputKernel,      // layer{l}.w_x (I_l, gH)
+  kRecurrentKernel,  // layer{l}.w_h (H, gH)
+  kBias,             // layer{l}.b (gH)
+  kRecurrentBias,    // layer{l}.b_h (gH), GRU reset_after only
+  kOutputKernel,     // output.w (H, V)
+  kOutputBias,       // output.b (V)
+};
+
 struct ParamTensor {
-  std::string name;
+  std::string name;  // the name checkpoints, interop and the summary know it by
+  TensorKind kind = TensorKind::kEmbedding;
   std::size_t offset = 0;
   int rows = 0;
   int cols = 0;
   std::size_t size() const { return static_cast<std::size_t>(rows) * cols; }
 };
 
+// Where one tensor lies in a flat buffer laid out by ParamLayout: [offset, offset + size); size 0 where the model has
+// no such tensor.
+struct TensorPlace {
+  std::size_t offset = 0;
+  std::size_t size = 0;
+};
+
+// One recurrent layer's tensors: their places (ParamLayout::layer) or spans of a buffer (ParamView::layer).
+template <typename Tensor>
+struct LayerTensors {
+  Tensor w_x;  // (I_l, gH)
+  Tensor w_h;  // (H, gH)
+  Tensor b;    // (gH)
+  Tensor b_h;  // (gH): GRU reset_after only, else empty
+};
+
 class ParamLayout {
  public:
   explicit ParamLayout(const ModelSpec& spec);
+  // Every tensor in the buffer's order, with its name and kind.
   const std::vector<ParamTensor>& tensors() const { return tensors_; }
   std::size_t total() const { return total_; }
+  // By name, for what knows the tensors by name (interop, tests); the model goes by the typed places below.
   const ParamTensor& Get(const std::string& name) const;  // asserts it exists
   bool Has(const std::string& name) const;
+
+  const TensorPlace& embedding() const { return embedding_; }  // (V, E); size 0 for one-hot input
+  const LayerTensors<TensorPlace>& layer(int l) const { return layers_[l]; }
+  const TensorPlace& output_w() const { return output_w_; }  // (H, V)
+  const TensorPlace& output_b() const { return output_b_; }  // (V)
 
  private:
   std::vector<ParamTensor> tensors_;
   std::size_t total_ = 0;
+  TensorPlace embedding_;
+  std::vector<LayerTensors<TensorPlace>> layers_;  // (L)
+  TensorPlace output_w_, output_b_;
+};
+
+// A typed view of a flat buffer laid out by ParamLayout (the parameters, or their gradients). The spans are made on
+// each call from the buffer's address, so that a buffer replaced as a whole (a restored checkpoint) leaves no view
+// dangling; making one costs a few additions, no lookup and no allocation.
+template <typename T>
+class ParamView {
+ public:
+  ParamView(T* base, const ParamLayout& layout) : base_(base), layout_(&layout) {}
+  std::span<T> embedding() const { return At(layout_->embedding()); }  // (V, E); empty for one-hot input
+  LayerTensors<std::span<T>> layer(int l) const {
+    const LayerTensors<TensorPlace>& place = layout_->layer(l);
+    return {At(place.w_x), At(place.w_h), At(place.b), At(place.b_h)};
+  }
+  std::span<T> output_w() const { return At(layout_->output_w()); }  // (H, V)
+  std::span<T> output_b() const { return At(layout_->output_b()); }  // (V)
+
+ private:
+  std::span<T> At(const TensorPlace& place) const { return {base_ + place.offset, place.size}; }
+  T* base_;
+  const ParamLayout* layout_;
 };
 
 // The number of scalars ParamLayout(spec) holds, computed in double from the sizes alone: no allocation, no loop
@@ -152,8 +212,10 @@ class CharModel {
   // reduce writes this worker's loss sum and token count there, so one in-place sum carries all three.
   std::span<T> reduce_buffer() { return grads_; }
   static constexpr std::size_t kReduceTail = 2;
-  T* Param(const std::string& name) { return params_.data() + layout_.Get(name).offset; }
-  T* Grad(const std::string& name) { return grads_.data() + layout_.Get(name).offset; }
+  // Typed views of the parameters and of the gradients.
+  ParamView<T> param_tensors() { return {params_.data(), layout_}; }
+  ParamView<const T> param_tensors() const { return {params_.data(), layout_}; }
+  ParamView<T> grad_tensors() { return {grads_.data(), layout_}; }
 
   void Initialize(InitScheme scheme, std::uint64_t seed);
   // fp32 (the default) or bf16 products (float only; the caller has checked RequireBf16). Workspaces made
@@ -186,16 +248,11 @@ class CharModel {
   RecurrentGrads<T> LayerGrads(int l);
   const T* LayerInput(const Workspace<T>& ws, int l) const;  // (T*B, H), l > 0
 
-  // Offsets into params_/grads_, looked up by name once here rather than on every Forward/Backward.
-  struct LayerOffsets {
-    std::size_t w_x = 0, w_h = 0, b = 0, b_h = 0;
-    bool has_b_h = false;
-  };
+  // The bf16 mirror of the parameters from `param` (a pointer into params_) in ws, or null in fp32.
+  const Bf16* Bf16Mirror(const Workspace<T>& ws, const T* param) const;
 
   ModelSpec spec_;
   ParamLayout layout_;
-  std::vector<LayerOffsets> layer_offsets_;  // (L)
-  std::size_t embedding_offset_ = 0, output_w_offset_ = 0, output_b_offset_ = 0;
   std::vector<T> params_;  // (layout_.total())
   std::vector<T> grads_;   // (layout_.total() + kReduceTail): grads(), then the reduce's tail
   Precision precision_ = Precision::kFp32;

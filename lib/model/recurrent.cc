@@ -6,95 +6,14 @@
 #include <cmath>
 #include <type_traits>
 
+#include "model/gru_cell.h"
+#include "model/lstm_cell.h"
+#include "model/rnn_cell.h"
 #include "ops/blas.h"
 #include "ops/column_threads.h"
-#include "ops/vecmath.h"
 
 namespace charlm {
 namespace {
-
-// The per-step elementwise kernels below take one sequence's row of each buffer through separate restrict
-// pointers (one per gate), so GCC vectorizes them over j with the inline float nonlinearities of vecmath.h.
-// Biases are added here rather than copied into every row before the GEMMs: one pass over memory instead of two.
-
-// LSTM, one row: pre-activations (x w_x + h~ w_h, no bias) in, gate activations out in place; c and h updated.
-template <typename T>
-void LstmCellForward(int h, const T* __restrict bias, T* __restrict i_gate, T* __restrict f_gate,
-                     T* __restrict g_gate, T* __restrict o_gate, const T* __restrict c_prev, T* __restrict c_out,
-                     T* __restrict tanh_c, T* __restrict h_out) {
-  for (int j = 0; j < h; ++j) {
-    const T i = Sigmoid(i_gate[j] + bias[j]), f = Sigmoid(f_gate[j] + bias[h + j]);
-    const T g = Tanh(g_gate[j] + bias[2 * h + j]), o = Sigmoid(o_gate[j] + bias[3 * h + j]);
-    i_gate[j] = i;
-    f_gate[j] = f;
-    g_gate[j] = g;
-    o_gate[j] = o;
-    const T c = f * c_prev[j] + i * g;
-    const T tc = Tanh(c);
-    c_out[j] = c;
-    tanh_c[j] = tc;
-    h_out[j] = o * tc;
-  }
-}
-
-// LSTM, one row, the reverse of LstmCellForward: gate activations and tanh(c) in; gradients at the four
-// pre-activations out; dc_next goes from dL/dc_t to dL/dc_{t-1}.
-template <typename T>
-void LstmCellBackward(int h, const T* __restrict i_gate, const T* __restrict f_gate, const T* __restrict g_gate,
-                      const T* __restrict o_gate, const T* __restrict c_prev, const T* __restrict tanh_c,
-                      const T* __restrict dh, T* __restrict dc_next, T* __restrict d_i, T* __restrict d_f,
-                      T* __restrict d_g, T* __restrict d_o) {
-  for (int j = 0; j < h; ++j) {
-    const T i = i_gate[j], f = f_gate[j], g = g_gate[j], o = o_gate[j], tc = tanh_c[j];
-    const T dc = dc_next[j] + dh[j] * o * (T(1) - tc * tc);
-    d_i[j] = dc * g * i * (T(1) - i);
-    d_f[j] = dc * c_prev[j] * f * (T(1) - f);
-    d_g[j] = dc * i * (T(1) - g * g);
-    d_o[j] = dh[j] * tc * o * (T(1) - o);
-    dc_next[j] = dc * f;
-  }
-}
-
-// GRU reset_after, one row: a = x w_x (no bias) and q = h~ w_h (no b_h) in; r, z, n out in place of a;
-// q_n + b_h[n] kept for the backward pass.
-template <typename T>
-void GruAfterCellForward(int h, const T* __restrict bias, const T* __restrict rec_bias, T* __restrict r_gate,
-                         T* __restrict z_gate, T* __restrict n_gate, const T* __restrict q_r, const T* __restrict q_z,
-                         const T* __restrict q_n, const T* __restrict h_prev, T* __restrict q_n_out,
-                         T* __restrict h_out) {
-  for (int j = 0; j < h; ++j) {
-    const T r = Sigmoid(r_gate[j] + bias[j] + q_r[j] + rec_bias[j]);
-    const T z = Sigmoid(z_gate[j] + bias[h + j] + q_z[j] + rec_bias[h + j]);
-    const T qn = q_n[j] + rec_bias[2 * h + j];
-    const T n = Tanh(n_gate[j] + bias[2 * h + j] + r * qn);
-    r_gate[j] = r;
-    z_gate[j] = z;
-    n_gate[j] = n;
-    q_n_out[j] = qn;
-    h_out[j] = (T(1) - z) * n + z * h_prev[j];
-  }
-}
-
-// GRU reset_after, one row, the reverse of GruAfterCellForward: gradients at the input-path pre-activations
-// (d_r, d_z, d_n) and at the recurrent-path ones q (dq_r, dq_z, dq_n).
-template <typename T>
-void GruAfterCellBackward(int h, const T* __restrict r_gate, const T* __restrict z_gate, const T* __restrict n_gate,
-                          const T* __restrict q_n, const T* __restrict h_prev, const T* __restrict dh,
-                          T* __restrict d_r, T* __restrict d_z, T* __restrict d_n, T* __restrict dq_r,
-                          T* __restrict dq_z, T* __restrict dq_n) {
-  for (int j = 0; j < h; ++j) {
-    const T r = r_gate[j], z = z_gate[j], n = n_gate[j];
-    const T dn_pre = dh[j] * (T(1) - z) * (T(1) - n * n);
-    const T dr_pre = dn_pre * q_n[j] * r * (T(1) - r);
-    const T dz_pre = dh[j] * (h_prev[j] - n) * z * (T(1) - z);
-    d_r[j] = dr_pre;
-    d_z[j] = dz_pre;
-    d_n[j] = dn_pre;
-    dq_r[j] = dr_pre;
-    dq_z[j] = dz_pre;
-    dq_n[j] = dn_pre * r;
-  }
-}
 
 // out[j] += sum over rows of m (rows, cols).
 template <typename T>
@@ -110,6 +29,7 @@ void AddColumnSums(const T* m, int rows, int cols, int ld, T* out) {
 template <typename T>
 RecurrentLayer<T>::RecurrentLayer(const RecurrentShape& shape, int max_steps, int max_batch, Precision precision)
     : shape_(shape),
+      cell_steps_(StepsOf(shape)),
       max_steps_(max_steps),
       max_batch_(max_batch),
       bf16_(precision == Precision::kBf16),
@@ -249,106 +169,123 @@ void RecurrentLayer<T>::Forward(const RecurrentInput<T>& input, int steps, int b
 }
 
 template <typename T>
+typename RecurrentLayer<T>::CellSteps RecurrentLayer<T>::StepsOf(const RecurrentShape& shape) {
+  if (shape.cell == CellKind::kRnn) return {&RecurrentLayer::RnnForwardStep, &RecurrentLayer::RnnBackwardStep};
+  if (shape.cell == CellKind::kLstm) return {&RecurrentLayer::LstmForwardStep, &RecurrentLayer::LstmBackwardStep};
+  if (shape.reset_after) return {&RecurrentLayer::GruAfterForwardStep, &RecurrentLayer::GruAfterBackwardStep};
+  return {&RecurrentLayer::GruBeforeForwardStep, &RecurrentLayer::GruBeforeBackwardStep};
+}
+
+template <typename T>
+template <typename RowKernel>
+void RecurrentLayer<T>::ForRows(double* cell_time, const RowKernel& row_kernel) {
+  PhaseTimer timer(cell_time);
+  const long work = static_cast<long>(batch_) * G();  // (B, gH)
+  ParallelRanges(row_threads_, batch_, 1, work, [&](int begin, int end) {
+    for (int b = begin; b < end; ++b) row_kernel(b);
+  });
+}
+
+template <typename T>
+void RecurrentLayer<T>::RoundTimed(double* cell_time, const T* src, std::size_t n, std::vector<Bf16>& buffer,
+                                   std::size_t offset) {
+  PhaseTimer timer(cell_time);
+  Round(src, n, buffer, offset);
+}
+
+template <typename T>
 void RecurrentLayer<T>::ForwardSteps(const RecurrentParams<T>& params) {
   const int B = batch_, h = H(), g = G();
   const std::size_t bh = static_cast<std::size_t>(B) * h, bg = static_cast<std::size_t>(B) * g;
-  double* cell_time = phase_times_ != nullptr ? &phase_times_->cell_forward : nullptr;
-  // row_kernel(b) for every sequence b of the batch, split by rows over row_threads_ (each row's code and order
-  // unchanged, so its bits too).
-  auto for_rows = [&](const auto& row_kernel) {
-    PhaseTimer timer(cell_time);
-    ParallelRanges(row_threads_, B, 1, static_cast<long>(bg), [&](int begin, int end) {
-      for (int b = begin; b < end; ++b) row_kernel(b);
-    });
-  };
+  ForwardStep step;
+  step.cell_time = phase_times_ != nullptr ? &phase_times_->cell_forward : nullptr;
+  step.w_h = {params.w_h, params.w_h_bf16, g};
   PackStepWeights(params, false);
   for (int t = 0; t < steps_; ++t) {
-    const T* h_prev = h_seq_.data() + t * bh;  // (B, H)
-    T* h_out = h_seq_.data() + (t + 1) * bh;   // (B, H)
-    const T* h_in = h_prev;                    // (B, H): h~_{t-1}
+    step.t = t;
+    step.h_prev = h_seq_.data() + t * bh;
+    step.h_out = h_seq_.data() + (t + 1) * bh;
+    step.h_in = step.h_prev;
     {
-      PhaseTimer timer(cell_time);
+      PhaseTimer timer(step.cell_time);
       if (recurrent_mask_ != nullptr) {
         T* masked = h_masked_.data() + t * bh;
-        for (std::size_t k = 0; k < bh; ++k) masked[k] = h_prev[k] * recurrent_mask_[k];
-        h_in = masked;
+        for (std::size_t k = 0; k < bh; ++k) masked[k] = step.h_prev[k] * recurrent_mask_[k];
+        step.h_in = masked;
       }
-      if (bf16_) Round(h_in, bh, h_in_bf16_, t * bh);
+      if (bf16_) Round(step.h_in, bh, h_in_bf16_, t * bh);
     }
-    const Operand<T> h_in_op{h_in, Mirror(h_in_bf16_, t * bh), h};  // (B, H)
-    const Operand<T> w_h{params.w_h, params.w_h_bf16, g};            // (H, gH)
-    T* a = gates_.data() + t * bg;  // (B, gH): x_t w_x, bias not yet added
-    switch (shape_.cell) {
-      case CellKind::kRnn: {
-        StepProduct(0, threads_, false, g, h, h_in_op, w_h, T(1), a, g);
-        const bool relu = shape_.activation == Activation::kRelu;
-        for_rows([&](int b) {
-          const T* ab = a + static_cast<std::size_t>(b) * g;
-          T* hb = h_out + static_cast<std::size_t>(b) * h;
-          if (relu) {
-            for (int j = 0; j < h; ++j) hb[j] = std::max(ab[j] + params.b[j], T(0));
-          } else {
-            for (int j = 0; j < h; ++j) hb[j] = Tanh(ab[j] + params.b[j]);
-          }
-        });
-        break;
-      }
-      case CellKind::kLstm: {
-        StepProduct(0, threads_, false, g, h, h_in_op, w_h, T(1), a, g);
-        for_rows([&](int b) {
-          T* ab = a + static_cast<std::size_t>(b) * g;
-          const std::size_t k = static_cast<std::size_t>(b) * h;
-          LstmCellForward(h, params.b, ab, ab + h, ab + 2 * h, ab + 3 * h, c_seq_.data() + t * bh + k,
-                          c_seq_.data() + (t + 1) * bh + k, tanh_c_.data() + t * bh + k, h_out + k);
-        });
-        break;
-      }
-      case CellKind::kGru: {
-        T* rec = step_rec_.data();      // (B, gH)
-        T* aux = aux_.data() + t * bh;  // (B, H)
-        if (shape_.reset_after) {
-          StepProduct(0, threads_, false, g, h, h_in_op, w_h, T(0), rec, g);
-          for_rows([&](int b) {
-            T* ab = a + static_cast<std::size_t>(b) * g;
-            const T* qb = rec + static_cast<std::size_t>(b) * g;
-            const std::size_t k = static_cast<std::size_t>(b) * h;
-            GruAfterCellForward(h, params.b, params.b_h, ab, ab + h, ab + 2 * h, qb, qb + h, qb + 2 * h, h_prev + k,
-                                aux + k, h_out + k);
-          });
-        } else {
-          StepProduct(0, threads_, false, 2 * h, h, h_in_op, w_h, T(0), rec, g);
-          for_rows([&](int b) {
-            T* ab = a + static_cast<std::size_t>(b) * g;
-            const T* qb = rec + static_cast<std::size_t>(b) * g;
-            const std::size_t k = static_cast<std::size_t>(b) * h;
-            for (int j = 0; j < h; ++j) {
-              ab[j] = Sigmoid(ab[j] + params.b[j] + qb[j]);
-              ab[h + j] = Sigmoid(ab[h + j] + params.b[h + j] + qb[h + j]);
-              aux[k + j] = ab[j] * h_in[k + j];
-            }
-          });
-          if (bf16_) {
-            PhaseTimer timer(cell_time);
-            Round(aux, bh, aux_bf16_, t * bh);
-          }
-          const Operand<T> w_h_n{params.w_h + 2 * h, bf16_ ? params.w_h_bf16 + 2 * h : nullptr, g};  // (H, H) of (H, gH)
-          StepProduct(1, threads_, false, h, h, {aux, Mirror(aux_bf16_, t * bh), h}, w_h_n, T(0), rec + 2 * h, g);
-          for_rows([&](int b) {
-            T* ab = a + static_cast<std::size_t>(b) * g;
-            const T* qb = rec + static_cast<std::size_t>(b) * g;
-            const std::size_t k = static_cast<std::size_t>(b) * h;
-            for (int j = 0; j < h; ++j) {
-              const T z = ab[h + j];
-              const T n = Tanh(ab[2 * h + j] + params.b[2 * h + j] + qb[2 * h + j]);
-              ab[2 * h + j] = n;
-              h_out[k + j] = (T(1) - z) * n + z * h_prev[k + j];
-            }
-          });
-        }
-        break;
-      }
-    }
+    step.h_in_op = {step.h_in, Mirror(h_in_bf16_, t * bh), h};
+    step.a = gates_.data() + t * bg;
+    (this->*cell_steps_.forward)(params, step);
   }
+}
+
+template <typename T>
+void RecurrentLayer<T>::RnnForwardStep(const RecurrentParams<T>& params, const ForwardStep& step) {
+  const int h = H(), g = G();
+  StepProduct(0, threads_, false, g, h, step.h_in_op, step.w_h, T(1), step.a, g);  // a += h~ w_h
+  ForRows(step.cell_time, [&](int b) {
+    RnnCellForward(step.h_out + static_cast<std::size_t>(b) * h, h, shape_.activation,
+                   step.a + static_cast<std::size_t>(b) * g, params.b);
+  });
+}
+
+template <typename T>
+void RecurrentLayer<T>::LstmForwardStep(const RecurrentParams<T>& params, const ForwardStep& step) {
+  const int h = H(), g = G();
+  const std::size_t bh = static_cast<std::size_t>(batch_) * h;
+  StepProduct(0, threads_, false, g, h, step.h_in_op, step.w_h, T(1), step.a, g);  // a += h~ w_h
+  const T* c_prev = c_seq_.data() + step.t * bh;  // (B, H)
+  T* c_out = c_seq_.data() + (step.t + 1) * bh;   // (B, H)
+  T* tanh_c = tanh_c_.data() + step.t * bh;       // (B, H)
+  ForRows(step.cell_time, [&](int b) {
+    T* ab = step.a + static_cast<std::size_t>(b) * g;
+    const std::size_t k = static_cast<std::size_t>(b) * h;
+    LstmCellForward(ab, ab + h, ab + 2 * h, ab + 3 * h, c_out + k, tanh_c + k, step.h_out + k, h, params.b,
+                    c_prev + k);
+  });
+}
+
+template <typename T>
+void RecurrentLayer<T>::GruAfterForwardStep(const RecurrentParams<T>& params, const ForwardStep& step) {
+  const int h = H(), g = G();
+  const std::size_t bh = static_cast<std::size_t>(batch_) * h;
+  T* rec = step_rec_.data();           // (B, gH): q = h~ w_h without b_h
+  T* q_n = aux_.data() + step.t * bh;  // (B, H): q_n + b_h[n], kept for the backward pass
+  StepProduct(0, threads_, false, g, h, step.h_in_op, step.w_h, T(0), rec, g);
+  ForRows(step.cell_time, [&](int b) {
+    T* ab = step.a + static_cast<std::size_t>(b) * g;
+    const T* qb = rec + static_cast<std::size_t>(b) * g;
+    const std::size_t k = static_cast<std::size_t>(b) * h;
+    GruAfterCellForward(ab, ab + h, ab + 2 * h, q_n + k, step.h_out + k, h, params.b, params.b_h, qb, qb + h,
+                        qb + 2 * h, step.h_prev + k);
+  });
+}
+
+template <typename T>
+void RecurrentLayer<T>::GruBeforeForwardStep(const RecurrentParams<T>& params, const ForwardStep& step) {
+  const int h = H(), g = G();
+  const std::size_t bh = static_cast<std::size_t>(batch_) * h;
+  T* rec = step_rec_.data();                    // (B, gH): h~ w_h[:, r|z], then (r*h~) w_h[:, n]
+  T* reset_hidden = aux_.data() + step.t * bh;  // (B, H): r*h~, kept for the weight gradient
+  StepProduct(0, threads_, false, 2 * h, h, step.h_in_op, step.w_h, T(0), rec, g);
+  ForRows(step.cell_time, [&](int b) {
+    T* ab = step.a + static_cast<std::size_t>(b) * g;
+    const T* qb = rec + static_cast<std::size_t>(b) * g;
+    const std::size_t k = static_cast<std::size_t>(b) * h;
+    GruBeforeGatesForward(ab, ab + h, reset_hidden + k, h, params.b, qb, qb + h, step.h_in + k);
+  });
+  if (bf16_) RoundTimed(step.cell_time, reset_hidden, bh, aux_bf16_, step.t * bh);
+  const Operand<T> w_h_n{params.w_h + 2 * h, bf16_ ? params.w_h_bf16 + 2 * h : nullptr, g};  // (H, H) of (H, gH)
+  StepProduct(1, threads_, false, h, h, {reset_hidden, Mirror(aux_bf16_, step.t * bh), h}, w_h_n, T(0),
+              rec + 2 * h, g);
+  ForRows(step.cell_time, [&](int b) {
+    T* ab = step.a + static_cast<std::size_t>(b) * g;
+    const T* qb = rec + static_cast<std::size_t>(b) * g;
+    const std::size_t k = static_cast<std::size_t>(b) * h;
+    GruBeforeCandidateForward(ab + 2 * h, step.h_out + k, h, params.b, ab + h, qb + 2 * h, step.h_prev + k);
+  });
 }
 
 template <typename T>
@@ -397,136 +334,133 @@ template <typename T>
 void RecurrentLayer<T>::BackwardSteps(const RecurrentParams<T>& params, const T* d_hidden, BackwardListener* listener) {
   const int B = batch_, h = H(), g = G();
   const std::size_t bh = static_cast<std::size_t>(B) * h, bg = static_cast<std::size_t>(B) * g;
-  T* d_next = d_h_next_.data();  // (B, H): dL/dh_{t} arriving from step t+1
-  T* dc_next = d_c_next_.data();  // (B, H): dL/dc_{t} arriving from step t+1
-  T* dh = d_step_.data();         // (B, H): total dL/dh_t at the current step
-  std::fill(d_next, d_next + bh, T(0));
-  std::fill(dc_next, dc_next + bh, T(0));
-  double* cell_time = phase_times_ != nullptr ? &phase_times_->cell_backward : nullptr;
-  // As in ForwardSteps: row_kernel(b) for every sequence b, split by rows over row_threads_.
-  auto for_rows = [&](const auto& row_kernel) {
-    PhaseTimer timer(cell_time);
-    ParallelRanges(row_threads_, B, 1, static_cast<long>(bg), [&](int begin, int end) {
-      for (int b = begin; b < end; ++b) row_kernel(b);
-    });
-  };
-  auto round = [&](const T* src, std::size_t n, std::vector<Bf16>& buffer, std::size_t offset) {
-    PhaseTimer timer(cell_time);
-    Round(src, n, buffer, offset);
-  };
+  BackwardStep step;
+  step.cell_time = phase_times_ != nullptr ? &phase_times_->cell_backward : nullptr;
+  step.w_h = {params.w_h, params.w_h_bf16, g};
+  step.d_next = d_h_next_.data();
+  step.dc_next = d_c_next_.data();
+  step.dh = d_step_.data();
+  std::fill(step.d_next, step.d_next + bh, T(0));
+  std::fill(step.dc_next, step.dc_next + bh, T(0));
   PackStepWeights(params, true);
 
   for (int t = steps_ - 1; t >= 0; --t) {
     if (listener != nullptr) listener->Progress();
-    const T* h_prev = h_seq_.data() + t * bh;
-    const T* h_out = h_seq_.data() + (t + 1) * bh;
-    const T* h_in = recurrent_mask_ != nullptr ? h_masked_.data() + t * bh : h_prev;
-    const T* a = gates_.data() + t * bg;  // gate activations
-    T* da = d_gates_.data() + t * bg;     // gradient at the pre-activations
-    const Operand<T> da_op{da, Mirror(d_gates_bf16_, t * bg), g};   // (B, gH), rounded once da is final
-    const Operand<T> w_h{params.w_h, params.w_h_bf16, g};            // (H, gH), read transposed
-    const T* d_out = d_hidden + t * bh;
-    // Row b of dh = d_out + d_next.
-    auto total_dh = [&](int b) {
-      const std::size_t k = static_cast<std::size_t>(b) * h;
-      for (int j = 0; j < h; ++j) dh[k + j] = d_out[k + j] + d_next[k + j];
-    };
-
-    switch (shape_.cell) {
-      case CellKind::kRnn: {
-        const bool relu = shape_.activation == Activation::kRelu;
-        for_rows([&](int b) {
-          total_dh(b);
-          const std::size_t k = static_cast<std::size_t>(b) * h;
-          for (int j = 0; j < h; ++j) {
-            da[k + j] = dh[k + j] * (relu ? (h_out[k + j] > T(0) ? T(1) : T(0)) : T(1) - h_out[k + j] * h_out[k + j]);
-          }
-        });
-        if (bf16_) round(da, bg, d_gates_bf16_, t * bg);
-        StepProduct(0, nullptr, true, h, g, da_op, w_h, T(0), d_next, h);
-        break;
-      }
-      case CellKind::kLstm: {
-        const T* c_prev = c_seq_.data() + t * bh;
-        const T* tanh_c = tanh_c_.data() + t * bh;
-        for_rows([&](int b) {
-          total_dh(b);
-          const T* ab = a + static_cast<std::size_t>(b) * g;
-          T* db = da + static_cast<std::size_t>(b) * g;
-          const std::size_t k = static_cast<std::size_t>(b) * h;
-          LstmCellBackward(h, ab, ab + h, ab + 2 * h, ab + 3 * h, c_prev + k, tanh_c + k, dh + k, dc_next + k, db,
-                           db + h, db + 2 * h, db + 3 * h);
-        });
-        if (bf16_) round(da, bg, d_gates_bf16_, t * bg);
-        StepProduct(0, nullptr, true, h, g, da_op, w_h, T(0), d_next, h);
-        break;
-      }
-      case CellKind::kGru: {
-        if (shape_.reset_after) {
-          const T* qn = aux_.data() + t * bh;
-          T* dq = d_rec_.data() + t * bg;  // gradient at q = h~ w_h + b_h
-          for_rows([&](int b) {
-            total_dh(b);
-            const T* ab = a + static_cast<std::size_t>(b) * g;
-            T* db = da + static_cast<std::size_t>(b) * g;
-            T* dqb = dq + static_cast<std::size_t>(b) * g;
-            const std::size_t k = static_cast<std::size_t>(b) * h;
-            GruAfterCellBackward(h, ab, ab + h, ab + 2 * h, qn + k, h_prev + k, dh + k, db, db + h, db + 2 * h, dqb,
-                                 dqb + h, dqb + 2 * h);
-          });
-          if (bf16_) {
-            round(da, bg, d_gates_bf16_, t * bg);
-            round(dq, bg, d_rec_bf16_, t * bg);
-          }
-          StepProduct(0, nullptr, true, h, g, {dq, Mirror(d_rec_bf16_, t * bg), g}, w_h, T(0), d_next, h);
-        } else {
-          T* dq = step_rec_.data();  // (B, H): gradient at r*h~
-          for_rows([&](int b) {
-            total_dh(b);
-            const T* ab = a + static_cast<std::size_t>(b) * g;
-            T* db = da + static_cast<std::size_t>(b) * g;
-            for (int j = 0; j < h; ++j) {
-              const std::size_t k = static_cast<std::size_t>(b) * h + j;
-              const T z = ab[h + j], n = ab[2 * h + j];
-              db[2 * h + j] = dh[k] * (T(1) - z) * (T(1) - n * n);
-              db[h + j] = dh[k] * (h_prev[k] - n) * z * (T(1) - z);
-            }
-          });
-          if (bf16_) round(da, bg, d_gates_bf16_, t * bg);  // its n columns are final here, the r columns below
-          const Operand<T> da_n{da + 2 * h, bf16_ ? da_op.bf16 + 2 * h : nullptr, g};
-          const Operand<T> w_h_n{params.w_h + 2 * h, bf16_ ? params.w_h_bf16 + 2 * h : nullptr, g};
-          StepProduct(0, nullptr, true, h, h, da_n, w_h_n, T(0), dq, h);
-          for_rows([&](int b) {
-            const T* ab = a + static_cast<std::size_t>(b) * g;
-            T* db = da + static_cast<std::size_t>(b) * g;
-            for (int j = 0; j < h; ++j) {
-              const std::size_t k = static_cast<std::size_t>(b) * h + j;
-              const T r = ab[j];
-              db[j] = dq[k] * h_in[k] * r * (T(1) - r);
-              d_next[k] = dq[k] * r;
-            }
-          });
-          if (bf16_) round(da, bg, d_gates_bf16_, t * bg);
-          StepProduct(1, nullptr, true, h, 2 * h, da_op, w_h, T(1), d_next, h);
-        }
-        break;
-      }
-    }
+    step.t = t;
+    step.h_prev = h_seq_.data() + t * bh;
+    step.h_out = h_seq_.data() + (t + 1) * bh;
+    step.h_in = recurrent_mask_ != nullptr ? h_masked_.data() + t * bh : step.h_prev;
+    step.a = gates_.data() + t * bg;
+    step.da = d_gates_.data() + t * bg;
+    step.da_op = {step.da, Mirror(d_gates_bf16_, t * bg), g};
+    step.d_out = d_hidden + t * bh;
+    (this->*cell_steps_.backward)(params, step);
     // d_next now holds dL/dh~_{t-1}; map it back through the mask and add the direct GRU path z*h_{t-1} (two loops
     // per row, as before the split: one expression would let the compiler contract the product differently).
     if (recurrent_mask_ != nullptr || shape_.cell == CellKind::kGru) {
-      for_rows([&](int b) {
+      ForRows(step.cell_time, [&](int b) {
         const std::size_t row = static_cast<std::size_t>(b) * h;
+        T* d_next = step.d_next;
         if (recurrent_mask_ != nullptr) {
           for (int j = 0; j < h; ++j) d_next[row + j] *= recurrent_mask_[row + j];
         }
         if (shape_.cell == CellKind::kGru) {
-          const T* ab = a + static_cast<std::size_t>(b) * g;
-          for (int j = 0; j < h; ++j) d_next[row + j] += dh[row + j] * ab[h + j];
+          const T* ab = step.a + static_cast<std::size_t>(b) * g;
+          for (int j = 0; j < h; ++j) d_next[row + j] += step.dh[row + j] * ab[h + j];
         }
       });
     }
   }
+}
+
+template <typename T>
+void RecurrentLayer<T>::TotalGradient(const BackwardStep& step, int b) const {
+  const std::size_t k = static_cast<std::size_t>(b) * H();
+  for (int j = 0; j < H(); ++j) step.dh[k + j] = step.d_out[k + j] + step.d_next[k + j];
+}
+
+template <typename T>
+void RecurrentLayer<T>::GatesBackThroughRecurrentKernel(const BackwardStep& step) {
+  const int h = H(), g = G();
+  const std::size_t bg = static_cast<std::size_t>(batch_) * g;
+  if (bf16_) RoundTimed(step.cell_time, step.da, bg, d_gates_bf16_, step.t * bg);
+  StepProduct(0, nullptr, true, h, g, step.da_op, step.w_h, T(0), step.d_next, h);  // d_next = da w_h^T
+}
+
+template <typename T>
+void RecurrentLayer<T>::RnnBackwardStep(const RecurrentParams<T>& /*params*/, const BackwardStep& step) {
+  const int h = H();
+  ForRows(step.cell_time, [&](int b) {
+    TotalGradient(step, b);
+    const std::size_t k = static_cast<std::size_t>(b) * h;
+    RnnCellBackward(step.da + k, h, shape_.activation, step.h_out + k, step.dh + k);
+  });
+  GatesBackThroughRecurrentKernel(step);
+}
+
+template <typename T>
+void RecurrentLayer<T>::LstmBackwardStep(const RecurrentParams<T>& /*params*/, const BackwardStep& step) {
+  const int h = H(), g = G();
+  const std::size_t bh = static_cast<std::size_t>(batch_) * h;
+  const T* c_prev = c_seq_.data() + step.t * bh;  // (B, H)
+  const T* tanh_c = tanh_c_.data() + step.t * bh;  // (B, H)
+  ForRows(step.cell_time, [&](int b) {
+    TotalGradient(step, b);
+    const T* ab = step.a + static_cast<std::size_t>(b) * g;
+    T* db = step.da + static_cast<std::size_t>(b) * g;
+    const std::size_t k = static_cast<std::size_t>(b) * h;
+    LstmCellBackward(db, db + h, db + 2 * h, db + 3 * h, step.dc_next + k, h, ab, ab + h, ab + 2 * h, ab + 3 * h,
+                     c_prev + k, tanh_c + k, step.dh + k);
+  });
+  GatesBackThroughRecurrentKernel(step);
+}
+
+template <typename T>
+void RecurrentLayer<T>::GruAfterBackwardStep(const RecurrentParams<T>& /*params*/, const BackwardStep& step) {
+  const int h = H(), g = G();
+  const std::size_t bh = static_cast<std::size_t>(batch_) * h, bg = static_cast<std::size_t>(batch_) * g;
+  const T* q_n = aux_.data() + step.t * bh;  // (B, H): q_n + b_h[n] of the forward pass
+  T* dq = d_rec_.data() + step.t * bg;       // (B, gH): dL/dq, q = h~ w_h + b_h
+  ForRows(step.cell_time, [&](int b) {
+    TotalGradient(step, b);
+    const T* ab = step.a + static_cast<std::size_t>(b) * g;
+    T* db = step.da + static_cast<std::size_t>(b) * g;
+    T* dqb = dq + static_cast<std::size_t>(b) * g;
+    const std::size_t k = static_cast<std::size_t>(b) * h;
+    GruAfterCellBackward(db, db + h, db + 2 * h, dqb, dqb + h, dqb + 2 * h, h, ab, ab + h, ab + 2 * h, q_n + k,
+                         step.h_prev + k, step.dh + k);
+  });
+  if (bf16_) {
+    RoundTimed(step.cell_time, step.da, bg, d_gates_bf16_, step.t * bg);
+    RoundTimed(step.cell_time, dq, bg, d_rec_bf16_, step.t * bg);
+  }
+  StepProduct(0, nullptr, true, h, g, {dq, Mirror(d_rec_bf16_, step.t * bg), g}, step.w_h, T(0), step.d_next, h);
+}
+
+template <typename T>
+void RecurrentLayer<T>::GruBeforeBackwardStep(const RecurrentParams<T>& params, const BackwardStep& step) {
+  const int h = H(), g = G();
+  const std::size_t bg = static_cast<std::size_t>(batch_) * g;
+  T* d_reset_hidden = step_rec_.data();  // (B, H): dL/d(r*h~)
+  ForRows(step.cell_time, [&](int b) {
+    TotalGradient(step, b);
+    const T* ab = step.a + static_cast<std::size_t>(b) * g;
+    T* db = step.da + static_cast<std::size_t>(b) * g;
+    const std::size_t k = static_cast<std::size_t>(b) * h;
+    GruBeforeCandidateBackward(db + h, db + 2 * h, h, ab + h, ab + 2 * h, step.h_prev + k, step.dh + k);
+  });
+  if (bf16_) RoundTimed(step.cell_time, step.da, bg, d_gates_bf16_, step.t * bg);  // its n columns are final here
+  const Operand<T> da_n{step.da + 2 * h, bf16_ ? step.da_op.bf16 + 2 * h : nullptr, g};
+  const Operand<T> w_h_n{params.w_h + 2 * h, bf16_ ? params.w_h_bf16 + 2 * h : nullptr, g};
+  StepProduct(0, nullptr, true, h, h, da_n, w_h_n, T(0), d_reset_hidden, h);
+  ForRows(step.cell_time, [&](int b) {
+    const T* ab = step.a + static_cast<std::size_t>(b) * g;
+    T* db = step.da + static_cast<std::size_t>(b) * g;
+    const std::size_t k = static_cast<std::size_t>(b) * h;
+    GruBeforeGatesBackward(db, step.d_next + k, h, ab, step.h_in + k, d_reset_hidden + k);
+  });
+  if (bf16_) RoundTimed(step.cell_time, step.da, bg, d_gates_bf16_, step.t * bg);  // now with its r columns
+  StepProduct(1, nullptr, true, h, 2 * h, step.da_op, step.w_h, T(1), step.d_next, h);  // d_next += da[:, r|z] w_h^T
 }
 
 template class RecurrentLayer<float>;

@@ -18,6 +18,9 @@
 //   GRU reset_after=false (the original form, used in the book):
 //         r, z as above without b_h;  n = tanh(a_n + (r*h~) w_h[:, n]);  h_t = (1-z)*n + z*h_{t-1}
 //
+// The cells' math on one row of a step, forward and backward side by side, is in rnn_cell.h, gru_cell.h and
+// lstm_cell.h; RecurrentLayer runs them over the rows of each step, around the products with w_h.
+//
 // Memory per layer, allocated once for (max_steps, max_batch): about (2g + 4) * T*B*H scalars of caches
 // (pre-activations/gates, their gradients, the hidden and cell sequences).
 #pragma once
@@ -133,6 +136,63 @@ class RecurrentLayer {
   void ProjectInput(const RecurrentInput<T>& input, const RecurrentParams<T>& params);
   void ForwardSteps(const RecurrentParams<T>& params);
   void BackwardSteps(const RecurrentParams<T>& params, const T* d_hidden, BackwardListener* listener);
+
+  // What one step of ForwardSteps hands its cell: step t's slices of the layer's buffers.
+  struct ForwardStep {
+    int t = 0;
+    const T* h_prev = nullptr;  // (B, H): h_{t-1}
+    const T* h_in = nullptr;    // (B, H): h~_{t-1}, h_{t-1} masked (or h_prev itself without a mask)
+    Operand<T> h_in_op;         // (B, H): h_in and its bf16 mirror
+    Operand<T> w_h;             // (H, gH): the recurrent kernel and its bf16 mirror
+    T* a = nullptr;             // (B, gH): x_t w_x without the bias in, the gate activations out
+    T* h_out = nullptr;         // (B, H): h_t
+    double* cell_time = nullptr;  // where the cell kernels' time goes, or null
+  };
+  // What one step of BackwardSteps hands its cell. The cell writes da (and the recurrent path's gradients) and
+  // d_next = dL/dh~_{t-1} through the products; BackwardSteps then maps d_next through the mask.
+  struct BackwardStep {
+    int t = 0;
+    const T* h_prev = nullptr;  // (B, H): h_{t-1}
+    const T* h_out = nullptr;   // (B, H): h_t
+    const T* h_in = nullptr;    // (B, H): h~_{t-1}
+    const T* a = nullptr;       // (B, gH): the gate activations of the forward pass
+    T* da = nullptr;            // (B, gH): dL/d(pre-activations of the input path)
+    Operand<T> da_op;           // (B, gH): da and its bf16 mirror, rounded once da is final
+    Operand<T> w_h;             // (H, gH): read transposed
+    const T* d_out = nullptr;   // (B, H): dL/dh_t from the layer above (d_hidden's block t)
+    T* d_next = nullptr;        // (B, H): dL/dh_t from step t+1 in, dL/dh~_{t-1} out
+    T* dc_next = nullptr;       // (B, H): LSTM dL/dc_t in, dL/dc_{t-1} out
+    T* dh = nullptr;            // (B, H): the total dL/dh_t, d_out + d_next
+    double* cell_time = nullptr;  // where the cell kernels' time goes, or null
+  };
+  // One step of each cell, forward and backward side by side: the products with w_h around the cell's row kernels
+  // (rnn_cell.h, lstm_cell.h, gru_cell.h).
+  using ForwardStepFn = void (RecurrentLayer::*)(const RecurrentParams<T>&, const ForwardStep&);
+  using BackwardStepFn = void (RecurrentLayer::*)(const RecurrentParams<T>&, const BackwardStep&);
+  struct CellSteps {
+    ForwardStepFn forward = nullptr;
+    BackwardStepFn backward = nullptr;
+  };
+  // The pair for the shape's cell (and, for the GRU, its form).
+  static CellSteps StepsOf(const RecurrentShape& shape);
+  void RnnForwardStep(const RecurrentParams<T>& params, const ForwardStep& step);
+  void RnnBackwardStep(const RecurrentParams<T>& params, const BackwardStep& step);
+  void LstmForwardStep(const RecurrentParams<T>& params, const ForwardStep& step);
+  void LstmBackwardStep(const RecurrentParams<T>& params, const BackwardStep& step);
+  void GruAfterForwardStep(const RecurrentParams<T>& params, const ForwardStep& step);
+  void GruAfterBackwardStep(const RecurrentParams<T>& params, const BackwardStep& step);
+  void GruBeforeForwardStep(const RecurrentParams<T>& params, const ForwardStep& step);
+  void GruBeforeBackwardStep(const RecurrentParams<T>& params, const BackwardStep& step);
+  // row_kernel(b) for every sequence b of the batch, split by rows over row_threads_ (each row's code and order
+  // unchanged, so its bits too), timed into cell_time if set.
+  template <typename RowKernel>
+  void ForRows(double* cell_time, const RowKernel& row_kernel);
+  // RNN and LSTM, once step.da is final: rounds it (bf16) and sends it back, d_next = da w_h^T.
+  void GatesBackThroughRecurrentKernel(const BackwardStep& step);
+  // Row b of step.dh = step.d_out + step.d_next.
+  void TotalGradient(const BackwardStep& step, int b) const;
+  // Round, timed into cell_time if set.
+  void RoundTimed(double* cell_time, const T* src, std::size_t n, std::vector<Bf16>& buffer, std::size_t offset);
   // The bf16 mirror of an activation buffer at `offset`, or null in fp32 precision (Product then runs fp32).
   Bf16* Mirror(std::vector<Bf16>& buffer, std::size_t offset) { return bf16_ ? buffer.data() + offset : nullptr; }
   // Rounds n values of src into the mirror at `offset` (bf16 only).
@@ -147,6 +207,7 @@ class RecurrentLayer {
                    T beta, T* c, int ldc);
 
   RecurrentShape shape_;
+  CellSteps cell_steps_;  // StepsOf(shape_)
   int max_steps_, max_batch_;
   int steps_ = 0, batch_ = 0;
   const T* recurrent_mask_ = nullptr;  // (B, H) of the last Forward, borrowed

@@ -2,6 +2,7 @@
 #include "model/summary.h"
 
 #include <cstdio>
+#include <initializer_list>
 #include <vector>
 
 namespace charlm {
@@ -17,11 +18,9 @@ std::string WithThousandsSeparators(std::int64_t value) {
 
 std::string ModelSummary(const ModelSpec& spec, int batch_size, int num_steps) {
   const ParamLayout layout(spec);
-  auto count_prefix = [&](const std::string& prefix) {
+  auto count = [](std::initializer_list<TensorPlace> places) {
     std::int64_t n = 0;
-    for (const auto& t : layout.tensors()) {
-      if (t.name.starts_with(prefix)) n += static_cast<std::int64_t>(t.size());
-    }
+    for (const TensorPlace& place : places) n += static_cast<std::int64_t>(place.size);
     return n;
   };
   auto shape = [&](int features) {
@@ -33,16 +32,16 @@ std::string ModelSummary(const ModelSpec& spec, int batch_size, int num_steps) {
   };
   std::vector<Row> rows;
   if (spec.embedding_size > 0) {
-    rows.push_back({"embedding (Embedding)", shape(spec.embedding_size), count_prefix("embedding")});
+    rows.push_back({"embedding (Embedding)", shape(spec.embedding_size), count({layout.embedding()})});
   } else {
     rows.push_back({"one_hot (OneHot gather)", shape(spec.vocab_size), 0});
   }
   const char* type = spec.cell == CellKind::kRnn ? "SimpleRNN" : spec.cell == CellKind::kGru ? "GRU" : "LSTM";
   for (int l = 0; l < spec.num_layers; ++l) {
     rows.push_back({std::string(EnumName(spec.cell)) + "_" + std::to_string(l) + " (" + type + ")", shape(spec.hidden_size),
-                    count_prefix("layer" + std::to_string(l) + ".")});
+                    count({layout.layer(l).w_x, layout.layer(l).w_h, layout.layer(l).b, layout.layer(l).b_h})});
   }
-  rows.push_back({"dense (Dense)", shape(spec.vocab_size), count_prefix("output.")});
+  rows.push_back({"dense (Dense)", shape(spec.vocab_size), count({layout.output_w(), layout.output_b()})});
 
   std::string out;
   char line[160];

@@ -29,7 +29,7 @@ CharModel<float> BiasOnlyModel(const std::vector<double>& probs) {
   spec.vocab_size = static_cast<int>(probs.size());
   spec.hidden_size = 4;
   CharModel<float> model(spec);
-  float* bias = model.Param("output.b");
+  float* bias = model.param_tensors().output_b().data();
   for (std::size_t j = 0; j < probs.size(); ++j) bias[j] = static_cast<float>(std::log(probs[j]));
   return model;
 }

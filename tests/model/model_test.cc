@@ -322,7 +322,7 @@ TEST_CASE("model: initializers are seeded, keras' recurrent kernel is orthogonal
   c.Initialize(InitScheme::kKeras, 6);
   CHECK(a.params() == b.params());
   CHECK(a.params() != c.params());
-  const double* w_h = a.Param("layer0.w_h");  // (6, 24): rows orthonormal
+  const double* w_h = a.param_tensors().layer(0).w_h.data();  // (6, 24): rows orthonormal
   for (int i = 0; i < 6; ++i) {
     for (int j = 0; j < 6; ++j) {
       double dot = 0;
@@ -330,7 +330,7 @@ TEST_CASE("model: initializers are seeded, keras' recurrent kernel is orthogonal
       CHECK(dot == doctest::Approx(i == j ? 1.0 : 0.0).epsilon(1e-9));
     }
   }
-  const double* bias = a.Param("layer0.b");
+  const double* bias = a.param_tensors().layer(0).b.data();
   for (int j = 0; j < 24; ++j) CHECK(bias[j] == (j >= 6 && j < 12 ? 1.0 : 0.0));
 }
 
@@ -360,6 +360,55 @@ TEST_CASE("model: parameter counts are Keras'") {
   CHECK(dense_layout.Get("output.w").size() + dense_layout.Get("output.b").size() == 1290);
   // The layout's total is the sum of the parts.
   CHECK(layout.total() == 16016 + count(CellKind::kLstm, 16, 32) + 32 * 1001 + 1001);
+}
+
+TEST_CASE("model: the typed views find the tensors the names do, and each tensor's kind") {
+  for (const bool reset_after : {true, false}) {
+    for (const int embedding_size : {0, 5}) {
+      CAPTURE(reset_after);
+      CAPTURE(embedding_size);
+      ModelSpec spec;
+      spec.cell = CellKind::kGru;
+      spec.reset_after = reset_after;
+      spec.vocab_size = 7;
+      spec.embedding_size = embedding_size;
+      spec.hidden_size = 4;
+      spec.num_layers = 2;
+      CharModel<double> model(spec);
+      const ParamLayout& layout = model.layout();
+      // The span a view gives for a tensor is the named tensor's range of the buffer.
+      auto same = [](std::span<double> view, double* base, const ParamTensor& tensor) {
+        return view.data() == base + tensor.offset && view.size() == tensor.size();
+      };
+      for (double* base : {model.params().data(), model.grads().data()}) {
+        const ParamView<double> view = base == model.params().data() ? model.param_tensors() : model.grad_tensors();
+        CHECK(view.embedding().size() == static_cast<std::size_t>(spec.vocab_size * embedding_size));
+        if (embedding_size > 0) CHECK(same(view.embedding(), base, layout.Get("embedding")));
+        for (int l = 0; l < spec.num_layers; ++l) {
+          const std::string prefix = "layer" + std::to_string(l) + ".";
+          const LayerTensors<std::span<double>> layer = view.layer(l);
+          CHECK(same(layer.w_x, base, layout.Get(prefix + "w_x")));
+          CHECK(same(layer.w_h, base, layout.Get(prefix + "w_h")));
+          CHECK(same(layer.b, base, layout.Get(prefix + "b")));
+          CHECK(layout.Has(prefix + "b_h") == reset_after);
+          if (reset_after) {
+            CHECK(same(layer.b_h, base, layout.Get(prefix + "b_h")));
+          } else {
+            CHECK(layer.b_h.empty());
+          }
+        }
+        CHECK(same(view.output_w(), base, layout.Get("output.w")));
+        CHECK(same(view.output_b(), base, layout.Get("output.b")));
+      }
+      CHECK(layout.Get("layer1.w_x").kind == TensorKind::kInputKernel);
+      CHECK(layout.Get("layer1.w_h").kind == TensorKind::kRecurrentKernel);
+      CHECK(layout.Get("layer1.b").kind == TensorKind::kBias);
+      if (reset_after) CHECK(layout.Get("layer1.b_h").kind == TensorKind::kRecurrentBias);
+      if (embedding_size > 0) CHECK(layout.Get("embedding").kind == TensorKind::kEmbedding);
+      CHECK(layout.Get("output.w").kind == TensorKind::kOutputKernel);
+      CHECK(layout.Get("output.b").kind == TensorKind::kOutputBias);
+    }
+  }
 }
 
 TEST_CASE("model: the BLAS wrapper agrees with the naive loop for every transpose combination") {
