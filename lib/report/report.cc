@@ -13,6 +13,7 @@
 #include <fstream>
 #include <map>
 #include <thread>
+#include <type_traits>
 
 #include "format/checkpoint.h"
 #include "text/dataset.h"
@@ -224,9 +225,12 @@ double MetricsRow::EpochPosition() const {
   return epoch;
 }
 
-std::vector<MetricsRow> ParseMetrics(std::string_view jsonl) {
-  std::vector<MetricsRow> rows;
-  std::map<std::tuple<std::string, std::int64_t, int>, std::size_t> index;  // (kind, step or -1, epoch) -> row
+namespace {
+
+// Calls `row` with each line of a JSONL file that is an object with a whole-number "epoch"; other lines (a torn
+// last line, garbage) are passed over.
+template <typename RowFn>
+void ForEachEpochRow(std::string_view jsonl, RowFn row) {
   std::size_t start = 0;
   while (start < jsonl.size()) {
     std::size_t end = jsonl.find('\n', start);
@@ -234,9 +238,31 @@ std::vector<MetricsRow> ParseMetrics(std::string_view jsonl) {
     const auto j = nlohmann::json::parse(jsonl.substr(start, end - start), nullptr, false);
     start = end + 1;
     if (j.is_discarded() || !j.is_object() || !j.contains("epoch") || !ExactInteger<int>(j["epoch"])) continue;
+    row(j);
+  }
+}
+
+// A resumed run writes a row again for the same point: the later one replaces the earlier, in its place.
+template <typename Row, typename Key>
+void KeepLatest(std::vector<Row>& rows, std::map<Key, std::size_t>& index, const std::type_identity_t<Key>& key,
+                const Row& row) {
+  if (const auto it = index.find(key); it != index.end()) {
+    rows[it->second] = row;
+  } else {
+    index[key] = rows.size();
+    rows.push_back(row);
+  }
+}
+
+}  // namespace
+
+std::vector<MetricsRow> ParseMetrics(std::string_view jsonl) {
+  std::vector<MetricsRow> rows;
+  std::map<std::tuple<std::string, std::int64_t, int>, std::size_t> index;  // (kind, step or -1, epoch) -> row
+  ForEachEpochRow(jsonl, [&](const nlohmann::json& j) {
     MetricsRow r;
     if (j.contains("kind") && j["kind"].is_string()) r.kind = j["kind"].get<std::string>();
-    if (r.kind != "epoch" && r.kind != "log" && r.kind != "eval") continue;
+    if (r.kind != "epoch" && r.kind != "log" && r.kind != "eval") return;
     r.epoch = *ExactInteger<int>(j["epoch"]);
     if (j.contains("step")) r.step = ExactInteger<std::int64_t>(j["step"]);
     r.epoch_fraction = Number(j, "epoch_fraction");
@@ -249,14 +275,8 @@ std::vector<MetricsRow> ParseMetrics(std::string_view jsonl) {
     r.tokens_per_s = Number(j, "tokens_per_s");
     r.grad_norm = Number(j, "grad_norm");
     r.elapsed_s = Number(j, "elapsed_s");
-    const auto key = std::make_tuple(r.kind, r.step.value_or(-1), r.step ? 0 : r.epoch);
-    if (const auto it = index.find(key); it != index.end()) {
-      rows[it->second] = r;
-    } else {
-      index[key] = rows.size();
-      rows.push_back(r);
-    }
-  }
+    KeepLatest(rows, index, std::make_tuple(r.kind, r.step.value_or(-1), r.step ? 0 : r.epoch), r);
+  });
   std::stable_sort(rows.begin(), rows.end(), [](const MetricsRow& a, const MetricsRow& b) {
     if (a.step && b.step && *a.step != *b.step) return *a.step < *b.step;
     return a.EpochPosition() < b.EpochPosition();
@@ -286,27 +306,13 @@ bool StripPrefix(std::string& text, const std::string& prefix) {
 std::vector<SampleRow> ParseSamples(std::string_view jsonl) {
   std::vector<SampleRow> rows;
   std::map<std::pair<int, std::string>, std::size_t> index;
-  std::size_t start = 0;
-  while (start < jsonl.size()) {
-    std::size_t end = jsonl.find('\n', start);
-    if (end == std::string_view::npos) end = jsonl.size();
-    const auto j = nlohmann::json::parse(jsonl.substr(start, end - start), nullptr, false);
-    start = end + 1;
-    if (j.is_discarded() || !j.is_object() || !j.contains("epoch") || !ExactInteger<int>(j["epoch"]) ||
-        !j.contains("prefix") || !j["prefix"].is_string() || !j.contains("text") || !j["text"].is_string()) {
-      continue;
-    }
+  ForEachEpochRow(jsonl, [&](const nlohmann::json& j) {
+    if (!j.contains("prefix") || !j["prefix"].is_string() || !j.contains("text") || !j["text"].is_string()) return;
     SampleRow s{*ExactInteger<int>(j["epoch"]), j["prefix"].get<std::string>(), j["text"].get<std::string>()};
     const std::optional<int> format = j.contains("format") ? ExactInteger<int>(j["format"]) : std::nullopt;
     if (!format || *format < kSamplesFormat) s.text_has_prefix = !StripPrefix(s.text, s.prefix);
-    const auto key = std::make_pair(s.epoch, s.prefix);
-    if (const auto it = index.find(key); it != index.end()) {
-      rows[it->second] = s;
-    } else {
-      index[key] = rows.size();
-      rows.push_back(s);
-    }
-  }
+    KeepLatest(rows, index, std::make_pair(s.epoch, s.prefix), s);
+  });
   std::stable_sort(rows.begin(), rows.end(), [](const SampleRow& a, const SampleRow& b) { return a.epoch < b.epoch; });
   return rows;
 }

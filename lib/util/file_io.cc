@@ -28,6 +28,7 @@ class Descriptor {
     if (fd_ >= 0) ::close(fd_);
   }
   Descriptor(const Descriptor&) = delete;
+  Descriptor(Descriptor&& other) noexcept : fd_(other.release()) {}
   Descriptor& operator=(const Descriptor&) = delete;
   int get() const { return fd_; }
   int release() {
@@ -117,33 +118,11 @@ void CheckRegularFile(const std::string& path, const struct stat& info, const Fi
                   role.noun + ": " + fix);
 }
 
-}  // namespace
-
-std::string ReadRegularFile(const std::string& path, const FileRole& role) {
+// Opens path for reading as `role`: a regular file of at most role.max_bytes (its size goes to `size`), or a
+// UserError naming it.
+Descriptor OpenRegularFile(const std::string& path, const FileRole& role, std::uint64_t& size) {
   // O_NONBLOCK: opening a FIFO that has no writer would otherwise wait for one for ever. It changes nothing for
-  // the regular files that are read below.
-  Descriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
-  if (file.get() < 0) {
-    const int error = errno;
-    throw UserError(path + ": cannot open " + role.noun + ": " + std::strerror(error) + "; " +
-                    role.fix);
-  }
-  struct stat info {};
-  if (::fstat(file.get(), &info) != 0) {
-    const int error = errno;
-    throw UserError(path + ": cannot read " + role.noun + ": " + std::strerror(error) +
-                    "; check the disk and the file permissions");
-  }
-  CheckRegularFile(path, info, role);
-  const auto size = static_cast<std::uint64_t>(info.st_size);
-  if (size > role.max_bytes) ThrowTooLarge(path, role, FormatBytes(size));
-  std::string bytes;
-  bytes.reserve(static_cast<std::size_t>(size));
-  ReadToEnd(file.get(), path, role, " (it grew while being read)", bytes);
-  return bytes;
-}
-
-RegularFileReader::RegularFileReader(const std::string& path, const FileRole& role) : path_(path), role_(role) {
+  // the regular files that are read afterwards.
   Descriptor file(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
   if (file.get() < 0) {
     const int error = errno;
@@ -156,8 +135,24 @@ RegularFileReader::RegularFileReader(const std::string& path, const FileRole& ro
                     "; check the disk and the file permissions");
   }
   CheckRegularFile(path, info, role);
-  size_ = static_cast<std::uint64_t>(info.st_size);
-  if (size_ > role.max_bytes) ThrowTooLarge(path, role, FormatBytes(size_));
+  size = static_cast<std::uint64_t>(info.st_size);
+  if (size > role.max_bytes) ThrowTooLarge(path, role, FormatBytes(size));
+  return file;
+}
+
+}  // namespace
+
+std::string ReadRegularFile(const std::string& path, const FileRole& role) {
+  std::uint64_t size = 0;
+  Descriptor file = OpenRegularFile(path, role, size);
+  std::string bytes;
+  bytes.reserve(static_cast<std::size_t>(size));
+  ReadToEnd(file.get(), path, role, " (it grew while being read)", bytes);
+  return bytes;
+}
+
+RegularFileReader::RegularFileReader(const std::string& path, const FileRole& role) : path_(path), role_(role) {
+  Descriptor file = OpenRegularFile(path, role, size_);
   fd_ = file.release();
 }
 
