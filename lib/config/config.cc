@@ -486,12 +486,8 @@ class JsonReader {
   template <typename Int>
   static Int ReadInteger(const json& value, const std::string& key, const Rule& rule, const std::string& example) {
     const std::string kind = std::is_signed_v<Int> ? "an integer" : "a non-negative integer";
-    if (value.is_number_unsigned()) {
-      const auto number = value.get<std::uint64_t>();
-      if (std::in_range<Int>(number)) return static_cast<Int>(number);
-    } else if (value.is_number_integer()) {
-      const auto number = value.get<std::int64_t>();
-      if (std::in_range<Int>(number)) return static_cast<Int>(number);
+    if (value.is_number_integer()) {
+      if (const std::optional<Int> number = ExactInteger<Int>(value)) return *number;
     } else if (value.is_number_float()) {
       const double number = value.get<double>();
       if (number != std::trunc(number)) throw UserError(key + ": expected " + kind + ", got " + Shown(value) + example);
