@@ -1,6 +1,7 @@
 // docs/architecture.md's layer table is the graph the build enforces (build/layers.txt), and lib/ holds only layers.
 #include <doctest/doctest.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <sstream>
@@ -76,6 +77,24 @@ TEST_CASE("architecture: docs/architecture.md draws the layers CMake enforces, a
     CHECK_MESSAGE(entry.is_directory(), "lib/" << name << " is a unit outside every layer");
     if (entry.is_directory()) CHECK_MESSAGE(built.count(name) == 1, "lib/" << name << " is no CMake layer");
   }
+}
+
+// Compiles `source` with only layer `layer`'s include folder, as the build compiles that layer; the compiler's
+// exit status (0 = it compiled).
+int CompileInLayer(const std::string& layer, const std::string& source) {
+  testing::TempDir dir;
+  testing::WriteFile(dir / "probe.cc", source);
+  const std::filesystem::path include = testing::CharlmBinary().parent_path() / "layers" / layer;
+  const std::string command = std::string(CHARLM_CXX_COMPILER) + " -std=c++20 -fsyntax-only -I '" + include.string() +
+                              "' '" + (dir / "probe.cc").string() + "' 2>/dev/null";
+  return std::system(command.c_str());
+}
+
+TEST_CASE("architecture: a layer that includes a higher layer does not build; one below it does") {
+  // model/ sees util/ (below it) but not run/ (above it): the same include rule the build uses.
+  CHECK(CompileInLayer("model", "#include \"util/errors.h\"\nint main() {}\n") == 0);
+  CHECK(CompileInLayer("model", "#include \"run/loop.h\"\nint main() {}\n") != 0);
+  CHECK(CompileInLayer("util", "#include \"config/config.h\"\nint main() {}\n") != 0);
 }
 
 }  // namespace
