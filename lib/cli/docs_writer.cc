@@ -35,13 +35,13 @@ std::string Upper(std::string text) {
 }
 
 std::string ManHeader(const std::string& page, const std::string& summary) {
-  return ".TH " + Upper(page) + " 1 \"\" \"charlm " + kVersion + "\" \"charlm manual\"\n.SH NAME\n" + Roff(page) +
+  return ".TH " + Upper(page) + " 1 \"\" \"charlm " + kVersion + "\" \"charlm manual\"\n.nh\n.SH NAME\n" + Roff(page) +
          " \\- " + Roff(summary) + "\n";
 }
 
-// "--length N", "--json", "run_dirs RUN_DIR..."
+// "--length INT", "--json", "RUN_DIR..."
 std::string Usage(const OptionSpec& option) {
-  if (option.positional) return option.value_name + "...";
+  if (option.positional) return option.required ? option.value_name + "..." : "[" + option.value_name + "...]";
   return option.name + (option.value_name.empty() ? "" : " " + option.value_name);
 }
 
@@ -56,9 +56,13 @@ std::string OptionNotes(const OptionSpec& option) {
 std::string Synopsis(const CommandSpec& command) {
   std::string line = "charlm " + command.name;
   for (const OptionSpec& option : command.options) {
-    if (option.required) line += " " + Usage(option);
+    if (option.required && !option.positional) line += " " + Usage(option);
   }
-  return line + " [OPTIONS]";
+  line += " [OPTIONS]";
+  for (const OptionSpec& option : command.options) {
+    if (option.positional) line += " " + Usage(option);
+  }
+  return line;
 }
 
 std::string ShellWords(const std::vector<std::string>& words) {
@@ -107,10 +111,11 @@ std::string CommandManPage(const CommandSpec& command) {
     page += ".SH CONFIG KEYS\nA config is a JSON file of sections; \\fB\\-\\-set\\fR \\fIKEY=VALUE\\fR overrides one key. "
             "Every key but data.corpus is optional.\n";
     for (const ConfigKeyDoc& key : ConfigKeyDocs()) {
-      std::string type = key.type;
+      std::string type = key.type, meaning = key.meaning;
       std::erase(type, '`');
+      std::erase(meaning, '`');  // Markdown code marks, which roff would print
       page += ".TP\n.B " + Roff(key.key) + "\n" + Roff(type) +
-              (key.default_json.empty() ? "" : "; default " + Roff(key.default_json)) + ". " + Roff(key.meaning) +
+              (key.default_json.empty() ? "" : "; default " + Roff(key.default_json)) + ". " + Roff(meaning) +
               (key.resumable ? " (may change on \\-\\-resume)" : "") + "\n";
     }
   }
@@ -138,20 +143,21 @@ std::string BashCompletion(const std::vector<const CommandSpec*>& commands) {
       "    COMPREPLY=($(compgen -W '" + ShellWords(names) + " --help --version' -- \"$cur\"))\n"
       "    return\n"
       "  fi\n"
-      "  local command=${COMP_WORDS[1]} options='' files='' folders='' choices=''\n"
+      "  local command=${COMP_WORDS[1]} options='' files='' folders='' choices='' takes_value=''\n"
       "  case $command in\n";
   for (const CommandSpec* command : commands) {
-    std::vector<std::string> options, files, folders, choice_cases;
+    std::vector<std::string> options, files, folders, choice_cases, takes_value;
     for (const OptionSpec& option : command->options) {
       if (option.positional) continue;
       options.push_back(option.name);
+      if (option.kind != OptionKind::kFlag) takes_value.push_back(option.name);
       if (option.kind == OptionKind::kFile) files.push_back(option.name);
       if (option.kind == OptionKind::kFolder) folders.push_back(option.name);
       if (!option.choices.empty()) choice_cases.push_back("      " + option.name + ") choices='" + ShellWords(option.choices) + "' ;;\n");
     }
     options.push_back("--help");
     out += "    " + command->name + ")\n      options='" + ShellWords(options) + "'\n      files=' " + ShellWords(files) +
-           " '\n      folders=' " + ShellWords(folders) + " '\n";
+           " '\n      folders=' " + ShellWords(folders) + " '\n      takes_value=' " + ShellWords(takes_value) + " '\n";
     if (!choice_cases.empty()) {
       out += "      case $prev in\n";
       for (const std::string& line : choice_cases) out += "  " + line;
@@ -174,7 +180,7 @@ std::string BashCompletion(const std::vector<const CommandSpec*>& commands) {
          "      case $key in\n" + key_values +
          "      esac\n";
   for (const std::string& key : path_keys) {
-    out += "      [ \"$key\" = " + key + " ] && { COMPREPLY=($(compgen -f -- \"$value\")); return; }\n";
+    out += "      [ \"$key\" = " + key + " ] && { compopt -o filenames 2>/dev/null; local IFS=$'\\n'; COMPREPLY=($(compgen -f -- \"$value\")); return; }\n";
   }
   out += "      COMPREPLY=($(compgen -W \"$values\" -- \"$value\"))\n"
          "    else\n"
@@ -184,10 +190,14 @@ std::string BashCompletion(const std::vector<const CommandSpec*>& commands) {
          "    return\n"
          "  fi\n"
          "  if [ -n \"$choices\" ]; then COMPREPLY=($(compgen -W \"$choices\" -- \"$cur\")); return; fi\n"
-         "  if [[ $files == *\" $prev \"* ]]; then COMPREPLY=($(compgen -f -- \"$cur\")); return; fi\n"
-         "  if [[ $folders == *\" $prev \"* ]]; then COMPREPLY=($(compgen -d -- \"$cur\")); return; fi\n"
+         "  # Paths as paths: a folder gets its '/', a name with a space stays one word.\n"
+         "  if [[ $files == *\" $prev \"* ]]; then compopt -o filenames 2>/dev/null; local IFS=$'\\n'; COMPREPLY=($(compgen -f -- \"$cur\")); return; fi\n"
+         "  if [[ $folders == *\" $prev \"* ]]; then compopt -o filenames 2>/dev/null; local IFS=$'\\n'; COMPREPLY=($(compgen -d -- \"$cur\")); return; fi\n"
+         "  # Another option's value (a prefix, a seed, a number): nothing to offer.\n"
+         "  if [[ $takes_value == *\" $prev \"* ]]; then COMPREPLY=(); return; fi\n"
          "  if [[ $cur == -* ]]; then COMPREPLY=($(compgen -W \"$options\" -- \"$cur\")); return; fi\n"
-         "  if [[ $folders == *\"<positional>\"* ]]; then COMPREPLY=($(compgen -d -- \"$cur\")); return; fi\n"
+         "  if [ \"$command\" = help ]; then COMPREPLY=($(compgen -W '" + ShellWords(names) + "' -- \"$cur\")); return; fi\n"
+         "  if [[ $folders == *\"<positional>\"* ]]; then compopt -o filenames 2>/dev/null; local IFS=$'\\n'; COMPREPLY=($(compgen -d -- \"$cur\")); return; fi\n"
          "  COMPREPLY=($(compgen -W \"$options\" -- \"$cur\"))\n"
          "}\n"
          "complete -F _charlm charlm\n";

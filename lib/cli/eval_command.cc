@@ -148,7 +148,7 @@ void RegisterEval(CommandRegistry& registry) {
   registry.Add("eval", "Perplexity and bits per character of a checkpoint on a text", [](CommandBuilder& command) {
     auto options = std::make_shared<EvalCommand>();
     command.Text("--checkpoint", options->checkpoint, "checkpoint file", {.required = true, .kind = OptionKind::kFile});
-    command.Text("--text", options->text, "UTF-8 text file to score", {.kind = OptionKind::kFile});
+    command.Text("--text", options->text, "UTF-8 text file to score (give it or --split)", {.kind = OptionKind::kFile});
     command.Text("--split", options->split, "a split of the checkpoint's own corpus", {.choices = {"val", "test"}});
     command.Flag("--json", options->json, "print one JSON object");
     command.Integer("--streams", options->streams,

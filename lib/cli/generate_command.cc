@@ -148,22 +148,22 @@ void RegisterGenerate(CommandRegistry& registry) {
     auto options = std::make_shared<GenerateCommand>();
     command.Text("--checkpoint", options->checkpoint, "checkpoint file (last.ckpt or best.ckpt)",
                  {.required = true, .kind = OptionKind::kFile});
-    command.Texts("--prefix", options->prefixes, "text to start from (repeatable)");
+    command.Texts("--prefix", options->prefixes, "text to start from (repeatable); options left out, this one included, take the checkpoint's generate.* values");
     command.Texts("--prefix-file", options->prefix_files,
                   "a file whose whole content is one prefix; - reads standard input (repeatable)", {.kind = OptionKind::kFile});
     command.Flag("--interactive", options->interactive, "then read prefixes and :set commands from standard input, one per line");
     command.Flag("--json", options->json, "one JSON object per prefix: text, log_prob, log_probs, options, seed");
     // Whole-number options are read wide, so a value past int is refused with its range (NarrowIntOption).
     command.Integer("--beam", options->beam, "beam search with N beams (0 = none)");
-    command.Number("--length-penalty", options->length_penalty, "beam: rank by log-probability / length^P, 0 to 10 (default 1)");
-    command.Number("--repetition-penalty", options->repetition_penalty, "divide the logits of recent characters by R (1 = off)");
+    command.Number("--length-penalty", options->length_penalty, "beam: rank by log-probability / length^this, 0 to 10 (default 1)");
+    command.Number("--repetition-penalty", options->repetition_penalty, "divide the logits of recent characters by this (1 = off)");
     command.Integer("--repetition-window", options->repetition_window, "characters the repetition penalty looks back (default 32)");
-    command.Integer("--no-repeat-ngram", options->no_repeat_ngram, "never repeat a K-character sequence (0 = off)");
+    command.Integer("--no-repeat-ngram", options->no_repeat_ngram, "never repeat a sequence of this many characters (0 = off)");
     command.Texts("--stop", options->stop, "stop when the continuation ends with this; \\n is a newline (repeatable)");
     command.Integer("--length", options->length, "characters to generate");
     command.Number("--temperature", options->temperature, "softmax temperature");
-    command.Integer("--top-k", options->top_k, "sample among the K most likely (0 = all)");
-    command.Number("--top-p", options->top_p, "sample within probability mass P");
+    command.Integer("--top-k", options->top_k, "sample among this many most likely characters (0 = all)");
+    command.Number("--top-p", options->top_p, "sample within this probability mass");
     command.Flag("--greedy", options->greedy, "always take the most likely character (the book's choice)");
     command.Flag("--sample", options->sample, "draw from the softmax even if the checkpoint's config says greedy");
     command.Text("--seed", options->seed, "random seed, 0 to 2^64-1 (default 0); the same seed gives the same text");

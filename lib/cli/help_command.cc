@@ -1,6 +1,7 @@
 // `charlm help [COMMAND]`, the hidden `charlm write-docs`, and the list of every command's registration.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 #include <ostream>
@@ -16,23 +17,29 @@ namespace charlm {
 void RegisterHelp(CommandRegistry& registry) {
   registry.Add("help", "Print the commands, or one command's options", [](CommandBuilder& command) {
     auto topic = std::make_shared<std::vector<std::string>>();
-    command.Positionals("command", *topic, "the command whose options to print");
+    command.Positionals("COMMAND", *topic, "the command whose options to print");
     command.Run([topic](CommandContext& context) {
       const CLI::App& app = *context.app;
-      if (topic->empty()) {
-        *context.out << app.help();
-        return 0;
-      }
+      const auto visible = [](const CLI::App* c) { return !c->get_group().empty(); };
       if (topic->size() > 1) throw UserError("help takes one command: e.g. charlm help train");
       std::vector<std::string> names;
-      for (const CLI::App* sub : app.get_subcommands([](const CLI::App* c) { return !c->get_group().empty(); })) {
-        if (sub->get_name() == topic->front()) {
-          *context.out << sub->help();
+      // CLI11's help() of the main application prints the chosen subcommand's (this one's), so the list of
+      // commands is written here.
+      std::string listing = "Usage: charlm COMMAND [OPTIONS]\n\nCommands:\n";
+      for (const CLI::App* sub : app.get_subcommands(visible)) {
+        if (!topic->empty() && sub->get_name() == topic->front()) {
+          *context.out << sub->help(app.get_name());
           return 0;
         }
         names.push_back(sub->get_name());
+        std::string name = sub->get_name();
+        name.resize(std::max<std::size_t>(name.size() + 2, 12), ' ');
+        listing += "  " + name + sub->get_description() + "\n";
       }
-      throw UserError(UnknownCommandMessage(topic->front(), names));
+      if (!topic->empty()) throw UserError(UnknownCommandMessage(topic->front(), names));
+      *context.out << listing << "\ncharlm help COMMAND (or charlm COMMAND --help) prints a command's options; "
+                                "man charlm-COMMAND once installed.\n";
+      return 0;
     });
   });
 }

@@ -43,6 +43,7 @@ void CommandBuilder::Text(const std::string& name, std::string& target, const st
   const std::string shown_help = traits.choices.empty() ? help : help + ": " + JoinChoices(traits.choices);
   OptionSpec& option = Add(name, kind, traits.choices.empty() ? value_name : "CHOICE", shown_help, traits);
   CLI::Option* cli = command_.add_option(name, target, shown_help);
+  cli->type_name(option.value_name);
   if (traits.required) cli->required();
   if (traits.show_default) {
     cli->capture_default_str();
@@ -56,15 +57,18 @@ void CommandBuilder::Texts(const std::string& name, std::vector<std::string>& ta
   OptionSpec& option = Add(name, traits.kind, value_name, help, traits);
   option.repeatable = true;
   CLI::Option* cli = command_.add_option(name, target, help);
+  cli->type_name(value_name);
   if (traits.required) cli->required();
 }
 
 void CommandBuilder::Positionals(const std::string& name, std::vector<std::string>& target, const std::string& help,
                                  OptionTraits traits) {
-  OptionSpec& option = Add(name, traits.kind, name == "run_dirs" ? "RUN_DIR" : "ARG", help, traits);
+  // A positional's name is its value name (RUN_DIR, COMMAND): CLI11's help and errors then say what the man page says.
+  OptionSpec& option = Add(name, traits.kind, name, help, traits);
   option.repeatable = true;
   option.positional = true;
   CLI::Option* cli = command_.add_option(name, target, help);
+  cli->type_name("");
   if (traits.required) cli->required();
 }
 
@@ -81,24 +85,24 @@ void CommandBuilder::Value(const std::string& name, OptionKind kind, const std::
 }
 
 void CommandBuilder::Integer(const std::string& name, int& target, const std::string& help, OptionTraits traits) {
-  Value(name, OptionKind::kInteger, "N", target, help, traits);
+  Value(name, OptionKind::kInteger, "INT", target, help, traits);
 }
 
 void CommandBuilder::Integer(const std::string& name, std::int64_t& target, const std::string& help, OptionTraits traits) {
-  Value(name, OptionKind::kInteger, "N", target, help, traits);
+  Value(name, OptionKind::kInteger, "INT", target, help, traits);
 }
 
 void CommandBuilder::Integer(const std::string& name, std::optional<std::int64_t>& target, const std::string& help) {
-  Add(name, OptionKind::kInteger, "N", help, {});
+  Add(name, OptionKind::kInteger, "INT", help, {});
   command_.add_option_function<std::int64_t>(name, [&target](const std::int64_t& value) { target = value; }, help);
 }
 
 void CommandBuilder::Number(const std::string& name, double& target, const std::string& help, OptionTraits traits) {
-  Value(name, OptionKind::kNumber, "X", target, help, traits);
+  Value(name, OptionKind::kNumber, "FLOAT", target, help, traits);
 }
 
 void CommandBuilder::Number(const std::string& name, std::optional<double>& target, const std::string& help) {
-  Add(name, OptionKind::kNumber, "X", help, {});
+  Add(name, OptionKind::kNumber, "FLOAT", help, {});
   command_.add_option_function<double>(name, [&target](const double& value) { target = value; }, help);
 }
 
@@ -115,7 +119,7 @@ void CommandBuilder::Flag(const std::string& name, std::function<void()> when_gi
 void CommandBuilder::ConfigSettings(std::vector<std::string>& target, const std::string& help) {
   OptionSpec& option = Add("--set", OptionKind::kConfigSetting, "KEY=VALUE", help, {});
   option.repeatable = true;
-  command_.add_option("--set", target, help);
+  command_.add_option("--set", target, help)->type_name("KEY=VALUE");
 }
 
 void CommandBuilder::Run(std::function<int(CommandContext&)> run) { spec_.run = std::move(run); }

@@ -22,7 +22,7 @@ enum class OptionKind { kFlag, kInteger, kNumber, kText, kFile, kFolder, kChoice
 struct OptionSpec {
   std::string name;  // "--length"; a positional argument's name has no dashes ("run_dirs")
   OptionKind kind = OptionKind::kText;
-  std::string value_name;  // "N", "FILE", "KEY=VALUE"; empty for a flag
+  std::string value_name;  // "INT", "FILE", "KEY=VALUE", as --help shows it; empty for a flag
   std::string help;
   std::string default_text;          // as shown in the help and the man page; empty = none shown
   std::vector<std::string> choices;  // kChoice: every accepted spelling

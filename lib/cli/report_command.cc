@@ -11,7 +11,7 @@ void RegisterReport(CommandRegistry& registry) {
   registry.Add("report", "Write an HTML page of a run's learning curves and samples (several runs: overlaid)",
                [](CommandBuilder& command) {
     auto options = std::make_shared<ReportCommand>();
-    command.Positionals("run_dirs", options->run_dirs, "train.out_dir of one run, or of several to compare",
+    command.Positionals("RUN_DIR", options->run_dirs, "train.out_dir of one run, or of several to compare",
                         {.required = true, .kind = OptionKind::kFolder});
     command.Text("--out", options->out, "the HTML file (default RUN_DIR/report.html; required for several)",
                  {.kind = OptionKind::kFile});

@@ -81,7 +81,7 @@ void RegisterScore(CommandRegistry& registry) {
   registry.Add("score", "Log-probability, perplexity and per-character surprisal of a text", [](CommandBuilder& command) {
     auto options = std::make_shared<ScoreCommand>();
     command.Text("--checkpoint", options->checkpoint, "checkpoint file", {.required = true, .kind = OptionKind::kFile});
-    command.Text("--text", options->text, "UTF-8 text file to score", {.kind = OptionKind::kFile});
+    command.Text("--text", options->text, "UTF-8 text file to score (give it or --prefix)", {.kind = OptionKind::kFile});
     command.Text("--prefix", options->prefix, "the text to score itself");
     command.Flag("--json", options->json, "print one JSON object with every character's surprisal");
     command.Flag("--tsv", options->tsv, "print one tab-separated row per character");

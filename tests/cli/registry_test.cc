@@ -63,6 +63,11 @@ TEST_CASE("registry: docs/cli.md is what the registry generates") {
 
 TEST_CASE("registry: charlm help COMMAND prints its options; an unknown one gets the nearest name") {
   testing::TempDir dir;
+  const testing::RunResult all = testing::Run(dir, {"help"});
+  CHECK(all.exit_code == 0);
+  CHECK(all.output.find("  vocab ") != std::string::npos);
+  CHECK(all.output.find("  bench ") != std::string::npos);
+  CHECK(all.output.find("write-docs") == std::string::npos);
   const testing::RunResult train = testing::Run(dir, {"help", "train"});
   CHECK(train.exit_code == 0);
   CHECK(train.output.find("--resume") != std::string::npos);
@@ -117,6 +122,10 @@ printf '%s\n' "${COMPREPLY[@]}"
   CHECK(complete("charlm eval --chec") == "--checkpoint\n");
   testing::WriteFile(dir / "model.ckpt", "x");
   CHECK(complete("charlm eval --checkpoint mod") == "model.ckpt\n");
+  testing::WriteFile(dir / "my file.txt", "x");
+  CHECK(complete("charlm eval --checkpoint my") == "my file.txt\n");  // one word, space and all
+  CHECK(complete("charlm help tr") == "train\n");
+  CHECK(complete("charlm generate --prefix ") == "\n");  // a value of the user's: no option names
 }
 
 TEST_CASE("train: the lines that end a run name the resume command, the budget's fix and what to do next") {
