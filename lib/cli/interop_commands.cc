@@ -13,6 +13,8 @@ void RegisterExport(CommandRegistry& registry) {
     command.Text("--checkpoint", options->checkpoint, "checkpoint file", {.required = true, .kind = OptionKind::kFile});
     command.Text("--out", options->out, "safetensors file to write, e.g. model.safetensors",
                  {.required = true, .kind = OptionKind::kFile});
+    command.Flag("--force", options->force,
+                 "replace an existing --out file that is not safetensors (never the input or a run's files)");
     command.Run([options](CommandContext& context) {
       RunExport(*options, *context.out);
       return 0;
@@ -30,6 +32,8 @@ void RegisterImport(CommandRegistry& registry) {
                  {.required = true, .kind = OptionKind::kFile});
     command.Text("--vocab", options->vocab, "vocabulary JSON, for a file whose metadata has none", {.kind = OptionKind::kFile});
     command.Text("--config", options->config, "charlm config, for a file whose metadata has none", {.kind = OptionKind::kFile});
+    command.Flag("--force", options->force,
+                 "replace an existing --out file that is not a checkpoint (never an input or a run's files)");
     command.Run([options](CommandContext& context) {
       RunImport(*options, *context.out);
       return 0;

@@ -15,6 +15,8 @@ void RegisterReport(CommandRegistry& registry) {
                         {.required = true, .kind = OptionKind::kFolder});
     command.Text("--out", options->out, "the HTML file (default RUN_DIR/report.html; required for several)",
                  {.kind = OptionKind::kFile});
+    command.Flag("--force", options->force,
+                 "replace an existing --out file that is not an HTML page (never a run's own files)");
     command.Run([options](CommandContext& context) {
       LogToStderr();
       RunReport(*options, *context.out);

@@ -9,6 +9,7 @@
 #include "text/dataset.h"
 #include "util/errors.h"
 #include "format/safetensors.h"
+#include "format/output_guard.h"
 #include "interop/torch_layout.h"
 #include "model/optimizer.h"
 #include "run/run_state.h"
@@ -93,6 +94,8 @@ CheckpointData ImportSafetensors(std::string_view bytes, std::string_view source
 }
 
 void RunExport(const ExportCommand& command, std::ostream& out) {
+  CheckOutputPath(command.out, "--out", {{command.checkpoint, "--checkpoint input"}}, OutputKind::kSafetensors,
+                  command.force);
   const RestoredModel restored = RestoreModel(command.checkpoint);
   const std::string bytes = ExportSafetensors(restored.config, restored.vocab, restored.model);
   WriteFileAtomically(command.out, bytes, "safetensors file");
@@ -102,6 +105,10 @@ void RunExport(const ExportCommand& command, std::ostream& out) {
 }
 
 void RunImport(const ImportCommand& command, std::ostream& out) {
+  CheckOutputPath(command.out, "--out",
+                  {{command.safetensors, "--safetensors input"}, {command.vocab, "--vocab input"},
+                   {command.config, "--config input"}},
+                  OutputKind::kCheckpoint, command.force);
   std::optional<Config> config;
   if (!command.config.empty()) config = LoadConfigFile(command.config);
   std::optional<Vocab> vocab;

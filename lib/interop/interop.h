@@ -32,6 +32,7 @@ CheckpointData ImportSafetensors(std::string_view bytes, std::string_view source
 struct ExportCommand {
   std::string checkpoint;
   std::string out;
+  bool force = false;  // replace an existing file that is not safetensors (never the input or a run's file)
 };
 void RunExport(const ExportCommand& command, std::ostream& out);
 
@@ -40,6 +41,7 @@ struct ImportCommand {
   std::string out;
   std::string vocab;   // optional: a vocabulary JSON file ({"tokens": [...], "counts": [...]})
   std::string config;  // optional: a charlm config file
+  bool force = false;  // replace an existing file that is not a checkpoint (never an input or a run's file)
 };
 void RunImport(const ImportCommand& command, std::ostream& out);
 

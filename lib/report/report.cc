@@ -16,6 +16,7 @@
 #include <type_traits>
 
 #include "format/checkpoint.h"
+#include "format/output_guard.h"
 #include "text/dataset.h"
 #include "util/errors.h"
 #include "util/file_io.h"
@@ -586,9 +587,17 @@ void RunReport(const ReportCommand& command, std::ostream& out) {
   std::vector<RunData> runs;
   for (const std::string& dir : command.run_dirs) runs.push_back(LoadRun(dir));
   std::string path = command.out;
+  if (path.empty()) path = (fs::path(runs[0].dir) / "report.html").string();
+  // Every file the page is made from is an input the page must not replace.
+  std::vector<CommandInput> inputs;
+  for (const std::string& dir : command.run_dirs) {
+    for (const std::string& name : RunFileNames()) {
+      if (name != "report.html") inputs.push_back({(fs::path(dir) / name).string(), "input (run " + dir + "'s " + name + ")"});
+    }
+  }
+  CheckOutputPath(path, command.out.empty() ? "the default page" : "--out", inputs, OutputKind::kHtml, command.force);
   std::string page;
   if (runs.size() == 1) {
-    if (path.empty()) path = (fs::path(runs[0].dir) / "report.html").string();
     page = RenderRunReport(runs[0], ComputeModelFigures(runs[0].dir));
   } else {
     page = RenderComparison(runs);

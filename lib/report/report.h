@@ -86,6 +86,7 @@ std::string MachineDescription();
 struct ReportCommand {
   std::vector<std::string> run_dirs;
   std::string out;  // default: RUN_DIR/report.html for one run; required for several
+  bool force = false;  // replace an existing file that is not an HTML page (never a run's file or input)
 };
 // Writes the page and prints its path.
 void RunReport(const ReportCommand& command, std::ostream& out);

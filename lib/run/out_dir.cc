@@ -22,8 +22,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr const char* kLockFileName = "train.lock";
-
 // The process id in "NAME.tmp.PID", or 0 when the name is not of that form.
 pid_t TempFileOwner(const std::string& name) {
   const std::size_t at = name.rfind(".tmp.");
@@ -40,7 +38,7 @@ bool ProcessAlive(pid_t pid) { return ::kill(pid, 0) == 0 || errno == EPERM; }
 }  // namespace
 
 OutDirLock::OutDirLock(const std::string& out_dir) {
-  const std::string path = (fs::path(out_dir) / kLockFileName).string();
+  const std::string path = (fs::path(out_dir) / kRunLockFileName).string();
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0) {
     const int error = errno;
@@ -89,10 +87,13 @@ std::vector<std::string> RemoveStaleTempFiles(const std::string& out_dir) {
   return removed;
 }
 
-const std::vector<std::string>& RunFileNames() {
-  static const std::vector<std::string> names = {"last.ckpt",      "best.ckpt",   "metrics.jsonl", "samples.jsonl",
-                                                 "config.json",    "report.html", "run_info.json", "baseline.json"};
-  return names;
+void CheckCorpusOutsideRunFiles(const std::string& corpus, const std::string& out_dir) {
+  if (corpus.empty()) return;
+  const std::string run_file = RunFileAt(corpus, out_dir);
+  if (run_file.empty()) return;
+  throw UserError("data.corpus " + corpus + " is the " + std::filesystem::path(run_file).filename().string() +
+                  " of train.out_dir " + out_dir + ", which the run moves aside or rewrites: move the corpus out of the "
+                  "run's folder, or choose another folder with --set train.out_dir=PATH");
 }
 
 namespace {
@@ -147,7 +148,10 @@ bool ResumedInPlace(const std::string& resume_path, const std::string& out_dir) 
 
 bool ResumedInPlace(const TrainingRun& run) { return ResumedInPlace(run.resume_path(), run.config().train.out_dir); }
 
-OutDirGuard::OutDirGuard(const std::string& out_dir) : lock_(std::make_unique<OutDirLock>(out_dir)) {}
+OutDirGuard::OutDirGuard(const std::string& out_dir, const std::string& corpus) {
+  CheckCorpusOutsideRunFiles(corpus, out_dir);  // before the lock, which would truncate a corpus named train.lock
+  lock_ = std::make_unique<OutDirLock>(out_dir);
+}
 
 void OutDirGuard::OnTrainBegin(TrainingRun& run) {
   const std::string& out_dir = run.config().train.out_dir;

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "format/output_guard.h"
 #include "run/handler.h"
 
 namespace charlm {
@@ -28,8 +29,14 @@ class OutDirLock {
 // process is gone; returns their names. Only called under the lock, so no live run of this folder owns one.
 std::vector<std::string> RemoveStaleTempFiles(const std::string& out_dir);
 
-// The files a run writes into out_dir (checkpoints, metrics, samples, config, report, baseline).
-const std::vector<std::string>& RunFileNames();
+// RunFileNames(), the files a run writes into out_dir, are in format/output_guard.h, which refuses other commands'
+// writes onto them.
+
+// UserError when the run would move aside or overwrite its own corpus, i.e. data.corpus is one of out_dir's run
+// files or its lock file (however either is spelt):
+//   "data.corpus run/metrics.jsonl is the metrics.jsonl of train.out_dir run, which the run moves aside and
+//    rewrites: move the corpus out of the run's folder, or choose another folder with --set train.out_dir=PATH"
+void CheckCorpusOutsideRunFiles(const std::string& corpus, const std::string& out_dir);
 
 // Moves an earlier run's files (RunFileNames) from out_dir into out_dir/previous/ (previous.2/, previous.3/ if
 // taken), so a new run never destroys one; returns that folder, or "" when out_dir held none. With copy, they are
@@ -48,9 +55,9 @@ bool ResumedInPlace(const TrainingRun& run);
 // somewhere other than the folder of the checkpoint it resumed from, and where a fine-tuning run writes.
 class OutDirGuard : public TrainHandler {
  public:
-  // Takes the lock at once (UserError naming the holder), so a run that cannot have the folder says so before it
-  // logs anything.
-  explicit OutDirGuard(const std::string& out_dir);
+  // Refuses a corpus among the run's files (CheckCorpusOutsideRunFiles), then takes the lock at once (UserError
+  // naming the holder), so a run that cannot have the folder says so before it logs or writes anything.
+  OutDirGuard(const std::string& out_dir, const std::string& corpus);
   void OnTrainBegin(TrainingRun& run) override;
 
  private:
