@@ -1,38 +1,14 @@
 // What generate, eval and score share: --unknown, --precision, and the note on skipped characters.
-#include "cli/commands.h"
-#include "cli/command_line.h"
-#include "cli/registry.h"
-#include "model/restore.h"
-#include "util/shell_quote.h"
-
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
-#include <algorithm>
-#include <charconv>
-#include <chrono>
-#include <functional>
-#include <limits>
-#include <memory>
-#include <cstdio>
-#include <filesystem>
-#include <nlohmann/json.hpp>
-#include <sstream>
+#include <cstdint>
+#include <optional>
 
+#include "cli/commands.h"
 #include "ops/bf16_gemm.h"
-#include "ops/blas.h"
-#include "ops/column_threads.h"
-#include "format/checkpoint.h"
-#include "text/dataset.h"
+#include "generate/generate.h"
+#include "text/corpus.h"
 #include "util/errors.h"
-#include "eval/evaluate.h"
-#include "util/file_io.h"
-#include "generate/generate_session.h"
-#include "model/ngram.h"
-#include "util/rng.h"
-#include "eval/score.h"
-#include "model/summary.h"
-#include "util/utf8.h"
 
 namespace charlm {
 

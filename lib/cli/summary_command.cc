@@ -1,38 +1,11 @@
 // The `summary` command: the model's layers and parameter counts.
-#include "cli/commands.h"
-#include "cli/command_line.h"
-#include "cli/registry.h"
-#include "model/restore.h"
-#include "util/shell_quote.h"
-
-#include <spdlog/spdlog.h>
-#include <unistd.h>
-
-#include <algorithm>
-#include <charconv>
-#include <chrono>
-#include <functional>
-#include <limits>
 #include <memory>
-#include <cstdio>
-#include <filesystem>
-#include <nlohmann/json.hpp>
-#include <sstream>
+#include <ostream>
 
-#include "ops/bf16_gemm.h"
-#include "ops/blas.h"
-#include "ops/column_threads.h"
-#include "format/checkpoint.h"
-#include "text/dataset.h"
-#include "util/errors.h"
-#include "eval/evaluate.h"
-#include "util/file_io.h"
-#include "generate/generate_session.h"
-#include "model/ngram.h"
-#include "util/rng.h"
-#include "eval/score.h"
+#include "cli/commands.h"
+#include "model/restore.h"
 #include "model/summary.h"
-#include "util/utf8.h"
+#include "text/dataset.h"
 
 namespace charlm {
 
