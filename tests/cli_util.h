@@ -26,11 +26,8 @@ struct RunResult {
   std::string output;  // stdout and stderr together
 };
 
-// Runs `charlm ARGS` inside dir, so the configs can name their files relatively, as a user's would.
-inline RunResult Run(const TempDir& dir, const std::vector<std::string>& args) {
-  std::string command = "cd " + ShellQuote(dir.path().string()) + " && " + ShellQuote(testing::CharlmBinary().string());
-  for (const std::string& arg : args) command += " " + ShellQuote(arg);
-  command += " </dev/null 2>&1";
+// Runs a shell command line and collects its standard output and exit code.
+inline RunResult RunShell(const std::string& command) {
   RunResult result;
   std::FILE* pipe = ::popen(command.c_str(), "r");
   REQUIRE(pipe != nullptr);
@@ -40,6 +37,13 @@ inline RunResult Run(const TempDir& dir, const std::vector<std::string>& args) {
   const int status = ::pclose(pipe);
   if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
   return result;
+}
+
+// Runs `charlm ARGS` inside dir, so the configs can name their files relatively, as a user's would.
+inline RunResult Run(const TempDir& dir, const std::vector<std::string>& args) {
+  std::string command = "cd " + ShellQuote(dir.path().string()) + " && " + ShellQuote(testing::CharlmBinary().string());
+  for (const std::string& arg : args) command += " " + ShellQuote(arg);
+  return RunShell(command + " </dev/null 2>&1");
 }
 
 // The error a user sees: exactly one "charlm: error: " line, and it is the last line of the output.

@@ -17,16 +17,7 @@
 namespace charlm {
 namespace {
 
-std::string Shell(const std::string& command) {
-  std::string output;
-  std::FILE* pipe = ::popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buffer[4096];
-  std::size_t count = 0;
-  while ((count = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) output.append(buffer, count);
-  ::pclose(pipe);
-  return output;
-}
+std::string Shell(const std::string& command) { return testing::RunShell(command).output; }
 
 TEST_CASE("registry: every option CLI11 parses is in the spec the docs are written from, and no other") {
   CLI::App app;

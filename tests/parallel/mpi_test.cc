@@ -43,26 +43,13 @@ std::vector<std::string> MpirunArgs(int processes) {
   return {kMpiexec, "--allow-run-as-root", "--oversubscribe", "-np", std::to_string(processes)};
 }
 
-// A shell command's output (it redirects stderr itself) and exit code.
-testing::RunResult RunShell(const std::string& command) {
-  testing::RunResult result;
-  std::FILE* pipe = ::popen(command.c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  char buffer[4096];
-  std::size_t count = 0;
-  while ((count = std::fread(buffer, 1, sizeof buffer, pipe)) > 0) result.output.append(buffer, count);
-  const int status = ::pclose(pipe);
-  if (WIFEXITED(status)) result.exit_code = WEXITSTATUS(status);
-  return result;
-}
-
 // `mpirun -np N charlm ARGS` inside dir.
 testing::RunResult RunJob(const testing::TempDir& dir, int processes, const std::vector<std::string>& args) {
   std::string command = "cd " + ShellQuote(dir.path().string()) + " &&";
   for (const std::string& arg : MpirunArgs(processes)) command += " " + ShellQuote(arg);
   command += " " + ShellQuote(testing::CharlmBinary().string());
   for (const std::string& arg : args) command += " " + ShellQuote(arg);
-  return RunShell(command + " </dev/null 2>&1");
+  return testing::RunShell(command + " </dev/null 2>&1");
 }
 
 // Trains with `processes` processes (1 = plain charlm, no mpirun) and requires success.
@@ -412,7 +399,7 @@ TEST_CASE("mpi: a batch that does not divide, or processes that disagree, stop t
   const std::string charlm = ShellQuote(testing::CharlmBinary().string());
   command += " " + charlm + " train --config lstm.json --set train.out_dir=mixed : -np 1 " + charlm +
              " train --config lstm.json --set train.out_dir=mixed --set train.seed=7 </dev/null 2>&1";
-  const testing::RunResult mixed = RunShell(command);
+  const testing::RunResult mixed = testing::RunShell(command);
   CHECK_MESSAGE(mixed.exit_code != 0, mixed.output);
   CHECK_MESSAGE(testing::ErrorLine(mixed).find("process 1 of 2 disagrees with process 0 on the config") !=
                     std::string::npos,
@@ -431,7 +418,7 @@ TEST_CASE("mpi: a batch that does not divide, or processes that disagree, stop t
   for (const std::string& arg : MpirunArgs(1)) hosts += " " + ShellQuote(arg);
   hosts += " -wdir host0 " + charlm + " train --config lstm.json --set train.out_dir=copies : -np 1 -wdir host1 " +
            charlm + " train --config lstm.json --set train.out_dir=copies </dev/null 2>&1";
-  const testing::RunResult copies = RunShell(hosts);
+  const testing::RunResult copies = testing::RunShell(hosts);
   CHECK_MESSAGE(copies.exit_code != 0, copies.output);
   CHECK_MESSAGE(testing::ErrorLine(copies).find("process 1 of 2 disagrees with process 0 on corpus file 'text.txt' "
                                                 "(the same size, other contents)") != std::string::npos,
@@ -440,7 +427,7 @@ TEST_CASE("mpi: a batch that does not divide, or processes that disagree, stop t
   // Process 1's copy missing: its error alone, and no "stopping" line from process 0, whom Open MPI's abort
   // ends with a SIGTERM.
   fs::remove(dir / "host1" / "text.txt");
-  const testing::RunResult missing = RunShell(hosts);
+  const testing::RunResult missing = testing::RunShell(hosts);
   CHECK_MESSAGE(missing.exit_code != 0, missing.output);
   CHECK_MESSAGE(testing::ErrorLine(missing).find("corpus file 'text.txt' does not exist") != std::string::npos,
                 missing.output);
