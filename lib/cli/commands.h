@@ -14,6 +14,7 @@
 #include "cli/registry.h"
 #include "parallel/train_job.h"
 #include "util/shell_quote.h"
+#include "parallel/workers.h"
 #include "generate/generate.h"
 #include "model/ngram.h"
 #include "text/corpus.h"
@@ -29,7 +30,16 @@ struct TrainCommand {
   std::string config;                  // --config FILE
   std::vector<std::string> overrides;  // --set KEY=VALUE
   std::string resume;                  // --resume CKPT
+  std::string corpus;                  // --corpus FILE: data.corpus (without --config: the built-in defaults)
+  std::optional<double> minutes;       // --minutes M: the whole run's time budget, final validation included
+  std::string out;                     // --out DIR: train.out_dir
 };
+
+// The config of a new run from --corpus/--config, --minutes, --out and --set, in this order of precedence (--set
+// last, so a user's assignment always wins). With --minutes and no --config, the model and schedule come from
+// the budget plan (lib/speed/budget_plan.h), which times candidates here; its reasons are logged. `workers`
+// (may be null) make every process of a job take rank 0's timings, so they all train the same model.
+Config ResolveNewRunConfig(const TrainCommand& command, Workers* workers);
 // Trains as `charlm train` does (under mpirun, as one process of the job); returns the exit code.
 int RunTrain(const TrainCommand& command, int* argc, char*** argv);
 

@@ -103,7 +103,13 @@ int RunTrain(const TrainCommand& command, int* argc, char*** argv) {
   const bool speaks = workers->rank() == 0;
   if (!speaks) spdlog::set_level(spdlog::level::off);
   SetStopAcknowledgement(speaks, workers->size() > 1);
-  const Config config = ResolveTrainConfig(command.config, command.overrides, command.resume);
+  if (!command.resume.empty() && (command.minutes || !command.corpus.empty())) {
+    throw UserError(std::string(command.minutes ? "--minutes" : "--corpus") +
+                    " starts a new run, and --resume " + command.resume +
+                    " continues one; to give a resumed run more time use --set train.max_minutes=M");
+  }
+  const Config config = command.resume.empty() ? ResolveNewRunConfig(command, workers.get())
+                                               : ResolveTrainConfig(command.config, command.overrides, command.resume);
   InstallStopHandlers();
   TrainEnvironment environment;
   environment.stop_requested = [] { return StopSignal() != 0; };
@@ -122,8 +128,14 @@ int RunTrain(const TrainCommand& command, int* argc, char*** argv) {
 }
 
 void RegisterTrain(CommandRegistry& registry) {
-  registry.Add("train", "Train a model from a JSON config; prints perplexity and samples", [](CommandBuilder& command) {
+  registry.Add("train", "Train a model on a text (for a time budget) or from a JSON config; prints perplexity and samples", [](CommandBuilder& command) {
     auto options = std::make_shared<TrainCommand>();
+    command.Text("--corpus", options->corpus, "UTF-8 text file to train on (data.corpus); without --config the "
+                 "built-in defaults, out_dir runs/<file's stem>", {.kind = OptionKind::kFile});
+    command.Number("--minutes", options->minutes, "time budget of the whole run, final validation included: "
+                   "picks the model for this machine and text (without --config) and anneals the learning rate "
+                   "over the time");
+    command.Text("--out", options->out, "folder for the run's files (train.out_dir)", {.kind = OptionKind::kFolder});
     command.Text("--config", options->config, "JSON config file (see docs/config.md)", {.kind = OptionKind::kFile});
     command.ConfigSettings(options->overrides, "override a config key: --set train.epochs=20 (repeatable)");
     command.Text("--resume", options->resume, "continue the run saved in this checkpoint (e.g. runs/x/last.ckpt)",

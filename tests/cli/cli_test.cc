@@ -75,7 +75,7 @@ TEST_CASE("cli: missing config file, a folder as config, no config at all") {
   CHECK_USER_ERROR(Run(dir, {"train", "--config", "nope.json"}), "config file \"nope.json\" not found");
   fs::create_directories(dir / "folder");
   CHECK_USER_ERROR(Run(dir, {"train", "--config", "folder"}), "config file \"folder\" is a directory");
-  CHECK_USER_ERROR(Run(dir, {"train"}), "train needs --config FILE (or --resume CKPT to continue a run)");
+  CHECK_USER_ERROR(Run(dir, {"train"}), "train needs a text: --corpus FILE (e.g. charlm train --corpus notes.txt --minutes 15), or --config FILE, or --resume CKPT");
 }
 
 TEST_CASE("cli: an unknown key is named with the nearest known key") {
