@@ -58,10 +58,12 @@ TrainEndLines EndOfTrainLines(const TrainOutcome& outcome, const Config& config,
   if (outcome.budget_reached) {
     // train.max_steps counts the whole run, so going on needs a higher one; train.max_minutes is per invocation.
     const bool steps = outcome.budget.starts_with("train.max_steps");
+    // The budget is stored in the checkpoint, so going on needs a new one (issue: a resumed run got 15 s more).
     lines.notices.push_back("charlm: stopped at " + outcome.budget + "; saved " + outcome.last_checkpoint +
                             ". Resume with: " + program + " train --resume " + ShellQuote(outcome.last_checkpoint) +
-                            (steps ? " --set train.max_steps=N (N above the steps taken, or 0 for no limit)" : ""));
-    return lines;
+                            (steps ? " --set train.max_steps=N (N above the steps taken, or 0 for no limit)"
+                                   : " --set train.max_minutes=M (M more minutes, or 0 for no limit)"));
+    // Then what a finished run says: a budget is how a `train --minutes` run ends, with a validated best model.
   }
   // Where the model went and what to do with it, as the last lines a new user sees: only files on disk are
   // named (a resumed run can lack best.ckpt, TrainOutcome), and the commands use the best model there is.

@@ -81,6 +81,7 @@ void Checkpointer::OnTrainBegin(TrainingRun& run) {
 
 void Checkpointer::OnCheckpoint(TrainingRun& run, const CheckpointPoint& point) {
   if (point.kind != CheckpointPoint::Kind::kEpochEnd) {
+    if (point.best) run.Save(run.best_checkpoint_path());
     run.Save(run.last_checkpoint_path());
     return;
   }

@@ -58,6 +58,8 @@ struct CheckpointPoint {
   enum class Kind { kEpochEnd, kSteps, kStop };  // kSteps: train.checkpoint_every_steps
   Kind kind = Kind::kEpochEnd;
   const EpochSummary* epoch = nullptr;  // kEpochEnd only
+  // kStop only: the validation a budget's end runs (Loop::Stopped) found the best model yet, so best.ckpt too.
+  bool best = false;
 };
 
 // Every method has an empty default; a handler overrides the points it cares about. The loop calls the handlers

@@ -238,12 +238,13 @@ class Loop {
 
   // Epoch ends score the whole validation split; step validations the first train.eval_max_chars characters.
   // The stop flag is polled after every chunk, so a signal does not wait for a long split: nullopt when it came.
-  std::optional<double> Validate(int epoch, bool epoch_end) {
+  std::optional<double> Validate(int epoch, bool epoch_end, bool whole_split = false) {
     EvalOptions eval_options;
     eval_options.streams = tc_.batch_size;
     eval_options.num_steps = tc_.num_steps;
     eval_options.row_threads = step_.row_thread_pool();
-    if (!epoch_end) eval_options.max_chars = tc_.eval_max_chars;  // 0 = all
+    whole_split = whole_split || epoch_end;
+    if (!whole_split) eval_options.max_chars = tc_.eval_max_chars;  // 0 = all
     eval_options.shard = options_.eval_shard;
     eval_options.shards = options_.eval_shards;
     eval_options.in_shard_order = options_.eval_in_shard_order;
@@ -262,13 +263,27 @@ class Loop {
     if (eval.result.cancelled) return std::nullopt;
     if (options_.reduce_eval) options_.reduce_eval(eval.result);
     eval.elapsed_s = run_.ElapsedSeconds();
+    if (whole_split) last_whole_validation_step_ = eval.step;
     for (auto& h : handlers_) h->OnEval(run_, eval);
     return eval.result.perplexity;
   }
 
-  // A stop before train.epochs: last.ckpt saved at the exact position, and why the run stopped.
+  // A stop before train.epochs: last.ckpt saved at the exact position, and why the run stopped. A budget's end
+  // scores the model it stops with on the whole validation split first (unless that step was just scored), so the
+  // steps since the last epoch end count, and best.ckpt is the best model there is: under a cosine schedule, often
+  // the last one. Its time is the budget's to keep (`train --minutes` does).
   TrainOutcome Stopped() {
-    CheckpointAt({CheckpointPoint::Kind::kStop, nullptr});
+    bool best = false;
+    if (run_.stop_reason() == StopReason::kBudget && !run_.val_ids().empty() &&
+        last_whole_validation_step_ != run_.progress().global_step) {
+      const std::optional<double> perplexity =
+          Validate(run_.progress().epochs_completed + 1, /*epoch_end=*/false, /*whole_split=*/true);
+      if (perplexity) {
+        best = run_.RecordScore(*perplexity);
+        outcome_.val_perplexity = perplexity;
+      }
+    }
+    CheckpointAt({CheckpointPoint::Kind::kStop, nullptr, best});
     if (run_.stop_reason() == StopReason::kBudget) {
       outcome_.budget_reached = true;
       outcome_.budget = run_.stop_detail();
@@ -306,6 +321,7 @@ class Loop {
   TrainOutcome outcome_;
   Clock::time_point started_;
   double last_log_elapsed_ = 0;  // run_.ElapsedSeconds() at the last progress line (or the loop's start)
+  std::int64_t last_whole_validation_step_ = -1;  // the global step the whole split was last scored at
 };
 
 }  // namespace

@@ -1,0 +1,96 @@
+// `train --corpus FILE --minutes M`: the plan's model and schedule, the budget's final validation, --out, the errors.
+#include <doctest/doctest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli_util.h"
+#include "test_util.h"
+
+namespace charlm {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::Run;
+using testing::RunResult;
+using testing::TempDir;
+
+std::vector<nlohmann::json> Rows(const fs::path& path) {
+  std::vector<nlohmann::json> rows;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) rows.push_back(nlohmann::json::parse(line));
+  return rows;
+}
+
+nlohmann::json ReadJson(const fs::path& path) {
+  std::ifstream in(path);
+  return nlohmann::json::parse(in);
+}
+
+TEST_CASE("budget cli: train --corpus FILE --minutes M picks a model, anneals over the time and validates at the end") {
+  TempDir dir;
+  testing::WriteFile(dir / "notes.txt", testing::WordText(400));  // ~17 k characters
+  const auto started = std::chrono::steady_clock::now();
+  const RunResult result = Run(dir, {"train", "--corpus", "notes.txt", "--minutes", "0.2", "--set", "train.threads=1",
+                                     "--set", "generate.every=0"});
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+  CHECK_MESSAGE(result.output.find("model: LSTM 2x") != std::string::npos, result.output);
+  CHECK(result.output.find("schedule: AdamW") != std::string::npos);
+  // Loose on purpose (sanitizer builds, a busy machine): the point is that the budget is the stop, not epochs.
+  CHECK_MESSAGE(wall < 0.2 * 60 * 2, wall);
+  const fs::path out = dir / "runs" / "notes";  // the corpus file's stem
+  REQUIRE(fs::is_regular_file(out / "best.ckpt"));
+  const nlohmann::json config = ReadJson(out / "config.json");
+  CHECK(config["model"]["tie_embeddings"] == true);
+  CHECK(config["model"]["locked_dropout"] == true);
+  CHECK(config["model"]["hidden_size"] == config["model"]["embedding_size"]);
+  CHECK(config["train"]["lr_schedule"]["name"] == "cosine");
+  CHECK(config["train"]["optimizer"]["name"] == "adamw");
+  CHECK(config["train"]["threads"] == 1);  // --set wins over the plan
+  CHECK(config["train"]["max_minutes"].get<double>() < 0.2);
+  // The last row is the budget's validation of the whole split, after the last epoch row's step.
+  const std::vector<nlohmann::json> rows = Rows(out / "metrics.jsonl");
+  REQUIRE(!rows.empty());
+  const auto val_split = static_cast<std::int64_t>(static_cast<double>(fs::file_size(dir / "notes.txt")) * 0.1);
+  const nlohmann::json& last = rows.back();
+  CHECK_MESSAGE(last["kind"] == "eval", last.dump());
+  CHECK(last["val_chars"].get<std::int64_t>() >= val_split - 1);  // every transition of the split
+  CHECK(last["step"].get<std::int64_t>() > 0);
+  CHECK(result.output.find("Resume with:") != std::string::npos);
+  CHECK(result.output.find("--set train.max_minutes=M") != std::string::npos);
+  CHECK(result.output.find("next: ") != std::string::npos);  // what a finished run says, too
+}
+
+TEST_CASE("budget cli: with --config, --minutes sets the schedule and the stop and keeps the config's model") {
+  TempDir dir;
+  testing::WriteTinyRun(dir);
+  const RunResult result = Run(dir, {"train", "--config", "tiny.json", "--minutes", "0.1", "--out", "timed"});
+  REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+  const nlohmann::json config = ReadJson(dir / "timed" / "config.json");
+  CHECK(config["model"]["cell"] == "gru");
+  CHECK(config["model"]["hidden_size"] == 8);
+  CHECK(config["train"]["lr_schedule"]["name"] == "cosine");
+  CHECK(config["train"]["max_minutes"].get<double>() > 0);
+  CHECK(config["train"]["max_minutes"].get<double>() < 0.1);
+  CHECK(fs::is_regular_file(dir / "timed" / "best.ckpt"));
+}
+
+TEST_CASE("budget cli: the errors name the value and the fix") {
+  TempDir dir;
+  testing::WriteTinyRun(dir);
+  CHECK_USER_ERROR(Run(dir, {"train", "--corpus", "text.txt", "--minutes", "0.01"}),
+                   "--minutes 0.01: expected a budget of 0.1 to 10080 minutes");
+  CHECK_USER_ERROR(Run(dir, {"train", "--corpus", "text.txt", "--minutes", "-5"}), "--minutes -5: expected");
+  CHECK_USER_ERROR(Run(dir, {"train", "--resume", "run/last.ckpt", "--minutes", "1"}),
+                   "--minutes starts a new run, and --resume run/last.ckpt continues one");
+  CHECK_USER_ERROR(Run(dir, {"train", "--corpus", "missing.txt", "--minutes", "1"}), "missing.txt");
+}
+
+}  // namespace
+}  // namespace charlm
