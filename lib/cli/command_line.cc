@@ -104,7 +104,9 @@ std::unique_ptr<Workers>& ProcessWorkers() {
 }
 
 void LogToStderr() {
-  spdlog::set_default_logger(spdlog::stderr_color_mt("stderr"));
+  // Idempotent: RunChosenCommand calls it for every command but train, and some commands again.
+  std::shared_ptr<spdlog::logger> logger = spdlog::get("stderr");
+  spdlog::set_default_logger(logger != nullptr ? logger : spdlog::stderr_color_mt("stderr"));
   spdlog::set_pattern("charlm: %l: %v");
 }
 
@@ -136,6 +138,9 @@ int RunChosenCommand(const CommandRegistry& registry, CommandContext& context) {
   spdlog::set_pattern("[%H:%M:%S] %v");
   try {
     const CommandSpec* chosen = registry.Chosen();
+    // Only `train`'s log is its output; every other command's stdout carries what was asked for (text, a table,
+    // JSON that must parse), so what it logs, warnings about the corpus included, goes to stderr.
+    if (chosen != nullptr && chosen->name != "train") LogToStderr();
     const int exit_code = chosen != nullptr && chosen->run ? chosen->run(context) : 0;
     ProcessWorkers().reset();  // MPI_Finalize here, not among the static destructors after main
     try {
