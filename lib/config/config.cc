@@ -90,14 +90,16 @@ void VisitFields(ModelConfig& c, V& v) {
 
 template <typename V>
 void VisitFields(OptimizerConfig& c, V& v) {
-  v("name", c.name, kAny, "update rule");
+  v("name", c.name, kAny, "update rule; `adamw` is Adam with decoupled weight decay (torch.optim.AdamW)");
   v("lr", c.lr, Above(0), "learning rate");
   v("momentum", c.momentum, kFromZeroBelowOne, "SGD momentum; 0 = plain SGD");
-  v("beta1", c.beta1, kFromZeroBelowOne, "Adam: decay of the first-moment average");
-  v("beta2", c.beta2, kFromZeroBelowOne, "Adam: decay of the second-moment average");
-  v("eps", c.eps, Above(0), "Adam and RMSprop: added to the denominator");
+  v("beta1", c.beta1, kFromZeroBelowOne, "Adam and AdamW: decay of the first-moment average");
+  v("beta2", c.beta2, kFromZeroBelowOne, "Adam and AdamW: decay of the second-moment average");
+  v("eps", c.eps, Above(0), "Adam, AdamW and RMSprop: added to the denominator");
   v("decay", c.decay, kFromZeroBelowOne, "RMSprop: moving-average factor rho of the squared gradients");
-  v("weight_decay", c.weight_decay, AtLeast(0), "L2 penalty added to the gradients");
+  v("weight_decay", c.weight_decay, AtLeast(0),
+    "L2 penalty added to the gradients; `adamw`: each step scales the weights and the embedding (not the biases) "
+    "by 1 - lr * weight_decay");
 }
 
 template <typename V>
