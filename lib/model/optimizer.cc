@@ -5,6 +5,7 @@
 #include <cassert>
 #include <cmath>
 #include <limits>
+#include <numbers>
 
 #include "ops/column_threads.h"
 
@@ -200,8 +201,25 @@ double ScheduledLearningRate(const OptimizerConfig& optimizer, const LrScheduleC
     case LrScheduleKind::kNone: return optimizer.lr;
     case LrScheduleKind::kStep: return optimizer.lr * std::pow(schedule.gamma, epoch / schedule.step_size);
     case LrScheduleKind::kExponential: return optimizer.lr * std::pow(schedule.gamma, epoch);
+    case LrScheduleKind::kCosine: return optimizer.lr;
   }
   return optimizer.lr;
+}
+
+double CosineLearningRate(const OptimizerConfig& optimizer, const LrScheduleConfig& schedule, std::int64_t step,
+                          double progress) {
+  const double p = std::clamp(progress, 0.0, 1.0);
+  const double cosine =
+      schedule.min_lr + (optimizer.lr - schedule.min_lr) * 0.5 * (1.0 + std::cos(std::numbers::pi * p));
+  if (step >= schedule.warmup_steps) return cosine;
+  const double warmup = optimizer.lr * static_cast<double>(step + 1) / static_cast<double>(schedule.warmup_steps);
+  return std::min(warmup, cosine);
+}
+
+double CosineProgressBySteps(std::int64_t step, std::int64_t warmup_steps, std::int64_t total_steps) {
+  if (step <= warmup_steps) return 0.0;
+  if (total_steps <= warmup_steps) return 1.0;
+  return static_cast<double>(step - warmup_steps) / static_cast<double>(total_steps - warmup_steps);
 }
 
 }  // namespace charlm

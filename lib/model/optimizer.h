@@ -71,7 +71,21 @@ float ClipScale(double norm, double max_norm);
 // Scales grads so their global L2 norm is at most max_norm (max_norm 0 = no clipping). Returns the norm before.
 double ClipGlobalNorm(std::span<float> grads, double max_norm);
 
-// The learning rate for a 0-based epoch under the schedule.
+// The learning rate for a 0-based epoch under the schedule; "cosine" is set per step (CosineLearningRate) and
+// gives the base learning rate here.
 double ScheduledLearningRate(const OptimizerConfig& optimizer, const LrScheduleConfig& schedule, int epoch);
+
+// "cosine"'s learning rate for the step with 0-based index `step` (the optimizer steps before it), W = warmup_steps:
+//   warm-up  lr * (step + 1) / W                                      (infinite from step W on: no cap)
+//   cosine   min_lr + (lr - min_lr) * (1 + cos(pi * progress)) / 2   progress clamped to [0, 1]
+//   result   the smaller of the two
+// By steps, progress = (step - W) / (total_steps - W): lr through the warm-up's last step, then down to min_lr at
+// total_steps (the step after the last; held there past it). By time, progress is the seconds trained over the
+// budget's, from the start: the warm-up's line then meets the cosine where it is, with no jump.
+double CosineLearningRate(const OptimizerConfig& optimizer, const LrScheduleConfig& schedule, std::int64_t step,
+                          double progress);
+
+// Cosine progress by steps: (step - W) / (total_steps - W), 0 during the warm-up and 1 when nothing is left after it.
+double CosineProgressBySteps(std::int64_t step, std::int64_t warmup_steps, std::int64_t total_steps);
 
 }  // namespace charlm

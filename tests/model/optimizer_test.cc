@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <numbers>
 #include <vector>
 
 #include "model/optimizer.h"
@@ -263,6 +264,60 @@ TEST_CASE("optimizer: adam still adds L2 to every gradient, biases included, whe
   const ParamTensor& kernel = layout.Get("output.w");
   CHECK(p_adamw[bias.offset] == 1.0f);
   CHECK(p_adamw[kernel.offset] == static_cast<float>(1 - 0.01 * 0.1));
+}
+
+TEST_CASE("optimizer: cosine schedule by steps: the warm-up, the midpoint, the end and the floor") {
+  OptimizerConfig opt;
+  opt.lr = 1.0;
+  LrScheduleConfig schedule;
+  schedule.name = LrScheduleKind::kCosine;
+  schedule.warmup_steps = 10;
+  schedule.min_lr = 0.1;
+  const std::int64_t total = 110;
+  auto at = [&](std::int64_t step) {
+    return CosineLearningRate(opt, schedule, step, CosineProgressBySteps(step, schedule.warmup_steps, total));
+  };
+  // Warm-up: lr / W at the first step, lr at the W-th, and the cosine starts from lr.
+  CHECK(at(0) == doctest::Approx(0.1));
+  CHECK(at(4) == doctest::Approx(0.5));
+  CHECK(at(9) == doctest::Approx(1.0));
+  CHECK(at(10) == doctest::Approx(1.0));
+  // Midpoint of the cosine (50 of its 100 steps): halfway between lr and min_lr.
+  CHECK(at(60) == doctest::Approx(0.55));
+  CHECK(at(35) == doctest::Approx(0.1 + 0.9 * 0.5 * (1 + std::cos(std::numbers::pi * 0.25))));
+  // The last step of the run is just above min_lr; the end reaches it and past it the floor holds.
+  CHECK(at(109) > 0.1);
+  CHECK(at(109) == doctest::Approx(0.1 + 0.9 * 0.5 * (1 + std::cos(std::numbers::pi * 0.99))));
+  CHECK(at(110) == doctest::Approx(0.1));
+  CHECK(at(500) == doctest::Approx(0.1));
+  for (std::int64_t step = 11; step < 110; ++step) CHECK(at(step) < at(step - 1));
+  // Without warm-up the first step takes lr; a run all warm-up never starts the cosine.
+  schedule.warmup_steps = 0;
+  CHECK(CosineLearningRate(opt, schedule, 0, CosineProgressBySteps(0, 0, total)) == 1.0);
+  CHECK(CosineProgressBySteps(3, 5, 5) == 0.0);
+  CHECK(CosineProgressBySteps(7, 5, 5) == 1.0);
+  // The per-epoch function gives the base rate for cosine (the loop sets it per step).
+  schedule.name = LrScheduleKind::kCosine;
+  CHECK(ScheduledLearningRate(opt, schedule, 3) == 1.0);
+}
+
+TEST_CASE("optimizer: cosine schedule by time: progress is the budget's share, the warm-up stays in steps") {
+  OptimizerConfig opt;
+  opt.lr = 2.0;
+  LrScheduleConfig schedule;
+  schedule.name = LrScheduleKind::kCosine;
+  schedule.min_lr = 0.0;
+  CHECK(CosineLearningRate(opt, schedule, 1000, 0.0) == 2.0);
+  CHECK(CosineLearningRate(opt, schedule, 1000, 0.5) == doctest::Approx(1.0));
+  CHECK(CosineLearningRate(opt, schedule, 1000, 1.0) == doctest::Approx(0.0));
+  CHECK(CosineLearningRate(opt, schedule, 1000, 1.7) == CosineLearningRate(opt, schedule, 1000, 1.0));
+  // Warm-up of 4 steps while the clock has already run a quarter: the line until it meets the cosine.
+  schedule.warmup_steps = 4;
+  const double cosine_at_quarter = 1.0 * (1 + std::cos(std::numbers::pi * 0.25));  // ~1.707
+  CHECK(CosineLearningRate(opt, schedule, 0, 0.25) == doctest::Approx(0.5));
+  CHECK(CosineLearningRate(opt, schedule, 2, 0.25) == doctest::Approx(1.5));
+  CHECK(CosineLearningRate(opt, schedule, 3, 0.25) == doctest::Approx(cosine_at_quarter));  // 2.0 capped
+  CHECK(CosineLearningRate(opt, schedule, 4, 0.25) == doctest::Approx(cosine_at_quarter));
 }
 
 }  // namespace
