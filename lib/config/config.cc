@@ -90,21 +90,29 @@ void VisitFields(ModelConfig& c, V& v) {
 
 template <typename V>
 void VisitFields(OptimizerConfig& c, V& v) {
-  v("name", c.name, kAny, "update rule");
+  v("name", c.name, kAny, "update rule; `adamw` is Adam with decoupled weight decay (torch.optim.AdamW)");
   v("lr", c.lr, Above(0), "learning rate");
   v("momentum", c.momentum, kFromZeroBelowOne, "SGD momentum; 0 = plain SGD");
-  v("beta1", c.beta1, kFromZeroBelowOne, "Adam: decay of the first-moment average");
-  v("beta2", c.beta2, kFromZeroBelowOne, "Adam: decay of the second-moment average");
-  v("eps", c.eps, Above(0), "Adam and RMSprop: added to the denominator");
+  v("beta1", c.beta1, kFromZeroBelowOne, "Adam and AdamW: decay of the first-moment average");
+  v("beta2", c.beta2, kFromZeroBelowOne, "Adam and AdamW: decay of the second-moment average");
+  v("eps", c.eps, Above(0), "Adam, AdamW and RMSprop: added to the denominator");
   v("decay", c.decay, kFromZeroBelowOne, "RMSprop: moving-average factor rho of the squared gradients");
-  v("weight_decay", c.weight_decay, AtLeast(0), "L2 penalty added to the gradients");
+  v("weight_decay", c.weight_decay, AtLeast(0),
+    "L2 penalty added to the gradients; `adamw`: each step scales the weights and the embedding (not the biases) "
+    "by 1 - lr * weight_decay");
 }
 
 template <typename V>
 void VisitFields(LrScheduleConfig& c, V& v) {
-  v("name", c.name, kAny, "learning-rate schedule over epochs");
+  v("name", c.name, kAny,
+    "learning-rate schedule: `step` and `exponential` per epoch, `cosine` per optimizer step (docs/config.md)");
   v("step_size", c.step_size, AtLeast(1), "step: epochs between decays");
   v("gamma", c.gamma, kAboveZeroToOne, "factor per step_size epochs (step) or per epoch (exponential)");
+  v("warmup_steps", c.warmup_steps, AtLeast(0),
+    "cosine: optimizer steps of linear warm-up from lr / warmup_steps to lr; 0 = none");
+  v("min_lr", c.min_lr, AtLeast(0),
+    "cosine: the learning rate it anneals to, at train.max_steps (or the last epoch's end) or, with "
+    "train.max_minutes, when the time runs out; at most train.optimizer.lr");
 }
 
 template <typename V>
@@ -721,6 +729,12 @@ void ValidateConfig(const Config& config) {
     throw UserError("train.log_every_seconds = " + Dumped(json(log_seconds)) +
                     " is out of range: expected -1 (the default: 30 when stdout is not a terminal) or a number >= 0; "
                     "set it to 0 for no progress lines or to the seconds between them, e.g. 30");
+  }
+  const double min_lr = config.train.lr_schedule.min_lr, lr = config.train.optimizer.lr;
+  if (min_lr > lr) {
+    throw UserError("train.lr_schedule.min_lr = " + Dumped(json(min_lr)) +
+                    " is out of range: expected at most train.optimizer.lr (" + Dumped(json(lr)) +
+                    ") so that the cosine schedule anneals down to it; lower train.lr_schedule.min_lr, e.g. to 0");
   }
   const double held_out = config.data.val_fraction + config.data.test_fraction;
   if (held_out >= 1.0) {

@@ -21,13 +21,15 @@ struct OptimizerConfig {
   double beta2 = 0.999;   // Adam only
   double eps = 1e-8;      // Adam and RMSprop
   double decay = 0.9;     // RMSprop's moving-average factor rho
-  double weight_decay = 0.0;
+  double weight_decay = 0.0;  // L2 on the gradients; AdamW: decoupled, weights only
 };
 
 struct LrScheduleConfig {
   LrScheduleKind name = LrScheduleKind::kNone;
   int step_size = 10;  // epochs between decays for "step"
   double gamma = 0.5;  // factor per step_size epochs ("step") or per epoch ("exponential")
+  std::int64_t warmup_steps = 0;  // "cosine": optimizer steps of linear warm-up
+  double min_lr = 0.0;            // "cosine": the floor it anneals to, <= train.optimizer.lr
 };
 
 struct DataConfig {

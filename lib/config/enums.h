@@ -15,8 +15,8 @@ enum class Activation { kTanh, kRelu };
 enum class InitScheme { kKeras, kPytorch, kD2l };
 enum class NewlinePolicy { kKeep, kSpace, kDrop };
 enum class SamplerKind { kRandom, kConsecutive };
-enum class OptimizerKind { kSgd, kAdam, kRmsprop };
-enum class LrScheduleKind { kNone, kStep, kExponential };
+enum class OptimizerKind { kSgd, kAdam, kRmsprop, kAdamw };
+enum class LrScheduleKind { kNone, kStep, kExponential, kCosine };
 // The matrix products' inputs: fp32, or bf16 with fp32 accumulation (everything else stays fp32 either way).
 // fp32: OpenBLAS sgemm, today's bits. bf16: bf16 inputs, fp32 accumulation (oneDNN, avx512_bf16 or AMX).
 // fp32_packed: fp32 throughout, the per-step recurrent products on w_h packed once per sequence by oneDNN
@@ -48,11 +48,11 @@ struct EnumNames<SamplerKind> {
 };
 template <>
 struct EnumNames<OptimizerKind> {
-  static constexpr std::array<std::string_view, 3> kNames{"sgd", "adam", "rmsprop"};
+  static constexpr std::array<std::string_view, 4> kNames{"sgd", "adam", "rmsprop", "adamw"};
 };
 template <>
 struct EnumNames<LrScheduleKind> {
-  static constexpr std::array<std::string_view, 3> kNames{"none", "step", "exponential"};
+  static constexpr std::array<std::string_view, 4> kNames{"none", "step", "exponential", "cosine"};
 };
 
 template <>

@@ -1,23 +1,83 @@
 // Optimizer updates, clipping and schedules: flat loops over the parameter buffer.
 #include "model/optimizer.h"
 
+#include <algorithm>
 #include <cassert>
 #include <cmath>
 #include <limits>
+#include <numbers>
 
 #include "ops/column_threads.h"
 
 namespace charlm {
 
-Optimizer::Optimizer(const OptimizerConfig& config, std::size_t num_params)
-    : config_(config), num_params_(num_params) {
-  std::size_t slots = 0;
-  switch (config.name) {
-    case OptimizerKind::kSgd: slots = config.momentum > 0 ? 1 : 0; break;
-    case OptimizerKind::kAdam: slots = 2; break;
-    case OptimizerKind::kRmsprop: slots = 1; break;
+namespace {
+
+bool IsDecayed(TensorKind kind) {
+  switch (kind) {
+    case TensorKind::kEmbedding:
+    case TensorKind::kInputKernel:
+    case TensorKind::kRecurrentKernel:
+    case TensorKind::kOutputKernel: return true;
+    case TensorKind::kBias:
+    case TensorKind::kRecurrentBias:
+    case TensorKind::kOutputBias: return false;
   }
-  state_.assign(slots * num_params, 0.0f);
+  return true;
+}
+
+std::size_t StateSlots(const OptimizerConfig& config) {
+  switch (config.name) {
+    case OptimizerKind::kSgd: return config.momentum > 0 ? 1 : 0;
+    case OptimizerKind::kAdam:
+    case OptimizerKind::kAdamw: return 2;
+    case OptimizerKind::kRmsprop: return 1;
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::vector<DecaySegment> DecaySegments(const ParamLayout& layout) {
+  std::vector<DecaySegment> segments;
+  for (const ParamTensor& tensor : layout.tensors()) {
+    if (tensor.size() == 0) continue;
+    const bool decayed = IsDecayed(tensor.kind);
+    const std::size_t end = tensor.offset + tensor.size();
+    if (!segments.empty() && segments.back().decayed == decayed && segments.back().end == tensor.offset) {
+      segments.back().end = end;
+    } else {
+      segments.push_back({tensor.offset, end, decayed});
+    }
+  }
+  return segments;
+}
+
+Optimizer::Optimizer(const OptimizerConfig& config, std::size_t num_params)
+    : config_(config), num_params_(num_params), segments_{{0, num_params, true}} {
+  state_.assign(StateSlots(config) * num_params, 0.0f);
+}
+
+Optimizer::Optimizer(const OptimizerConfig& config, const ParamLayout& layout)
+    : config_(config), num_params_(layout.total()), segments_(DecaySegments(layout)) {
+  state_.assign(StateSlots(config) * num_params_, 0.0f);
+}
+
+void Optimizer::AdamwRange(float* params, const float* grads, int begin, int end, float decay_factor, float step,
+                           float eps, float grad_scale) {
+  const float b1 = static_cast<float>(config_.beta1), b2 = static_cast<float>(config_.beta2);
+  // Raw restrict pointers so GCC vectorizes the loop, as Adam's.
+  float* __restrict p = params + begin;
+  const float* __restrict grad = grads + begin;
+  float* __restrict m = state_.data() + begin;
+  float* __restrict v = state_.data() + num_params_ + begin;
+  const int count = end - begin;
+  for (int k = 0; k < count; ++k) {
+    const float g = grad_scale * grad[k];
+    m[k] = b1 * m[k] + (1 - b1) * g;
+    v[k] = b2 * v[k] + (1 - b2) * g * g;
+    p[k] = decay_factor * p[k] - step * m[k] / (std::sqrt(v[k]) + eps);
+  }
 }
 
 void Optimizer::Step(std::span<float> params, std::span<const float> grads, double lr, float grad_scale,
@@ -73,6 +133,25 @@ void Optimizer::Step(std::span<float> params, std::span<const float> grads, doub
       });
       break;
     }
+    case OptimizerKind::kAdamw: {
+      const double t = static_cast<double>(steps_taken_);
+      // Adam's step size and epsilon with the bias corrections folded in; the decay is decoupled from them.
+      const float step = static_cast<float>(lr * std::sqrt(1.0 - std::pow(config_.beta2, t)) /
+                                            (1.0 - std::pow(config_.beta1, t)));
+      const float eps = static_cast<float>(config_.eps * std::sqrt(1.0 - std::pow(config_.beta2, t)));
+      const float decay_factor = static_cast<float>(1.0 - lr * config_.weight_decay);
+      split([&](int begin, int end) {
+        for (const DecaySegment& segment : segments_) {
+          const int from = std::max(begin, static_cast<int>(segment.begin));
+          const int to = std::min(end, static_cast<int>(segment.end));
+          if (from < to) {
+            AdamwRange(params.data(), grads.data(), from, to, segment.decayed ? decay_factor : 1.0f, step, eps,
+                       grad_scale);
+          }
+        }
+      });
+      break;
+    }
     case OptimizerKind::kRmsprop: {
       float* s = state_.data();
       const float rho = static_cast<float>(config_.decay), eps = static_cast<float>(config_.eps);
@@ -122,8 +201,25 @@ double ScheduledLearningRate(const OptimizerConfig& optimizer, const LrScheduleC
     case LrScheduleKind::kNone: return optimizer.lr;
     case LrScheduleKind::kStep: return optimizer.lr * std::pow(schedule.gamma, epoch / schedule.step_size);
     case LrScheduleKind::kExponential: return optimizer.lr * std::pow(schedule.gamma, epoch);
+    case LrScheduleKind::kCosine: return optimizer.lr;
   }
   return optimizer.lr;
+}
+
+double CosineLearningRate(const OptimizerConfig& optimizer, const LrScheduleConfig& schedule, std::int64_t step,
+                          double progress) {
+  const double p = std::clamp(progress, 0.0, 1.0);
+  const double cosine =
+      schedule.min_lr + (optimizer.lr - schedule.min_lr) * 0.5 * (1.0 + std::cos(std::numbers::pi * p));
+  if (step >= schedule.warmup_steps) return cosine;
+  const double warmup = optimizer.lr * static_cast<double>(step + 1) / static_cast<double>(schedule.warmup_steps);
+  return std::min(warmup, cosine);
+}
+
+double CosineProgressBySteps(std::int64_t step, std::int64_t warmup_steps, std::int64_t total_steps) {
+  if (step <= warmup_steps) return 0.0;
+  if (total_steps <= warmup_steps) return 1.0;
+  return static_cast<double>(step - warmup_steps) / static_cast<double>(total_steps - warmup_steps);
 }
 
 }  // namespace charlm

@@ -149,6 +149,13 @@ void AddDataParallelOptions(Workers& workers, LoopOptions& options) {
   options.agree_stop = [&workers](StopReason mine) {
     return static_cast<StopReason>(workers.Max(static_cast<int>(mine)));
   };
+  // Rank 0's clock alone drives a time-based schedule, as it does train.max_minutes: the others add zeros to its
+  // seconds, which leaves them exact, so every worker steps with the same learning rate.
+  options.agree_schedule_seconds = [&workers](double mine) {
+    std::array<double, 1> seconds{workers.rank() == 0 ? mine : 0.0};
+    workers.SumInPlace(seconds);
+    return seconds[0];
+  };
 }
 
 void CarriedStateGather::OnCheckpoint(TrainingRun& run, const CheckpointPoint& point) {

@@ -68,7 +68,8 @@ void CheckConfigsAgree(Workers& workers, const Config& config);
 inline constexpr const char* kConfigDiffers = "the config (its --config, --set or train.* keys differ)";
 UserError Disagreement(int rank, int size, const std::string& what);
 
-// The loop's validation shard and reduce and its agreed stop (the most pressing stop any worker asks for).
+// The loop's validation shard and reduce, its agreed stop (the most pressing stop any worker asks for) and the
+// time-based schedule's seconds (rank 0's).
 void AddDataParallelOptions(Workers& workers, LoopOptions& options);
 
 // Before a checkpoint that holds the carried state (a step checkpoint or a stop, consecutive sampler), gathers

@@ -47,7 +47,9 @@ double RemainingRunBatches(const TrainConfig& tc, const Progress& progress, int 
 // What an epoch sums over this process's steps, for its step events and its summary.
 struct EpochTally {
   int epoch = 0;  // 0-based
-  double lr = 0;
+  double lr = 0;                 // the epoch's learning rate; a per-step schedule's are summed below instead
+  double step_lr_sum = 0;        // per-step schedule: over this process's steps of the epoch
+  std::int64_t step_lr_count = 0;
   std::int64_t first_batch = 0;  // where the epoch starts in this run: a resumed one midway
   double step_seconds = 0;       // this epoch's training steps in this process
   double grad_norm_sum = 0;      // over the same steps
@@ -57,7 +59,9 @@ class Loop {
  public:
   Loop(TrainingRun& run, TrainStep& step, HandlerList& handlers, const LoopOptions& options)
       : run_(run), step_(step), handlers_(handlers), options_(options), tc_(run.config().train),
-        tokens_per_batch_(static_cast<std::int64_t>(tc_.batch_size) * tc_.num_steps) {}
+        tokens_per_batch_(static_cast<std::int64_t>(tc_.batch_size) * tc_.num_steps),
+        per_step_lr_(tc_.lr_schedule.name == LrScheduleKind::kCosine),
+        lr_by_time_(per_step_lr_ && tc_.max_minutes > 0) {}
 
   TrainOutcome Run() {
     Begin();
@@ -101,7 +105,11 @@ class Loop {
       for (auto& h : handlers_) h->OnActivity(run_, activity);
     });
     started_ = Clock::now();
+    schedule_clock_start_ = ScheduleClockNow();
     last_log_elapsed_ = run_.ElapsedSeconds();
+    // The run's length in steps, for the cosine by steps: max_steps when it comes before the last epoch's end.
+    schedule_total_steps_ = static_cast<std::int64_t>(tc_.epochs) * run_.sampler().num_batches();
+    if (tc_.max_steps > 0) schedule_total_steps_ = std::min(schedule_total_steps_, tc_.max_steps);
     for (auto& h : handlers_) h->OnTrainBegin(run_);
   }
 
@@ -121,23 +129,49 @@ class Loop {
     return tally;
   }
 
+  double ScheduleClockNow() const {
+    return options_.schedule_clock ? options_.schedule_clock()
+                                   : std::chrono::duration<double>(Clock::now().time_since_epoch()).count();
+  }
+
+  // The seconds the time-based cosine has run: the resumed checkpoint's, then this loop's, as every process agrees.
+  double ScheduleSeconds(bool agreed) const {
+    const double mine = run_.ElapsedBeforeResume() + (ScheduleClockNow() - schedule_clock_start_);
+    return agreed && options_.agree_schedule_seconds ? options_.agree_schedule_seconds(mine) : mine;
+  }
+
+  // The per-step schedule's learning rate for the next step (global_step steps done). `agreed`: every process calls
+  // this at the same point, so the time-based progress may be shared.
+  double CosineRate(bool agreed) const {
+    const std::int64_t step = run_.progress().global_step;
+    const double progress =
+        lr_by_time_ ? ScheduleSeconds(agreed) / (tc_.max_minutes * 60)
+                    : CosineProgressBySteps(step, tc_.lr_schedule.warmup_steps, schedule_total_steps_);
+    return CosineLearningRate(tc_.optimizer, tc_.lr_schedule, step, progress);
+  }
+
   // One optimizer step on `batch`, counted into the run's position and the epoch's tally.
   StepEvent TrainBatch(std::int64_t batch, EpochTally& tally) {
     Progress& progress = run_.progress();
     const auto step_start = Clock::now();
+    const double lr = per_step_lr_ ? CosineRate(true) : tally.lr;
     const std::uint64_t dropout_seed = MixSeed(MixSeed(tc_.seed, kDropoutStream), progress.global_step);
-    const StepResult result = step_.Run(run_.sampler(), batch, run_.state(), dropout_seed, tally.lr);
-    if (!result.applied) ThrowDiverged(run_, result, tally.epoch + 1, batch + 1, tally.lr);
+    const StepResult result = step_.Run(run_.sampler(), batch, run_.state(), dropout_seed, lr);
+    if (!result.applied) ThrowDiverged(run_, result, tally.epoch + 1, batch + 1, lr);
+    if (per_step_lr_) {
+      tally.step_lr_sum += lr;
+      ++tally.step_lr_count;
+    }
     ++progress.global_step;
     progress.partial_loss_sum += static_cast<double>(result.loss) * static_cast<double>(tokens_per_batch_);
     progress.partial_tokens += tokens_per_batch_;
     progress.next_batch = batch + 1;
     tally.step_seconds += SecondsSince(step_start);
     tally.grad_norm_sum += result.grad_norm;
-    return MakeStepEvent(batch, result, tally);
+    return MakeStepEvent(batch, result, tally, lr);
   }
 
-  StepEvent MakeStepEvent(std::int64_t batch, const StepResult& result, const EpochTally& tally) const {
+  StepEvent MakeStepEvent(std::int64_t batch, const StepResult& result, const EpochTally& tally, double lr) const {
     const Progress& progress = run_.progress();
     const std::int64_t num_batches = run_.sampler().num_batches();
     StepEvent event;
@@ -147,7 +181,7 @@ class Loop {
     event.num_batches = num_batches;
     event.loss = result.loss;
     event.running_loss = progress.partial_loss_sum / static_cast<double>(progress.partial_tokens);
-    event.learning_rate = tally.lr;
+    event.learning_rate = lr;
     event.grad_norm = result.grad_norm;
     const double batches_done = static_cast<double>(batch + 1 - tally.first_batch);
     const double seconds_per_batch = tally.step_seconds / batches_done;
@@ -195,6 +229,11 @@ class Loop {
     summary.train_perplexity = std::exp(progress.partial_loss_sum /
                                         static_cast<double>(std::max<std::int64_t>(progress.partial_tokens, 1)));
     summary.learning_rate = tally.lr;
+    if (per_step_lr_) {
+      // The mean over the epoch's steps; an epoch resumed with no step left reports the rate of the step to come.
+      summary.learning_rate = tally.step_lr_count > 0 ? tally.step_lr_sum / static_cast<double>(tally.step_lr_count)
+                                                      : CosineRate(false);
+    }
     summary.tokens_per_s = tally.step_seconds > 0 ? static_cast<double>(epoch_tokens) / tally.step_seconds : 0.0;
     summary.grad_norm =
         num_batches > tally.first_batch ? tally.grad_norm_sum / static_cast<double>(num_batches - tally.first_batch)
@@ -319,7 +358,11 @@ class Loop {
   const TrainConfig& tc_;
   const std::int64_t tokens_per_batch_;  // train.batch_size * train.num_steps
   TrainOutcome outcome_;
+  const bool per_step_lr_;  // "cosine": the learning rate is set before each step, not once per epoch
+  const bool lr_by_time_;   // ... and its progress is the run's seconds over train.max_minutes
   Clock::time_point started_;
+  double schedule_clock_start_ = 0;        // ScheduleClockNow() when this loop began
+  std::int64_t schedule_total_steps_ = 0;  // the cosine by steps anneals over these
   double last_log_elapsed_ = 0;  // run_.ElapsedSeconds() at the last progress line (or the loop's start)
   std::int64_t last_whole_validation_step_ = -1;  // the global step the whole split was last scored at
 };

@@ -17,10 +17,19 @@ struct LoopOptions {
   std::function<void(EvalResult&)> reduce_eval;     // sums the shards' validation results
   std::function<void(std::size_t, const EvalOptions::ShardTurn&)> eval_in_shard_order;  // EvalOptions::in_shard_order
   std::function<StopReason(StopReason)> agree_stop;  // after every step: the stop every process takes
+  // Before every step of a time-based cosine schedule: the seconds every process anneals by (rank 0's), given this
+  // process's own.
+  std::function<double(double)> agree_schedule_seconds;
+  // The time-based cosine schedule's clock, in seconds from any fixed origin; empty = std::chrono::steady_clock.
+  // Tests give a fake one so that they need not sleep.
+  std::function<double()> schedule_clock;
 };
 
 // Runs `run` from its position to train.epochs, an early stop, a budget or a stop request (the run then saves
 // last.ckpt through the handlers' stop checkpoint and returns with `interrupted` or `budget_reached`).
+// The learning rate is train.lr_schedule's: per epoch for "none", "step" and "exponential", per step for "cosine"
+// (CosineLearningRate), by steps or, with train.max_minutes, by the run's seconds (the resumed checkpoint's
+// elapsed_seconds plus this loop's) over the budget's.
 // Points after each step, in order: OnStep, a step validation, a log point, the stop (stop_requested polled, then
 // agree_stop; a stop saves last.ckpt and returns), a step checkpoint (only when the run goes on).
 TrainOutcome RunTrainingLoop(TrainingRun& run, TrainStep& step, HandlerList& handlers, const LoopOptions& options);

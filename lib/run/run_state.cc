@@ -220,7 +220,7 @@ TrainingRun::TrainingRun(const Config& config, const std::string& resume_path, S
       sampler_(data_.TrainHeld(), data_.train_begin, data_.train_chars(), config_.train.sampler, config_.train.batch_size, config_.train.num_steps,
                config_.train.random_offset, config_.train.seed),
       model_(CheckedModelSpec(config_, data_)),
-      optimizer_(config_.train.optimizer, model_.params().size()),
+      optimizer_(config_.train.optimizer, model_.layout()),
       state_(model_.MakeState(shard_.count)) {
   assert(shard_.first >= 0 && shard_.count > 0 && shard_.first + shard_.count <= config_.train.batch_size);
   const TrainConfig& tc = config_.train;

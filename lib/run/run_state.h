@@ -97,6 +97,8 @@ class TrainingRun {
 
   // Seconds of training in this run so far, including the time before the resumed checkpoint.
   double ElapsedSeconds() const;
+  // The resumed checkpoint's elapsed_seconds (0 for a fresh run): where the time-based cosine schedule goes on.
+  double ElapsedBeforeResume() const { return elapsed_before_; }
 
   // Updates the best score (lower is better) and the count since the best; true when `score` is a new best.
   bool RecordScore(double score);

@@ -60,6 +60,7 @@ const std::set<std::string> kDocumentedKeys = {
     "train.optimizer.name", "train.optimizer.lr", "train.optimizer.momentum", "train.optimizer.beta1",
     "train.optimizer.beta2", "train.optimizer.eps", "train.optimizer.decay", "train.optimizer.weight_decay",
     "train.lr_schedule.name", "train.lr_schedule.step_size", "train.lr_schedule.gamma",
+    "train.lr_schedule.warmup_steps", "train.lr_schedule.min_lr",
     "train.clip_norm", "train.seed", "train.threads", "train.precision", "train.eval_every", "train.checkpoint_every",
     "train.out_dir", "train.patience", "train.checkpoint_every_steps", "train.eval_every_steps",
     "train.eval_max_chars", "train.log_every_seconds", "train.max_steps", "train.max_minutes", "train.report",
@@ -114,6 +115,8 @@ Config EveryFieldChanged() {
   c.train.lr_schedule.name = LrScheduleKind::kStep;
   c.train.lr_schedule.step_size = 4;
   c.train.lr_schedule.gamma = 0.75;
+  c.train.lr_schedule.warmup_steps = 9000000000;
+  c.train.lr_schedule.min_lr = 0.0625;
   c.train.clip_norm = 0.5;
   c.train.seed = 18446744073709551615ULL;
   c.train.threads = 2;
@@ -198,6 +201,8 @@ TEST_CASE("config: a config with every field changed reads back field by field")
   CHECK(back.train.lr_schedule.name == LrScheduleKind::kStep);
   CHECK(back.train.lr_schedule.step_size == 4);
   CHECK(back.train.lr_schedule.gamma == 0.75);
+  CHECK(back.train.lr_schedule.warmup_steps == 9000000000);
+  CHECK(back.train.lr_schedule.min_lr == 0.0625);
   CHECK(back.train.clip_norm == 0.5);
   CHECK(back.train.seed == 18446744073709551615ULL);
   CHECK(back.train.threads == 2);
@@ -403,6 +408,14 @@ TEST_CASE("config: validation names the key, the value and the expected range") 
       {[](Config& c) { c.train.lr_schedule.gamma = 0; },
        "train.lr_schedule.gamma = 0.0 is out of range: expected a number in (0, 1]"},
       {[](Config& c) { c.train.lr_schedule.gamma = 1.5; }, "train.lr_schedule.gamma = 1.5 is out of range"},
+      {[](Config& c) { c.train.lr_schedule.warmup_steps = -1; },
+       "train.lr_schedule.warmup_steps = -1 is out of range: expected an integer >= 0; set it within that range, e.g. "
+       "the default 0"},
+      {[](Config& c) { c.train.lr_schedule.min_lr = -1e-4; },
+       "train.lr_schedule.min_lr = -0.0001 is out of range: expected a number >= 0"},
+      {[](Config& c) { c.train.lr_schedule.min_lr = 0.01; },
+       "train.lr_schedule.min_lr = 0.01 is out of range: expected at most train.optimizer.lr (0.002) so that the "
+       "cosine schedule anneals down to it; lower train.lr_schedule.min_lr, e.g. to 0"},
       {[](Config& c) { c.train.clip_norm = -1; }, "train.clip_norm = -1.0 is out of range: expected a number >= 0"},
       {[](Config& c) { c.train.threads = -1; }, "train.threads = -1 is out of range: expected an integer in [0, 256]"},
       {[](Config& c) { c.train.eval_every = 0; }, "train.eval_every = 0 is out of range: expected an integer >= 1"},

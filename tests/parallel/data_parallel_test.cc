@@ -222,6 +222,42 @@ TEST_CASE("data parallel: rank r trains the r-th block of B/N streams, and a bat
   CHECK(ShardOf(*SingleProcess(), 4096, 8192).count == 4096);
 }
 
+// A worker of a two-process job whose other worker adds `other` to every sum of doubles.
+class PairedWorkers final : public Workers {
+ public:
+  PairedWorkers(int rank, double other) : rank_(rank), other_(other) {}
+  int rank() const override { return rank_; }
+  int size() const override { return 2; }
+  int local_size() const override { return 2; }
+  void SumInPlace(std::span<float>) override {}
+  void SumInPlace(std::span<double> values) override {
+    for (double& value : values) value += other_;
+  }
+  void StartSum(std::span<float>) override {}
+  void PollSums() override {}
+  void FinishSums() override {}
+  int Max(int value) override { return value; }
+  void AllGather(std::span<const float>, std::span<float>) override {}
+  void AllGather(std::span<const std::uint64_t>, std::span<std::uint64_t>) override {}
+  [[noreturn]] void Abort(int) override { throw std::logic_error("abort"); }
+
+ private:
+  int rank_;
+  double other_;
+};
+
+TEST_CASE("data parallel: every worker anneals a time-based schedule by rank 0's seconds, exactly") {
+  // Rank 0 has trained 12.345 s by its clock, rank 1 13.5 s by its own: both take 12.345, bit for bit.
+  const double rank0_seconds = 12.345, rank1_seconds = 13.5;
+  PairedWorkers rank0(0, /*rank 1 adds*/ 0.0), rank1(1, /*rank 0 adds*/ rank0_seconds);
+  LoopOptions options0, options1;
+  AddDataParallelOptions(rank0, options0);
+  AddDataParallelOptions(rank1, options1);
+  REQUIRE(options0.agree_schedule_seconds);
+  CHECK(options0.agree_schedule_seconds(rank0_seconds) == rank0_seconds);
+  CHECK(options1.agree_schedule_seconds(rank1_seconds) == rank0_seconds);
+}
+
 // A worker that records which parts of the buffer each sum covers, in call order, and when Backward's time steps
 // came; its sums double everything, as a job of two identical workers would.
 class RecordingWorkers final : public Workers {

@@ -223,6 +223,37 @@ TEST_CASE("mpi: 2 and 3 processes train the model 1 process trains: weights afte
   }
 }
 
+TEST_CASE("mpi: with AdamW and a cosine schedule, 2 processes train what 1 trains, and by time they agree") {
+  if (MpiMissing("mpi cosine schedule test")) return;
+  testing::TempDir dir;
+  WriteConfigs(dir);
+  const std::vector<std::string> cosine = {"train", "--config", "lstm.json", "--set", "train.optimizer.name=adamw",
+                                           "--set", "train.optimizer.weight_decay=0.1", "--set",
+                                           "train.lr_schedule.name=cosine", "--set", "train.lr_schedule.warmup_steps=4",
+                                           "--set", "train.lr_schedule.min_lr=0.0001"};
+  auto with = [&](std::vector<std::string> more) {
+    std::vector<std::string> args = cosine;
+    args.insert(args.end(), more.begin(), more.end());
+    return args;
+  };
+  // By steps: the rate depends on the step alone, so the epochs' mean rates are equal and the weights close.
+  for (const int n : {1, 2}) {
+    Train(dir, n, with({"--set", "train.max_steps=10", "--set", "train.out_dir=steps" + std::to_string(n)}));
+    Train(dir, n, with({"--set", "train.out_dir=epochs" + std::to_string(n)}));
+  }
+  CheckSameWeights(dir / "steps1" / "last.ckpt", dir / "steps2" / "last.ckpt", 1e-5);
+  const auto one = EpochRows(dir / "epochs1"), two = EpochRows(dir / "epochs2");
+  REQUIRE(one.size() == 2);
+  REQUIRE(two.size() == 2);
+  for (std::size_t epoch = 0; epoch < 2; ++epoch) CHECK(one[epoch].at("learning_rate") == two[epoch].at("learning_rate"));
+  CHECK(one[1].at("learning_rate").get<double>() < one[0].at("learning_rate").get<double>());
+  // By time: every step shares rank 0's seconds (a collective every process must join, or the job would hang),
+  // and the budget stops the job as one.
+  const testing::RunResult timed = Train(dir, 2, with({"--set", "train.epochs=100000", "--set", "train.max_minutes=0.02",
+                                                       "--set", "train.out_dir=timed"}));
+  CHECK_MESSAGE(timed.output.find("stopped at train.max_minutes 0.02") != std::string::npos, timed.output);
+}
+
 TEST_CASE("mpi: validation whose warm-ups do not settle re-runs across processes and gives one process's figure") {
   if (MpiMissing("mpi unsettled validation test")) return;
   REQUIRE_MESSAGE(fs::exists(testing::LyricsPath()), "the lyrics are copied into corpus/ by scripts/setup.sh");

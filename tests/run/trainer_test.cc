@@ -159,6 +159,41 @@ TEST_CASE("trainer: resuming gives bit-identical weights to an uninterrupted run
   CheckResumeEqualsUninterrupted(c, dir);
 }
 
+// The cosine by steps anneals over train.epochs' steps, so the split is made by stop requests, not by a shorter
+// first run (whose schedule would be another).
+TEST_CASE("trainer: resuming a cosine schedule by steps with AdamW gives the uninterrupted run's bits") {
+  testing::TempDir dir;
+  Config c = TinyConfig(dir, "whole");
+  c.train.optimizer.name = OptimizerKind::kAdamw;
+  c.train.optimizer.weight_decay = 0.1;
+  c.train.lr_schedule.name = LrScheduleKind::kCosine;
+  c.train.lr_schedule.warmup_steps = 10;
+  c.train.lr_schedule.min_lr = 0.001;
+  Train(c, "", {});
+  const CheckpointData whole = LoadCheckpoint((dir / "whole" / "last.ckpt").string());
+  const auto whole_metrics = ReadMetrics(dir / "whole");
+  REQUIRE(whole_metrics.size() == 3);
+  for (const int stop_at : {7, 100}) {  // in the warm-up; in a later epoch
+    CAPTURE(stop_at);
+    Config part = c;
+    part.train.out_dir = (dir / ("stopped" + std::to_string(stop_at))).string();
+    int polls = 0;
+    TrainEnvironment hooks;
+    hooks.stop_requested = [&] { return ++polls == stop_at; };
+    REQUIRE(Train(part, "", hooks).interrupted);
+    const std::string last = (fs::path(part.train.out_dir) / "last.ckpt").string();
+    Train(part, last, {});
+    const CheckpointData resumed = LoadCheckpoint(last);
+    CHECK(resumed.params == whole.params);
+    CHECK(resumed.optimizer_state == whole.optimizer_state);
+    const auto metrics = ReadMetrics(part.train.out_dir);
+    REQUIRE(metrics.size() == 3);
+    for (int k = 0; k < 3; ++k) CHECK(metrics[k]["train_perplexity"] == whole_metrics[k]["train_perplexity"]);
+  }
+  // The rate annealed: the last epoch's mean is far below the first's.
+  CHECK(whole_metrics[2]["learning_rate"].get<double>() < 0.5 * whole_metrics[0]["learning_rate"].get<double>());
+}
+
 // Everything a checkpoint holds except the wall-clock time it records, which no two runs share.
 void CheckSameCheckpoint(const fs::path& a_path, const fs::path& b_path) {
   CheckpointData a = LoadCheckpoint(a_path.string()), b = LoadCheckpoint(b_path.string());
