@@ -104,6 +104,10 @@ std::vector<Case> GradientCases() {
     tied.weight_drop = 0.4;
     tied.embedding_dropout = 0.3;
     cases.push_back({name + " with every AWD-LSTM regularizer and tied embeddings", tied});
+    if (cell == CellKind::kGru) {  // the book's GRU reads w_h in two slices: both through weight_drop's mask
+      tied.reset_after = false;
+      cases.push_back({name + "(reset_before) with every AWD-LSTM regularizer and tied embeddings", tied});
+    }
   }
   return cases;
 }
