@@ -83,6 +83,14 @@ void VisitFields(ModelConfig& c, V& v) {
   v("embedding_size", c.embedding_size, AtLeast(0), "width of the learned character embedding; 0 = one-hot input");
   v("dropout", c.dropout, kFromZeroBelowOne, "dropout on the inputs of each layer and before the output layer");
   v("recurrent_dropout", c.recurrent_dropout, kFromZeroBelowOne, "dropout on the hidden state fed back each step");
+  v("locked_dropout", c.locked_dropout, kAny,
+    "`dropout` as locked (variational) dropout: one mask per sequence, the same at every time step (AWD-LSTM)");
+  v("weight_drop", c.weight_drop, kFromZeroBelowOne,
+    "DropConnect on each recurrent layer's w_h: one mask per training step, shared by all sequences (AWD-LSTM)");
+  v("embedding_dropout", c.embedding_dropout, kFromZeroBelowOne,
+    "drop whole characters from the input: one mask over the vocabulary per training step (AWD-LSTM)");
+  v("tie_embeddings", c.tie_embeddings, kAny,
+    "the output layer uses the input embedding transposed (no output.w); needs embedding_size == hidden_size");
   v("activation", c.activation, kAny, "nonlinearity of the plain RNN cell");
   v("reset_after", c.reset_after, kAny, "GRU: apply the reset gate after the hidden matmul; false = the book's form");
   v("init", c.init, kAny, "weight initialization scheme");
@@ -735,6 +743,13 @@ void ValidateConfig(const Config& config) {
     throw UserError("train.lr_schedule.min_lr = " + Dumped(json(min_lr)) +
                     " is out of range: expected at most train.optimizer.lr (" + Dumped(json(lr)) +
                     ") so that the cosine schedule anneals down to it; lower train.lr_schedule.min_lr, e.g. to 0");
+  }
+  const ModelConfig& model = config.model;
+  if (model.tie_embeddings && model.embedding_size != model.hidden_size) {
+    throw UserError("model.tie_embeddings = true needs model.embedding_size == model.hidden_size, got " +
+                    std::to_string(model.embedding_size) + " and " + std::to_string(model.hidden_size) +
+                    ": set model.embedding_size to " + std::to_string(model.hidden_size) +
+                    ", or model.tie_embeddings to false");
   }
   const double held_out = config.data.val_fraction + config.data.test_fraction;
   if (held_out >= 1.0) {

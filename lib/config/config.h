@@ -48,6 +48,10 @@ struct ModelConfig {
   int embedding_size = 0;  // 0 = one-hot input
   double dropout = 0.0;
   double recurrent_dropout = 0.0;
+  bool locked_dropout = false;     // dropout's masks: one per sequence, the same at every step
+  double weight_drop = 0.0;        // DropConnect on each layer's w_h, one mask per training step
+  double embedding_dropout = 0.0;  // whole characters dropped, one (V) mask per training step
+  bool tie_embeddings = false;     // the output layer is the embedding transposed; embedding_size == hidden_size
   Activation activation = Activation::kTanh;  // plain RNN only
   bool reset_after = true;                    // GRU only; false = the book's form
   InitScheme init = InitScheme::kKeras;

@@ -24,6 +24,12 @@ void Transpose(const float* in, int rows, int cols, float* out) {
 
 std::string LayerName(std::string_view kind, int layer) { return "rnn." + std::string(kind) + "_l" + std::to_string(layer); }
 
+// Tied embeddings: PyTorch ties by sharing one Parameter between the two modules, so its state_dict names it twice;
+// a file saved with shared tensors removed (safetensors' save_model) may hold either name alone.
+bool TiedName(const ModelSpec& spec, const std::string& name) {
+  return spec.tie_embeddings && (name == "embedding.weight" || name == "output.weight");
+}
+
 }  // namespace
 
 void CheckTorchCompatible(const ModelSpec& spec) {
@@ -90,8 +96,13 @@ std::vector<SafetensorsTensor> ToTorchStateDict(const CharModel<float>& model) {
     }
     ++next;
   }
-  const ParamTensor& w_out = layout.Get("output.w");
-  Transpose(view("output.w"), w_out.rows, w_out.cols, out[next++].values.data());  // (V, H)
+  if (spec.tie_embeddings) {  // output.weight is the embedding (V, H == E) itself, as load_state_dict expects it
+    const ParamTensor& t = layout.Get("embedding");
+    std::copy_n(view("embedding"), t.size(), out[next++].values.data());
+  } else {
+    const ParamTensor& w_out = layout.Get("output.w");
+    Transpose(view("output.w"), w_out.rows, w_out.cols, out[next++].values.data());  // (V, H)
+  }
   std::copy_n(view("output.b"), layout.Get("output.b").size(), out[next++].values.data());
   assert(next == out.size());
   return out;
@@ -108,6 +119,10 @@ void CheckTorchStateDict(const SafetensorsView& file, std::string_view source, c
     expected_names.insert(tensor.name);
     const SafetensorsEntry* entry = file.Find(tensor.name);
     const std::string wanted = "F32 of shape " + FormatShape(tensor.shape);
+    if (entry == nullptr && TiedName(spec, tensor.name) &&
+        (file.Find("embedding.weight") != nullptr || file.Find("output.weight") != nullptr)) {
+      continue;  // the other name of the tied weight is there
+    }
     if (entry == nullptr) {
       throw UserError(src + ": tensor " + tensor.name + " is missing; it is expected as " + wanted + described + ": " +
                       std::string(kMatchFix));
@@ -146,7 +161,16 @@ void FromTorchStateDict(const SafetensorsView& file, std::string_view source, Ch
   };
   const ParamLayout& layout = model.layout();
   auto view = [&](const std::string& name) { return model.params().data() + layout.Get(name).offset; };
-  if (spec.embedding_size > 0) {
+  if (spec.tie_embeddings) {  // either name, or both holding the same values
+    const bool has_embedding = file.Find("embedding.weight") != nullptr, has_output = file.Find("output.weight") != nullptr;
+    const std::vector<float> values = read(has_embedding ? "embedding.weight" : "output.weight");
+    if (has_embedding && has_output && read("output.weight") != values) {
+      throw UserError(src + ": tensors embedding.weight and output.weight differ, but the config ties them "
+                      "(model.tie_embeddings true): save the model with output.weight = embedding.weight, or import "
+                      "it with model.tie_embeddings false");
+    }
+    std::copy(values.begin(), values.end(), view("embedding"));
+  } else if (spec.embedding_size > 0) {
     const std::vector<float> values = read("embedding.weight");
     std::copy(values.begin(), values.end(), view("embedding"));
   }
@@ -168,8 +192,10 @@ void FromTorchStateDict(const SafetensorsView& file, std::string_view source, Ch
       for (std::size_t i = 0; i < b_ih.size(); ++i) b[i] = b_hh[i] == 0.0f ? b_ih[i] : b_ih[i] + b_hh[i];
     }
   }
-  const ParamTensor& w_out = layout.Get("output.w");
-  Transpose(read("output.weight").data(), w_out.cols, w_out.rows, view("output.w"));  // (V, H) -> (H, V)
+  if (!spec.tie_embeddings) {  // tied: read with the embedding above
+    const ParamTensor& w_out = layout.Get("output.w");
+    Transpose(read("output.weight").data(), w_out.cols, w_out.rows, view("output.w"));  // (V, H) -> (H, V)
+  }
   const std::vector<float> b_out = read("output.bias");
   std::copy(b_out.begin(), b_out.end(), view("output.b"));
 }

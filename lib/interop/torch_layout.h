@@ -6,6 +6,8 @@
 //   rnn.weight_hh_l{k} (gH, H)          = layer{k}.w_h (H, gH) transposed
 //   rnn.bias_ih_l{k}, rnn.bias_hh_l{k}  = layer{k}.b and zeros; GRU (reset_after): layer{k}.b and layer{k}.b_h
 //   output.weight (V, H), output.bias   = output.w (H, V) transposed, output.b
+//     tied (model.tie_embeddings): output.weight = embedding (V, E == H), written under both names as PyTorch's
+//     shared Parameter is; read back from either name (both present: they must be equal)
 // Gate blocks keep their order: it is PyTorch's (LSTM i, f, g, o; GRU r, z, n).
 #pragma once
 

@@ -33,8 +33,9 @@ double ParameterCount(const ModelSpec& spec) {
   const double first_input = spec.embedding_size > 0 ? embedding : vocab;
   const double first_layer = gated * (first_input + hidden) + gated * biases;
   const double upper_layer = gated * (hidden + hidden) + gated * biases;
+  const double output_kernel = spec.tie_embeddings ? 0.0 : hidden * vocab;  // tied: the embedding serves
   return (spec.embedding_size > 0 ? vocab * embedding : 0.0) + first_layer + (layers - 1) * upper_layer +
-         hidden * vocab + vocab;
+         output_kernel + vocab;
 }
 
 double WorkspaceFloats(const ModelSpec& spec, double steps, double batch) {
@@ -47,7 +48,10 @@ double WorkspaceFloats(const ModelSpec& spec, double steps, double batch) {
   // The stack's top (MakeWorkspace): logits and probs (V each), the two gradient buffers (max(H, E) each), the
   // embedded rows and their mask (E each), output dropout (2H), token scale and row loss.
   const double top_row = 2 * vocab + 2 * std::max(hidden, embedding) + 2 * embedding + 2 * hidden + 2;
-  return rows * (spec.num_layers * per_layer_row + top_row);
+  // Not per row: weight_drop's mask and masked copy of each layer's w_h and one gradient of it (H x gH each), and
+  // embedding_dropout's (V) factors.
+  const double weight_drop = spec.weight_drop > 0 ? (2 * spec.num_layers + 1) * hidden * gated : 0.0;
+  return rows * (spec.num_layers * per_layer_row + top_row) + weight_drop + vocab;
 }
 
 ParamLayout::ParamLayout(const ModelSpec& spec) {
@@ -70,7 +74,8 @@ ParamLayout::ParamLayout(const ModelSpec& spec) {
     if (shape.has_recurrent_bias()) layer.b_h = add(prefix + "b_h", TensorKind::kRecurrentBias, 1, gh);
     layers_.push_back(layer);
   }
-  output_w_ = add("output.w", TensorKind::kOutputKernel, spec.hidden_size, spec.vocab_size);
+  // Tied: no output.w; the output layer reads the embedding transposed (OutputKernel).
+  if (!spec.tie_embeddings) output_w_ = add("output.w", TensorKind::kOutputKernel, spec.hidden_size, spec.vocab_size);
   output_b_ = add("output.b", TensorKind::kOutputBias, 1, spec.vocab_size);
 }
 
@@ -102,6 +107,7 @@ template <typename T>
 CharModel<T>::CharModel(const ModelSpec& spec)
     : spec_(spec), layout_(spec), params_(layout_.total(), T(0)), grads_(layout_.total() + kReduceTail, T(0)) {
   assert(spec.vocab_size > 0 && spec.hidden_size > 0 && spec.num_layers > 0);
+  assert(!spec.tie_embeddings || spec.embedding_size == spec.hidden_size);  // ValidateConfig says so to the user
 }
 
 template <typename T>
@@ -149,9 +155,17 @@ std::unique_ptr<Workspace<T>> CharModel<T>::MakeWorkspace(int max_steps, int max
     if (spec_.dropout > 0 && (l > 0 || e > 0)) ws->masks_l[l].resize(n * (l > 0 ? h : e));
     if (spec_.recurrent_dropout > 0) ws->rec_masks[l].resize(static_cast<std::size_t>(max_batch) * h);
   }
+  if (spec_.weight_drop > 0) {
+    const std::size_t kernel = static_cast<std::size_t>(h) * spec_.LayerShape(0).gates() * h;  // (H, gH)
+    ws->w_h_masks.assign(spec_.num_layers, std::vector<T>(kernel));
+    ws->w_h_dropped.assign(spec_.num_layers, std::vector<T>(kernel));
+    if (precision_ == Precision::kBf16) ws->w_h_dropped_bf16.assign(spec_.num_layers, std::vector<Bf16>(kernel));
+    ws->d_w_h_dropped.resize(kernel);
+  }
+  if (spec_.embedding_dropout > 0) ws->vocab_scale.resize(v);
   if (e > 0) ws->embedded.resize(n * e);
+  if (e == 0 && (spec_.dropout > 0 || spec_.embedding_dropout > 0)) ws->token_scale.resize(n);
   if (spec_.dropout > 0) {
-    ws->token_scale.resize(n);
     ws->output_in.resize(n * h);
     ws->output_mask.resize(n * h);
   }
@@ -193,18 +207,28 @@ const Bf16* CharModel<T>::Bf16Mirror(const Workspace<T>& ws, const T* param) con
 template <typename T>
 RecurrentParams<T> CharModel<T>::LayerParams(int l, const Workspace<T>& ws) const {
   const LayerTensors<std::span<const T>> layer = param_tensors().layer(l);
-  return {layer.w_x.data(),
-          layer.w_h.data(),
-          layer.b.data(),
-          layer.b_h.empty() ? nullptr : layer.b_h.data(),
-          Bf16Mirror(ws, layer.w_x.data()),
-          Bf16Mirror(ws, layer.w_h.data())};
+  RecurrentParams<T> params{layer.w_x.data(),
+                            layer.w_h.data(),
+                            layer.b.data(),
+                            layer.b_h.empty() ? nullptr : layer.b_h.data(),
+                            Bf16Mirror(ws, layer.w_x.data()),
+                            Bf16Mirror(ws, layer.w_h.data())};
+  if (WeightDropOn(ws)) {  // the layer reads the masked copy Forward made, in both passes
+    params.w_h = ws.w_h_dropped[l].data();
+    params.w_h_bf16 = ws.w_h_dropped_bf16.empty() ? nullptr : ws.w_h_dropped_bf16[l].data();
+  }
+  return params;
 }
 
 template <typename T>
 RecurrentGrads<T> CharModel<T>::LayerGrads(int l) {
   const LayerTensors<std::span<T>> layer = grad_tensors().layer(l);
   return {layer.w_x.data(), layer.w_h.data(), layer.b.data(), layer.b_h.empty() ? nullptr : layer.b_h.data()};
+}
+
+template <typename T>
+const T* CharModel<T>::OutputKernel() const {
+  return spec_.tie_embeddings ? param_tensors().embedding().data() : param_tensors().output_w().data();
 }
 
 template <typename T>
@@ -267,19 +291,51 @@ T ExpShiftedAndSum(const T* __restrict row, int v, T shift, T* __restrict p) {
 
 // Fills a (steps * batch, width) time-major mask with 0 or 1/(1-p) (inverted dropout, so evaluation needs no
 // rescaling). Row t * batch + b belongs to global stream first_stream + b, whose values come from its own Rng seeded
-// by (seed, purpose, stream): the masks do not depend on how the streams are split among processes.
+// by (seed, purpose, stream): the masks do not depend on how the streams are split among processes. `locked`
+// (variational dropout, model.locked_dropout): each stream draws one row and repeats it at every step.
 template <typename T>
 void FillDropoutMask(std::uint64_t seed, std::uint64_t purpose, double p, T* mask, int steps, int batch, int width,
-                     int first_stream) {
+                     int first_stream, bool locked = false) {
   const T keep_scale = static_cast<T>(1.0 / (1.0 - p));
   const auto w = static_cast<std::size_t>(width);
   for (int b = 0; b < batch; ++b) {
     Rng rng(MixSeed(MixSeed(seed, purpose), static_cast<std::uint64_t>(first_stream + b)));
+    const T* first_row = mask + static_cast<std::size_t>(b) * w;  // step 0's row of this stream
     for (int t = 0; t < steps; ++t) {
       T* row = mask + (static_cast<std::size_t>(t) * batch + b) * w;
+      if (locked && t > 0) {
+        std::copy_n(first_row, w, row);
+        continue;
+      }
       for (std::size_t k = 0; k < w; ++k) row[k] = rng.Uniform() < p ? T(0) : keep_scale;
     }
   }
+}
+
+// One-hot input under locked dropout: the input is a V-wide one-hot row whose locked mask is one (V) draw per
+// stream, of which only the hot entry matters; so token (t, b)'s factor is a pure function of (seed, purpose,
+// stream, token), the same at every step, with no (B, V) mask stored. Writes (steps * batch) factors.
+template <typename T>
+void FillLockedTokenScale(std::uint64_t seed, std::uint64_t purpose, double p, const int* tokens, T* scale, int steps,
+                          int batch, int first_stream) {
+  const T keep_scale = static_cast<T>(1.0 / (1.0 - p));
+  for (int t = 0; t < steps; ++t) {
+    for (int b = 0; b < batch; ++b) {
+      const std::size_t r = static_cast<std::size_t>(t) * batch + b;
+      const std::uint64_t stream_seed = MixSeed(MixSeed(seed, purpose), static_cast<std::uint64_t>(first_stream + b));
+      Rng rng(MixSeed(stream_seed, static_cast<std::uint64_t>(tokens[r])));
+      scale[r] = rng.Uniform() < p ? T(0) : keep_scale;
+    }
+  }
+}
+
+// Fills `count` factors 0 or 1/(1-p) from one Rng seeded by (seed, purpose) alone: the masks shared by every stream
+// and every process of a training step (weight_drop's on w_h, embedding_dropout's over the vocabulary).
+template <typename T>
+void FillSharedMask(std::uint64_t seed, std::uint64_t purpose, double p, T* mask, std::size_t count) {
+  const T keep_scale = static_cast<T>(1.0 / (1.0 - p));
+  Rng rng(MixSeed(seed, purpose));
+  for (std::size_t k = 0; k < count; ++k) mask[k] = rng.Uniform() < p ? T(0) : keep_scale;
 }
 
 }  // namespace
@@ -294,15 +350,22 @@ T CharModel<T>::Forward(Workspace<T>& ws, const int* inputs, const int* targets,
   ws.targets = targets;
   const bool dropout = mode.training && spec_.dropout > 0;
   const bool rec_dropout = mode.training && spec_.recurrent_dropout > 0;
+  const bool embedding_drop = mode.training && spec_.embedding_dropout > 0;
+  const bool locked = spec_.locked_dropout;
   ws.training = mode.training;
   ws.probs_kept = targets != nullptr && mode.keep_probs;
   // One purpose per mask, each drawn per stream (FillDropoutMask): input, layer l's input, layer l's recurrent
-  // mask, output.
+  // mask, output; then the masks shared by all streams (FillSharedMask): layer l's w_h, the vocabulary's.
   const std::uint64_t seed = mode.dropout_seed;
   const int first = mode.first_stream, layers = spec_.num_layers;
   const auto input_purpose = [](int l) { return static_cast<std::uint64_t>(l); };
   const auto recurrent_purpose = [layers](int l) { return static_cast<std::uint64_t>(layers + l); };
   const auto output_purpose = static_cast<std::uint64_t>(2 * layers);
+  const auto weight_drop_purpose = [layers](int l) { return static_cast<std::uint64_t>(2 * layers + 1 + l); };
+  const auto embedding_purpose = static_cast<std::uint64_t>(3 * layers + 1);
+  if (embedding_drop) {
+    FillSharedMask(seed, embedding_purpose, spec_.embedding_dropout, ws.vocab_scale.data(), ws.vocab_scale.size());
+  }
   const int n = steps * batch, h = spec_.hidden_size, e = spec_.embedding_size, v = spec_.vocab_size;
   const bool bf16 = precision_ == Precision::kBf16;
   assert(bf16 == !ws.params_bf16.empty());  // the workspace was made for this precision
@@ -347,16 +410,31 @@ T CharModel<T>::Forward(Workspace<T>& ws, const int* inputs, const int* targets,
                 ws.embedded.data() + static_cast<std::size_t>(r) * e);
     }
     if (dropout) {
-      FillDropoutMask(seed, input_purpose(0), spec_.dropout, ws.masks_l[0].data(), steps, batch, e, first);
+      FillDropoutMask(seed, input_purpose(0), spec_.dropout, ws.masks_l[0].data(), steps, batch, e, first, locked);
       for (std::size_t k = 0; k < static_cast<std::size_t>(n) * e; ++k) ws.embedded[k] *= ws.masks_l[0][k];
+    }
+    if (embedding_drop) {  // a dropped character's row is zero wherever it occurs
+      for (int r = 0; r < n; ++r) {
+        const T scale = ws.vocab_scale[inputs[r]];
+        T* row = ws.embedded.data() + static_cast<std::size_t>(r) * e;  // (E)
+        for (int j = 0; j < e; ++j) row[j] *= scale;
+      }
     }
     input.dense = ws.embedded.data();
   } else {
     input.tokens = inputs;
-    if (dropout) {
-      FillDropoutMask(seed, input_purpose(0), spec_.dropout, ws.token_scale.data(), steps, batch, 1, first);
-      input.token_scale = ws.token_scale.data();
+    T* token_scale = ws.token_scale.data();  // (T*B)
+    if (dropout && locked) {
+      FillLockedTokenScale(seed, input_purpose(0), spec_.dropout, inputs, token_scale, steps, batch, first);
+    } else if (dropout) {
+      FillDropoutMask(seed, input_purpose(0), spec_.dropout, token_scale, steps, batch, 1, first);
+    } else if (embedding_drop) {
+      std::fill_n(token_scale, n, T(1));
     }
+    if (embedding_drop) {
+      for (int r = 0; r < n; ++r) token_scale[r] *= ws.vocab_scale[inputs[r]];
+    }
+    if (dropout || embedding_drop) input.token_scale = token_scale;
   }
 
   for (int l = 0; l < spec_.num_layers; ++l) {
@@ -365,7 +443,7 @@ T CharModel<T>::Forward(Workspace<T>& ws, const int* inputs, const int* targets,
         const T* below = ws.layers[l - 1].hidden_sequence();
         T* in = ws.inputs_l[l].data();
         const std::size_t count = static_cast<std::size_t>(n) * h;
-        FillDropoutMask(seed, input_purpose(l), spec_.dropout, ws.masks_l[l].data(), steps, batch, h, first);
+        FillDropoutMask(seed, input_purpose(l), spec_.dropout, ws.masks_l[l].data(), steps, batch, h, first, locked);
         for (std::size_t k = 0; k < count; ++k) in[k] = below[k] * ws.masks_l[l][k];
       }
       input = RecurrentInput<T>{};
@@ -375,6 +453,17 @@ T CharModel<T>::Forward(Workspace<T>& ws, const int* inputs, const int* targets,
     if (rec_dropout) {
       FillDropoutMask(seed, recurrent_purpose(l), spec_.recurrent_dropout, ws.rec_masks[l].data(), 1, batch, h, first);
       rec_mask = ws.rec_masks[l].data();
+    }
+    if (WeightDropOn(ws)) {  // DropConnect: the layer runs on w_h * mask (LayerParams points it there)
+      const std::span<const T> w_h = weights.layer(l).w_h;  // (H, gH)
+      std::vector<T>& mask = ws.w_h_masks[l];               // (H, gH)
+      std::vector<T>& dropped = ws.w_h_dropped[l];          // (H, gH)
+      assert(mask.size() == w_h.size() && dropped.size() == w_h.size());
+      FillSharedMask(seed, weight_drop_purpose(l), spec_.weight_drop, mask.data(), mask.size());
+      for (std::size_t k = 0; k < w_h.size(); ++k) dropped[k] = w_h[k] * mask[k];
+      if constexpr (std::is_same_v<T, float>) {
+        if (bf16) ConvertToBf16(dropped.data(), dropped.size(), ws.w_h_dropped_bf16[l].data());
+      }
     }
     T* h_state = state.LayerH(l);
     T* c_state = state.LayerC(l);
@@ -386,17 +475,18 @@ T CharModel<T>::Forward(Workspace<T>& ws, const int* inputs, const int* targets,
   const T* top = ws.layers.back().hidden_sequence();  // (T*B, H)
   if (dropout) {
     const std::size_t count = static_cast<std::size_t>(n) * h;
-    FillDropoutMask(seed, output_purpose, spec_.dropout, ws.output_mask.data(), steps, batch, h, first);
+    FillDropoutMask(seed, output_purpose, spec_.dropout, ws.output_mask.data(), steps, batch, h, first, locked);
     for (std::size_t k = 0; k < count; ++k) ws.output_in[k] = top[k] * ws.output_mask[k];
     top = ws.output_in.data();
   }
-  const T* w_out = weights.output_w().data();  // (H, V)
+  const bool tied = spec_.tie_embeddings;
+  const T* w_out = OutputKernel();             // (H, V), or tied the embedding (V, H) read transposed
   const T* b_out = weights.output_b().data();  // (V)
   if constexpr (std::is_same_v<T, float>) {
     if (bf16) ConvertToBf16(top, static_cast<std::size_t>(n) * h, ws.output_in_bf16.data());
   }
   const Bf16* top_bf16 = bf16 ? ws.output_in_bf16.data() : nullptr;  // (T*B, H)
-  Product<T>(ws.threads, false, false, n, v, h, {top, top_bf16, h}, {w_out, Bf16Mirror(ws, w_out), v}, T(0),
+  Product<T>(ws.threads, false, tied, n, v, h, {top, top_bf16, h}, {w_out, Bf16Mirror(ws, w_out), tied ? h : v}, T(0),
              ws.logits.data(), v);  // + bias below
   PhaseTimer softmax_timer(ws.phase_times != nullptr ? &ws.phase_times->softmax : nullptr);
   T* row_loss = ws.row_loss.data();  // (T*B)
@@ -432,6 +522,8 @@ void CharModel<T>::Backward(Workspace<T>& ws, RecurrentState<T>* d_initial_state
   assert(ws.targets != nullptr && ws.probs_kept);
   const int n = ws.steps * ws.batch, h = spec_.hidden_size, e = spec_.embedding_size, v = spec_.vocab_size;
   const bool dropout = ws.training && spec_.dropout > 0;
+  const bool embedding_drop = ws.training && spec_.embedding_dropout > 0;
+  const bool tied = spec_.tie_embeddings;
 
   // dL/dlogits = (softmax - onehot) / (T*B): the loss is a mean over tokens.
   // The output bias gradient (column sums of dL/dlogits) is accumulated in the same pass.
@@ -459,13 +551,21 @@ void CharModel<T>::Backward(Workspace<T>& ws, RecurrentState<T>* d_initial_state
   const Operand<T> top{dropout ? ws.output_in.data() : ws.layers.back().hidden_sequence(),
                        bf16 ? ws.output_in_bf16.data() : nullptr, h};  // (T*B, H)
   const Operand<T> d_logits_op{d_logits, bf16 ? ws.d_logits_bf16.data() : nullptr, v};  // (T*B, V)
-  T* gw_out = grad_tensors().output_w().data();  // (H, V)
-  Product<T>(nullptr, true, false, h, v, n, top, d_logits_op, T(1), gw_out, v);  // null threads: exactly Gemm
-  if (listener != nullptr) listener->GradientsFinalFrom(layout_.output_w().offset);  // output.w, output.b
+  if (tied) {
+    // The output path's share of the embedding's gradient, (V, H) = dL/dlogits^T top; the input path's share is
+    // added at the end, so the embedding's gradient is final only then.
+    T* g_embedding = grad_tensors().embedding().data();  // (V, H)
+    Product<T>(nullptr, true, false, v, h, n, d_logits_op, top, T(1), g_embedding, h);  // null threads: exactly Gemm
+    if (listener != nullptr) listener->GradientsFinalFrom(layout_.output_b().offset);  // output.b
+  } else {
+    T* gw_out = grad_tensors().output_w().data();  // (H, V)
+    Product<T>(nullptr, true, false, h, v, n, top, d_logits_op, T(1), gw_out, v);  // null threads: exactly Gemm
+    if (listener != nullptr) listener->GradientsFinalFrom(layout_.output_w().offset);  // output.w, output.b
+  }
   T* d_top = ws.d_hidden_a.data();  // (T*B, H)
-  const T* w_out_fp32 = param_tensors().output_w().data();  // (H, V)
-  const Operand<T> w_out{w_out_fp32, Bf16Mirror(ws, w_out_fp32), v};
-  Product<T>(nullptr, false, true, n, h, v, d_logits_op, w_out, T(0), d_top, h);
+  const T* w_out_fp32 = OutputKernel();  // (H, V), or tied (V, H)
+  const Operand<T> w_out{w_out_fp32, Bf16Mirror(ws, w_out_fp32), tied ? h : v};
+  Product<T>(nullptr, false, !tied, n, h, v, d_logits_op, w_out, T(0), d_top, h);
   if (dropout) {
     for (std::size_t k = 0; k < static_cast<std::size_t>(n) * h; ++k) d_top[k] *= ws.output_mask[k];
   }
@@ -479,13 +579,23 @@ void CharModel<T>::Backward(Workspace<T>& ws, RecurrentState<T>* d_initial_state
       input.dense = ws.embedded.data();
     } else {
       input.tokens = ws.inputs;
-      input.token_scale = dropout ? ws.token_scale.data() : nullptr;
+      input.token_scale = dropout || embedding_drop ? ws.token_scale.data() : nullptr;
     }
     const bool needs_d_input = l > 0 || e > 0;
     T* d_h0 = d_initial_state != nullptr ? d_initial_state->LayerH(l) : nullptr;
     T* d_c0 = d_initial_state != nullptr ? d_initial_state->LayerC(l) : nullptr;
-    ws.layers[l].Backward(input, LayerParams(l, ws), d_top, LayerGrads(l), needs_d_input ? d_below : nullptr, d_h0, d_c0,
+    RecurrentGrads<T> grads = LayerGrads(l);
+    T* const g_w_h = grads.w_h;  // (H, gH)
+    if (WeightDropOn(ws)) {      // the layer's w_h gradient is that of the masked copy, taken through the mask below
+      std::fill(ws.d_w_h_dropped.begin(), ws.d_w_h_dropped.end(), T(0));
+      grads.w_h = ws.d_w_h_dropped.data();
+    }
+    ws.layers[l].Backward(input, LayerParams(l, ws), d_top, grads, needs_d_input ? d_below : nullptr, d_h0, d_c0,
                           listener);
+    if (WeightDropOn(ws)) {
+      const std::vector<T>& mask = ws.w_h_masks[l];  // (H, gH)
+      for (std::size_t k = 0; k < mask.size(); ++k) g_w_h[k] += ws.d_w_h_dropped[k] * mask[k];
+    }
     if (listener != nullptr) listener->GradientsFinalFrom(layout_.layer(l).w_x.offset);  // the layout's first of layer l
     if (!needs_d_input) break;
     const int width = l > 0 ? h : e;
@@ -497,7 +607,12 @@ void CharModel<T>::Backward(Workspace<T>& ws, RecurrentState<T>* d_initial_state
       for (int r = 0; r < n; ++r) {
         T* g_row = g_table + static_cast<std::size_t>(ws.inputs[r]) * e;
         const T* d_row = d_below + static_cast<std::size_t>(r) * e;
-        for (int j = 0; j < e; ++j) g_row[j] += d_row[j];
+        if (embedding_drop) {  // through the character's factor (0 for a dropped one)
+          const T scale = ws.vocab_scale[ws.inputs[r]];
+          for (int j = 0; j < e; ++j) g_row[j] += d_row[j] * scale;
+        } else {
+          for (int j = 0; j < e; ++j) g_row[j] += d_row[j];
+        }
       }
       if (listener != nullptr) listener->GradientsFinalFrom(layout_.embedding().offset);
     }

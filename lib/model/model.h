@@ -5,7 +5,8 @@
 //   embedding (V, E)                                  only when embedding_size > 0
 //   layer{l}.w_x (I_l, gH), layer{l}.w_h (H, gH), layer{l}.b (gH), layer{l}.b_h (gH, GRU reset_after only)
 //     I_0 = E, or V for one-hot input (its rows are gathered, never multiplied); I_l = H for l > 0
-//   output.w (H, V), output.b (V)
+//   output.w (H, V), output.b (V)                    output.w only without tie_embeddings (tied: the output layer
+//                                                     multiplies by embedding^T, so E == H and the embedding is held once)
 // Sequences are time-major: token (t, b) is at index t*B + b. The loss is the mean cross-entropy over T*B.
 #pragma once
 
@@ -32,6 +33,11 @@ struct ModelSpec {
   bool reset_after = true;
   double dropout = 0.0;            // inverted dropout on the input of each recurrent layer and of the output layer
   double recurrent_dropout = 0.0;  // one mask per sequence on h_{t-1}, reused at every step
+  // AWD-LSTM regularization (Merity et al. 2017); all off by default, which leaves the model as it was bit for bit.
+  bool locked_dropout = false;     // `dropout`'s masks drawn once per sequence and reused at every time step
+  double weight_drop = 0.0;        // DropConnect on each layer's w_h: one mask per training step, shared by all streams
+  double embedding_dropout = 0.0;  // whole characters dropped: one (V) mask per training step, shared by all streams
+  bool tie_embeddings = false;     // the output layer is embedding^T (needs embedding_size == hidden_size)
 
   RecurrentShape LayerShape(int layer) const;
 };
@@ -181,6 +187,15 @@ struct Workspace {
   ColumnThreads* row_threads = nullptr;  // borrowed
   PhaseTimes* phase_times = nullptr;     // borrowed: where the elementwise phases' time is added, if set
   std::vector<T> row_loss;               // (T*B): each row's cross-entropy, summed in row order after the split
+
+  // Training with weight_drop > 0 only (else empty): DropConnect on w_h. The layers read the masked copy in place
+  // of w_h; its gradient lands in d_w_h_dropped and reaches grads() through the same mask.
+  std::vector<std::vector<T>> w_h_masks;             // per layer: (H, gH) 0 or 1/(1-p)
+  std::vector<std::vector<T>> w_h_dropped;           // per layer: (H, gH) w_h * mask
+  std::vector<std::vector<Bf16>> w_h_dropped_bf16;   // per layer: (H, gH) its bf16 mirror (bf16 precision only)
+  std::vector<T> d_w_h_dropped;                      // (H, gH): dL/d(w_h * mask) of the layer being backpropagated
+  // Training with embedding_dropout > 0 only: each character's input factor, 0 or 1/(1-p).
+  std::vector<T> vocab_scale;                        // (V)
 };
 
 struct ForwardMode {
@@ -247,6 +262,11 @@ class CharModel {
   RecurrentParams<T> LayerParams(int l, const Workspace<T>& ws) const;
   RecurrentGrads<T> LayerGrads(int l);
   const T* LayerInput(const Workspace<T>& ws, int l) const;  // (T*B, H), l > 0
+  // The output layer's kernel as the products read it: output.w (H, V), or with tie_embeddings the embedding
+  // (V, H) read transposed.
+  const T* OutputKernel() const;
+  // Whether the training masks of weight_drop are on for the last (or current) Forward on ws.
+  bool WeightDropOn(const Workspace<T>& ws) const { return ws.training && spec_.weight_drop > 0; }
 
   // The bf16 mirror of the parameters from `param` (a pointer into params_) in ws, or null in fp32.
   const Bf16* Bf16Mirror(const Workspace<T>& ws, const T* param) const;

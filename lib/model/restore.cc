@@ -19,6 +19,10 @@ ModelSpec MakeModelSpec(const ModelConfig& model, int vocab_size) {
   spec.reset_after = model.reset_after;
   spec.dropout = model.dropout;
   spec.recurrent_dropout = model.recurrent_dropout;
+  spec.locked_dropout = model.locked_dropout;
+  spec.weight_drop = model.weight_drop;
+  spec.embedding_dropout = model.embedding_dropout;
+  spec.tie_embeddings = model.tie_embeddings;
   return spec;
 }
 

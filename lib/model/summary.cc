@@ -41,7 +41,9 @@ std::string ModelSummary(const ModelSpec& spec, int batch_size, int num_steps) {
     rows.push_back({std::string(EnumName(spec.cell)) + "_" + std::to_string(l) + " (" + type + ")", shape(spec.hidden_size),
                     count({layout.layer(l).w_x, layout.layer(l).w_h, layout.layer(l).b, layout.layer(l).b_h})});
   }
-  rows.push_back({"dense (Dense)", shape(spec.vocab_size), count({layout.output_w(), layout.output_b()})});
+  // Tied: the kernel is the embedding's, counted there once; the dense layer adds its bias alone.
+  rows.push_back({spec.tie_embeddings ? "dense (Dense, tied to embedding)" : "dense (Dense)", shape(spec.vocab_size),
+                  count({layout.output_w(), layout.output_b()})});
 
   std::string out;
   char line[160];

@@ -135,6 +135,28 @@ TEST_CASE("cli: out-of-range values name the key, the value and the accepted ran
   CHECK_FALSE(fs::exists(dir / "run"));  // every check runs before the first file is written
 }
 
+TEST_CASE("cli: the AWD-LSTM keys are range-checked, and tied embeddings need embedding_size == hidden_size") {
+  TempDir dir;
+  WriteTinyRun(dir);
+  auto with = [&](std::vector<std::string> sets) {
+    std::vector<std::string> args = {"train", "--config", "tiny.json"};
+    for (auto& s : sets) {
+      args.push_back("--set");
+      args.push_back(s);
+    }
+    return Run(dir, args);
+  };
+  CHECK_USER_ERROR(with({"model.weight_drop=1"}),
+                   "tiny.json with --set overrides: model.weight_drop = 1.0 is out of range: expected a number in "
+                   "[0, 1); set it within that range, e.g. the default 0.0");
+  CHECK_USER_ERROR(with({"model.embedding_dropout=-0.1"}),
+                   "model.embedding_dropout = -0.1 is out of range: expected a number in [0, 1)");
+  CHECK_USER_ERROR(with({"model.tie_embeddings=true", "model.embedding_size=4"}),
+                   "tiny.json with --set overrides: model.tie_embeddings = true needs model.embedding_size == "
+                   "model.hidden_size, got 4 and 8: set model.embedding_size to 8, or model.tie_embeddings to false");
+  CHECK_FALSE(fs::exists(dir / "run"));  // every check runs before the first file is written
+}
+
 TEST_CASE("cli: missing, empty, non-UTF-8 and too-short corpora") {
   TempDir dir;
   WriteTinyRun(dir);

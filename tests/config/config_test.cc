@@ -55,7 +55,8 @@ std::set<std::string> LeafKeys(const json& j) {
 const std::set<std::string> kDocumentedKeys = {
     "data.corpus", "data.newline", "data.max_chars", "data.val_fraction", "data.test_fraction", "data.min_freq",
     "model.cell", "model.hidden_size", "model.num_layers", "model.embedding_size", "model.dropout",
-    "model.recurrent_dropout", "model.activation", "model.reset_after", "model.init",
+    "model.recurrent_dropout", "model.locked_dropout", "model.weight_drop", "model.embedding_dropout",
+    "model.tie_embeddings", "model.activation", "model.reset_after", "model.init",
     "train.sampler", "train.random_offset", "train.batch_size", "train.num_steps", "train.epochs",
     "train.optimizer.name", "train.optimizer.lr", "train.optimizer.momentum", "train.optimizer.beta1",
     "train.optimizer.beta2", "train.optimizer.eps", "train.optimizer.decay", "train.optimizer.weight_decay",
@@ -93,9 +94,13 @@ Config EveryFieldChanged() {
   c.model.cell = CellKind::kGru;
   c.model.hidden_size = 17;
   c.model.num_layers = 3;
-  c.model.embedding_size = 64;
+  c.model.embedding_size = 17;  // == hidden_size, as tie_embeddings needs
   c.model.dropout = 0.2;
   c.model.recurrent_dropout = 0.15;
+  c.model.locked_dropout = true;
+  c.model.weight_drop = 0.5;
+  c.model.embedding_dropout = 0.1;
+  c.model.tie_embeddings = true;
   c.model.activation = Activation::kRelu;
   c.model.reset_after = false;
   c.model.init = InitScheme::kD2l;
@@ -179,9 +184,13 @@ TEST_CASE("config: a config with every field changed reads back field by field")
   CHECK(back.model.cell == CellKind::kGru);
   CHECK(back.model.hidden_size == 17);
   CHECK(back.model.num_layers == 3);
-  CHECK(back.model.embedding_size == 64);
+  CHECK(back.model.embedding_size == 17);
   CHECK(back.model.dropout == 0.2);
   CHECK(back.model.recurrent_dropout == 0.15);
+  CHECK(back.model.locked_dropout == true);
+  CHECK(back.model.weight_drop == 0.5);
+  CHECK(back.model.embedding_dropout == 0.1);
+  CHECK(back.model.tie_embeddings == true);
   CHECK(back.model.activation == Activation::kRelu);
   CHECK(back.model.reset_after == false);
   CHECK(back.model.init == InitScheme::kD2l);
@@ -257,6 +266,28 @@ TEST_CASE("config: missing keys keep their defaults") {
   expected.data.corpus = "x.txt";
   expected.model.hidden_size = 8;
   CHECK(ConfigToJson(parsed) == ConfigToJson(expected));
+}
+
+TEST_CASE("config: a config or checkpoint written before the AWD-LSTM keys reads them as off") {
+  // A checkpoint's config section goes through ConfigFromJson (RestoreModel): the same as this file's JSON.
+  json old = ConfigToJson(ValidDefaults());
+  for (const char* key : {"locked_dropout", "weight_drop", "embedding_dropout", "tie_embeddings"}) {
+    REQUIRE(old["model"].contains(key));
+    old["model"].erase(key);
+  }
+  old["model"]["dropout"] = 0.25;
+  const Config back = ConfigFromJson(old);
+  CHECK(back.model.dropout == 0.25);
+  CHECK(back.model.locked_dropout == false);
+  CHECK(back.model.weight_drop == 0.0);
+  CHECK(back.model.embedding_dropout == 0.0);
+  CHECK(back.model.tie_embeddings == false);
+  CHECK_NOTHROW(ValidateConfig(back));
+  // Tied at the edge it needs: embedding_size == hidden_size.
+  Config tied = ValidDefaults();
+  tied.model.tie_embeddings = true;
+  tied.model.embedding_size = tied.model.hidden_size;
+  CHECK_NOTHROW(ValidateConfig(tied));
 }
 
 TEST_CASE("config: unknown keys name the nearest valid key") {
@@ -376,6 +407,20 @@ TEST_CASE("config: validation names the key, the value and the expected range") 
       {[](Config& c) { c.model.dropout = 1.0; }, "model.dropout = 1.0 is out of range: expected a number in [0, 1)"},
       {[](Config& c) { c.model.recurrent_dropout = -0.1; },
        "model.recurrent_dropout = -0.1 is out of range: expected a number in [0, 1)"},
+      {[](Config& c) { c.model.weight_drop = 1.0; },
+       "model.weight_drop = 1.0 is out of range: expected a number in [0, 1); set it within that range, e.g. the "
+       "default 0.0"},
+      {[](Config& c) { c.model.weight_drop = -0.5; }, "model.weight_drop = -0.5 is out of range: expected a number in [0, 1)"},
+      {[](Config& c) { c.model.embedding_dropout = 1.5; },
+       "model.embedding_dropout = 1.5 is out of range: expected a number in [0, 1)"},
+      {[](Config& c) {
+         c.model.tie_embeddings = true;
+         c.model.embedding_size = 64;
+       },
+       "model.tie_embeddings = true needs model.embedding_size == model.hidden_size, got 64 and 256: set "
+       "model.embedding_size to 256, or model.tie_embeddings to false"},
+      {[](Config& c) { c.model.tie_embeddings = true; },
+       "model.tie_embeddings = true needs model.embedding_size == model.hidden_size, got 0 and 256"},
       {[](Config& c) { c.data.val_fraction = 1.0; },
        "data.val_fraction = 1.0 is out of range: expected a number in [0, 1)"},
       {[](Config& c) { c.data.test_fraction = -0.5; }, "data.test_fraction = -0.5 is out of range"},

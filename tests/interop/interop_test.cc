@@ -213,6 +213,59 @@ TEST_CASE("interop: export then import gives the same weights and the same text,
   }
 }
 
+TEST_CASE("interop: a tied model exports output.weight = embedding.weight and imports from one name or both") {
+  const Vocab vocab = SmallVocab();
+  for (const CellKind cell : {CellKind::kGru, CellKind::kLstm}) {
+    CAPTURE(EnumName(cell));
+    Config config = SmallConfig(cell, 2, 6);  // embedding_size == hidden_size
+    config.model.tie_embeddings = true;
+    const CharModel<float> model = InitializedModel(config, vocab, 17);
+    CHECK_FALSE(model.layout().Has("output.w"));
+    std::vector<SafetensorsTensor> tensors = ToTorchStateDict(model);
+    const auto find = [&](const std::vector<SafetensorsTensor>& list, const std::string& name) {
+      for (std::size_t k = 0; k < list.size(); ++k) {
+        if (list[k].name == name) return static_cast<std::ptrdiff_t>(k);
+      }
+      return std::ptrdiff_t{-1};
+    };
+    // What load_state_dict of a tied PyTorch model (decoder.weight = encoder.weight) asks for: both names, equal.
+    const std::ptrdiff_t embedding = find(tensors, "embedding.weight"), output = find(tensors, "output.weight");
+    REQUIRE(embedding >= 0);
+    REQUIRE(output >= 0);
+    CHECK(tensors[static_cast<std::size_t>(output)].shape == tensors[static_cast<std::size_t>(embedding)].shape);
+    CHECK(Bits(tensors[static_cast<std::size_t>(output)].values) == Bits(tensors[static_cast<std::size_t>(embedding)].values));
+
+    const CheckpointData imported =
+        ImportSafetensors(ExportSafetensors(config, vocab, model), "m.safetensors", std::nullopt, std::nullopt);
+    CHECK(Bits(imported.params) == Bits(model.params()));
+    CharModel<float> restored(model.spec());
+    restored.params() = imported.params;
+    SamplingOptions sampling;
+    sampling.length = 40;
+    Rng rng_a(5), rng_b(5);
+    const std::string text_a = GenerateText(model, vocab, "the", sampling, rng_a);
+    CHECK(text_a.size() > 40);
+    CHECK(GenerateText(restored, vocab, "the", sampling, rng_b) == text_a);
+
+    // A file holding the shared tensor once (safetensors' save_model drops duplicates), under either name.
+    for (const char* dropped : {"output.weight", "embedding.weight"}) {
+      CAPTURE(dropped);
+      auto once = tensors;
+      once.erase(once.begin() + find(once, dropped));
+      const CheckpointData from_once = ImportSafetensors(SerializeSafetensors(once, {}), "m.safetensors", config, vocab);
+      CHECK(Bits(from_once.params) == Bits(model.params()));
+    }
+    // Both names but different values: not a tied model.
+    auto differ = tensors;
+    differ[static_cast<std::size_t>(output)].values[0] += 1.0f;
+    const auto message =
+        UserErrorOf([&] { ImportSafetensors(SerializeSafetensors(differ, {}), "m.safetensors", config, vocab); });
+    REQUIRE(message);
+    CHECK(message->starts_with("m.safetensors: tensors embedding.weight and output.weight differ, but the config ties "
+                               "them (model.tie_embeddings true)"));
+  }
+}
+
 TEST_CASE("interop: a GRU with reset_after false has no PyTorch counterpart") {
   Config config = SmallConfig(CellKind::kGru, 1, 0);
   config.model.reset_after = false;

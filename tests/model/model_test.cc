@@ -70,6 +70,45 @@ std::vector<Case> GradientCases() {
     dropped.embedding_size = 0;
     cases.push_back({std::string(EnumName(cell)) + " one-hot with dropout", dropped});
   }
+  // AWD-LSTM regularization: every mask on, drawn from the same dropout_seed at each evaluation, so held fixed.
+  for (CellKind cell : {CellKind::kRnn, CellKind::kGru, CellKind::kLstm}) {
+    const std::string name(EnumName(cell));
+    ModelSpec base;
+    base.cell = cell;
+    base.vocab_size = 5;
+    base.hidden_size = 4;
+    base.num_layers = 2;
+    for (int embedding : {0, 4}) {
+      const std::string input = embedding > 0 ? " embedding" : " one-hot";
+      ModelSpec spec = base;
+      spec.embedding_size = embedding;
+      spec.dropout = 0.3;
+      spec.locked_dropout = true;
+      cases.push_back({name + input + " with locked dropout", spec});
+      spec = base;
+      spec.embedding_size = embedding;
+      spec.weight_drop = 0.4;
+      cases.push_back({name + input + " with weight_drop", spec});
+      spec = base;
+      spec.embedding_size = embedding;
+      spec.embedding_dropout = 0.4;
+      cases.push_back({name + input + " with embedding_dropout", spec});
+    }
+    ModelSpec tied = base;
+    tied.embedding_size = 4;
+    tied.tie_embeddings = true;
+    cases.push_back({name + " with tied embeddings", tied});
+    tied.dropout = 0.3;
+    tied.locked_dropout = true;
+    tied.recurrent_dropout = 0.25;
+    tied.weight_drop = 0.4;
+    tied.embedding_dropout = 0.3;
+    cases.push_back({name + " with every AWD-LSTM regularizer and tied embeddings", tied});
+    if (cell == CellKind::kGru) {  // the book's GRU reads w_h in two slices: both through weight_drop's mask
+      tied.reset_after = false;
+      cases.push_back({name + "(reset_before) with every AWD-LSTM regularizer and tied embeddings", tied});
+    }
+  }
   return cases;
 }
 

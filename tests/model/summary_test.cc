@@ -33,6 +33,21 @@ TEST_CASE("summary: rows, Keras counts and a total equal to the model's paramete
   CHECK(gru.find(WithThousandsSeparators(3 * 256 * (1027 + 256 + 1))) != std::string::npos);
 }
 
+TEST_CASE("summary: tied embeddings count the embedding once and the dense layer's bias alone") {
+  ModelSpec spec;
+  spec.cell = CellKind::kLstm;
+  spec.vocab_size = 1000;
+  spec.embedding_size = 128;
+  spec.hidden_size = 128;
+  spec.tie_embeddings = true;
+  const std::string table = ModelSummary(spec, 32, 35);
+  CHECK(table.find("dense (Dense, tied to embedding)") != std::string::npos);
+  CHECK(table.find("128,000") != std::string::npos);  // Embedding(1000, 128)
+  CHECK(ParamLayout(spec).total() == 128000 + 4 * 128 * (128 + 128 + 1) + 1000);
+  CHECK(table.find("Total params: " + WithThousandsSeparators(128000 + 4 * 128 * 257 + 1000)) != std::string::npos);
+  CHECK(ParameterCount(spec) == static_cast<double>(ParamLayout(spec).total()));
+}
+
 TEST_CASE("summary: thousands separators") {
   CHECK(WithThousandsSeparators(0) == "0");
   CHECK(WithThousandsSeparators(999) == "999");

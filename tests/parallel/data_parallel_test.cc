@@ -90,6 +90,62 @@ TEST_CASE("data parallel: streams 3 to 5 run alone draw the dropout masks and lo
   }
 }
 
+TEST_CASE("data parallel: with every AWD-LSTM mask on, streams 3 to 5 alone draw the whole batch's masks and logits") {
+  for (const int embedding : {0, 5}) {
+    for (const CellKind cell : {CellKind::kGru, CellKind::kLstm}) {
+      CAPTURE(embedding);
+      CAPTURE(EnumName(cell));
+      ModelSpec spec = DropoutSpec(embedding);
+      spec.cell = cell;
+      spec.locked_dropout = true;
+      spec.weight_drop = 0.4;
+      spec.embedding_dropout = 0.3;
+      spec.tie_embeddings = embedding > 0;  // needs embedding_size == hidden_size
+      CharModel<float> model(spec);
+      model.Initialize(InitScheme::kKeras, 3);
+      const int T = 4, B = 6, half = 3, H = 5, V = 7;
+      std::vector<int> x(static_cast<std::size_t>(T) * B), y(x.size());
+      Rng rng(9);
+      for (auto& id : x) id = static_cast<int>(rng.Below(V));
+      for (auto& id : y) id = static_cast<int>(rng.Below(V));
+      auto whole_ws = model.MakeWorkspace(T, B);
+      auto whole_state = model.MakeState(B);
+      model.Forward(*whole_ws, x.data(), y.data(), T, B, whole_state, ForwardMode{true, 1234, 0});
+      for (const int first : {0, half}) {
+        CAPTURE(first);
+        std::vector<int> part_x, part_y;
+        for (int t = 0; t < T; ++t) {
+          for (int b = first; b < first + half; ++b) {
+            part_x.push_back(x[static_cast<std::size_t>(t) * B + b]);
+            part_y.push_back(y[static_cast<std::size_t>(t) * B + b]);
+          }
+        }
+        auto ws = model.MakeWorkspace(T, half);
+        auto state = model.MakeState(half);
+        model.Forward(*ws, part_x.data(), part_y.data(), T, half, state, ForwardMode{true, 1234, first});
+        CHECK(ws->vocab_scale == whole_ws->vocab_scale);
+        for (int l = 0; l < 2; ++l) {
+          CAPTURE(l);
+          CHECK(ws->w_h_masks[l] == whole_ws->w_h_masks[l]);
+          const int width = l > 0 ? H : embedding;
+          if (width > 0) {
+            CHECK(Columns(whole_ws->masks_l[l], T, B, width, first, half) ==
+                  Columns(ws->masks_l[l], T, half, width, 0, half));
+          }
+        }
+        if (embedding == 0) CHECK(Columns(whole_ws->token_scale, T, B, 1, first, half) == ws->token_scale);
+        CHECK(Columns(whole_ws->output_mask, T, B, H, first, half) == ws->output_mask);
+        const std::vector<float> whole_logits(WorkspaceLogits(*whole_ws), WorkspaceLogits(*whole_ws) + T * B * V);
+        const std::vector<float> part_logits(WorkspaceLogits(*ws), WorkspaceLogits(*ws) + T * half * V);
+        const std::vector<float> expected = Columns(whole_logits, T, B, V, first, half);
+        for (std::size_t k = 0; k < expected.size(); ++k) {
+          CHECK(part_logits[k] == doctest::Approx(expected[k]).epsilon(1e-5));
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("data parallel: a block of streams from the sampler is those rows of the whole batch, for both samplers") {
   std::vector<int> data(500);
   for (std::size_t k = 0; k < data.size(); ++k) data[k] = static_cast<int>(k % 11);

@@ -194,6 +194,19 @@ TEST_CASE("trainer: resuming a cosine schedule by steps with AdamW gives the uni
   CHECK(whole_metrics[2]["learning_rate"].get<double>() < 0.5 * whole_metrics[0]["learning_rate"].get<double>());
 }
 
+TEST_CASE("trainer: resuming gives bit-identical weights to an uninterrupted run (every AWD-LSTM regularizer on)") {
+  testing::TempDir dir;
+  Config c = TinyConfig(dir, "unused");
+  c.train.sampler = SamplerKind::kConsecutive;
+  c.model.embedding_size = c.model.hidden_size;
+  c.model.dropout = 0.2;
+  c.model.locked_dropout = true;
+  c.model.weight_drop = 0.5;
+  c.model.embedding_dropout = 0.2;
+  c.model.tie_embeddings = true;
+  CheckResumeEqualsUninterrupted(c, dir);
+}
+
 // Everything a checkpoint holds except the wall-clock time it records, which no two runs share.
 void CheckSameCheckpoint(const fs::path& a_path, const fs::path& b_path) {
   CheckpointData a = LoadCheckpoint(a_path.string()), b = LoadCheckpoint(b_path.string());
