@@ -15,7 +15,7 @@
 namespace charlm {
 namespace {
 
-// Seconds each candidate is timed for: six candidates in about 4 s, a small part of even a 1-minute budget.
+// Seconds each candidate is timed for: the few that can qualify in a few seconds, a small part of any budget.
 constexpr double kSecondsPerCandidate = 0.6;
 constexpr double kMinBudgetMinutes = 0.1;  // 6 s: a smoke test's budget
 // One week: a budget past it is a typo (hours given as minutes twice over), and seconds stay exact in a double.
@@ -89,14 +89,13 @@ Config ResolveNewRunConfig(const TrainCommand& command, Workers* workers) {
     return resolve(schedule.settings);
   }
   spdlog::info("timing model sizes on this machine for the {:g}-minute budget...", minutes);
-  std::vector<BudgetCandidate> timed = TimeBudgetCandidates(
-      data.vocab.size(), kSecondsPerCandidate, kMaxParamsPerChar * static_cast<double>(data.train_chars()));
+  // A job reads, and validates (sharded), as many tokens per second as its processes together; each times on its
+  // own share of the cores.
   const double processes = workers == nullptr ? 1.0 : static_cast<double>(workers->size());
-  for (BudgetCandidate& candidate : timed) {
-    // The job reads as many tokens per second as its processes together.
-    candidate.train_tokens_per_s = processes * RankZeros(workers, candidate.train_tokens_per_s);
-    candidate.eval_tokens_per_s = RankZeros(workers, candidate.eval_tokens_per_s);
-  }
+  const AgreeOnValue agree = [&](double value) { return processes * RankZeros(workers, value); };
+  std::vector<BudgetCandidate> timed =
+      TimeBudgetCandidates(data.vocab.size(), kSecondsPerCandidate, minutes * 60 - SecondsSince(started),
+                           kMaxParamsPerChar * static_cast<double>(data.train_chars()), agree);
   CorpusFacts facts;
   facts.train_chars = data.train_chars();
   facts.val_chars = data.val_chars();

@@ -33,8 +33,8 @@ std::string Figure(const char* format, double value) {
   return text;
 }
 
-// The peak learning rate and the cosine's floor of every budget run (AdamW; the sweep in docs/quality.md).
-constexpr double kPeakLearningRate = 3e-3;
+// The peak learning rate and the cosine's floor of every budget run (Adam; the sweep in docs/quality.md).
+constexpr double kPeakLearningRate = 5e-3;
 constexpr double kFloorFraction = 0.05;  // min_lr = kFloorFraction * lr
 // Warm-up: this fraction of the steps the plan expects, within [kMinWarmupSteps, kMaxWarmupSteps].
 constexpr double kWarmupFraction = 0.02;
@@ -53,7 +53,7 @@ ModelSpec CandidateSpec(int vocab_size, const BudgetCandidate& candidate) {
   ModelSpec spec;
   spec.cell = CellKind::kLstm;
   spec.vocab_size = vocab_size;
-  spec.embedding_size = candidate.hidden_size;
+  spec.embedding_size = kPlanEmbedding;
   spec.hidden_size = candidate.hidden_size;
   spec.num_layers = candidate.num_layers;
   return spec;
@@ -95,40 +95,37 @@ Throughput TimeThroughput(const ModelSpec& spec, int batch, int steps, double se
   return measured;
 }
 
-Regularization RegularizationFor(double params_per_char) {
-  // log10 of the parameters per training character, 0 from one parameter per character down.
-  const double excess = std::log10(std::max(params_per_char, 1.0));
-  Regularization r;
-  r.dropout = std::clamp(0.1 + 0.1 * excess, 0.1, 0.4);
-  r.weight_drop = std::clamp(0.2 + 0.15 * excess, 0.2, 0.5);
-  r.embedding_dropout = params_per_char > 10 ? 0.1 : 0.0;
-  r.weight_decay = 0.01;
-  return r;
+double DropoutFor(double params_per_char) {
+  // 0.2 at about 5 parameters per character (the sweep's best 1x256 on 80 kB), more for more.
+  return std::clamp(0.13 + 0.1 * std::log10(std::max(params_per_char, 1.0)), 0.1, 0.4);
 }
 
 std::vector<BudgetCandidate> BudgetCandidates(int vocab_size) {
   std::vector<BudgetCandidate> candidates;
-  for (const int width : kCandidateWidths) {
+  for (const auto& shape : kCandidateShapes) {
     BudgetCandidate candidate;
-    candidate.hidden_size = width;
-    // Tied: the embedding (V, H) is also the output layer's weight, which adds only its bias (V).
-    const double h = width, v = vocab_size;
-    candidate.parameters = v * h + candidate.num_layers * (4 * h * (h + h) + 4 * h) + v;
+    candidate.num_layers = shape[0];
+    candidate.hidden_size = shape[1];
+    candidate.parameters = ParameterCount(CandidateSpec(vocab_size, candidate));
     candidates.push_back(candidate);
   }
   return candidates;
 }
 
-std::vector<BudgetCandidate> TimeBudgetCandidates(int vocab_size, double seconds_each, double max_parameters) {
+std::vector<BudgetCandidate> TimeBudgetCandidates(int vocab_size, double seconds_each, double train_seconds,
+                                                  double max_parameters, const AgreeOnValue& agree) {
   std::vector<BudgetCandidate> candidates = BudgetCandidates(vocab_size);
-  for (BudgetCandidate& candidate : candidates) {
-    // Never chosen, so not worth its time; the narrowest is always timed, as the rule's fallback.
-    if (candidate.parameters > max_parameters && &candidate != &candidates.front()) continue;
-    // Timed at the plan's batch over fewer steps: the rate per token hardly depends on the sequence length, and
-    // a 2x1024 step of 100 steps takes seconds on two cores.
-    const Throughput measured = TimeThroughput(CandidateSpec(vocab_size, candidate), kPlanBatch, kTimingSteps, seconds_each);
-    candidate.train_tokens_per_s = measured.train_tokens_per_s;
-    candidate.eval_tokens_per_s = measured.eval_tokens_per_s;
+  double largest_useful = 0;  // parameters: the smallest candidate's rate over the time, per kMinTokensPerParameter
+  for (std::size_t i = 0; i < candidates.size(); ++i) {
+    BudgetCandidate& candidate = candidates[i];
+    if (i > 0 && (candidate.parameters > largest_useful || candidate.parameters > max_parameters)) break;
+    // Timed at the plan's batch over fewer steps: the rate per token hardly depends on the sequence length, and a
+    // 2x1024 step of the plan's length takes seconds on two cores.
+    const Throughput measured =
+        TimeThroughput(CandidateSpec(vocab_size, candidate), kPlanBatch, kTimingSteps, seconds_each);
+    candidate.train_tokens_per_s = agree(measured.train_tokens_per_s);
+    candidate.eval_tokens_per_s = agree(measured.eval_tokens_per_s);
+    if (i == 0) largest_useful = candidate.train_tokens_per_s * train_seconds / kMinTokensPerParameter;
   }
   return candidates;
 }
@@ -138,35 +135,37 @@ BudgetPlan PlanForBudget(const CorpusFacts& corpus, double minutes, double secon
   BudgetPlan plan;
   const double train_chars = static_cast<double>(std::max<std::int64_t>(corpus.train_chars, 1));
   const double budget = minutes * 60;
-  // Candidates are tried from the widest down; the first that qualifies wins, else the narrowest.
-  std::vector<BudgetCandidate> by_width = timed;
-  std::sort(by_width.begin(), by_width.end(),
-            [](const BudgetCandidate& a, const BudgetCandidate& b) { return a.hidden_size > b.hidden_size; });
+  // Candidates are tried from the largest down; the first that qualifies wins, else the smallest.
+  std::vector<BudgetCandidate> by_size = timed;
+  std::sort(by_size.begin(), by_size.end(),
+            [](const BudgetCandidate& a, const BudgetCandidate& b) { return a.parameters > b.parameters; });
   const auto validation_seconds = [&](const BudgetCandidate& c) {
     return kValidationMargin * static_cast<double>(corpus.val_chars) / std::max(c.eval_tokens_per_s, 1.0) +
            kFixedReserveSeconds;
   };
-  const auto passes = [&](const BudgetCandidate& c) {
-    return std::max(0.0, budget - seconds_spent - validation_seconds(c)) * c.train_tokens_per_s / train_chars;
+  const auto tokens = [&](const BudgetCandidate& c) {
+    return std::max(0.0, budget - seconds_spent - validation_seconds(c)) * c.train_tokens_per_s;
   };
-  plan.chosen = by_width.back();
-  std::string why = "none of the candidates reads the text " + Figure("%.0f", kMinPasses) + " times with at most " +
-                    Figure("%.0f", kMaxParamsPerChar) + " parameters per character; the narrowest is used";
-  for (const BudgetCandidate& c : by_width) {
+  plan.chosen = by_size.back();
+  std::string why = "none of the candidates reads " + Figure("%.0f", kMinTokensPerParameter) +
+                    " tokens per parameter with at most " + Figure("%.0f", kMaxParamsPerChar) +
+                    " parameters per character; the smallest is used";
+  for (const BudgetCandidate& c : by_size) {
     if (c.train_tokens_per_s <= 0) continue;  // not timed
-    if (passes(c) >= kMinPasses && c.parameters <= kMaxParamsPerChar * train_chars) {
+    if (tokens(c) >= kMinTokensPerParameter * c.parameters && c.parameters <= kMaxParamsPerChar * train_chars) {
       plan.chosen = c;
-      why = "the widest that reads the text at least " + Figure("%.0f", kMinPasses) + " times with at most " +
-            Figure("%.0f", kMaxParamsPerChar) + " parameters per training character";
+      why = "the largest that reads at least " + Figure("%.0f", kMinTokensPerParameter) +
+            " tokens per parameter with at most " + Figure("%.0f", kMaxParamsPerChar) +
+            " parameters per training character";
       break;
     }
   }
   const BudgetCandidate& c = plan.chosen;
   plan.validation_seconds = validation_seconds(c);
   plan.train_seconds = std::max(1.0, budget - seconds_spent - plan.validation_seconds);
-  plan.passes = passes(c);
+  plan.passes = tokens(c) / train_chars;
   const double params_per_char = c.parameters / train_chars;
-  const Regularization r = RegularizationFor(params_per_char);
+  const double dropout = DropoutFor(params_per_char);
   const double expected_steps = plan.train_seconds * c.train_tokens_per_s / (kPlanBatch * kPlanSteps);
   const int warmup = std::clamp(static_cast<int>(kWarmupFraction * expected_steps), kMinWarmupSteps, kMaxWarmupSteps);
 
@@ -174,21 +173,21 @@ BudgetPlan PlanForBudget(const CorpusFacts& corpus, double minutes, double secon
       Assign("model.cell", "lstm"),
       Assign("model.num_layers", c.num_layers),
       Assign("model.hidden_size", c.hidden_size),
-      Assign("model.embedding_size", c.hidden_size),
-      Assign("model.tie_embeddings", "true"),
+      Assign("model.embedding_size", kPlanEmbedding),
+      Assign("model.tie_embeddings", "false"),
       Assign("model.init", "pytorch"),
       Assign("model.locked_dropout", "true"),
-      Assign("model.dropout", r.dropout),
-      Assign("model.weight_drop", r.weight_drop),
-      Assign("model.embedding_dropout", r.embedding_dropout),
+      Assign("model.dropout", dropout),
+      Assign("model.weight_drop", 0.0),
+      Assign("model.embedding_dropout", 0.0),
       Assign("model.recurrent_dropout", 0.0),
       Assign("train.batch_size", kPlanBatch),
       Assign("train.num_steps", kPlanSteps),
       Assign("train.sampler", "consecutive"),
       Assign("train.random_offset", "true"),
-      Assign("train.optimizer.name", "adamw"),
+      Assign("train.optimizer.name", "adam"),
       Assign("train.optimizer.lr", kPeakLearningRate),
-      Assign("train.optimizer.weight_decay", r.weight_decay),
+      Assign("train.optimizer.weight_decay", 0.0),
       Assign("train.clip_norm", 1.0),
       Assign("train.lr_schedule.name", "cosine"),
       Assign("train.lr_schedule.warmup_steps", warmup),
@@ -197,22 +196,21 @@ BudgetPlan PlanForBudget(const CorpusFacts& corpus, double minutes, double secon
       Assign("train.patience", 0),
       Assign("train.max_minutes", plan.train_seconds / 60),
   };
+  const int timed_count = static_cast<int>(std::count_if(
+      timed.begin(), timed.end(), [](const BudgetCandidate& t) { return t.train_tokens_per_s > 0; }));
   plan.reasons = {
       "budget " + Figure("%g", minutes) + " min: " + Figure("%.0f", plan.train_seconds) + " s of training, " +
           Figure("%.0f", plan.validation_seconds) + " s kept for the final validation of " +
           std::to_string(corpus.val_chars) + " characters, " + Figure("%.0f", seconds_spent) +
-          " s spent reading the text and timing " +
-          std::to_string(std::count_if(timed.begin(), timed.end(),
-                                       [](const BudgetCandidate& t) { return t.train_tokens_per_s > 0; })) +
-          " sizes",
-      "model: LSTM " + std::to_string(c.num_layers) + "x" + std::to_string(c.hidden_size) + ", tied embedding, " +
-          Figure("%.2f", c.parameters / 1e6) + " M parameters (" + Figure("%.1f", params_per_char) +
-          " per training character), " + Figure("%.0f", c.train_tokens_per_s) + " tokens/s here: about " +
+          " s spent reading the text and timing " + std::to_string(timed_count) + " sizes",
+      "model: LSTM " + std::to_string(c.num_layers) + "x" + std::to_string(c.hidden_size) + ", embedding " +
+          std::to_string(kPlanEmbedding) + ", " + Figure("%.2f", c.parameters / 1e6) + " M parameters (" +
+          Figure("%.1f", params_per_char) + " per training character), " + Figure("%.0f", c.train_tokens_per_s) +
+          " tokens/s here: " + Figure("%.0f", tokens(c) / c.parameters) + " tokens per parameter, about " +
           Figure("%.0f", plan.passes) + " passes over " + std::to_string(corpus.train_chars) + " characters; " + why,
       "regularization for " + Figure("%.1f", params_per_char) + " parameters per character: locked dropout " +
-          Figure("%.2f", r.dropout) + ", weight drop " + Figure("%.2f", r.weight_drop) + ", embedding dropout " +
-          Figure("%.2f", r.embedding_dropout) + ", AdamW weight decay " + Figure("%.2g", r.weight_decay),
-      "schedule: AdamW lr " + Figure("%g", kPeakLearningRate) + ", " + std::to_string(warmup) +
+          Figure("%.2f", dropout),
+      "schedule: Adam lr " + Figure("%g", kPeakLearningRate) + ", " + std::to_string(warmup) +
           " warm-up steps, then cosine over the training time to " + Figure("%g", kFloorFraction * kPeakLearningRate),
   };
   return plan;
