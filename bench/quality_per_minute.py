@@ -71,13 +71,21 @@ def charlm_run(args, corpus, minutes, config, seed, log):
             raise RuntimeError(f"{' '.join(command)} exited {done.returncode}; see {log.name}")
         scored, _ = run_json([args.charlm, "eval", "--checkpoint", os.path.join(out_dir, "best.ckpt"),
                               "--split", "val", "--json"], log)
+        # charlm's validation curve: every whole-split validation (epoch ends, the budget's end) against the
+        # minutes into the run.
+        curve = []
+        with open(os.path.join(out_dir, "metrics.jsonl"), encoding="utf-8") as f:
+            for line in f:
+                row = json.loads(line)
+                if row.get("val_perplexity") and row.get("kind") in ("epoch", "eval") and "elapsed_s" in row:
+                    curve.append([round(row["elapsed_s"] / 60, 4), math.log(row["val_perplexity"])])
         chosen = {}
         run_config = os.path.join(out_dir, "config.json")
         if os.path.exists(run_config):
             with open(run_config, encoding="utf-8") as f:
                 model = json.load(f).get("model", {})
             chosen = {k: model.get(k) for k in ("cell", "num_layers", "hidden_size", "embedding_size")}
-        return {"val_loss": math.log(scored["perplexity"]), "wall_s": round(wall, 1), "model": chosen}
+        return {"val_loss": math.log(scored["perplexity"]), "wall_s": round(wall, 1), "model": chosen, "curve": curve}
     finally:
         shutil.rmtree(out_dir, ignore_errors=True)
 

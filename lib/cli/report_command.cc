@@ -3,6 +3,8 @@
 
 #include "cli/command_line.h"
 #include "cli/commands.h"
+#include "report/quality_chart.h"
+#include "util/file_io.h"
 #include "report/report.h"
 
 namespace charlm {
@@ -23,6 +25,28 @@ void RegisterReport(CommandRegistry& registry) {
       return 0;
     });
   });
+  registry.Add(
+      "quality-chart", "Write docs/quality.md's chart of validation loss against minutes for one text",
+      [](CommandBuilder& command) {
+        struct Options {
+          std::string results, corpus, out;
+        };
+        auto options = std::make_shared<Options>();
+        command.Text("--results", options->results, "bench/quality_per_minute.py's JSON lines",
+                     {.required = true, .kind = OptionKind::kFile});
+        command.Text("--corpus", options->corpus, "the text whose results to draw (matched by file name)",
+                     {.required = true});
+        command.Text("--out", options->out, "the SVG file to write", {.required = true, .kind = OptionKind::kFile});
+        command.Run([options](CommandContext&) {
+          const std::vector<QualityResult> results = ParseQualityResults(
+              ReadRegularFile(options->results, FileRole{"results file", "check the path", std::uint64_t{64} << 20,
+                                                         "keep one benchmark's results per file"}),
+              options->results);
+          WriteFileAtomically(options->out, QualityChartSvg(results, options->corpus) + "\n");
+          return 0;
+        });
+      },
+      /*hidden=*/true);
 }
 
 }  // namespace charlm
