@@ -110,8 +110,10 @@ int RunTrain(const TrainCommand& command, int* argc, char*** argv) {
                     " starts a new run, and --resume " + command.resume +
                     " continues one; to give a resumed run more time use --set train.max_minutes=M");
   }
+  std::vector<std::string> resume_overrides = command.overrides;
+  if (!command.out.empty()) resume_overrides.push_back("train.out_dir=" + command.out);  // --out wins, as --set would
   const Config config = command.resume.empty() ? ResolveNewRunConfig(command, workers.get())
-                                               : ResolveTrainConfig(command.config, command.overrides, command.resume);
+                                               : ResolveTrainConfig(command.config, resume_overrides, command.resume);
   InstallStopHandlers();
   TrainEnvironment environment;
   environment.stop_requested = [] { return StopSignal() != 0; };

@@ -77,6 +77,11 @@ TEST_CASE("budget cli: with --config, --minutes sets the schedule and the stop a
   CHECK(config["train"]["max_minutes"].get<double>() > 0);
   CHECK(config["train"]["max_minutes"].get<double>() < 0.1);
   CHECK(fs::is_regular_file(dir / "timed" / "best.ckpt"));
+  // --out names the folder of a resumed run too (ResolveTrainConfig's train.out_dir, as --set would).
+  const RunResult resumed = Run(dir, {"train", "--resume", "timed/last.ckpt", "--set", "train.max_minutes=0.01",
+                                      "--out", "resumed"});
+  REQUIRE_MESSAGE(resumed.exit_code == 0, resumed.output);
+  CHECK(fs::is_regular_file(dir / "resumed" / "last.ckpt"));
 }
 
 TEST_CASE("budget cli: the errors name the value and the fix") {
