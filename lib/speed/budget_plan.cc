@@ -202,7 +202,8 @@ BudgetPlan PlanForBudget(const CorpusFacts& corpus, double minutes, double secon
       "budget " + Figure("%g", minutes) + " min: " + Figure("%.0f", plan.train_seconds) + " s of training, " +
           Figure("%.0f", plan.validation_seconds) + " s kept for the final validation of " +
           std::to_string(corpus.val_chars) + " characters, " + Figure("%.0f", seconds_spent) +
-          " s spent reading the text and timing " + std::to_string(timed_count) + " sizes",
+          " s spent reading the text and timing " + std::to_string(timed_count) +
+          (timed_count == 1 ? " size" : " sizes"),
       "model: LSTM " + std::to_string(c.num_layers) + "x" + std::to_string(c.hidden_size) + ", embedding " +
           std::to_string(kPlanEmbedding) + ", " + Figure("%.2f", c.parameters / 1e6) + " M parameters (" +
           Figure("%.1f", params_per_char) + " per training character), " + Figure("%.0f", c.train_tokens_per_s) +
