@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -71,7 +72,9 @@ std::string QualityChartSvg(const std::vector<QualityResult>& results, const std
       // One line however many runs measured it (each run of the script scores the 5-gram again, alike).
       const bool drawn = std::any_of(chart.references.begin(), chart.references.end(),
                                      [&](const svg::ReferenceLine& line) { return line.y == r.val_loss; });
-      if (!drawn) chart.references.push_back({"5-gram " + std::to_string(r.val_loss).substr(0, 5), r.val_loss});
+      char label[32];
+      std::snprintf(label, sizeof label, "5-gram %.3f", r.val_loss);
+      if (!drawn) chart.references.push_back({label, r.val_loss});
       continue;
     }
     svg::Series& series = by_side[r.side];
