@@ -96,7 +96,9 @@ std::string QualityChartSvg(const std::vector<QualityResult>& results, const std
     }
   }
   if (!any) throw UserError("no results for " + corpus + " in the results file; run bench/quality_per_minute.py on it");
-  for (auto& [side, series] : by_side) {
+  for (auto& side_and_series : by_side) {
+    // A named reference, not a structured binding: C++17 lambdas cannot capture bindings (clang refuses).
+    const svg::Series& series = side_and_series.second;
     // Points in budget order, so the line joins neighbouring budgets.
     std::vector<std::size_t> order(series.x.size());
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
