@@ -109,6 +109,15 @@ void RunGenerate(const GenerateCommand& command, std::ostream& out);
 std::string ReadPrefixFile(const std::string& path);
 inline constexpr std::uint64_t kMaxPrefixFileBytes = std::uint64_t{16} << 20;
 
+// --dynamic and its settings, which eval and score share (lib/cli/dynamic_options.cc defines them once).
+struct DynamicCommandOptions {
+  bool dynamic = false;
+  std::optional<std::int64_t> segment;  // --dynamic-segment: 1 to kMaxDynamicSegment characters
+  std::optional<double> lr;             // --dynamic-lr: 0 to kMaxDynamicLr
+  std::optional<double> decay;          // --dynamic-decay: 0 to kMaxDynamicDecay
+};
+void AddDynamicOptions(CommandBuilder& command, DynamicCommandOptions& options);
+
 struct ScoreCommand {
   std::string checkpoint;
   std::string text;    // a UTF-8 file, read with the checkpoint's newline policy
@@ -118,6 +127,7 @@ struct ScoreCommand {
   bool tsv = false;     // one row per character
   bool colour = false;  // the text coloured by surprisal
   std::string unknown = "error";
+  DynamicCommandOptions dynamic;
 };
 void RunScore(const ScoreCommand& command, std::ostream& out);
 
@@ -131,6 +141,7 @@ struct EvalCommand {
   std::optional<std::int64_t> burn_in;  // unset = kDefaultBurnIn
   std::string precision = "fp32";  // --precision: fp32 | bf16 (whatever the checkpoint was trained in)
   std::optional<std::int64_t> threads;  // 0 = all cores, up to kMaxEvalThreads; unset = the checkpoint's train.threads
+  DynamicCommandOptions dynamic;
 };
 inline constexpr int kMaxEvalThreads = kMaxThreads;
 void RunEval(const EvalCommand& command, std::ostream& out);
@@ -165,6 +176,7 @@ void RegisterExport(CommandRegistry& registry);
 void RegisterImport(CommandRegistry& registry);
 void RegisterReport(CommandRegistry& registry);
 void RegisterBench(CommandRegistry& registry);
+void RegisterDynamicGrid(CommandRegistry& registry);  // hidden: the grid --dynamic's defaults come from
 void RegisterHelp(CommandRegistry& registry);
 // Hidden: writes the man pages, the bash completion and docs/cli.md (the build runs it).
 void RegisterWriteDocs(CommandRegistry& registry);

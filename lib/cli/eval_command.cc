@@ -12,6 +12,7 @@
 
 #include "cli/command_line.h"
 #include "cli/commands.h"
+#include "cli/dynamic_options.h"
 #include "eval/evaluate.h"
 #include "model/restore.h"
 #include "ops/blas.h"
@@ -74,6 +75,7 @@ void RunEval(const EvalCommand& command, std::ostream& out) {
     throw UserError("--threads " + std::to_string(*command.threads) + " is out of range: give 1 to " +
                     std::to_string(kMaxEvalThreads) + ", or 0 for all cores");
   }
+  const DynamicOptions dynamic = CheckDynamicOptions(command.dynamic);
   RestoredModel restored = RestoreModel(command.checkpoint);
   SetPrecision(command.precision, restored.model);
   const Config& config = restored.config;
@@ -118,12 +120,35 @@ void RunEval(const EvalCommand& command, std::ostream& out) {
   ColumnThreads row_threads(BlasThreads(), ColumnThreads::IdleWait::kYield);
   options.row_threads = &row_threads;
   const EvalResult r = Evaluate(restored.model, ids, options);
+  if (command.dynamic.dynamic) {
+    // The static figures above, then the same characters again with the weights adapting as they are read.
+    const DynamicRun run = RunDynamic(restored, ids, dynamic, command.split.empty() ? nullptr : &data,
+                                      EvalProgressLine(what + " (dynamic)"));
+    const DynamicResult& d = run.result;
+    if (command.json) {
+      nlohmann::json json{{"perplexity", d.perplexity},       {"bits_per_char", d.bits_per_char},
+                          {"static_perplexity", r.perplexity}, {"static_bits_per_char", r.bits_per_char},
+                          {"method", "dynamic"},               {"tokens", d.tokens}};
+      json.update(DynamicSettingsJson(run));
+      out << json.dump() << '\n';
+    } else {
+      char line[384];
+      std::snprintf(line, sizeof line,
+                    "%s: perplexity %.4f, %.4f bits per character with dynamic evaluation (static: %.4f, %.4f), "
+                    "%lld characters predicted\n",
+                    what.c_str(), d.perplexity, d.bits_per_char, r.perplexity, r.bits_per_char,
+                    static_cast<long long>(d.tokens));
+      out << line;
+    }
+    return;
+  }
   if (command.json) {
     out << nlohmann::json{{"perplexity", r.perplexity}, {"bits_per_char", r.bits_per_char}, {"tokens", r.tokens},
                           {"rescored_streams", r.rerun_streams}, {"rescored_chars", r.rerun_chars}}.dump()
         << '\n';
   } else {
-    char line[256];    std::snprintf(line, sizeof line, "%s: perplexity %.4f, %.4f bits per character, %lld characters predicted\n",
+    char line[256];
+    std::snprintf(line, sizeof line, "%s: perplexity %.4f, %.4f bits per character, %lld characters predicted\n",
                   what.c_str(), r.perplexity, r.bits_per_char, static_cast<long long>(r.tokens));
     out << line;
   }
@@ -144,6 +169,7 @@ void RegisterEval(CommandRegistry& registry) {
     command.Text("--precision", options->precision, "matrix products",
                  {.show_default = true, .choices = EnumNamesList<Precision>()});
     command.Integer("--threads", options->threads, "threads, 0 = all cores (default: the checkpoint's train.threads)");
+    AddDynamicOptions(command, options->dynamic);
     command.Run([options](CommandContext& context) {
       LogToStderr();
       RunEval(*options, *context.out);

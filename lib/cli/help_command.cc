@@ -86,6 +86,7 @@ void RegisterAllCommands(CommandRegistry& registry) {
   RegisterImport(registry);
   RegisterReport(registry);
   RegisterBench(registry);
+  RegisterDynamicGrid(registry);
   RegisterHelp(registry);
   RegisterWriteDocs(registry);
 }

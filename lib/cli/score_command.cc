@@ -2,11 +2,14 @@
 #include <CLI/CLI.hpp>
 
 #include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <ostream>
 #include <vector>
 
 #include "cli/command_line.h"
 #include "cli/commands.h"
+#include "cli/dynamic_options.h"
 #include "eval/score.h"
 #include "model/restore.h"
 #include "ops/blas.h"
@@ -25,6 +28,7 @@ void RunScore(const ScoreCommand& command, std::ostream& out) {
   if (static_cast<int>(command.json) + static_cast<int>(command.tsv) + static_cast<int>(command.colour) > 1) {
     throw UserError("--json, --tsv and --color each choose the output: give one of them");
   }
+  const DynamicOptions dynamic = CheckDynamicOptions(command.dynamic);
   RestoredModel restored = RestoreModel(command.checkpoint);
   const NewlinePolicy newline = restored.config.data.newline;
   std::vector<int> ids;
@@ -44,8 +48,22 @@ void RunScore(const ScoreCommand& command, std::ostream& out) {
                     " known character(s): the first is context only, so nothing is scored; give at least 2");
   }
   SetBlasThreads(restored.config.train.threads);
-  const TextScore score = ScoreIds(restored.model, ids);
-  if (command.json) {
+  TextScore score;
+  std::optional<DynamicRun> run;
+  if (command.dynamic.dynamic) {
+    run = RunDynamic(restored, ids, dynamic, nullptr, {});
+    score = TextScoreOf(ids, run->result.log_probs);
+    what += " (dynamic evaluation)";
+  } else {
+    score = ScoreIds(restored.model, ids);
+  }
+  if (command.json && run) {
+    // The same object, under adaptation, with how it was adapted.
+    nlohmann::json json = nlohmann::json::parse(FormatScoreJson(score, restored.vocab));
+    json["method"] = "dynamic";
+    json.update(DynamicSettingsJson(*run));
+    out << json.dump() << '\n';
+  } else if (command.json) {
     out << FormatScoreJson(score, restored.vocab);
   } else if (command.tsv) {
     out << FormatScoreTsv(score, restored.vocab);
@@ -68,6 +86,7 @@ void RegisterScore(CommandRegistry& registry) {
     command.Flag("--color", options->colour, "print the text coloured by surprisal (ANSI colours)");
     command.Text("--unknown", options->unknown, "characters outside the vocabulary",
                  {.show_default = true, .choices = {"error", "skip"}});
+    AddDynamicOptions(command, options->dynamic);
     command.Run([options](CommandContext& context) {
       options->prefix_given = context.app->get_subcommand("score")->count("--prefix") > 0;
       LogToStderr();

@@ -9,15 +9,12 @@
 
 #include "generate/generate.h"
 #include "util/utf8.h"
-#include "generate/generate.h"
-#include "util/utf8.h"
 
 namespace charlm {
 
 TextScore ScoreIds(const CharModel<float>& model, std::span<const int> ids, int chunk) {
   assert(ids.size() >= 2 && chunk >= 1);
   TextScore score;
-  score.ids.assign(ids.begin(), ids.end());
   const std::size_t transitions = ids.size() - 1;
   const int v = model.spec().vocab_size;
   auto ws = model.MakeWorkspace(static_cast<int>(std::min<std::size_t>(static_cast<std::size_t>(chunk), transitions)), 1);
@@ -36,8 +33,16 @@ TextScore ScoreIds(const CharModel<float>& model, std::span<const int> ids, int 
     }
     start += static_cast<std::size_t>(steps);
   }
+  return TextScoreOf(ids, std::move(score.log_probs));
+}
+
+TextScore TextScoreOf(std::span<const int> ids, std::vector<double> log_probs) {
+  assert(ids.size() >= 2 && log_probs.size() == ids.size() - 1);
+  TextScore score;
+  score.ids.assign(ids.begin(), ids.end());
+  score.log_probs = std::move(log_probs);
   for (double lp : score.log_probs) score.log_prob += lp;
-  const double mean = -score.log_prob / static_cast<double>(transitions);
+  const double mean = -score.log_prob / static_cast<double>(score.log_probs.size());
   score.perplexity = std::exp(mean);
   score.bits_per_char = mean / std::log(2.0);
   return score;

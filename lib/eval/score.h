@@ -24,6 +24,9 @@ struct TextScore {
 // transitions `charlm eval` scores with one stream; ids needs at least 2 entries.
 TextScore ScoreIds(const CharModel<float>& model, std::span<const int> ids, int chunk = 256);
 
+// The TextScore of ids from each transition's log-probability, however they were had (dynamic evaluation).
+TextScore TextScoreOf(std::span<const int> ids, std::vector<double> log_probs);
+
 // "<what>: log-probability -12.3456 nats over 99 characters, perplexity 3.4567, 1.7890 bits per character\n"
 std::string FormatScoreSummary(const TextScore& score, const std::string& what);
 // One row per predicted character: position (in the text, from 0), character (control characters escaped),

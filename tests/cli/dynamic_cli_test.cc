@@ -1,0 +1,111 @@
+// eval --dynamic and score --dynamic from the command line: the JSON fields, no step equals static one-stream eval,
+// the checkpoint's bytes unchanged, the same bits at any thread count, the statistics' fallback, hostile values.
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cli_util.h"
+#include "test_util.h"
+#include "util/shell_quote.h"
+
+namespace charlm {
+namespace {
+
+using testing::RunResult;
+using testing::TempDir;
+
+// stdout alone (stderr to stderr.txt), in dir.
+RunResult Stdout(const TempDir& dir, const std::vector<std::string>& args) {
+  std::string command = "cd " + ShellQuote(dir.path().string()) + " && " + ShellQuote(testing::CharlmBinary().string());
+  for (const std::string& arg : args) command += " " + ShellQuote(arg);
+  return testing::RunShell(command + " </dev/null 2>stderr.txt");
+}
+
+nlohmann::json Json(const TempDir& dir, const std::vector<std::string>& args) {
+  const RunResult result = Stdout(dir, args);
+  const std::string shown = result.output + testing::ReadFile(dir / "stderr.txt");
+  REQUIRE_MESSAGE(result.exit_code == 0, shown);
+  REQUIRE_MESSAGE(nlohmann::json::accept(result.output), result.output);
+  return nlohmann::json::parse(result.output);
+}
+
+TEST_CASE("dynamic cli: eval --dynamic --json reports dynamic and static figures, the method and its settings") {
+  TempDir dir;
+  testing::WriteTinyRun(dir);
+  testing::WriteFile(dir / "held.txt", testing::WordText(30));
+  REQUIRE(testing::Run(dir, {"train", "--config", "tiny.json"}).exit_code == 0);
+  const std::string checkpoint_bytes = testing::ReadFile(dir / "run" / "best.ckpt");
+
+  const nlohmann::json fixed = Json(dir, {"eval", "--checkpoint", "run/best.ckpt", "--split", "val", "--json"});
+  const nlohmann::json adapted =
+      Json(dir, {"eval", "--checkpoint", "run/best.ckpt", "--split", "val", "--json", "--dynamic"});
+  for (const char* key : {"perplexity", "bits_per_char", "static_perplexity", "static_bits_per_char", "method",
+                          "dynamic_segment", "dynamic_lr", "dynamic_decay", "stats_source", "tokens"}) {
+    CHECK_MESSAGE(adapted.contains(key), key);
+  }
+  CHECK(adapted["method"] == "dynamic");
+  CHECK(adapted["stats_source"] == "training split");
+  CHECK(adapted["static_perplexity"].get<double>() == doctest::Approx(fixed["perplexity"].get<double>()));
+  CHECK(adapted["tokens"] == fixed["tokens"]);
+  CHECK(adapted["perplexity"].get<double>() != adapted["static_perplexity"].get<double>());
+  CHECK(testing::ReadFile(dir / "stderr.txt").find("training split") != std::string::npos);
+
+  // No step, no decay: the figure of static one-stream evaluation.
+  const nlohmann::json one_stream =
+      Json(dir, {"eval", "--checkpoint", "run/best.ckpt", "--text", "held.txt", "--json", "--streams", "1"});
+  const nlohmann::json still = Json(dir, {"eval", "--checkpoint", "run/best.ckpt", "--text", "held.txt", "--json",
+                                          "--dynamic", "--dynamic-lr", "0", "--dynamic-decay", "0"});
+  CHECK(still["perplexity"].get<double>() == doctest::Approx(one_stream["perplexity"].get<double>()).epsilon(1e-6));
+
+  // The same bits on 1 and 2 threads.
+  const nlohmann::json one_thread = Json(dir, {"eval", "--checkpoint", "run/best.ckpt", "--text", "held.txt", "--json",
+                                               "--dynamic", "--threads", "1"});
+  const nlohmann::json two_threads = Json(dir, {"eval", "--checkpoint", "run/best.ckpt", "--text", "held.txt",
+                                                "--json", "--dynamic", "--threads", "2"});
+  CHECK(one_thread["bits_per_char"].get<double>() == two_threads["bits_per_char"].get<double>());
+
+  // score --dynamic: surprisal under adaptation, same total as eval's over the same text from one stream.
+  const nlohmann::json scored =
+      Json(dir, {"score", "--checkpoint", "run/best.ckpt", "--text", "held.txt", "--json", "--dynamic"});
+  CHECK(scored["method"] == "dynamic");
+  CHECK(scored["surprisal_bits"].size() == scored["chars"].size());
+  CHECK(scored["bits_per_char"].get<double>() == doctest::Approx(one_thread["bits_per_char"].get<double>()).epsilon(1e-9));
+  CHECK(testing::ReadFile(dir / "run" / "best.ckpt") == checkpoint_bytes);
+
+  // Without the training text, the statistics come from the scored text's own past, and it says so.
+  std::filesystem::rename(dir / "text.txt", dir / "moved.txt");
+  const nlohmann::json own = Json(dir, {"eval", "--checkpoint", "run/best.ckpt", "--text", "held.txt", "--json", "--dynamic"});
+  CHECK(own["stats_source"] == "scored text");
+  CHECK(testing::ReadFile(dir / "stderr.txt").find("own past") != std::string::npos);
+}
+
+TEST_CASE("dynamic cli: hostile values of the --dynamic options are one-line errors") {
+  TempDir dir;
+  testing::WriteTinyRun(dir);
+  REQUIRE(testing::Run(dir, {"train", "--config", "tiny.json"}).exit_code == 0);
+  const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+      {{"--dynamic", "--dynamic-segment", "0"}, "--dynamic-segment 0 is out of range"},
+      {{"--dynamic", "--dynamic-segment", "10001"}, "--dynamic-segment 10001 is out of range"},
+      {{"--dynamic", "--dynamic-segment", "-3"}, "--dynamic-segment -3 is out of range"},
+      {{"--dynamic", "--dynamic-lr", "-1"}, "--dynamic-lr -1"},
+      {{"--dynamic", "--dynamic-lr", "nan"}, "--dynamic-lr is not finite"},
+      {{"--dynamic", "--dynamic-lr", "inf"}, "--dynamic-lr is not finite"},
+      {{"--dynamic", "--dynamic-decay", "1.5"}, "--dynamic-decay 1.5 is out of range"},
+      {{"--dynamic-lr", "0.001"}, "--dynamic-lr is a setting of --dynamic"},
+  };
+  for (const char* command : {"eval", "score"}) {
+    for (const auto& [extra, phrase] : cases) {
+      std::vector<std::string> args = {command, "--checkpoint", "run/best.ckpt", "--text", "text.txt"};
+      args.insert(args.end(), extra.begin(), extra.end());
+      CAPTURE(command);
+      CAPTURE(phrase);
+      CHECK_USER_ERROR(testing::Run(dir, args), phrase);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace charlm
