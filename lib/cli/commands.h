@@ -109,9 +109,11 @@ void RunGenerate(const GenerateCommand& command, std::ostream& out);
 std::string ReadPrefixFile(const std::string& path);
 inline constexpr std::uint64_t kMaxPrefixFileBytes = std::uint64_t{16} << 20;
 
-// --dynamic and its settings, which eval and score share (lib/cli/dynamic_options.cc defines them once).
+// --dynamic and its settings, and --mix-ngram, which eval and score share (lib/cli/dynamic_options.cc defines
+// them once).
 struct DynamicCommandOptions {
   bool dynamic = false;
+  bool mix_ngram = false;  // mix in the Kneser-Ney 5-gram of the checkpoint's training split
   std::optional<std::int64_t> segment;  // --dynamic-segment: 1 to kMaxDynamicSegment characters
   std::optional<double> lr;             // --dynamic-lr: 0 to kMaxDynamicLr
   std::optional<double> decay;          // --dynamic-decay: 0 to kMaxDynamicDecay

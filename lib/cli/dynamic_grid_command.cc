@@ -45,11 +45,14 @@ void RegisterDynamicGrid(CommandRegistry& registry) {
         struct Options {
           std::string checkpoint, segments = "10,20,50", lrs = "0.001,0.003,0.01,0.03", decays = "0.001";
           std::int64_t tail = 10000;
+          std::int64_t stats_chars = kDynamicStatsChars;
         };
         auto options = std::make_shared<Options>();
         command.Text("--checkpoint", options->checkpoint, "checkpoint file", {.required = true, .kind = OptionKind::kFile});
         command.Integer("--tail", options->tail, "characters at the end of the training split that are scored",
                         {.show_default = true});
+        command.Integer("--stats-chars", options->stats_chars,
+                        "characters before the tail the gradient statistics come from", {.show_default = true});
         command.Text("--segments", options->segments, "--dynamic-segment values", {.show_default = true});
         command.Text("--lrs", options->lrs, "--dynamic-lr values", {.show_default = true});
         command.Text("--decays", options->decays, "--dynamic-decay values", {.show_default = true});
@@ -72,14 +75,21 @@ void RegisterDynamicGrid(CommandRegistry& registry) {
           // The scored tail, and the statistics from the characters just before it, as eval takes them before val.
           const std::size_t tail_begin = train.size() - static_cast<std::size_t>(options->tail);
           const IdView tail = train.subspan(tail_begin);
-          const std::size_t stats_chars = std::min<std::size_t>(tail_begin, static_cast<std::size_t>(kDynamicStatsChars) + 1);
+          if (options->stats_chars < 1) throw UserError("--stats-chars must be at least 1");
+          const std::size_t stats_chars = std::min<std::size_t>(tail_begin, static_cast<std::size_t>(options->stats_chars) + 1);
           const IdView before = train.subspan(tail_begin - stats_chars, stats_chars);
           EvalOptions fixed;
           fixed.streams = 1;
+          const auto static_started = std::chrono::steady_clock::now();
           const EvalResult base = Evaluate(restored.model, tail, fixed);
+          const double static_seconds =
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - static_started).count();
           for (const double segment : segments) {
             if (segment < 1 || segment > kMaxDynamicSegment) throw UserError("--segments: each must be 1 to " + std::to_string(kMaxDynamicSegment));
+            const auto stats_started = std::chrono::steady_clock::now();
             const GradientStats stats = GatherGradientStats(restored.model, before, static_cast<int>(segment));
+            const double stats_seconds =
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - stats_started).count();
             for (const double lr : lrs) {
               for (const double decay : decays) {
                 DynamicOptions settings;
@@ -90,11 +100,11 @@ void RegisterDynamicGrid(CommandRegistry& registry) {
                 const DynamicResult r = EvaluateDynamic(restored.model, tail, settings, &stats);
                 const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
                 *context.out << nlohmann::json{{"segment", settings.segment}, {"lr", lr}, {"decay", decay},
-                                               {"static_bits_per_char", base.bits_per_char},
+                                               {"static_bits_per_char", base.bits_per_char}, {"static_seconds", static_seconds},
                                                {"bits_per_char", r.bits_per_char},
                                                {"gain", 1.0 - r.bits_per_char / base.bits_per_char},
                                                {"tail_chars", r.tokens}, {"stats_chars", stats.chars},
-                                               {"seconds", seconds}}.dump()
+                                               {"seconds", seconds}, {"stats_seconds", stats_seconds}}.dump()
                              << std::endl;
               }
             }

@@ -1,11 +1,15 @@
-// The --dynamic options of eval and score, defined once, and the run they share.
+// The --dynamic and --mix-ngram options of eval and score, defined once, and the run they share.
 #include "cli/dynamic_options.h"
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 
+#include "eval/mixture.h"
+#include "eval/score.h"
+#include "model/ngram.h"
 #include "util/errors.h"
 
 namespace charlm {
@@ -39,6 +43,9 @@ void AddDynamicOptions(CommandBuilder& command, DynamicCommandOptions& options) 
   command.Number("--dynamic-decay", options.decay,
                  "with --dynamic: pull back toward the trained weights per step (default " +
                      Shown(kDefaultDynamicDecay) + ")");
+  command.Flag("--mix-ngram", options.mix_ngram,
+               "mix the Kneser-Ney 5-gram of the checkpoint's training split into each prediction (its weight is "
+               "chosen on the split's tail)");
 }
 
 DynamicOptions CheckDynamicOptions(const DynamicCommandOptions& given) {
@@ -60,12 +67,39 @@ DynamicOptions CheckDynamicOptions(const DynamicCommandOptions& given) {
   return options;
 }
 
-DynamicRun RunDynamic(const RestoredModel& restored, IdView ids, const DynamicOptions& options, const Dataset* corpus,
-                      std::function<bool(std::int64_t, std::int64_t)> progress) {
-  DynamicRun run;
-  run.options = options;
-  run.options.progress = std::move(progress);
-  // The statistics come from text the model was trained on, as the paper gathers them: the training split's tail.
+namespace {
+
+// Gradient statistics from `train_text` (its last kDynamicStatsChars + 1 characters), or none when it is too short.
+std::optional<GradientStats> StatsFrom(const CharModel<float>& model, IdView train_text, int segment) {
+  if (train_text.size() < 2) return std::nullopt;
+  const IdView tail = train_text.last(static_cast<std::size_t>(
+      std::min<std::int64_t>(static_cast<std::int64_t>(train_text.size()), kDynamicStatsChars + 1)));
+  GradientStats stats = GatherGradientStats(model, tail, segment);
+  stats.source = "training split";
+  return stats;
+}
+
+// The network's log-probabilities of ids: adapted (with `stats`, or the text's own past without) or fixed.
+std::vector<double> NetworkLogProbs(const CharModel<float>& model, IdView ids, bool dynamic,
+                                    const DynamicOptions& options, const GradientStats* stats, bool* cancelled) {
+  if (dynamic) {
+    DynamicResult result = EvaluateDynamic(model, ids, options, stats);
+    if (cancelled != nullptr) *cancelled = result.cancelled;
+    return std::move(result.log_probs);
+  }
+  return ScoreIds(model, ids.ToVector()).log_probs;
+}
+
+}  // namespace
+
+AdaptiveRun RunAdaptive(const RestoredModel& restored, IdView ids, const DynamicCommandOptions& given,
+                        const Dataset* corpus, std::function<bool(std::int64_t, std::int64_t)> progress) {
+  AdaptiveRun run;
+  run.dynamic = CheckDynamicOptions(given);
+  run.dynamic.progress = std::move(progress);
+  run.method = given.dynamic && given.mix_ngram ? "dynamic+ngram" : given.dynamic ? "dynamic" : "ngram";
+  // Both take text the model was trained on: the statistics as the paper gathers them, the n-gram as the
+  // baseline fits it.
   Dataset loaded;
   std::string unavailable;
   if (corpus == nullptr) {
@@ -80,33 +114,80 @@ DynamicRun RunDynamic(const RestoredModel& restored, IdView ids, const DynamicOp
       unavailable = error.what();
     }
   }
-  std::optional<GradientStats> stats;
-  if (corpus != nullptr && corpus->Train().size() >= 2) {
-    const IdView train = corpus->Train();
-    const IdView tail = train.last(static_cast<std::size_t>(std::min<std::int64_t>(
-        static_cast<std::int64_t>(train.size()), kDynamicStatsChars + 1)));
-    stats = GatherGradientStats(restored.model, tail, options.segment);
-    stats->source = "training split";
-    run.stats_source = stats->source;
-    run.stats_chars = stats->chars;
-    spdlog::info("dynamic evaluation: gradient statistics from the last {} characters of the training split of {}",
-                 stats->chars, restored.config.data.corpus);
-  } else {
-    if (unavailable.empty()) unavailable = "the checkpoint's training split has fewer than 2 characters";
-    run.stats_source = "scored text";
-    spdlog::warn("dynamic evaluation: gradient statistics from the scored text's own past, as the training split "
-                 "cannot be read ({})", unavailable);
+  const IdView train = corpus != nullptr ? corpus->Train() : IdView();
+  if (corpus != nullptr && train.size() < 2) unavailable = "the checkpoint's training split has fewer than 2 characters";
+  const CharModel<float>& model = restored.model;
+  const int vocab = restored.model.spec().vocab_size;
+
+  std::optional<KneserNeyModel> ngram;
+  if (given.mix_ngram) {
+    if (!unavailable.empty() || train.size() < 200) {
+      throw UserError("--mix-ngram needs the checkpoint's training text (" +
+                      (unavailable.empty() ? std::string("its training split has under 200 characters") : unavailable) +
+                      "): put " + restored.config.data.corpus + " back, or leave --mix-ngram out");
+    }
+    // The weight, chosen on the training split's tail by an n-gram fitted on what comes before it.
+    const std::size_t tune = static_cast<std::size_t>(
+        std::min<std::int64_t>(kMixTuneChars, static_cast<std::int64_t>(train.size() / 10)));
+    const IdView before = train.first(train.size() - tune);
+    const IdView tail = train.last(tune + 1);  // + 1: the context of its first transition
+    const KneserNeyModel tune_ngram(before, vocab, kDefaultNgramOrder);
+    const std::optional<GradientStats> tune_stats =
+        given.dynamic ? StatsFrom(model, before, run.dynamic.segment) : std::nullopt;
+    DynamicOptions quiet = run.dynamic;
+    quiet.progress = {};
+    const std::vector<double> net = NetworkLogProbs(model, tail, given.dynamic, quiet,
+                                                    tune_stats ? &*tune_stats : nullptr, nullptr);
+    run.ngram_weight = ChooseMixWeight(net, NgramTargetProbs(tune_ngram, tail));
+    run.ngram_tune_chars = static_cast<std::int64_t>(tune);
+    spdlog::info("--mix-ngram: the {}-gram's weight {:.2f}, chosen on the last {} characters of the training split",
+                 kDefaultNgramOrder, run.ngram_weight, tune);
+    ngram.emplace(train, vocab, kDefaultNgramOrder);
   }
-  run.result = EvaluateDynamic(restored.model, ids, run.options, stats ? &*stats : nullptr);
+
+  std::optional<GradientStats> stats;
+  if (given.dynamic) {
+    if (unavailable.empty()) stats = StatsFrom(model, train, run.dynamic.segment);
+    if (stats) {
+      run.stats_source = stats->source;
+      run.stats_chars = stats->chars;
+      spdlog::info("dynamic evaluation: gradient statistics from the last {} characters of the training split of {}",
+                   stats->chars, restored.config.data.corpus);
+    } else {
+      run.stats_source = "scored text";
+      spdlog::warn("dynamic evaluation: gradient statistics from the scored text's own past, as the training split "
+                   "cannot be read ({})", unavailable);
+    }
+  }
+  run.log_probs = NetworkLogProbs(model, ids, given.dynamic, run.dynamic, stats ? &*stats : nullptr, &run.cancelled);
+  if (ngram) {
+    const std::vector<double> ngram_probs = NgramTargetProbs(*ngram, ids.first(run.log_probs.size() + 1));
+    run.log_probs = MixLogProbs(run.log_probs, ngram_probs, run.ngram_weight);
+  }
+  run.tokens = static_cast<std::int64_t>(run.log_probs.size());
+  double loss_sum = 0;
+  for (double lp : run.log_probs) loss_sum -= lp;
+  const double mean = run.tokens > 0 ? loss_sum / static_cast<double>(run.tokens) : 0.0;
+  run.perplexity = std::exp(mean);
+  run.bits_per_char = mean / std::log(2.0);
   return run;
 }
 
-nlohmann::json DynamicSettingsJson(const DynamicRun& run) {
-  return {{"dynamic_segment", run.options.segment},
-          {"dynamic_lr", run.options.lr},
-          {"dynamic_decay", run.options.decay},
-          {"stats_source", run.stats_source},
-          {"stats_chars", run.stats_chars}};
+nlohmann::json AdaptiveJson(const AdaptiveRun& run) {
+  nlohmann::json json{{"method", run.method}};
+  if (run.method != "ngram") {
+    json.update({{"dynamic_segment", run.dynamic.segment},
+                 {"dynamic_lr", run.dynamic.lr},
+                 {"dynamic_decay", run.dynamic.decay},
+                 {"stats_source", run.stats_source},
+                 {"stats_chars", run.stats_chars}});
+  }
+  if (run.method != "dynamic") {
+    json.update({{"ngram_order", kDefaultNgramOrder},
+                 {"ngram_weight", run.ngram_weight},
+                 {"ngram_tune_chars", run.ngram_tune_chars}});
+  }
+  return json;
 }
 
 }  // namespace charlm

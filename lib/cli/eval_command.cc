@@ -75,7 +75,7 @@ void RunEval(const EvalCommand& command, std::ostream& out) {
     throw UserError("--threads " + std::to_string(*command.threads) + " is out of range: give 1 to " +
                     std::to_string(kMaxEvalThreads) + ", or 0 for all cores");
   }
-  const DynamicOptions dynamic = CheckDynamicOptions(command.dynamic);
+  CheckDynamicOptions(command.dynamic);  // before the checkpoint is read: a typo fails at once
   RestoredModel restored = RestoreModel(command.checkpoint);
   SetPrecision(command.precision, restored.model);
   const Config& config = restored.config;
@@ -120,24 +120,26 @@ void RunEval(const EvalCommand& command, std::ostream& out) {
   ColumnThreads row_threads(BlasThreads(), ColumnThreads::IdleWait::kYield);
   options.row_threads = &row_threads;
   const EvalResult r = Evaluate(restored.model, ids, options);
-  if (command.dynamic.dynamic) {
-    // The static figures above, then the same characters again with the weights adapting as they are read.
-    const DynamicRun run = RunDynamic(restored, ids, dynamic, command.split.empty() ? nullptr : &data,
-                                      EvalProgressLine(what + " (dynamic)"));
-    const DynamicResult& d = run.result;
+  if (command.dynamic.dynamic || command.dynamic.mix_ngram) {
+    // The static figures above, then the same characters again, adapting as they are read and/or mixed.
+    const AdaptiveRun run = RunAdaptive(restored, ids, command.dynamic, command.split.empty() ? nullptr : &data,
+                                        EvalProgressLine(what + " (" + (command.dynamic.dynamic ? "dynamic" : "mixed") + ")"));
     if (command.json) {
-      nlohmann::json json{{"perplexity", d.perplexity},       {"bits_per_char", d.bits_per_char},
+      nlohmann::json json{{"perplexity", run.perplexity},      {"bits_per_char", run.bits_per_char},
                           {"static_perplexity", r.perplexity}, {"static_bits_per_char", r.bits_per_char},
-                          {"method", "dynamic"},               {"tokens", d.tokens}};
-      json.update(DynamicSettingsJson(run));
+                          {"tokens", run.tokens}};
+      json.update(AdaptiveJson(run));
       out << json.dump() << '\n';
     } else {
-      char line[384];
+      char line[512];
       std::snprintf(line, sizeof line,
-                    "%s: perplexity %.4f, %.4f bits per character with dynamic evaluation (static: %.4f, %.4f), "
+                    "%s: perplexity %.4f, %.4f bits per character with %s (without: %.4f, %.4f), "
                     "%lld characters predicted\n",
-                    what.c_str(), d.perplexity, d.bits_per_char, r.perplexity, r.bits_per_char,
-                    static_cast<long long>(d.tokens));
+                    what.c_str(), run.perplexity, run.bits_per_char,
+                    run.method == "dynamic" ? "dynamic evaluation"
+                    : run.method == "ngram" ? "the 5-gram mixed in"
+                                            : "dynamic evaluation and the 5-gram mixed in",
+                    r.perplexity, r.bits_per_char, static_cast<long long>(run.tokens));
       out << line;
     }
     return;

@@ -28,7 +28,7 @@ void RunScore(const ScoreCommand& command, std::ostream& out) {
   if (static_cast<int>(command.json) + static_cast<int>(command.tsv) + static_cast<int>(command.colour) > 1) {
     throw UserError("--json, --tsv and --color each choose the output: give one of them");
   }
-  const DynamicOptions dynamic = CheckDynamicOptions(command.dynamic);
+  CheckDynamicOptions(command.dynamic);  // before the checkpoint is read: a typo fails at once
   RestoredModel restored = RestoreModel(command.checkpoint);
   const NewlinePolicy newline = restored.config.data.newline;
   std::vector<int> ids;
@@ -49,19 +49,18 @@ void RunScore(const ScoreCommand& command, std::ostream& out) {
   }
   SetBlasThreads(restored.config.train.threads);
   TextScore score;
-  std::optional<DynamicRun> run;
-  if (command.dynamic.dynamic) {
-    run = RunDynamic(restored, ids, dynamic, nullptr, {});
-    score = TextScoreOf(ids, run->result.log_probs);
-    what += " (dynamic evaluation)";
+  std::optional<AdaptiveRun> run;
+  if (command.dynamic.dynamic || command.dynamic.mix_ngram) {
+    run = RunAdaptive(restored, ids, command.dynamic, nullptr, {});
+    score = TextScoreOf(ids, run->log_probs);
+    what += " (" + run->method + ")";
   } else {
     score = ScoreIds(restored.model, ids);
   }
   if (command.json && run) {
     // The same object, under adaptation, with how it was adapted.
     nlohmann::json json = nlohmann::json::parse(FormatScoreJson(score, restored.vocab));
-    json["method"] = "dynamic";
-    json.update(DynamicSettingsJson(*run));
+    json.update(AdaptiveJson(*run));
     out << json.dump() << '\n';
   } else if (command.json) {
     out << FormatScoreJson(score, restored.vocab);

@@ -103,13 +103,14 @@ DynamicResult EvaluateDynamic(const CharModel<float>& trained, IdView ids, const
   std::vector<double> own_rms(stats == nullptr ? total : 0, 0.0);         // (P)
   std::int64_t own_segments = 0;
   // Fixed statistics give fixed per-parameter factors: 1 / denominator of the step, and the decay rate.
-  std::vector<double> step_scale(total), decay_rate(total);  // (P), (P)
+  // float: each segment streams them with the weights and the gradient, and their precision is not the step's limit.
+  std::vector<float> step_scale(total), decay_rate(total);  // (P), (P)
   auto set_factors = [&](const std::vector<double>& rms) {
     const double mean = Mean(rms);
     const double floor = std::max(kDynamicRmsFloor * mean, 1e-30);
     for (std::size_t i = 0; i < total; ++i) {
-      step_scale[i] = options.lr / std::max(rms[i], floor);
-      decay_rate[i] = mean > 0 ? std::min(1.0, options.decay * rms[i] / mean) : std::min(1.0, options.decay);
+      step_scale[i] = static_cast<float>(options.lr / std::max(rms[i], floor));
+      decay_rate[i] = static_cast<float>(mean > 0 ? std::min(1.0, options.decay * rms[i] / mean) : std::min(1.0, options.decay));
     }
   };
   if (stats != nullptr) set_factors(stats->rms);
@@ -134,8 +135,8 @@ DynamicResult EvaluateDynamic(const CharModel<float>& trained, IdView ids, const
         set_factors(own_rms);
       }
       for (std::size_t i = 0; i < total; ++i) {
-        const double moved = static_cast<double>(theta[i]) - step_scale[i] * g[i];
-        theta[i] = static_cast<float>(moved + decay_rate[i] * (static_cast<double>(theta0[i]) - moved));
+        const float moved = theta[i] - step_scale[i] * g[i];
+        theta[i] = moved + decay_rate[i] * (theta0[i] - moved);
       }
     }
     if (options.progress && !options.progress(static_cast<std::int64_t>(start), static_cast<std::int64_t>(transitions))) {

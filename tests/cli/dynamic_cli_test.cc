@@ -75,11 +75,29 @@ TEST_CASE("dynamic cli: eval --dynamic --json reports dynamic and static figures
   CHECK(scored["bits_per_char"].get<double>() == doctest::Approx(one_thread["bits_per_char"].get<double>()).epsilon(1e-9));
   CHECK(testing::ReadFile(dir / "run" / "best.ckpt") == checkpoint_bytes);
 
+  // --mix-ngram, alone and with --dynamic: the method and the weight chosen on the training split's tail.
+  const nlohmann::json mixed =
+      Json(dir, {"eval", "--checkpoint", "run/best.ckpt", "--split", "val", "--json", "--mix-ngram"});
+  CHECK(mixed["method"] == "ngram");
+  CHECK(mixed["ngram_order"] == 5);
+  CHECK(mixed["ngram_weight"].get<double>() >= 0.0);
+  CHECK(mixed["ngram_weight"].get<double>() <= 0.99);
+  CHECK(mixed["static_perplexity"].get<double>() == doctest::Approx(fixed["perplexity"].get<double>()));
+  CHECK_FALSE(mixed.contains("dynamic_lr"));
+  const nlohmann::json both =
+      Json(dir, {"score", "--checkpoint", "run/best.ckpt", "--text", "held.txt", "--json", "--mix-ngram", "--dynamic"});
+  CHECK(both["method"] == "dynamic+ngram");
+  CHECK(both.contains("ngram_weight"));
+  CHECK(both.contains("dynamic_lr"));
+
   // Without the training text, the statistics come from the scored text's own past, and it says so.
   std::filesystem::rename(dir / "text.txt", dir / "moved.txt");
   const nlohmann::json own = Json(dir, {"eval", "--checkpoint", "run/best.ckpt", "--text", "held.txt", "--json", "--dynamic"});
   CHECK(own["stats_source"] == "scored text");
   CHECK(testing::ReadFile(dir / "stderr.txt").find("own past") != std::string::npos);
+  // The mixture needs the training text: a one-line error says so.
+  CHECK_USER_ERROR(testing::Run(dir, {"eval", "--checkpoint", "run/best.ckpt", "--text", "held.txt", "--mix-ngram"}),
+                   "--mix-ngram needs the checkpoint's training text");
 }
 
 TEST_CASE("dynamic cli: hostile values of the --dynamic options are one-line errors") {
