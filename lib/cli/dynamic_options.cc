@@ -74,6 +74,9 @@ std::optional<GradientStats> StatsFrom(const CharModel<float>& model, IdView tra
   if (train_text.size() < 2) return std::nullopt;
   const IdView tail = train_text.last(static_cast<std::size_t>(
       std::min<std::int64_t>(static_cast<std::int64_t>(train_text.size()), kDynamicStatsChars + 1)));
+  // Seconds on a large model, with nothing else on the terminal: say what it is doing first.
+  spdlog::info("dynamic evaluation: gathering gradient statistics on the last {} characters of the training split",
+               tail.size() - 1);
   GradientStats stats = GatherGradientStats(model, tail, segment);
   stats.source = "training split";
   return stats;
@@ -151,8 +154,6 @@ AdaptiveRun RunAdaptive(const RestoredModel& restored, IdView ids, const Dynamic
     if (stats) {
       run.stats_source = stats->source;
       run.stats_chars = stats->chars;
-      spdlog::info("dynamic evaluation: gradient statistics from the last {} characters of the training split of {}",
-                   stats->chars, restored.config.data.corpus);
     } else {
       run.stats_source = "scored text";
       spdlog::warn("dynamic evaluation: gradient statistics from the scored text's own past, as the training split "

@@ -14,8 +14,8 @@ namespace charlm {
 
 // Defaults chosen on the tail of the training split of three checkpoints (docs/evaluation.md, "Dynamic
 // evaluation"), never on a scored text.
-inline constexpr int kDefaultDynamicSegment = 20;
-inline constexpr double kDefaultDynamicLr = 3e-3;
+inline constexpr int kDefaultDynamicSegment = 10;
+inline constexpr double kDefaultDynamicLr = 2e-4;
 inline constexpr double kDefaultDynamicDecay = 1e-3;
 // Bounds the options take (each an error outside them): a segment is one batch-1 forward and backward, so past a
 // few thousand characters it adapts too rarely to help and holds more activations than it needs.
