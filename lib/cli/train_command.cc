@@ -85,6 +85,42 @@ TrainEndLines EndOfTrainLines(const TrainOutcome& outcome, const Config& config,
                          (outcome.best_checkpoint.empty() ? "the best model came before the resumed checkpoint and " + missing
                                                           : "best model in " + outcome.best_checkpoint));
   }
+  // What the figure means, as a user of the run most needs to know: against the 5-gram printed at the start, and
+  // whether more training would lower it or the model has begun to fit its text too closely.
+  if (outcome.best_val_perplexity && outcome.baseline_val_perplexity) {
+    const double net_bits = std::log2(*outcome.best_val_perplexity);
+    const double ngram_bits = std::log2(*outcome.baseline_val_perplexity);
+    char verdict[512];
+    if (net_bits < ngram_bits) {
+      std::snprintf(verdict, sizeof verdict,
+                    "the network beats the Kneser-Ney 5-gram printed at the start (perplexity %.3f) by %.1f %% in "
+                    "bits per character (%.3f against %.3f)",
+                    *outcome.baseline_val_perplexity, 100.0 * (1.0 - net_bits / ngram_bits), net_bits, ngram_bits);
+    } else {
+      std::snprintf(verdict, sizeof verdict,
+                    "the network loses to the Kneser-Ney 5-gram printed at the start (perplexity %.3f) by %.1f %% in "
+                    "bits per character (%.3f against %.3f): on a small text, try train --corpus FILE --minutes M "
+                    "(a model and regularization sized for the text), and eval --dynamic --mix-ngram",
+                    *outcome.baseline_val_perplexity, 100.0 * (net_bits / ngram_bits - 1.0), net_bits, ngram_bits);
+    }
+    lines.logs.push_back(verdict);
+  }
+  if (outcome.best_val_perplexity) {
+    const std::string since_epoch =
+        outcome.best_epoch > 0 ? " (the best was epoch " + std::to_string(outcome.best_epoch) + ")" : std::string();
+    if (outcome.validations_since_best == 0) {
+      lines.logs.push_back("validation was still improving at the end: more epochs (train.epochs) or more time "
+                           "(--minutes, train.max_minutes) would likely lower it further");
+    } else if (outcome.validations_since_best == 1) {
+      lines.logs.push_back("the last validation did not improve on the best" + since_epoch +
+                           ": validation is levelling off");
+    } else {
+      lines.logs.push_back("validation has not improved for the last " + std::to_string(outcome.validations_since_best) +
+                           " validations" + since_epoch + ": the model is overfitting its text; more regularization "
+                           "(model.dropout, model.weight_drop, model.embedding_dropout) or a smaller model would help "
+                           "more than more epochs");
+    }
+  }
   const std::string best = ShellQuote(model);
   if (!outcome.sample_prefix.empty()) {
     lines.logs.push_back("next: " + program + " generate --checkpoint " + best + " --prefix " +

@@ -24,6 +24,8 @@ void BaselineReporter::OnTrainBegin(TrainingRun& run) {
   const Baseline baseline = FitBaseline(run.data().TrainHeld(), val_ids, run.data().vocab.size(),
                                         kDefaultNgramOrder);
   spdlog::info("{} (charlm baseline --order N for another order)", FormatBaseline(baseline));
+  // Compared at the end only when it scored the same characters as the run's validation.
+  if (val_ids.size() == all_val_ids.size()) run.set_baseline_val_perplexity(baseline.validation.perplexity);
   const std::filesystem::path path = std::filesystem::path(run.config().train.out_dir) / "baseline.json";
   WriteOutDirFile(path, BaselineJson(baseline).dump() + '\n');
 }

@@ -261,6 +261,7 @@ class Loop {
     const std::optional<double> score =
         run_.val_ids().empty() ? std::optional<double>(summary.train_perplexity) : summary.val_perplexity;
     if (score) summary.improved = run_.RecordScore(*score);
+    if (summary.improved) outcome_.best_epoch = summary.epoch;
 
     for (auto& h : handlers_) h->OnEpochScored(run_, summary);
     CheckpointAt({CheckpointPoint::Kind::kEpochEnd, &summary});
@@ -319,6 +320,7 @@ class Loop {
           Validate(run_.progress().epochs_completed + 1, /*epoch_end=*/false, /*whole_split=*/true);
       if (perplexity) {
         best = run_.RecordScore(*perplexity);
+        if (best) outcome_.best_epoch = run_.progress().epochs_completed + 1;
         outcome_.val_perplexity = perplexity;
       }
     }
@@ -336,6 +338,8 @@ class Loop {
   TrainOutcome Finish() {
     outcome_.epochs_completed = run_.progress().epochs_completed;
     outcome_.best_val_perplexity = run_.val_ids().empty() ? std::nullopt : run_.progress().best_score;
+    outcome_.validations_since_best = run_.progress().epochs_since_best;
+    outcome_.baseline_val_perplexity = run_.baseline_val_perplexity();
     KeepOnlySavedBest();
     outcome_.sample_prefix =
         SuggestedPrefix(run_.data().vocab, SamplePrefixes(run_.config().generate.prefixes, run_.data()));

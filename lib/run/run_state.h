@@ -103,6 +103,10 @@ class TrainingRun {
   // Updates the best score (lower is better) and the count since the best; true when `score` is a new best.
   bool RecordScore(double score);
 
+  // The start's Kneser-Ney baseline over the whole validation split (BaselineReporter), for the end's verdict.
+  void set_baseline_val_perplexity(double perplexity) { baseline_val_perplexity_ = perplexity; }
+  std::optional<double> baseline_val_perplexity() const { return baseline_val_perplexity_; }
+
   // Writes a checkpoint of the current position, atomically. UserError (saying which checkpoint is kept) when the
   // weights are not finite: an update can overflow them after a finite loss, and a NaN checkpoint is never written.
   void Save(const std::string& path);
@@ -158,6 +162,7 @@ class TrainingRun {
   bool saved_this_run_ = false;
   StopReason stop_reason_ = StopReason::kNone;
   std::string stop_detail_;
+  std::optional<double> baseline_val_perplexity_;
   std::function<void(std::string_view)> activity_listener_;
 };
 
@@ -191,6 +196,14 @@ struct TrainOutcome {
   // there to copy): the outcome never names a file that is not on disk.
   std::string best_checkpoint;
   std::string sample_prefix;    // a prefix in this vocabulary to suggest for `charlm generate` (SuggestedPrefix)
+  // What the end of the run says about the figure (EndOfTrainLines): the Kneser-Ney 5-gram's validation
+  // perplexity printed at the start, when it scored the whole validation split (it scores at most
+  // kMaxStartBaselineChars); how many validations came after the best one (0: the last was the best); and the
+  // epoch of the best one when this invocation saw it (0: before a resume), 1-based, a budget's last partial
+  // epoch counting as the next.
+  std::optional<double> baseline_val_perplexity;
+  int validations_since_best = 0;
+  int best_epoch = 0;
 };
 
 // The trainer state of a run before its first step (epoch 0, batch 0, no best score), as a checkpoint stores it.

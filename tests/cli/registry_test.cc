@@ -147,11 +147,62 @@ TEST_CASE("train: the lines that end a run name the resume command, the budget's
   done.last_checkpoint = "runs/x/last.ckpt";
   done.sample_prefix = "分开";
   const TrainEndLines finished = EndOfTrainLines(done, config, {"charlm", 1, 0});
-  REQUIRE(finished.logs.size() >= 3);
+  REQUIRE(finished.logs.size() >= 4);
   CHECK(finished.logs[0] == "done after 3 epochs: best validation perplexity 8.000 (3.000 bits per character), saved in "
                             "runs/x/best.ckpt");
-  CHECK(finished.logs[1] == "next: charlm generate --checkpoint runs/x/best.ckpt --prefix '分开' --length 100");
-  CHECK(finished.logs[2] == "      charlm eval --checkpoint runs/x/best.ckpt --split val");
+  CHECK(finished.logs[1].starts_with("validation was still improving at the end"));
+  CHECK(finished.logs[2] == "next: charlm generate --checkpoint runs/x/best.ckpt --prefix '分开' --length 100");
+  CHECK(finished.logs[3] == "      charlm eval --checkpoint runs/x/best.ckpt --split val");
+}
+
+TEST_CASE("train: the end of a run says whether the network beat the 5-gram and whether it was still improving") {
+  Config config;
+  config.train.out_dir = "runs/x";
+  TrainOutcome outcome;
+  outcome.epochs_completed = 20;
+  outcome.best_checkpoint = "runs/x/best.ckpt";
+  outcome.last_checkpoint = "runs/x/last.ckpt";
+  auto lines = [&] { return EndOfTrainLines(outcome, config, {"charlm", 1, 0}).logs; };
+  auto has = [](const std::vector<std::string>& logs, const std::string& text) {
+    for (const std::string& line : logs) {
+      if (line.find(text) != std::string::npos) return true;
+    }
+    return false;
+  };
+  // Beaten: 4 bits against the 5-gram's 5, 20 % fewer; still improving.
+  outcome.best_val_perplexity = 16.0;
+  outcome.baseline_val_perplexity = 32.0;
+  outcome.best_epoch = 20;
+  CHECK(has(lines(), "the network beats the Kneser-Ney 5-gram printed at the start (perplexity 32.000) by 20.0 % in "
+                     "bits per character (4.000 against 5.000)"));
+  CHECK(has(lines(), "still improving at the end"));
+  CHECK_FALSE(has(lines(), "overfitting"));
+  // Lost: 5 bits against 4, 25 % more; best at epoch 6 and 14 validations since.
+  outcome.best_val_perplexity = 32.0;
+  outcome.baseline_val_perplexity = 16.0;
+  outcome.best_epoch = 6;
+  outcome.validations_since_best = 14;
+  CHECK(has(lines(), "the network loses to the Kneser-Ney 5-gram printed at the start (perplexity 16.000) by 25.0 %"));
+  CHECK(has(lines(), "validation has not improved for the last 14 validations (the best was epoch 6): the model is "
+                     "overfitting"));
+  CHECK_FALSE(has(lines(), "still improving"));
+  outcome.validations_since_best = 1;
+  CHECK(has(lines(), "the last validation did not improve on the best (the best was epoch 6)"));
+  // No baseline over the same characters (a split over the start's limit): no comparison is made.
+  outcome.baseline_val_perplexity.reset();
+  CHECK_FALSE(has(lines(), "5-gram"));
+}
+
+TEST_CASE("train: a real run ends with the 5-gram comparison and the trend, the best epoch named") {
+  testing::TempDir dir;
+  testing::WriteTinyRun(dir);
+  const testing::RunResult run =
+      testing::Run(dir, {"train", "--config", "tiny.json", "--set", "train.epochs=4", "--set", "model.dropout=0"});
+  REQUIRE_MESSAGE(run.exit_code == 0, run.output);
+  CHECK_MESSAGE(run.output.find("the Kneser-Ney 5-gram printed at the start (perplexity ") != std::string::npos, run.output);
+  const bool improving = run.output.find("validation was still improving at the end") != std::string::npos;
+  const bool named = run.output.find("(the best was epoch ") != std::string::npos;
+  CHECK_MESSAGE(improving != named, run.output);
 }
 
 }  // namespace
