@@ -141,6 +141,9 @@ int RunChosenCommand(const CommandRegistry& registry, CommandContext& context) {
     // Only `train`'s log is its output; every other command's stdout carries what was asked for (text, a table,
     // JSON that must parse), so what it logs, warnings about the corpus included, goes to stderr.
     if (chosen != nullptr && chosen->name != "train") LogToStderr();
+    if (chosen != nullptr) {
+      for (const auto& check : chosen->checks) check();
+    }
     const int exit_code = chosen != nullptr && chosen->run ? chosen->run(context) : 0;
     ProcessWorkers().reset();  // MPI_Finalize here, not among the static destructors after main
     try {

@@ -23,8 +23,8 @@ double CheckedNumber(const std::optional<double>& given, const char* name, doubl
   if (!given) return fallback;
   const double value = *given;
   if (!std::isfinite(value) || value < 0 || value > max) {
-    throw UserError(std::string(name) + " " + (std::isfinite(value) ? Shown(value) : std::string("is not finite")) +
-                    " is out of range: give a number from 0 to " + Shown(max) + " (" + unit + "; default " +
+    const std::string shown = std::isnan(value) ? "nan" : std::isinf(value) ? (value > 0 ? "inf" : "-inf") : Shown(value);
+    throw UserError(std::string(name) + " " + shown + " is out of range: give a number from 0 to " + Shown(max) + " (" + unit + "; default " +
                     Shown(fallback) + ")");
   }
   return value;

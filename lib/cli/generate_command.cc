@@ -89,6 +89,10 @@ int RunGenerate(const GenerateCommand& command, const GenerateIo& io) {
   if (options.beam > 0 && (sampling_options || command.sample || command.greedy)) {
     spdlog::warn("beam search is deterministic and ignores --temperature/--top-k/--top-p/--seed/--sample/--greedy "
                  "(--beam 1 is greedy decoding)");
+  } else if (command.greedy && sampling_options) {
+    // --greedy takes the most likely character at every step: the options that shape a draw have nothing to shape.
+    spdlog::warn("--greedy decodes the most likely character at every step and ignores "
+                 "--temperature/--top-k/--top-p/--seed; leave --greedy out to sample with them");
   } else if (config.generate.greedy && !command.greedy && sampling_options) {
     spdlog::warn("the checkpoint's config decodes greedily (generate.greedy = true), which ignores "
                  "--temperature/--top-k/--top-p/--seed; add --sample to draw from the softmax");

@@ -3,7 +3,11 @@
 
 #include <CLI/CLI.hpp>
 
+#include <map>
 #include <sstream>
+
+#include "util/errors.h"
+#include "util/utf8.h"
 
 namespace charlm {
 namespace {
@@ -120,6 +124,20 @@ void CommandBuilder::ConfigSettings(std::vector<std::string>& target, const std:
   OptionSpec& option = Add("--set", OptionKind::kConfigSetting, "KEY=VALUE", help, {});
   option.repeatable = true;
   command_.add_option("--set", target, help)->type_name("KEY=VALUE");
+  // A key given twice would silently keep the last value: a user who repeats one has lost track of which applies.
+  spec_.checks.push_back([&target] {
+    std::map<std::string, std::string> seen;  // key -> its first assignment
+    for (const std::string& assignment : target) {
+      std::string key = assignment.substr(0, assignment.find('='));
+      key.erase(0, key.find_first_not_of(" \t"));
+      key.erase(key.find_last_not_of(" \t") + 1);
+      const auto [at, inserted] = seen.emplace(key, assignment);
+      if (!inserted) {
+        throw UserError("--set " + EscapeControlChars(key) + " is given twice (" + EscapeControlChars(at->second) +
+                        " and " + EscapeControlChars(assignment) + "): give each key once");
+      }
+    }
+  });
 }
 
 void CommandBuilder::Run(std::function<int(CommandContext&)> run) { spec_.run = std::move(run); }

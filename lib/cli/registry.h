@@ -46,6 +46,7 @@ struct CommandSpec {
   std::string summary;  // one line: the command list, the man page's NAME
   std::vector<OptionSpec> options;
   bool hidden = false;  // build-time helpers: parsed, but in no list, page or completion
+  std::vector<std::function<void()>> checks;  // run after parsing, before `run`: each throws a UserError to refuse
   std::function<int(CommandContext&)> run;
 };
 

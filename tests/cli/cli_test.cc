@@ -365,6 +365,17 @@ TEST_CASE("cli: generate's and score's contradictory or empty requests are one-l
                                           "5", "--beam", "2", "--greedy"});
   CHECK_MESSAGE(beam_greedy.output.find(warning + "beam search is deterministic and ignores") != std::string::npos,
                 beam_greedy.output);
+  const RunResult greedy_top_k = Run(dir, {"generate", "--checkpoint", "run/last.ckpt", "--prefix", "the", "--length",
+                                           "5", "--greedy", "--top-k", "5"});
+  CHECK_MESSAGE(greedy_top_k.exit_code == 0, greedy_top_k.output);
+  CHECK_MESSAGE(greedy_top_k.output.find(warning + "--greedy decodes the most likely character at every step and "
+                                                   "ignores --temperature/--top-k/--top-p/--seed") != std::string::npos,
+                greedy_top_k.output);
+  // A --set key given twice would silently keep the last value.
+  CHECK_USER_ERROR(Run(dir, {"baseline", "--config", "tiny.json", "--set", "data.val_fraction=0.1", "--set",
+                             "data.val_fraction=0.2"}),
+                   "--set data.val_fraction is given twice (data.val_fraction=0.1 and data.val_fraction=0.2): give "
+                   "each key once");
   CHECK_USER_ERROR(Run(dir, {"generate", "--checkpoint", "run/last.ckpt", "--prefix-file", "-", "--interactive"}),
                    "--prefix-file - and --interactive both read standard input: give the prefix file by its path");
   CHECK_USER_ERROR(Run(dir, {"generate", "--checkpoint", "run/last.ckpt"}),

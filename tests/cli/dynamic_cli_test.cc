@@ -109,8 +109,8 @@ TEST_CASE("dynamic cli: hostile values of the --dynamic options are one-line err
       {{"--dynamic", "--dynamic-segment", "10001"}, "--dynamic-segment 10001 is out of range"},
       {{"--dynamic", "--dynamic-segment", "-3"}, "--dynamic-segment -3 is out of range"},
       {{"--dynamic", "--dynamic-lr", "-1"}, "--dynamic-lr -1"},
-      {{"--dynamic", "--dynamic-lr", "nan"}, "--dynamic-lr is not finite"},
-      {{"--dynamic", "--dynamic-lr", "inf"}, "--dynamic-lr is not finite"},
+      {{"--dynamic", "--dynamic-lr", "nan"}, "--dynamic-lr nan is out of range"},
+      {{"--dynamic", "--dynamic-lr", "inf"}, "--dynamic-lr inf is out of range"},
       {{"--dynamic", "--dynamic-decay", "1.5"}, "--dynamic-decay 1.5 is out of range"},
       {{"--dynamic-lr", "0.001"}, "--dynamic-lr is a setting of --dynamic"},
   };
