@@ -33,6 +33,7 @@ struct TrainCommand {
   std::string corpus;                  // --corpus FILE: data.corpus (without --config: the built-in defaults)
   std::optional<double> minutes;       // --minutes M: the whole run's time budget, final validation included
   std::string out;                     // --out DIR: train.out_dir
+  std::string init_from;               // --init-from CKPT: a new run from that checkpoint's weights (fine-tuning)
 };
 
 // The config of a new run from --corpus/--config, --minutes, --out and --set, in this order of precedence (--set

@@ -11,6 +11,7 @@
 #include "eval/dynamic.h"
 #include "eval/evaluate.h"
 #include "model/restore.h"
+#include "run/run_state.h"
 #include "ops/blas.h"
 #include "text/dataset.h"
 #include "util/errors.h"
@@ -63,7 +64,7 @@ void RegisterDynamicGrid(CommandRegistry& registry) {
           const std::vector<double> decays = NumberList(options->decays, "--decays");
           RestoredModel restored = RestoreModel(options->checkpoint);
           SetBlasThreads(restored.config.train.threads);
-          const Dataset data = LoadDataset(restored.config.data);
+          const Dataset data = LoadRunCorpus(restored.config, restored.vocab, restored.checkpoint.trainer_state);
           if (!(data.vocab == restored.vocab)) {
             throw UserError(restored.config.data.corpus + " no longer gives the checkpoint's vocabulary: nothing to tune on");
           }

@@ -10,6 +10,7 @@
 #include "eval/mixture.h"
 #include "eval/score.h"
 #include "model/ngram.h"
+#include "run/run_state.h"
 #include "util/errors.h"
 
 namespace charlm {
@@ -107,7 +108,7 @@ AdaptiveRun RunAdaptive(const RestoredModel& restored, IdView ids, const Dynamic
   std::string unavailable;
   if (corpus == nullptr) {
     try {
-      loaded = LoadDataset(restored.config.data);
+      loaded = LoadRunCorpus(restored.config, restored.vocab, restored.checkpoint.trainer_state);
       if (!(loaded.vocab == restored.vocab)) {
         unavailable = restored.config.data.corpus + " no longer gives the checkpoint's vocabulary";
       } else {

@@ -15,6 +15,7 @@
 #include "cli/dynamic_options.h"
 #include "eval/evaluate.h"
 #include "model/restore.h"
+#include "run/run_state.h"
 #include "ops/blas.h"
 #include "ops/column_threads.h"
 #include "run/console_format.h"
@@ -93,7 +94,7 @@ void RunEval(const EvalCommand& command, std::ostream& out) {
     if (command.split != "val" && command.split != "test") {
       throw UserError("--split \"" + command.split + "\" is not a split: use --split val or --split test");
     }
-    data = LoadDataset(config.data);
+    data = LoadRunCorpus(config, restored.vocab, restored.checkpoint.trainer_state);
     if (!(data.vocab == restored.vocab)) {
       throw UserError(config.data.corpus + " no longer gives the vocabulary the checkpoint was trained with: "
                       "evaluate the changed text with --text FILE instead");

@@ -9,6 +9,8 @@
 
 #include "cli/command_line.h"
 #include "format/checkpoint.h"
+#include "model/restore.h"
+#include "util/file_io.h"
 #include "util/errors.h"
 #include "cli/commands.h"
 #include "cli/stop_signals.h"
@@ -39,6 +41,60 @@ Config ResolveTrainConfig(const std::string& config_path, const std::vector<std:
   ValidateConfig(config);
   return config;
 }
+
+namespace {
+
+// The keys that make a checkpoint's weights and vocabulary what they are: a fine-tuning run keeps them.
+constexpr const char* kArchitectureKeys[] = {"model.cell",           "model.hidden_size",  "model.num_layers",
+                                             "model.embedding_size", "model.tie_embeddings", "model.activation",
+                                             "model.reset_after",    "data.newline"};
+
+// Whether the user gave `key` (section.name): by --set, or in the --config file.
+bool GivenByUser(const TrainCommand& command, const std::string& key) {
+  for (const std::string& assignment : command.overrides) {
+    std::string given = assignment.substr(0, assignment.find('='));
+    given.erase(0, given.find_first_not_of(" \t"));
+    given.erase(given.find_last_not_of(" \t") + 1);
+    if (given == key) return true;
+  }
+  if (command.config.empty()) return false;
+  // LoadConfigFile has read and checked the file already: this second parse cannot fail on what it accepted.
+  const nlohmann::json raw = nlohmann::json::parse(
+      ReadRegularFile(command.config, FileRole{"config file", "check its permissions", kMaxConfigBytes, ""}), nullptr,
+      /*allow_exceptions=*/false);
+  const std::size_t dot = key.find('.');
+  const std::string section = key.substr(0, dot), name = key.substr(dot + 1);
+  return raw.is_object() && raw.contains(section) && raw[section].is_object() && raw[section].contains(name);
+}
+
+// The checkpoint's weights and vocabulary for a new run of `config`, whose architecture keys become the
+// checkpoint's; one the user gave a different value is an error naming it.
+InitialWeights FineTuningStart(const TrainCommand& command, Config& config) {
+  RestoredModel restored = RestoreModel(command.init_from);
+  const std::map<std::string, nlohmann::json> theirs = ConfigValues(restored.config);
+  std::map<std::string, nlohmann::json> ours = ConfigValues(config);
+  nlohmann::json j = ConfigToJson(config);
+  for (const char* key : kArchitectureKeys) {
+    if (ours[key] == theirs.at(key)) continue;
+    if (GivenByUser(command, key)) {
+      throw UserError(std::string(key) + " = " + ours[key].dump() + " differs from " + command.init_from + "'s " +
+                      theirs.at(key).dump() + ": fine-tuning keeps the checkpoint's model and vocabulary; remove " +
+                      key + " from the config and --set, or train a new model without --init-from");
+    }
+    const std::string k(key);
+    j[k.substr(0, k.find('.'))][k.substr(k.find('.') + 1)] = theirs.at(key);
+  }
+  config = ConfigFromJson(j, {});
+  ValidateConfig(config);
+  InitialWeights init;
+  init.path = command.init_from;
+  init.vocab = std::move(restored.vocab);
+  init.params = std::move(restored.model.params());
+  init.unknown = config.data.unknown == "skip" ? UnknownPolicy::kSkip : UnknownPolicy::kError;
+  return init;
+}
+
+}  // namespace
 
 TrainEndLines EndOfTrainLines(const TrainOutcome& outcome, const Config& config, const TrainEndContext& context) {
   TrainEndLines lines;
@@ -146,10 +202,25 @@ int RunTrain(const TrainCommand& command, int* argc, char*** argv) {
                     " starts a new run, and --resume " + command.resume +
                     " continues one; to give a resumed run more time use --set train.max_minutes=M");
   }
+  if (!command.init_from.empty()) {
+    if (!command.resume.empty()) {
+      throw UserError("--init-from " + command.init_from + " starts a new run from a checkpoint's weights, and --resume " +
+                      command.resume + " continues a run: give one of them");
+    }
+    if (command.minutes) {
+      throw UserError("--minutes picks a model for the text, and --init-from keeps " + command.init_from +
+                      "'s: give fine-tuning a time limit with --set train.max_minutes=M");
+    }
+    if (workers->size() > 1) {
+      throw UserError("--init-from runs in one process for now: start it without mpirun");
+    }
+  }
   std::vector<std::string> resume_overrides = command.overrides;
   if (!command.out.empty()) resume_overrides.push_back("train.out_dir=" + command.out);  // --out wins, as --set would
-  const Config config = command.resume.empty() ? ResolveNewRunConfig(command, workers.get())
-                                               : ResolveTrainConfig(command.config, resume_overrides, command.resume);
+  Config config = command.resume.empty() ? ResolveNewRunConfig(command, workers.get())
+                                         : ResolveTrainConfig(command.config, resume_overrides, command.resume);
+  std::optional<InitialWeights> init;
+  if (!command.init_from.empty()) init = FineTuningStart(command, config);
   InstallStopHandlers();
   TrainEnvironment environment;
   environment.stop_requested = [] { return StopSignal() != 0; };
@@ -159,6 +230,7 @@ int RunTrain(const TrainCommand& command, int* argc, char*** argv) {
   environment.stdout_is_terminal = isatty(STDOUT_FILENO) != 0 && !StartedByLauncher();
   environment.workers = workers.get();
   environment.loop_started = [] { MarkLoopStarted(); };
+  environment.init = init ? &*init : nullptr;
   const TrainOutcome outcome = Train(config, command.resume, environment);
   if (!speaks) return outcome.interrupted ? 128 + StopSignal() : 0;
   const TrainEndLines lines = EndOfTrainLines(outcome, config, {(*argv)[0], workers->size(), StopSignal()});
@@ -180,6 +252,8 @@ void RegisterTrain(CommandRegistry& registry) {
     command.ConfigSettings(options->overrides, "override a config key: --set train.epochs=20 (repeatable)");
     command.Text("--resume", options->resume, "continue the run saved in this checkpoint (e.g. runs/x/last.ckpt)",
                  {.kind = OptionKind::kFile});
+    command.Text("--init-from", options->init_from, "fine-tune: a new run on --corpus/--config starting from this "
+                 "checkpoint's weights and vocabulary (fresh optimizer)", {.kind = OptionKind::kFile});
     command.Run([options](CommandContext& context) { return RunTrain(*options, context.argc, context.argv); });
   });
 }

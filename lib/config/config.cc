@@ -29,8 +29,8 @@ namespace {
 using nlohmann::json;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
-// A config is a few kB; anything this large is the wrong file, refused before it is read.
-constexpr std::uint64_t kMaxConfigBytes = 10'000'000;
+
+
 
 // What a field accepts beyond its type. The field lists attach one to every field so that validation
 // and the generated docs read the same bounds.
@@ -73,6 +73,8 @@ void VisitFields(DataConfig& c, V& v) {
   v("test_fraction", c.test_fraction, kFromZeroBelowOne,
     "share of the text held out for the final test: the last slice of the text");
   v("min_freq", c.min_freq, AtLeast(1), "characters seen fewer times share one `<unk>` id");
+  v("unknown", c.unknown, kAny,
+    "fine-tuning (`train --init-from`): characters outside the checkpoint's vocabulary are an `error` or left out (`skip`)");
 }
 
 template <typename V>
@@ -732,6 +734,10 @@ void ValidateConfig(const Config& config) {
   Config copy = config;
   RangeChecker checker;
   VisitFields(copy, checker);
+  if (config.data.unknown != "error" && config.data.unknown != "skip") {
+    throw UserError("data.unknown = " + Dumped(json(config.data.unknown)) +
+                    " is not a policy: expected \"error\" (the default) or \"skip\" (leave such characters out)");
+  }
   const double log_seconds = config.train.log_every_seconds;
   if (log_seconds < 0 && log_seconds != kLogEverySecondsAuto) {
     throw UserError("train.log_every_seconds = " + Dumped(json(log_seconds)) +

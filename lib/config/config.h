@@ -39,6 +39,7 @@ struct DataConfig {
   double val_fraction = 0.1;
   double test_fraction = 0.0;
   int min_freq = 1;
+  std::string unknown = "error";  // train --init-from: characters outside the checkpoint's vocabulary (error | skip)
 };
 
 struct ModelConfig {
@@ -117,6 +118,9 @@ nlohmann::json ConfigToJson(const Config& config);
 // data.corpus must be present. Does not validate ranges (see ValidateConfig). `overrides`: the --set assignments
 // already applied to j (ApplyOverride), so that a bad value they gave is answered with a --set example.
 Config ConfigFromJson(const nlohmann::json& j, const std::vector<std::string>& overrides = {});
+
+// A config is a small JSON file: larger ones are refused before they are read.
+inline constexpr std::uint64_t kMaxConfigBytes = 10'000'000;
 
 // Parses, types and validates a config; malformed JSON is reported as "<source>:<line>:<column>: ...".
 Config ParseConfigText(std::string_view text, std::string_view source_name);

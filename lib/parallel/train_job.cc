@@ -33,7 +33,13 @@ TrainOutcome Train(const Config& config, const std::string& resume_path, const T
   const StreamShard shard = ShardOf(workers, config.train.batch_size, config.train.num_steps, !resume_path.empty());
   DatasetLoader share;  // one process reads the whole corpus; a worker of several only what it needs
   if (parallel) share = [&workers](const Config& c, StreamShard s) { return LoadDatasetShare(workers, c, s); };
+  if (hooks.init != nullptr) {
+    // Fine-tuning reads the corpus as ids of the checkpoint's vocabulary (one process: RunTrain refuses mpirun).
+    const InitialWeights* init = hooks.init;
+    share = [init](const Config& c, StreamShard) { return LoadDatasetWithVocab(c.data, init->vocab, init->unknown); };
+  }
   TrainingRun run(config, resume_path, shard, share);
+  if (hooks.init != nullptr) run.StartFrom(*hooks.init);
   const TrainConfig& tc = run.config().train;
   if (parallel) CheckWorkersAgree(workers, run);
   if (tc.threads == 0 && workers.local_size() > 1) {

@@ -61,6 +61,8 @@ void MetricsWriter::OnTrainBegin(TrainingRun& run) {
     }
   }
   WriteLines(path, kept);
+  // A fine-tuning run says where its weights came from, as its first row.
+  if (!run.init_from().empty() && progress.global_step == 0) Append(run, {{"kind", "init"}, {"init_from", run.init_from()}});
 }
 
 void MetricsWriter::Append(const TrainingRun& run, const nlohmann::json& row) {

@@ -119,7 +119,9 @@ std::optional<CheckpointData> OpenResume(const Config& config, const std::string
 Dataset LoadCheckedData(const Config& config, const std::optional<CheckpointData>& resume,
                         const std::string& resume_path, StreamShard shard, const DatasetLoader& load) {
   const TrainConfig& tc = config.train;
-  Dataset data = load ? load(config, shard) : LoadDataset(config.data);
+  Dataset data = load                ? load(config, shard)
+                 : resume.has_value() ? LoadRunCorpus(config, Vocab::FromJson(resume->vocab), resume->trainer_state)
+                                      : LoadDataset(config.data);
   if (resume) CheckVocabMatches(Vocab::FromJson(resume->vocab), data.vocab, resume_path, config.data.corpus);
   const std::int64_t needed = Sampler::MinimumLength(tc.sampler, tc.batch_size, tc.num_steps, tc.random_offset);
   if (data.train_chars() < needed) {
@@ -275,13 +277,53 @@ TrainingRun::TrainingRun(const Config& config, const std::string& resume_path, S
     if (state.is_object() && state.contains(kImportedFromKey) && state[kImportedFromKey].is_string()) {
       imported_from_ = state[kImportedFromKey].get<std::string>();
     }
+    // A resumed fine-tuning run stays one: its later checkpoints read the corpus as it does.
+    if (state.is_object() && state.contains(kInitFromKey) && state[kInitFromKey].is_string()) {
+      init_from_ = state[kInitFromKey].get<std::string>();
+    }
     resume_.reset();  // the weights are in the model now; do not keep a second copy
   }
+}
+
+Dataset LoadDatasetWithVocab(const DataConfig& data, const Vocab& vocab, UnknownPolicy unknown) {
+  TextIds text = ReadTextIds(data.corpus, data.newline, vocab);
+  CheckUnknownChars(text.missing, unknown, data.corpus,
+                    "remove them from the text, or pass --set data.unknown=skip to leave them out");
+  if (!text.missing.empty()) {
+    spdlog::warn("left out {} characters of {} outside the checkpoint's vocabulary: {}",
+                 text.chars - static_cast<std::int64_t>(text.ids.size()), data.corpus, ListUnknownChars(text.missing));
+  }
+  Dataset dataset;
+  dataset.vocab = vocab;
+  dataset.ids = std::move(text.ids);
+  dataset.split = SplitCorpus(static_cast<std::int64_t>(dataset.ids.size()), data.val_fraction, data.test_fraction);
+  return dataset;
+}
+
+Dataset LoadRunCorpus(const Config& config, const Vocab& vocab, const nlohmann::json& trainer_state) {
+  if (trainer_state.is_object() && trainer_state.contains(kInitFromKey)) {
+    return LoadDatasetWithVocab(config.data, vocab, config.data.unknown == "skip" ? UnknownPolicy::kSkip : UnknownPolicy::kError);
+  }
+  return LoadDataset(config.data);
+}
+
+void TrainingRun::StartFrom(const InitialWeights& init) {
+  if (init.params.size() != model_.params().size()) {
+    throw UserError("--init-from " + init.path + ": the checkpoint holds " + std::to_string(init.params.size()) +
+                    " parameters, the model needs " + std::to_string(model_.params().size()) +
+                    ": give the checkpoint's model settings, or start without --init-from");
+  }
+  model_.params() = init.params;
+  init_from_ = init.path;
 }
 
 void TrainingRun::LogStart() const {
   spdlog::info("config: {} (all keys: {})", DifferencesFromDefaults(config_),
                (fs::path(config_.train.out_dir) / "config.json").string());
+  if (!init_from_.empty()) {
+    spdlog::info("fine-tuning from {}: its weights and vocabulary, a new run from epoch 1 with a fresh optimizer",
+                 init_from_);
+  }
   if (resumed() && !imported_from_.empty()) {
     spdlog::info("fine-tuning {}: its weights were imported from {} with no training state, so this is a new run "
                  "from epoch 1 with fresh optimizer moments", resume_path_, imported_from_);
@@ -348,6 +390,7 @@ void TrainingRun::Save(const std::string& path) {
   ckpt.config = ConfigToJson(config_);
   ckpt.vocab = data_.vocab.ToJson();
   ckpt.trainer_state = progress_.ToJson();
+  if (!init_from_.empty()) ckpt.trainer_state[kInitFromKey] = init_from_;
   ckpt.params = model_.params();
   ckpt.optimizer_state = optimizer_.state();
   if (progress_.next_batch > 0 && config_.train.sampler == SamplerKind::kConsecutive) {

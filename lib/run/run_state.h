@@ -13,6 +13,8 @@
 
 #include "format/checkpoint.h"
 #include "config/config.h"
+#include "generate/generate.h"
+#include "text/corpus.h"
 #include "text/dataset.h"
 #include "model/model.h"
 #include "model/optimizer.h"
@@ -56,6 +58,23 @@ enum class StopReason { kNone, kSignal, kEarlyStop, kBudget };
 // "data.corpus=\"x.txt\", model.cell=\"gru\"": the keys of `config` whose values differ from the defaults, in
 // key order, for a start-of-run line that stays readable.
 std::string DifferencesFromDefaults(const Config& config);
+
+// `train --init-from CKPT`: the checkpoint a new run starts from, its weights and vocabulary (which reads the corpus).
+struct InitialWeights {
+  std::string path;
+  Vocab vocab;
+  std::vector<float> params;  // (layout total) of the config's model, which has the checkpoint's architecture
+  UnknownPolicy unknown = UnknownPolicy::kError;  // characters of the corpus outside the vocabulary
+};
+
+// In a fine-tuning run's checkpoints (trainer_state): the checkpoint it started from. Its corpus is read with
+// the checkpoint's vocabulary, not one built from the text (LoadRunCorpus).
+inline constexpr const char* kInitFromKey = "init_from";
+
+// Reads data.corpus as ids of `vocab` (fine-tuning keeps a checkpoint's vocabulary), then splits it. Characters
+// outside it are an error naming the first 20 and the count (kError), or are left out, said on the log (kSkip);
+// data.max_chars and data.min_freq do not apply (the vocabulary is given).
+Dataset LoadDatasetWithVocab(const DataConfig& data, const Vocab& vocab, UnknownPolicy unknown);
 
 class TrainingRun {
  public:
@@ -102,6 +121,11 @@ class TrainingRun {
 
   // Updates the best score (lower is better) and the count since the best; true when `score` is a new best.
   bool RecordScore(double score);
+
+  // A new run's weights from another run's checkpoint (train --init-from): UserError when the sizes differ. The
+  // optimizer stays fresh; the log and metrics.jsonl name the checkpoint.
+  void StartFrom(const InitialWeights& init);
+  const std::string& init_from() const { return init_from_; }
 
   // The start's Kneser-Ney baseline over the whole validation split (BaselineReporter), for the end's verdict.
   void set_baseline_val_perplexity(double perplexity) { baseline_val_perplexity_ = perplexity; }
@@ -163,6 +187,7 @@ class TrainingRun {
   StopReason stop_reason_ = StopReason::kNone;
   std::string stop_detail_;
   std::optional<double> baseline_val_perplexity_;
+  std::string init_from_;
   std::function<void(std::string_view)> activity_listener_;
 };
 
@@ -170,6 +195,10 @@ class Workers;
 
 // What the process around a run provides: stop requests, what the terminal is, the workers of a job. (The run's own
 // extension points are its handlers, lib/run/handler.h.)
+// A checkpoint's corpus as its run read it: with the checkpoint's vocabulary when the run was a fine-tuning one
+// (kInitFromKey in trainer_state), else with the vocabulary built from the text (LoadDataset).
+Dataset LoadRunCorpus(const Config& config, const Vocab& vocab, const nlohmann::json& trainer_state);
+
 struct TrainEnvironment {
   std::function<bool()> stop_requested;  // polled after every step; true = save last.ckpt and return
   bool progress_bar = false;              // redraw a bar on stderr (a terminal); otherwise log lines only
@@ -179,6 +208,8 @@ struct TrainEnvironment {
   Workers* workers = nullptr;
   // Called once every check has passed, right before the first step: from then on a stop saves last.ckpt.
   std::function<void()> loop_started;
+  // Borrowed; null = the model starts from its initializer (or the resumed checkpoint).
+  const InitialWeights* init = nullptr;
 };
 
 struct TrainOutcome {

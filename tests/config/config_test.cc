@@ -53,7 +53,7 @@ std::set<std::string> LeafKeys(const json& j) {
 // Written out by hand so that a field missing from the field lists in config.cc shows up here.
 // clang-format off
 const std::set<std::string> kDocumentedKeys = {
-    "data.corpus", "data.newline", "data.max_chars", "data.val_fraction", "data.test_fraction", "data.min_freq",
+    "data.corpus", "data.newline", "data.max_chars", "data.val_fraction", "data.test_fraction", "data.min_freq", "data.unknown",
     "model.cell", "model.hidden_size", "model.num_layers", "model.embedding_size", "model.dropout",
     "model.recurrent_dropout", "model.locked_dropout", "model.weight_drop", "model.embedding_dropout",
     "model.tie_embeddings", "model.activation", "model.reset_after", "model.init",
@@ -91,6 +91,7 @@ Config EveryFieldChanged() {
   c.data.val_fraction = 0.25;
   c.data.test_fraction = 0.125;
   c.data.min_freq = 3;
+  c.data.unknown = "skip";
   c.model.cell = CellKind::kGru;
   c.model.hidden_size = 17;
   c.model.num_layers = 3;
@@ -181,6 +182,7 @@ TEST_CASE("config: a config with every field changed reads back field by field")
   CHECK(back.data.val_fraction == 0.25);
   CHECK(back.data.test_fraction == 0.125);
   CHECK(back.data.min_freq == 3);
+  CHECK(back.data.unknown == "skip");
   CHECK(back.model.cell == CellKind::kGru);
   CHECK(back.model.hidden_size == 17);
   CHECK(back.model.num_layers == 3);
@@ -431,6 +433,7 @@ TEST_CASE("config: validation names the key, the value and the expected range") 
        "data.val_fraction + data.test_fraction = 1.0: expected less than 1"},
       {[](Config& c) { c.data.max_chars = -5; }, "data.max_chars = -5 is out of range: expected an integer >= 0"},
       {[](Config& c) { c.data.min_freq = 0; }, "data.min_freq = 0 is out of range: expected an integer >= 1"},
+      {[](Config& c) { c.data.unknown = "drop"; }, "data.unknown = \"drop\" is not a policy: expected \"error\""},
       {[](Config& c) { c.train.batch_size = 0; }, "train.batch_size = 0 is out of range: expected an integer in [1, 4096]"},
       {[](Config& c) { c.train.batch_size = 4097; }, "train.batch_size = 4097 is out of range: expected an integer in [1, 4096]"},
       {[](Config& c) { c.train.num_steps = -3; }, "train.num_steps = -3 is out of range: expected an integer >= 1"},
