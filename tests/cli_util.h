@@ -46,6 +46,14 @@ inline RunResult Run(const TempDir& dir, const std::vector<std::string>& args) {
   return RunShell(command + " </dev/null 2>&1");
 }
 
+// Runs `charlm ARGS` inside dir with stdout alone in the result and stderr in dir/stderr.txt: what a script
+// reading the output gets.
+inline RunResult RunStdout(const TempDir& dir, const std::vector<std::string>& args) {
+  std::string command = "cd " + ShellQuote(dir.path().string()) + " && " + ShellQuote(testing::CharlmBinary().string());
+  for (const std::string& arg : args) command += " " + ShellQuote(arg);
+  return RunShell(command + " </dev/null 2>stderr.txt");
+}
+
 // The error a user sees: exactly one "charlm: error: " line, and it is the last line of the output.
 inline std::string ErrorLine(const RunResult& result) {
   const std::string marker = "charlm: error: ";

@@ -17,15 +17,8 @@ namespace {
 using testing::RunResult;
 using testing::TempDir;
 
-// stdout alone (stderr to stderr.txt), in dir.
-RunResult Stdout(const TempDir& dir, const std::vector<std::string>& args) {
-  std::string command = "cd " + ShellQuote(dir.path().string()) + " && " + ShellQuote(testing::CharlmBinary().string());
-  for (const std::string& arg : args) command += " " + ShellQuote(arg);
-  return testing::RunShell(command + " </dev/null 2>stderr.txt");
-}
-
 nlohmann::json Json(const TempDir& dir, const std::vector<std::string>& args) {
-  const RunResult result = Stdout(dir, args);
+  const RunResult result = testing::RunStdout(dir, args);
   const std::string shown = result.output + testing::ReadFile(dir / "stderr.txt");
   REQUIRE_MESSAGE(result.exit_code == 0, shown);
   REQUIRE_MESSAGE(nlohmann::json::accept(result.output), result.output);

@@ -16,13 +16,6 @@ namespace {
 using testing::RunResult;
 using testing::TempDir;
 
-// stdout alone (stderr to a file), in dir.
-RunResult Stdout(const TempDir& dir, const std::vector<std::string>& args) {
-  std::string command = "cd " + ShellQuote(dir.path().string()) + " && " + ShellQuote(testing::CharlmBinary().string());
-  for (const std::string& arg : args) command += " " + ShellQuote(arg);
-  return testing::RunShell(command + " </dev/null 2>stderr.txt");
-}
-
 TEST_CASE("json stdout: baseline, eval, generate and score print only JSON on stdout with a corpus that warns") {
   TempDir dir;
   testing::WriteTinyRun(dir);
@@ -38,7 +31,7 @@ TEST_CASE("json stdout: baseline, eval, generate and score print only JSON on st
   };
   for (const auto& args : commands) {
     CAPTURE(args[0]);
-    const RunResult result = Stdout(dir, args);
+    const RunResult result = testing::RunStdout(dir, args);
     REQUIRE_MESSAGE(result.exit_code == 0, result.output);
     CHECK_MESSAGE(nlohmann::json::accept(result.output), result.output);
     // The commands that read the corpus warn about it, on stderr.
