@@ -12,6 +12,7 @@
 #include "model/ngram.h"
 #include "run/run_state.h"
 #include "util/errors.h"
+#include "util/file_io.h"
 
 namespace charlm {
 
@@ -96,8 +97,18 @@ std::vector<double> NetworkLogProbs(const CharModel<float>& model, IdView ids, b
 
 }  // namespace
 
+void CheckAdaptiveFits(std::int64_t chars, std::uint64_t memory_bytes) {
+  const double needed = kAdaptiveBytesPerChar * static_cast<double>(chars);
+  if (memory_bytes == 0 || needed <= static_cast<double>(memory_bytes) / 2) return;
+  throw UserError("--dynamic and --mix-ngram keep up to " + std::to_string(static_cast<int>(kAdaptiveBytesPerChar)) +
+                  " bytes a character: " + FormatBytes(static_cast<std::uint64_t>(needed)) + " for " +
+                  std::to_string(chars) + " characters, more than half of this machine's " + FormatBytes(memory_bytes) +
+                  " of memory: score the text in parts (split the file), or leave --dynamic and --mix-ngram out");
+}
+
 AdaptiveRun RunAdaptive(const RestoredModel& restored, IdView ids, const DynamicCommandOptions& given,
                         const Dataset* corpus, std::function<bool(std::int64_t, std::int64_t)> progress) {
+  CheckAdaptiveFits(static_cast<std::int64_t>(ids.size()), PhysicalMemoryBytes());
   AdaptiveRun run;
   run.dynamic = CheckDynamicOptions(given);
   run.dynamic.progress = std::move(progress);

@@ -32,6 +32,12 @@ struct AdaptiveRun {
   std::int64_t ngram_tune_chars = 0;
 };
 
+// What --dynamic and --mix-ngram hold per scored character at most (log-probabilities, the n-gram's, the mixture's,
+// and without --dynamic a copy of the ids): checked against memory before anything is allocated.
+inline constexpr double kAdaptiveBytesPerChar = 32;
+// UserError when `chars` characters need more than half of `memory_bytes` (0 = unknown: no check).
+void CheckAdaptiveFits(std::int64_t chars, std::uint64_t memory_bytes);
+
 // The settings, checked (a one-line UserError naming the value otherwise); --dynamic-* without --dynamic is an error.
 DynamicOptions CheckDynamicOptions(const DynamicCommandOptions& given);
 

@@ -7,8 +7,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/dynamic_options.h"
 #include "cli_util.h"
 #include "test_util.h"
+#include "util/errors.h"
 #include "util/shell_quote.h"
 
 namespace charlm {
@@ -91,6 +93,19 @@ TEST_CASE("dynamic cli: eval --dynamic --json reports dynamic and static figures
   // The mixture needs the training text: a one-line error says so.
   CHECK_USER_ERROR(testing::Run(dir, {"eval", "--checkpoint", "run/best.ckpt", "--text", "held.txt", "--mix-ngram"}),
                    "--mix-ngram needs the checkpoint's training text");
+}
+
+TEST_CASE("dynamic cli: a text whose per-character buffers need more than half the memory is refused first") {
+  CHECK_NOTHROW(CheckAdaptiveFits(1000000, std::uint64_t{64} << 20));  // 32 MB of 64 MiB
+  CHECK_NOTHROW(CheckAdaptiveFits(std::int64_t{1} << 40, 0));           // memory unknown: no check
+  try {
+    CheckAdaptiveFits(500000000, std::uint64_t{24} << 30);  // 16 GB of 25.8 GB
+    FAIL("expected a UserError");
+  } catch (const UserError& error) {
+    const std::string message = error.what();
+    CHECK_MESSAGE(message.find("16.0 GB for 500000000 characters, more than half of this machine's") != std::string::npos, message);
+    CHECK(message.find("split the file") != std::string::npos);
+  }
 }
 
 TEST_CASE("dynamic cli: hostile values of the --dynamic options are one-line errors") {
