@@ -7,6 +7,7 @@
 #include <cmath>
 #include <optional>
 
+#include "eval/evaluate.h"
 #include "eval/mixture.h"
 #include "eval/score.h"
 #include "model/ngram.h"
@@ -177,12 +178,10 @@ AdaptiveRun RunAdaptive(const RestoredModel& restored, IdView ids, const Dynamic
     const std::vector<double> ngram_probs = NgramTargetProbs(*ngram, ids.first(run.log_probs.size() + 1));
     run.log_probs = MixLogProbs(run.log_probs, ngram_probs, run.ngram_weight);
   }
-  run.tokens = static_cast<std::int64_t>(run.log_probs.size());
-  double loss_sum = 0;
-  for (double lp : run.log_probs) loss_sum -= lp;
-  const double mean = run.tokens > 0 ? loss_sum / static_cast<double>(run.tokens) : 0.0;
-  run.perplexity = std::exp(mean);
-  run.bits_per_char = mean / std::log(2.0);
+  const EvalResult figures = FiguresOf(run.log_probs);
+  run.tokens = figures.tokens;
+  run.perplexity = figures.perplexity;
+  run.bits_per_char = figures.bits_per_char;
   return run;
 }
 

@@ -6,6 +6,7 @@
 #include <map>
 #include <sstream>
 
+#include "config/config.h"
 #include "util/errors.h"
 #include "util/utf8.h"
 
@@ -128,9 +129,7 @@ void CommandBuilder::ConfigSettings(std::vector<std::string>& target, const std:
   spec_.checks.push_back([&target] {
     std::map<std::string, std::string> seen;  // key -> its first assignment
     for (const std::string& assignment : target) {
-      std::string key = assignment.substr(0, assignment.find('='));
-      key.erase(0, key.find_first_not_of(" \t"));
-      key.erase(key.find_last_not_of(" \t") + 1);
+      const std::string key = OverrideKey(assignment);
       const auto [at, inserted] = seen.emplace(key, assignment);
       if (!inserted) {
         throw UserError("--set " + EscapeControlChars(key) + " is given twice (" + EscapeControlChars(at->second) +

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <set>
 
 #include "cli/command_line.h"
 #include "format/checkpoint.h"
@@ -49,22 +50,21 @@ constexpr const char* kArchitectureKeys[] = {"model.cell",           "model.hidd
                                              "model.embedding_size", "model.tie_embeddings", "model.activation",
                                              "model.reset_after",    "data.newline"};
 
-// Whether the user gave `key` (section.name): by --set, or in the --config file.
-bool GivenByUser(const TrainCommand& command, const std::string& key) {
-  for (const std::string& assignment : command.overrides) {
-    std::string given = assignment.substr(0, assignment.find('='));
-    given.erase(0, given.find_first_not_of(" \t"));
-    given.erase(given.find_last_not_of(" \t") + 1);
-    if (given == key) return true;
-  }
-  if (command.config.empty()) return false;
+// The dotted keys the user gave: by --set, and in the --config file.
+std::set<std::string> KeysGivenByUser(const TrainCommand& command) {
+  std::set<std::string> given;
+  for (const std::string& assignment : command.overrides) given.insert(OverrideKey(assignment));
+  if (command.config.empty()) return given;
   // LoadConfigFile has read and checked the file already: this second parse cannot fail on what it accepted.
   const nlohmann::json raw = nlohmann::json::parse(
       ReadRegularFile(command.config, FileRole{"config file", "check its permissions", kMaxConfigBytes, ""}), nullptr,
       /*allow_exceptions=*/false);
-  const std::size_t dot = key.find('.');
-  const std::string section = key.substr(0, dot), name = key.substr(dot + 1);
-  return raw.is_object() && raw.contains(section) && raw[section].is_object() && raw[section].contains(name);
+  if (!raw.is_object()) return given;
+  for (const auto& [section, keys] : raw.items()) {
+    if (!keys.is_object()) continue;
+    for (const auto& [name, value] : keys.items()) given.insert(section + "." + name);
+  }
+  return given;
 }
 
 // The checkpoint's weights and vocabulary for a new run of `config`, whose architecture keys become the
@@ -74,9 +74,10 @@ InitialWeights FineTuningStart(const TrainCommand& command, Config& config) {
   const std::map<std::string, nlohmann::json> theirs = ConfigValues(restored.config);
   std::map<std::string, nlohmann::json> ours = ConfigValues(config);
   nlohmann::json j = ConfigToJson(config);
+  const std::set<std::string> given = KeysGivenByUser(command);
   for (const char* key : kArchitectureKeys) {
     if (ours[key] == theirs.at(key)) continue;
-    if (GivenByUser(command, key)) {
+    if (given.contains(key)) {
       throw UserError(std::string(key) + " = " + ours[key].dump() + " differs from " + command.init_from + "'s " +
                       theirs.at(key).dump() + ": fine-tuning keeps the checkpoint's model and vocabulary; remove " +
                       key + " from the config and --set, or train a new model without --init-from");
@@ -90,7 +91,6 @@ InitialWeights FineTuningStart(const TrainCommand& command, Config& config) {
   init.path = command.init_from;
   init.vocab = std::move(restored.vocab);
   init.params = std::move(restored.model.params());
-  init.unknown = config.data.unknown == "skip" ? UnknownPolicy::kSkip : UnknownPolicy::kError;
   return init;
 }
 

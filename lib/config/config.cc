@@ -30,8 +30,6 @@ using nlohmann::json;
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-
-
 // What a field accepts beyond its type. The field lists attach one to every field so that validation
 // and the generated docs read the same bounds.
 struct Rule {
@@ -714,6 +712,10 @@ nlohmann::json ConfigToJson(const Config& config) {
   return out;
 }
 
+std::string OverrideKey(std::string_view assignment) {
+  return std::string(Trim(assignment.substr(0, assignment.find('='))));
+}
+
 Config ConfigFromJson(const nlohmann::json& j, const std::vector<std::string>& overrides) {
   if (!j.is_object()) {
     throw UserError("expected a JSON object with the sections data, model, train and generate at the top level, got " +
@@ -722,7 +724,7 @@ Config ConfigFromJson(const nlohmann::json& j, const std::vector<std::string>& o
   RejectUnknownKeys(j);  // first, all of them: a misspelt key may be why another value looks wrong
   std::vector<std::string> set_keys;
   for (const std::string& assignment : overrides) {
-    set_keys.emplace_back(Trim(std::string_view(assignment).substr(0, assignment.find('='))));
+    set_keys.push_back(OverrideKey(assignment));
   }
   Config config;
   JsonReader reader(j, "", set_keys);

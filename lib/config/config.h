@@ -128,6 +128,9 @@ Config ParseConfigText(std::string_view text, std::string_view source_name);
 // Reads the file, applies the overrides ("section.key=value") in order, then types and validates.
 Config LoadConfigFile(const std::string& path, const std::vector<std::string>& overrides = {});
 
+// The dotted key of a --set assignment, "train.epochs" of " train.epochs = 5": the text before '=', trimmed.
+std::string OverrideKey(std::string_view assignment);
+
 // Sets one dotted key, creating missing sections: "train.optimizer.lr=0.01". The value is read as
 // JSON when it parses as JSON and taken as a plain string otherwise, so "model.cell=gru" works.
 void ApplyOverride(nlohmann::json& j, std::string_view assignment);

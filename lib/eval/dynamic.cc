@@ -5,6 +5,7 @@
 #include <cassert>
 #include <cmath>
 
+#include "eval/evaluate.h"
 #include "generate/generate.h"
 
 namespace charlm {
@@ -12,7 +13,8 @@ namespace charlm {
 namespace {
 
 // The batch-1 forward (with the softmax kept) and backward of one segment: after Run, grads() holds the gradient
-// of the segment's mean loss, `state` has moved to the segment's end, and LogProb gives each transition's score.
+// of the segment's mean loss, the carried state has moved to the segment's end, and each transition's
+// log-probability has been appended to the caller's list (when one is given).
 class SegmentStep {
  public:
   SegmentStep(const CharModel<float>& model, int segment)
@@ -144,11 +146,12 @@ DynamicResult EvaluateDynamic(const CharModel<float>& trained, IdView ids, const
       break;
     }
   }
-  result.tokens = static_cast<std::int64_t>(result.log_probs.size());
-  for (double lp : result.log_probs) result.loss_sum -= lp;
-  result.mean_loss = result.tokens > 0 ? result.loss_sum / static_cast<double>(result.tokens) : 0.0;
-  result.perplexity = std::exp(result.mean_loss);
-  result.bits_per_char = result.mean_loss / std::log(2.0);
+  const EvalResult figures = FiguresOf(result.log_probs);
+  result.tokens = figures.tokens;
+  result.loss_sum = figures.loss_sum;
+  result.mean_loss = figures.mean_loss;
+  result.perplexity = figures.perplexity;
+  result.bits_per_char = figures.bits_per_char;
   return result;
 }
 

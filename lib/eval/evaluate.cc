@@ -112,6 +112,14 @@ void FinishEvalResult(EvalResult& result) {
   result.bits_per_char = result.mean_loss / std::log(2.0);
 }
 
+EvalResult FiguresOf(std::span<const double> log_probs) {
+  EvalResult result;
+  result.tokens = static_cast<std::int64_t>(log_probs.size());
+  for (double lp : log_probs) result.loss_sum -= lp;
+  FinishEvalResult(result);
+  return result;
+}
+
 EvalResult Evaluate(const CharModel<float>& model, IdView ids, const EvalOptions& options) {
   EvalResult result;
   std::int64_t transitions = static_cast<std::int64_t>(ids.size()) - 1;

@@ -89,6 +89,8 @@ EvalPlan PlanEvaluation(std::int64_t transitions, int streams, int burn_in);
 
 // Fills mean_loss, perplexity and bits_per_char from loss_sum and tokens.
 void FinishEvalResult(EvalResult& result);
+// The figures of transitions scored one by one (ln p of each): tokens, loss_sum and what FinishEvalResult fills.
+EvalResult FiguresOf(std::span<const double> log_probs);
 
 // Scores every transition of ids exactly once, without dropout, following PlanEvaluation. Each scored character
 // sees the whole text before it (one stream) or at least burn_in characters of it (the others). A warm-up

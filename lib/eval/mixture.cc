@@ -56,6 +56,8 @@ void MixedDistribution(const float* net_logits, const KneserNeyModel& ngram, IdV
                        std::span<double> out) {
   const int v = ngram.vocab_size();
   assert(!ids.empty() && out.size() == static_cast<std::size_t>(v));
+  // In double throughout, not LogSumExp (lib/generate): its float exponentials leave the sum 1e-7 from 1, and the
+  // check that the mixture is a distribution holds it to 1e-9.
   double max_logit = -INFINITY;
   for (int j = 0; j < v; ++j) max_logit = std::max(max_logit, static_cast<double>(net_logits[j]));
   double norm = 0;

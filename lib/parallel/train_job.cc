@@ -36,7 +36,7 @@ TrainOutcome Train(const Config& config, const std::string& resume_path, const T
   if (hooks.init != nullptr) {
     // Fine-tuning reads the corpus as ids of the checkpoint's vocabulary (one process: RunTrain refuses mpirun).
     const InitialWeights* init = hooks.init;
-    share = [init](const Config& c, StreamShard) { return LoadDatasetWithVocab(c.data, init->vocab, init->unknown); };
+    share = [init](const Config& c, StreamShard) { return LoadDatasetWithVocab(c.data, init->vocab); };
   }
   TrainingRun run(config, resume_path, shard, share);
   if (hooks.init != nullptr) run.StartFrom(*hooks.init);

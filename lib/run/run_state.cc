@@ -285,8 +285,9 @@ TrainingRun::TrainingRun(const Config& config, const std::string& resume_path, S
   }
 }
 
-Dataset LoadDatasetWithVocab(const DataConfig& data, const Vocab& vocab, UnknownPolicy unknown) {
+Dataset LoadDatasetWithVocab(const DataConfig& data, const Vocab& vocab) {
   TextIds text = ReadTextIds(data.corpus, data.newline, vocab);
+  const UnknownPolicy unknown = data.unknown == "skip" ? UnknownPolicy::kSkip : UnknownPolicy::kError;
   CheckUnknownChars(text.missing, unknown, data.corpus,
                     "remove them from the text, or pass --set data.unknown=skip to leave them out");
   if (!text.missing.empty()) {
@@ -302,7 +303,7 @@ Dataset LoadDatasetWithVocab(const DataConfig& data, const Vocab& vocab, Unknown
 
 Dataset LoadRunCorpus(const Config& config, const Vocab& vocab, const nlohmann::json& trainer_state) {
   if (trainer_state.is_object() && trainer_state.contains(kInitFromKey)) {
-    return LoadDatasetWithVocab(config.data, vocab, config.data.unknown == "skip" ? UnknownPolicy::kSkip : UnknownPolicy::kError);
+    return LoadDatasetWithVocab(config.data, vocab);
   }
   return LoadDataset(config.data);
 }

@@ -64,7 +64,6 @@ struct InitialWeights {
   std::string path;
   Vocab vocab;
   std::vector<float> params;  // (layout total) of the config's model, which has the checkpoint's architecture
-  UnknownPolicy unknown = UnknownPolicy::kError;  // characters of the corpus outside the vocabulary
 };
 
 // In a fine-tuning run's checkpoints (trainer_state): the checkpoint it started from. Its corpus is read with
@@ -72,9 +71,9 @@ struct InitialWeights {
 inline constexpr const char* kInitFromKey = "init_from";
 
 // Reads data.corpus as ids of `vocab` (fine-tuning keeps a checkpoint's vocabulary), then splits it. Characters
-// outside it are an error naming the first 20 and the count (kError), or are left out, said on the log (kSkip);
-// data.max_chars and data.min_freq do not apply (the vocabulary is given).
-Dataset LoadDatasetWithVocab(const DataConfig& data, const Vocab& vocab, UnknownPolicy unknown);
+// outside it are, by data.unknown, an error naming the first 20 and the count ("error"), or left out, said on the
+// log ("skip"); data.max_chars and data.min_freq do not apply (the vocabulary is given).
+Dataset LoadDatasetWithVocab(const DataConfig& data, const Vocab& vocab);
 
 class TrainingRun {
  public:
