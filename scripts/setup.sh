@@ -6,7 +6,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 source scripts/install_missing.sh
-install_missing setup g++ cmake make libcli11-dev nlohmann-json3-dev libspdlog-dev libopenblas-dev doctest-dev libdnnl-dev \
+install_missing setup g++ cmake make libcli11-dev nlohmann-json3-dev libspdlog-dev libopenblas-dev doctest-dev libdnnl-dev libarchive-dev \
   libopenmpi-dev openmpi-bin bsdutils man-db
 
 mkdir -p corpus

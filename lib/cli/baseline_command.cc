@@ -17,6 +17,8 @@ void RunBaseline(const BaselineCommand& command, std::ostream& out) {
     for (const std::string& assignment : command.overrides) ApplyOverride(j, assignment);
   }
   if (!command.corpus.empty()) j["data"]["corpus"] = command.corpus;
+  if (!command.include.empty()) j["data"]["include"] = command.include;
+  if (!command.exclude.empty()) j["data"]["exclude"] = command.exclude;
   if (!j.contains("data") || !j["data"].contains("corpus")) {
     throw UserError("baseline needs --corpus FILE (or --config FILE naming data.corpus): e.g. charlm baseline --corpus "
                     "notes.txt");
@@ -25,7 +27,7 @@ void RunBaseline(const BaselineCommand& command, std::ostream& out) {
   ValidateConfig(config);
   const Dataset data = LoadDataset(config.data);
   if (data.Validation().size() < 2) {
-    throw UserError("the validation split of " + config.data.corpus + " has " + std::to_string(data.Validation().size()) +
+    throw UserError("the validation split of " + config.data.corpus.Label() + " has " + std::to_string(data.Validation().size()) +
                     " characters (data.val_fraction is " + nlohmann::json(config.data.val_fraction).dump() +
                     "): nothing to score; set --set data.val_fraction=0.1 or use more text");
   }
@@ -33,7 +35,7 @@ void RunBaseline(const BaselineCommand& command, std::ostream& out) {
   if (command.json) {
     out << BaselineJson(baseline).dump() << '\n';
   } else {
-    out << config.data.corpus << ": " << FormatBaseline(baseline) << '\n';
+    out << config.data.corpus.Label() << ": " << FormatBaseline(baseline) << '\n';
   }
 }
 
@@ -41,7 +43,12 @@ void RegisterBaseline(CommandRegistry& registry) {
   registry.Add("baseline", "Validation perplexity of a Kneser-Ney character n-gram fitted on the training split",
                [](CommandBuilder& command) {
     auto options = std::make_shared<BaselineCommand>();
-    command.Text("--corpus", options->corpus, "UTF-8 text file (data.corpus)", {.kind = OptionKind::kFile});
+    command.Text("--corpus", options->corpus, "UTF-8 text file, folder, compressed file or archive (data.corpus)",
+                 {.kind = OptionKind::kFile});
+    command.Texts("--include", options->include,
+                  "read only the documents of folders and archives matching this glob (repeatable; data.include)");
+    command.Texts("--exclude", options->exclude,
+                  "leave out the documents of folders and archives matching this glob (repeatable; data.exclude)");
     command.Integer("--order", options->order, "n-gram order, 1 (add-one unigram) to 10", {.show_default = true});
     command.Text("--config", options->config, "take the data settings (split, newline, ...) from this config",
                  {.kind = OptionKind::kFile});

@@ -151,6 +151,7 @@ void RunEval(const EvalCommand& command, std::ostream& out);
 
 struct BaselineCommand {
   std::string corpus;                  // sets data.corpus (required unless the config names one)
+  std::vector<std::string> include, exclude;  // set data.include / data.exclude
   std::string config;                  // optional: the data settings of this config
   std::vector<std::string> overrides;  // --set data.key=value
   int order = kDefaultNgramOrder;

@@ -66,7 +66,7 @@ void RegisterDynamicGrid(CommandRegistry& registry) {
           SetBlasThreads(restored.config.train.threads);
           const Dataset data = LoadRunCorpus(restored.config, restored.vocab, restored.checkpoint.trainer_state);
           if (!(data.vocab == restored.vocab)) {
-            throw UserError(restored.config.data.corpus + " no longer gives the checkpoint's vocabulary: nothing to tune on");
+            throw UserError(restored.config.data.corpus.Label() + " no longer gives the checkpoint's vocabulary: nothing to tune on");
           }
           const IdView train = data.Train();
           if (options->tail < 100 || static_cast<std::size_t>(options->tail) * 2 > train.size()) {

@@ -122,7 +122,7 @@ AdaptiveRun RunAdaptive(const RestoredModel& restored, IdView ids, const Dynamic
     try {
       loaded = LoadRunCorpus(restored.config, restored.vocab, restored.checkpoint.trainer_state);
       if (!(loaded.vocab == restored.vocab)) {
-        unavailable = restored.config.data.corpus + " no longer gives the checkpoint's vocabulary";
+        unavailable = restored.config.data.corpus.Label() + " no longer gives the checkpoint's vocabulary";
       } else {
         corpus = &loaded;
       }
@@ -140,7 +140,7 @@ AdaptiveRun RunAdaptive(const RestoredModel& restored, IdView ids, const Dynamic
     if (!unavailable.empty() || train.size() < 200) {
       throw UserError("--mix-ngram needs the checkpoint's training text (" +
                       (unavailable.empty() ? std::string("its training split has under 200 characters") : unavailable) +
-                      "): put " + restored.config.data.corpus + " back, or leave --mix-ngram out");
+                      "): put " + restored.config.data.corpus.Label() + " back, or leave --mix-ngram out");
     }
     // The weight, chosen on the training split's tail by an n-gram fitted on what comes before it.
     const std::size_t tune = static_cast<std::size_t>(

@@ -96,7 +96,7 @@ void RunEval(const EvalCommand& command, std::ostream& out) {
     }
     data = LoadRunCorpus(config, restored.vocab, restored.checkpoint.trainer_state);
     if (!(data.vocab == restored.vocab)) {
-      throw UserError(config.data.corpus + " no longer gives the vocabulary the checkpoint was trained with: "
+      throw UserError(config.data.corpus.Label() + " no longer gives the vocabulary the checkpoint was trained with: "
                       "evaluate the changed text with --text FILE instead");
     }
     const auto part = command.split == "val" ? data.Validation() : data.Test();
@@ -107,7 +107,7 @@ void RunEval(const EvalCommand& command, std::ostream& out) {
                       "): evaluate a file with --text FILE, or train with that fraction above 0");
     }
     ids = part;
-    what = config.data.corpus + " (" + command.split + " split)";
+    what = config.data.corpus.Label() + " (" + command.split + " split)";
   }
   if (ids.size() < 2) throw UserError(what + " has fewer than 2 known characters: nothing to predict; give a longer text");
   EvalOptions options;

@@ -63,7 +63,10 @@ constexpr Rule Resumable(Rule rule) {
 
 template <typename V>
 void VisitFields(DataConfig& c, V& v) {
-  v("corpus", c.corpus, kRequired, "path of the UTF-8 training text, relative to the working directory");
+  v("corpus", c.corpus, kRequired,
+    "training text: a UTF-8 file, a folder (read recursively, in sorted path order), a compressed file "
+    "(`.gz`, `.xz`, `.zst`, `.bz2`), an archive (`.tar` and its compressed forms, `.zip`), or a list of these; "
+    "relative to the working directory");
   v("newline", c.newline, kAny, "what line breaks become: kept, a space (the book's choice) or dropped");
   v("max_chars", c.max_chars, AtLeast(0), "train on the first max_chars characters only (reading stops there); 0 = whole corpus");
   v("val_fraction", c.val_fraction, kFromZeroBelowOne,
@@ -71,6 +74,16 @@ void VisitFields(DataConfig& c, V& v) {
   v("test_fraction", c.test_fraction, kFromZeroBelowOne,
     "share of the text held out for the final test: the last slice of the text");
   v("min_freq", c.min_freq, AtLeast(1), "characters seen fewer times share one `<unk>` id");
+  v("include", c.include, kAny,
+    "glob patterns (`*` matches `/` too) of the documents of folders and archives to read, e.g. `[\"*.c\", \"*.h\"]`; "
+    "empty = all");
+  v("exclude", c.exclude, kAny, "glob patterns of the documents of folders and archives to leave out");
+  v("separator", c.separator, kAny, "text put between two documents of the corpus");
+  v("on_invalid", c.on_invalid, kAny,
+    "a document of a folder or archive that is not UTF-8 text (a NUL byte, invalid UTF-8): left out and counted "
+    "(`skip`) or an error naming it (`error`); a single named file is always an error");
+  v("allow_changed_corpus", c.allow_changed_corpus, Resumable(kAny),
+    "`train --resume` on a corpus whose manifest (documents, sizes, hashes) differs from the checkpoint's");
   v("unknown", c.unknown, kAny,
     "fine-tuning (`train --init-from`): characters outside the checkpoint's vocabulary are an `error` or left out (`skip`)");
 }
@@ -231,6 +244,9 @@ template <typename T>
 json ToJsonValue(const T& field) {
   if constexpr (EnumField<T>) {
     return std::string(EnumName(field));
+  } else if constexpr (std::same_as<T, CorpusPaths>) {
+    if (field.paths.size() == 1) return field.paths[0];
+    return field.paths;
   } else {
     return field;
   }
@@ -455,6 +471,10 @@ class JsonReader {
     } else if constexpr (std::same_as<T, std::string>) {
       if (!value.is_string()) throw UserError(key + ": expected a string, got " + Shown(value) + example);
       field = value.get<std::string>();
+    } else if constexpr (std::same_as<T, CorpusPaths>) {
+      std::vector<std::string> paths;
+      Read(value, key, rule, example, paths);
+      field.paths = std::move(paths);
     } else if constexpr (std::same_as<T, std::vector<std::string>>) {
       // A lone string is accepted as a list of one, which keeps "--set generate.prefixes=爱" short.
       if (value.is_string()) {
@@ -547,11 +567,23 @@ class RangeChecker {
         throw UserError(key + " is empty: expected the " + std::string(meaning) +
                         "; set it in the config or with --set " + key + "=VALUE");
       }
+    } else if constexpr (std::same_as<T, CorpusPaths>) {
+      if (rule.non_empty && (field.empty() || (field.paths.size() == 1 && field.paths[0].empty()))) {
+        throw UserError(key + " is empty: expected the " + std::string(meaning) +
+                        "; set it in the config or with --set " + key + "=PATH");
+      }
+      for (std::size_t i = 0; i < field.paths.size(); ++i) {
+        if (field.paths[i].empty()) {
+          throw UserError(key + "[" + std::to_string(i) + "] is empty: expected the path of a file or folder; remove it");
+        }
+      }
     } else if constexpr (std::same_as<T, std::vector<std::string>>) {
+      const bool prefixes = key == "generate.prefixes";
       for (std::size_t i = 0; i < field.size(); ++i) {
         if (field[i].empty()) {
-          throw UserError(key + "[" + std::to_string(i) +
-                          "] is empty: expected some text to start from; remove it, or write a few characters of the corpus");
+          throw UserError(key + "[" + std::to_string(i) + "] is empty: " +
+                          (prefixes ? "expected some text to start from; remove it, or write a few characters of the corpus"
+                                    : "expected a glob pattern such as \"*.txt\"; remove it"));
         }
       }
     }
@@ -604,7 +636,10 @@ class KeyDocCollector {
       doc.type = "number";
     } else if constexpr (std::same_as<T, std::string>) {
       doc.type = rule.required ? "string, required" : rule.non_empty ? "non-empty string" : "string";
-      doc.is_path = doc.key == "data.corpus" || doc.key == "train.out_dir";
+      doc.is_path = doc.key == "train.out_dir";
+    } else if constexpr (std::same_as<T, CorpusPaths>) {
+      doc.type = "path or list of paths, required";
+      doc.is_path = true;
     } else {
       doc.type = "list of strings";
     }
@@ -710,6 +745,13 @@ nlohmann::json ConfigToJson(const Config& config) {
   JsonWriter writer(out);
   VisitFields(copy, writer);
   return out;
+}
+
+std::string CorpusPaths::Label() const {
+  if (paths.empty()) return "(no corpus)";
+  if (paths.size() == 1) return paths[0];
+  return paths[0] + " + " + paths[1] + (paths.size() > 2 ? " + ..." : "") + " (" + std::to_string(paths.size()) +
+         " paths)";
 }
 
 std::string OverrideKey(std::string_view assignment) {

@@ -32,13 +32,29 @@ struct LrScheduleConfig {
   double min_lr = 0.0;            // "cosine": the floor it anneals to, <= train.optimizer.lr
 };
 
+// data.corpus: the paths of the text, each a file, a folder (read recursively), a compressed file or an archive.
+// One path is written as a JSON string, several as a list.
+struct CorpusPaths {
+  std::vector<std::string> paths;
+
+  bool empty() const { return paths.empty(); }
+  bool operator==(const CorpusPaths&) const = default;
+  // "a.txt", or "a.txt + b/ (2 paths)": the corpus as messages name it.
+  std::string Label() const;
+};
+
 struct DataConfig {
-  std::string corpus;  // required; relative paths are relative to the working directory
+  CorpusPaths corpus;  // required; relative paths are relative to the working directory
   NewlinePolicy newline = NewlinePolicy::kKeep;
   std::int64_t max_chars = 0;  // 0 = the whole corpus
   double val_fraction = 0.1;
   double test_fraction = 0.0;
   int min_freq = 1;
+  std::vector<std::string> include;  // glob patterns a document of a folder or archive must match (empty = all)
+  std::vector<std::string> exclude;  // glob patterns that leave a document out
+  std::string separator = "\n";     // put between two documents
+  InvalidDocumentPolicy on_invalid = InvalidDocumentPolicy::kSkip;
+  bool allow_changed_corpus = false;  // train --resume on a corpus whose manifest changed
   std::string unknown = "error";  // train --init-from: characters outside the checkpoint's vocabulary (error | skip)
 };
 

@@ -23,6 +23,10 @@ enum class LrScheduleKind { kNone, kStep, kExponential, kCosine };
 // (other bits than fp32's: another summation order).
 enum class Precision { kFp32, kBf16, kFp32Packed };
 
+// A document of a folder or an archive that is not UTF-8 text (a NUL byte, invalid UTF-8): left out and counted,
+// or an error naming it.
+enum class InvalidDocumentPolicy { kSkip, kError };
+
 // The config spelling of every enumerator, in declaration order; the one table for parsing and printing.
 template <typename E>
 struct EnumNames;
@@ -58,6 +62,10 @@ struct EnumNames<LrScheduleKind> {
 template <>
 struct EnumNames<Precision> {
   static constexpr std::array<std::string_view, 3> kNames{"fp32", "bf16", "fp32_packed"};
+};
+template <>
+struct EnumNames<InvalidDocumentPolicy> {
+  static constexpr std::array<std::string_view, 2> kNames{"skip", "error"};
 };
 
 template <typename E>

@@ -123,7 +123,7 @@ void RunImport(const ImportCommand& command, std::ostream& out) {
   out << "wrote " << command.out << ": " << checkpoint.params.size() << " parameters ("
       << DescribeModel(MakeModelSpec(saved.model, Vocab::FromJson(checkpoint.vocab).size()))
       << ") from " << command.safetensors << ", with no training state (epoch 0, zero optimizer moments); "
-      << "use it with generate and eval, or fine-tune it on " << saved.data.corpus
+      << "use it with generate and eval, or fine-tune it on " << saved.data.corpus.Label()
       << " (a new run from these weights) with: charlm train --resume " << ShellQuote(command.out)
       << " --set train.epochs=N --set train.out_dir=DIR (without train.out_dir the run writes into " << folder.string()
       << ", the checkpoint's folder)\n";

@@ -123,11 +123,28 @@ Dataset LoadDatasetShare(Workers& workers, const Config& config, StreamShard sha
 CorpusShare ReadCorpusShare(Workers& workers, const Config& config, StreamShard shard) {
   const DataConfig& data = config.data;
   const TrainConfig& tc = config.train;
-  const std::string& path = data.corpus;
   CheckConfigsAgree(workers, config);
   if (data.min_freq < 1) {  // before the file is read for nothing, as ReadCorpusIds
     throw UserError("min_freq " + std::to_string(data.min_freq) + " is below 1: use 1 to keep every character");
   }
+  if (!IsSinglePlainFile(CorpusSource::Of(data))) {
+    // Folders, several paths, compressed files and archives: a compressed stream cannot be entered in the middle,
+    // so every process reads the whole corpus (docs/scaling.md measures what that costs), and the processes
+    // compare what they read.
+    CorpusShare whole;
+    whole.dataset = LoadDataset(data);
+    CorpusFileSample digest;
+    digest.size = static_cast<std::uint64_t>(whole.dataset.corpus_chars());
+    for (const ManifestEntry& entry : whole.dataset.manifest) {
+      digest.bytes += entry.member + '\0' + std::to_string(entry.bytes) + '\0' + std::to_string(entry.hash) + '\0';
+    }
+    CheckSameFile(workers, data.corpus.Label(), digest);
+    whole.notes.chars = whole.dataset.corpus_chars();
+    whole.notes.documents = whole.dataset.documents;
+    whole.notes.skipped = whole.dataset.skipped;
+    return whole;
+  }
+  const std::string& path = data.corpus.paths.front();
   const CorpusFileSample sample = SampleCorpusFile(path, data.max_chars);
   CheckSameFile(workers, path, sample);
 

@@ -98,10 +98,10 @@ void CheckWorkersAgree(Workers& workers, const TrainingRun& run) {
     if (theirs[kConfig] != all[kConfig]) {
       what = kConfigDiffers;
     } else if (theirs[kCorpus] != all[kCorpus]) {
-      what = "the corpus " + run.config().data.corpus + " (" + std::to_string(theirs[kCorpus]) +
+      what = "the corpus " + run.config().data.corpus.Label() + " (" + std::to_string(theirs[kCorpus]) +
              " characters there, " + std::to_string(all[kCorpus]) + " on rank 0)";
     } else if (theirs[kVocab] != all[kVocab]) {
-      what = "the vocabulary of " + run.config().data.corpus + " (the same length, other characters)";
+      what = "the vocabulary of " + run.config().data.corpus.Label() + " (the same length, other characters)";
     } else if (theirs[kWeights] != all[kWeights]) {
       what = "the starting weights (its --resume checkpoint differs)";
     } else {

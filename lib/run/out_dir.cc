@@ -89,6 +89,20 @@ std::vector<std::string> RemoveStaleTempFiles(const std::string& out_dir) {
 
 void CheckCorpusOutsideRunFiles(const std::string& corpus, const std::string& out_dir) {
   if (corpus.empty()) return;
+  std::error_code ec;
+  if (fs::is_directory(corpus, ec)) {
+    // A folder holding the run's folder would read the run's own files (and earlier runs') as its text.
+    const fs::path folder = fs::weakly_canonical(corpus, ec);
+    for (fs::path at = fs::weakly_canonical(out_dir, ec); !at.empty(); at = at.parent_path()) {
+      if (at == folder) {
+        throw UserError("data.corpus folder " + corpus + " holds train.out_dir " + out_dir +
+                        ", whose run files would be read as text: choose a folder outside it with --set "
+                        "train.out_dir=PATH, or name the text's own folder");
+      }
+      if (at == at.parent_path()) break;
+    }
+    return;
+  }
   const std::string run_file = RunFileAt(corpus, out_dir);
   if (run_file.empty()) return;
   throw UserError("data.corpus " + corpus + " is the " + std::filesystem::path(run_file).filename().string() +
@@ -148,8 +162,8 @@ bool ResumedInPlace(const std::string& resume_path, const std::string& out_dir) 
 
 bool ResumedInPlace(const TrainingRun& run) { return ResumedInPlace(run.resume_path(), run.config().train.out_dir); }
 
-OutDirGuard::OutDirGuard(const std::string& out_dir, const std::string& corpus) {
-  CheckCorpusOutsideRunFiles(corpus, out_dir);  // before the lock, which would truncate a corpus named train.lock
+OutDirGuard::OutDirGuard(const std::string& out_dir, const std::vector<std::string>& corpus) {
+  for (const std::string& path : corpus) CheckCorpusOutsideRunFiles(path, out_dir);  // before the lock, which would truncate a corpus named train.lock
   lock_ = std::make_unique<OutDirLock>(out_dir);
 }
 

@@ -33,7 +33,7 @@ std::vector<std::string> RemoveStaleTempFiles(const std::string& out_dir);
 // writes onto them.
 
 // UserError when the run would move aside or overwrite its own corpus, i.e. data.corpus is one of out_dir's run
-// files or its lock file (however either is spelt):
+// files or its lock file (however either is spelt), or a folder holding out_dir:
 //   "data.corpus run/metrics.jsonl is the metrics.jsonl of train.out_dir run, which the run moves aside and
 //    rewrites: move the corpus out of the run's folder, or choose another folder with --set train.out_dir=PATH"
 void CheckCorpusOutsideRunFiles(const std::string& corpus, const std::string& out_dir);
@@ -57,7 +57,7 @@ class OutDirGuard : public TrainHandler {
  public:
   // Refuses a corpus among the run's files (CheckCorpusOutsideRunFiles), then takes the lock at once (UserError
   // naming the holder), so a run that cannot have the folder says so before it logs or writes anything.
-  OutDirGuard(const std::string& out_dir, const std::string& corpus);
+  OutDirGuard(const std::string& out_dir, const std::vector<std::string>& corpus);
   void OnTrainBegin(TrainingRun& run) override;
 
  private:

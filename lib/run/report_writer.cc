@@ -20,7 +20,7 @@ void ReportWriter::OnTrainBegin(TrainingRun& run) {
   const Dataset& data = run.data();
   const int threads = run.config().train.threads;
   const nlohmann::json info = {
-      {"corpus", run.config().data.corpus},
+      {"corpus", run.config().data.corpus.Label()},
       {"corpus_chars", data.corpus_chars()},
       {"vocab_size", data.vocab.size()},
       {"train_chars", data.train_chars()},

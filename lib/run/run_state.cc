@@ -122,10 +122,10 @@ Dataset LoadCheckedData(const Config& config, const std::optional<CheckpointData
   Dataset data = load                ? load(config, shard)
                  : resume.has_value() ? LoadRunCorpus(config, Vocab::FromJson(resume->vocab), resume->trainer_state)
                                       : LoadDataset(config.data);
-  if (resume) CheckVocabMatches(Vocab::FromJson(resume->vocab), data.vocab, resume_path, config.data.corpus);
+  if (resume) CheckVocabMatches(Vocab::FromJson(resume->vocab), data.vocab, resume_path, config.data.corpus.Label());
   const std::int64_t needed = Sampler::MinimumLength(tc.sampler, tc.batch_size, tc.num_steps, tc.random_offset);
   if (data.train_chars() < needed) {
-    throw UserError("the training split of " + config.data.corpus + " has " + std::to_string(data.train_chars()) +
+    throw UserError("the training split of " + config.data.corpus.Label() + " has " + std::to_string(data.train_chars()) +
                     " characters, but train.batch_size " + std::to_string(tc.batch_size) + " x train.num_steps " +
                     std::to_string(tc.num_steps) + " needs at least " + std::to_string(needed) +
                     ": lower train.batch_size or train.num_steps, lower data.val_fraction/test_fraction, or use more text");
@@ -286,13 +286,13 @@ TrainingRun::TrainingRun(const Config& config, const std::string& resume_path, S
 }
 
 Dataset LoadDatasetWithVocab(const DataConfig& data, const Vocab& vocab) {
-  TextIds text = ReadTextIds(data.corpus, data.newline, vocab);
+  TextIds text = ReadTextIds(CorpusSource::Of(data), data.newline, vocab);
   const UnknownPolicy unknown = data.unknown == "skip" ? UnknownPolicy::kSkip : UnknownPolicy::kError;
-  CheckUnknownChars(text.missing, unknown, data.corpus,
+  CheckUnknownChars(text.missing, unknown, data.corpus.Label(),
                     "remove them from the text, or pass --set data.unknown=skip to leave them out");
   if (!text.missing.empty()) {
     spdlog::warn("left out {} characters of {} outside the checkpoint's vocabulary: {}",
-                 text.chars - static_cast<std::int64_t>(text.ids.size()), data.corpus, ListUnknownChars(text.missing));
+                 text.chars - static_cast<std::int64_t>(text.ids.size()), data.corpus.Label(), ListUnknownChars(text.missing));
   }
   Dataset dataset;
   dataset.vocab = vocab;
@@ -333,7 +333,7 @@ void TrainingRun::LogStart() const {
                  progress_.next_batch);
   }
   spdlog::info("corpus {}: {} characters, vocabulary {}, train {} / validation {} / test {}; model {} parameters",
-               config_.data.corpus, data_.corpus_chars(), data_.vocab.size(), data_.train_chars(), data_.val_chars(),
+               config_.data.corpus.Label(), data_.corpus_chars(), data_.vocab.size(), data_.train_chars(), data_.val_chars(),
                data_.test_chars(), model_.params().size());
 }
 

@@ -2,6 +2,8 @@
 #include "text/corpus.h"
 
 #include <algorithm>
+#include <array>
+#include <tuple>
 #include <cassert>
 #include <cmath>
 #include <cstring>
@@ -112,30 +114,28 @@ struct ByteRange {
   bool whole() const { return begin == 0 && end == std::numeric_limits<std::uint64_t>::max(); }
 };
 
-// Streams an open corpus file through sink(const char32_t* chars, std::size_t count), piece by piece, as the
-// characters training sees: decoded strictly (a leading BOM skipped), "\r\n" read as "\n", the newline policy
-// applied, and nothing after the first max_chars (0 = all), where reading stops. Fills `notes`. A part of the file
-// (`range`) is read the same way from its start to its end, each a part start (CorpusPartStart) or the file's end,
-// so that no "\r\n" or UTF-8 sequence straddles it; a part may be empty or have no characters left after the policy.
-template <class Sink>
-void StreamCorpus(RegularFileReader& file, const std::string& path, NewlinePolicy policy, std::int64_t max_chars,
-                  IdsFileUse use, CorpusNotes& notes, Sink&& sink, ByteRange range = {}) {
-  if (file.size() == 0) throw EmptyFile(path, use);
-  notes.file_bytes = file.size();
-  const bool whole_file = range.whole();
-  range.end = std::min<std::uint64_t>(range.end, file.size());
-  if (range.begin >= range.end) return;
-  file.Seek(range.begin);
-  std::uint64_t unread = range.end - range.begin;
-  const std::int64_t limit = max_chars > 0 ? max_chars : std::numeric_limits<std::int64_t>::max();
+// A document of a folder or an archive that is not UTF-8 text: what DecodeBytes found, for the reader of
+// documents to skip it or to stop with the message.
+struct NotText {
+  std::string message;
+};
+
+// Decodes a stream of bytes through sink(const char32_t* chars, std::size_t count), piece by piece, as the
+// characters training sees: decoded strictly (a leading BOM skipped when bom_possible), "\r\n" read as "\n", the
+// newline policy applied, and nothing after `room` characters (room counts down; reading stops at 0).
+// read(char* buffer, std::size_t capacity) fills the buffer, fewer bytes only at the stream's end; `unread` caps the
+// bytes read. `offset` is that of the first byte in what messages name `name`. With nul_is_invalid, a NUL byte
+// or invalid UTF-8 throws NotText instead of the UserError a named file gets. Fills `notes`.
+template <class Read, class Sink>
+void DecodeBytes(Read&& read, std::uint64_t offset, std::uint64_t unread, bool bom_possible, const std::string& name,
+                 NewlinePolicy policy, bool nul_is_invalid, std::int64_t& room, CorpusNotes& notes, Sink&& sink) {
   std::vector<char> bytes(kPieceBytes + 4);       // a piece, after up to 3 bytes of a sequence the last one cut
   std::vector<char32_t> decoded(bytes.size());    // its code points
   std::vector<char32_t> kept(bytes.size() + 1);   // as training sees them (one more: a lone \r held from before)
   std::size_t held = 0;
-  std::uint64_t offset = range.begin;  // of bytes[0] in the file
-  bool first_piece = range.begin == 0, pending_cr = false, full = false;
+  bool first_piece = bom_possible, pending_cr = false;
   std::size_t count = 0;                // characters kept from this piece
-  std::int64_t room = limit;            // characters max_chars still allows
+  const std::int64_t chars_before = notes.chars;
   // The slow path, for line breaks and control characters: the policy, and the count of odd controls.
   const auto keep = [&](char32_t c) {
     if (c == U'\n' || c == U'\r') {
@@ -143,6 +143,10 @@ void StreamCorpus(RegularFileReader& file, const std::string& path, NewlinePolic
       if (policy == NewlinePolicy::kSpace) c = U' ';
     }
     if (IsOtherControl(c)) {
+      if (c == 0 && nul_is_invalid) {
+        throw NotText{"a NUL byte at character " +
+                      std::to_string(notes.chars - chars_before + static_cast<std::int64_t>(count)) + ": a binary file"};
+      }
       if (notes.control_chars++ == 0) {
         notes.first_control = c;
         notes.first_control_index = notes.chars + static_cast<std::int64_t>(count);
@@ -150,18 +154,27 @@ void StreamCorpus(RegularFileReader& file, const std::string& path, NewlinePolic
     }
     kept[count++] = c;
   };
-  while (!full) {
+  while (room > 0) {
     const auto wanted = static_cast<std::size_t>(std::min<std::uint64_t>(kPieceBytes, unread));
-    const std::size_t got = file.Read(bytes.data() + held, wanted);
+    const std::size_t got = read(bytes.data() + held, wanted);
     unread -= got;
     const bool at_end = got < wanted || unread == 0;
     const std::size_t length = held + got;
     std::size_t start = 0;
     if (first_piece && length >= 3 && std::string_view(bytes.data(), 3) == "\xEF\xBB\xBF") start = 3;
     first_piece = false;
-    const Utf8ChunkResult piece =
-        DecodeUtf8Chunk(std::string_view(bytes.data() + start, length - start), offset + start, at_end, path,
-                        decoded.data());
+    Utf8ChunkResult piece{};
+    try {
+      piece = DecodeUtf8Chunk(std::string_view(bytes.data() + start, length - start), offset + start, at_end, name,
+                              decoded.data());
+    } catch (const UserError& e) {
+      if (!nul_is_invalid) throw;
+      // "NAME: invalid UTF-8 at ...: save the file as UTF-8" without the name and the fix, which the skip names.
+      std::string_view message = e.what();
+      if (message.starts_with(name + ": ")) message.remove_prefix(name.size() + 2);
+      message = message.substr(0, message.rfind(": save"));
+      throw NotText{std::string(message)};
+    }
     count = 0;
     const auto cap = static_cast<std::size_t>(std::min<std::int64_t>(room, static_cast<std::int64_t>(kept.size())));
     for (std::size_t k = 0; k < piece.chars && count < cap; ++k) {
@@ -189,7 +202,6 @@ void StreamCorpus(RegularFileReader& file, const std::string& path, NewlinePolic
     if (at_end && pending_cr && count < cap) keep(U'\r');
     notes.chars += static_cast<std::int64_t>(count);
     room -= static_cast<std::int64_t>(count);
-    full = room == 0;
     if (count > 0) sink(kept.data(), count);
     if (at_end) break;
     const std::size_t used = start + piece.bytes_used;
@@ -198,8 +210,137 @@ void StreamCorpus(RegularFileReader& file, const std::string& path, NewlinePolic
     std::memmove(bytes.data(), bytes.data() + used, held);
     offset += used;
   }
-  if (notes.chars == 0 && whole_file) throw NothingLeft(path, use, policy);
 }
+
+// Streams an open corpus file (or bytes [range.begin, range.end) of it, each a part start (CorpusPartStart) or the
+// file's end, so that no "\r\n" or UTF-8 sequence straddles it) through sink as DecodeBytes does, stopping after
+// the first max_chars characters (0 = all). A part may be empty or have no characters left after the policy; the
+// whole file may not. Fills `notes`, and the manifest's one entry when the whole file is read.
+template <class Sink>
+void StreamCorpus(RegularFileReader& file, const std::string& path, NewlinePolicy policy, std::int64_t max_chars,
+                  IdsFileUse use, CorpusNotes& notes, Sink&& sink, ByteRange range = {}) {
+  if (file.size() == 0) throw EmptyFile(path, use);
+  notes.file_bytes = file.size();
+  const bool whole_file = range.whole();
+  range.end = std::min<std::uint64_t>(range.end, file.size());
+  if (range.begin >= range.end) return;
+  file.Seek(range.begin);
+  std::int64_t room = max_chars > 0 ? max_chars : std::numeric_limits<std::int64_t>::max();
+  ManifestEntry entry{path, "", 0, kHashStart};
+  const auto read = [&](char* buffer, std::size_t capacity) {
+    const std::size_t got = file.Read(buffer, capacity);
+    if (whole_file) {
+      entry.bytes += got;
+      entry.hash = HashBytes(entry.hash, buffer, got);
+    }
+    return got;
+  };
+  DecodeBytes(read, range.begin, range.end - range.begin, range.begin == 0, path, policy, false, room, notes, sink);
+  if (notes.chars == 0 && whole_file) throw NothingLeft(path, use, policy);
+  if (whole_file) {
+    notes.documents = 1;
+    notes.manifest.push_back(std::move(entry));
+  }
+}
+
+// The most characters of several documents whose ids fit in half of the memory (0: the memory is unknown).
+std::uint64_t IdsBudgetChars() { return PhysicalMemoryBytes() / kIdMemoryShare / kIdBytesPerChar; }
+
+// The UserError for a corpus of several documents, or a compressed one, that holds more characters than fit.
+UserError TooManyChars(const CorpusSource& source, IdsFileUse use, std::uint64_t budget) {
+  const std::string what = std::string(use == IdsFileUse::kText ? "text '" : "corpus '") + source.Label() +
+                           "' holds more than " + WithThousands(budget) + " characters, whose ids (" +
+                           std::to_string(kIdBytesPerChar) + " bytes a character) would need more than half of this "
+                           "machine's " + FormatBytes(PhysicalMemoryBytes()) + " of memory";
+  if (use == IdsFileUse::kText) return UserError(what + ": score it in parts (split the text)");
+  return UserError(what + ": train on its first part with --set data.max_chars=" + std::to_string(budget) +
+                   ", or leave documents out with data.include/data.exclude");
+}
+
+// Reads the documents of a source (folders, several paths, compressed files, archives) as one text through
+// `sink`, which also offers Mark() and Rollback() so that a document found not to be text halfway is taken back:
+// documents in order, source.separator between two that gave characters, each decoded as DecodeBytes does (a
+// BOM at each start skipped), nothing after max_chars characters (0 = all). Documents of folders and archives
+// that are not text are skipped and counted (source.on_invalid "skip") or an error naming them; a named file's
+// are always an error. Fills `notes`: counts, and the manifest of the documents read.
+template <class Sink>
+void StreamDocuments(const CorpusSource& source, NewlinePolicy policy, std::int64_t max_chars, IdsFileUse use,
+                     CorpusNotes& notes, Sink& sink) {
+  DocumentStream stream(source);
+  const std::uint64_t budget = IdsBudgetChars();
+  const bool capped = max_chars > 0;
+  const std::int64_t limit = capped ? max_chars
+                             : budget > 0 ? static_cast<std::int64_t>(std::min<std::uint64_t>(budget, INT64_MAX - 1)) + 1
+                                          : std::numeric_limits<std::int64_t>::max();
+  std::int64_t room = limit;
+  const std::u32string separator = ApplyNewlinePolicy(DecodeUtf8(source.separator, "data.separator"), policy);
+  bool any_chars = false;
+  while (room > 0 && stream.Next()) {
+    const CorpusNotes before = notes;
+    const std::int64_t room_before = room;
+    sink.Mark();
+    if (any_chars && !separator.empty()) {
+      const auto count = static_cast<std::size_t>(std::min<std::int64_t>(room, static_cast<std::int64_t>(separator.size())));
+      sink(separator.data(), count);
+      notes.chars += static_cast<std::int64_t>(count);
+      room -= static_cast<std::int64_t>(count);
+    }
+    const std::int64_t chars_before_document = notes.chars;
+    ManifestEntry entry{stream.name(), stream.member(), 0, kHashStart};
+    const auto read = [&](char* buffer, std::size_t capacity) {
+      const std::size_t got = stream.Read(buffer, capacity);
+      entry.bytes += got;
+      entry.hash = HashBytes(entry.hash, buffer, got);
+      return got;
+    };
+    try {
+      DecodeBytes(read, 0, std::numeric_limits<std::uint64_t>::max(), true, stream.name(), policy,
+                  stream.in_container(), room, notes, sink);
+    } catch (const NotText& not_text) {
+      if (source.on_invalid == InvalidDocumentPolicy::kError) {
+        throw UserError("corpus document '" + stream.name() + "' is not UTF-8 text (" + not_text.message +
+                        "): leave it out with data.exclude, or skip such documents with --set data.on_invalid=skip");
+      }
+      sink.Rollback();
+      notes = before;
+      room = room_before;
+      stream.Skip("not UTF-8 text (" + not_text.message + "; data.on_invalid is skip)");
+      continue;
+    }
+    if (notes.chars == chars_before_document) {  // nothing to separate from the next one
+      sink.Rollback();
+      const std::int64_t controls = notes.control_chars;
+      notes = before;
+      notes.control_chars = controls;
+      room = room_before;
+    } else {
+      any_chars = true;
+    }
+    notes.file_bytes += entry.bytes;
+    notes.manifest.push_back(std::move(entry));
+  }
+  if (!capped && room == 0) throw TooManyChars(source, use, budget);
+  LogSkippedDocuments(stream);
+  notes.documents = stream.documents();
+  notes.skipped = stream.skipped();
+  if (notes.chars == 0) {
+    throw UserError(std::string(use == IdsFileUse::kText ? "text '" : "corpus '") + source.Label() + "' has no text" +
+                    (notes.documents == 0 ? std::string(": no documents were found")
+                                          : ": " + std::to_string(notes.documents) + " documents read, " +
+                                                std::to_string(notes.skipped) + " skipped") +
+                    (use == IdsFileUse::kText ? "; check the path"
+                                              : "; check the paths, data.include/data.exclude and data.newline"));
+  }
+}
+
+// A sink for a text held whole.
+struct TextSink {
+  std::u32string& text;
+  std::size_t mark = 0;
+  void operator()(const char32_t* chars, std::size_t count) { text.append(chars, count); }
+  void Mark() { mark = text.size(); }
+  void Rollback() { text.resize(mark); }
+};
 
 // The most characters the file (or max_chars) can give, after checking that their ids fit in memory.
 std::uint64_t CheckIdsFit(const RegularFileReader& file, const std::string& path, std::int64_t max_chars,
@@ -269,13 +410,31 @@ class FirstAppearanceIds {
     }
   }
 
-  // The vocabulary of the counts, and the ids renumbered to it in the narrowest width that holds it.
+  void operator()(const char32_t* chars, std::size_t count) { Add(chars, count); }
+
+  // Where a document starts, and taking it back (StreamDocuments): its ids are removed and their counts undone.
+  void Mark() { mark_ = size(); }
+  void Rollback() {
+    if (wide_.empty()) {
+      for (std::size_t k = mark_; k < narrow_.size(); ++k) --counts_[narrow_[k]];
+      narrow_.resize(std::min(narrow_.size(), mark_));
+    } else {
+      for (std::size_t k = mark_; k < wide_.size(); ++k) --counts_[static_cast<std::size_t>(wide_[k])];
+      wide_.resize(std::min(wide_.size(), mark_));
+    }
+  }
+
+  // The vocabulary of the counts, and the ids renumbered to it in the narrowest width that holds it. Characters
+  // whose only occurrences were taken back have no id.
   std::pair<Vocab, TokenIds> Finish(int min_freq) {
-    std::vector<std::pair<char32_t, std::int64_t>> counts(chars_.size());
-    for (std::size_t id = 0; id < chars_.size(); ++id) counts[id] = {chars_[id], counts_[id]};
-    Vocab vocab = Vocab::FromCounts(std::move(counts), min_freq);
-    std::vector<std::int32_t> renumber(chars_.size());
+    std::vector<std::pair<char32_t, std::int64_t>> counts;
     for (std::size_t id = 0; id < chars_.size(); ++id) {
+      if (counts_[id] > 0) counts.emplace_back(chars_[id], counts_[id]);
+    }
+    Vocab vocab = Vocab::FromCounts(std::move(counts), min_freq);
+    std::vector<std::int32_t> renumber(chars_.size(), 0);
+    for (std::size_t id = 0; id < chars_.size(); ++id) {
+      if (counts_[id] == 0) continue;
       const std::optional<int> found = vocab.Find(chars_[id]);
       assert(found || vocab.unk_id());
       renumber[id] = found ? *found : *vocab.unk_id();
@@ -303,6 +462,8 @@ class FirstAppearanceIds {
     return slot_[c];
   }
 
+  std::size_t size() const { return wide_.empty() ? narrow_.size() : wide_.size(); }
+
   void Widen() {
     wide_.reserve(most_chars_);
     wide_.assign(narrow_.begin(), narrow_.end());
@@ -315,6 +476,7 @@ class FirstAppearanceIds {
   std::vector<std::int64_t> counts_;
   std::vector<std::uint16_t> narrow_;  // the ids while there are at most 65,536 symbols
   std::vector<std::int32_t> wide_;     // the ids after that
+  std::size_t mark_ = 0;
 };
 
 }  // namespace
@@ -334,7 +496,17 @@ std::u32string ApplyNewlinePolicy(std::u32string text, NewlinePolicy policy) {
   return text;
 }
 
-std::u32string ReadCorpus(const std::string& path, NewlinePolicy policy, std::int64_t max_chars) {
+std::u32string ReadCorpus(const CorpusSource& source, NewlinePolicy policy, std::int64_t max_chars) {
+  std::u32string text;
+  TextSink sink{text};
+  CorpusNotes notes;
+  if (!IsSinglePlainFile(source)) {
+    if (max_chars < 0) CheckPath(source.paths.front(), max_chars, IdsFileUse::kCorpus);
+    StreamDocuments(source, policy, max_chars, IdsFileUse::kCorpus, notes, sink);
+    LogNotes(source.Label(), notes);
+    return text;
+  }
+  const std::string& path = source.paths.front();
   CheckPath(path, max_chars, IdsFileUse::kCorpus);
   const std::uint64_t memory = PhysicalMemoryBytes();
   const std::uint64_t limit = memory > 0 ? memory / kTextMemoryPerByte : std::numeric_limits<std::uint64_t>::max();
@@ -343,68 +515,128 @@ std::u32string ReadCorpus(const std::string& path, NewlinePolicy policy, std::in
                      "charlm holds this text in memory, about " + std::to_string(kTextMemoryPerByte) +
                          " bytes per byte of text, and this machine has " + FormatBytes(memory) +
                          "; use a shorter part of the text"});
-  std::u32string text;
-  CorpusNotes notes;
-  StreamCorpus(file, path, policy, max_chars, IdsFileUse::kCorpus, notes,
-               [&](const char32_t* chars, std::size_t count) { text.append(chars, count); });
+  StreamCorpus(file, path, policy, max_chars, IdsFileUse::kCorpus, notes, sink);
   LogNotes(path, notes);
   return text;
 }
 
-CorpusIds ReadCorpusIds(const std::string& path, NewlinePolicy policy, std::int64_t max_chars, int min_freq) {
-  CheckPath(path, max_chars, IdsFileUse::kCorpus);
+std::u32string ReadCorpus(const std::string& path, NewlinePolicy policy, std::int64_t max_chars) {
+  return ReadCorpus(CorpusSource::File(path), policy, max_chars);
+}
+
+CorpusIds ReadCorpusIds(const CorpusSource& source, NewlinePolicy policy, std::int64_t max_chars, int min_freq) {
+  if (source.paths.empty()) throw UserError("data.corpus names no path: give the path of a text file or folder");
+  if (max_chars < 0) CheckPath(source.paths.front(), max_chars, IdsFileUse::kCorpus);
   if (min_freq < 1) {  // before a gigabyte is read for nothing
     throw UserError("min_freq " + std::to_string(min_freq) + " is below 1: use 1 to keep every character");
   }
-  RegularFileReader file = OpenIdsFile(path, IdsFileUse::kCorpus);
-  const std::uint64_t most_chars = CheckIdsFit(file, path, max_chars, IdsFileUse::kCorpus);
-  FirstAppearanceIds ids(static_cast<std::size_t>(most_chars));
   CorpusIds corpus;
-  StreamCorpus(file, path, policy, max_chars, IdsFileUse::kCorpus, corpus.notes,
-               [&](const char32_t* chars, std::size_t count) { ids.Add(chars, count); });
-  LogNotes(path, corpus.notes);
-  auto [vocab, token_ids] = ids.Finish(min_freq);
-  corpus.vocab = std::move(vocab);
-  corpus.ids = std::move(token_ids);
+  if (IsSinglePlainFile(source)) {
+    const std::string& path = source.paths.front();
+    CheckPath(path, max_chars, IdsFileUse::kCorpus);
+    RegularFileReader file = OpenIdsFile(path, IdsFileUse::kCorpus);
+    const std::uint64_t most_chars = CheckIdsFit(file, path, max_chars, IdsFileUse::kCorpus);
+    FirstAppearanceIds ids(static_cast<std::size_t>(most_chars));
+    StreamCorpus(file, path, policy, max_chars, IdsFileUse::kCorpus, corpus.notes, ids);
+    LogNotes(path, corpus.notes);
+    std::tie(corpus.vocab, corpus.ids) = ids.Finish(min_freq);
+    return corpus;
+  }
+  // The bytes stored bound the characters only for plain files; compressed ones grow the ids as they come.
+  DocumentStream sizes(source);
+  std::uint64_t expected = sizes.stored_bytes();
+  if (max_chars > 0) expected = std::min<std::uint64_t>(expected, static_cast<std::uint64_t>(max_chars));
+  if (const std::uint64_t budget = IdsBudgetChars(); budget > 0) expected = std::min(expected, budget);
+  FirstAppearanceIds ids(static_cast<std::size_t>(expected));
+  StreamDocuments(source, policy, max_chars, IdsFileUse::kCorpus, corpus.notes, ids);
+  LogNotes(source.Label(), corpus.notes);
+  std::tie(corpus.vocab, corpus.ids) = ids.Finish(min_freq);
   return corpus;
 }
 
-TextIds ReadTextIds(const std::string& path, NewlinePolicy policy, const Vocab& vocab) {
-  CheckPath(path, 0, IdsFileUse::kText);
-  RegularFileReader file = OpenIdsFile(path, IdsFileUse::kText);
-  const std::uint64_t most_chars = CheckIdsFit(file, path, 0, IdsFileUse::kText);
-  const std::vector<std::int32_t> id_of = IdOfCodePoint(vocab);
-  const std::int32_t unknown = vocab.unk_id() ? *vocab.unk_id() : -1;
-  const int width = TokenIds::WidthFor(vocab.size());
-  std::vector<std::uint16_t> narrow;
-  std::vector<std::int32_t> wide;
-  if (width == 2) {
-    narrow.reserve(static_cast<std::size_t>(most_chars));  // untouched pages of the reservation cost no memory
-  } else {
-    wide.reserve(static_cast<std::size_t>(most_chars));
+CorpusIds ReadCorpusIds(const std::string& path, NewlinePolicy policy, std::int64_t max_chars, int min_freq) {
+  return ReadCorpusIds(CorpusSource::File(path), policy, max_chars, min_freq);
+}
+
+namespace {
+
+// The ids of a text in a given vocabulary, for ReadTextIds.
+class VocabIds {
+ public:
+  VocabIds(const Vocab& vocab, std::uint64_t most_chars, TextIds& text)
+      : id_of_(IdOfCodePoint(vocab)), unknown_(vocab.unk_id() ? *vocab.unk_id() : -1),
+        width_(TokenIds::WidthFor(vocab.size())), text_(text) {
+    if (width_ == 2) {
+      narrow_.reserve(static_cast<std::size_t>(most_chars));  // untouched pages of the reservation cost no memory
+    } else {
+      wide_.reserve(static_cast<std::size_t>(most_chars));
+    }
   }
-  TextIds text;
-  StreamCorpus(file, path, policy, 0, IdsFileUse::kText, text.notes, [&](const char32_t* chars, std::size_t count) {
+
+  void operator()(const char32_t* chars, std::size_t count) {
     for (std::size_t k = 0; k < count; ++k) {
-      std::int32_t id = id_of[chars[k]];
+      std::int32_t id = id_of_[chars[k]];
       if (id < 0) {
-        id = unknown;
+        id = unknown_;
         if (id < 0) {
-          if (text.missing.find(chars[k]) == std::u32string::npos) text.missing.push_back(chars[k]);
+          if (text_.missing.find(chars[k]) == std::u32string::npos) text_.missing.push_back(chars[k]);
           continue;
         }
       }
-      if (width == 2) {
-        narrow.push_back(static_cast<std::uint16_t>(id));
+      if (width_ == 2) {
+        narrow_.push_back(static_cast<std::uint16_t>(id));
       } else {
-        wide.push_back(id);
+        wide_.push_back(id);
       }
     }
-  });
-  LogNotes(path, text.notes);
+  }
+  void Mark() { mark_ = {narrow_.size(), wide_.size(), text_.missing.size()}; }
+  void Rollback() {
+    narrow_.resize(mark_[0]);
+    wide_.resize(mark_[1]);
+    text_.missing.resize(mark_[2]);
+  }
+
+  TokenIds Finish() { return width_ == 2 ? TokenIds(std::move(narrow_)) : TokenIds(std::move(wide_)); }
+
+ private:
+  std::vector<std::int32_t> id_of_;
+  std::int32_t unknown_;
+  int width_;
+  TextIds& text_;
+  std::vector<std::uint16_t> narrow_;
+  std::vector<std::int32_t> wide_;
+  std::array<std::size_t, 3> mark_{};
+};
+
+}  // namespace
+
+TextIds ReadTextIds(const CorpusSource& source, NewlinePolicy policy, const Vocab& vocab) {
+  if (source.paths.empty()) throw UserError("no text to read: give the path of a text file or folder");
+  TextIds text;
+  if (IsSinglePlainFile(source)) {
+    const std::string& path = source.paths.front();
+    CheckPath(path, 0, IdsFileUse::kText);
+    RegularFileReader file = OpenIdsFile(path, IdsFileUse::kText);
+    VocabIds ids(vocab, CheckIdsFit(file, path, 0, IdsFileUse::kText), text);
+    StreamCorpus(file, path, policy, 0, IdsFileUse::kText, text.notes, ids);
+    LogNotes(path, text.notes);
+    text.ids = ids.Finish();
+  } else {
+    DocumentStream sizes(source);
+    std::uint64_t expected = sizes.stored_bytes();
+    if (const std::uint64_t budget = IdsBudgetChars(); budget > 0) expected = std::min(expected, budget);
+    VocabIds ids(vocab, expected, text);
+    StreamDocuments(source, policy, 0, IdsFileUse::kText, text.notes, ids);
+    LogNotes(source.Label(), text.notes);
+    text.ids = ids.Finish();
+  }
   text.chars = text.notes.chars;
-  text.ids = width == 2 ? TokenIds(std::move(narrow)) : TokenIds(std::move(wide));
   return text;
+}
+
+TextIds ReadTextIds(const std::string& path, NewlinePolicy policy, const Vocab& vocab) {
+  return ReadTextIds(CorpusSource::File(path), policy, vocab);
 }
 
 void LogCorpusNotes(const std::string& path, const CorpusNotes& notes) { LogNotes(path, notes); }

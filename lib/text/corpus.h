@@ -9,6 +9,7 @@
 
 #include "util/errors.h"
 #include "config/enums.h"
+#include "text/documents.h"
 #include "text/token_ids.h"
 #include "text/vocab.h"
 
@@ -26,6 +27,11 @@ struct CorpusNotes {
   std::int64_t control_chars = 0;     // kept controls other than \n and \t: C0 (a lone \r, form feed...), DEL, C1
   char32_t first_control = 0;
   std::int64_t first_control_index = -1;  // its position among the kept characters
+  // Read whole (not a part): the documents opened (skipped ones included), those skipped, and what was read of
+  // each document kept, in order. file_bytes is then the bytes read (decompressed).
+  std::int64_t documents = 0;
+  std::int64_t skipped = 0;
+  std::vector<ManifestEntry> manifest;
 };
 
 // Reads the file in pieces, decodes it strictly, reads each "\r\n" as "\n" (so a text saved on Windows trains
@@ -34,6 +40,11 @@ struct CorpusNotes {
 // Throws a one-line UserError naming the path for: missing file, a directory, unreadable file, empty file or empty
 // after the policy, invalid UTF-8, negative max_chars, a file whose characters would not fit in memory.
 std::u32string ReadCorpus(const std::string& path, NewlinePolicy policy, std::int64_t max_chars);
+// Any source: one plain file as above; folders, several paths, compressed files and archives as their documents
+// in order (lib/text/documents.h), source.separator between two, documents that are not text skipped and counted
+// (or an error, source.on_invalid), a compressed stream's characters refused past half of the memory (UserError
+// naming data.max_chars).
+std::u32string ReadCorpus(const CorpusSource& source, NewlinePolicy policy, std::int64_t max_chars);
 
 // A corpus as training holds it: the vocabulary and the ids, never the text.
 struct CorpusIds {
@@ -48,6 +59,7 @@ struct CorpusIds {
 // (2 bytes a byte of the file, or of max_chars) must fit in half of the machine's memory, checked before anything
 // is allocated: the model and its workspaces need the rest. UserErrors as ReadCorpus.
 CorpusIds ReadCorpusIds(const std::string& path, NewlinePolicy policy, std::int64_t max_chars, int min_freq);
+CorpusIds ReadCorpusIds(const CorpusSource& source, NewlinePolicy policy, std::int64_t max_chars, int min_freq);
 
 // A text read as ids of a vocabulary it was not built from (what `eval --text` and `score --text` score).
 struct TextIds {
@@ -61,6 +73,7 @@ struct TextIds {
 // 2 bytes a character for vocabularies below 65,536 symbols. The same UserErrors and memory check as
 // ReadCorpusIds.
 TextIds ReadTextIds(const std::string& path, NewlinePolicy policy, const Vocab& vocab);
+TextIds ReadTextIds(const CorpusSource& source, NewlinePolicy policy, const Vocab& vocab);
 
 // Logs what reading noticed (Windows line breaks, control characters) as ReadCorpusIds does.
 void LogCorpusNotes(const std::string& path, const CorpusNotes& notes);

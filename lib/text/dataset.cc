@@ -11,10 +11,13 @@
 namespace charlm {
 
 Dataset LoadDataset(const DataConfig& data) {
-  const AllocationScope scope("the ids of corpus file '" + data.corpus + "'",
+  const AllocationScope scope("the ids of corpus '" + data.corpus.Label() + "'",
                               "train on the first part of the text with data.max_chars");
-  CorpusIds corpus = ReadCorpusIds(data.corpus, data.newline, data.max_chars, data.min_freq);
+  CorpusIds corpus = ReadCorpusIds(CorpusSource::Of(data), data.newline, data.max_chars, data.min_freq);
   Dataset dataset;
+  dataset.manifest = std::move(corpus.notes.manifest);
+  dataset.documents = corpus.notes.documents;
+  dataset.skipped = corpus.notes.skipped;
   dataset.vocab = std::move(corpus.vocab);
   dataset.ids = std::move(corpus.ids);
   dataset.split = SplitCorpus(static_cast<std::int64_t>(dataset.ids.size()), data.val_fraction, data.test_fraction);

@@ -22,6 +22,11 @@ struct Dataset {
   SplitBounds split;
   std::int64_t train_begin = 0;
   std::int64_t train_held = -1;  // -1: ids is the whole corpus
+  // What was read, when the whole corpus was (empty for a data-parallel share): the documents, in order, that
+  // a checkpoint stores so that a resumed run can tell its text changed; the documents opened and skipped.
+  std::vector<ManifestEntry> manifest;
+  std::int64_t documents = 0;
+  std::int64_t skipped = 0;
 
   bool whole() const { return train_held < 0; }
   std::int64_t corpus_chars() const { return split.size; }

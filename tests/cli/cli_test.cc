@@ -442,8 +442,9 @@ TEST_CASE("cli: eval and score --text name a missing or empty text as a text fil
     testing::WriteFile(dir / "empty.txt", "");
     CHECK_USER_ERROR(Run(dir, {command, "--checkpoint", "run/last.ckpt", "--text", "empty.txt"}),
                      "text file 'empty.txt' is empty: give a UTF-8 text file with some text");
-    CHECK_USER_ERROR(Run(dir, {command, "--checkpoint", "run/last.ckpt", "--text", "run"}),
-                     "text file 'run' is a directory");
+    fs::create_directories(dir / "no_text");
+    CHECK_USER_ERROR(Run(dir, {command, "--checkpoint", "run/last.ckpt", "--text", "no_text"}),
+                     "text 'no_text' has no text: no documents were found; check the path");
   }
   // A corpus keeps its name, and an absolute one gets no relative-path hint either.
   const RunResult corpus = Run(dir, {"train", "--config", "tiny.json", "--set", "data.corpus=" + absolute});

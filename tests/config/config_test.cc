@@ -53,7 +53,8 @@ std::set<std::string> LeafKeys(const json& j) {
 // Written out by hand so that a field missing from the field lists in config.cc shows up here.
 // clang-format off
 const std::set<std::string> kDocumentedKeys = {
-    "data.corpus", "data.newline", "data.max_chars", "data.val_fraction", "data.test_fraction", "data.min_freq", "data.unknown",
+    "data.corpus", "data.newline", "data.max_chars", "data.val_fraction", "data.test_fraction", "data.min_freq", "data.include", "data.exclude", "data.separator", "data.on_invalid",
+    "data.allow_changed_corpus", "data.unknown",
     "model.cell", "model.hidden_size", "model.num_layers", "model.embedding_size", "model.dropout",
     "model.recurrent_dropout", "model.locked_dropout", "model.weight_drop", "model.embedding_dropout",
     "model.tie_embeddings", "model.activation", "model.reset_after", "model.init",
@@ -85,13 +86,18 @@ std::set<std::string> TableKeys(const std::string& table) {
 
 Config EveryFieldChanged() {
   Config c;
-  c.data.corpus = "some/corpus.txt";
+  c.data.corpus.paths = {"some/corpus.txt"};
   c.data.newline = NewlinePolicy::kDrop;
   c.data.max_chars = 12345678901;
   c.data.val_fraction = 0.25;
   c.data.test_fraction = 0.125;
   c.data.min_freq = 3;
   c.data.unknown = "skip";
+  c.data.include = {"*.c"};
+  c.data.exclude = {"*.o"};
+  c.data.separator = "\n\n";
+  c.data.on_invalid = InvalidDocumentPolicy::kError;
+  c.data.allow_changed_corpus = true;
   c.model.cell = CellKind::kGru;
   c.model.hidden_size = 17;
   c.model.num_layers = 3;
@@ -150,7 +156,7 @@ Config EveryFieldChanged() {
 
 Config ValidDefaults() {
   Config c;
-  c.data.corpus = "corpus/jaychou_lyrics.txt";
+  c.data.corpus.paths = {"corpus/jaychou_lyrics.txt"};
   return c;
 }
 
@@ -176,7 +182,7 @@ TEST_CASE("config: a config with every field changed reads back field by field")
 
   const Config back = ConfigFromJson(written);
   CHECK(ConfigToJson(back) == written);
-  CHECK(back.data.corpus == "some/corpus.txt");
+  CHECK(back.data.corpus.Label() == "some/corpus.txt");
   CHECK(back.data.newline == NewlinePolicy::kDrop);
   CHECK(back.data.max_chars == 12345678901);
   CHECK(back.data.val_fraction == 0.25);
@@ -265,7 +271,7 @@ TEST_CASE("config: docs/config.md and README.md hold the generated key table") {
 TEST_CASE("config: missing keys keep their defaults") {
   const Config parsed = ParseConfigText(R"({"data": {"corpus": "x.txt"}, "model": {"hidden_size": 8}})", "small.json");
   Config expected = ValidDefaults();
-  expected.data.corpus = "x.txt";
+  expected.data.corpus.paths = {"x.txt"};
   expected.model.hidden_size = 8;
   CHECK(ConfigToJson(parsed) == ConfigToJson(expected));
 }
@@ -370,7 +376,7 @@ TEST_CASE("config: data.corpus is required") {
   CHECK(message.find("--set data.corpus=VALUE") != std::string::npos);
   CHECK(UserErrorOf([] {
           ParseConfigText(R"({"data": {"corpus": ""}})", "c.json");
-        }).starts_with("c.json: data.corpus is empty: expected the path of the UTF-8 training text"));
+        }).starts_with("c.json: data.corpus is empty: expected the training text: a UTF-8 file, a folder"));
 }
 
 TEST_CASE("config: malformed JSON reports the source, line and column") {
@@ -530,7 +536,7 @@ TEST_CASE("config: overrides set nested keys, parse JSON values and fall back to
   CHECK(config.model.hidden_size == 64);
   CHECK(config.train.optimizer.lr == 0.01);
   CHECK(config.model.cell == CellKind::kGru);
-  CHECK(config.data.corpus == "123");
+  CHECK(config.data.corpus.Label() == "123");
   CHECK(config.model.reset_after == false);
   CHECK(config.generate.prefixes == std::vector<std::string>{"爱", "晴天"});
   CHECK(config.train.out_dir == "runs/a=b");
@@ -616,7 +622,7 @@ TEST_CASE("config: every committed config loads and validates") {
     CHECK(book.generate.greedy);
   }
   const Config demo = LoadConfigFile((SourceDir() / "configs" / "default.json").string());
-  CHECK(demo.data.corpus == "corpus/jaychou_lyrics.txt");
+  CHECK(demo.data.corpus.Label() == "corpus/jaychou_lyrics.txt");
   CHECK(demo.train.out_dir == "runs/default");
 }
 

@@ -52,7 +52,7 @@ std::string FileWith(const std::string& header, const std::string& data) { retur
 
 Config SmallConfig(CellKind cell, int layers, int embedding) {
   Config config;
-  config.data.corpus = "text.txt";
+  config.data.corpus.paths = {"text.txt"};
   config.model.cell = cell;
   config.model.hidden_size = 6;
   config.model.num_layers = layers;

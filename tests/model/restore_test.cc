@@ -18,7 +18,7 @@ namespace {
 template <typename Edit>
 std::string SaveSmallCheckpoint(const testing::TempDir& dir, const ModelConfig& model_config, Edit edit) {
   Config config;
-  config.data.corpus = "text.txt";
+  config.data.corpus.paths = {"text.txt"};
   config.model = model_config;
   const Vocab vocab = Vocab::Build(U"the cat sat on the mat");
   CharModel<float> model(MakeModelSpec(config.model, vocab.size()));

@@ -132,7 +132,7 @@ TEST_CASE("corpus share: N processes reading parts hold the whole text's vocabul
       for (const std::int64_t max_chars : {std::int64_t{0}, std::int64_t{23'456}, std::int64_t{9'000}}) {
         for (const SamplerKind sampler : {SamplerKind::kConsecutive, SamplerKind::kRandom}) {
           Config config;
-          config.data.corpus = path;
+          config.data.corpus.paths = {path};
           config.data.newline = policy;
           config.data.max_chars = max_chars;
           config.data.min_freq = max_chars == 9'000 ? 3 : 1;
@@ -209,7 +209,7 @@ TEST_CASE("corpus share: a text of every Unicode character is counted by a dense
   }
   WriteFile(path, EncodeUtf8(every));
   Config config;
-  config.data.corpus = path;
+  config.data.corpus.paths = {path};
   config.train.batch_size = 4;
   config.train.num_steps = 5;
   const Dataset whole = LoadDataset(config.data);

@@ -33,7 +33,7 @@ std::string SmallCorpus() {
 Config TinyConfig(const testing::TempDir& dir, const std::string& run) {
   testing::WriteFile(dir / "corpus.txt", SmallCorpus());
   Config c;
-  c.data.corpus = (dir / "corpus.txt").string();
+  c.data.corpus.paths = {(dir / "corpus.txt").string()};
   c.data.val_fraction = 0.1;
   c.model.cell = CellKind::kLstm;
   c.model.hidden_size = 16;

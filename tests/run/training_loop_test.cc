@@ -34,7 +34,7 @@ Config LoopConfig(const testing::TempDir& dir) {
   for (int k = 0; k < 60; ++k) text += k % 2 ? "the cat sat on the mat\n" : "a dog ran far away\n";
   testing::WriteFile(dir / "corpus.txt", text);
   Config c;
-  c.data.corpus = (dir / "corpus.txt").string();
+  c.data.corpus.paths = {(dir / "corpus.txt").string()};
   c.model.cell = CellKind::kGru;
   c.model.hidden_size = 8;
   c.train.batch_size = 4;

@@ -66,9 +66,13 @@ TEST_CASE("corpus: each bad input is a one-line UserError naming the path") {
   CHECK(missing_error.find(missing) != std::string::npos);
   CHECK(missing_error.find("does not exist") != std::string::npos);
 
-  const std::string directory_error = ReadError(dir.path().string());
-  CHECK(directory_error.find(dir.path().string()) != std::string::npos);
-  CHECK(directory_error.find("directory") != std::string::npos);
+  // A folder is read as its documents; one without any says so.
+  const auto folder = std::filesystem::path(dir.path()) / "folder";
+  std::filesystem::create_directories(folder / "sub");
+  const std::string directory_error = ReadError(folder.string());
+  CHECK(IsOneLine(directory_error));
+  CHECK(directory_error.find(folder.string()) != std::string::npos);
+  CHECK(directory_error.find("no documents were found") != std::string::npos);
 
   const auto empty = (dir / "empty.txt").string();
   WriteFile(empty, "");

@@ -17,7 +17,7 @@ TEST_CASE("dataset: the vocabulary comes from the whole text, the split is conti
   testing::TempDir dir;
   testing::WriteFile(dir / "t.txt", "abcabcabcabcabcabcabcabcabcxyz!");  // 31 characters
   DataConfig data;
-  data.corpus = (dir / "t.txt").string();
+  data.corpus.paths = {(dir / "t.txt").string()};
   data.val_fraction = 0.2;
   const Dataset d = LoadDataset(data);
   CHECK(d.ids.size() == 31);
@@ -53,7 +53,7 @@ TEST_CASE("dataset: the model spec carries every model key") {
 TEST_CASE("dataset: RestoreModel rebuilds the model and rejects a checkpoint whose parts disagree") {
   testing::TempDir dir;
   Config config;
-  config.data.corpus = "unused.txt";
+  config.data.corpus.paths = {"unused.txt"};
   config.model.hidden_size = 4;
   const Vocab vocab = Vocab::Build(U"hello world");
   CharModel<float> model(MakeModelSpec(config.model, vocab.size()));
@@ -87,7 +87,7 @@ namespace {
 Dataset LoadText(const testing::TempDir& dir, const std::string& text, double val_fraction, NewlinePolicy newline) {
   testing::WriteFile(dir / "text.txt", text);
   DataConfig data;
-  data.corpus = (dir / "text.txt").string();
+  data.corpus.paths = {(dir / "text.txt").string()};
   data.val_fraction = val_fraction;
   data.newline = newline;
   return LoadDataset(data);

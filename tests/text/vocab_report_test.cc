@@ -43,7 +43,7 @@ TEST_CASE("vocab_report: the report lists length, size, top characters and the f
   TempDir dir;
   testing::WriteFile(dir / "small.txt", kSmallText);
   VocabReportOptions options;
-  options.corpus = (dir / "small.txt").string();
+  options.data.corpus.paths = {(dir / "small.txt").string()};
   options.top = 2;
   std::ostringstream out;
   PrintVocabReport(options, out);
@@ -55,8 +55,8 @@ TEST_CASE("vocab_report: the report lists length, size, top characters and the f
   CHECK(report.find("chars: ab\\nba\\nc\n") != std::string::npos);
   CHECK(report.find("indices: [1, 2, 0, 2, 1, 0, 3]\n") != std::string::npos);
 
-  options.newline = NewlinePolicy::kDrop;
-  options.max_chars = 3;
+  options.data.newline = NewlinePolicy::kDrop;
+  options.data.max_chars = 3;
   std::ostringstream dropped;
   PrintVocabReport(options, dropped);
   CHECK(dropped.str().find("characters: 3\n") != std::string::npos);
@@ -100,9 +100,9 @@ TEST_CASE("vocab_report: the lyrics report gives the book's numbers") {
     return;
   }
   VocabReportOptions options;
-  options.corpus = path.string();
-  options.newline = NewlinePolicy::kSpace;
-  options.max_chars = 10000;
+  options.data.corpus.paths = {path.string()};
+  options.data.newline = NewlinePolicy::kSpace;
+  options.data.max_chars = 10000;
   std::ostringstream out;
   PrintVocabReport(options, out);
   CHECK(out.str().find("characters: 10000\n") != std::string::npos);

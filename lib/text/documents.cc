@@ -1,0 +1,341 @@
+// The documents a corpus names, as byte streams in a fixed order: files, folders, compressed files and archives.
+#include "text/documents.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fnmatch.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <limits>
+#include <string_view>
+
+#include <spdlog/spdlog.h>
+
+#include "util/errors.h"
+#include "util/file_io.h"
+#include "util/utf8.h"
+
+namespace charlm {
+namespace {
+
+namespace fs = std::filesystem;
+
+// Folders nest deeper than this only by accident (or by a link farm): refused before the walk goes on.
+constexpr int kMaxFolderDepth = 64;
+constexpr std::size_t kSkippedNamesLogged = 20;
+// What is read of a file or member before deciding what it is: enough for tar's "ustar" at byte 257.
+constexpr std::size_t kHeadBytes = 512;
+constexpr std::size_t kArchiveBlockBytes = std::size_t{1} << 16;
+
+bool StartsWith(std::string_view bytes, std::string_view magic) { return bytes.substr(0, magic.size()) == magic; }
+
+// Whether any pattern matches the document's path; '*' matches '/' too, so "*.c" matches "kernel/sched.c".
+bool MatchesAny(const std::vector<std::string>& patterns, const std::string& path) {
+  return std::any_of(patterns.begin(), patterns.end(),
+                     [&](const std::string& pattern) { return ::fnmatch(pattern.c_str(), path.c_str(), 0) == 0; });
+}
+
+bool PassesFilters(const CorpusSource& source, const std::string& path) {
+  if (!source.include.empty() && !MatchesAny(source.include, path)) return false;
+  return !MatchesAny(source.exclude, path);
+}
+
+// The extensions of compressed files and archives, whose members the filters judge, so that `--include '*.c'`
+// reads the C files inside a folder's archives.
+constexpr std::string_view kPackedExtensions[] = {".gz", ".tgz", ".xz", ".txz", ".zst", ".tzst", ".bz2", ".tbz",
+                                                  ".tbz2", ".lz4", ".tar", ".zip", ".7z"};
+constexpr std::string_view kCompressionExtensions[] = {".gz", ".xz", ".zst", ".bz2", ".lz4"};
+
+bool LooksPacked(const std::string& path) {
+  return std::any_of(std::begin(kPackedExtensions), std::end(kPackedExtensions),
+                     [&](std::string_view extension) { return path.ends_with(extension); });
+}
+
+// "notes.txt" of "notes.txt.gz": the name the filters judge for a compressed file's one document.
+std::string WithoutCompressionExtension(const std::string& path) {
+  for (std::string_view extension : kCompressionExtensions) {
+    if (path.ends_with(extension)) return path.substr(0, path.size() - extension.size());
+  }
+  return path;
+}
+
+FileRole CorpusFileRole() {
+  return FileRole{"corpus file", "check that it is a readable file", std::numeric_limits<std::uint64_t>::max(), ""};
+}
+
+}  // namespace
+
+// A file to open: named, or found in a folder.
+struct DocumentStream::Pending {
+  std::string path;       // to open
+  std::string name;       // for messages and the manifest: the folder as given, then the path inside it
+  std::string member;     // the path inside the folder, "" for a named file
+  bool in_folder = false;
+  bool filtered = false;  // the filters judge what it holds: a file of a folder, whose own path may not pass
+                          // data.include when it is an archive or a compressed file (their members do)
+};
+
+// A compressed file or an archive open for reading through libarchive.
+class DocumentStream::Archive {
+ public:
+  explicit Archive(const std::string& path) : path_(path), handle_(archive_read_new()) {
+    if (handle_ == nullptr) throw std::bad_alloc();
+    archive_read_support_filter_all(handle_);
+    archive_read_support_format_all(handle_);
+    archive_read_support_format_raw(handle_);  // a compressed file that is not an archive: one document
+    if (archive_read_open_filename(handle_, path.c_str(), kArchiveBlockBytes) != ARCHIVE_OK) {
+      throw UserError("corpus file '" + path + "' cannot be opened as a compressed file or archive: " + Error() +
+                      "; check that it is complete, or leave it out with data.exclude");
+    }
+  }
+  ~Archive() { archive_read_free(handle_); }
+  Archive(const Archive&) = delete;
+  Archive& operator=(const Archive&) = delete;
+
+  // The next entry, or nullptr after the last. UserError on a damaged archive.
+  archive_entry* NextEntry() {
+    archive_entry* entry = nullptr;
+    const int result = archive_read_next_header(handle_, &entry);
+    if (result == ARCHIVE_EOF) return nullptr;
+    if (result < ARCHIVE_WARN) {
+      throw UserError("corpus file '" + path_ + "' is damaged after " + std::to_string(entries_) +
+                      (entries_ == 1 ? " member: " : " members: ") + Error() +
+                      "; check that it is complete (download it again), or leave it out");
+    }
+    ++entries_;
+    return entry;
+  }
+
+  bool raw() const { return archive_format(handle_) == ARCHIVE_FORMAT_RAW; }
+
+  std::size_t Read(char* buffer, std::size_t capacity, const std::string& name) {
+    std::size_t filled = 0;
+    while (filled < capacity) {
+      const la_ssize_t count = archive_read_data(handle_, buffer + filled, capacity - filled);
+      if (count == 0) break;
+      if (count < 0) {
+        throw UserError("'" + name + "' cannot be read: " + Error() +
+                        "; the file is damaged or truncated: check that it is complete, or leave it out");
+      }
+      filled += static_cast<std::size_t>(count);
+    }
+    return filled;
+  }
+
+ private:
+  std::string Error() const {
+    const char* text = archive_error_string(handle_);
+    return EscapeControlChars(text != nullptr ? text : "unknown error");
+  }
+
+  std::string path_;
+  archive* handle_;
+  std::int64_t entries_ = 0;
+};
+
+StreamKind DetectStreamKind(const char* head, std::size_t size) {
+  const std::string_view bytes(head, size);
+  if (StartsWith(bytes, "\x1F\x8B") || StartsWith(bytes, std::string_view("\xFD" "7zXZ\0", 6)) ||
+      StartsWith(bytes, "\x28\xB5\x2F\xFD") || StartsWith(bytes, "\x04\x22\x4D\x18") ||
+      (size >= 10 && StartsWith(bytes, "BZh") && bytes[3] >= '1' && bytes[3] <= '9' &&
+       (bytes.substr(4, 6) == "1AY&SY" || bytes.substr(4, 6) == "\x17\x72\x45\x38\x50\x90"))) {
+    return StreamKind::kCompressed;
+  }
+  if (StartsWith(bytes, "PK\x03\x04") || StartsWith(bytes, "PK\x05\x06") ||
+      StartsWith(bytes, "7z\xBC\xAF\x27\x1C") || (size >= 262 && bytes.substr(257, 5) == "ustar")) {
+    return StreamKind::kArchive;
+  }
+  return StreamKind::kPlain;
+}
+
+CorpusSource CorpusSource::Of(const DataConfig& data) {
+  CorpusSource source;
+  source.paths = data.corpus.paths;
+  source.include = data.include;
+  source.exclude = data.exclude;
+  source.separator = data.separator;
+  source.on_invalid = data.on_invalid;
+  return source;
+}
+
+CorpusSource CorpusSource::File(const std::string& path) {
+  CorpusSource source;
+  source.paths = {path};
+  return source;
+}
+
+bool IsSinglePlainFile(const CorpusSource& source) {
+  if (source.paths.size() != 1) return false;
+  std::error_code error;
+  const fs::file_status status = fs::status(source.paths[0], error);
+  if (!fs::is_regular_file(status)) return !fs::is_directory(status);
+  try {
+    RegularFileReader file(source.paths[0], CorpusFileRole());
+    char head[kHeadBytes];
+    const std::size_t got = file.Read(head, sizeof head);
+    return DetectStreamKind(head, got) == StreamKind::kPlain;
+  } catch (const UserError&) {
+    return true;  // the plain reader says what is wrong with it
+  }
+}
+
+std::uint64_t HashBytes(std::uint64_t hash, const char* bytes, std::size_t size) {
+  for (std::size_t k = 0; k < size; ++k) {
+    hash ^= static_cast<unsigned char>(bytes[k]);
+    hash *= 0x100000001b3ULL;
+  }
+  return hash;
+}
+
+DocumentStream::DocumentStream(const CorpusSource& source) : source_(source) {
+  for (const std::string& path : source.paths) {
+    std::error_code error;
+    const fs::file_status status = fs::status(path, error);
+    if (!fs::exists(status)) {
+      throw UserError("corpus path '" + path + "' does not exist: check the path" +
+                      (fs::path(path).is_relative() ? " (relative paths are read from the current folder)" : ""));
+    }
+    if (!fs::is_directory(status)) {
+      stored_bytes_ += fs::file_size(path, error);
+      files_.push_back({path, path, "", false, false});  // the reader's checks say what is wrong with a missing path
+      continue;
+    }
+    // A folder: its regular files, recursively, in sorted path order; folder links are not followed.
+    std::vector<Pending> found;
+    try {
+      for (fs::recursive_directory_iterator it(path), end; it != end; ++it) {
+        if (it.depth() > kMaxFolderDepth) {
+          throw UserError("folder '" + path + "' nests deeper than " + std::to_string(kMaxFolderDepth) + " levels at '" +
+                          EscapeControlChars(it->path().string()) + "': give a folder nearer the text");
+        }
+        const fs::path relative = it->path().lexically_relative(path);
+        const std::string inside = relative.generic_string();
+        if (it->is_directory()) {
+          if (it->is_symlink()) {
+            ++documents_;
+            Skip("a link to a folder (not followed)");
+          }
+          continue;
+        }
+        if (MatchesAny(source.exclude, inside)) continue;
+        const bool included = source.include.empty() || MatchesAny(source.include, inside);
+        if (!included && !LooksPacked(inside)) continue;
+        name_ = (fs::path(path) / relative).generic_string();
+        if (!it->is_regular_file()) {
+          ++documents_;
+          Skip("not a regular file");
+          continue;
+        }
+        stored_bytes_ += it->file_size();
+        found.push_back({it->path().string(), name_, inside, true, !included});
+      }
+    } catch (const fs::filesystem_error& e) {
+      throw UserError("folder '" + path + "' cannot be read: " + EscapeControlChars(e.code().message()) + " at '" +
+                      EscapeControlChars(e.path1().string()) + "'; check its permissions, or leave it out");
+    }
+    std::sort(found.begin(), found.end(), [](const Pending& a, const Pending& b) { return a.name < b.name; });
+    files_.insert(files_.end(), std::make_move_iterator(found.begin()), std::make_move_iterator(found.end()));
+  }
+  name_.clear();
+}
+
+DocumentStream::~DocumentStream() = default;
+
+void DocumentStream::CloseFile() {
+  archive_.reset();
+  plain_.reset();
+  head_.clear();
+  head_at_ = 0;
+}
+
+bool DocumentStream::OpenFile(const Pending& file) {
+  CloseFile();
+  plain_ = std::make_unique<RegularFileReader>(file.path, CorpusFileRole());
+  head_.resize(kHeadBytes);
+  head_.resize(plain_->Read(head_.data(), head_.size()));
+  name_ = file.name;
+  member_ = file.member;
+  in_container_ = file.in_folder;
+  container_name_ = file.name;
+  container_member_ = file.member;
+  if (DetectStreamKind(head_.data(), head_.size()) == StreamKind::kPlain) {
+    if (file.filtered) return false;  // a plain file named like an archive, which data.include leaves out
+    ++documents_;
+    return true;
+  }
+  plain_.reset();
+  head_.clear();
+  raw_filtered_ = file.in_folder;
+  archive_ = std::make_unique<Archive>(file.path);
+  return NextMember();
+}
+
+bool DocumentStream::NextMember() {
+  while (archive_entry* entry = archive_->NextEntry()) {
+    if (archive_->raw()) {  // a compressed file: its one stream is the document
+      if (raw_filtered_ && !PassesFilters(source_, WithoutCompressionExtension(container_member_))) return false;
+      name_ = container_name_;
+      member_ = container_member_;
+      ++documents_;
+      return true;
+    }
+    const char* pathname = archive_entry_pathname(entry);
+    const std::string inside = pathname != nullptr ? pathname : "";
+    const unsigned type = archive_entry_filetype(entry);
+    if (type == AE_IFDIR) continue;
+    if (!PassesFilters(source_, inside)) continue;
+    name_ = container_name_ + ":" + EscapeControlChars(inside);
+    member_ = container_member_ + ":" + inside;
+    in_container_ = true;
+    ++documents_;
+    if (type != AE_IFREG || archive_entry_hardlink(entry) != nullptr) {
+      Skip(type == AE_IFLNK ? "a symbolic link" : archive_entry_hardlink(entry) != nullptr ? "a hard link"
+                                                                                           : "not a regular file");
+      continue;
+    }
+    head_.resize(kHeadBytes);
+    head_.resize(archive_->Read(head_.data(), head_.size(), name_));
+    head_at_ = 0;
+    if (DetectStreamKind(head_.data(), head_.size()) != StreamKind::kPlain) {
+      Skip("a compressed file or archive inside an archive (not opened)");
+      continue;
+    }
+    return true;
+  }
+  return false;
+}
+
+bool DocumentStream::Next() {
+  if (archive_ && NextMember()) return true;
+  while (next_file_ < files_.size()) {
+    if (OpenFile(files_[next_file_++])) return true;
+  }
+  CloseFile();
+  return false;
+}
+
+std::size_t DocumentStream::Read(char* buffer, std::size_t capacity) {
+  std::size_t filled = std::min(capacity, head_.size() - head_at_);
+  std::memcpy(buffer, head_.data() + head_at_, filled);
+  head_at_ += filled;
+  if (filled == capacity) return filled;
+  if (plain_) return filled + plain_->Read(buffer + filled, capacity - filled);
+  if (archive_) return filled + archive_->Read(buffer + filled, capacity - filled, name_);
+  return filled;
+}
+
+void DocumentStream::Skip(const std::string& why) {
+  if (static_cast<std::size_t>(skipped_++) < kSkippedNamesLogged) {
+    spdlog::warn("skipped {}: {}", EscapeControlChars(name_), why);
+  }
+}
+
+void LogSkippedDocuments(const DocumentStream& stream) {
+  if (stream.skipped() > static_cast<std::int64_t>(kSkippedNamesLogged)) {
+    spdlog::warn("{} documents skipped in all (the first {} named above)", stream.skipped(), kSkippedNamesLogged);
+  }
+}
+
+}  // namespace charlm

@@ -1,0 +1,113 @@
+// The documents a corpus names, as byte streams in a fixed order: files, folders read recursively in sorted path
+// order, compressed files and archives read through libarchive in archive order; nothing is unpacked to disk.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "config/enums.h"
+#include "util/file_io.h"
+
+namespace charlm {
+
+// What a corpus is read from: the paths of data.corpus (or eval/score --text) and the keys that shape a corpus of
+// several documents.
+struct CorpusSource {
+  std::vector<std::string> paths;
+  std::vector<std::string> include;  // glob patterns a document of a folder or archive must match (empty = all)
+  std::vector<std::string> exclude;
+  std::string separator = "\n";      // between two documents that each gave characters
+  InvalidDocumentPolicy on_invalid = InvalidDocumentPolicy::kSkip;
+
+  static CorpusSource Of(const DataConfig& data);
+  // One path, the other keys at their defaults.
+  static CorpusSource File(const std::string& path);
+  std::string Label() const { return CorpusPaths{paths}.Label(); }
+};
+
+// What the first bytes of a file say it is.
+enum class StreamKind { kPlain, kCompressed, kArchive };
+StreamKind DetectStreamKind(const char* head, std::size_t size);
+
+// True when the source is one path naming a plain file (or nothing that exists: its reader says what is wrong):
+// read as before, seekable and shareable by byte range among processes.
+bool IsSinglePlainFile(const CorpusSource& source);
+
+// One document read: what the corpus's manifest stores, so that a resumed run can tell that its text changed.
+struct ManifestEntry {
+  std::string name;    // as messages name it (DocumentStream::name)
+  std::string member;  // what is compared: the path inside its folder or archive, "" for a named file
+  std::uint64_t bytes = 0;  // as read: decompressed, up to where data.max_chars stopped reading
+  std::uint64_t hash = 0;   // FNV-1a 64 of those bytes
+
+  bool SameAs(const ManifestEntry& other) const {
+    return member == other.member && bytes == other.bytes && hash == other.hash;
+  }
+};
+
+// Adds bytes to an FNV-1a 64 hash.
+std::uint64_t HashBytes(std::uint64_t hash, const char* bytes, std::size_t size);
+inline constexpr std::uint64_t kHashStart = 0xcbf29ce484222325ULL;
+
+// The documents of a source, one at a time. Paths that do not exist and folders that cannot be listed are
+// UserErrors before the first document; archives that are damaged are UserErrors naming the member.
+class DocumentStream {
+ public:
+  explicit DocumentStream(const CorpusSource& source);
+  ~DocumentStream();
+  DocumentStream(const DocumentStream&) = delete;
+  DocumentStream& operator=(const DocumentStream&) = delete;
+
+  // Opens the next document to read; false after the last. Members that are not regular files, archives inside
+  // archives and documents the filters leave out are passed over here (the first two counted as skipped).
+  bool Next();
+  // "folder/sub/a.txt", "songs.tar.gz:album/a.txt": the document as messages name it.
+  const std::string& name() const { return name_; }
+  // The path inside its folder or archive ("sub/a.txt", "x.tar.gz:album/a.txt"), "" for a named file: what a
+  // manifest compares, so that the same text under a path spelt otherwise is the same corpus.
+  const std::string& member() const { return member_; }
+  // Whether the document came from a folder or an archive (a document that is not text may be skipped), rather
+  // than being a named file.
+  bool in_container() const { return in_container_; }
+  // Fills `buffer` with up to `capacity` bytes of the document; fewer only at its end. UserError on a read error.
+  std::size_t Read(char* buffer, std::size_t capacity);
+  // Counts the current document as left out, with the reason; the first 20 are logged by name.
+  void Skip(const std::string& why);
+
+  std::int64_t documents() const { return documents_; }  // opened by Next, skipped ones included
+  std::int64_t skipped() const { return skipped_; }
+  // The sum of the sizes of the plain files named or found in folders, and of compressed files and archives as
+  // stored: a lower bound of the bytes to read, known before reading.
+  std::uint64_t stored_bytes() const { return stored_bytes_; }
+
+ private:
+  struct Pending;
+  class Archive;
+  bool OpenFile(const Pending& file);
+  bool NextMember();
+  void CloseFile();
+
+  CorpusSource source_;
+  std::vector<Pending> files_;  // in reading order
+  std::size_t next_file_ = 0;
+  std::unique_ptr<Archive> archive_;           // the open compressed file or archive
+  std::unique_ptr<RegularFileReader> plain_;   // the open plain file
+  std::string container_name_;                 // the file open, as messages name it
+  std::string head_;                  // bytes read ahead to tell what a member is, served first
+  std::size_t head_at_ = 0;
+  std::string name_, member_;
+  std::string container_member_;  // member() of the file open
+  bool in_container_ = false;
+  bool raw_filtered_ = false;  // the open compressed file's document is judged by the filters (found in a folder)
+  std::int64_t documents_ = 0, skipped_ = 0;
+  std::uint64_t stored_bytes_ = 0;
+};
+
+// Logs a summary of the skipped documents once reading is done ("3 documents skipped").
+void LogSkippedDocuments(const DocumentStream& stream);
+
+}  // namespace charlm
