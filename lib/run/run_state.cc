@@ -1,5 +1,7 @@
 // Builds a training run from a config, fresh or from a checkpoint, after checking what a user can get wrong.
 #include "run/run_state.h"
+
+#include "run/out_dir.h"
 #include "model/model_memory.h"
 #include "model/restore.h"
 
@@ -123,6 +125,21 @@ Dataset LoadCheckedData(const Config& config, const std::optional<CheckpointData
                  : resume.has_value() ? LoadRunCorpus(config, Vocab::FromJson(resume->vocab), resume->trainer_state)
                                       : LoadDataset(config.data);
   if (resume) CheckVocabMatches(Vocab::FromJson(resume->vocab), data.vocab, resume_path, config.data.corpus.Label());
+  if (resume && resume->trainer_state.is_object() && resume->trainer_state.contains(kCorpusManifestKey) &&
+      !data.manifest.empty()) {
+    const std::string difference =
+        ManifestDifference(ManifestFromJson(resume->trainer_state[kCorpusManifestKey], resume_path), data.manifest);
+    if (!difference.empty() && !config.data.allow_changed_corpus) {
+      throw UserError("--resume " + resume_path + ": the corpus " + config.data.corpus.Label() +
+                      " changed since the checkpoint was written (" + difference +
+                      "): resume on the text the run trained on, or go on with this one with --set "
+                      "data.allow_changed_corpus=true");
+    }
+    if (!difference.empty()) {
+      spdlog::warn("the corpus {} changed since the checkpoint was written ({}); going on with it "
+                   "(data.allow_changed_corpus)", config.data.corpus.Label(), difference);
+    }
+  }
   const std::int64_t needed = Sampler::MinimumLength(tc.sampler, tc.batch_size, tc.num_steps, tc.random_offset);
   if (data.train_chars() < needed) {
     throw UserError("the training split of " + config.data.corpus.Label() + " has " + std::to_string(data.train_chars()) +
@@ -146,6 +163,7 @@ ModelSpec CheckedModelSpec(const Config& config, const Dataset& data) {
   ModelSpec spec = MakeModelSpec(config.model, data.vocab.size());
   CheckModelFitsInMemory(spec);
   CheckStepFitsInMemory(spec, config.train.batch_size, config.train.num_steps);
+  for (const std::string& path : config.data.corpus.paths) CheckCorpusOutsideRunFiles(path, config.train.out_dir);
   ProbeOutputDir(config.train.out_dir);  // an earlier run's files are moved aside later, under the lock (run/out_dir.h)
   return spec;
 }
@@ -295,6 +313,9 @@ Dataset LoadDatasetWithVocab(const DataConfig& data, const Vocab& vocab) {
                  text.chars - static_cast<std::int64_t>(text.ids.size()), data.corpus.Label(), ListUnknownChars(text.missing));
   }
   Dataset dataset;
+  dataset.manifest = std::move(text.notes.manifest);
+  dataset.documents = text.notes.documents;
+  dataset.skipped = text.notes.skipped;
   dataset.vocab = vocab;
   dataset.ids = std::move(text.ids);
   dataset.split = SplitCorpus(static_cast<std::int64_t>(dataset.ids.size()), data.val_fraction, data.test_fraction);
@@ -392,6 +413,8 @@ void TrainingRun::Save(const std::string& path) {
   ckpt.vocab = data_.vocab.ToJson();
   ckpt.trainer_state = progress_.ToJson();
   if (!init_from_.empty()) ckpt.trainer_state[kInitFromKey] = init_from_;
+  if (manifest_json_.is_null() && !data_.manifest.empty()) manifest_json_ = ManifestToJson(data_.manifest);
+  if (!manifest_json_.is_null()) ckpt.trainer_state[kCorpusManifestKey] = manifest_json_;
   ckpt.params = model_.params();
   ckpt.optimizer_state = optimizer_.state();
   if (progress_.next_batch > 0 && config_.train.sampler == SamplerKind::kConsecutive) {

@@ -70,6 +70,10 @@ struct InitialWeights {
 // the checkpoint's vocabulary, not one built from the text (LoadRunCorpus).
 inline constexpr const char* kInitFromKey = "init_from";
 
+// In a checkpoint's trainer_state: the corpus's manifest (ManifestToJson), which a resumed run compares with what
+// it reads (absent when the run read only a share of the corpus, under mpirun).
+inline constexpr const char* kCorpusManifestKey = "corpus_manifest";
+
 // Reads data.corpus as ids of `vocab` (fine-tuning keeps a checkpoint's vocabulary), then splits it. Characters
 // outside it are, by data.unknown, an error naming the first 20 and the count ("error"), or left out, said on the
 // log ("skip"); data.max_chars and data.min_freq do not apply (the vocabulary is given).
@@ -187,6 +191,7 @@ class TrainingRun {
   std::string stop_detail_;
   std::optional<double> baseline_val_perplexity_;
   std::string init_from_;
+  nlohmann::json manifest_json_;  // the corpus manifest as checkpoints store it, made at the first save
   std::function<void(std::string_view)> activity_listener_;
 };
 

@@ -6,6 +6,8 @@
 #include <fnmatch.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -330,6 +332,63 @@ void DocumentStream::Skip(const std::string& why) {
   if (static_cast<std::size_t>(skipped_++) < kSkippedNamesLogged) {
     spdlog::warn("skipped {}: {}", EscapeControlChars(name_), why);
   }
+}
+
+nlohmann::json ManifestToJson(const std::vector<ManifestEntry>& manifest) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (const ManifestEntry& entry : manifest) {
+    char hash[17];
+    std::snprintf(hash, sizeof hash, "%016llx", static_cast<unsigned long long>(entry.hash));
+    rows.push_back({entry.member, entry.bytes, hash, entry.name});
+  }
+  return rows;
+}
+
+std::vector<ManifestEntry> ManifestFromJson(const nlohmann::json& j, const std::string& source) {
+  const auto malformed = [&] {
+    return UserError(source + ": the corpus manifest in its trainer state is malformed: the file is damaged; "
+                     "resume from another checkpoint");
+  };
+  if (!j.is_array()) throw malformed();
+  std::vector<ManifestEntry> manifest;
+  for (const nlohmann::json& row : j) {
+    if (!row.is_array() || row.size() != 4 || !row[0].is_string() || !row[1].is_number_unsigned() ||
+        !row[2].is_string() || !row[3].is_string() || row[2].get<std::string>().size() != 16) {
+      throw malformed();
+    }
+    ManifestEntry entry;
+    entry.member = row[0].get<std::string>();
+    entry.bytes = row[1].get<std::uint64_t>();
+    const std::string hash = row[2].get<std::string>();
+    char* end = nullptr;
+    entry.hash = std::strtoull(hash.c_str(), &end, 16);
+    if (end != hash.c_str() + hash.size()) throw malformed();
+    entry.name = row[3].get<std::string>();
+    manifest.push_back(std::move(entry));
+  }
+  return manifest;
+}
+
+std::string ManifestDifference(const std::vector<ManifestEntry>& then, const std::vector<ManifestEntry>& now) {
+  const auto named = [](const ManifestEntry& entry) {
+    return (entry.member.empty() ? "file '" + entry.name : "document '" + EscapeControlChars(entry.member)) + "'";
+  };
+  const std::size_t common = std::min(then.size(), now.size());
+  for (std::size_t k = 0; k < common; ++k) {
+    const ManifestEntry& a = then[k];
+    const ManifestEntry& b = now[k];
+    if (a.SameAs(b)) continue;
+    if (a.member != b.member) {
+      return "document " + std::to_string(k + 1) + " is " + named(b) + " now, " + named(a) + " then";
+    }
+    if (a.bytes != b.bytes) {
+      return named(b) + " has " + std::to_string(b.bytes) + " bytes now, " + std::to_string(a.bytes) + " then";
+    }
+    return named(b) + " has other contents of the same size";
+  }
+  if (now.size() > then.size()) return named(now[common]) + " is new";
+  if (then.size() > now.size()) return named(then[common]) + " is gone";
+  return "";
 }
 
 void LogSkippedDocuments(const DocumentStream& stream) {

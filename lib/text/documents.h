@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,14 @@ struct ManifestEntry {
     return member == other.member && bytes == other.bytes && hash == other.hash;
   }
 };
+
+// A manifest as a checkpoint stores it: [[member, bytes, "hash in hex", name], ...].
+nlohmann::json ManifestToJson(const std::vector<ManifestEntry>& manifest);
+// UserError naming `source` for a malformed one.
+std::vector<ManifestEntry> ManifestFromJson(const nlohmann::json& j, const std::string& source);
+// The first difference between the manifest a checkpoint stored and the one read now, in words ("document
+// 'sub/a.txt' has 1,200 bytes now, 1,234 then"), or "" when they are the same.
+std::string ManifestDifference(const std::vector<ManifestEntry>& then, const std::vector<ManifestEntry>& now);
 
 // Adds bytes to an FNV-1a 64 hash.
 std::uint64_t HashBytes(std::uint64_t hash, const char* bytes, std::size_t size);

@@ -474,5 +474,21 @@ TEST_CASE("mpi: a batch that does not divide, or processes that disagree, stop t
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(30));
 }
 
+TEST_CASE("mpi: a folder corpus trains under mpirun -np 2 as on one process, every process reading it whole") {
+  if (MpiMissing("mpi folder corpus test")) return;
+  testing::TempDir dir;
+  WriteConfigs(dir);
+  const std::string words = testing::WordText(130);
+  fs::create_directories(dir / "texts" / "b");
+  testing::WriteFile(dir / "texts" / "a.txt", words.substr(0, words.size() / 2));
+  testing::WriteFile(dir / "texts" / "b" / "c.txt", words.substr(words.size() / 2));
+  for (const int n : {1, 2}) {
+    Train(dir, n, {"train", "--config", "lstm.json", "--set", "data.corpus=texts", "--set", "train.max_steps=10",
+                   "--set", "train.out_dir=folder" + std::to_string(n)});
+  }
+  CheckSameWeights(dir / "folder1" / "last.ckpt", dir / "folder2" / "last.ckpt", 1e-5);
+}
+
+
 }  // namespace
 }  // namespace charlm
