@@ -99,6 +99,12 @@ void RunEval(const EvalCommand& command, std::ostream& out) {
       throw UserError(config.data.corpus.Label() + " no longer gives the vocabulary the checkpoint was trained with: "
                       "evaluate the changed text with --text FILE instead");
     }
+    if (const std::string change = CorpusChange(data, restored.checkpoint.trainer_state, command.checkpoint);
+        !change.empty()) {
+      throw UserError("the corpus " + config.data.corpus.Label() + " changed since the checkpoint was written (" +
+                      change + "), so its " + command.split + " split is not the one the run held out: evaluate "
+                      "the changed text with --text FILE instead");
+    }
     const auto part = command.split == "val" ? data.Validation() : data.Test();
     if (part.size() < 2) {
       throw UserError("the checkpoint's corpus has no " + std::string(command.split == "val" ? "validation" : "test") +

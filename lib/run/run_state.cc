@@ -120,15 +120,15 @@ std::optional<CheckpointData> OpenResume(const Config& config, const std::string
 // The corpus, checked against the checkpoint's vocabulary, the batch shape and the prefixes.
 Dataset LoadCheckedData(const Config& config, const std::optional<CheckpointData>& resume,
                         const std::string& resume_path, StreamShard shard, const DatasetLoader& load) {
+  // Before the corpus is read: a corpus folder holding out_dir would read the run's own files.
+  for (const std::string& path : config.data.corpus.paths) CheckCorpusOutsideRunFiles(path, config.train.out_dir);
   const TrainConfig& tc = config.train;
   Dataset data = load                ? load(config, shard)
                  : resume.has_value() ? LoadRunCorpus(config, Vocab::FromJson(resume->vocab), resume->trainer_state)
                                       : LoadDataset(config.data);
   if (resume) CheckVocabMatches(Vocab::FromJson(resume->vocab), data.vocab, resume_path, config.data.corpus.Label());
-  if (resume && resume->trainer_state.is_object() && resume->trainer_state.contains(kCorpusManifestKey) &&
-      !data.manifest.empty()) {
-    const std::string difference =
-        ManifestDifference(ManifestFromJson(resume->trainer_state[kCorpusManifestKey], resume_path), data.manifest);
+  if (resume) {
+    const std::string difference = CorpusChange(data, resume->trainer_state, resume_path);
     if (!difference.empty() && !config.data.allow_changed_corpus) {
       throw UserError("--resume " + resume_path + ": the corpus " + config.data.corpus.Label() +
                       " changed since the checkpoint was written (" + difference +
@@ -163,7 +163,6 @@ ModelSpec CheckedModelSpec(const Config& config, const Dataset& data) {
   ModelSpec spec = MakeModelSpec(config.model, data.vocab.size());
   CheckModelFitsInMemory(spec);
   CheckStepFitsInMemory(spec, config.train.batch_size, config.train.num_steps);
-  for (const std::string& path : config.data.corpus.paths) CheckCorpusOutsideRunFiles(path, config.train.out_dir);
   ProbeOutputDir(config.train.out_dir);  // an earlier run's files are moved aside later, under the lock (run/out_dir.h)
   return spec;
 }
@@ -301,6 +300,11 @@ TrainingRun::TrainingRun(const Config& config, const std::string& resume_path, S
     }
     resume_.reset();  // the weights are in the model now; do not keep a second copy
   }
+}
+
+std::string CorpusChange(const Dataset& data, const nlohmann::json& trainer_state, const std::string& source) {
+  if (!trainer_state.is_object() || !trainer_state.contains(kCorpusManifestKey) || data.manifest.empty()) return "";
+  return ManifestDifference(ManifestFromJson(trainer_state[kCorpusManifestKey], source), data.manifest);
 }
 
 Dataset LoadDatasetWithVocab(const DataConfig& data, const Vocab& vocab) {

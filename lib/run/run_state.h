@@ -74,6 +74,10 @@ inline constexpr const char* kInitFromKey = "init_from";
 // it reads (absent when the run read only a share of the corpus, under mpirun).
 inline constexpr const char* kCorpusManifestKey = "corpus_manifest";
 
+// How the corpus read now differs from the one a checkpoint's trainer_state (named `source` in errors) recorded, in
+// words (ManifestDifference), or "" when it is the same or either side has no manifest.
+std::string CorpusChange(const Dataset& data, const nlohmann::json& trainer_state, const std::string& source);
+
 // Reads data.corpus as ids of `vocab` (fine-tuning keeps a checkpoint's vocabulary), then splits it. Characters
 // outside it are, by data.unknown, an error naming the first 20 and the count ("error"), or left out, said on the
 // log ("skip"); data.max_chars and data.min_freq do not apply (the vocabulary is given).

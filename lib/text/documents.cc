@@ -82,7 +82,8 @@ struct DocumentStream::Pending {
 // A compressed file or an archive open for reading through libarchive.
 class DocumentStream::Archive {
  public:
-  explicit Archive(const std::string& path) : path_(path), handle_(archive_read_new()) {
+  explicit Archive(const std::string& path) : path_(path), owner_(archive_read_new(), &archive_read_free) {
+    handle_ = owner_.get();  // freed by owner_ also when this constructor throws
     if (handle_ == nullptr) throw std::bad_alloc();
     archive_read_support_filter_all(handle_);
     archive_read_support_format_all(handle_);
@@ -92,7 +93,6 @@ class DocumentStream::Archive {
                       "; check that it is complete, or leave it out with data.exclude");
     }
   }
-  ~Archive() { archive_read_free(handle_); }
   Archive(const Archive&) = delete;
   Archive& operator=(const Archive&) = delete;
 
@@ -133,7 +133,8 @@ class DocumentStream::Archive {
   }
 
   std::string path_;
-  archive* handle_;
+  std::unique_ptr<archive, decltype(&archive_read_free)> owner_;
+  archive* handle_ = nullptr;
   std::int64_t entries_ = 0;
 };
 

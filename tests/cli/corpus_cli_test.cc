@@ -84,6 +84,10 @@ TEST_CASE("corpus cli: resuming on a folder whose document changed names it, unl
   testing::WriteFile(dir / "one.txt", one);
   CHECK_USER_ERROR(testing::Run(dir, {"train", "--resume", "single/last.ckpt", "--set", "train.epochs=2"}),
                    "(file 'one.txt' has other contents of the same size)");
+  // eval --split would score another text under the split's name.
+  CHECK_USER_ERROR(testing::Run(dir, {"eval", "--checkpoint", "single/last.ckpt", "--split", "val"}),
+                   "the corpus one.txt changed since the checkpoint was written (file 'one.txt' has other contents of "
+                   "the same size), so its val split is not the one the run held out");
 }
 
 TEST_CASE("corpus cli: a corpus folder holding out_dir is refused; a .gz trains as its text") {
