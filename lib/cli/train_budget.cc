@@ -27,6 +27,10 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
 
 // Rank 0's value on every process (a job's processes must train one model, so they take one process's timings).
 // Whole tokens per second are exact enough, and Workers::Max carries integers.
+// The most characters a validation scores under --minutes unless train.eval_max_chars says otherwise: tens of
+// seconds at the evaluation speeds of the sizes a budget picks on a 2-core machine.
+constexpr std::int64_t kBudgetValidationChars = 5'000'000;
+
 double RankZeros(Workers* workers, double value) {
   if (workers == nullptr || workers->size() == 1) return value;
   const double clamped = std::clamp(std::round(value), 0.0, static_cast<double>(std::numeric_limits<int>::max()));
@@ -75,6 +79,19 @@ Config ResolveNewRunConfig(const TrainCommand& command, Workers* workers) {
   const double minutes = *command.minutes;
 
   const Dataset data = LoadDataset(config.data);
+  // The validations score at most train.eval_max_chars; without it, a budget caps a long validation split (a
+  // source tree's tenth is a hundred million characters, minutes of scoring) at kBudgetValidationChars.
+  std::vector<std::string> validation_cap;
+  std::int64_t validated = data.val_chars();
+  if (config.train.eval_max_chars > 0) {
+    validated = std::min(validated, config.train.eval_max_chars);
+  } else if (validated > kBudgetValidationChars) {
+    validated = kBudgetValidationChars;
+    validation_cap.push_back("train.eval_max_chars=" + std::to_string(kBudgetValidationChars));
+    spdlog::info("the validation split has {} characters: each validation scores its first {} "
+                 "(train.eval_max_chars; --set train.eval_max_chars=0 for all of it)",
+                 data.val_chars(), kBudgetValidationChars);
+  }
   if (!command.config.empty()) {
     // The config's model stays: only its evaluation speed is timed, for the final validation's share.
     const ModelSpec spec = MakeModelSpec(config.model, data.vocab.size());
@@ -82,11 +99,13 @@ Config ResolveNewRunConfig(const TrainCommand& command, Workers* workers) {
     const double eval_rate = RankZeros(workers, measured.eval_tokens_per_s);
     const double spent = RankZeros(workers, SecondsSince(started));
     const BudgetSchedule schedule =
-        ScheduleForBudget(minutes, spent, data.val_chars(), eval_rate, config.train.optimizer.lr);
+        ScheduleForBudget(minutes, spent, validated, eval_rate, config.train.optimizer.lr);
     spdlog::info("budget {:g} min: {:.0f} s of training with a cosine schedule, {:.0f} s kept for the final "
                  "validation; the model is {}'s",
                  minutes, schedule.train_seconds, schedule.validation_seconds, command.config);
-    return resolve(schedule.settings);
+    std::vector<std::string> settings = validation_cap;
+    settings.insert(settings.end(), schedule.settings.begin(), schedule.settings.end());
+    return resolve(settings);
   }
   spdlog::info("timing model sizes on this machine for the {:g}-minute budget...", minutes);
   // A job reads, and validates (sharded), as many tokens per second as its processes together; each times on its
@@ -98,12 +117,14 @@ Config ResolveNewRunConfig(const TrainCommand& command, Workers* workers) {
                            kMaxParamsPerChar * static_cast<double>(data.train_chars()), agree);
   CorpusFacts facts;
   facts.train_chars = data.train_chars();
-  facts.val_chars = data.val_chars();
+  facts.val_chars = validated;
   facts.vocab_size = data.vocab.size();
   const BudgetPlan plan = PlanForBudget(facts, minutes, RankZeros(workers, SecondsSince(started)), timed);
   for (const std::string& reason : plan.reasons) spdlog::info("{}", reason);
   if (!command.overrides.empty()) spdlog::info("your --set assignments come after the plan's and win over them");
-  return resolve(plan.settings);
+  std::vector<std::string> settings = validation_cap;
+  settings.insert(settings.end(), plan.settings.begin(), plan.settings.end());
+  return resolve(settings);
 }
 
 }  // namespace charlm

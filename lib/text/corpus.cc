@@ -11,6 +11,7 @@
 #include <fstream>
 #include <iterator>
 #include <limits>
+#include <memory>
 #include <sstream>
 #include <vector>
 
@@ -126,12 +127,21 @@ struct NotText {
 // read(char* buffer, std::size_t capacity) fills the buffer, fewer bytes only at the stream's end; `unread` caps the
 // bytes read. `offset` is that of the first byte in what messages name `name`. With nul_is_invalid, a NUL byte
 // or invalid UTF-8 throws NotText instead of the UserError a named file gets. Fills `notes`.
+// The buffers of DecodeBytes, made once for all the documents of a corpus (a source tree has tens of thousands).
+struct DecodeBuffers {
+  std::unique_ptr<char[]> bytes{new char[kPieceBytes + 4]};  // a piece, after up to 3 bytes of a sequence cut
+  std::unique_ptr<char32_t[]> decoded{new char32_t[kPieceBytes + 4]};  // its code points
+  std::unique_ptr<char32_t[]> kept{new char32_t[kPieceBytes + 5]};  // as training sees them (+1: a held \r)
+  static constexpr std::size_t kKept = kPieceBytes + 5;
+};
+
 template <class Read, class Sink>
 void DecodeBytes(Read&& read, std::uint64_t offset, std::uint64_t unread, bool bom_possible, const std::string& name,
-                 NewlinePolicy policy, bool nul_is_invalid, std::int64_t& room, CorpusNotes& notes, Sink&& sink) {
-  std::vector<char> bytes(kPieceBytes + 4);       // a piece, after up to 3 bytes of a sequence the last one cut
-  std::vector<char32_t> decoded(bytes.size());    // its code points
-  std::vector<char32_t> kept(bytes.size() + 1);   // as training sees them (one more: a lone \r held from before)
+                 NewlinePolicy policy, bool nul_is_invalid, std::int64_t& room, CorpusNotes& notes, Sink&& sink,
+                 DecodeBuffers& buffers) {
+  char* const bytes = buffers.bytes.get();
+  char32_t* const decoded = buffers.decoded.get();
+  char32_t* const kept = buffers.kept.get();
   std::size_t held = 0;
   bool first_piece = bom_possible, pending_cr = false;
   std::size_t count = 0;                // characters kept from this piece
@@ -156,17 +166,17 @@ void DecodeBytes(Read&& read, std::uint64_t offset, std::uint64_t unread, bool b
   };
   while (room > 0) {
     const auto wanted = static_cast<std::size_t>(std::min<std::uint64_t>(kPieceBytes, unread));
-    const std::size_t got = read(bytes.data() + held, wanted);
+    const std::size_t got = read(bytes + held, wanted);
     unread -= got;
     const bool at_end = got < wanted || unread == 0;
     const std::size_t length = held + got;
     std::size_t start = 0;
-    if (first_piece && length >= 3 && std::string_view(bytes.data(), 3) == "\xEF\xBB\xBF") start = 3;
+    if (first_piece && length >= 3 && std::string_view(bytes, 3) == "\xEF\xBB\xBF") start = 3;
     first_piece = false;
     Utf8ChunkResult piece{};
     try {
-      piece = DecodeUtf8Chunk(std::string_view(bytes.data() + start, length - start), offset + start, at_end, name,
-                              decoded.data());
+      piece = DecodeUtf8Chunk(std::string_view(bytes + start, length - start), offset + start, at_end, name,
+                              decoded);
     } catch (const UserError& e) {
       if (!nul_is_invalid) throw;
       // "NAME: invalid UTF-8 at ...: save the file as UTF-8" without the name and the fix, which the skip names.
@@ -176,7 +186,7 @@ void DecodeBytes(Read&& read, std::uint64_t offset, std::uint64_t unread, bool b
       throw NotText{std::string(message)};
     }
     count = 0;
-    const auto cap = static_cast<std::size_t>(std::min<std::int64_t>(room, static_cast<std::int64_t>(kept.size())));
+    const auto cap = static_cast<std::size_t>(std::min<std::int64_t>(room, static_cast<std::int64_t>(DecodeBuffers::kKept)));
     for (std::size_t k = 0; k < piece.chars && count < cap; ++k) {
       const char32_t c = decoded[k];
       if (!pending_cr && c >= 0x20 && (c < 0x7F || c > 0x9F)) [[likely]] {  // kept as they are
@@ -202,12 +212,12 @@ void DecodeBytes(Read&& read, std::uint64_t offset, std::uint64_t unread, bool b
     if (at_end && pending_cr && count < cap) keep(U'\r');
     notes.chars += static_cast<std::int64_t>(count);
     room -= static_cast<std::int64_t>(count);
-    if (count > 0) sink(kept.data(), count);
+    if (count > 0) sink(kept, count);
     if (at_end) break;
     const std::size_t used = start + piece.bytes_used;
     held = length - used;
     assert(held <= 3);
-    std::memmove(bytes.data(), bytes.data() + used, held);
+    std::memmove(bytes, bytes + used, held);
     offset += used;
   }
 }
@@ -226,19 +236,23 @@ void StreamCorpus(RegularFileReader& file, const std::string& path, NewlinePolic
   if (range.begin >= range.end) return;
   file.Seek(range.begin);
   std::int64_t room = max_chars > 0 ? max_chars : std::numeric_limits<std::int64_t>::max();
-  ManifestEntry entry{path, "", 0, kHashStart};
+  ManifestEntry entry{path, "", 0, 0};
+  DocumentHash hash;
   const auto read = [&](char* buffer, std::size_t capacity) {
     const std::size_t got = file.Read(buffer, capacity);
     if (whole_file) {
       entry.bytes += got;
-      entry.hash = HashBytes(entry.hash, buffer, got);
+      hash.Add(buffer, got);
     }
     return got;
   };
-  DecodeBytes(read, range.begin, range.end - range.begin, range.begin == 0, path, policy, false, room, notes, sink);
+  DecodeBuffers buffers;
+  DecodeBytes(read, range.begin, range.end - range.begin, range.begin == 0, path, policy, false, room, notes, sink,
+              buffers);
   if (notes.chars == 0 && whole_file) throw NothingLeft(path, use, policy);
   if (whole_file) {
     notes.documents = 1;
+    entry.hash = hash.Finish();
     notes.manifest.push_back(std::move(entry));
   }
 }
@@ -264,9 +278,8 @@ UserError TooManyChars(const CorpusSource& source, IdsFileUse use, std::uint64_t
 // that are not text are skipped and counted (source.on_invalid "skip") or an error naming them; a named file's
 // are always an error. Fills `notes`: counts, and the manifest of the documents read.
 template <class Sink>
-void StreamDocuments(const CorpusSource& source, NewlinePolicy policy, std::int64_t max_chars, IdsFileUse use,
-                     CorpusNotes& notes, Sink& sink) {
-  DocumentStream stream(source);
+void StreamDocuments(const CorpusSource& source, DocumentPrefetch& stream, NewlinePolicy policy,
+                     std::int64_t max_chars, IdsFileUse use, CorpusNotes& notes, Sink& sink) {
   const std::uint64_t budget = IdsBudgetChars();
   const bool capped = max_chars > 0;
   const std::int64_t limit = capped ? max_chars
@@ -275,8 +288,28 @@ void StreamDocuments(const CorpusSource& source, NewlinePolicy policy, std::int6
   std::int64_t room = limit;
   const std::u32string separator = ApplyNewlinePolicy(DecodeUtf8(source.separator, "data.separator"), policy);
   bool any_chars = false;
+  DecodeBuffers buffers;
+  // What a document taken back restores (the manifest only grows once a document is kept).
+  const auto snapshot = [&] {
+    CorpusNotes scalars;
+    scalars.file_bytes = notes.file_bytes;
+    scalars.chars = notes.chars;
+    scalars.crlf_line_breaks = notes.crlf_line_breaks;
+    scalars.control_chars = notes.control_chars;
+    scalars.first_control = notes.first_control;
+    scalars.first_control_index = notes.first_control_index;
+    return scalars;
+  };
+  const auto restore = [&](const CorpusNotes& scalars) {
+    notes.file_bytes = scalars.file_bytes;
+    notes.chars = scalars.chars;
+    notes.crlf_line_breaks = scalars.crlf_line_breaks;
+    notes.control_chars = scalars.control_chars;
+    notes.first_control = scalars.first_control;
+    notes.first_control_index = scalars.first_control_index;
+  };
   while (room > 0 && stream.Next()) {
-    const CorpusNotes before = notes;
+    const CorpusNotes before = snapshot();
     const std::int64_t room_before = room;
     sink.Mark();
     if (any_chars && !separator.empty()) {
@@ -286,41 +319,41 @@ void StreamDocuments(const CorpusSource& source, NewlinePolicy policy, std::int6
       room -= static_cast<std::int64_t>(count);
     }
     const std::int64_t chars_before_document = notes.chars;
-    ManifestEntry entry{stream.name(), stream.member(), 0, kHashStart};
+    ManifestEntry entry{stream.name(), stream.member(), 0, 0};
+    DocumentHash hash;
     const auto read = [&](char* buffer, std::size_t capacity) {
       const std::size_t got = stream.Read(buffer, capacity);
       entry.bytes += got;
-      entry.hash = HashBytes(entry.hash, buffer, got);
+      hash.Add(buffer, got);
       return got;
     };
     try {
       DecodeBytes(read, 0, std::numeric_limits<std::uint64_t>::max(), true, stream.name(), policy,
-                  stream.in_container(), room, notes, sink);
+                  stream.in_container(), room, notes, sink, buffers);
     } catch (const NotText& not_text) {
       if (source.on_invalid == InvalidDocumentPolicy::kError) {
         throw UserError("corpus document '" + stream.name() + "' is not UTF-8 text (" + not_text.message +
                         "): leave it out with data.exclude, or skip such documents with --set data.on_invalid=skip");
       }
       sink.Rollback();
-      notes = before;
+      restore(before);
       room = room_before;
       stream.Skip("not UTF-8 text (" + not_text.message + "; data.on_invalid is skip)");
       continue;
     }
     if (notes.chars == chars_before_document) {  // nothing to separate from the next one
       sink.Rollback();
-      const std::int64_t controls = notes.control_chars;
-      notes = before;
-      notes.control_chars = controls;
+      restore(before);
       room = room_before;
     } else {
       any_chars = true;
     }
     notes.file_bytes += entry.bytes;
+    entry.hash = hash.Finish();
     notes.manifest.push_back(std::move(entry));
   }
   if (!capped && room == 0) throw TooManyChars(source, use, budget);
-  LogSkippedDocuments(stream);
+  LogSkippedDocuments(stream.skipped());
   notes.documents = stream.documents();
   notes.skipped = stream.skipped();
   if (notes.chars == 0) {
@@ -375,8 +408,15 @@ std::uint64_t CheckIdsFit(const RegularFileReader& file, const std::string& path
 // Ids by first appearance while the text streams by, with counts; renumbered to the vocabulary's order at the end.
 class FirstAppearanceIds {
  public:
-  explicit FirstAppearanceIds(std::size_t most_chars) : most_chars_(most_chars), slot_(kCodePoints, 0) {
-    narrow_.reserve(most_chars);  // untouched pages of the reservation cost no memory
+  // `likely_chars`: reserved instead when `most_chars` cannot be (an address-space limit).
+  explicit FirstAppearanceIds(std::size_t most_chars, std::size_t likely_chars = 0)
+      : most_chars_(most_chars), slot_(kCodePoints, 0) {
+    try {
+      narrow_.reserve(most_chars);  // untouched pages of the reservation cost no memory
+    } catch (const std::bad_alloc&) {
+      most_chars_ = likely_chars;
+      narrow_.reserve(likely_chars);
+    }
   }
 
   void Add(const char32_t* chars, std::size_t count) {
@@ -502,7 +542,8 @@ std::u32string ReadCorpus(const CorpusSource& source, NewlinePolicy policy, std:
   CorpusNotes notes;
   if (!IsSinglePlainFile(source)) {
     if (max_chars < 0) CheckPath(source.paths.front(), max_chars, IdsFileUse::kCorpus);
-    StreamDocuments(source, policy, max_chars, IdsFileUse::kCorpus, notes, sink);
+    DocumentPrefetch stream(source);
+    StreamDocuments(source, stream, policy, max_chars, IdsFileUse::kCorpus, notes, sink);
     LogNotes(source.Label(), notes);
     return text;
   }
@@ -542,13 +583,15 @@ CorpusIds ReadCorpusIds(const CorpusSource& source, NewlinePolicy policy, std::i
     std::tie(corpus.vocab, corpus.ids) = ids.Finish(min_freq);
     return corpus;
   }
-  // The bytes stored bound the characters only for plain files; compressed ones grow the ids as they come.
-  DocumentStream sizes(source);
-  std::uint64_t expected = sizes.stored_bytes();
-  if (max_chars > 0) expected = std::min<std::uint64_t>(expected, static_cast<std::uint64_t>(max_chars));
-  if (const std::uint64_t budget = IdsBudgetChars(); budget > 0) expected = std::min(expected, budget);
-  FirstAppearanceIds ids(static_cast<std::size_t>(expected));
-  StreamDocuments(source, policy, max_chars, IdsFileUse::kCorpus, corpus.notes, ids);
+  // The characters are not known before a compressed stream is read: the ids reserve (address space, not memory)
+  // what max_chars or the memory allows, so that they never grow by copying, which would need 1.5 times their size.
+  // Under an address-space limit they reserve the bytes stored and grow from there.
+  DocumentPrefetch stream(source);
+  std::uint64_t most = IdsBudgetChars() > 0 ? IdsBudgetChars() : stream.stored_bytes();
+  if (max_chars > 0) most = std::min<std::uint64_t>(most, static_cast<std::uint64_t>(max_chars));
+  FirstAppearanceIds ids(static_cast<std::size_t>(most),
+                         static_cast<std::size_t>(std::min<std::uint64_t>(most, stream.stored_bytes())));
+  StreamDocuments(source, stream, policy, max_chars, IdsFileUse::kCorpus, corpus.notes, ids);
   LogNotes(source.Label(), corpus.notes);
   std::tie(corpus.vocab, corpus.ids) = ids.Finish(min_freq);
   return corpus;
@@ -623,11 +666,11 @@ TextIds ReadTextIds(const CorpusSource& source, NewlinePolicy policy, const Voca
     LogNotes(path, text.notes);
     text.ids = ids.Finish();
   } else {
-    DocumentStream sizes(source);
-    std::uint64_t expected = sizes.stored_bytes();
+    DocumentPrefetch stream(source);
+    std::uint64_t expected = stream.stored_bytes();
     if (const std::uint64_t budget = IdsBudgetChars(); budget > 0) expected = std::min(expected, budget);
     VocabIds ids(vocab, expected, text);
-    StreamDocuments(source, policy, 0, IdsFileUse::kText, text.notes, ids);
+    StreamDocuments(source, stream, policy, 0, IdsFileUse::kText, text.notes, ids);
     LogNotes(source.Label(), text.notes);
     text.ids = ids.Finish();
   }

@@ -6,6 +6,11 @@
 #include <fnmatch.h>
 
 #include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <stdexcept>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -184,12 +189,34 @@ bool IsSinglePlainFile(const CorpusSource& source) {
   }
 }
 
-std::uint64_t HashBytes(std::uint64_t hash, const char* bytes, std::size_t size) {
-  for (std::size_t k = 0; k < size; ++k) {
-    hash ^= static_cast<unsigned char>(bytes[k]);
-    hash *= 0x100000001b3ULL;
+namespace {
+constexpr std::uint64_t kFnvPrime = 0x100000001b3ULL;
+std::uint64_t WordAt(const unsigned char* bytes) {
+  std::uint64_t word = 0;
+  for (int k = 7; k >= 0; --k) word = (word << 8) | bytes[k];  // little-endian on every machine
+  return word;
+}
+}  // namespace
+
+void DocumentHash::Add(const char* bytes, std::size_t size) {
+  const auto* in = reinterpret_cast<const unsigned char*>(bytes);
+  length_ += size;
+  while (carried_ > 0 && carried_ < 8 && size > 0) {
+    carry_[carried_++] = *in++;
+    --size;
   }
-  return hash;
+  if (carried_ == 8) {
+    hash_ = (hash_ ^ WordAt(carry_)) * kFnvPrime;
+    carried_ = 0;
+  }
+  for (; size >= 8; in += 8, size -= 8) hash_ = (hash_ ^ WordAt(in)) * kFnvPrime;
+  for (; size > 0; --size) carry_[carried_++] = *in++;
+}
+
+std::uint64_t DocumentHash::Finish() const {
+  std::uint64_t hash = hash_;
+  for (std::size_t k = 0; k < carried_; ++k) hash = (hash ^ carry_[k]) * kFnvPrime;
+  return (hash ^ length_) * kFnvPrime;
 }
 
 DocumentStream::DocumentStream(const CorpusSource& source) : source_(source) {
@@ -392,9 +419,168 @@ std::string ManifestDifference(const std::vector<ManifestEntry>& then, const std
   return "";
 }
 
-void LogSkippedDocuments(const DocumentStream& stream) {
-  if (stream.skipped() > static_cast<std::int64_t>(kSkippedNamesLogged)) {
-    spdlog::warn("{} documents skipped in all (the first {} named above)", stream.skipped(), kSkippedNamesLogged);
+void LogSkippedDocuments(std::int64_t skipped) {
+  if (skipped > static_cast<std::int64_t>(kSkippedNamesLogged)) {
+    spdlog::warn("{} documents skipped in all (the first {} named above)", skipped, kSkippedNamesLogged);
+  }
+}
+
+void LogSkippedDocuments(const DocumentStream& stream) { LogSkippedDocuments(stream.skipped()); }
+
+// What the reading thread hands over: bytes of a document (the first block of one carries its names, the last says
+// so; a small document is one block), or the end of the stream (the counts, or the error that ended it).
+struct DocumentPrefetch::Block {
+  bool finish = false;
+  bool starts = false, ends = false;
+  std::unique_ptr<char[]> data{new char[kBlockBytes]};
+  std::size_t size = 0;
+  std::string name, member;
+  bool in_container = false;
+  std::int64_t documents = 0, skipped = 0;
+  std::exception_ptr error;
+};
+
+// A bounded queue of blocks between the reading thread and the reader.
+class DocumentPrefetch::Queue {
+ public:
+  // False when the reader has gone (stop): the reading thread then ends.
+  bool Push(std::unique_ptr<Block> block) {
+    std::unique_lock lock(mutex_);
+    room_.wait(lock, [&] { return stopped_ || blocks_.size() < kPrefetchBlocks; });
+    if (stopped_) return false;
+    blocks_.push_back(std::move(block));
+    ready_.notify_one();
+    return true;
+  }
+  std::unique_ptr<Block> Pop() {
+    std::unique_lock lock(mutex_);
+    ready_.wait(lock, [&] { return !blocks_.empty(); });
+    std::unique_ptr<Block> block = std::move(blocks_.front());
+    blocks_.pop_front();
+    room_.notify_one();
+    return block;
+  }
+  // Blocks are used again rather than freed: a megabyte allocated afresh is mapped and faulted in afresh.
+  void Recycle(std::unique_ptr<Block> block) {
+    if (!block) return;
+    std::lock_guard lock(mutex_);
+    if (spare_.size() < kPrefetchBlocks + 2) spare_.push_back(std::move(block));
+  }
+  std::unique_ptr<Block> Fresh() {
+    std::unique_ptr<Block> block;
+    {
+      std::lock_guard lock(mutex_);
+      if (!spare_.empty()) {
+        block = std::move(spare_.back());
+        spare_.pop_back();
+      }
+    }
+    if (!block) block = std::make_unique<Block>();
+    block->finish = block->starts = block->ends = false;
+    block->size = 0;
+    block->error = nullptr;
+    return block;
+  }
+  void Stop() {
+    std::lock_guard lock(mutex_);
+    stopped_ = true;
+    room_.notify_all();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable ready_, room_;
+  std::deque<std::unique_ptr<Block>> blocks_;
+  std::vector<std::unique_ptr<Block>> spare_;
+  bool stopped_ = false;
+};
+
+DocumentPrefetch::DocumentPrefetch(const CorpusSource& source)
+    : stream_(std::make_unique<DocumentStream>(source)), queue_(std::make_unique<Queue>()) {
+  stored_bytes_ = stream_->stored_bytes();
+  reader_ = std::thread([this] { Produce(); });
+}
+
+DocumentPrefetch::~DocumentPrefetch() {
+  queue_->Stop();
+  reader_.join();
+}
+
+void DocumentPrefetch::Produce() {
+  auto finish = std::make_unique<Block>();
+  finish->finish = true;
+  try {
+    while (stream_->Next()) {
+      bool first = true;
+      for (bool last = false; !last;) {
+        auto block = queue_->Fresh();
+        block->starts = first;
+        if (first) {
+          block->name = stream_->name();
+          block->member = stream_->member();
+          block->in_container = stream_->in_container();
+          first = false;
+        }
+        block->size = stream_->Read(block->data.get(), kBlockBytes);
+        last = block->ends = block->size < kBlockBytes;
+        if (!queue_->Push(std::move(block))) return;
+      }
+    }
+    finish->documents = stream_->documents();
+    finish->skipped = stream_->skipped();
+  } catch (...) {
+    finish->error = std::current_exception();
+  }
+  queue_->Push(std::move(finish));
+}
+
+bool DocumentPrefetch::Take() {
+  queue_->Recycle(std::move(current_));
+  current_ = queue_->Pop();
+  current_at_ = 0;
+  if (current_->finish) {
+    if (current_->error) std::rethrow_exception(current_->error);
+    documents_ = current_->documents;
+    skipped_ = current_->skipped + skipped_here_;
+    finished_ = true;
+    return false;
+  }
+  return true;
+}
+
+bool DocumentPrefetch::Next() {
+  if (finished_) return false;
+  // The rest of the current document, if the reader stopped before its end.
+  while (current_ && !current_->ends) {
+    if (!Take()) return false;
+  }
+  if (!Take()) return false;
+  if (!current_->starts) throw std::logic_error("a document's blocks began without its start");
+  name_ = current_->name;
+  member_ = current_->member;
+  in_container_ = current_->in_container;
+  ++given_;
+  return true;
+}
+
+std::size_t DocumentPrefetch::Read(char* buffer, std::size_t capacity) {
+  std::size_t filled = 0;
+  while (filled < capacity && current_ && !current_->finish) {
+    if (current_at_ == current_->size) {
+      if (current_->ends || !Take()) break;
+      continue;
+    }
+    const std::size_t count = std::min(capacity - filled, current_->size - current_at_);
+    std::memcpy(buffer + filled, current_->data.get() + current_at_, count);
+    current_at_ += count;
+    filled += count;
+  }
+  return filled;
+}
+
+void DocumentPrefetch::Skip(const std::string& why) {
+  if (static_cast<std::size_t>(skipped_here_++) < kSkippedNamesLogged) {
+    spdlog::warn("skipped {}: {}", EscapeControlChars(name_), why);
   }
 }
 

@@ -7,6 +7,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "config/config.h"
@@ -43,7 +44,7 @@ struct ManifestEntry {
   std::string name;    // as messages name it (DocumentStream::name)
   std::string member;  // what is compared: the path inside its folder or archive, "" for a named file
   std::uint64_t bytes = 0;  // as read: decompressed, up to where data.max_chars stopped reading
-  std::uint64_t hash = 0;   // FNV-1a 64 of those bytes
+  std::uint64_t hash = 0;   // DocumentHash of those bytes
 
   bool SameAs(const ManifestEntry& other) const {
     return member == other.member && bytes == other.bytes && hash == other.hash;
@@ -58,9 +59,19 @@ std::vector<ManifestEntry> ManifestFromJson(const nlohmann::json& j, const std::
 // 'sub/a.txt' has 1,200 bytes now, 1,234 then"), or "" when they are the same.
 std::string ManifestDifference(const std::vector<ManifestEntry>& then, const std::vector<ManifestEntry>& now);
 
-// Adds bytes to an FNV-1a 64 hash.
-std::uint64_t HashBytes(std::uint64_t hash, const char* bytes, std::size_t size);
-inline constexpr std::uint64_t kHashStart = 0xcbf29ce484222325ULL;
+// A document's hash, fed in pieces of any sizes: FNV-1a 64 over its 8-byte little-endian words (a word at a time,
+// 8 times fewer dependent multiplies than over bytes), the last partial word's bytes one at a time, then the length.
+class DocumentHash {
+ public:
+  void Add(const char* bytes, std::size_t size);
+  std::uint64_t Finish() const;
+
+ private:
+  std::uint64_t hash_ = 0xcbf29ce484222325ULL;
+  std::uint64_t length_ = 0;
+  unsigned char carry_[8] = {};  // the bytes of a word not yet complete
+  std::size_t carried_ = 0;
+};
 
 // The documents of a source, one at a time. Paths that do not exist and folders that cannot be listed are
 // UserErrors before the first document; archives that are damaged are UserErrors naming the member.
@@ -116,7 +127,56 @@ class DocumentStream {
   std::uint64_t stored_bytes_ = 0;
 };
 
+// A DocumentStream read ahead by a second thread, so that decompressing and reading files overlap the decoding
+// of what was read before (on two cores the reading of an .xz archive is then limited by the decompressor alone).
+// At most kPrefetchBytes are held ahead. Errors of the reading thread are thrown by Next or Read where the
+// single-threaded stream would have thrown them.
+class DocumentPrefetch {
+ public:
+  static constexpr std::size_t kBlockBytes = std::size_t{1} << 20;
+  static constexpr std::size_t kPrefetchBlocks = 16;
+
+  // Lists the source's files (the errors of DocumentStream's constructor are thrown here), then starts reading.
+  explicit DocumentPrefetch(const CorpusSource& source);
+  ~DocumentPrefetch();  // stops the reading thread, also when the reader stopped early (data.max_chars)
+  DocumentPrefetch(const DocumentPrefetch&) = delete;
+  DocumentPrefetch& operator=(const DocumentPrefetch&) = delete;
+
+  // As DocumentStream's: the next document, its names, its bytes.
+  bool Next();
+  const std::string& name() const { return name_; }
+  const std::string& member() const { return member_; }
+  bool in_container() const { return in_container_; }
+  std::size_t Read(char* buffer, std::size_t capacity);
+  // Counts the current document as left out, with the reason (logged by name, as DocumentStream::Skip).
+  void Skip(const std::string& why);
+
+  std::uint64_t stored_bytes() const { return stored_bytes_; }
+  // The documents opened and skipped: all of them once Next has returned false; before (reading stopped at
+  // data.max_chars), those the reader was given.
+  std::int64_t documents() const { return finished_ ? documents_ : given_; }
+  std::int64_t skipped() const { return finished_ ? skipped_ : skipped_here_; }
+
+ private:
+  struct Block;
+  class Queue;
+  void Produce();
+  bool Take();  // the next block into current_, false at the end of the stream
+
+  std::unique_ptr<DocumentStream> stream_;
+  std::unique_ptr<Queue> queue_;
+  std::unique_ptr<Block> current_;
+  std::size_t current_at_ = 0;
+  std::string name_, member_;
+  bool in_container_ = false;
+  std::uint64_t stored_bytes_ = 0;
+  std::int64_t documents_ = 0, skipped_ = 0, skipped_here_ = 0, given_ = 0;
+  bool finished_ = false;
+  std::thread reader_;
+};
+
 // Logs a summary of the skipped documents once reading is done ("3 documents skipped").
 void LogSkippedDocuments(const DocumentStream& stream);
+void LogSkippedDocuments(std::int64_t skipped);
 
 }  // namespace charlm
