@@ -163,7 +163,8 @@ void VisitFields(TrainConfig& c, V& v) {
   v("eval_every_steps", c.eval_every_steps, Resumable(AtLeast(0)),
     "also validate every this many optimizer steps (an `eval` row in metrics.jsonl); 0 = off");
   v("eval_max_chars", c.eval_max_chars, Resumable(AtLeast(0)),
-    "the step validations score the first this many characters of the validation split; 0 = all (epoch ends always score all)");
+    "the step validations and the validation at a time or step budget's stop score the first this many characters of "
+    "the validation split; 0 = all (epoch ends always score all)");
   v("log_every_seconds", c.log_every_seconds, Resumable(AtLeast(-1)),
     "seconds between progress lines (epoch, step, loss, tokens/s, ETA); 0 = none; -1 = 30 when stdout is not a terminal, else none");
   v("max_steps", c.max_steps, Resumable(AtLeast(0)),

@@ -309,15 +309,17 @@ class Loop {
   }
 
   // A stop before train.epochs: last.ckpt saved at the exact position, and why the run stopped. A budget's end
-  // scores the model it stops with on the whole validation split first (unless that step was just scored), so the
+  // scores the model it stops with on the validation split first (its first train.eval_max_chars characters when
+  // that is set; unless that step was just scored), so the
   // steps since the last epoch end count, and best.ckpt is the best model there is: under a cosine schedule, often
   // the last one. Its time is the budget's to keep (`train --minutes` does).
   TrainOutcome Stopped() {
     bool best = false;
     if (run_.stop_reason() == StopReason::kBudget && !run_.val_ids().empty() &&
         last_whole_validation_step_ != run_.progress().global_step) {
-      const std::optional<double> perplexity =
-          Validate(run_.progress().epochs_completed + 1, /*epoch_end=*/false, /*whole_split=*/true);
+      // Capped as the step validations are when train.eval_max_chars says so (a budget on a long split sets it).
+      const std::optional<double> perplexity = Validate(run_.progress().epochs_completed + 1, /*epoch_end=*/false,
+                                                        /*whole_split=*/tc_.eval_max_chars == 0);
       if (perplexity) {
         best = run_.RecordScore(*perplexity);
         if (best) outcome_.best_epoch = run_.progress().epochs_completed + 1;
