@@ -584,10 +584,13 @@ CorpusIds ReadCorpusIds(const CorpusSource& source, NewlinePolicy policy, std::i
     return corpus;
   }
   // The characters are not known before a compressed stream is read: the ids reserve (address space, not memory)
-  // what max_chars or the memory allows, so that they never grow by copying, which would need 1.5 times their size.
-  // Under an address-space limit they reserve the bytes stored and grow from there.
+  // 16 characters a stored byte (xz packs source code about 10 to 1), at most what max_chars or the memory allows,
+  // so that they do not grow by copying, which would need 1.5 times their size. Under an address-space limit they
+  // reserve the bytes stored and grow from there.
   DocumentPrefetch stream(source);
-  std::uint64_t most = IdsBudgetChars() > 0 ? IdsBudgetChars() : stream.stored_bytes();
+  constexpr std::uint64_t kCharsPerStoredByte = 16, kLeastReserved = std::uint64_t{1} << 26;
+  std::uint64_t most = std::max(kLeastReserved, kCharsPerStoredByte * stream.stored_bytes());
+  if (IdsBudgetChars() > 0) most = std::min(most, IdsBudgetChars());
   if (max_chars > 0) most = std::min<std::uint64_t>(most, static_cast<std::uint64_t>(max_chars));
   FirstAppearanceIds ids(static_cast<std::size_t>(most),
                          static_cast<std::size_t>(std::min<std::uint64_t>(most, stream.stored_bytes())));
