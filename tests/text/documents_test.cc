@@ -107,7 +107,7 @@ std::string ErrorOf(const CorpusSource& source, std::int64_t max_chars = 0) {
   return "";
 }
 
-const std::string kBinary("\x7F" "ELF\x02\x01\x01\0\0\0\xff\xfe", 14);
+const std::string kBinary("\x7F" "ELF\x02\x01\x01\0\0\0\xff\xfe", 12);
 
 // A folder of nested plain files, one compressed file of each kind, a .tar.gz with code and a binary, and a zip.
 void WriteMixedFolder(const fs::path& root) {
