@@ -129,7 +129,7 @@ CorpusShare ReadCorpusShare(Workers& workers, const Config& config, StreamShard 
   }
   if (!IsSinglePlainFile(CorpusSource::Of(data))) {
     // Folders, several paths, compressed files and archives: a compressed stream cannot be entered in the middle,
-    // so every process reads the whole corpus (docs/scaling.md measures what that costs), and the processes
+    // so every process reads the whole corpus (docs/corpora.md; what that costs on many cores is not measured), and the processes
     // compare what they read.
     CorpusShare whole;
     whole.dataset = LoadDataset(data);

@@ -162,8 +162,7 @@ bool ResumedInPlace(const std::string& resume_path, const std::string& out_dir) 
 
 bool ResumedInPlace(const TrainingRun& run) { return ResumedInPlace(run.resume_path(), run.config().train.out_dir); }
 
-OutDirGuard::OutDirGuard(const std::string& out_dir, const std::vector<std::string>& corpus) {
-  for (const std::string& path : corpus) CheckCorpusOutsideRunFiles(path, out_dir);  // before the lock, which would truncate a corpus named train.lock
+OutDirGuard::OutDirGuard(const std::string& out_dir) {
   lock_ = std::make_unique<OutDirLock>(out_dir);
 }
 

@@ -55,9 +55,10 @@ bool ResumedInPlace(const TrainingRun& run);
 // somewhere other than the folder of the checkpoint it resumed from, and where a fine-tuning run writes.
 class OutDirGuard : public TrainHandler {
  public:
-  // Refuses a corpus among the run's files (CheckCorpusOutsideRunFiles), then takes the lock at once (UserError
-  // naming the holder), so a run that cannot have the folder says so before it logs or writes anything.
-  OutDirGuard(const std::string& out_dir, const std::vector<std::string>& corpus);
+  // Takes the lock at once (UserError naming the holder), so a run that cannot have the folder says so before it
+  // logs or writes anything. The run refused a corpus among its files before (CheckCorpusOutsideRunFiles, when
+  // TrainingRun reads the corpus), so the lock never truncates a corpus named train.lock.
+  explicit OutDirGuard(const std::string& out_dir);
   void OnTrainBegin(TrainingRun& run) override;
 
  private:

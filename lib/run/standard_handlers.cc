@@ -21,7 +21,7 @@ namespace charlm {
 HandlerList StandardHandlers(const Config& config, const TrainEnvironment& hooks) {
   HandlerList handlers;
   // First, and locked here: the lock comes before any file is written and any line is logged.
-  handlers.push_back(std::make_unique<OutDirGuard>(config.train.out_dir, config.data.corpus.paths));
+  handlers.push_back(std::make_unique<OutDirGuard>(config.train.out_dir));
   if (hooks.progress_bar) handlers.push_back(std::make_unique<ProgressBar>());
   handlers.push_back(std::make_unique<BaselineReporter>());
   handlers.push_back(std::make_unique<ConfigWriter>());

@@ -121,12 +121,6 @@ struct NotText {
   std::string message;
 };
 
-// Decodes a stream of bytes through sink(const char32_t* chars, std::size_t count), piece by piece, as the
-// characters training sees: decoded strictly (a leading BOM skipped when bom_possible), "\r\n" read as "\n", the
-// newline policy applied, and nothing after `room` characters (room counts down; reading stops at 0).
-// read(char* buffer, std::size_t capacity) fills the buffer, fewer bytes only at the stream's end; `unread` caps the
-// bytes read. `offset` is that of the first byte in what messages name `name`. With nul_is_invalid, a NUL byte
-// or invalid UTF-8 throws NotText instead of the UserError a named file gets. Fills `notes`.
 // The buffers of DecodeBytes, made once for all the documents of a corpus (a source tree has tens of thousands).
 struct DecodeBuffers {
   std::unique_ptr<char[]> bytes{new char[kPieceBytes + 4]};  // a piece, after up to 3 bytes of a sequence cut
@@ -134,6 +128,13 @@ struct DecodeBuffers {
   std::unique_ptr<char32_t[]> kept{new char32_t[kPieceBytes + 5]};  // as training sees them (+1: a held \r)
   static constexpr std::size_t kKept = kPieceBytes + 5;
 };
+
+// Decodes a stream of bytes through sink(const char32_t* chars, std::size_t count), piece by piece, as the
+// characters training sees: decoded strictly (a leading BOM skipped when bom_possible), "\r\n" read as "\n", the
+// newline policy applied, and nothing after `room` characters (room counts down; reading stops at 0).
+// read(char* buffer, std::size_t capacity) fills the buffer, fewer bytes only at the stream's end; `unread` caps the
+// bytes read. `offset` is that of the first byte in what messages name `name`. With nul_is_invalid, a NUL byte
+// or invalid UTF-8 throws NotText instead of the UserError a named file gets. Fills `notes`.
 
 template <class Read, class Sink>
 void DecodeBytes(Read&& read, std::uint64_t offset, std::uint64_t unread, bool bom_possible, const std::string& name,
@@ -289,27 +290,10 @@ void StreamDocuments(const CorpusSource& source, DocumentPrefetch& stream, Newli
   const std::u32string separator = ApplyNewlinePolicy(DecodeUtf8(source.separator, "data.separator"), policy);
   bool any_chars = false;
   DecodeBuffers buffers;
-  // What a document taken back restores (the manifest only grows once a document is kept).
-  const auto snapshot = [&] {
-    CorpusNotes scalars;
-    scalars.file_bytes = notes.file_bytes;
-    scalars.chars = notes.chars;
-    scalars.crlf_line_breaks = notes.crlf_line_breaks;
-    scalars.control_chars = notes.control_chars;
-    scalars.first_control = notes.first_control;
-    scalars.first_control_index = notes.first_control_index;
-    return scalars;
-  };
-  const auto restore = [&](const CorpusNotes& scalars) {
-    notes.file_bytes = scalars.file_bytes;
-    notes.chars = scalars.chars;
-    notes.crlf_line_breaks = scalars.crlf_line_breaks;
-    notes.control_chars = scalars.control_chars;
-    notes.first_control = scalars.first_control;
-    notes.first_control_index = scalars.first_control_index;
-  };
+  // The manifest is kept aside while reading, so that the notes a document taken back restores are a few counts.
+  std::vector<ManifestEntry> manifest;
   while (room > 0 && stream.Next()) {
-    const CorpusNotes before = snapshot();
+    const CorpusNotes before = notes;
     const std::int64_t room_before = room;
     sink.Mark();
     if (any_chars && !separator.empty()) {
@@ -336,22 +320,23 @@ void StreamDocuments(const CorpusSource& source, DocumentPrefetch& stream, Newli
                         "): leave it out with data.exclude, or skip such documents with --set data.on_invalid=skip");
       }
       sink.Rollback();
-      restore(before);
+      notes = before;
       room = room_before;
       stream.Skip("not UTF-8 text (" + not_text.message + "; data.on_invalid is skip)");
       continue;
     }
     if (notes.chars == chars_before_document) {  // nothing to separate from the next one
       sink.Rollback();
-      restore(before);
+      notes = before;
       room = room_before;
     } else {
       any_chars = true;
     }
     notes.file_bytes += entry.bytes;
     entry.hash = hash.Finish();
-    notes.manifest.push_back(std::move(entry));
+    manifest.push_back(std::move(entry));
   }
+  notes.manifest = std::move(manifest);
   if (!capped && room == 0) throw TooManyChars(source, use, budget);
   LogSkippedDocuments(stream.skipped());
   notes.documents = stream.documents();

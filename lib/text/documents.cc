@@ -72,7 +72,57 @@ FileRole CorpusFileRole() {
   return FileRole{"corpus file", "check that it is a readable file", std::numeric_limits<std::uint64_t>::max(), ""};
 }
 
+// Logs the skip of a document by name while fewer than kSkippedNamesLogged were logged (`skipped` counts them).
+void LogSkipped(std::int64_t& skipped, const std::string& name, const std::string& why) {
+  if (static_cast<std::size_t>(skipped++) < kSkippedNamesLogged) {
+    spdlog::warn("skipped {}: {}", EscapeControlChars(name), why);
+  }
+}
+
 }  // namespace
+
+// The documents of a source, one at a time, as DocumentPrefetch (documents.h) describes them; it reads them in its
+// second thread.
+class DocumentStream {
+ public:
+  explicit DocumentStream(const CorpusSource& source);
+  ~DocumentStream();
+  DocumentStream(const DocumentStream&) = delete;
+  DocumentStream& operator=(const DocumentStream&) = delete;
+
+  bool Next();
+  const std::string& name() const { return name_; }
+  const std::string& member() const { return member_; }
+  bool in_container() const { return in_container_; }
+  std::size_t Read(char* buffer, std::size_t capacity);  // UserError on a read error
+  void Skip(const std::string& why);
+
+  std::int64_t documents() const { return documents_; }  // opened by Next, skipped ones included
+  std::int64_t skipped() const { return skipped_; }
+  std::uint64_t stored_bytes() const { return stored_bytes_; }
+
+ private:
+  struct Pending;
+  class Archive;
+  bool OpenFile(const Pending& file);
+  bool NextMember();
+  void CloseFile();
+
+  CorpusSource source_;
+  std::vector<Pending> files_;  // in reading order
+  std::size_t next_file_ = 0;
+  std::unique_ptr<Archive> archive_;           // the open compressed file or archive
+  std::unique_ptr<RegularFileReader> plain_;   // the open plain file
+  std::string container_name_;                 // the file open, as messages name it
+  std::string head_;                  // bytes read ahead to tell what a member is, served first
+  std::size_t head_at_ = 0;
+  std::string name_, member_;
+  std::string container_member_;  // member() of the file open
+  bool in_container_ = false;
+  bool raw_filtered_ = false;  // the open compressed file's document is judged by the filters (found in a folder)
+  std::int64_t documents_ = 0, skipped_ = 0;
+  std::uint64_t stored_bytes_ = 0;
+};
 
 // A file to open: named, or found in a folder.
 struct DocumentStream::Pending {
@@ -356,11 +406,7 @@ std::size_t DocumentStream::Read(char* buffer, std::size_t capacity) {
   return filled;
 }
 
-void DocumentStream::Skip(const std::string& why) {
-  if (static_cast<std::size_t>(skipped_++) < kSkippedNamesLogged) {
-    spdlog::warn("skipped {}: {}", EscapeControlChars(name_), why);
-  }
-}
+void DocumentStream::Skip(const std::string& why) { LogSkipped(skipped_, name_, why); }
 
 nlohmann::json ManifestToJson(const std::vector<ManifestEntry>& manifest) {
   nlohmann::json rows = nlohmann::json::array();
@@ -424,8 +470,6 @@ void LogSkippedDocuments(std::int64_t skipped) {
     spdlog::warn("{} documents skipped in all (the first {} named above)", skipped, kSkippedNamesLogged);
   }
 }
-
-void LogSkippedDocuments(const DocumentStream& stream) { LogSkippedDocuments(stream.skipped()); }
 
 // What the reading thread hands over: bytes of a document (the first block of one carries its names, the last says
 // so; a small document is one block), or the end of the stream (the counts, or the error that ended it).
@@ -578,10 +622,6 @@ std::size_t DocumentPrefetch::Read(char* buffer, std::size_t capacity) {
   return filled;
 }
 
-void DocumentPrefetch::Skip(const std::string& why) {
-  if (static_cast<std::size_t>(skipped_here_++) < kSkippedNamesLogged) {
-    spdlog::warn("skipped {}: {}", EscapeControlChars(name_), why);
-  }
-}
+void DocumentPrefetch::Skip(const std::string& why) { LogSkipped(skipped_here_, name_, why); }
 
 }  // namespace charlm

@@ -12,7 +12,6 @@
 
 #include "config/config.h"
 #include "config/enums.h"
-#include "util/file_io.h"
 
 namespace charlm {
 
@@ -73,17 +72,26 @@ class DocumentHash {
   std::size_t carried_ = 0;
 };
 
-// The documents of a source, one at a time. Paths that do not exist and folders that cannot be listed are
-// UserErrors before the first document; archives that are damaged are UserErrors naming the member.
-class DocumentStream {
+// The documents of a source, one at a time, in the reading thread of DocumentPrefetch (documents.cc).
+class DocumentStream;
+
+// The documents of a source, read ahead by a second thread, so that decompressing and reading files overlap the
+// decoding of what was read before. At most kPrefetchBlocks blocks of kBlockBytes are held ahead. Errors of the
+// reading thread are thrown by Next or Read where reading in one thread would have thrown them.
+class DocumentPrefetch {
  public:
-  explicit DocumentStream(const CorpusSource& source);
-  ~DocumentStream();
-  DocumentStream(const DocumentStream&) = delete;
-  DocumentStream& operator=(const DocumentStream&) = delete;
+  static constexpr std::size_t kBlockBytes = std::size_t{1} << 20;
+  static constexpr std::size_t kPrefetchBlocks = 16;
+
+  // Lists the source's files (paths that do not exist and folders that cannot be listed are UserErrors here),
+  // then starts reading. Archives that are damaged are UserErrors naming the member, from Next or Read.
+  explicit DocumentPrefetch(const CorpusSource& source);
+  ~DocumentPrefetch();  // stops the reading thread, also when the reader stopped early (data.max_chars)
+  DocumentPrefetch(const DocumentPrefetch&) = delete;
+  DocumentPrefetch& operator=(const DocumentPrefetch&) = delete;
 
   // Opens the next document to read; false after the last. Members that are not regular files, archives inside
-  // archives and documents the filters leave out are passed over here (the first two counted as skipped).
+  // archives and documents the filters leave out are passed over (the first two counted as skipped).
   bool Next();
   // "folder/sub/a.txt", "songs.tar.gz:album/a.txt": the document as messages name it.
   const std::string& name() const { return name_; }
@@ -93,64 +101,13 @@ class DocumentStream {
   // Whether the document came from a folder or an archive (a document that is not text may be skipped), rather
   // than being a named file.
   bool in_container() const { return in_container_; }
-  // Fills `buffer` with up to `capacity` bytes of the document; fewer only at its end. UserError on a read error.
+  // Fills `buffer` with up to `capacity` bytes of the document; fewer only at its end.
   std::size_t Read(char* buffer, std::size_t capacity);
   // Counts the current document as left out, with the reason; the first 20 are logged by name.
   void Skip(const std::string& why);
 
-  std::int64_t documents() const { return documents_; }  // opened by Next, skipped ones included
-  std::int64_t skipped() const { return skipped_; }
   // The sum of the sizes of the plain files named or found in folders, and of compressed files and archives as
   // stored: a lower bound of the bytes to read, known before reading.
-  std::uint64_t stored_bytes() const { return stored_bytes_; }
-
- private:
-  struct Pending;
-  class Archive;
-  bool OpenFile(const Pending& file);
-  bool NextMember();
-  void CloseFile();
-
-  CorpusSource source_;
-  std::vector<Pending> files_;  // in reading order
-  std::size_t next_file_ = 0;
-  std::unique_ptr<Archive> archive_;           // the open compressed file or archive
-  std::unique_ptr<RegularFileReader> plain_;   // the open plain file
-  std::string container_name_;                 // the file open, as messages name it
-  std::string head_;                  // bytes read ahead to tell what a member is, served first
-  std::size_t head_at_ = 0;
-  std::string name_, member_;
-  std::string container_member_;  // member() of the file open
-  bool in_container_ = false;
-  bool raw_filtered_ = false;  // the open compressed file's document is judged by the filters (found in a folder)
-  std::int64_t documents_ = 0, skipped_ = 0;
-  std::uint64_t stored_bytes_ = 0;
-};
-
-// A DocumentStream read ahead by a second thread, so that decompressing and reading files overlap the decoding
-// of what was read before (on two cores the reading of an .xz archive is then limited by the decompressor alone).
-// At most kPrefetchBytes are held ahead. Errors of the reading thread are thrown by Next or Read where the
-// single-threaded stream would have thrown them.
-class DocumentPrefetch {
- public:
-  static constexpr std::size_t kBlockBytes = std::size_t{1} << 20;
-  static constexpr std::size_t kPrefetchBlocks = 16;
-
-  // Lists the source's files (the errors of DocumentStream's constructor are thrown here), then starts reading.
-  explicit DocumentPrefetch(const CorpusSource& source);
-  ~DocumentPrefetch();  // stops the reading thread, also when the reader stopped early (data.max_chars)
-  DocumentPrefetch(const DocumentPrefetch&) = delete;
-  DocumentPrefetch& operator=(const DocumentPrefetch&) = delete;
-
-  // As DocumentStream's: the next document, its names, its bytes.
-  bool Next();
-  const std::string& name() const { return name_; }
-  const std::string& member() const { return member_; }
-  bool in_container() const { return in_container_; }
-  std::size_t Read(char* buffer, std::size_t capacity);
-  // Counts the current document as left out, with the reason (logged by name, as DocumentStream::Skip).
-  void Skip(const std::string& why);
-
   std::uint64_t stored_bytes() const { return stored_bytes_; }
   // The documents opened and skipped: all of them once Next has returned false; before (reading stopped at
   // data.max_chars), those the reader was given.
@@ -176,7 +133,6 @@ class DocumentPrefetch {
 };
 
 // Logs a summary of the skipped documents once reading is done ("3 documents skipped").
-void LogSkippedDocuments(const DocumentStream& stream);
 void LogSkippedDocuments(std::int64_t skipped);
 
 }  // namespace charlm
