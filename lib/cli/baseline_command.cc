@@ -44,7 +44,7 @@ void RegisterBaseline(CommandRegistry& registry) {
                [](CommandBuilder& command) {
     auto options = std::make_shared<BaselineCommand>();
     command.Text("--corpus", options->corpus, "UTF-8 text file, folder, compressed file or archive (data.corpus)",
-                 {.kind = OptionKind::kFile});
+                 {.kind = OptionKind::kFile, .config_key = "data.corpus"});
     command.Texts("--include", options->include,
                   "read only the documents of folders and archives matching this glob (repeatable; data.include)");
     command.Texts("--exclude", options->exclude,

@@ -135,7 +135,9 @@ void RegisterGenerate(CommandRegistry& registry) {
     auto options = std::make_shared<GenerateCommand>();
     command.Text("--checkpoint", options->checkpoint, "checkpoint file (last.ckpt or best.ckpt)",
                  {.required = true, .kind = OptionKind::kFile});
-    command.Texts("--prefix", options->prefixes, "text to start from (repeatable); options left out, this one included, take the checkpoint's generate.* values");
+    command.Texts("--prefix", options->prefixes,
+                  "text to start from (repeatable; '' samples from the start of a line, and the output begins with "
+                  "that line break); options left out, this one included, take the checkpoint's generate.* values");
     command.Texts("--prefix-file", options->prefix_files,
                   "a file whose whole content is one prefix; - reads standard input (repeatable)", {.kind = OptionKind::kFile});
     command.Flag("--interactive", options->interactive, "then read prefixes and :set commands from standard input, one per line");

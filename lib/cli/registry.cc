@@ -54,6 +54,17 @@ void CommandBuilder::Text(const std::string& name, std::string& target, const st
     cli->capture_default_str();
     option.default_text = target;
   }
+  if (!traits.config_key.empty()) {
+    spec_.checks.push_back([cli, name, key = traits.config_key, &command = command_] {
+      const CLI::Option* settings = command.get_option_no_throw("--set");
+      if (cli->count() == 0 || settings == nullptr) return;
+      for (const std::string& assignment : settings->results()) {
+        if (OverrideKey(assignment) != key) continue;
+        throw UserError(name + " and --set " + EscapeControlChars(assignment) + " both set " + key +
+                        ": give one of them");
+      }
+    });
+  }
 }
 
 void CommandBuilder::Texts(const std::string& name, std::vector<std::string>& target, const std::string& help,

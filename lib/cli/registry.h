@@ -56,6 +56,9 @@ struct OptionTraits {
   bool show_default = false;  // print the target's initial value as the default
   OptionKind kind = OptionKind::kText;  // for text options: kFile, kFolder or kConfigSetting
   std::vector<std::string> choices = {};
+  // The config key this option sets ("data.corpus" for --corpus): giving it and `--set KEY=…` both is refused,
+  // as a key given twice to --set is.
+  std::string config_key = {};
 };
 
 // Declares one command's options: each call adds the option to the parser (bound to `target`) and to the spec.

@@ -99,12 +99,12 @@ InitialWeights FineTuningStart(const TrainCommand& command, Config& config) {
 TrainEndLines EndOfTrainLines(const TrainOutcome& outcome, const Config& config, const TrainEndContext& context) {
   TrainEndLines lines;
   const std::string program = context.program;
+  // Under mpirun a resume hint starts the same number of processes (any divisor of train.batch_size would do).
+  const std::string launcher =
+      context.processes > 1 ? "mpirun -np " + std::to_string(context.processes) + " " : std::string();
   if (outcome.interrupted) {
     // No --config in the hint: the checkpoint holds the resolved config, --set values included, and a config
-    // file without them would not match it. Under mpirun the hint starts the same number of processes (any
-    // divisor of train.batch_size would do).
-    const std::string launcher =
-        context.processes > 1 ? "mpirun -np " + std::to_string(context.processes) + " " : std::string();
+    // file without them would not match it.
     lines.notices.push_back("charlm: stopped by " + std::string(StopSignalName(context.stop_signal)) + "; saved " +
                             outcome.last_checkpoint + ". Resume with: " + launcher + program + " train --resume " +
                             ShellQuote(outcome.last_checkpoint));
@@ -116,7 +116,7 @@ TrainEndLines EndOfTrainLines(const TrainOutcome& outcome, const Config& config,
     const bool steps = outcome.budget.starts_with("train.max_steps");
     // The budget is stored in the checkpoint, so going on needs a new one (issue: a resumed run got 15 s more).
     lines.notices.push_back("charlm: stopped at " + outcome.budget + "; saved " + outcome.last_checkpoint +
-                            ". Resume with: " + program + " train --resume " + ShellQuote(outcome.last_checkpoint) +
+                            ". Resume with: " + launcher + program + " train --resume " + ShellQuote(outcome.last_checkpoint) +
                             (steps ? " --set train.max_steps=N (N above the steps taken, or 0 for no limit)"
                                    : " --set train.max_minutes=M (M more minutes, or 0 for no limit)"));
     // Then what a finished run says: a budget is how a `train --minutes` run ends, with a validated best model.
@@ -242,12 +242,14 @@ int RunTrain(const TrainCommand& command, int* argc, char*** argv) {
 void RegisterTrain(CommandRegistry& registry) {
   registry.Add("train", "Train a model on a text (for a time budget) or from a JSON config; prints perplexity and samples", [](CommandBuilder& command) {
     auto options = std::make_shared<TrainCommand>();
-    command.Text("--corpus", options->corpus, "UTF-8 text file to train on (data.corpus); without --config the "
-                 "built-in defaults, out_dir runs/<file's stem>", {.kind = OptionKind::kFile});
+    command.Text("--corpus", options->corpus, "UTF-8 text file, folder, compressed file or archive to train on "
+                 "(data.corpus); without --config the built-in defaults, out_dir runs/<file's stem>",
+                 {.kind = OptionKind::kFile, .config_key = "data.corpus"});
     command.Number("--minutes", options->minutes, "time budget of the whole run, final validation included: "
                    "picks the model for this machine and text (without --config) and anneals the learning rate "
                    "over the time");
-    command.Text("--out", options->out, "folder for the run's files (train.out_dir)", {.kind = OptionKind::kFolder});
+    command.Text("--out", options->out, "folder for the run's files (train.out_dir)",
+                 {.kind = OptionKind::kFolder, .config_key = "train.out_dir"});
     command.Text("--config", options->config, "JSON config file (see docs/config.md)", {.kind = OptionKind::kFile});
     command.ConfigSettings(options->overrides, "override a config key: --set train.epochs=20 (repeatable)");
     command.Text("--resume", options->resume, "continue the run saved in this checkpoint (e.g. runs/x/last.ckpt)",

@@ -40,9 +40,9 @@ void RegisterVocab(CommandRegistry& registry) {
     auto options = std::make_shared<VocabCommand>();
     command.Text("--corpus", options->corpus,
                  "UTF-8 text file, folder, compressed file or archive (data.corpus)",
-                 {.required = true, .kind = OptionKind::kFile});
+                 {.required = true, .kind = OptionKind::kFile, .config_key = "data.corpus"});
     command.Text("--newline", options->newline, "what line breaks become",
-                 {.show_default = true, .choices = EnumNamesList<NewlinePolicy>()});
+                 {.show_default = true, .choices = EnumNamesList<NewlinePolicy>(), .config_key = "data.newline"});
     command.Integer("--max-chars", options->max_chars, "keep only the first N characters (0 = all)", {.show_default = true});
     command.Texts("--include", options->include,
                   "read only the documents of folders and archives matching this glob, e.g. '*.c' (repeatable; data.include)");

@@ -177,8 +177,8 @@ void VisitFields(TrainConfig& c, V& v) {
 template <typename V>
 void VisitFields(GenerateConfig& c, V& v) {
   v("prefixes", c.prefixes, Resumable(kAny),
-    "texts to continue when sampling (each non-empty; a lone string is one prefix); empty = the first characters of "
-    "the validation split");
+    "texts to continue when sampling (a lone string is one prefix; \"\" starts as after a line break); empty = the "
+    "first characters of the validation split");
   v("length", c.length, Resumable(AtLeast(0)), "characters generated after each prefix");
   v("every", c.every, Resumable(AtLeast(0)), "epochs between samples during training; 0 = never");
   v("temperature", c.temperature, Resumable(Above(0)), "divides the logits before sampling; below 1 is more conservative");
@@ -579,12 +579,11 @@ class RangeChecker {
         }
       }
     } else if constexpr (std::same_as<T, std::vector<std::string>>) {
-      const bool prefixes = key == "generate.prefixes";
-      for (std::size_t i = 0; i < field.size(); ++i) {
+      // An empty prefix is a request to sample from the start (EncodePrefix); an empty glob matches nothing.
+      for (std::size_t i = 0; i < field.size() && key != "generate.prefixes"; ++i) {
         if (field[i].empty()) {
-          throw UserError(key + "[" + std::to_string(i) + "] is empty: " +
-                          (prefixes ? "expected some text to start from; remove it, or write a few characters of the corpus"
-                                    : "expected a glob pattern such as \"*.txt\"; remove it"));
+          throw UserError(key + "[" + std::to_string(i) + "] is empty: expected a glob pattern such as \"*.txt\"; "
+                          "remove it");
         }
       }
     }

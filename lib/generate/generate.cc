@@ -62,6 +62,15 @@ void CheckUnknownChars(std::u32string_view missing, UnknownPolicy unknown, std::
 
 std::vector<int> EncodePrefix(const Vocab& vocab, std::string_view prefix_utf8, UnknownPolicy unknown,
                               NewlinePolicy newline) {
+  if (prefix_utf8.empty()) {
+    // No prefix: the model starts as at the beginning of a line, the state a text's first characters follow
+    // (nanoGPT's sampler starts from "\n" too); a space when line breaks became spaces.
+    for (const char32_t start : {U'\n', U' '}) {
+      if (const std::optional<int> id = vocab.Find(start)) return {*id};
+    }
+    throw UserError("an empty prefix starts after a line break or a space, and the model knows neither: give a "
+                    "prefix of at least one character from the training text");
+  }
   const std::string quoted = "prefix \"" + EscapeControlChars(prefix_utf8) + "\"";
   const std::u32string prefix = ApplyNewlinePolicy(DecodeUtf8(prefix_utf8, "prefix"), newline);
   std::vector<int> ids = EncodeText(vocab, prefix, unknown, quoted);

@@ -376,6 +376,15 @@ TEST_CASE("cli: generate's and score's contradictory or empty requests are one-l
                              "data.val_fraction=0.2"}),
                    "--set data.val_fraction is given twice (data.val_fraction=0.1 and data.val_fraction=0.2): give "
                    "each key once");
+  // An option that sets a key, and --set of that key, would keep one silently too.
+  CHECK_USER_ERROR(Run(dir, {"train", "--corpus", "a.txt", "--set", "data.corpus=b.txt"}),
+                   "--corpus and --set data.corpus=b.txt both set data.corpus: give one of them");
+  CHECK_USER_ERROR(Run(dir, {"train", "--corpus", "a.txt", "--out", "x", "--set", "train.out_dir=y"}),
+                   "--out and --set train.out_dir=y both set train.out_dir: give one of them");
+  CHECK_USER_ERROR(Run(dir, {"vocab", "--corpus", "a.txt", "--newline", "space", "--set", "data.newline=keep"}),
+                   "--newline and --set data.newline=keep both set data.newline: give one of them");
+  CHECK_USER_ERROR(Run(dir, {"baseline", "--corpus", "a.txt", "--set", "data.corpus=b.txt"}),
+                   "--corpus and --set data.corpus=b.txt both set data.corpus: give one of them");
   CHECK_USER_ERROR(Run(dir, {"generate", "--checkpoint", "run/last.ckpt", "--prefix-file", "-", "--interactive"}),
                    "--prefix-file - and --interactive both read standard input: give the prefix file by its path");
   CHECK_USER_ERROR(Run(dir, {"generate", "--checkpoint", "run/last.ckpt"}),

@@ -139,6 +139,13 @@ TEST_CASE("train: the lines that end a run name the resume command, the budget's
   REQUIRE(steps.notices.size() == 1);
   CHECK(steps.notices[0].find("--set train.max_steps=N") != std::string::npos);
   CHECK(steps.exit_code == 0);
+  // Under mpirun the budget's resume hint keeps the launcher, as the signal's does.
+  budget.budget = "train.max_minutes 0.25";
+  const TrainEndLines minutes = EndOfTrainLines(budget, config, {"charlm", 2, 0});
+  REQUIRE(minutes.notices.size() == 1);
+  CHECK(minutes.notices[0] == "charlm: stopped at train.max_minutes 0.25; saved runs/x/last.ckpt. Resume with: "
+                              "mpirun -np 2 charlm train --resume runs/x/last.ckpt --set train.max_minutes=M (M more "
+                              "minutes, or 0 for no limit)");
 
   TrainOutcome done;
   done.epochs_completed = 3;

@@ -486,9 +486,9 @@ TEST_CASE("config: validation names the key, the value and the expected range") 
       {[](Config& c) { c.generate.top_p = 0; }, "generate.top_p = 0.0 is out of range: expected a number in (0, 1]"},
       {[](Config& c) { c.generate.top_p = 1.01; }, "generate.top_p = 1.01 is out of range"},
       {[](Config& c) {
-         c.generate.prefixes = {"分开", ""};
+         c.data.include = {"*.c", ""};
        },
-       "generate.prefixes[1] is empty: expected some text"},
+       "data.include[1] is empty: expected a glob pattern"},
   };
   CHECK_NOTHROW(ValidateConfig(ValidDefaults()));
   for (const auto& test : cases) {

@@ -160,6 +160,16 @@ TEST_CASE("generate: characters outside the vocabulary are named, or skipped on 
   CHECK_THROWS_AS(GenerateText(f.model, f.vocab, "zz", options, rng, UnknownPolicy::kSkip), UserError);
 }
 
+TEST_CASE("generate: an empty prefix starts after a line break, else after a space, else is refused") {
+  const Vocab lines = Vocab::Build(U"ab\ncd ");
+  CHECK(EncodePrefix(lines, "", UnknownPolicy::kError, NewlinePolicy::kKeep) == std::vector<int>{*lines.Find(U'\n')});
+  const Vocab spaces = Vocab::Build(U"ab cd");
+  CHECK(EncodePrefix(spaces, "", UnknownPolicy::kError, NewlinePolicy::kSpace) == std::vector<int>{*spaces.Find(U' ')});
+  const Vocab neither = Vocab::Build(U"分开");
+  CHECK_THROWS_WITH_AS(EncodePrefix(neither, "", UnknownPolicy::kError, NewlinePolicy::kKeep),
+                       doctest::Contains("an empty prefix starts after a line break or a space"), UserError);
+}
+
 // The generation path before the input table and the threads: a plain workspace, one Forward per character, the
 // draw on the caller. Returns the drawn ids.
 std::vector<int> ReferenceIds(const CharModel<float>& model, const std::vector<int>& prefix, int length,
