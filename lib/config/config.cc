@@ -815,8 +815,11 @@ Config ParseConfigText(std::string_view text, std::string_view source_name) {
 Config LoadConfigFile(const std::string& path, const std::vector<std::string>& overrides) {
   std::error_code error;
   if (!std::filesystem::exists(path, error)) {
-    throw UserError("config file \"" + path +
-                    "\" not found: check the path (relative to the working directory), e.g. configs/default.json");
+    // Naming the folder it was looked for in: the demo's relative configs/default.json is missed by a binary
+    // started elsewhere, and repeating the same path as the example fixed nothing.
+    throw UserError("config file \"" + path + "\" not found in " + std::filesystem::current_path(error).string() +
+                    ": check the path (relative to that folder), or train without a config: charlm train --corpus "
+                    "FILE (the built-in defaults)");
   }
   if (std::filesystem::is_directory(path, error)) {
     throw UserError("config file \"" + path + "\" is a directory: expected a JSON file, e.g. configs/default.json");

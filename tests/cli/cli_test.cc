@@ -72,7 +72,11 @@ TEST_CASE("cli: malformed JSON config is reported as file:line:column") {
 TEST_CASE("cli: missing config file, a folder as config, no config at all") {
   TempDir dir;
   WriteTinyRun(dir);
-  CHECK_USER_ERROR(Run(dir, {"train", "--config", "nope.json"}), "config file \"nope.json\" not found");
+  // The message names the folder it looked in and the way to train without a config.
+  CHECK_USER_ERROR(Run(dir, {"train", "--config", "nope.json"}),
+                   "config file \"nope.json\" not found in " + std::filesystem::canonical(dir.path()).string() +
+                       ": check the path (relative to that folder), or train without a config: charlm train --corpus "
+                       "FILE (the built-in defaults)");
   fs::create_directories(dir / "folder");
   CHECK_USER_ERROR(Run(dir, {"train", "--config", "folder"}), "config file \"folder\" is a directory");
   CHECK_USER_ERROR(Run(dir, {"train"}), "train needs a text: --corpus FILE (e.g. charlm train --corpus notes.txt --minutes 15), or --config FILE, or --resume CKPT");
