@@ -12,10 +12,13 @@
 
 namespace charlm {
 
-// Every default lives in these member initializers; the field lists in config.cc name and document them.
+// Every default lives in these member initializers; the field lists in config.cc name and document them. Together
+// they are the recipe for an unknown text trained by epochs (docs/quality.md, "The built-in defaults"): an LSTM with
+// an embedding and dropout, PyTorch's initialization, Adam, clipping at 1, early stopping. `train --minutes` sizes
+// the model and its regularization for the text and the machine instead.
 struct OptimizerConfig {
   OptimizerKind name = OptimizerKind::kAdam;
-  double lr = 0.002;
+  double lr = 0.005;
   double momentum = 0.0;  // SGD only
   double beta1 = 0.9;     // Adam only
   double beta2 = 0.999;   // Adam only
@@ -62,8 +65,8 @@ struct ModelConfig {
   CellKind cell = CellKind::kLstm;
   int hidden_size = 256;
   int num_layers = 1;
-  int embedding_size = 0;  // 0 = one-hot input
-  double dropout = 0.0;
+  int embedding_size = 64;  // 0 = one-hot input
+  double dropout = 0.2;
   double recurrent_dropout = 0.0;
   bool locked_dropout = false;     // dropout's masks: one per sequence, the same at every step
   double weight_drop = 0.0;        // DropConnect on each layer's w_h, one mask per training step
@@ -71,7 +74,7 @@ struct ModelConfig {
   bool tie_embeddings = false;     // the output layer is the embedding transposed; embedding_size == hidden_size
   Activation activation = Activation::kTanh;  // plain RNN only
   bool reset_after = true;                    // GRU only; false = the book's form
-  InitScheme init = InitScheme::kKeras;
+  InitScheme init = InitScheme::kPytorch;
 };
 
 // train.log_every_seconds's default: 30 s when standard output is not a terminal, none on a terminal (where the
@@ -90,17 +93,17 @@ struct TrainConfig {
   bool random_offset = false;
   int batch_size = 32;
   int num_steps = 35;
-  int epochs = 10;
+  int epochs = 20;
   OptimizerConfig optimizer;
   LrScheduleConfig lr_schedule;
-  double clip_norm = 5.0;  // 0 = no clipping
+  double clip_norm = 1.0;  // 0 = no clipping
   std::uint64_t seed = 42;
   int threads = 0;  // 0 = all cores
   Precision precision = Precision::kFp32;
   int eval_every = 1;
   int checkpoint_every = 1;
   std::string out_dir = "runs/default";
-  int patience = 0;  // 0 = no early stopping
+  int patience = 4;  // 0 = no early stopping
   std::int64_t checkpoint_every_steps = 0;  // 0 = off
   std::int64_t eval_every_steps = 0;        // 0 = off
   std::int64_t eval_max_chars = 0;          // 0 = the whole validation split
@@ -113,8 +116,8 @@ struct TrainConfig {
 struct GenerateConfig {
   std::vector<std::string> prefixes;  // empty = CorpusPrefix: the first characters of the validation split
   int length = 50;
-  int every = 5;  // 0 = never during training
-  double temperature = 1.0;
+  int every = 2;  // 0 = never during training
+  double temperature = 0.8;
   int top_k = 0;       // 0 = no top-k cut
   double top_p = 1.0;  // 1 = no nucleus cut
   bool greedy = false;
@@ -134,6 +137,7 @@ nlohmann::json ConfigToJson(const Config& config);
 // data.corpus must be present. Does not validate ranges (see ValidateConfig). `overrides`: the --set assignments
 // already applied to j (ApplyOverride), so that a bad value they gave is answered with a --set example.
 Config ConfigFromJson(const nlohmann::json& j, const std::vector<std::string>& overrides = {});
+
 
 // A config is a small JSON file: larger ones are refused before they are read.
 inline constexpr std::uint64_t kMaxConfigBytes = 10'000'000;

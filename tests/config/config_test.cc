@@ -102,7 +102,7 @@ Config EveryFieldChanged() {
   c.model.hidden_size = 17;
   c.model.num_layers = 3;
   c.model.embedding_size = 17;  // == hidden_size, as tie_embeddings needs
-  c.model.dropout = 0.2;
+  c.model.dropout = 0.35;
   c.model.recurrent_dropout = 0.15;
   c.model.locked_dropout = true;
   c.model.weight_drop = 0.5;
@@ -146,7 +146,7 @@ Config EveryFieldChanged() {
   c.train.report = false;
   c.generate.prefixes = {"爱", "我"};
   c.generate.length = 80;
-  c.generate.every = 2;
+  c.generate.every = 3;
   c.generate.temperature = 0.7;
   c.generate.top_k = 10;
   c.generate.top_p = 0.9;
@@ -164,7 +164,7 @@ TEST_CASE("config: defaults round trip through JSON") {
   const json written = ConfigToJson(Config{});
   CHECK(ConfigToJson(ConfigFromJson(written)) == written);
   CHECK(written["model"]["cell"] == "lstm");
-  CHECK(written["train"]["optimizer"]["lr"] == 0.002);
+  CHECK(written["train"]["optimizer"]["lr"] == 0.005);
   CHECK(written["generate"]["prefixes"] == json::array());  // no language assumed: samples start from the corpus
 }
 
@@ -193,7 +193,7 @@ TEST_CASE("config: a config with every field changed reads back field by field")
   CHECK(back.model.hidden_size == 17);
   CHECK(back.model.num_layers == 3);
   CHECK(back.model.embedding_size == 17);
-  CHECK(back.model.dropout == 0.2);
+  CHECK(back.model.dropout == 0.35);
   CHECK(back.model.recurrent_dropout == 0.15);
   CHECK(back.model.locked_dropout == true);
   CHECK(back.model.weight_drop == 0.5);
@@ -236,7 +236,7 @@ TEST_CASE("config: a config with every field changed reads back field by field")
   CHECK(!back.train.report);
   CHECK(back.generate.prefixes == std::vector<std::string>{"爱", "我"});
   CHECK(back.generate.length == 80);
-  CHECK(back.generate.every == 2);
+  CHECK(back.generate.every == 3);
   CHECK(back.generate.temperature == 0.7);
   CHECK(back.generate.top_k == 10);
   CHECK(back.generate.top_p == 0.9);
@@ -254,7 +254,7 @@ TEST_CASE("config: docs/config.md and README.md hold the generated key table") {
   const std::string table = ConfigKeysMarkdownTable();
   CHECK(table.starts_with("| key | type | default | meaning |\n|---|---|---|---|\n"));
   CHECK(table.find("| `model.hidden_size` | integer >= 1 | `256` | ") != std::string::npos);
-  CHECK(table.find("| `model.dropout` | number in [0, 1) | `0.0` | ") != std::string::npos);
+  CHECK(table.find("| `model.dropout` | number in [0, 1) | `0.2` | ") != std::string::npos);
   CHECK(table.find("| `model.cell` | one of `rnn`, `gru`, `lstm` | `\"lstm\"` | ") != std::string::npos);
   for (const char* page : {"docs/config.md", "README.md"}) {
     CAPTURE(page);
@@ -344,7 +344,7 @@ TEST_CASE("config: wrong types name the key, the value and its type") {
         "model.reset_after: expected true or false (a JSON boolean, unquoted), got \"true\" (string)");
   CHECK(from(R"("model": {"reset_after": 1})").find("got 1 (number)") != std::string::npos);
   CHECK(from(R"("train": {"optimizer": {"lr": "fast"}})") ==
-        "train.optimizer.lr: expected a number, got \"fast\" (string); write e.g. \"lr\": 0.002");
+        "train.optimizer.lr: expected a number, got \"fast\" (string); write e.g. \"lr\": 0.005");
   CHECK(from(R"("train": {"out_dir": 3})") ==
         "train.out_dir: expected a string, got 3 (number); write e.g. \"out_dir\": \"runs/default\"");
   CHECK(from(R"("generate": {"prefixes": ["a", 3]})")
@@ -427,7 +427,10 @@ TEST_CASE("config: validation names the key, the value and the expected range") 
        },
        "model.tie_embeddings = true needs model.embedding_size == model.hidden_size, got 64 and 256: set "
        "model.embedding_size to 256, or model.tie_embeddings to false"},
-      {[](Config& c) { c.model.tie_embeddings = true; },
+      {[](Config& c) {
+         c.model.tie_embeddings = true;
+         c.model.embedding_size = 0;
+       },
        "model.tie_embeddings = true needs model.embedding_size == model.hidden_size, got 0 and 256"},
       {[](Config& c) { c.data.val_fraction = 1.0; },
        "data.val_fraction = 1.0 is out of range: expected a number in [0, 1)"},
@@ -468,7 +471,7 @@ TEST_CASE("config: validation names the key, the value and the expected range") 
       {[](Config& c) { c.train.lr_schedule.min_lr = -1e-4; },
        "train.lr_schedule.min_lr = -0.0001 is out of range: expected a number >= 0"},
       {[](Config& c) { c.train.lr_schedule.min_lr = 0.01; },
-       "train.lr_schedule.min_lr = 0.01 is out of range: expected at most train.optimizer.lr (0.002) so that the "
+       "train.lr_schedule.min_lr = 0.01 is out of range: expected at most train.optimizer.lr (0.005) so that the "
        "cosine schedule anneals down to it; lower train.lr_schedule.min_lr, e.g. to 0"},
       {[](Config& c) { c.train.clip_norm = -1; }, "train.clip_norm = -1.0 is out of range: expected a number >= 0"},
       {[](Config& c) { c.train.threads = -1; }, "train.threads = -1 is out of range: expected an integer in [0, 256]"},
@@ -624,6 +627,14 @@ TEST_CASE("config: every committed config loads and validates") {
   const Config demo = LoadConfigFile((SourceDir() / "configs" / "default.json").string());
   CHECK(demo.data.corpus.Label() == "corpus/jaychou_lyrics.txt");
   CHECK(demo.train.out_dir == "runs/default");
+  // One set of defaults: the demo's file names its text (its folder is the default runs/default) and trains the
+  // built-in recipe.
+  const std::map<std::string, json> built_in = ConfigValues(Config{});
+  std::vector<std::string> differing;
+  for (const auto& [key, value] : ConfigValues(demo)) {
+    if (built_in.at(key) != value) differing.push_back(key);
+  }
+  CHECK(differing == std::vector<std::string>{"data.corpus"});
 }
 
 }  // namespace
