@@ -2,7 +2,7 @@
 # The lyrics_best sweep: each row is configs/lyrics_best.json with the row's overrides, stopped after 3 epochs
 # without improvement, one thread; prints each run's best validation perplexity (full-context evaluation).
 # Usage, from the repository root: bench/lyrics_sweep.sh [OUT_ROOT] (default runs/sweep); JOBS=2 runs at a time,
-# CHARLM=path picks the binary (default build/charlm). Prints the table README.md quotes.
+# CHARLM=path picks the binary (default build/charlm). Prints the table docs/results.md quotes.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out_root=${1:-runs/sweep}
