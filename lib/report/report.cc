@@ -61,7 +61,7 @@ std::string Format(const char* format, double value) {
 
 const char* kCss = R"(body{font-family:sans-serif;margin:0 auto;max-width:1280px;padding:8px 12px;color:#222;line-height:1.4}
 h1{font-size:1.4em;margin:.4em 0}h2{font-size:1.15em;margin:1.2em 0 .4em;border-bottom:1px solid #ddd}
-.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,540px),1fr));gap:10px}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,540px),1fr));gap:10px}
 .charts svg{background:#fff;border:1px solid #eee}
 table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #ddd;padding:2px 8px;text-align:left;vertical-align:top}
 pre{white-space:pre-wrap;word-break:break-all;background:#f7f7f7;padding:6px 8px;margin:.3em 0}
@@ -128,14 +128,19 @@ std::string EpochsDone(const RunData& run) {
   return text;
 }
 
-bool HasSteps(const RunData& run) {
-  return !run.rows.empty() && std::all_of(run.rows.begin(), run.rows.end(), [](const MetricsRow& r) { return r.step.has_value(); });
+// The run's wall time: the last row's elapsed_s.
+std::optional<double> WallTime(const RunData& run) {
+  std::optional<double> wall;
+  for (const MetricsRow& r : run.rows) {
+    if (r.elapsed_s) wall = *r.elapsed_s;
+  }
+  return wall;
 }
 
-double XOf(const MetricsRow& r, bool by_step) { return by_step ? static_cast<double>(*r.step) : r.EpochPosition(); }
+std::string WallTimeText(double seconds) { return Format("%.1f s", seconds); }
 
-// A series of `value` over the rows of the given kinds.
-svg::Series MakeSeries(const RunData& run, const std::string& name, bool by_step, std::vector<std::string> kinds,
+// A series of `value` over the rows of the given kinds, against their place on the epoch axis.
+svg::Series MakeSeries(const RunData& run, const std::string& name, const std::vector<std::string>& kinds,
                        std::optional<double> (*value)(const MetricsRow&)) {
   svg::Series s;
   s.name = name;
@@ -143,68 +148,103 @@ svg::Series MakeSeries(const RunData& run, const std::string& name, bool by_step
     if (std::find(kinds.begin(), kinds.end(), r.kind) == kinds.end()) continue;
     const std::optional<double> v = value(r);
     if (!v) continue;
-    s.x.push_back(XOf(r, by_step));
+    s.x.push_back(r.EpochPosition());
     s.y.push_back(*v);
   }
   s.markers = s.x.size() <= 30;
   return s;
 }
 
+// The kinds of rows that hold each curve: training perplexity is also in the log rows, validation in eval rows.
+const std::vector<std::string> kTrainingRows = {"log", "epoch"}, kValidationRows = {"eval", "epoch"};
+
 std::optional<double> TrainPpl(const MetricsRow& r) { return r.train_perplexity; }
 std::optional<double> ValPpl(const MetricsRow& r) { return r.val_perplexity; }
-std::optional<double> TrainBpc(const MetricsRow& r) {
-  return r.train_perplexity ? std::optional<double>(std::log2(*r.train_perplexity)) : std::nullopt;
-}
-std::optional<double> ValBpc(const MetricsRow& r) {
-  return r.val_perplexity ? std::optional<double>(std::log2(*r.val_perplexity)) : std::nullopt;
-}
 std::optional<double> Lr(const MetricsRow& r) { return r.learning_rate; }
 std::optional<double> Tps(const MetricsRow& r) { return r.tokens_per_s; }
 std::optional<double> GradNorm(const MetricsRow& r) { return r.grad_norm; }
 
-bool AllEmpty(const svg::Chart& chart) {
-  return std::all_of(chart.series.begin(), chart.series.end(), [](const svg::Series& s) { return s.x.empty(); });
+double Log2(double v) { return std::log2(v); }
+double Exp2(double v) { return std::exp2(v); }
+
+// "2.51 (1.33 bpc)": a perplexity to three digits or more, and its bits per character.
+std::string PerplexityText(double ppl) {
+  return Format(ppl < 10 ? "%.2f" : ppl < 100 ? "%.1f" : "%.0f", ppl) + " (" + Format("%.2f", std::log2(ppl)) + " bpc)";
 }
 
-std::string LossChart(const RunData& run, bool bpc, bool by_step) {
+// Perplexity on a log axis is bits per character on a linear one (log2 of it): one chart reads both, one at each
+// side.
+svg::Chart PerplexityChart(const std::string& title) {
   svg::Chart chart;
-  chart.title = std::string(bpc ? "Bits per character" : "Perplexity (log scale)") + " by " + (by_step ? "step" : "epoch");
-  chart.x_label = by_step ? "optimizer step" : "epoch";
-  chart.y_label = bpc ? "bits per character" : "perplexity";
-  chart.y_scale = bpc ? svg::ScaleKind::kLinear : svg::ScaleKind::kLog;
-  chart.series.push_back(MakeSeries(run, "training", by_step, {"log", "epoch"}, bpc ? TrainBpc : TrainPpl));
-  svg::Series val = MakeSeries(run, "validation", by_step, {"eval", "epoch"}, bpc ? ValBpc : ValPpl);
+  chart.title = title;
+  chart.x_label = "epoch";
+  chart.y_label = "perplexity (log scale)";
+  chart.y_scale = svg::ScaleKind::kLog;
+  chart.right_axis = svg::RightAxis{"bits per character", Log2, Exp2};
+  return chart;
+}
+
+std::string LossChart(const RunData& run) {
+  svg::Chart chart = PerplexityChart("Perplexity and bits per character by epoch");
+  chart.series.push_back(MakeSeries(run, "training", kTrainingRows, TrainPpl));
+  svg::Series val = MakeSeries(run, "validation", kValidationRows, ValPpl);
   if (!val.x.empty()) chart.series.push_back(std::move(val));
   int best_epoch = 0;
   std::optional<std::int64_t> best_step;
-  if (const auto best = BestEpochScore(run, &best_epoch, &best_step); best && (!by_step || best_step)) {
-    const double x = by_step ? static_cast<double>(*best_step) : best_epoch;
-    chart.marks.push_back({std::string(run.has_best_checkpoint ? "best.ckpt " : "best ") + Format("%.1f", bpc ? std::log2(*best) : *best), x, bpc ? std::log2(*best) : *best});
+  if (const auto best = BestEpochScore(run, &best_epoch, &best_step)) {
+    chart.marks.push_back({std::string(run.has_best_checkpoint ? "best.ckpt " : "best ") + PerplexityText(*best),
+                           static_cast<double>(best_epoch), *best});
   }
   if (run.baseline) {
     const std::optional<double> ppl = Number(*run.baseline, "val_perplexity");
     const std::optional<double> order = Number(*run.baseline, "order");
     if (ppl && *ppl > 0) {
       const std::string label = (order ? Format("%.0f", *order) + "-gram" : std::string("n-gram")) + " baseline " +
-                                Format(bpc ? "%.3f" : "%.1f", bpc ? std::log2(*ppl) : *ppl);
-      chart.references.push_back({label, bpc ? std::log2(*ppl) : *ppl, "#555"});
+                                PerplexityText(*ppl);
+      chart.references.push_back({label, *ppl, "#555"});
     }
   }
   return svg::RenderChart(chart);
 }
 
-std::string SimpleChart(const RunData& run, const std::string& title, const std::string& y_label, bool log_y,
-                        bool by_step, std::optional<double> (*value)(const MetricsRow&)) {
+// A figure the epoch rows hold as the epoch's mean (learning rate, tokens/s, gradient norm): those rows; before
+// the first epoch has ended, the log rows, each of which holds the figure at its step.
+struct PerEpochFigure {
+  svg::Series series;
+  bool from_log_rows = false;
+};
+
+PerEpochFigure PerEpochSeries(const RunData& run, const std::string& name,
+                              std::optional<double> (*value)(const MetricsRow&)) {
+  PerEpochFigure figure{MakeSeries(run, name, {"epoch"}, value)};
+  if (figure.series.x.empty()) figure = {MakeSeries(run, name, {"log"}, value), true};
+  return figure;
+}
+
+std::string PerEpochChart(PerEpochFigure figure, const std::string& title, const std::string& y_label, bool log_y) {
   svg::Chart chart;
-  chart.title = title;
-  chart.x_label = by_step ? "optimizer step" : "epoch";
-  chart.y_label = y_label;
+  chart.title = title + (figure.from_log_rows ? ", at each log point" : ", mean per epoch");
+  chart.x_label = "epoch";
+  chart.y_label = y_label + (log_y ? " (log scale)" : "");
   chart.y_scale = log_y ? svg::ScaleKind::kLog : svg::ScaleKind::kLinear;
-  // Log rows, when the run writes them, are the finer curve; otherwise the epoch rows.
-  svg::Series s = MakeSeries(run, y_label, by_step, {"log"}, value);
-  if (s.x.empty()) s = MakeSeries(run, y_label, by_step, {"epoch"}, value);
-  chart.series.push_back(std::move(s));
+  chart.series.push_back(std::move(figure.series));
   return svg::RenderChart(chart);
+}
+
+// When every learning rate plotted is the same, the line that says so: a chart would take a panel to say one number.
+std::optional<std::string> ConstantRateLine(const PerEpochFigure& lr) {
+  const std::vector<double>& rates = lr.series.y;
+  if (rates.empty()) return std::nullopt;
+  const auto [lo, hi] = std::minmax_element(rates.begin(), rates.end());
+  if (*hi - *lo > 1e-9 * std::abs(*hi)) return std::nullopt;
+  const std::string n = std::to_string(rates.size());
+  std::string where;
+  if (lr.from_log_rows) {
+    where = rates.size() == 1 ? " at the first log point" : ", constant over the " + n + " log points so far";
+  } else {
+    where = rates.size() == 1 ? " in epoch " + Format("%.0f", lr.series.x[0]) : ", constant over all " + n + " epochs";
+  }
+  return "<p>Learning rate <b>" + Format("%.3g", *hi) + "</b>" + where + ".</p>\n";
 }
 
 std::string Row(const std::string& key, const std::string& value) {
@@ -255,6 +295,31 @@ void KeepLatest(std::vector<Row>& rows, std::map<Key, std::size_t>& index, const
   }
 }
 
+// An eval row holds its step but not how far into its epoch it was taken. Within a run the place on the epoch axis
+// grows linearly with the step (one batch a step), so it is read off the rows around it that say where they are
+// (epoch ends, log rows, and step 0 at the start); after the last of them, at the pace between the last two.
+void PlaceEvalRows(std::vector<MetricsRow>& rows) {
+  std::vector<std::pair<double, double>> known = {{0, 0}};  // (step, place)
+  for (const MetricsRow& r : rows) {
+    if (r.step && (r.kind == "epoch" || r.epoch_fraction)) known.emplace_back(static_cast<double>(*r.step), r.EpochPosition());
+  }
+  std::sort(known.begin(), known.end());
+  for (MetricsRow& r : rows) {
+    if (r.kind == "epoch" || r.epoch_fraction || !r.step) continue;
+    const double step = static_cast<double>(*r.step);
+    auto after = std::lower_bound(known.begin(), known.end(), step,
+                                  [](const std::pair<double, double>& k, double s) { return k.first < s; });
+    if (after == known.begin()) ++after;  // a step at or before 0: the first interval
+    if (after == known.end()) --after;    // past the last known row: the pace of the last interval
+    const auto before = after == known.begin() ? after : std::prev(after);
+    double place = after->second;
+    if (after->first > before->first) {
+      place = before->second + (after->second - before->second) * (step - before->first) / (after->first - before->first);
+    }
+    r.epoch_fraction = std::clamp(place - (r.epoch - 1), 0.0, 1.0);
+  }
+}
+
 }  // namespace
 
 std::vector<MetricsRow> ParseMetrics(std::string_view jsonl) {
@@ -282,6 +347,7 @@ std::vector<MetricsRow> ParseMetrics(std::string_view jsonl) {
     if (a.step && b.step && *a.step != *b.step) return *a.step < *b.step;
     return a.EpochPosition() < b.EpochPosition();
   });
+  PlaceEvalRows(rows);
   return rows;
 }
 
@@ -393,10 +459,7 @@ std::string RenderRunReport(const RunData& run, const std::optional<ModelFigures
   std::optional<std::int64_t> best_step;
   const std::optional<double> best = BestEpochScore(run, &best_epoch, &best_step);
   const bool has_val = std::any_of(run.rows.begin(), run.rows.end(), [](const MetricsRow& r) { return r.val_perplexity.has_value(); });
-  std::optional<double> wall;
-  for (const MetricsRow& r : run.rows) {
-    if (r.elapsed_s) wall = *r.elapsed_s;
-  }
+  const std::optional<double> wall = WallTime(run);
   out += "<p>";
   if (best) {
     out += "Best " + std::string(has_val ? "validation" : "training") + " perplexity <b>" + Format("%.3f", *best) +
@@ -404,7 +467,7 @@ std::string RenderRunReport(const RunData& run, const std::optional<ModelFigures
            "; ";
   }
   out += EpochsDone(run);
-  if (wall) out += " in " + Format("%.1f", *wall) + " s";
+  if (wall) out += " in " + WallTimeText(*wall);
   // The config says whether there is a validation split; rows without one may only mean no epoch ended yet.
   const nlohmann::json* fraction = nullptr;
   if (run.config && run.config->is_object() && run.config->contains("data") && (*run.config)["data"].is_object() &&
@@ -416,16 +479,7 @@ std::string RenderRunReport(const RunData& run, const std::optional<ModelFigures
   if (options.live) out += ". <span class=\"muted\">Training: this page reloads every 30 s.</span>";
   out += "</p>\n";
 
-  out += "<h2>Learning curves</h2>\n<div class=\"charts\">\n";
-  const bool steps = HasSteps(run);
-  for (const bool bpc : {false, true}) {
-    if (steps) out += LossChart(run, bpc, true);
-    out += LossChart(run, bpc, false);
-  }
-  out += SimpleChart(run, "Learning rate", "learning rate", true, steps, Lr);
-  out += SimpleChart(run, "Training speed", "tokens/s", false, steps, Tps);
-  out += SimpleChart(run, "Gradient norm before clipping (mean per epoch)", "gradient norm", true, steps, GradNorm);
-  out += "</div>\n";
+  out += "<h2>Learning curves</h2>\n<div class=\"charts\">\n" + LossChart(run) + "</div>\n";
 
   out += "<h2>Samples during training</h2>\n";
   if (run.samples.empty()) {
@@ -445,6 +499,18 @@ std::string RenderRunReport(const RunData& run, const std::optional<ModelFigures
     for (const auto& [prefix, text] : figures->continuations) out += SampleBlock(prefix, text);
   }
 
+  // The optimizer's figures come after the samples: they explain a curve, the samples are what a run is for.
+  out += "<h2>Learning rate, speed and gradient norm</h2>\n";
+  const PerEpochFigure lr = PerEpochSeries(run, "learning rate", Lr);
+  const std::optional<std::string> constant_rate = ConstantRateLine(lr);
+  if (constant_rate) out += *constant_rate;
+  out += "<div class=\"charts\">\n";
+  if (!constant_rate) out += PerEpochChart(lr, "Learning rate", "learning rate", true);
+  out += PerEpochChart(PerEpochSeries(run, "tokens/s", Tps), "Training speed", "tokens/s", false);
+  out += PerEpochChart(PerEpochSeries(run, "gradient norm", GradNorm), "Gradient norm before clipping", "gradient norm",
+                       true);
+  out += "</div>\n";
+
   out += "<h2>Run</h2>\n<div class=\"wrap\"><table>\n";
   if (figures) {
     out += Row("vocabulary size", WithThousandsSeparators(figures->vocab_size));
@@ -459,7 +525,7 @@ std::string RenderRunReport(const RunData& run, const std::optional<ModelFigures
       if (!value.empty()) out += Row(label, value);
     }
   }
-  if (wall) out += Row("wall time", Format("%.1f s", *wall));
+  if (wall) out += Row("wall time", WallTimeText(*wall));
   out += "</table></div>\n";
   if (figures) out += "<h2>Model</h2>\n<div class=\"wrap\"><pre>" + EscapeXml(figures->summary_table) + "</pre></div>\n";
   if (run.config) {
@@ -492,7 +558,8 @@ std::string RenderComparison(const std::vector<RunData>& runs) {
     }
   }
   differs.erase("train.out_dir");
-  out += "<div class=\"wrap\"><table>\n<tr><th>run</th><th>best perplexity</th><th>at epoch</th><th>epochs</th>";
+  out += "<div class=\"wrap\"><table>\n<tr><th>run</th><th>best perplexity</th><th>at epoch</th><th>epochs</th>"
+         "<th>wall time</th><th>parameters</th>";
   for (const auto& [key, d] : differs) out += "<th>" + EscapeXml(key) + "</th>";
   out += "</tr>\n";
   for (std::size_t i = 0; i < runs.size(); ++i) {
@@ -502,9 +569,13 @@ std::string RenderComparison(const std::vector<RunData>& runs) {
     // Which split the best is of: a run without a validation split is judged on its training perplexity.
     const bool val = std::any_of(runs[i].rows.begin(), runs[i].rows.end(),
                                  [](const MetricsRow& r) { return r.kind == "epoch" && r.val_perplexity; });
+    const std::optional<double> wall = WallTime(runs[i]);
+    const std::string parameters = runs[i].info ? InfoValue(*runs[i].info, "parameters") : "";
     out += "<tr><td>" + EscapeXml(runs[i].dir) + "</td><td>" +
            (best ? Format("%.3f", *best) + (val ? " (validation)" : " (training: no validation split)") : "-") +
-           "</td><td>" + (best ? std::to_string(best_epoch) : "-") + "</td><td>" + EpochsDone(runs[i]) + "</td>";
+           "</td><td>" + (best ? std::to_string(best_epoch) : "-") + "</td><td>" + EpochsDone(runs[i]) + "</td><td>" +
+           (wall ? WallTimeText(*wall) : "-") + "</td><td>" + EscapeXml(parameters.empty() ? "-" : parameters) +
+           "</td>";
     for (const auto& [key, d] : differs) {
       const auto it = flats[i].find(key);
       out += "<td>" + EscapeXml(it == flats[i].end() ? "" : it->second) + "</td>";
@@ -512,24 +583,16 @@ std::string RenderComparison(const std::vector<RunData>& runs) {
     out += "</tr>\n";
   }
   out += "</table></div>\n<div class=\"charts\">\n";
-  const bool steps = std::all_of(runs.begin(), runs.end(), HasSteps);
-  for (const bool bpc : {false, true}) {
-    for (const bool by_step : {false, true}) {
-      if (by_step && !steps) continue;
-      svg::Chart chart;
-      chart.title = std::string("Validation ") + (bpc ? "bits per character" : "perplexity (log scale)") + " by " +
-                    (by_step ? "step" : "epoch");
-      chart.x_label = by_step ? "optimizer step" : "epoch";
-      chart.y_label = bpc ? "bits per character" : "perplexity";
-      chart.y_scale = bpc ? svg::ScaleKind::kLinear : svg::ScaleKind::kLog;
-      for (const RunData& run : runs) chart.series.push_back(MakeSeries(run, run.name, by_step, {"eval", "epoch"}, bpc ? ValBpc : ValPpl));
-      if (AllEmpty(chart)) {
-        for (std::size_t i = 0; i < runs.size(); ++i) {
-          chart.series[i] = MakeSeries(runs[i], runs[i].name + " (training)", by_step, {"log", "epoch"}, bpc ? TrainBpc : TrainPpl);
-        }
-      }
-      out += svg::RenderChart(chart);
+  // Each run keeps its colour (its place in the palette) in both charts.
+  for (const bool validation : {true, false}) {
+    svg::Chart chart = PerplexityChart(std::string(validation ? "Validation" : "Training") +
+                                       " perplexity and bits per character by epoch");
+    for (const RunData& run : runs) {
+      chart.series.push_back(MakeSeries(run, run.name, validation ? kValidationRows : kTrainingRows,
+                                        validation ? ValPpl : TrainPpl));
     }
+    const bool any = std::any_of(chart.series.begin(), chart.series.end(), [](const svg::Series& s) { return !s.x.empty(); });
+    if (any || !validation) out += svg::RenderChart(chart);  // no validation split in any run: the training chart alone
   }
   out += "</div>\n</body>\n</html>\n";
   return out;

@@ -1,6 +1,6 @@
 // `charlm report`: one self-contained HTML page (inline SVG, no JavaScript, no network) from a run's folder:
 // learning curves, samples by epoch, the config, the model summary and continuations from best.ckpt; or several
-// runs' validation curves overlaid.
+// runs side by side: their wall time and parameter count, their validation and training curves overlaid.
 #pragma once
 
 #include <cstdint>
@@ -19,7 +19,8 @@ struct MetricsRow {
   std::string kind = "epoch";
   int epoch = 0;
   std::optional<std::int64_t> step;
-  std::optional<double> epoch_fraction;  // log/eval rows: how far into `epoch` they were taken
+  // log rows: how far into `epoch` they were taken; eval rows get it from their step (ParseMetrics)
+  std::optional<double> epoch_fraction;
   std::optional<double> train_perplexity, val_perplexity, learning_rate, tokens_per_s, grad_norm, elapsed_s;
   // Where the row sits on an epoch axis: its epoch, or epoch - 1 + epoch_fraction within one.
   double EpochPosition() const;

@@ -1,9 +1,12 @@
-// The report page: metrics parsing (resumed runs, old rows), a run without validation, escaping, non-ASCII, the
-// comparison, and the page a training run writes.
+// The report page: metrics parsing (resumed runs, old rows, eval rows placed by step), a run without validation,
+// escaping, non-ASCII, one perplexity chart, per-epoch panels, a constant learning rate, the comparison, and the page
+// a training run writes.
 #include "report/report.h"
 
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <cstdint>
 #include <filesystem>
 #include <sstream>
 
@@ -25,6 +28,40 @@ std::string Row(int epoch, double train, const char* val) {
          ",\"train_perplexity\":" + std::to_string(train) + ",\"val_perplexity\":" + val +
          ",\"learning_rate\":0.002,\"tokens_per_s\":1000,\"grad_norm\":0.5,\"elapsed_s\":" + std::to_string(epoch) +
          "}\n";
+}
+
+// An epoch row whose learning rate, speed and gradient norm change with the epoch (a decaying schedule).
+std::string DecayingRow(int epoch) {
+  return "{\"kind\":\"epoch\",\"epoch\":" + std::to_string(epoch) + ",\"step\":" + std::to_string(30 * epoch) +
+         ",\"train_perplexity\":" + std::to_string(2.2 + 6.0 / epoch) + ",\"val_perplexity\":" +
+         std::to_string(2.5 + 3.0 / epoch) + ",\"learning_rate\":" + std::to_string(0.002 * std::pow(0.9, epoch)) +
+         ",\"tokens_per_s\":" + std::to_string(1000 + epoch) + ",\"grad_norm\":" + std::to_string(0.5 + 0.01 * epoch) +
+         ",\"elapsed_s\":" + std::to_string(epoch) + "}\n";
+}
+
+// A 30-second progress row, step 513 onwards as in the issue, with figures unlike any epoch's.
+std::string LogRow(int epoch, std::int64_t step, double fraction) {
+  return "{\"kind\":\"log\",\"epoch\":" + std::to_string(epoch) + ",\"step\":" + std::to_string(step) +
+         ",\"epoch_fraction\":" + std::to_string(fraction) +
+         ",\"train_loss\":1.0,\"learning_rate\":0.5,\"tokens_per_s\":99,\"grad_norm\":9,\"elapsed_s\":1}\n";
+}
+
+// The <svg> element of the chart titled `title`, or "" when the page has none.
+std::string ChartTitled(const std::string& page, const std::string& title) {
+  const std::size_t at = page.find("<title>" + title + "</title>");
+  if (at == std::string::npos) return "";
+  const std::size_t start = page.rfind("<svg", at);
+  return page.substr(start, page.find("</svg>", at) - start);
+}
+
+// The points the chart's curves join, as "x,y" pairs.
+int CurvePoints(const std::string& svg) {
+  int points = 0;
+  for (std::size_t at = svg.find("class=\"curve\""); at != std::string::npos; at = svg.find("class=\"curve\"", at + 1)) {
+    const std::size_t start = svg.find("points=\"", at) + 8;
+    points += Count(svg.substr(start, svg.find('"', start) - start), ",");
+  }
+  return points;
 }
 
 }  // namespace
@@ -99,6 +136,74 @@ TEST_CASE("report: rows of other kinds and older rows without step or kind are r
   CHECK(rows[1].EpochPosition() == doctest::Approx(1.5));
 }
 
+TEST_CASE("report: an eval row sits on the epoch axis where its step puts it") {
+  // Epoch 1 ends at step 20; a log row 25% into epoch 2 is step 25: 5 steps a quarter epoch.
+  const auto rows = ParseMetrics(
+      "{\"kind\":\"log\",\"epoch\":1,\"step\":10,\"epoch_fraction\":0.5,\"train_loss\":1}\n"
+      "{\"kind\":\"eval\",\"epoch\":1,\"step\":15,\"val_perplexity\":3}\n"
+      "{\"kind\":\"epoch\",\"epoch\":1,\"step\":20,\"train_perplexity\":3}\n"
+      "{\"kind\":\"log\",\"epoch\":2,\"step\":25,\"epoch_fraction\":0.25,\"train_loss\":1}\n"
+      "{\"kind\":\"eval\",\"epoch\":2,\"step\":30,\"val_perplexity\":3}\n");
+  REQUIRE(rows.size() == 5);
+  CHECK(rows[1].EpochPosition() == doctest::Approx(0.75));  // between the log row and the epoch's end
+  CHECK(rows[4].EpochPosition() == doctest::Approx(1.5));   // after the last log row, at its pace
+}
+
+TEST_CASE("report: perplexity and bits per character are one chart with two axes, the only one before the samples") {
+  testing::TempDir dir;
+  std::string metrics;
+  for (int epoch = 1; epoch <= 20; ++epoch) metrics += DecayingRow(epoch);
+  testing::WriteFile(dir / "metrics.jsonl", metrics);
+  const std::string page = RenderRunReport(LoadRun(dir.path().string()), std::nullopt);
+  const std::string before_samples = page.substr(0, page.find("<h2>Samples"));
+  CHECK(Count(before_samples, "<svg") == 1);
+  const std::string chart = ChartTitled(page, "Perplexity and bits per character by epoch");
+  REQUIRE(!chart.empty());
+  CHECK(chart.find(">perplexity (log scale)</text>") != std::string::npos);
+  CHECK(chart.find(">bits per character</text>") != std::string::npos);
+  CHECK(chart.find("best 2.65 (1.41 bpc)") != std::string::npos);  // the label gives both
+}
+
+TEST_CASE("report: the per-epoch panels plot the epoch rows, not the progress rows between them") {
+  testing::TempDir dir;
+  std::string metrics;
+  for (int epoch = 1; epoch <= 20; ++epoch) {
+    metrics += DecayingRow(epoch);
+    if (epoch >= 15) metrics += LogRow(epoch + 1, 30 * epoch + 13, 0.4);
+  }
+  testing::WriteFile(dir / "metrics.jsonl", metrics);
+  const std::string page = RenderRunReport(LoadRun(dir.path().string()), std::nullopt);
+  for (const char* title : {"Learning rate, mean per epoch", "Training speed, mean per epoch",
+                            "Gradient norm before clipping, mean per epoch"}) {
+    const std::string chart = ChartTitled(page, title);
+    CHECK_MESSAGE(CurvePoints(chart) == 20, title);  // the 20 epochs, none of the 6 progress rows
+  }
+  CHECK(page.find("at each log point") == std::string::npos);
+
+  // Before the first epoch ends there are only progress rows: they are plotted, and the title says what they are.
+  testing::WriteFile(dir / "metrics.jsonl", LogRow(1, 10, 0.2) + LogRow(1, 20, 0.4) + LogRow(1, 30, 0.6));
+  const std::string early = RenderRunReport(LoadRun(dir.path().string()), std::nullopt);
+  CHECK(CurvePoints(ChartTitled(early, "Training speed, at each log point")) == 3);
+  CHECK(early.find("mean per epoch") == std::string::npos);
+}
+
+TEST_CASE("report: a constant learning rate is one line of text, a changing one a chart") {
+  testing::TempDir dir;
+  std::string constant, changing;
+  for (int epoch = 1; epoch <= 20; ++epoch) {
+    constant += Row(epoch, 20.0 / epoch, "9");  // learning_rate 0.002 in every row
+    changing += DecayingRow(epoch);
+  }
+  testing::WriteFile(dir / "metrics.jsonl", constant);
+  std::string page = RenderRunReport(LoadRun(dir.path().string()), std::nullopt);
+  CHECK(page.find("<p>Learning rate <b>0.002</b>, constant over all 20 epochs.</p>") != std::string::npos);
+  CHECK(ChartTitled(page, "Learning rate, mean per epoch").empty());
+  testing::WriteFile(dir / "metrics.jsonl", changing);
+  page = RenderRunReport(LoadRun(dir.path().string()), std::nullopt);
+  CHECK(page.find("constant over") == std::string::npos);
+  CHECK(CurvePoints(ChartTitled(page, "Learning rate, mean per epoch")) == 20);
+}
+
 TEST_CASE("report: a run without a validation split, samples escaped, non-ASCII kept") {
   testing::TempDir dir;
   testing::WriteFile(dir / "metrics.jsonl", Row(1, 20, "null") + Row(2, 10, "null"));
@@ -157,12 +262,26 @@ TEST_CASE("report: baseline line, comparison of runs, and clear errors") {
   CHECK(page.find("5-gram baseline 12.5") != std::string::npos);
   const std::string compare = RenderComparison({LoadRun(a.path().string()), LoadRun(b.path().string())});
   CHECK(compare.find("<th>model.hidden_size</th>") != std::string::npos);
-  CHECK(Count(compare, "<svg") == 4);
+  CHECK(Count(compare, "<svg") == 2);
   std::ostringstream out;
   CHECK_THROWS_WITH_AS(RunReport({{a.path().string(), b.path().string()}, ""}, out),
                        doctest::Contains("needs --out FILE"), UserError);
   CHECK_THROWS_WITH_AS(RunReport({{(a / "missing").string()}, ""}, out), doctest::Contains("is not a folder"),
                        UserError);
+}
+
+TEST_CASE("report: the comparison shows each run's wall time, parameter count and training curve") {
+  testing::TempDir a, b;
+  testing::WriteFile(a / "metrics.jsonl", Row(1, 20, "15") + Row(2, 10, "9"));
+  testing::WriteFile(a / "run_info.json", "{\"parameters\":12345}");
+  testing::WriteFile(b / "metrics.jsonl", Row(1, 25, "18") + Row(2, 12, "11") + Row(3, 9, "10"));
+  const std::string compare = RenderComparison({LoadRun(a.path().string()), LoadRun(b.path().string())});
+  CHECK(compare.find("<th>wall time</th><th>parameters</th>") != std::string::npos);
+  CHECK(compare.find("<td>2.0 s</td><td>12,345</td>") != std::string::npos);
+  CHECK(compare.find("<td>3.0 s</td><td>-</td>") != std::string::npos);  // b has no run_info.json
+  const std::string training = ChartTitled(compare, "Training perplexity and bits per character by epoch");
+  CHECK(CurvePoints(training) == 5);  // a's 2 epochs and b's 3
+  CHECK(CurvePoints(ChartTitled(compare, "Validation perplexity and bits per character by epoch")) == 5);
 }
 
 TEST_CASE("report: train writes report.html, and a resumed run shows each epoch once") {
