@@ -2,6 +2,11 @@
 """Times the evaluation job, scoring a held-out text with full context, in charlm and in PyTorch (issue 17's goal).
 
     /usr/bin/python3 bench/eval_compare.py --charlm build/charlm --checkpoint runs/default/best.ckpt --text FILE
+    /usr/bin/python3 bench/eval_compare.py --python bench/.venv/bin/python --checkpoint CKPT --text FILE   # today's PyTorch
+
+--python (default /usr/bin/python3, Debian's torch 1.13) is the interpreter, and so the torch, that scores the text:
+the script re-executes itself under it before importing torch. For a second torch, run it again with the other
+--python; every table names the torch that made it.
 
 charlm runs `charlm eval --checkpoint CKPT --text FILE --json` with each --streams S and --threads T (and
 --precision fp32 and bf16). PyTorch loads the same weights (`charlm export`, PyTorch's state_dict names) and scores the text with the
@@ -27,8 +32,10 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 from blas_env import match_charlm_blas_core  # noqa: E402
+from torch_python import add_python_argument, describe, describe_line, python_in, run_under  # noqa: E402
 
-if __name__ == "__main__":  # before torch loads OpenBLAS
+if __name__ == "__main__":  # before torch is imported: the interpreter, then the OpenBLAS kernels it will load
+    run_under(python_in(sys.argv[1:]))
     _charlm = sys.argv[sys.argv.index("--charlm") + 1] if "--charlm" in sys.argv[:-1] else os.path.join(ROOT, "build", "charlm")
     match_charlm_blas_core(_charlm, reexec=True)
 
@@ -146,6 +153,7 @@ def parse_args(argv):
     parser.add_argument("--precision", nargs="+", default=["fp32", "bf16"], help="charlm's --precision values")
     parser.add_argument("--autocast", nargs="+", default=["none", "bf16"], help="PyTorch: none and/or bf16")
     parser.add_argument("--repeats", type=int, default=1, help="interleaved rounds; each side keeps its fastest")
+    add_python_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -192,6 +200,7 @@ def main(argv):
                     keep(f"torch {'bf16' if autocast == 'bf16' else 'fp32'}", time.perf_counter() - begin,
                          f"{streams} streams, {threads} threads", math.exp(loss / count))
     print(f"# load {os.getloadavg()[0]:.2f} at the end")
+    print(f"\nPyTorch: {describe_line(describe(sys.executable))}; its settings are torch.set_num_threads.")
     print("\n| side | fastest setting | seconds | perplexity |\n|---|---|---|---|")
     for side, (seconds, description, perplexity) in sorted(best.items()):
         print(f"| {side} | {description} | {seconds:.2f} | {perplexity:.4f} |")

@@ -1,9 +1,12 @@
 #!/usr/bin/python3
 """Quality parity: charlm against the plain PyTorch model with the same recipe, best validation perplexity per seed.
 
-Run by hand with the Debian torch (apt-get install python3-torch); it is not part of the C++ test suite:
+Run by hand with a torch; it is not part of the C++ test suite:
     /usr/bin/python3 bench/quality.py --corpus /usr/share/common-licenses/GPL-3 --cell lstm --dropout 0.2 \
-        --epochs 4 --seeds 3
+        --epochs 4 --seeds 3                                  # Debian's torch 1.13 (apt-get install python3-torch)
+    /usr/bin/python3 bench/quality.py --python bench/.venv/bin/python --corpus FILE ...   # today's PyTorch (sh bench/setup_torch.sh)
+--python (default /usr/bin/python3) is the interpreter, and so the torch, that trains the PyTorch model: the script
+re-executes itself under it before importing torch; its first line names that torch and the thread setting.
 The PyTorch model is nn.Embedding + nn.LSTM/GRU + nn.Linear with nn.Dropout on the embedding output and on the RNN
 output, trained with Adam, global-norm clipping and charlm's consecutive sampler (batch rows of one stream each,
 state carried and detached, reset each epoch). Both are scored on the same validation split as one stream (charlm's
@@ -21,10 +24,15 @@ import subprocess
 import sys
 import tempfile
 
-import torch
-import torch.nn as nn
-
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from torch_python import add_python_argument, describe, describe_line, python_in, run_under  # noqa: E402
+
+if __name__ == "__main__":
+    run_under(python_in(sys.argv[1:]))  # before torch is imported
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
 
 
 def load_ids(path, newline, val_fraction):
@@ -130,7 +138,10 @@ def main():
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--threads", type=int, default=1, help="charlm's train.threads and torch.set_num_threads")
     p.add_argument("--charlm", default=os.path.join(ROOT, "build", "charlm"))
+    add_python_argument(p)
     args = p.parse_args()
+    print(f"PyTorch: {describe_line(describe(sys.executable))}; torch.set_num_threads({args.threads}), charlm "
+          f"train.threads {args.threads}", flush=True)
     torch.set_num_threads(args.threads)
     train, val, vocab = load_ids(args.corpus, args.newline, args.val_fraction)
     ours, theirs = [], []

@@ -2,11 +2,14 @@
 """PyTorch DistributedDataParallel (gloo) training throughput: the anchor for `charlm bench --np N`.
 
     /usr/bin/python3 bench/torch_ddp.py --preset d2l --np 2 --seconds 3 --json
+    /usr/bin/python3 bench/torch_ddp.py --python bench/.venv/bin/python --preset d2l --np 2   # today's PyTorch (bench/setup_torch.sh)
 
 N processes on this machine (torch.multiprocessing), one torch thread and one OpenBLAS thread each unless told
 otherwise, the model of bench/torch_reference.py, --batch the global batch (each process trains batch / N
 sequences, as charlm's --np does), state carried across batches, clipping at 1 and Adam as there. Every process
 runs the same number of timed steps (the most any of them needs for --seconds); tokens/s counts all processes'.
+--python (default /usr/bin/python3, Debian's torch 1.13) is the interpreter, and so the torch, that runs it: the script
+re-executes itself under it before torch is imported, and its processes are spawned with it. Its output names the torch.
 """
 
 import argparse
@@ -16,13 +19,15 @@ import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from torch_python import add_python_argument, python_in, run_under  # noqa: E402
 
 
 def parse_args(argv):
-    sys.path.insert(0, HERE)
     import torch_reference  # noqa: E402  (the model and presets, shared with the one-process reference)
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_python_argument(parser)
     parser.add_argument("--preset", choices=sorted(torch_reference.PRESETS), default="d2l")
     parser.add_argument("--cell", choices=sorted(torch_reference.CELLS))
     parser.add_argument("--batch", type=int, help="global batch (default: the preset's)")
@@ -49,7 +54,6 @@ def worker(rank, args, results):
     import torch.distributed as dist
     import torch.nn as nn
 
-    sys.path.insert(0, HERE)
     import torch_reference
 
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{args.port}", rank=rank, world_size=args.np)
@@ -100,6 +104,7 @@ def worker(rank, args, results):
 
 
 def main(argv):
+    run_under(python_in(argv))  # before torch_reference imports torch
     args = parse_args(argv)
     os.environ["OPENBLAS_NUM_THREADS"] = str(args.openblas_threads)  # read by each process as it loads OpenBLAS
     import torch.multiprocessing as mp

@@ -1,13 +1,15 @@
 #!/usr/bin/python3
 """PyTorch CPU throughput reference for charlm's benchmark: training, evaluation and generation speed, peak RSS.
 
-Run by hand with the Debian torch (apt-get install python3-torch); it is not part of the C++ test suite:
-    /usr/bin/python3 bench/torch_reference.py --preset d2l --torch-threads 1 --seconds 4
+Run by hand with any torch (bench/compare.py runs it with its --python); it is not part of the C++ test suite:
+    /usr/bin/python3 bench/torch_reference.py --preset d2l --torch-threads 1 --seconds 4      # Debian's torch 1.13
     OPENBLAS_NUM_THREADS=1 /usr/bin/python3 bench/torch_reference.py --preset char-rnn --json
     /usr/bin/python3 bench/torch_reference.py --preset d2l --autocast bf16   # PyTorch's fastest CPU setting
+    bench/.venv/bin/python bench/torch_reference.py --preset d2l             # today's PyTorch (bench/setup_torch.sh)
 Debian's torch does its float32 matrix products in the system BLAS (OpenBLAS through libblas.so.3), whose
 thread count comes from OPENBLAS_NUM_THREADS at load time and is not changed by torch.set_num_threads;
-both counts are reported so runs can be compared fairly with charlm's. On a busy machine, torch threads > 1
+both counts are reported so runs can be compared fairly with charlm's. PyPI's torch does them in the MKL it
+carries, on torch.set_num_threads' threads; openblas_threads is then null. On a busy machine, torch threads > 1
 collapses (OpenMP workers spin while waiting); OMP_WAIT_POLICY=PASSIVE avoids that. Compare only runs whose
 reported cpu/wall is close to the thread count in use.
 
@@ -93,9 +95,10 @@ def parse_args(argv):
 
 
 def openblas_threads():
-    """OpenBLAS's own thread count (the library torch's matrix products land in), or None if not loaded."""
+    """OpenBLAS's own thread count (the library torch's matrix products land in), or None if this process has not
+    loaded it (RTLD_NOLOAD: asking must not load a library the torch in use does not call)."""
     try:
-        return int(ctypes.CDLL("libopenblas.so.0").openblas_get_num_threads())
+        return int(ctypes.CDLL("libopenblas.so.0", mode=os.RTLD_NOLOAD).openblas_get_num_threads())
     except (OSError, AttributeError):
         return None
 

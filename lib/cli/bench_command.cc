@@ -1,4 +1,5 @@
-// The `bench` command: training, evaluation and generation throughput and memory (lib/speed/).
+// The `bench` command: training, evaluation and generation throughput, the machine's matrix-product peaks and MFU,
+// and memory (lib/speed/).
 #include <spdlog/spdlog.h>
 
 #include <memory>
@@ -11,14 +12,16 @@
 namespace charlm {
 
 void RegisterBench(CommandRegistry& registry) {
-  registry.Add("bench", "Measure training/evaluation/generation speed and memory", [](CommandBuilder& command) {
+  registry.Add("bench", "Measure training/evaluation/generation speed, the fp32/bf16 GEMM peaks (MFU) and memory",
+               [](CommandBuilder& command) {
     auto options = std::make_shared<BenchCommand>();
     command.Text("--config", options->config, "JSON config file (default: a preset on random tokens)",
                  {.kind = OptionKind::kFile});
     command.Text("--preset", options->preset, "when no --config is given",
                  {.show_default = true, .choices = {"d2l", "char-rnn"}});
     command.ConfigSettings(options->overrides, "override a config key (repeatable)");
-    command.Number("--seconds", options->seconds, "time budget per measurement", {.show_default = true});
+    command.Number("--seconds", options->seconds, "time budget per measurement (each GEMM peak: up to 1 s)",
+                   {.show_default = true});
     command.Flag("--json", options->json, "print one JSON object");
     command.Flag("--breakdown", options->breakdown,
                  "also time the training step's elementwise phases (cell kernels, softmax, optimizer)");

@@ -32,19 +32,27 @@ using Clock = std::chrono::steady_clock;
 
 double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
 
-// Square sgemm at a size that reaches OpenBLAS's peak on these machines, repeated for about `seconds`.
-double MeasureSgemmGflops(double seconds) {
-  const int n = 1024;
-  std::vector<float> a(static_cast<std::size_t>(n) * n, 0.5f), b(a.size(), 0.25f), c(a.size(), 0.0f);
-  Gemm<float>(false, false, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);  // warm-up
+// The fastest of `product`'s timed calls after one untimed call (OpenBLAS starts its threads, oneDNN compiles its
+// kernel): at least two timed calls, then more until about `seconds` have passed. The fastest call, not the mean,
+// because the peak is the rate the machine can reach; a call that lost its core to another program says nothing
+// about that.
+template <typename Product>
+double FastestGflops(double flops, double seconds, Product product) {
+  product();
+  double fastest = 0;
   int runs = 0;
   const auto start = Clock::now();
   do {
-    Gemm<float>(false, false, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
+    const auto call = Clock::now();
+    product();
+    const double taken = Seconds(call);
+    if (runs == 0 || taken < fastest) fastest = taken;
     ++runs;
-  } while (Seconds(start) < seconds);
-  return 2.0 * n * n * n * runs / Seconds(start) / 1e9;
+  } while (runs < 2 || Seconds(start) < seconds);
+  return flops / fastest / 1e9;
 }
+
+double GemmFlops(int n) { return 2.0 * n * n * n; }
 
 double CpuSeconds() {
   rusage usage{};
@@ -75,6 +83,33 @@ double PeakRssMb() {
 }
 
 }  // namespace
+
+GemmPeaks MeasureGemmPeaks(double seconds) {
+  const int n = kPeakGemmSize;
+  const std::size_t size = static_cast<std::size_t>(n) * n;
+  const double each = std::min(seconds, 1.0);
+  GemmPeaks peaks;
+  std::vector<float> c(size, 0.0f);
+  {
+    const std::vector<float> a(size, 0.5f), b(size, 0.25f);
+    peaks.sgemm_gflops = FastestGflops(GemmFlops(n), each, [&] {
+      Gemm<float>(false, false, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
+    });
+  }
+  peaks.bf16_unavailable = Bf16Unavailable();
+  if (peaks.bf16_unavailable.empty()) {
+    const std::vector<Bf16> a(size, ToBf16(0.5f)), b(size, ToBf16(0.25f));
+    peaks.bf16_gflops = FastestGflops(GemmFlops(n), each, [&] {
+      GemmBf16(false, false, n, n, n, a.data(), n, b.data(), n, 0.0f, c.data(), n);
+    });
+  }
+  return peaks;
+}
+
+double ModelFlopsUtilization(double train_gflops, Precision precision, const GemmPeaks& peaks) {
+  const double peak = precision == Precision::kBf16 ? peaks.bf16_gflops : peaks.sgemm_gflops;
+  return peak > 0 ? train_gflops / peak : 0.0;
+}
 
 Config BenchPresetConfig(const std::string& preset, int* vocab_size) {
   Config c;
@@ -269,8 +304,9 @@ BenchResult RunBenchmark(const Config& config, int vocab_size, double seconds, W
   r.cpu_per_wall = (CpuSeconds() - cpu_start) / Seconds(wall_start);
   r.process_threads = ProcessThreads();
   r.load_after = LoadAverage();
-  r.peak_rss_mb = PeakRssMb();  // before the sgemm probe's 12 MB of matrices
-  r.sgemm_gflops = MeasureSgemmGflops(std::min(seconds, 2.0));
+  r.peak_rss_mb = PeakRssMb();  // before the peak probes' 48 MB of matrices
+  r.peaks = MeasureGemmPeaks(seconds);
+  r.mfu = ModelFlopsUtilization(r.train_gflops, config.train.precision, r.peaks);
   return r;
 }
 
@@ -334,7 +370,12 @@ void RunBench(const BenchCommand& command, Workers& workers, std::ostream& out) 
                           {"generate_chars_per_s", measured(r.generate_chars_per_s)},
                           {"beam4_chars_per_s", measured(r.beam_chars_per_s)},
                           {"train_gflops", r.train_gflops},
-                          {"sgemm_gflops", measured(r.sgemm_gflops)},
+                          {"peak_gemm_size", kPeakGemmSize},
+                          {"peak_sgemm_gflops", measured(r.peaks.sgemm_gflops)},
+                          {"peak_bf16_gflops", r.peaks.bf16_gflops > 0 ? measured(r.peaks.bf16_gflops) : nlohmann::json(nullptr)},
+                          {"bf16_unavailable", parallel || r.peaks.bf16_unavailable.empty() ? nlohmann::json(nullptr)
+                                                                                          : nlohmann::json(r.peaks.bf16_unavailable)},
+                          {"mfu", measured(r.mfu)},
                           {"processes", r.processes},
                           {"overlap", r.overlap},
                           {"gradient_bytes", r.gradient_bytes},
@@ -360,6 +401,17 @@ void RunBench(const BenchCommand& command, Workers& workers, std::ostream& out) 
   out << FormatBenchReport(r);
 }
 
+std::string FormatGemmPeaks(const GemmPeaks& peaks) {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "peaks:    fp32 %.1f GFLOP/s (OpenBLAS sgemm, %d^3), ", peaks.sgemm_gflops, kPeakGemmSize);
+  std::string line = buf;
+  if (peaks.bf16_unavailable.empty()) {
+    std::snprintf(buf, sizeof buf, "bf16 %.1f GFLOP/s (oneDNN matmul, %d^3)\n", peaks.bf16_gflops, kPeakGemmSize);
+    return line + buf;
+  }
+  return line + "bf16 not available: " + peaks.bf16_unavailable + "\n";
+}
+
 std::string FormatBenchReport(const BenchResult& r) {
   char buf[768];
   if (r.processes > 1) {
@@ -378,7 +430,7 @@ std::string FormatBenchReport(const BenchResult& r) {
   std::snprintf(buf, sizeof buf,
                 "model: %s, vocab %d, embedding %d, %d x %d, batch %d x %d steps, %d BLAS threads (%s kernels), %s "
                 "products (%s)\n"
-                "train:    %10.0f tokens/s  %8.2f ms/step  %6.1f GFLOP/s (%.0f%% of sgemm %.1f GFLOP/s)\n"
+                "train:    %10.0f tokens/s  %8.2f ms/step  %6.1f GFLOP/s, MFU %.0f%% of the %s peak\n"
                 "eval:     %10.0f tokens/s\n"
                 "generate: %10.0f chars/s (batch 1, sampling)\n"
                 "beam %d:   %10.0f chars/s (%.2f of sampling's)\n"
@@ -386,10 +438,11 @@ std::string FormatBenchReport(const BenchResult& r) {
                 "cpu/wall: %10.2f (load %.1f -> %.1f on the 1-minute average)\n",
                 r.cell.c_str(), r.vocab_size, r.embedding_size, r.num_layers, r.hidden_size, r.batch_size, r.num_steps,
                 r.threads, r.blas_core.c_str(), r.precision.c_str(), r.onednn.c_str(), r.train_tokens_per_s, r.train_ms_per_step, r.train_gflops,
-                100.0 * r.train_gflops / r.sgemm_gflops, r.sgemm_gflops, r.eval_tokens_per_s, r.generate_chars_per_s,
+                100.0 * r.mfu, r.precision == "bf16" ? "bf16" : "fp32", r.eval_tokens_per_s, r.generate_chars_per_s,
                 kBenchBeam, r.beam_chars_per_s, r.generate_chars_per_s > 0 ? r.beam_chars_per_s / r.generate_chars_per_s : 0.0,
                 r.peak_rss_mb, r.cpu_per_wall, r.load_before, r.load_after);
   std::string report = buf;
+  report += FormatGemmPeaks(r.peaks);
   if (!r.blas_core_chosen_over.empty()) {
     report += "note:     OpenBLAS fell back to its generic " + r.blas_core_chosen_over + " kernels on this CPU model; charlm chose " +
               r.blas_core + " from the CPU's features (OPENBLAS_CORETYPE=" + r.blas_core_chosen_over + " gives OpenBLAS's own choice)\n";
@@ -402,8 +455,8 @@ std::string FormatBenchReport(const BenchResult& r) {
                   r.rest_ms, r.row_threads);
     report += buf;
   }
-  // Fewer CPU seconds per second than threads means other programs had the cores: every figure above, the
-  // sgemm probe included, was then measured on a share of the machine.
+  // Fewer CPU seconds per second than threads means other programs had the cores: every throughput above was then
+  // measured on a share of the machine, and the peaks measured right after probably were too.
   if (r.cpu_per_wall < 0.8 * r.threads) {
     std::snprintf(buf, sizeof buf,
                   "note:     the %d threads got %.2f cores on average: other programs were using the cores, so these "

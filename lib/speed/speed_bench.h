@@ -1,4 +1,5 @@
-// charlm bench: training, evaluation and generation throughput, achieved GFLOP/s against in-process sgemm, peak RSS.
+// charlm bench: training, evaluation and generation throughput, the machine's fp32 and bf16 matrix-product peaks and
+// the training's share of them (MFU), peak RSS.
 #pragma once
 
 #include <ostream>
@@ -25,6 +26,25 @@ struct BenchCommand {
 
 inline constexpr int kBenchBeam = 4;
 
+// The machine's matrix-product peaks, measured in the benchmark's process at its thread count (train.threads):
+// square products of side kPeakGemmSize (17.2 GFLOP each, big enough that packing and thread start-up are a few
+// per cent of a call), the fastest of the calls in the time given. fp32: OpenBLAS's cblas_sgemm, the library
+// charlm's fp32 products go through. bf16: oneDNN's matmul on bf16 inputs with fp32 accumulation and output
+// (GemmBf16), what train.precision "bf16" runs.
+inline constexpr int kPeakGemmSize = 2048;
+struct GemmPeaks {
+  double sgemm_gflops = 0;
+  double bf16_gflops = 0;        // 0 when bf16_unavailable says why
+  std::string bf16_unavailable;  // Bf16Unavailable(): empty where bf16 products run
+};
+// Takes about 2 x min(seconds, 1) seconds, at least one untimed and two timed calls of each.
+GemmPeaks MeasureGemmPeaks(double seconds);
+
+// Model FLOPs utilisation as nanoGPT prints it: the training's achieved matmul GFLOP/s as a share of the peak of
+// the precision in use (bf16: the bf16 peak; fp32 and fp32_packed: sgemm's, OpenBLAS being the fp32 reference).
+// 0 when that peak was not measured.
+double ModelFlopsUtilization(double train_gflops, Precision precision, const GemmPeaks& peaks);
+
 struct BenchResult {
   std::string cell;
   std::string blas_core;  // OpenBLAS's kernel table, e.g. "SkylakeX" (lib/ops/blas.h)
@@ -38,7 +58,11 @@ struct BenchResult {
   int process_threads = 0;
   int vocab_size = 0, embedding_size = 0, hidden_size = 0, num_layers = 0, batch_size = 0, num_steps = 0, threads = 0;
   double train_tokens_per_s = 0, train_ms_per_step = 0, train_gflops = 0;
-  double eval_tokens_per_s = 0, generate_chars_per_s = 0, sgemm_gflops = 0, peak_rss_mb = 0;
+  double eval_tokens_per_s = 0, generate_chars_per_s = 0, peak_rss_mb = 0;
+  // Measured after the timed phases (one process only; with --np they stay 0): the peaks and train_gflops' share
+  // of the peak of train.precision.
+  GemmPeaks peaks;
+  double mfu = 0;
   double beam_chars_per_s = 0;  // beam search with kBenchBeam beams, characters of the best beam per second
   // Data parallelism (--np N): batch_size is the global batch, each process trains batch_size / processes streams
   // and train_tokens_per_s counts every process's. Only training is measured then (eval_tokens_per_s and the
@@ -70,6 +94,8 @@ double ForwardFlopsPerToken(const Config& config, int vocab_size);
 // `workers` null: one process. With several, every worker must call it alike; rank 0's figures are returned.
 BenchResult RunBenchmark(const Config& config, int vocab_size, double seconds, Workers* workers = nullptr,
                          bool overlap = true, bool breakdown = false);
+// The report's "peaks:" line: both peaks, or the fp32 one and why bf16 products cannot run here.
+std::string FormatGemmPeaks(const GemmPeaks& peaks);
 // The text `charlm bench` prints without --json; it ends with a note when the run did not have its cores.
 std::string FormatBenchReport(const BenchResult& result);
 // UserError unless --np is 1 to kMaxBenchProcesses, checked before mpirun is started with it.
