@@ -42,6 +42,9 @@ struct Rule {
   // The key may differ between a checkpoint's config and the config a run resumes with (`train --resume`): it
   // changes how long the run goes on, what it reports or how fast it runs, not its trajectory.
   bool resumable = false;
+  // The number is used as a float32 (the optimizer's step, the clipping scale): 0 or a magnitude float32
+  // holds as a normal number, since 1e-300 passes "> 0" but becomes 0 (or a denormal) there, and 1e39 becomes inf.
+  bool float32 = false;
 };
 
 constexpr Rule kAny{};
@@ -54,6 +57,10 @@ constexpr Rule kFromZeroBelowOne{.low = 0, .high = 1, .high_inclusive = false};
 constexpr Rule kAboveZeroToOne{.low = 0, .low_inclusive = false, .high = 1};
 constexpr Rule Resumable(Rule rule) {
   rule.resumable = true;
+  return rule;
+}
+constexpr Rule Float32(Rule rule) {
+  rule.float32 = true;
   return rule;
 }
 
@@ -112,13 +119,13 @@ void VisitFields(ModelConfig& c, V& v) {
 template <typename V>
 void VisitFields(OptimizerConfig& c, V& v) {
   v("name", c.name, kAny, "update rule; `adamw` is Adam with decoupled weight decay (torch.optim.AdamW)");
-  v("lr", c.lr, Above(0), "learning rate");
-  v("momentum", c.momentum, kFromZeroBelowOne, "SGD momentum; 0 = plain SGD");
-  v("beta1", c.beta1, kFromZeroBelowOne, "Adam and AdamW: decay of the first-moment average");
-  v("beta2", c.beta2, kFromZeroBelowOne, "Adam and AdamW: decay of the second-moment average");
-  v("eps", c.eps, Above(0), "Adam, AdamW and RMSprop: added to the denominator");
-  v("decay", c.decay, kFromZeroBelowOne, "RMSprop: moving-average factor rho of the squared gradients");
-  v("weight_decay", c.weight_decay, AtLeast(0),
+  v("lr", c.lr, Float32(Above(0)), "learning rate");
+  v("momentum", c.momentum, Float32(kFromZeroBelowOne), "SGD momentum; 0 = plain SGD");
+  v("beta1", c.beta1, Float32(kFromZeroBelowOne), "Adam and AdamW: decay of the first-moment average");
+  v("beta2", c.beta2, Float32(kFromZeroBelowOne), "Adam and AdamW: decay of the second-moment average");
+  v("eps", c.eps, Float32(Above(0)), "Adam, AdamW and RMSprop: added to the denominator");
+  v("decay", c.decay, Float32(kFromZeroBelowOne), "RMSprop: moving-average factor rho of the squared gradients");
+  v("weight_decay", c.weight_decay, Float32(AtLeast(0)),
     "L2 penalty added to the gradients; `adamw`: each step scales the weights and the embedding (not the biases) "
     "by 1 - lr * weight_decay");
 }
@@ -128,10 +135,10 @@ void VisitFields(LrScheduleConfig& c, V& v) {
   v("name", c.name, kAny,
     "learning-rate schedule: `step` and `exponential` per epoch, `cosine` per optimizer step (docs/config.md)");
   v("step_size", c.step_size, AtLeast(1), "step: epochs between decays");
-  v("gamma", c.gamma, kAboveZeroToOne, "factor per step_size epochs (step) or per epoch (exponential)");
+  v("gamma", c.gamma, Float32(kAboveZeroToOne), "factor per step_size epochs (step) or per epoch (exponential)");
   v("warmup_steps", c.warmup_steps, AtLeast(0),
     "cosine: optimizer steps of linear warm-up from lr / warmup_steps to lr; 0 = none");
-  v("min_lr", c.min_lr, AtLeast(0),
+  v("min_lr", c.min_lr, Float32(AtLeast(0)),
     "cosine: the learning rate it anneals to, at train.max_steps (or the last epoch's end) or, with "
     "train.max_minutes, when the time runs out; at most train.optimizer.lr");
 }
@@ -146,7 +153,7 @@ void VisitFields(TrainConfig& c, V& v) {
   v("epochs", c.epochs, Resumable(AtLeast(1)), "passes over the training text");
   v.Section("optimizer", c.optimizer);
   v.Section("lr_schedule", c.lr_schedule);
-  v("clip_norm", c.clip_norm, AtLeast(0), "clip the global gradient norm to this; 0 = no clipping");
+  v("clip_norm", c.clip_norm, Float32(AtLeast(0)), "clip the global gradient norm to this; 0 = no clipping");
   v("seed", c.seed, kAny, "seed of every random choice (init, sampling, dropout)");
   v("threads", c.threads, Resumable(Between(0, kMaxThreads)), "OpenBLAS threads; 0 = all cores");
   v("precision", c.precision, Resumable(kAny),
@@ -563,7 +570,16 @@ class RangeChecker {
                         DescribeBounds(rule) + "; set it within that range, e.g. the default " +
                         Dumped(DefaultOf(name)));
       }
+      if (rule.float32 && number != 0 &&
+          !(std::fabs(number) >= std::numeric_limits<float>::min() && std::fabs(number) <= std::numeric_limits<float>::max())) {
+        const bool tiny = std::fabs(number) < std::numeric_limits<float>::min();
+        throw UserError(key + " = " + Dumped(json(field)) + " is " + (tiny ? "below" : "above") +
+                        " what float32 holds (magnitudes from 1.18e-38 to 3.4e38), and training computes in float32, "
+                        "where it would become " + (tiny ? "0" : "infinite") + ": set it within that range, e.g. the "
+                        "default " + Dumped(DefaultOf(name)));
+      }
     } else if constexpr (std::same_as<T, std::string>) {
+      RejectNul(key, field);
       if (rule.non_empty && field.empty()) {
         throw UserError(key + " is empty: expected the " + std::string(meaning) +
                         "; set it in the config or with --set " + key + "=VALUE");

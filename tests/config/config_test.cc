@@ -453,6 +453,14 @@ TEST_CASE("config: validation names the key, the value and the expected range") 
        "train.optimizer.beta2 = -0.1 is out of range: expected a number in [0, 1)"},
       {[](Config& c) { c.train.optimizer.eps = 0; },
        "train.optimizer.eps = 0.0 is out of range: expected a number > 0"},
+      // Issue 35: "> 0" let 1e-300 through, which float32 makes 0, and training diverged blaming lr.
+      {[](Config& c) { c.train.optimizer.eps = 1e-300; },
+       "train.optimizer.eps = 1e-300 is below what float32 holds (magnitudes from 1.18e-38 to 3.4e38), and training "
+       "computes in float32, where it would become 0: set it within that range, e.g. the default 1e-08"},
+      {[](Config& c) { c.train.optimizer.eps = 1e-39; }, "train.optimizer.eps = 1e-39 is below what float32 holds"},
+      {[](Config& c) { c.train.optimizer.lr = 1e39; }, "train.optimizer.lr = 1e+39 is above what float32 holds"},
+      {[](Config& c) { c.train.clip_norm = 1e300; }, "train.clip_norm = 1e+300 is above what float32 holds"},
+      {[](Config& c) { c.train.lr_schedule.min_lr = 1e-320; }, "train.lr_schedule.min_lr = 1e-320 is below what float32 holds"},
       {[](Config& c) { c.train.optimizer.decay = 1.5; },
        "train.optimizer.decay = 1.5 is out of range: expected a number in [0, 1)"},
       {[](Config& c) { c.train.optimizer.weight_decay = -1e-3; },
