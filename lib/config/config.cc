@@ -590,12 +590,14 @@ class RangeChecker {
                         "; set it in the config or with --set " + key + "=PATH");
       }
       for (std::size_t i = 0; i < field.paths.size(); ++i) {
+        RejectNul(field.paths.size() == 1 ? key : key + "[" + std::to_string(i) + "]", field.paths[i]);
         if (field.paths[i].empty()) {
           throw UserError(key + "[" + std::to_string(i) + "] is empty: expected the path of a file or folder; remove it");
         }
       }
     } else if constexpr (std::same_as<T, std::vector<std::string>>) {
       // An empty prefix is a request to sample from the start (EncodePrefix); an empty glob matches nothing.
+      for (std::size_t i = 0; i < field.size(); ++i) RejectNul(key + "[" + std::to_string(i) + "]", field[i]);
       for (std::size_t i = 0; i < field.size() && key != "generate.prefixes"; ++i) {
         if (field[i].empty()) {
           throw UserError(key + "[" + std::to_string(i) + "] is empty: expected a glob pattern such as \"*.txt\"; "
@@ -612,6 +614,16 @@ class RangeChecker {
   }
 
  private:
+  // Every string key is refused with a NUL byte: the OS reads a path only up to it ("a.txt\u0000.evil" would open
+  // a.txt, and messages would be cut there), and no corpus text, prefix or pattern can hold one either (a document
+  // with a NUL byte is not text).
+  static void RejectNul(const std::string& key, const std::string& value) {
+    const std::size_t at = value.find('\0');
+    if (at == std::string::npos) return;
+    throw UserError(key + " = " + Dumped(json(value)) + " holds a NUL byte (\\u0000, at byte " + std::to_string(at) +
+                    "), which no path or text can hold: remove it");
+  }
+
   // The default of this key, found by visiting a default Config for the same dotted key.
   json DefaultOf(std::string_view name) const {
     const json defaults = ConfigToJson(Config{});
