@@ -217,6 +217,15 @@ RepetitionControl::RepetitionControl(const SamplingOptions& options, int vocab_s
       vocab_size_(vocab_size),
       mark_(active() ? static_cast<std::size_t>(vocab_size) : 0) {}
 
+void CheckFiniteLogits(const CharModel<float>& model, const float* logits, int rows) {
+  // Summing is the cheapest scan: any NaN or infinity makes the sum non-finite, and a sum of finite floats in
+  // double cannot overflow. O(V) a step, against the O(H * V) product that made the logits.
+  const std::size_t count = static_cast<std::size_t>(rows) * static_cast<std::size_t>(model.spec().vocab_size);
+  double sum = 0;
+  for (std::size_t j = 0; j < count; ++j) sum += static_cast<double>(logits[j]);
+  CheckFiniteOutput(sum, model.origin(), "logit");
+}
+
 void RepetitionControl::Apply(const float* logits, std::span<const int> context, int exclude_id, float* adjusted) {
   std::copy_n(logits, vocab_size_, adjusted);
   const int size = static_cast<int>(context.size());
@@ -282,7 +291,9 @@ void Generator::Start(std::span<const int> ids) {
 
 const float* Generator::Step(int current) {
   model_.Forward(*ws_, &current, nullptr, 1, 1, state_, {});
-  return WorkspaceLogits(*ws_);
+  const float* logits = WorkspaceLogits(*ws_);
+  CheckFiniteLogits(model_, logits, 1);
+  return logits;
 }
 
 int Generator::Draw(const float* logits, const SamplingOptions& options, int exclude_id, Rng& rng) {

@@ -86,6 +86,9 @@ int SampleNextId(const float* logits, int vocab_size, const SamplingOptions& opt
 // ln sum_j exp(logits[j]) over all V ids, in double (the model's log-softmax denominator); scratch holds V floats.
 double LogSumExp(const float* logits, int vocab_size, float* scratch);
 
+// CheckFiniteOutput over (rows, V) logits of the model: a logit that is not finite is an error blaming the weights.
+void CheckFiniteLogits(const CharModel<float>& model, const float* logits, int rows);
+
 // The repetition penalty and the n-gram ban as a logits filter. Holds its scratch; nothing is allocated per call
 // once the vocabulary's buffers exist.
 class RepetitionControl {

@@ -300,3 +300,28 @@ TEST_CASE("generate: a generation step of several rows gives each row the bits o
 
 }  // namespace
 }  // namespace charlm
+
+namespace charlm {
+namespace {
+
+TEST_CASE("generate: weights that overflow float32 are an error naming their checkpoint, not a text of spaces") {
+  // An LSTM: tanh of its saturated cell stays near 1, so 3e38 times it overflows (a GRU's saturated gates keep its
+  // state at 0 and its logits at the finite bias).
+  const Vocab vocab = Vocab::Build(U"分开不想你我的爱abc");
+  ModelSpec spec = Fixture::Spec(vocab.size());
+  spec.cell = CellKind::kLstm;
+  CharModel<float> model(spec);
+  for (float& p : model.params()) p = 3e38f;  // finite, as an imported file can hold them
+  model.set_origin("huge.ckpt");
+  SamplingOptions options;
+  options.length = 5;
+  Rng rng(1);
+  CHECK_THROWS_WITH_AS(GenerateText(model, vocab, "分开", options, rng),
+                       doctest::Contains("the weights of checkpoint huge.ckpt give a non-finite logit"), UserError);
+  options.beam = 2;
+  CHECK_THROWS_WITH_AS(GenerateText(model, vocab, "分开", options, rng),
+                       doctest::Contains("the weights of checkpoint huge.ckpt give a non-finite logit"), UserError);
+}
+
+}  // namespace
+}  // namespace charlm

@@ -1,0 +1,72 @@
+// Runs the charlm executable on inputs that gave non-finite or impossible results, and on hostile paths and texts
+// (issue 35): each is one error line with exit 1, or a result that says why it ended, never a silent success.
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "cli_util.h"
+#include "test_util.h"
+#include "util/utf8.h"
+
+namespace charlm {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::Run;
+using testing::RunResult;
+using testing::RunShell;
+using testing::TempDir;
+
+// The tiny run trained in dir/run, with `more` arguments.
+void TrainTiny(const TempDir& dir, const std::vector<std::string>& more = {}) {
+  testing::WriteTinyRun(dir);
+  std::vector<std::string> args = {"train", "--config", "tiny.json"};
+  args.insert(args.end(), more.begin(), more.end());
+  const RunResult trained = Run(dir, args);
+  REQUIRE_MESSAGE(trained.exit_code == 0, trained.output);
+}
+
+// dir/huge.ckpt: the tiny run's model with every weight 3e38 (finite, float32's largest is 3.4e38), made as a user
+// would: export to safetensors, the data section rewritten, import.
+void MakeHugeCheckpoint(const TempDir& dir) {
+  REQUIRE(Run(dir, {"export", "--checkpoint", "run/best.ckpt", "--out", "model.safetensors"}).exit_code == 0);
+  std::string bytes = testing::ReadFile(dir / "model.safetensors");
+  REQUIRE(bytes.size() > 8);
+  std::uint64_t header = 0;
+  for (int k = 7; k >= 0; --k) header = header << 8 | static_cast<unsigned char>(bytes[static_cast<std::size_t>(k)]);
+  const float huge = 3e38f;
+  for (std::size_t at = 8 + header; at + 4 <= bytes.size(); at += 4) std::memcpy(&bytes[at], &huge, 4);
+  testing::WriteFile(dir / "huge.safetensors", bytes);
+  const RunResult imported = Run(dir, {"import", "--safetensors", "huge.safetensors", "--out", "huge.ckpt"});
+  REQUIRE_MESSAGE(imported.exit_code == 0, imported.output);
+}
+
+TEST_CASE("results cli: weights that overflow float32 fail eval, generate and fine-tuning, blaming the weights") {
+  TempDir dir;
+  // An LSTM: its output tanh(c) stays finite and far from 0, so the logits overflow (a GRU's gates, all saturated at
+  // 1, would keep its state at 0 and its logits at the finite bias).
+  TrainTiny(dir, {"--set", "model.cell=lstm"});
+  MakeHugeCheckpoint(dir);
+  // Before: "perplexity -nan" (and null with --json) with exit 0, and a text of spaces.
+  CHECK_USER_ERROR(Run(dir, {"eval", "--checkpoint", "huge.ckpt", "--split", "val"}),
+                   "the weights of checkpoint huge.ckpt give a non-finite loss over the text");
+  CHECK_USER_ERROR(Run(dir, {"eval", "--checkpoint", "huge.ckpt", "--split", "val", "--json"}),
+                   "the weights of checkpoint huge.ckpt give a non-finite loss over the text");
+  CHECK_USER_ERROR(Run(dir, {"generate", "--checkpoint", "huge.ckpt", "--prefix", "the", "--length", "20"}),
+                   "the weights of checkpoint huge.ckpt give a non-finite logit");
+  CHECK_USER_ERROR(Run(dir, {"score", "--checkpoint", "huge.ckpt", "--prefix", "the cat"}),
+                   "the weights of checkpoint huge.ckpt give a non-finite log-probability at character 1");
+  // Fine-tuning from them blamed the learning rate.
+  const RunResult tuned = Run(dir, {"train", "--init-from", "huge.ckpt", "--corpus", "text.txt", "--out", "tuned",
+                                    "--set", "train.batch_size=4", "--set", "train.num_steps=8"});
+  CHECK_USER_ERROR(tuned, "fine-tuning diverged at its first step");
+  CHECK_USER_ERROR(tuned, "the weights of huge.ckpt (train --init-from) are to blame, not train.optimizer.lr");
+}
+
+}  // namespace
+}  // namespace charlm
