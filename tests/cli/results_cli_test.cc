@@ -68,5 +68,14 @@ TEST_CASE("results cli: weights that overflow float32 fail eval, generate and fi
   CHECK_USER_ERROR(tuned, "the weights of huge.ckpt (train --init-from) are to blame, not train.optimizer.lr");
 }
 
+TEST_CASE("results cli: bench --seconds that is not finite or too large is refused with the range") {
+  TempDir dir;
+  for (const char* seconds : {"nan", "inf", "1e300", "0"}) {
+    CHECK_USER_ERROR(Run(dir, {"bench", "--seconds", seconds}),
+                     "is out of range: expected seconds per measurement above 0 and at most 3600, e.g. --seconds 3");
+  }
+  CHECK_USER_ERROR(Run(dir, {"bench", "--seconds", "nan"}), "--seconds nan is out of range");
+}
+
 }  // namespace
 }  // namespace charlm
