@@ -226,7 +226,7 @@ void CheckFiniteLogits(const CharModel<float>& model, const float* logits, int r
   CheckFiniteOutput(sum, model.origin(), "logit");
 }
 
-void RepetitionControl::Apply(const float* logits, std::span<const int> context, int exclude_id, float* adjusted) {
+bool RepetitionControl::Apply(const float* logits, std::span<const int> context, int exclude_id, float* adjusted) {
   std::copy_n(logits, vocab_size_, adjusted);
   const int size = static_cast<int>(context.size());
   if (penalty_ != 1.0) {
@@ -261,7 +261,9 @@ void RepetitionControl::Apply(const float* logits, std::span<const int> context,
     }
     for (int id : touched_) mark_[static_cast<std::size_t>(id)] = 0;
     touched_.clear();
+    return allowed > 0;
   }
+  return true;
 }
 
 void RunPrefix(const CharModel<float>& model, Workspace<float>& ws, std::span<const int> ids,
@@ -378,7 +380,15 @@ Continuation Sample(const CharModel<float>& model, const Vocab& vocab, std::span
     const float* logits = generator.Step(current);
     const float* used = logits;
     if (control.active()) {
-      control.Apply(logits, context, exclude, adjusted.data());
+      if (!control.Apply(logits, context, exclude, adjusted.data())) {
+        // Every character would repeat an n-gram: the text ends here, as at a stop string, so that "never repeat"
+        // holds and the shorter text says why.
+        result.stopped_by_ngram = true;
+        spdlog::warn("no-repeat-ngram {}: every character the model knows would repeat a sequence of {} after {} of "
+                     "the {} characters, so the text ends there; raise no-repeat-ngram to write more",
+                     options.no_repeat_ngram, options.no_repeat_ngram, k, options.length);
+        break;
+      }
       used = adjusted.data();
     }
     current = generator.Draw(used, options, exclude, rng);

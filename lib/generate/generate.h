@@ -97,8 +97,9 @@ class RepetitionControl {
   bool active() const { return penalty_ != 1.0 || ngram_ > 0; }
   // adjusted (V) = logits with the penalty applied to the characters of context's last window and -infinity for
   // the banned ones. context: the ids of the text so far, prefix included. exclude_id does not count as a
-  // character that could still be drawn when deciding whether everything is banned.
-  void Apply(const float* logits, std::span<const int> context, int exclude_id, float* adjusted);
+  // character that could still be drawn when deciding whether everything is banned. Returns false when the n-gram
+  // ban leaves no character (nothing is banned then): sampling stops there.
+  bool Apply(const float* logits, std::span<const int> context, int exclude_id, float* adjusted);
 
  private:
   double penalty_;
@@ -171,6 +172,7 @@ struct Continuation {
   double score = 0;               // beam search: its ranking score (log-probability of text + stop string under
                                   // the filters, / characters ^ length_penalty)
   std::u32string stopped_by;      // the stop string that ended it, empty if none did
+  bool stopped_by_ngram = false;  // sampling: no_repeat_ngram left no character to draw, so it ended there
   bool interrupted = false;       // stop_requested ended it
 };
 

@@ -68,6 +68,21 @@ TEST_CASE("results cli: weights that overflow float32 fail eval, generate and fi
   CHECK_USER_ERROR(tuned, "the weights of huge.ckpt (train --init-from) are to blame, not train.optimizer.lr");
 }
 
+TEST_CASE("results cli: generate --no-repeat-ngram stops where no character is allowed, and --json says why") {
+  TempDir dir;
+  TrainTiny(dir);
+  const RunResult result = testing::RunStdout(dir, {"generate", "--checkpoint", "run/best.ckpt", "--prefix", "the",
+                                                    "--no-repeat-ngram", "1", "--length", "1000", "--json"});
+  REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+  const nlohmann::json line = nlohmann::json::parse(result.output);
+  CHECK(line["stopped_by"] == "no-repeat-ngram");
+  // "Never twice" holds: no character of prefix + text repeats, so the text is shorter than the vocabulary.
+  const std::u32string text = DecodeUtf8("the" + line["text"].get<std::string>(), "text");
+  for (std::size_t i = 0; i < text.size(); ++i) CHECK(text.find(text[i], i + 1) == std::u32string::npos);
+  CHECK(testing::ReadFile(dir / "stderr.txt").find("no-repeat-ngram 1: every character the model knows would repeat") !=
+        std::string::npos);
+}
+
 TEST_CASE("results cli: bench --seconds that is not finite or too large is refused with the range") {
   TempDir dir;
   for (const char* seconds : {"nan", "inf", "1e300", "0"}) {

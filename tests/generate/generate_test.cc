@@ -304,6 +304,24 @@ TEST_CASE("generate: a generation step of several rows gives each row the bits o
 namespace charlm {
 namespace {
 
+TEST_CASE("generate: no-repeat-ngram stops the text where every character is banned, and says so") {
+  // Issue 35: with no character left, the ban was lifted silently and the text broke "never twice".
+  Fixture f;
+  SamplingOptions options;
+  options.length = 100;
+  options.no_repeat_ngram = 1;
+  Rng rng(5);
+  const std::vector<int> prefix = EncodePrefix(f.vocab, "分开", UnknownPolicy::kError, NewlinePolicy::kKeep);
+  const Continuation c = Generate(f.model, f.vocab, prefix, options, rng, nullptr, false).front();
+  CHECK(c.stopped_by_ngram);
+  CHECK(c.stopped_by.empty());
+  const std::u32string text = U"分开" + c.text;
+  CHECK(text.size() <= static_cast<std::size_t>(f.vocab.size()));
+  for (std::size_t i = 0; i < text.size(); ++i) CHECK(text.find(text[i], i + 1) == std::u32string::npos);
+  options.no_repeat_ngram = 0;
+  CHECK(!Generate(f.model, f.vocab, prefix, options, rng, nullptr, false).front().stopped_by_ngram);
+}
+
 TEST_CASE("generate: weights that overflow float32 are an error naming their checkpoint, not a text of spaces") {
   // An LSTM: tanh of its saturated cell stays near 1, so 3e38 times it overflows (a GRU's saturated gates keep its
   // state at 0 and its logits at the finite bias).
