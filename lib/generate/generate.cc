@@ -28,11 +28,26 @@ std::vector<int> EncodeText(const Vocab& vocab, std::u32string_view text, Unknow
   for (char32_t c : text) {
     if (auto id = vocab.Find(c)) {
       ids.push_back(*id);
-    } else if (vocab.unk_id()) {
-      ids.push_back(*vocab.unk_id());
-    } else if (missing.find(c) == std::u32string::npos) {
-      missing.push_back(c);
+      continue;
     }
+    if (missing.find(c) == std::u32string::npos) missing.push_back(c);
+    if (vocab.unk_id()) ids.push_back(*vocab.unk_id());
+  }
+  if (vocab.unk_id()) {
+    // A character rarer than data.min_freq in the training text is read as <unk>, which the model knows: under
+    // kError that is still a character outside the vocabulary, refused as asked, never a silent <unk>.
+    if (!missing.empty() && unknown == UnknownPolicy::kError) {
+      throw UserError(std::string(what) + " has " + std::to_string(missing.size()) +
+                      " character(s) outside the model's vocabulary, which it reads only as <unk> (characters rarer "
+                      "than data.min_freq in its training text): " + ListUnknownChars(missing) + "; " +
+                      (fix == kUnknownCharsFix ? "remove them, or pass --unknown skip to read them as <unk>"
+                                               : std::string(fix)));
+    }
+    if (!missing.empty()) {
+      spdlog::warn("--unknown skip: read {} character(s) of {} as <unk>, which are outside the model's vocabulary: {}",
+                   missing.size(), what, ListUnknownChars(missing));
+    }
+    return ids;
   }
   CheckUnknownChars(missing, unknown, what, fix);
   if (ids.size() < text.size()) {

@@ -20,9 +20,10 @@ namespace charlm {
 
 enum class UnknownPolicy { kError, kSkip };
 
-// Encodes UTF-8 text. Characters outside the vocabulary map to <unk> when the vocabulary has one; otherwise
-// kError throws a UserError naming them (in `what`, e.g. "prefix \"abc\"") and ending with `fix`, and kSkip drops
-// them, with a warning on the log saying how many (a dropped character changes what the model reads).
+// Encodes UTF-8 text. kError throws a UserError naming the characters outside the vocabulary (in `what`, e.g.
+// "prefix \"abc\"") and ending with `fix`, also when the vocabulary has <unk> (data.min_freq); kSkip maps them to
+// <unk> when there is one, and otherwise drops them, with a warning on the log saying how many (a dropped character
+// changes what the model reads).
 inline constexpr std::string_view kUnknownCharsFix = "remove them, or pass --unknown skip to drop them";
 std::vector<int> EncodeText(const Vocab& vocab, std::u32string_view text, UnknownPolicy unknown, std::string_view what,
                             std::string_view fix = kUnknownCharsFix);

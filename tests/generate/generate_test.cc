@@ -322,6 +322,19 @@ TEST_CASE("generate: no-repeat-ngram stops the text where every character is ban
   CHECK(!Generate(f.model, f.vocab, prefix, options, rng, nullptr, false).front().stopped_by_ngram);
 }
 
+TEST_CASE("generate: a character that min_freq made <unk> is an error under --unknown error") {
+  // "c" is seen once, below min_freq 2: the vocabulary reads it as <unk>.
+  const Vocab vocab = Vocab::Build(U"aabbc", 2);
+  REQUIRE(vocab.unk_id());
+  CHECK_THROWS_WITH_AS(EncodePrefix(vocab, "abc", UnknownPolicy::kError, NewlinePolicy::kKeep),
+                       "prefix \"abc\" has 1 character(s) outside the model's vocabulary, which it reads only as <unk> "
+                       "(characters rarer than data.min_freq in its training text): U+0063 'c'; remove them, or pass "
+                       "--unknown skip to read them as <unk>",
+                       UserError);
+  CHECK(EncodePrefix(vocab, "abc", UnknownPolicy::kSkip, NewlinePolicy::kKeep) ==
+        std::vector<int>{*vocab.Find(U'a'), *vocab.Find(U'b'), *vocab.unk_id()});
+}
+
 TEST_CASE("generate: weights that overflow float32 are an error naming their checkpoint, not a text of spaces") {
   // An LSTM: tanh of its saturated cell stays near 1, so 3e38 times it overflows (a GRU's saturated gates keep its
   // state at 0 and its logits at the finite bias).
