@@ -87,7 +87,7 @@ std::vector<int> EncodePrefix(const Vocab& vocab, std::string_view prefix_utf8, 
                     "prefix of at least one character from the training text");
   }
   const std::string quoted = "prefix \"" + EscapeControlChars(prefix_utf8) + "\"";
-  const std::u32string prefix = ApplyNewlinePolicy(DecodeUtf8(prefix_utf8, "prefix"), newline);
+  const std::u32string prefix = DecodeText(prefix_utf8, newline, "prefix");
   std::vector<int> ids = EncodeText(vocab, prefix, unknown, quoted);
   if (ids.empty()) {
     throw UserError(quoted + " has no character the model knows: give a prefix of at least one character from the "

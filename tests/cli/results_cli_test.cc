@@ -83,6 +83,21 @@ TEST_CASE("results cli: generate --no-repeat-ngram stops where no character is a
         std::string::npos);
 }
 
+TEST_CASE("results cli: a prefix file's \\r\\n conditions on one line break, as the corpus and score --text read it") {
+  TempDir dir;
+  TrainTiny(dir);
+  testing::WriteFile(dir / "crlf.txt", "the cat\r\nthe");
+  const std::vector<std::string> common = {"generate", "--checkpoint", "run/best.ckpt", "--length", "40", "--seed", "3",
+                                           "--json"};
+  std::vector<std::string> from_file = common, from_text = common;
+  from_file.insert(from_file.end(), {"--prefix-file", "crlf.txt"});
+  from_text.insert(from_text.end(), {"--prefix", "the cat\nthe"});
+  const RunResult a = testing::RunStdout(dir, from_file), b = testing::RunStdout(dir, from_text);
+  REQUIRE_MESSAGE(a.exit_code == 0, a.output);
+  REQUIRE_MESSAGE(b.exit_code == 0, b.output);
+  CHECK(nlohmann::json::parse(a.output)["text"] == nlohmann::json::parse(b.output)["text"]);
+}
+
 TEST_CASE("results cli: bench --seconds that is not finite or too large is refused with the range") {
   TempDir dir;
   for (const char* seconds : {"nan", "inf", "1e300", "0"}) {

@@ -322,6 +322,17 @@ TEST_CASE("generate: no-repeat-ngram stops the text where every character is ban
   CHECK(!Generate(f.model, f.vocab, prefix, options, rng, nullptr, false).front().stopped_by_ngram);
 }
 
+TEST_CASE("generate: a prefix's \\r\\n is one line break, as the corpus reader reads it") {
+  const Vocab lines = Vocab::Build(U"ab\ncd ");
+  const int a = *lines.Find(U'a'), b = *lines.Find(U'b');
+  // '\r' is not in the vocabulary: before, "a\r\nb" was refused for it; the corpus reads the pair as "\n".
+  CHECK(EncodePrefix(lines, "a\r\nb", UnknownPolicy::kError, NewlinePolicy::kKeep) ==
+        std::vector<int>{a, *lines.Find(U'\n'), b});
+  // With line breaks as spaces, one space, not two.
+  CHECK(EncodePrefix(lines, "a\r\nb", UnknownPolicy::kError, NewlinePolicy::kSpace) ==
+        std::vector<int>{a, *lines.Find(U' '), b});
+}
+
 TEST_CASE("generate: a character that min_freq made <unk> is an error under --unknown error") {
   // "c" is seen once, below min_freq 2: the vocabulary reads it as <unk>.
   const Vocab vocab = Vocab::Build(U"aabbc", 2);
