@@ -842,7 +842,9 @@ Config ParseConfigText(std::string_view text, std::string_view source_name) {
 
 Config LoadConfigFile(const std::string& path, const std::vector<std::string>& overrides) {
   std::error_code error;
-  if (!std::filesystem::exists(path, error)) {
+  const bool exists = std::filesystem::exists(path, error);
+  CheckPathLookup(path, error, "config file");
+  if (!exists) {
     // Naming the folder it was looked for in: the demo's relative configs/default.json is missed by a binary
     // started elsewhere, and repeating the same path as the example fixed nothing.
     throw UserError("config file \"" + path + "\" not found in " + std::filesystem::current_path(error).string() +

@@ -54,6 +54,7 @@ void CheckPath(const std::string& path, std::int64_t max_chars, IdsFileUse use) 
   }
   std::error_code ec;
   const auto status = std::filesystem::status(path, ec);
+  CheckPathLookup(path, ec, FileNoun(use));
   if (!std::filesystem::exists(status)) {
     // Where a relative path was looked for is the likely mistake; an absolute path has only the path to check.
     if (!std::filesystem::path(path).is_relative()) {

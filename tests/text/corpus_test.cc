@@ -355,5 +355,17 @@ TEST_CASE("corpus: a text in memory is read by the corpus file's rules, \\r\\n a
                        UserError);
 }
 
+TEST_CASE("corpus: a path too long is reported as too long, not as missing") {
+  const std::string path = std::string(5000, 'a') + ".txt";
+  CHECK_THROWS_WITH_AS(ReadCorpus(path, NewlinePolicy::kKeep, 0),
+                       doctest::Contains("cannot be looked up: File name too long; shorten the path"), UserError);
+  CorpusSource two;
+  two.paths = {path, path};
+  CHECK_THROWS_WITH_AS(ReadCorpus(two, NewlinePolicy::kKeep, 0),
+                       doctest::Contains("corpus path '"), UserError);
+  CHECK_THROWS_WITH_AS(ReadCorpus(two, NewlinePolicy::kKeep, 0),
+                       doctest::Contains("cannot be looked up: File name too long"), UserError);
+}
+
 }  // namespace
 }  // namespace charlm
