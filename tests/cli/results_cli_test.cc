@@ -107,5 +107,14 @@ TEST_CASE("results cli: bench --seconds that is not finite or too large is refus
   CHECK_USER_ERROR(Run(dir, {"bench", "--seconds", "nan"}), "--seconds nan is out of range");
 }
 
+TEST_CASE("results cli: generate --interactive with a folder as standard input is an error, not an empty session") {
+  TempDir dir;
+  TrainTiny(dir);
+  const RunResult result = RunShell("cd " + ShellQuote(dir.path().string()) + " && " +
+                                    ShellQuote(testing::CharlmBinary().string()) +
+                                    " generate --checkpoint run/best.ckpt --interactive < . 2>&1");
+  CHECK_USER_ERROR(result, "--interactive reads prefixes from standard input, which is a directory");
+}
+
 }  // namespace
 }  // namespace charlm
