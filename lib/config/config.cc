@@ -454,16 +454,9 @@ class JsonReader {
     if constexpr (EnumField<T>) {
       const auto parsed = value.is_string() ? ParseEnum<T>(value.get<std::string>()) : std::nullopt;
       if (!parsed) {
-        // A misspelt value ("lsmt") gets the same did-you-mean as a misspelt key; the names are lower case, and
-        // "LSTM" is further from "lstm" than a typo's edit distance, so the value is compared in lower case.
-        std::vector<std::string> names(EnumNames<T>::kNames.begin(), EnumNames<T>::kNames.end());
-        std::string lowered = value.is_string() ? value.get<std::string>() : "";
-        std::transform(lowered.begin(), lowered.end(), lowered.begin(),
-                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-        const std::optional<std::string> nearest =
-            value.is_string() ? NearestName(lowered, names) : std::nullopt;
+        // A misspelt value ("lsmt") gets the same did-you-mean as a misspelt key.
         throw UserError(key + ": expected one of " + EnumChoices<T>() + ", got " + Shown(value) +
-                        (nearest ? ": did you mean \"" + *nearest + "\"?" : ""));
+                        (value.is_string() ? EnumSuggestion<T>(value.get<std::string>()) : ""));
       }
       field = *parsed;
     } else if constexpr (std::same_as<T, bool>) {

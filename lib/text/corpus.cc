@@ -776,7 +776,7 @@ void ReadCorpusPart(const std::string& path, NewlinePolicy policy, std::uint64_t
 NewlinePolicy ParseNewlinePolicy(std::string_view text, std::string_view what) {
   if (auto policy = ParseEnum<NewlinePolicy>(text)) return *policy;
   throw UserError(std::string(what) + " \"" + std::string(text) + "\" is not a newline policy: use one of " +
-                  EnumChoices<NewlinePolicy>());
+                  EnumChoices<NewlinePolicy>() + EnumSuggestion<NewlinePolicy>(text));
 }
 
 SplitBounds SplitCorpus(std::int64_t size, double val_fraction, double test_fraction) {

@@ -116,5 +116,18 @@ TEST_CASE("results cli: generate --interactive with a folder as standard input i
   CHECK_USER_ERROR(result, "--interactive reads prefixes from standard input, which is a directory");
 }
 
+TEST_CASE("results cli: a NUL byte in a path key and a path too long are refused for what they are") {
+  TempDir dir;
+  testing::WriteTinyRun(dir);
+  CHECK_USER_ERROR(Run(dir, {"train", "--config", "tiny.json", "--set", "data.corpus=\"text.txt\\u0000.evil\""}),
+                   "data.corpus = \"text.txt\\u0000.evil\" holds a NUL byte (\\u0000, at byte 8), which no path or "
+                   "text can hold: remove it");
+  // Before: "does not exist".
+  const std::string long_path = std::string(5000, 'a') + ".txt";
+  CHECK_USER_ERROR(Run(dir, {"train", "--config", "tiny.json", "--set", "data.corpus=" + long_path}),
+                   "cannot be looked up: File name too long; shorten the path");
+  CHECK_USER_ERROR(Run(dir, {"vocab", "--corpus", "text.txt", "--newline", "spaec"}), "did you mean \"space\"?");
+}
+
 }  // namespace
 }  // namespace charlm

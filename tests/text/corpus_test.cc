@@ -122,6 +122,14 @@ TEST_CASE("corpus: ParseNewlinePolicy accepts the config spellings and lists the
     CHECK(message.find("--newline \"spaces\"") == 0);
     CHECK(message.find("\"keep\" | \"space\" | \"drop\"") != std::string::npos);
   }
+  // A typo gets the config reader's did-you-mean (issue 35: vocab --newline spaec had none).
+  try {
+    ParseNewlinePolicy("spaec", "--newline");
+    FAIL("bad policy accepted");
+  } catch (const UserError& e) {
+    CHECK(std::string(e.what()) ==
+          "--newline \"spaec\" is not a newline policy: use one of \"keep\" | \"space\" | \"drop\": did you mean \"space\"?");
+  }
 }
 
 TEST_CASE("corpus: splits are contiguous tail slices of floor(size * fraction)") {
