@@ -1,5 +1,6 @@
 // The `generate` command: its options and the sampling it runs (prefixes, --json, --interactive).
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -25,6 +26,16 @@ std::string ReadPrefixFile(const std::string& path) {
                       "an RNN's state depends mostly on the end of its prefix: give the last part of the text"};
   const std::string shown = path == "-" ? "standard input" : path;
   return path == "-" ? ReadStreamLimited(STDIN_FILENO, shown, role) : ReadRegularFile(path, role);
+}
+
+// --interactive reads prefixes from standard input. A folder there fails every read, which an istream takes for the
+// end of its input: the session would end at once and exit 0 as if it had been given nothing.
+void CheckSessionInput() {
+  struct stat info {};
+  if (::fstat(STDIN_FILENO, &info) == 0 && S_ISDIR(info.st_mode)) {
+    throw UserError("--interactive reads prefixes from standard input, which is a directory: give it a file, a pipe "
+                    "or a terminal, e.g. charlm generate --checkpoint CKPT --interactive < prefixes.txt");
+  }
 }
 
 int RunGenerate(const GenerateCommand& command, const GenerateIo& io) {
@@ -162,6 +173,7 @@ void RegisterGenerate(CommandRegistry& registry) {
                  {.show_default = true, .choices = EnumNamesList<Precision>()});
     command.Run([options](CommandContext& context) {
       LogToStderr();
+      if (options->interactive) CheckSessionInput();
       return RunGenerate(*options, GenerateIo{*context.in, *context.out, std::cerr, isatty(STDIN_FILENO) != 0});
     });
   });

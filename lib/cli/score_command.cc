@@ -41,7 +41,7 @@ void RunScore(const ScoreCommand& command, std::ostream& out) {
     ids = text.ids.view().ToVector();
   } else {
     what = "prefix \"" + EscapeControlChars(command.prefix) + "\"";
-    ids = EncodeText(restored.vocab, ApplyNewlinePolicy(DecodeUtf8(command.prefix, "--prefix"), newline), unknown, what);
+    ids = EncodeText(restored.vocab, DecodeText(command.prefix, newline, "--prefix"), unknown, what);
   }
   if (ids.size() < 2) {
     throw UserError(what + " has " + std::to_string(ids.size()) +

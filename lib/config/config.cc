@@ -42,6 +42,9 @@ struct Rule {
   // The key may differ between a checkpoint's config and the config a run resumes with (`train --resume`): it
   // changes how long the run goes on, what it reports or how fast it runs, not its trajectory.
   bool resumable = false;
+  // The number is used as a float32 (the optimizer's step, the clipping scale): 0 or a magnitude float32
+  // holds as a normal number, since 1e-300 passes "> 0" but becomes 0 (or a denormal) there, and 1e39 becomes inf.
+  bool float32 = false;
 };
 
 constexpr Rule kAny{};
@@ -54,6 +57,10 @@ constexpr Rule kFromZeroBelowOne{.low = 0, .high = 1, .high_inclusive = false};
 constexpr Rule kAboveZeroToOne{.low = 0, .low_inclusive = false, .high = 1};
 constexpr Rule Resumable(Rule rule) {
   rule.resumable = true;
+  return rule;
+}
+constexpr Rule Float32(Rule rule) {
+  rule.float32 = true;
   return rule;
 }
 
@@ -112,13 +119,13 @@ void VisitFields(ModelConfig& c, V& v) {
 template <typename V>
 void VisitFields(OptimizerConfig& c, V& v) {
   v("name", c.name, kAny, "update rule; `adamw` is Adam with decoupled weight decay (torch.optim.AdamW)");
-  v("lr", c.lr, Above(0), "learning rate");
-  v("momentum", c.momentum, kFromZeroBelowOne, "SGD momentum; 0 = plain SGD");
-  v("beta1", c.beta1, kFromZeroBelowOne, "Adam and AdamW: decay of the first-moment average");
-  v("beta2", c.beta2, kFromZeroBelowOne, "Adam and AdamW: decay of the second-moment average");
-  v("eps", c.eps, Above(0), "Adam, AdamW and RMSprop: added to the denominator");
-  v("decay", c.decay, kFromZeroBelowOne, "RMSprop: moving-average factor rho of the squared gradients");
-  v("weight_decay", c.weight_decay, AtLeast(0),
+  v("lr", c.lr, Float32(Above(0)), "learning rate");
+  v("momentum", c.momentum, Float32(kFromZeroBelowOne), "SGD momentum; 0 = plain SGD");
+  v("beta1", c.beta1, Float32(kFromZeroBelowOne), "Adam and AdamW: decay of the first-moment average");
+  v("beta2", c.beta2, Float32(kFromZeroBelowOne), "Adam and AdamW: decay of the second-moment average");
+  v("eps", c.eps, Float32(Above(0)), "Adam, AdamW and RMSprop: added to the denominator");
+  v("decay", c.decay, Float32(kFromZeroBelowOne), "RMSprop: moving-average factor rho of the squared gradients");
+  v("weight_decay", c.weight_decay, Float32(AtLeast(0)),
     "L2 penalty added to the gradients; `adamw`: each step scales the weights and the embedding (not the biases) "
     "by 1 - lr * weight_decay");
 }
@@ -128,10 +135,10 @@ void VisitFields(LrScheduleConfig& c, V& v) {
   v("name", c.name, kAny,
     "learning-rate schedule: `step` and `exponential` per epoch, `cosine` per optimizer step (docs/config.md)");
   v("step_size", c.step_size, AtLeast(1), "step: epochs between decays");
-  v("gamma", c.gamma, kAboveZeroToOne, "factor per step_size epochs (step) or per epoch (exponential)");
+  v("gamma", c.gamma, Float32(kAboveZeroToOne), "factor per step_size epochs (step) or per epoch (exponential)");
   v("warmup_steps", c.warmup_steps, AtLeast(0),
     "cosine: optimizer steps of linear warm-up from lr / warmup_steps to lr; 0 = none");
-  v("min_lr", c.min_lr, AtLeast(0),
+  v("min_lr", c.min_lr, Float32(AtLeast(0)),
     "cosine: the learning rate it anneals to, at train.max_steps (or the last epoch's end) or, with "
     "train.max_minutes, when the time runs out; at most train.optimizer.lr");
 }
@@ -146,7 +153,7 @@ void VisitFields(TrainConfig& c, V& v) {
   v("epochs", c.epochs, Resumable(AtLeast(1)), "passes over the training text");
   v.Section("optimizer", c.optimizer);
   v.Section("lr_schedule", c.lr_schedule);
-  v("clip_norm", c.clip_norm, AtLeast(0), "clip the global gradient norm to this; 0 = no clipping");
+  v("clip_norm", c.clip_norm, Float32(AtLeast(0)), "clip the global gradient norm to this; 0 = no clipping");
   v("seed", c.seed, kAny, "seed of every random choice (init, sampling, dropout)");
   v("threads", c.threads, Resumable(Between(0, kMaxThreads)), "OpenBLAS threads; 0 = all cores");
   v("precision", c.precision, Resumable(kAny),
@@ -447,16 +454,9 @@ class JsonReader {
     if constexpr (EnumField<T>) {
       const auto parsed = value.is_string() ? ParseEnum<T>(value.get<std::string>()) : std::nullopt;
       if (!parsed) {
-        // A misspelt value ("lsmt") gets the same did-you-mean as a misspelt key; the names are lower case, and
-        // "LSTM" is further from "lstm" than a typo's edit distance, so the value is compared in lower case.
-        std::vector<std::string> names(EnumNames<T>::kNames.begin(), EnumNames<T>::kNames.end());
-        std::string lowered = value.is_string() ? value.get<std::string>() : "";
-        std::transform(lowered.begin(), lowered.end(), lowered.begin(),
-                       [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-        const std::optional<std::string> nearest =
-            value.is_string() ? NearestName(lowered, names) : std::nullopt;
+        // A misspelt value ("lsmt") gets the same did-you-mean as a misspelt key.
         throw UserError(key + ": expected one of " + EnumChoices<T>() + ", got " + Shown(value) +
-                        (nearest ? ": did you mean \"" + *nearest + "\"?" : ""));
+                        (value.is_string() ? EnumSuggestion<T>(value.get<std::string>()) : ""));
       }
       field = *parsed;
     } else if constexpr (std::same_as<T, bool>) {
@@ -563,7 +563,16 @@ class RangeChecker {
                         DescribeBounds(rule) + "; set it within that range, e.g. the default " +
                         Dumped(DefaultOf(name)));
       }
+      if (rule.float32 && number != 0 &&
+          !(std::fabs(number) >= std::numeric_limits<float>::min() && std::fabs(number) <= std::numeric_limits<float>::max())) {
+        const bool tiny = std::fabs(number) < std::numeric_limits<float>::min();
+        throw UserError(key + " = " + Dumped(json(field)) + " is " + (tiny ? "below" : "above") +
+                        " what float32 holds (magnitudes from 1.18e-38 to 3.4e38), and training computes in float32, "
+                        "where it would become " + (tiny ? "0" : "infinite") + ": set it within that range, e.g. the "
+                        "default " + Dumped(DefaultOf(name)));
+      }
     } else if constexpr (std::same_as<T, std::string>) {
+      RejectNul(key, field);
       if (rule.non_empty && field.empty()) {
         throw UserError(key + " is empty: expected the " + std::string(meaning) +
                         "; set it in the config or with --set " + key + "=VALUE");
@@ -574,12 +583,14 @@ class RangeChecker {
                         "; set it in the config or with --set " + key + "=PATH");
       }
       for (std::size_t i = 0; i < field.paths.size(); ++i) {
+        RejectNul(field.paths.size() == 1 ? key : key + "[" + std::to_string(i) + "]", field.paths[i]);
         if (field.paths[i].empty()) {
           throw UserError(key + "[" + std::to_string(i) + "] is empty: expected the path of a file or folder; remove it");
         }
       }
     } else if constexpr (std::same_as<T, std::vector<std::string>>) {
       // An empty prefix is a request to sample from the start (EncodePrefix); an empty glob matches nothing.
+      for (std::size_t i = 0; i < field.size(); ++i) RejectNul(key + "[" + std::to_string(i) + "]", field[i]);
       for (std::size_t i = 0; i < field.size() && key != "generate.prefixes"; ++i) {
         if (field[i].empty()) {
           throw UserError(key + "[" + std::to_string(i) + "] is empty: expected a glob pattern such as \"*.txt\"; "
@@ -596,6 +607,16 @@ class RangeChecker {
   }
 
  private:
+  // Every string key is refused with a NUL byte: the OS reads a path only up to it ("a.txt\u0000.evil" would open
+  // a.txt, and messages would be cut there), and no corpus text, prefix or pattern can hold one either (a document
+  // with a NUL byte is not text).
+  static void RejectNul(const std::string& key, const std::string& value) {
+    const std::size_t at = value.find('\0');
+    if (at == std::string::npos) return;
+    throw UserError(key + " = " + Dumped(json(value)) + " holds a NUL byte (\\u0000, at byte " + std::to_string(at) +
+                    "), which no path or text can hold: remove it");
+  }
+
   // The default of this key, found by visiting a default Config for the same dotted key.
   json DefaultOf(std::string_view name) const {
     const json defaults = ConfigToJson(Config{});
@@ -814,7 +835,9 @@ Config ParseConfigText(std::string_view text, std::string_view source_name) {
 
 Config LoadConfigFile(const std::string& path, const std::vector<std::string>& overrides) {
   std::error_code error;
-  if (!std::filesystem::exists(path, error)) {
+  const bool exists = std::filesystem::exists(path, error);
+  CheckPathLookup(path, error, "config file");
+  if (!exists) {
     // Naming the folder it was looked for in: the demo's relative configs/default.json is missed by a binary
     // started elsewhere, and repeating the same path as the example fixed nothing.
     throw UserError("config file \"" + path + "\" not found in " + std::filesystem::current_path(error).string() +

@@ -1,12 +1,16 @@
 // Enumerations shared by the config, the recurrent core and the trainer, with their config spellings.
 #pragma once
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "util/suggest.h"
 
 namespace charlm {
 
@@ -91,6 +95,19 @@ std::string EnumChoices() {
     out += "\"" + std::string(name) + "\"";
   }
   return out;
+}
+
+// ": did you mean \"lstm\"?" when `typed` is a typo of one of E's spellings, else "": one suggestion for a misspelt
+// value wherever one is read (config keys, --newline). The spellings are lower case, and "LSTM" is further from
+// "lstm" than a typo's edit distance, so the value is compared in lower case.
+template <typename E>
+std::string EnumSuggestion(std::string_view typed) {
+  std::string lowered(typed);
+  std::transform(lowered.begin(), lowered.end(), lowered.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  const std::optional<std::string> nearest =
+      NearestName(lowered, std::vector<std::string>(EnumNames<E>::kNames.begin(), EnumNames<E>::kNames.end()));
+  return nearest ? ": did you mean \"" + *nearest + "\"?" : "";
 }
 
 // Every spelling, for option choices and completion.

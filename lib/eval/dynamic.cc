@@ -147,6 +147,7 @@ DynamicResult EvaluateDynamic(const CharModel<float>& trained, IdView ids, const
     }
   }
   const EvalResult figures = FiguresOf(result.log_probs);
+  CheckFiniteOutput(figures.loss_sum, trained.origin(), "loss over the text");
   result.tokens = figures.tokens;
   result.loss_sum = figures.loss_sum;
   result.mean_loss = figures.mean_loss;

@@ -246,6 +246,7 @@ EvalResult Evaluate(const CharModel<float>& model, IdView ids, const EvalOptions
   assert(result.cancelled || scored == to_score);
   result.tokens = scored;
   result.loss_sum = loss_sum;
+  CheckFiniteOutput(loss_sum, model.origin(), "loss over the text");
   FinishEvalResult(result);
   return result;
 }

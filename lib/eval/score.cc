@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "generate/generate.h"
 #include "util/utf8.h"
@@ -30,6 +31,8 @@ TextScore ScoreIds(const CharModel<float>& model, std::span<const int> ids, int 
       const float* row = logits + static_cast<std::size_t>(t) * v;
       const int target = ids[start + static_cast<std::size_t>(t) + 1];
       score.log_probs.push_back(static_cast<double>(row[target]) - LogSumExp(row, v, scratch.data()));
+      CheckFiniteOutput(score.log_probs.back(), model.origin(),
+                        "log-probability at character " + std::to_string(score.log_probs.size()));
     }
     start += static_cast<std::size_t>(steps);
   }

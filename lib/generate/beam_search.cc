@@ -110,6 +110,7 @@ std::vector<Continuation> BeamSearch(const CharModel<float>& model, const Vocab&
     }
     model.Forward(*ws, inputs.data(), nullptr, 1, rows, state, {});
     const float* logits = WorkspaceLogits(*ws);  // (rows, V)
+    CheckFiniteLogits(model, logits, rows);
 
     top.clear();
     for (int r = 0; r < beams; ++r) {

@@ -28,11 +28,26 @@ std::vector<int> EncodeText(const Vocab& vocab, std::u32string_view text, Unknow
   for (char32_t c : text) {
     if (auto id = vocab.Find(c)) {
       ids.push_back(*id);
-    } else if (vocab.unk_id()) {
-      ids.push_back(*vocab.unk_id());
-    } else if (missing.find(c) == std::u32string::npos) {
-      missing.push_back(c);
+      continue;
     }
+    if (missing.find(c) == std::u32string::npos) missing.push_back(c);
+    if (vocab.unk_id()) ids.push_back(*vocab.unk_id());
+  }
+  if (vocab.unk_id()) {
+    // A character rarer than data.min_freq in the training text is read as <unk>, which the model knows: under
+    // kError that is still a character outside the vocabulary, refused as asked, never a silent <unk>.
+    if (!missing.empty() && unknown == UnknownPolicy::kError) {
+      throw UserError(std::string(what) + " has " + std::to_string(missing.size()) +
+                      " character(s) outside the model's vocabulary, which it reads only as <unk> (characters rarer "
+                      "than data.min_freq in its training text): " + ListUnknownChars(missing) + "; " +
+                      (fix == kUnknownCharsFix ? "remove them, or pass --unknown skip to read them as <unk>"
+                                               : std::string(fix)));
+    }
+    if (!missing.empty()) {
+      spdlog::warn("--unknown skip: read {} character(s) of {} as <unk>, which are outside the model's vocabulary: {}",
+                   missing.size(), what, ListUnknownChars(missing));
+    }
+    return ids;
   }
   CheckUnknownChars(missing, unknown, what, fix);
   if (ids.size() < text.size()) {
@@ -72,7 +87,7 @@ std::vector<int> EncodePrefix(const Vocab& vocab, std::string_view prefix_utf8, 
                     "prefix of at least one character from the training text");
   }
   const std::string quoted = "prefix \"" + EscapeControlChars(prefix_utf8) + "\"";
-  const std::u32string prefix = ApplyNewlinePolicy(DecodeUtf8(prefix_utf8, "prefix"), newline);
+  const std::u32string prefix = DecodeText(prefix_utf8, newline, "prefix");
   std::vector<int> ids = EncodeText(vocab, prefix, unknown, quoted);
   if (ids.empty()) {
     throw UserError(quoted + " has no character the model knows: give a prefix of at least one character from the "
@@ -217,7 +232,16 @@ RepetitionControl::RepetitionControl(const SamplingOptions& options, int vocab_s
       vocab_size_(vocab_size),
       mark_(active() ? static_cast<std::size_t>(vocab_size) : 0) {}
 
-void RepetitionControl::Apply(const float* logits, std::span<const int> context, int exclude_id, float* adjusted) {
+void CheckFiniteLogits(const CharModel<float>& model, const float* logits, int rows) {
+  // Summing is the cheapest scan: any NaN or infinity makes the sum non-finite, and a sum of finite floats in
+  // double cannot overflow. O(V) a step, against the O(H * V) product that made the logits.
+  const std::size_t count = static_cast<std::size_t>(rows) * static_cast<std::size_t>(model.spec().vocab_size);
+  double sum = 0;
+  for (std::size_t j = 0; j < count; ++j) sum += static_cast<double>(logits[j]);
+  CheckFiniteOutput(sum, model.origin(), "logit");
+}
+
+bool RepetitionControl::Apply(const float* logits, std::span<const int> context, int exclude_id, float* adjusted) {
   std::copy_n(logits, vocab_size_, adjusted);
   const int size = static_cast<int>(context.size());
   if (penalty_ != 1.0) {
@@ -252,7 +276,9 @@ void RepetitionControl::Apply(const float* logits, std::span<const int> context,
     }
     for (int id : touched_) mark_[static_cast<std::size_t>(id)] = 0;
     touched_.clear();
+    return allowed > 0;
   }
+  return true;
 }
 
 void RunPrefix(const CharModel<float>& model, Workspace<float>& ws, std::span<const int> ids,
@@ -282,7 +308,9 @@ void Generator::Start(std::span<const int> ids) {
 
 const float* Generator::Step(int current) {
   model_.Forward(*ws_, &current, nullptr, 1, 1, state_, {});
-  return WorkspaceLogits(*ws_);
+  const float* logits = WorkspaceLogits(*ws_);
+  CheckFiniteLogits(model_, logits, 1);
+  return logits;
 }
 
 int Generator::Draw(const float* logits, const SamplingOptions& options, int exclude_id, Rng& rng) {
@@ -367,7 +395,15 @@ Continuation Sample(const CharModel<float>& model, const Vocab& vocab, std::span
     const float* logits = generator.Step(current);
     const float* used = logits;
     if (control.active()) {
-      control.Apply(logits, context, exclude, adjusted.data());
+      if (!control.Apply(logits, context, exclude, adjusted.data())) {
+        // Every character would repeat an n-gram: the text ends here, as at a stop string, so that "never repeat"
+        // holds and the shorter text says why.
+        result.stopped_by_ngram = true;
+        spdlog::warn("no-repeat-ngram {}: every character the model knows would repeat a sequence of {} after {} of "
+                     "the {} characters, so the text ends there; raise no-repeat-ngram to write more",
+                     options.no_repeat_ngram, options.no_repeat_ngram, k, options.length);
+        break;
+      }
       used = adjusted.data();
     }
     current = generator.Draw(used, options, exclude, rng);

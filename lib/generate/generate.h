@@ -20,9 +20,10 @@ namespace charlm {
 
 enum class UnknownPolicy { kError, kSkip };
 
-// Encodes UTF-8 text. Characters outside the vocabulary map to <unk> when the vocabulary has one; otherwise
-// kError throws a UserError naming them (in `what`, e.g. "prefix \"abc\"") and ending with `fix`, and kSkip drops
-// them, with a warning on the log saying how many (a dropped character changes what the model reads).
+// Encodes UTF-8 text. kError throws a UserError naming the characters outside the vocabulary (in `what`, e.g.
+// "prefix \"abc\"") and ending with `fix`, also when the vocabulary has <unk> (data.min_freq); kSkip maps them to
+// <unk> when there is one, and otherwise drops them, with a warning on the log saying how many (a dropped character
+// changes what the model reads).
 inline constexpr std::string_view kUnknownCharsFix = "remove them, or pass --unknown skip to drop them";
 std::vector<int> EncodeText(const Vocab& vocab, std::u32string_view text, UnknownPolicy unknown, std::string_view what,
                             std::string_view fix = kUnknownCharsFix);
@@ -86,6 +87,9 @@ int SampleNextId(const float* logits, int vocab_size, const SamplingOptions& opt
 // ln sum_j exp(logits[j]) over all V ids, in double (the model's log-softmax denominator); scratch holds V floats.
 double LogSumExp(const float* logits, int vocab_size, float* scratch);
 
+// CheckFiniteOutput over (rows, V) logits of the model: a logit that is not finite is an error blaming the weights.
+void CheckFiniteLogits(const CharModel<float>& model, const float* logits, int rows);
+
 // The repetition penalty and the n-gram ban as a logits filter. Holds its scratch; nothing is allocated per call
 // once the vocabulary's buffers exist.
 class RepetitionControl {
@@ -94,8 +98,9 @@ class RepetitionControl {
   bool active() const { return penalty_ != 1.0 || ngram_ > 0; }
   // adjusted (V) = logits with the penalty applied to the characters of context's last window and -infinity for
   // the banned ones. context: the ids of the text so far, prefix included. exclude_id does not count as a
-  // character that could still be drawn when deciding whether everything is banned.
-  void Apply(const float* logits, std::span<const int> context, int exclude_id, float* adjusted);
+  // character that could still be drawn when deciding whether everything is banned. Returns false when the n-gram
+  // ban leaves no character (nothing is banned then): sampling stops there.
+  bool Apply(const float* logits, std::span<const int> context, int exclude_id, float* adjusted);
 
  private:
   double penalty_;
@@ -168,6 +173,7 @@ struct Continuation {
   double score = 0;               // beam search: its ranking score (log-probability of text + stop string under
                                   // the filters, / characters ^ length_penalty)
   std::u32string stopped_by;      // the stop string that ended it, empty if none did
+  bool stopped_by_ngram = false;  // sampling: no_repeat_ngram left no character to draw, so it ended there
   bool interrupted = false;       // stop_requested ended it
 };
 

@@ -158,11 +158,15 @@ nlohmann::ordered_json OptionsJson(const SamplingOptions& o) {
           {"stop", stop}};
 }
 
+// stopped_by: the stop string, "no-repeat-ngram" (its option's name) when the ban left no character, else null.
 nlohmann::ordered_json ContinuationJson(const Continuation& c) {
+  const nlohmann::ordered_json stopped_by = !c.stopped_by.empty() ? nlohmann::ordered_json(EncodeUtf8(c.stopped_by))
+                                            : c.stopped_by_ngram  ? nlohmann::ordered_json("no-repeat-ngram")
+                                                                  : nlohmann::ordered_json(nullptr);
   return {{"text", EncodeUtf8(c.text)},
           {"log_prob", c.log_prob},
           {"log_probs", c.log_probs},
-          {"stopped_by", c.stopped_by.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(EncodeUtf8(c.stopped_by))},
+          {"stopped_by", stopped_by},
           {"stop_log_prob", c.stopped_by.empty() ? nlohmann::ordered_json(nullptr) : nlohmann::ordered_json(c.stop_log_prob)}};
 }
 

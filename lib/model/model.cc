@@ -5,9 +5,12 @@
 #include <cassert>
 #include <cmath>
 #include <limits>
+#include <sstream>
+#include <string>
 #include <type_traits>
 
 #include "ops/blas.h"
+#include "util/errors.h"
 #include "ops/column_threads.h"
 #include "util/rng.h"
 #include "ops/vecmath.h"
@@ -108,6 +111,17 @@ CharModel<T>::CharModel(const ModelSpec& spec)
     : spec_(spec), layout_(spec), params_(layout_.total(), T(0)), grads_(layout_.total() + kReduceTail, T(0)) {
   assert(spec.vocab_size > 0 && spec.hidden_size > 0 && spec.num_layers > 0);
   assert(!spec.tie_embeddings || spec.embedding_size == spec.hidden_size);  // ValidateConfig says so to the user
+}
+
+void CheckFiniteOutput(double value, const std::string& origin, std::string_view what) {
+  if (std::isfinite(value)) return;
+  const std::string weights = origin.empty() ? "the model's weights" : "the weights of checkpoint " + origin;
+  std::ostringstream shown;
+  shown << value;
+  throw UserError(weights + " give a non-finite " + std::string(what) + " (" + shown.str() + ")" +
+                  ": they overflow float32 (weights near its largest value, 3.4e38, are finite but their products "
+                  "are not), so nothing computed from them means anything; use a checkpoint with trained, finite-sized "
+                  "weights");
 }
 
 template <typename T>

@@ -14,6 +14,8 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "config/enums.h"
@@ -237,6 +239,10 @@ class CharModel {
   // afterwards follow it.
   void set_precision(Precision precision);
   Precision precision() const { return precision_; }
+  // Where the weights came from, for the messages that blame them (CheckFiniteOutput): the checkpoint's path
+  // (RestoreModel); empty for a model being trained.
+  const std::string& origin() const { return origin_; }
+  void set_origin(std::string origin) { origin_ = std::move(origin); }
   void ZeroGrads();
   RecurrentState<T> MakeState(int batch) const;
   std::unique_ptr<Workspace<T>> MakeWorkspace(int max_steps, int max_batch) const;
@@ -276,7 +282,14 @@ class CharModel {
   std::vector<T> params_;  // (layout_.total())
   std::vector<T> grads_;   // (layout_.total() + kReduceTail): grads(), then the reduce's tail
   Precision precision_ = Precision::kFp32;
+  std::string origin_;
 };
+
+// A non-finite output of the model (a loss, a logit, a log-probability) is an error, never a figure or a text: the
+// weights are to blame, since finite weights as large as 3e38 (an imported file) still overflow float32 in their
+// products. UserError naming `origin` (CharModel::origin) and `what` (e.g. "loss over the text") when `value` is
+// not finite; eval, score and generate check through it.
+void CheckFiniteOutput(double value, const std::string& origin, std::string_view what);
 
 // (T*B, V) logits of the last Forward on this workspace.
 template <typename T>

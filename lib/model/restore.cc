@@ -53,6 +53,7 @@ RestoredModel RestoreModel(const std::string& checkpoint_path) {
                               "load it on a machine with more memory");
   CharModel<float> model(spec);
   model.params() = std::move(checkpoint.params);
+  model.set_origin(checkpoint_path);
   return RestoredModel{std::move(config), std::move(vocab), std::move(model), std::move(checkpoint)};
 }
 

@@ -1,6 +1,8 @@
 // Reads a run's folder (metrics, samples, config, baseline, run info, best.ckpt) and lays the page out with
 // report/svg's charts.
 #include "report/report.h"
+
+#include <spdlog/spdlog.h>
 #include "model/restore.h"
 
 #include <sys/utsname.h>
@@ -269,17 +271,26 @@ double MetricsRow::EpochPosition() const {
 namespace {
 
 // Calls `row` with each line of a JSONL file that is an object with a whole-number "epoch"; other lines (a torn
-// last line, garbage) are passed over.
+// last line, garbage) are passed over, and counted in `skipped` when given, except blank lines and rows that have
+// no epoch by design (the "init" row of a fine-tuning run).
 template <typename RowFn>
-void ForEachEpochRow(std::string_view jsonl, RowFn row) {
+void ForEachEpochRow(std::string_view jsonl, RowFn row, MetricsSkips* skipped = nullptr) {
   std::size_t start = 0;
+  int line = 0;
   while (start < jsonl.size()) {
     std::size_t end = jsonl.find('\n', start);
     if (end == std::string_view::npos) end = jsonl.size();
-    const auto j = nlohmann::json::parse(jsonl.substr(start, end - start), nullptr, false);
+    const std::string_view text = jsonl.substr(start, end - start);
+    const auto j = nlohmann::json::parse(text, nullptr, false);
     start = end + 1;
-    if (j.is_discarded() || !j.is_object() || !j.contains("epoch") || !ExactInteger<int>(j["epoch"])) continue;
-    row(j);
+    ++line;
+    if (j.is_discarded() || !j.is_object() || !j.contains("epoch") || !ExactInteger<int>(j["epoch"])) {
+      const bool blank = text.find_first_not_of(" \t\r") == std::string_view::npos;
+      const bool init_row = j.is_object() && j.contains("kind") && j["kind"] == "init";
+      if (skipped != nullptr && !blank && !init_row && skipped->lines++ == 0) skipped->first_line = line;
+      continue;
+    }
+    row(j, line);
   }
 }
 
@@ -322,10 +333,16 @@ void PlaceEvalRows(std::vector<MetricsRow>& rows) {
 
 }  // namespace
 
-std::vector<MetricsRow> ParseMetrics(std::string_view jsonl) {
+std::vector<MetricsRow> ParseMetrics(std::string_view jsonl, MetricsSkips* skipped) {
   std::vector<MetricsRow> rows;
   std::map<std::tuple<std::string, std::int64_t, int>, std::size_t> index;  // (kind, step or -1, epoch) -> row
-  ForEachEpochRow(jsonl, [&](const nlohmann::json& j) {
+  // A perplexity is at least 1 (a probability is at most 1); anything else would draw as "-nan bits per character".
+  const auto perplexity = [&](std::optional<double> value, int line) -> std::optional<double> {
+    if (!value || (std::isfinite(*value) && *value >= 1)) return value;
+    if (skipped != nullptr && skipped->values++ == 0) skipped->first_value_line = line;
+    return std::nullopt;
+  };
+  ForEachEpochRow(jsonl, [&](const nlohmann::json& j, int line) {
     MetricsRow r;
     if (j.contains("kind") && j["kind"].is_string()) r.kind = j["kind"].get<std::string>();
     if (r.kind != "epoch" && r.kind != "log" && r.kind != "eval") return;
@@ -336,13 +353,14 @@ std::vector<MetricsRow> ParseMetrics(std::string_view jsonl) {
     if (!r.train_perplexity) {
       if (const auto loss = Number(j, "train_loss")) r.train_perplexity = std::exp(*loss);
     }
-    r.val_perplexity = Number(j, "val_perplexity");
+    r.train_perplexity = perplexity(r.train_perplexity, line);
+    r.val_perplexity = perplexity(Number(j, "val_perplexity"), line);
     r.learning_rate = Number(j, "learning_rate");
     r.tokens_per_s = Number(j, "tokens_per_s");
     r.grad_norm = Number(j, "grad_norm");
     r.elapsed_s = Number(j, "elapsed_s");
     KeepLatest(rows, index, std::make_tuple(r.kind, r.step.value_or(-1), r.step ? 0 : r.epoch), r);
-  });
+  }, skipped);
   std::stable_sort(rows.begin(), rows.end(), [](const MetricsRow& a, const MetricsRow& b) {
     if (a.step && b.step && *a.step != *b.step) return *a.step < *b.step;
     return a.EpochPosition() < b.EpochPosition();
@@ -373,7 +391,7 @@ bool StripPrefix(std::string& text, const std::string& prefix) {
 std::vector<SampleRow> ParseSamples(std::string_view jsonl) {
   std::vector<SampleRow> rows;
   std::map<std::pair<int, std::string>, std::size_t> index;
-  ForEachEpochRow(jsonl, [&](const nlohmann::json& j) {
+  ForEachEpochRow(jsonl, [&](const nlohmann::json& j, int) {
     if (!j.contains("prefix") || !j["prefix"].is_string() || !j.contains("text") || !j["text"].is_string()) return;
     SampleRow s{*ExactInteger<int>(j["epoch"]), j["prefix"].get<std::string>(), j["text"].get<std::string>()};
     const std::optional<int> format = j.contains("format") ? ExactInteger<int>(j["format"]) : std::nullopt;
@@ -383,6 +401,30 @@ std::vector<SampleRow> ParseSamples(std::string_view jsonl) {
   std::stable_sort(rows.begin(), rows.end(), [](const SampleRow& a, const SampleRow& b) { return a.epoch < b.epoch; });
   return rows;
 }
+
+namespace {
+
+// What ParseMetrics passed over, said once on the log (stderr); a file with no row left is an error, since a page
+// of "0 epochs" would pass for a run that had not trained.
+void WarnSkipped(const std::string& path, const MetricsSkips& skipped, bool no_rows) {
+  if (no_rows) {
+    throw UserError(path + " has no readable row" +
+                    (skipped.lines > 0 ? " (" + std::to_string(skipped.lines) + " malformed line(s), the first at line " +
+                                             std::to_string(skipped.first_line) + ")"
+                                       : "") +
+                    ": give the folder of a run that has trained at least one epoch");
+  }
+  if (skipped.lines > 0) {
+    spdlog::warn("{}: skipped {} malformed line(s) (not a JSON row with a whole-number epoch), the first at line {}",
+                 path, skipped.lines, skipped.first_line);
+  }
+  if (skipped.values > 0) {
+    spdlog::warn("{}: ignored {} perplexity value(s) below 1 or not finite, the first at line {}", path,
+                 skipped.values, skipped.first_value_line);
+  }
+}
+
+}  // namespace
 
 RunData LoadRun(const std::string& dir) {
   std::error_code ec;
@@ -398,7 +440,10 @@ RunData LoadRun(const std::string& dir) {
   run.dir = dir;
   run.name = fs::path(dir).lexically_normal().filename().string();
   if (run.name.empty()) run.name = fs::path(dir).lexically_normal().parent_path().filename().string();
-  run.rows = ParseMetrics(ReadRegularFile(metrics.string(), FileRole{"metrics file", "check the run folder", kMaxMetricsBytes, "give the folder of a charlm run"}));
+  MetricsSkips skipped;
+  run.rows = ParseMetrics(ReadRegularFile(metrics.string(), FileRole{"metrics file", "check the run folder", kMaxMetricsBytes, "give the folder of a charlm run"}),
+                          &skipped);
+  WarnSkipped(metrics.string(), skipped, run.rows.empty());
   run.samples = ParseSamples(ReadIfPresent(fs::path(dir) / "samples.jsonl", kMaxMetricsBytes));
   run.config = JsonFile(fs::path(dir) / "config.json");
   for (const char* name : {"best.ckpt", "last.ckpt"}) {

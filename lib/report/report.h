@@ -51,9 +51,16 @@ struct RunData {
   bool has_best_checkpoint = false;         // best.ckpt is in dir: only then do the charts label the best "best.ckpt"
 };
 
+// What ParseMetrics passed over: lines that are not a JSON row with a whole-number epoch, and perplexities below 1
+// or not finite (dropped from their row), each counted with the first line (from 1) it was on.
+struct MetricsSkips {
+  int lines = 0, first_line = 0;
+  int values = 0, first_value_line = 0;
+};
+
 // Rows in step order, each (kind, step or epoch) once: a later row replaces an earlier one, so a run resumed
-// mid-way that repeats a stretch never shows a point twice.
-std::vector<MetricsRow> ParseMetrics(std::string_view jsonl);
+// mid-way that repeats a stretch never shows a point twice. `skipped`, when given, counts what was passed over.
+std::vector<MetricsRow> ParseMetrics(std::string_view jsonl, MetricsSkips* skipped = nullptr);
 std::vector<SampleRow> ParseSamples(std::string_view jsonl);
 
 // UserError when dir is not a folder holding metrics.jsonl.

@@ -29,6 +29,14 @@ std::string FormatNumber(double value) {
   const std::string what = !result.loss_diverged       ? "gradient norm is not finite"
                            : std::isfinite(result.loss) ? "loss is " + FormatNumber(result.loss) + " (perplexity overflows)"
                                                         : "loss is " + FormatNumber(result.loss);
+  // Fine-tuning whose first step diverges has changed nothing yet: the weights it started from are to blame (an
+  // imported file with weights near float32's largest value), and no learning rate would help.
+  if (!run.init_from().empty() && run.progress().global_step == 0) {
+    throw UserError("fine-tuning diverged at its first step: the " + what + " before any update, so the weights of " +
+                    run.init_from() + " (train --init-from) are to blame, not train.optimizer.lr: they overflow "
+                    "float32 in their products; start from a checkpoint with trained, finite-sized weights; " +
+                    run.KeptCheckpointNote());
+  }
   throw UserError("training diverged at epoch " + std::to_string(epoch) + ", batch " + std::to_string(batch) +
                   ": the " + what + "; lower train.optimizer.lr (now " + FormatNumber(lr) +
                   ") or set/lower train.clip_norm (now " + FormatNumber(run.config().train.clip_norm) + "); " +

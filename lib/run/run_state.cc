@@ -149,7 +149,7 @@ Dataset LoadCheckedData(const Config& config, const std::optional<CheckpointData
   }
   for (const std::string& prefix : config.generate.prefixes) {
     if (config.generate.every > 0) {
-      EncodeText(data.vocab, ApplyNewlinePolicy(DecodeUtf8(prefix, "generate.prefixes"), config.data.newline),
+      EncodeText(data.vocab, DecodeText(prefix, config.data.newline, "generate.prefixes"),
                  UnknownPolicy::kError, "generate.prefixes entry \"" + EscapeControlChars(prefix) + "\"",
                  "change generate.prefixes in the config (or with --set generate.prefixes=...) to text from the corpus");
     }

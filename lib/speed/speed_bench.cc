@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 #include <string>
 #include <nlohmann/json.hpp>
 
@@ -318,8 +319,13 @@ void CheckBenchProcesses(int processes) {
 }
 
 void RunBench(const BenchCommand& command, Workers& workers, std::ostream& out) {
-  if (command.seconds <= 0) {
-    throw UserError("--seconds " + std::to_string(command.seconds) + " must be above 0: e.g. --seconds 3");
+  // Written so that NaN fails too: a NaN budget ended every measurement at once (figures from a single step), and
+  // inf or 1e300 never ended one.
+  if (!(command.seconds > 0 && command.seconds <= kMaxBenchSeconds)) {
+    std::ostringstream shown;
+    shown << command.seconds;
+    throw UserError("--seconds " + shown.str() + " is out of range: expected seconds per measurement above 0 and at most " +
+                    std::to_string(static_cast<int>(kMaxBenchSeconds)) + ", e.g. --seconds 3");
   }
   if (command.processes < 1 || command.processes != workers.size()) {
     throw UserError("--np " + std::to_string(command.processes) + " but this job has " +

@@ -12,6 +12,10 @@ namespace charlm {
 
 class Workers;
 
+// The largest --seconds: an hour per measurement is far past where the figures settle, and below it a typo (1e300,
+// inf) would run for ever.
+inline constexpr double kMaxBenchSeconds = 3600;
+
 struct BenchCommand {
   std::string config;                  // empty: the preset below on random tokens (no corpus needed)
   std::string preset = "d2l";          // "d2l": V 2583, embedding 256, LSTM 1x256, B 32, T 35

@@ -54,6 +54,7 @@ void CheckPath(const std::string& path, std::int64_t max_chars, IdsFileUse use) 
   }
   std::error_code ec;
   const auto status = std::filesystem::status(path, ec);
+  CheckPathLookup(path, ec, FileNoun(use));
   if (!std::filesystem::exists(status)) {
     // Where a relative path was looked for is the likely mistake; an absolute path has only the path to check.
     if (!std::filesystem::path(path).is_relative()) {
@@ -287,7 +288,7 @@ void StreamDocuments(const CorpusSource& source, DocumentPrefetch& stream, Newli
                              : budget > 0 ? static_cast<std::int64_t>(std::min<std::uint64_t>(budget, INT64_MAX - 1)) + 1
                                           : std::numeric_limits<std::int64_t>::max();
   std::int64_t room = limit;
-  const std::u32string separator = ApplyNewlinePolicy(DecodeUtf8(source.separator, "data.separator"), policy);
+  const std::u32string separator = DecodeText(source.separator, policy, "data.separator");
   bool any_chars = false;
   DecodeBuffers buffers;
   // The manifest is kept aside while reading, so that the notes a document taken back restores are a few counts.
@@ -506,18 +507,21 @@ class FirstAppearanceIds {
 
 }  // namespace
 
-std::u32string ApplyNewlinePolicy(std::u32string text, NewlinePolicy policy) {
-  const auto is_newline = [](char32_t c) { return c == U'\n' || c == U'\r'; };
-  switch (policy) {
-    case NewlinePolicy::kKeep:
-      break;
-    case NewlinePolicy::kSpace:
-      std::replace_if(text.begin(), text.end(), is_newline, U' ');
-      break;
-    case NewlinePolicy::kDrop:
-      text.erase(std::remove_if(text.begin(), text.end(), is_newline), text.end());
-      break;
-  }
+std::u32string DecodeText(std::string_view utf8, NewlinePolicy policy, const std::string& what) {
+  std::u32string text;
+  if (utf8.empty()) return text;
+  TextSink sink{text};
+  CorpusNotes notes;
+  std::int64_t room = std::numeric_limits<std::int64_t>::max();
+  std::size_t at = 0;
+  const auto read = [&](char* buffer, std::size_t capacity) {
+    const std::size_t got = std::min(capacity, utf8.size() - at);
+    std::memcpy(buffer, utf8.data() + at, got);
+    at += got;
+    return got;
+  };
+  DecodeBuffers buffers;
+  DecodeBytes(read, 0, utf8.size(), true, what, policy, false, room, notes, sink, buffers);
   return text;
 }
 
@@ -772,7 +776,7 @@ void ReadCorpusPart(const std::string& path, NewlinePolicy policy, std::uint64_t
 NewlinePolicy ParseNewlinePolicy(std::string_view text, std::string_view what) {
   if (auto policy = ParseEnum<NewlinePolicy>(text)) return *policy;
   throw UserError(std::string(what) + " \"" + std::string(text) + "\" is not a newline policy: use one of " +
-                  EnumChoices<NewlinePolicy>());
+                  EnumChoices<NewlinePolicy>() + EnumSuggestion<NewlinePolicy>(text));
 }
 
 SplitBounds SplitCorpus(std::int64_t size, double val_fraction, double test_fraction) {

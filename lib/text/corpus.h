@@ -15,9 +15,11 @@
 
 namespace charlm {
 
-// keep: unchanged. space: each '\n' and each '\r' becomes one space (so "\r\n" becomes two, as the book's
-// replace does; corpus files have theirs read as "\n" first). drop: '\n' and '\r' are removed.
-std::u32string ApplyNewlinePolicy(std::u32string text, NewlinePolicy policy);
+// A text given in memory (a prefix, a separator) read by the corpus reader's rules, so that it means what the same
+// bytes in a corpus file would: decoded strictly (a leading BOM skipped), each "\r\n" read as "\n", then the
+// newline policy (keep: unchanged; space: each '\n' and each lone '\r' becomes one space; drop: they are removed).
+// `what` names it in the invalid-UTF-8 message.
+std::u32string DecodeText(std::string_view utf8, NewlinePolicy policy, const std::string& what);
 
 // What reading a corpus noticed besides its characters; each is also logged once.
 struct CorpusNotes {

@@ -273,6 +273,7 @@ DocumentStream::DocumentStream(const CorpusSource& source) : source_(source) {
   for (const std::string& path : source.paths) {
     std::error_code error;
     const fs::file_status status = fs::status(path, error);
+    CheckPathLookup(path, error, "corpus path");
     if (!fs::exists(status)) {
       throw UserError("corpus path '" + path + "' does not exist: check the path" +
                       (fs::path(path).is_relative() ? " (relative paths are read from the current folder)" : ""));

@@ -16,6 +16,7 @@
 #include <iostream>
 
 #include "util/errors.h"
+#include "util/utf8.h"
 
 namespace charlm {
 namespace {
@@ -66,6 +67,14 @@ void ReadToEnd(int fd, const std::string& name, const FileRole& role, std::strin
 }
 
 }  // namespace
+
+void CheckPathLookup(const std::string& path, const std::error_code& error, std::string_view noun) {
+  if (!error || error == std::errc::no_such_file_or_directory || error == std::errc::not_a_directory) return;
+  throw UserError(std::string(noun) + " '" + EscapeControlChars(path) + "' cannot be looked up: " + error.message() +
+                  (error == std::errc::filename_too_long
+                       ? "; shorten the path (at most 4,095 bytes, and 255 bytes a name)"
+                       : "; check the path and the permissions of its folders"));
+}
 
 std::string DescribeFileType(unsigned mode) {
   if (S_ISDIR(mode)) return "a directory";

@@ -7,8 +7,9 @@
 #include <cstdint>
 #include <iosfwd>
 #include <string>
-#include <vector>
 #include <string_view>
+#include <system_error>
+#include <vector>
 
 namespace charlm {
 
@@ -69,6 +70,11 @@ void CheckStandardOutput();
 
 // The same for any stream a command prints to: CheckStandardOutput for std::cout, else a flush and its state.
 void CheckOutputWritten(std::ostream& out);
+
+// Throws UserError "<noun> '<path>' cannot be looked up: <strerror>; check the path" when std::filesystem::status
+// failed for a reason other than the path's absence (a name too long, a folder on the way that cannot be searched,
+// a loop of links), which "does not exist" would misreport. Called before saying that a path does not exist.
+void CheckPathLookup(const std::string& path, const std::error_code& error, std::string_view noun);
 
 // "a directory", "a FIFO (named pipe)", "a character device", ...: what a non-regular file is, for messages.
 std::string DescribeFileType(unsigned mode);

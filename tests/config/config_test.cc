@@ -456,6 +456,21 @@ TEST_CASE("config: validation names the key, the value and the expected range") 
        "train.optimizer.beta2 = -0.1 is out of range: expected a number in [0, 1)"},
       {[](Config& c) { c.train.optimizer.eps = 0; },
        "train.optimizer.eps = 0.0 is out of range: expected a number > 0"},
+      // Issue 35: "> 0" let 1e-300 through, which float32 makes 0, and training diverged blaming lr.
+      {[](Config& c) { c.train.optimizer.eps = 1e-300; },
+       "train.optimizer.eps = 1e-300 is below what float32 holds (magnitudes from 1.18e-38 to 3.4e38), and training "
+       "computes in float32, where it would become 0: set it within that range, e.g. the default 1e-08"},
+      {[](Config& c) { c.train.optimizer.eps = 1e-39; }, "train.optimizer.eps = 1e-39 is below what float32 holds"},
+      {[](Config& c) { c.train.optimizer.lr = 1e39; }, "train.optimizer.lr = 1e+39 is above what float32 holds"},
+      {[](Config& c) { c.train.clip_norm = 1e300; }, "train.clip_norm = 1e+300 is above what float32 holds"},
+      {[](Config& c) { c.train.lr_schedule.min_lr = 1e-320; }, "train.lr_schedule.min_lr = 1e-320 is below what float32 holds"},
+      // A NUL byte cuts a path where the OS reads it: data.corpus "a.txt\0.evil" trained on a.txt.
+      {[](Config& c) { c.data.corpus.paths = {std::string("a.txt\0.evil", 11)}; },
+       "data.corpus = \"a.txt\\u0000.evil\" holds a NUL byte (\\u0000, at byte 5), which no path or text can hold: "
+       "remove it"},
+      {[](Config& c) { c.data.corpus.paths = {"a.txt", std::string("b\0", 2)}; }, "data.corpus[1] = \"b\\u0000\" holds a NUL byte"},
+      {[](Config& c) { c.train.out_dir = std::string("runs/x\0y", 8); }, "train.out_dir = \"runs/x\\u0000y\" holds a NUL byte"},
+      {[](Config& c) { c.data.include = {std::string("*\0", 2)}; }, "data.include[0] = \"*\\u0000\" holds a NUL byte"},
       {[](Config& c) { c.train.optimizer.decay = 1.5; },
        "train.optimizer.decay = 1.5 is out of range: expected a number in [0, 1)"},
       {[](Config& c) { c.train.optimizer.weight_decay = -1e-3; },

@@ -7,7 +7,9 @@
 #include <vector>
 
 #include "eval/evaluate.h"
+#include "eval/score.h"
 #include "model/optimizer.h"
+#include "util/errors.h"
 #include "util/rng.h"
 
 namespace charlm {
@@ -49,6 +51,21 @@ TEST_CASE("evaluate: perplexity and bits per character equal a hand-computed cas
       }
     }
   }
+}
+
+TEST_CASE("evaluate: weights that overflow float32 are an error naming their checkpoint, not a perplexity of nan") {
+  // Issue 35: an imported model with weights of 3e38 (finite) gave "perplexity -nan" with exit 0.
+  CharModel<float> model = BiasOnlyModel({0.5, 0.25, 0.25});
+  for (float& p : model.params()) p = 3e38f;
+  model.set_origin("huge.ckpt");
+  const std::vector<int> ids{0, 1, 0, 2, 0, 1};
+  CHECK_THROWS_WITH_AS(Evaluate(model, ids, Options(2, 2, 0)),
+                       doctest::Contains("the weights of checkpoint huge.ckpt give a non-finite loss over the text"),
+                       UserError);
+  CHECK_THROWS_WITH_AS(ScoreIds(model, ids),
+                       doctest::Contains("the weights of checkpoint huge.ckpt give a non-finite log-probability at "
+                                         "character 1"),
+                       UserError);
 }
 
 TEST_CASE("evaluate: the plan scores every transition exactly once and warms each stream on the text before it") {

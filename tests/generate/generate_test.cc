@@ -300,3 +300,70 @@ TEST_CASE("generate: a generation step of several rows gives each row the bits o
 
 }  // namespace
 }  // namespace charlm
+
+namespace charlm {
+namespace {
+
+TEST_CASE("generate: no-repeat-ngram stops the text where every character is banned, and says so") {
+  // Issue 35: with no character left, the ban was lifted silently and the text broke "never twice".
+  Fixture f;
+  SamplingOptions options;
+  options.length = 100;
+  options.no_repeat_ngram = 1;
+  Rng rng(5);
+  const std::vector<int> prefix = EncodePrefix(f.vocab, "分开", UnknownPolicy::kError, NewlinePolicy::kKeep);
+  const Continuation c = Generate(f.model, f.vocab, prefix, options, rng, nullptr, false).front();
+  CHECK(c.stopped_by_ngram);
+  CHECK(c.stopped_by.empty());
+  const std::u32string text = U"分开" + c.text;
+  CHECK(text.size() <= static_cast<std::size_t>(f.vocab.size()));
+  for (std::size_t i = 0; i < text.size(); ++i) CHECK(text.find(text[i], i + 1) == std::u32string::npos);
+  options.no_repeat_ngram = 0;
+  CHECK(!Generate(f.model, f.vocab, prefix, options, rng, nullptr, false).front().stopped_by_ngram);
+}
+
+TEST_CASE("generate: a prefix's \\r\\n is one line break, as the corpus reader reads it") {
+  const Vocab lines = Vocab::Build(U"ab\ncd ");
+  const int a = *lines.Find(U'a'), b = *lines.Find(U'b');
+  // '\r' is not in the vocabulary: before, "a\r\nb" was refused for it; the corpus reads the pair as "\n".
+  CHECK(EncodePrefix(lines, "a\r\nb", UnknownPolicy::kError, NewlinePolicy::kKeep) ==
+        std::vector<int>{a, *lines.Find(U'\n'), b});
+  // With line breaks as spaces, one space, not two.
+  CHECK(EncodePrefix(lines, "a\r\nb", UnknownPolicy::kError, NewlinePolicy::kSpace) ==
+        std::vector<int>{a, *lines.Find(U' '), b});
+}
+
+TEST_CASE("generate: a character that min_freq made <unk> is an error under --unknown error") {
+  // "c" is seen once, below min_freq 2: the vocabulary reads it as <unk>.
+  const Vocab vocab = Vocab::Build(U"aabbc", 2);
+  REQUIRE(vocab.unk_id());
+  CHECK_THROWS_WITH_AS(EncodePrefix(vocab, "abc", UnknownPolicy::kError, NewlinePolicy::kKeep),
+                       "prefix \"abc\" has 1 character(s) outside the model's vocabulary, which it reads only as <unk> "
+                       "(characters rarer than data.min_freq in its training text): U+0063 'c'; remove them, or pass "
+                       "--unknown skip to read them as <unk>",
+                       UserError);
+  CHECK(EncodePrefix(vocab, "abc", UnknownPolicy::kSkip, NewlinePolicy::kKeep) ==
+        std::vector<int>{*vocab.Find(U'a'), *vocab.Find(U'b'), *vocab.unk_id()});
+}
+
+TEST_CASE("generate: weights that overflow float32 are an error naming their checkpoint, not a text of spaces") {
+  // An LSTM: tanh of its saturated cell stays near 1, so 3e38 times it overflows (a GRU's saturated gates keep its
+  // state at 0 and its logits at the finite bias).
+  const Vocab vocab = Vocab::Build(U"分开不想你我的爱abc");
+  ModelSpec spec = Fixture::Spec(vocab.size());
+  spec.cell = CellKind::kLstm;
+  CharModel<float> model(spec);
+  for (float& p : model.params()) p = 3e38f;  // finite, as an imported file can hold them
+  model.set_origin("huge.ckpt");
+  SamplingOptions options;
+  options.length = 5;
+  Rng rng(1);
+  CHECK_THROWS_WITH_AS(GenerateText(model, vocab, "分开", options, rng),
+                       doctest::Contains("the weights of checkpoint huge.ckpt give a non-finite logit"), UserError);
+  options.beam = 2;
+  CHECK_THROWS_WITH_AS(GenerateText(model, vocab, "分开", options, rng),
+                       doctest::Contains("the weights of checkpoint huge.ckpt give a non-finite logit"), UserError);
+}
+
+}  // namespace
+}  // namespace charlm

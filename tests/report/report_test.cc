@@ -325,4 +325,33 @@ TEST_CASE("report: a run without generate.prefixes continues the corpus prefix i
   CHECK(figures->continuations[0].first == data.samples[0].prefix);
 }
 
+TEST_CASE("report: malformed lines and impossible perplexities are counted with their first line, never silent") {
+  // Issue 35: these were skipped silently, and a val_perplexity of -1 drew "-nan bits per character".
+  MetricsSkips skipped;
+  const auto rows = ParseMetrics(Row(1, 20, "15") + "not json\n\n" + "{\"kind\":\"init\",\"init_from\":\"a.ckpt\"}\n" +
+                                     Row(2, 10, "-1") + "{\"epoch\":\"three\"}\n" + Row(3, 0.5, "9"),
+                                 &skipped);
+  REQUIRE(rows.size() == 3);
+  CHECK(skipped.lines == 2);  // the blank line and the init row are not malformed
+  CHECK(skipped.first_line == 2);
+  CHECK(skipped.values == 2);  // val_perplexity -1 on line 5, train_perplexity 0.5 on line 7
+  CHECK(skipped.first_value_line == 5);
+  CHECK(!rows[1].val_perplexity);
+  CHECK(*rows[1].train_perplexity == doctest::Approx(10));
+  CHECK(!rows[2].train_perplexity);
+  CHECK(*rows[2].val_perplexity == doctest::Approx(9));
+}
+
+TEST_CASE("report: a metrics file with no readable row is an error, not a page of 0 epochs") {
+  testing::TempDir dir;
+  testing::WriteFile(dir / "metrics.jsonl", "garbage\n{\"epoch\": 1.5}\n");
+  const std::string path = (dir / "metrics.jsonl").string();
+  const std::string garbage = path + " has no readable row (2 malformed line(s), the first at line 1): give the "
+                                     "folder of a run that has trained at least one epoch";
+  CHECK_THROWS_WITH_AS(LoadRun(dir.path().string()), garbage.c_str(), UserError);
+  testing::WriteFile(dir / "metrics.jsonl", "");
+  const std::string empty = path + " has no readable row: give the folder of a run that has trained at least one epoch";
+  CHECK_THROWS_WITH_AS(LoadRun(dir.path().string()), empty.c_str(), UserError);
+}
+
 }  // namespace charlm

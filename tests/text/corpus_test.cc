@@ -41,11 +41,20 @@ std::string SplitError(std::int64_t size, double val_fraction, double test_fract
 
 bool IsOneLine(const std::string& message) { return !message.empty() && message.find('\n') == std::string::npos; }
 
-TEST_CASE("corpus: newline policies keep, replace each of \\n and \\r by a space, or drop them") {
-  const std::u32string text = U"a\r\nb\nc";
-  CHECK(ApplyNewlinePolicy(text, NewlinePolicy::kKeep) == text);
-  CHECK(ApplyNewlinePolicy(text, NewlinePolicy::kSpace) == U"a  b c");
-  CHECK(ApplyNewlinePolicy(text, NewlinePolicy::kDrop) == U"abc");
+// The newline policy on text whose "\r\n" pairs were already read as "\n": each '\n' and each lone '\r' kept,
+// made a space or dropped. The reference the streaming reader is checked against.
+std::u32string ApplyNewlinePolicy(std::u32string text, NewlinePolicy policy) {
+  const auto is_newline = [](char32_t c) { return c == U'\n' || c == U'\r'; };
+  if (policy == NewlinePolicy::kSpace) std::replace_if(text.begin(), text.end(), is_newline, U' ');
+  if (policy == NewlinePolicy::kDrop) text.erase(std::remove_if(text.begin(), text.end(), is_newline), text.end());
+  return text;
+}
+
+TEST_CASE("corpus: newline policies keep, replace each line break and lone \\r by a space, or drop them") {
+  const std::string text = "a\r\nb\nc\rd";
+  CHECK(DecodeText(text, NewlinePolicy::kKeep, "text") == U"a\nb\nc\rd");
+  CHECK(DecodeText(text, NewlinePolicy::kSpace, "text") == U"a b c d");
+  CHECK(DecodeText(text, NewlinePolicy::kDrop, "text") == U"abcd");
 }
 
 TEST_CASE("corpus: ReadCorpus applies the policy before truncating to max_chars") {
@@ -112,6 +121,14 @@ TEST_CASE("corpus: ParseNewlinePolicy accepts the config spellings and lists the
     const std::string message = e.what();
     CHECK(message.find("--newline \"spaces\"") == 0);
     CHECK(message.find("\"keep\" | \"space\" | \"drop\"") != std::string::npos);
+  }
+  // A typo gets the config reader's did-you-mean (issue 35: vocab --newline spaec had none).
+  try {
+    ParseNewlinePolicy("spaec", "--newline");
+    FAIL("bad policy accepted");
+  } catch (const UserError& e) {
+    CHECK(std::string(e.what()) ==
+          "--newline \"spaec\" is not a newline policy: use one of \"keep\" | \"space\" | \"drop\": did you mean \"space\"?");
   }
 }
 
@@ -324,6 +341,38 @@ TEST_CASE("corpus: the lyrics have the book's sizes") {
   CHECK(book.size() == 10000);
   CHECK(Vocab::Build(book).size() == 1027);
   CHECK(book.substr(0, 7) == U"\u60F3\u8981\u6709\u76F4\u5347\u673A ");  // 想要有直升机 + the replaced newline
+}
+
+}  // namespace
+}  // namespace charlm
+
+namespace charlm {
+namespace {
+
+TEST_CASE("corpus: a text in memory is read by the corpus file's rules, \\r\\n as one line break") {
+  // Issue 35: generate --prefix-file read "\r\n" as two characters while the corpus read one.
+  testing::TempDir dir;
+  const std::string bytes = "\xEF\xBB\xBFthe cat\r\nsat\ron\r\n\r\n";
+  testing::WriteFile(dir / "crlf.txt", bytes);
+  for (const NewlinePolicy policy : {NewlinePolicy::kKeep, NewlinePolicy::kSpace, NewlinePolicy::kDrop}) {
+    CHECK(DecodeText(bytes, policy, "prefix") == ReadCorpus((dir / "crlf.txt").string(), policy, 0));
+  }
+  CHECK(DecodeText("a\r\nb", NewlinePolicy::kSpace, "prefix") == U"a b");
+  CHECK(DecodeText("", NewlinePolicy::kKeep, "prefix").empty());
+  CHECK_THROWS_WITH_AS(DecodeText("a\xFF", NewlinePolicy::kKeep, "prefix"), doctest::Contains("prefix: invalid UTF-8"),
+                       UserError);
+}
+
+TEST_CASE("corpus: a path too long is reported as too long, not as missing") {
+  const std::string path = std::string(5000, 'a') + ".txt";
+  CHECK_THROWS_WITH_AS(ReadCorpus(path, NewlinePolicy::kKeep, 0),
+                       doctest::Contains("cannot be looked up: File name too long; shorten the path"), UserError);
+  CorpusSource two;
+  two.paths = {path, path};
+  CHECK_THROWS_WITH_AS(ReadCorpus(two, NewlinePolicy::kKeep, 0),
+                       doctest::Contains("corpus path '"), UserError);
+  CHECK_THROWS_WITH_AS(ReadCorpus(two, NewlinePolicy::kKeep, 0),
+                       doctest::Contains("cannot be looked up: File name too long"), UserError);
 }
 
 }  // namespace
