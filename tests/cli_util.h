@@ -179,13 +179,14 @@ inline int BackgroundRun::Wait(double seconds) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-// A run long enough never to end by itself within the test: its epochs take ~0.1 s, there are 100,000 of them.
+// A run long enough never to end by itself within the test: its epochs take ~0.1 s, there are 100,000 of them, and
+// no early stopping (the built-in patience would end it once validation stops improving).
 inline void WriteLongRun(const TempDir& dir) {
   testing::WriteFile(dir / "text.txt", WordText(1000));
   testing::WriteFile(dir / "long.json", R"({
   "data": {"corpus": "text.txt"},
   "model": {"cell": "gru", "hidden_size": 32},
-  "train": {"batch_size": 8, "num_steps": 16, "epochs": 100000, "out_dir": "run", "threads": 1},
+  "train": {"batch_size": 8, "num_steps": 16, "epochs": 100000, "patience": 0, "out_dir": "run", "threads": 1},
   "generate": {"every": 0}
 })");
 }

@@ -750,7 +750,7 @@ TEST_CASE("cli: a second signal exits at once without writing a checkpoint") {
   testing::WriteFile(dir / "slow.json", R"({
   "data": {"corpus": "text.txt"},
   "model": {"cell": "gru", "hidden_size": 256},
-  "train": {"batch_size": 32, "num_steps": 35, "epochs": 100000, "out_dir": "run", "threads": 1},
+  "train": {"batch_size": 32, "num_steps": 35, "epochs": 100000, "patience": 0, "out_dir": "run", "threads": 1},
   "generate": {"every": 0}
 })");
   BackgroundRun run(dir, {"train", "--config", "slow.json"});

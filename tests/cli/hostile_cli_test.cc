@@ -255,7 +255,7 @@ void WriteValidationHeavyRun(const TempDir& dir) {
   testing::WriteFile(dir / "val.json", R"({
   "data": {"corpus": "text.txt", "val_fraction": 0.9},
   "model": {"cell": "gru", "hidden_size": 256},
-  "train": {"batch_size": 8, "num_steps": 16, "epochs": 1000, "out_dir": "run", "threads": 1, "report": false},
+  "train": {"batch_size": 8, "num_steps": 16, "epochs": 1000, "patience": 0, "out_dir": "run", "threads": 1, "report": false},
   "generate": {"every": 0}
 })");
 }

@@ -257,7 +257,7 @@ TEST_CASE("mpi: with AdamW and a cosine schedule, 2 processes train what 1 train
   CHECK(one[1].at("learning_rate").get<double>() < one[0].at("learning_rate").get<double>());
   // By time: every step shares rank 0's seconds (a collective every process must join, or the job would hang),
   // and the budget stops the job as one.
-  const testing::RunResult timed = Train(dir, 2, with({"--set", "train.epochs=100000", "--set", "train.max_minutes=0.02",
+  const testing::RunResult timed = Train(dir, 2, with({"--set", "train.epochs=100000", "--set", "train.patience=0", "--set", "train.max_minutes=0.02",
                                                        "--set", "train.out_dir=timed"}));
   CHECK_MESSAGE(timed.output.find("stopped at train.max_minutes 0.02") != std::string::npos, timed.output);
 }
