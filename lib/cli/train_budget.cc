@@ -10,6 +10,7 @@
 #include "model/restore.h"
 #include "speed/budget_plan.h"
 #include "text/dataset.h"
+#include "text/documents.h"
 #include "util/errors.h"
 
 namespace charlm {
@@ -25,12 +26,12 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// Rank 0's value on every process (a job's processes must train one model, so they take one process's timings).
-// Whole tokens per second are exact enough, and Workers::Max carries integers.
 // The most characters a validation scores under --minutes unless train.eval_max_chars says otherwise: tens of
 // seconds at the evaluation speeds of the sizes a budget picks on a 2-core machine.
 constexpr std::int64_t kBudgetValidationChars = 5'000'000;
 
+// Rank 0's value on every process (a job's processes must train one model, so they take one process's timings).
+// Whole tokens per second are exact enough, and Workers::Max carries integers.
 double RankZeros(Workers* workers, double value) {
   if (workers == nullptr || workers->size() == 1) return value;
   const double clamped = std::clamp(std::round(value), 0.0, static_cast<double>(std::numeric_limits<int>::max()));
@@ -38,8 +39,8 @@ double RankZeros(Workers* workers, double value) {
 }
 
 std::string CorpusStem(const std::string& corpus) {
-  const std::string stem = std::filesystem::path(corpus).stem().string();
-  return stem.empty() ? "run" : stem;
+  const std::string name = CorpusRunName(corpus);
+  return name.empty() ? "run" : name;
 }
 
 }  // namespace

@@ -153,11 +153,16 @@ TrainEndLines EndOfTrainLines(const TrainOutcome& outcome, const Config& config,
                     "bits per character (%.3f against %.3f)",
                     *outcome.baseline_val_perplexity, 100.0 * (1.0 - net_bits / ngram_bits), net_bits, ngram_bits);
     } else {
+      // A run that already had a time budget was sized by it (or by its config): more time is what is left to try.
+      const char* next = config.train.max_minutes > 0
+                             ? "try more minutes, and eval --dynamic --mix-ngram"
+                             : "on a small text, try train --corpus FILE --minutes M (a model and regularization "
+                               "sized for the text), and eval --dynamic --mix-ngram";
       std::snprintf(verdict, sizeof verdict,
                     "the network loses to the Kneser-Ney 5-gram printed at the start (perplexity %.3f) by %.1f %% in "
-                    "bits per character (%.3f against %.3f): on a small text, try train --corpus FILE --minutes M "
-                    "(a model and regularization sized for the text), and eval --dynamic --mix-ngram",
-                    *outcome.baseline_val_perplexity, 100.0 * (net_bits / ngram_bits - 1.0), net_bits, ngram_bits);
+                    "bits per character (%.3f against %.3f): %s",
+                    *outcome.baseline_val_perplexity, 100.0 * (net_bits / ngram_bits - 1.0), net_bits, ngram_bits,
+                    next);
     }
     lines.logs.push_back(verdict);
   }
@@ -243,7 +248,7 @@ void RegisterTrain(CommandRegistry& registry) {
   registry.Add("train", "Train a model on a text (for a time budget) or from a JSON config; prints perplexity and samples", [](CommandBuilder& command) {
     auto options = std::make_shared<TrainCommand>();
     command.Text("--corpus", options->corpus, "UTF-8 text file, folder, compressed file or archive to train on "
-                 "(data.corpus); without --config the built-in defaults, out_dir runs/<file's stem>",
+                 "(data.corpus); without --config the built-in defaults, out_dir runs/<its name> (notes for notes.txt.gz)",
                  {.kind = OptionKind::kFile, .config_key = "data.corpus"});
     command.Number("--minutes", options->minutes, "time budget of the whole run, final validation included: "
                    "picks the model for this machine and text (without --config) and anneals the learning rate "

@@ -38,6 +38,11 @@ StreamKind DetectStreamKind(const char* head, std::size_t size);
 // read as before, seekable and shareable by byte range among processes.
 bool IsSinglePlainFile(const CorpusSource& source);
 
+// What a run on this corpus path is called (train's runs/<name>): "notes" for notes.txt and notes.txt.gz,
+// "linux-source-6.1" for linux-source-6.1.tar.xz, "lyrics" for the folder lyrics/ (a trailing slash included).
+// Empty when the path names nothing ("", "/").
+std::string CorpusRunName(const std::string& path);
+
 // One document read: what the corpus's manifest stores, so that a resumed run can tell that its text changed.
 struct ManifestEntry {
   std::string name;    // as messages name it (DocumentStream::name)

@@ -190,6 +190,11 @@ TEST_CASE("train: the end of a run says whether the network beat the 5-gram and 
   outcome.best_epoch = 6;
   outcome.validations_since_best = 14;
   CHECK(has(lines(), "the network loses to the Kneser-Ney 5-gram printed at the start (perplexity 16.000) by 25.0 %"));
+  CHECK(has(lines(), "(5.000 against 4.000): on a small text, try train --corpus FILE --minutes M"));
+  // A run that had a time budget is not told to try one: more time is what it can try.
+  config.train.max_minutes = 3;
+  CHECK(has(lines(), "(5.000 against 4.000): try more minutes, and eval --dynamic --mix-ngram"));
+  config.train.max_minutes = 0;
   CHECK(has(lines(), "validation has not improved for the last 14 validations (the best was epoch 6): the model is "
                      "overfitting"));
   CHECK_FALSE(has(lines(), "still improving"));

@@ -296,4 +296,20 @@ TEST_CASE("documents: the manifest tells the first document that changed") {
   CHECK_THROWS_AS(ManifestFromJson(nlohmann::json::array({nlohmann::json::array({1, 2})}), "t"), UserError);
 }
 
+TEST_CASE("documents: a corpus path's run name drops folders, trailing slashes and packing extensions") {
+  testing::TempDir dir;
+  fs::create_directories(dir / "my.texts");
+  CHECK(CorpusRunName("notes.txt") == "notes");
+  CHECK(CorpusRunName("a/b/notes.txt.gz") == "notes");
+  CHECK(CorpusRunName("chat.log.zst") == "chat");
+  CHECK(CorpusRunName("linux-source-6.1.tar.xz") == "linux-source-6.1");
+  CHECK(CorpusRunName("songs.tgz") == "songs");
+  CHECK(CorpusRunName("songs.zip") == "songs");
+  CHECK(CorpusRunName("GPL-3") == "GPL-3");
+  CHECK(CorpusRunName("mytexts/") == "mytexts");
+  CHECK(CorpusRunName((dir / "my.texts").string() + "/") == "my.texts");  // a folder keeps its dots
+  CHECK(CorpusRunName("/") == "");
+  CHECK(CorpusRunName("") == "");
+}
+
 }  // namespace charlm
