@@ -170,8 +170,12 @@ TrainEndLines EndOfTrainLines(const TrainOutcome& outcome, const Config& config,
     const std::string since_epoch =
         outcome.best_epoch > 0 ? " (the best was epoch " + std::to_string(outcome.best_epoch) + ")" : std::string();
     if (outcome.validations_since_best == 0) {
-      lines.logs.push_back("validation was still improving at the end: more epochs (train.epochs) or more time "
-                           "(--minutes, train.max_minutes) would likely lower it further");
+      // A budgeted run ends by its time, not its epochs (--minutes sets a million of them).
+      lines.logs.push_back(config.train.max_minutes > 0
+                               ? "validation was still improving at the end: more time (--minutes, "
+                                 "train.max_minutes) would likely lower it further"
+                               : "validation was still improving at the end: more epochs (train.epochs) or more time "
+                                 "(--minutes, train.max_minutes) would likely lower it further");
     } else if (outcome.validations_since_best == 1) {
       lines.logs.push_back("the last validation did not improve on the best" + since_epoch +
                            ": validation is levelling off");

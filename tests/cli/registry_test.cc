@@ -182,8 +182,11 @@ TEST_CASE("train: the end of a run says whether the network beat the 5-gram and 
   outcome.best_epoch = 20;
   CHECK(has(lines(), "the network beats the Kneser-Ney 5-gram printed at the start (perplexity 32.000) by 20.0 % in "
                      "bits per character (4.000 against 5.000)"));
-  CHECK(has(lines(), "still improving at the end"));
+  CHECK(has(lines(), "still improving at the end: more epochs (train.epochs) or more time"));
   CHECK_FALSE(has(lines(), "overfitting"));
+  config.train.max_minutes = 3;  // a budget ends by time: no epochs advised
+  CHECK(has(lines(), "still improving at the end: more time (--minutes, train.max_minutes)"));
+  config.train.max_minutes = 0;
   // Lost: 5 bits against 4, 25 % more; best at epoch 6 and 14 validations since.
   outcome.best_val_perplexity = 32.0;
   outcome.baseline_val_perplexity = 16.0;
