@@ -102,7 +102,9 @@ std::optional<double> BestEpochScore(const RunData& run, int* best_epoch, std::o
     return r.kind == "epoch" && r.val_perplexity;
   });
   for (const MetricsRow& r : run.rows) {
-    if (r.kind != "epoch") continue;
+    // An "eval" row's validation (between epochs, or a time budget's last) can make best.ckpt too, so the page's
+    // best is the checkpoint's.
+    if (r.kind != "epoch" && !(has_val && r.kind == "eval")) continue;
     const std::optional<double> score = has_val ? r.val_perplexity : r.train_perplexity;
     if (score && std::isfinite(*score) && (!best || *score < *best)) {
       best = score;

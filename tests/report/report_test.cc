@@ -187,6 +187,15 @@ TEST_CASE("report: the per-epoch panels plot the epoch rows, not the progress ro
   CHECK(early.find("mean per epoch") == std::string::npos);
 }
 
+TEST_CASE("report: the best is the best validation of any row, a time budget's last eval row included") {
+  // A --minutes run: its stop validates once more (an eval row), and that model can become best.ckpt.
+  testing::TempDir dir;
+  testing::WriteFile(dir / "metrics.jsonl", Row(1, 9, "5.2") + Row(2, 8, "5.189") +
+                                                "{\"kind\":\"eval\",\"epoch\":3,\"step\":25,\"val_perplexity\":5.175}\n");
+  const std::string page = RenderRunReport(LoadRun(dir.path().string()), std::nullopt);
+  CHECK_MESSAGE(page.find("Best validation perplexity <b>5.175</b>") != std::string::npos, page.substr(0, 3000));
+}
+
 TEST_CASE("report: a constant learning rate is one line of text, a changing one a chart") {
   testing::TempDir dir;
   std::string constant, changing;
