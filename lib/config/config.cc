@@ -72,7 +72,7 @@ template <typename V>
 void VisitFields(DataConfig& c, V& v) {
   v("corpus", c.corpus, kRequired,
     "training text: a UTF-8 file, a folder (read recursively, in sorted path order), a compressed file "
-    "(`.gz`, `.xz`, `.zst`, `.bz2`), an archive (`.tar` and its compressed forms, `.zip`), or a list of these; "
+    "(`.gz`, `.xz`, `.zst`, `.bz2`, `.lz4`), an archive (`.tar` and its compressed forms, `.zip`, `.7z`), or a list of these; "
     "relative to the working directory");
   v("newline", c.newline, kAny, "what line breaks become: kept, a space (the book's choice) or dropped");
   v("max_chars", c.max_chars, AtLeast(0), "train on the first max_chars characters only (reading stops there); 0 = whole corpus");
