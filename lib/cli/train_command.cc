@@ -142,7 +142,9 @@ TrainEndLines EndOfTrainLines(const TrainOutcome& outcome, const Config& config,
                                                           : "best model in " + outcome.best_checkpoint));
   }
   // What the figure means, as a user of the run most needs to know: against the 5-gram printed at the start, and
-  // whether more training would lower it or the model has begun to fit its text too closely.
+  // whether more training would lower it or the model has begun to fit its text too closely. A run with a time
+  // budget ends by its time, not its epochs (--minutes sets a million of them): more time is what it can try.
+  const bool budgeted = config.train.max_minutes > 0;
   if (outcome.best_val_perplexity && outcome.baseline_val_perplexity) {
     const double net_bits = std::log2(*outcome.best_val_perplexity);
     const double ngram_bits = std::log2(*outcome.baseline_val_perplexity);
@@ -153,8 +155,7 @@ TrainEndLines EndOfTrainLines(const TrainOutcome& outcome, const Config& config,
                     "bits per character (%.3f against %.3f)",
                     *outcome.baseline_val_perplexity, 100.0 * (1.0 - net_bits / ngram_bits), net_bits, ngram_bits);
     } else {
-      // A run that already had a time budget was sized by it (or by its config): more time is what is left to try.
-      const char* next = config.train.max_minutes > 0
+      const char* next = budgeted
                              ? "try more minutes, and eval --dynamic --mix-ngram"
                              : "on a small text, try train --corpus FILE --minutes M (a model and regularization "
                                "sized for the text), and eval --dynamic --mix-ngram";
@@ -170,8 +171,7 @@ TrainEndLines EndOfTrainLines(const TrainOutcome& outcome, const Config& config,
     const std::string since_epoch =
         outcome.best_epoch > 0 ? " (the best was epoch " + std::to_string(outcome.best_epoch) + ")" : std::string();
     if (outcome.validations_since_best == 0) {
-      // A budgeted run ends by its time, not its epochs (--minutes sets a million of them).
-      lines.logs.push_back(config.train.max_minutes > 0
+      lines.logs.push_back(budgeted
                                ? "validation was still improving at the end: more time (--minutes, "
                                  "train.max_minutes) would likely lower it further"
                                : "validation was still improving at the end: more epochs (train.epochs) or more time "

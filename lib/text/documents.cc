@@ -75,12 +75,12 @@ std::string CorpusRunName(const std::string& path) {
   while (name.size() > 1 && name.back() == '/') name.pop_back();
   name = std::filesystem::path(name).filename().string();
   std::error_code error;
-  if (name.empty() || name == "/" || std::filesystem::is_directory(path, error)) return name == "/" ? "" : name;
+  if (name.empty() || std::filesystem::is_directory(path, error)) return name;  // "/" has no file name
   // A compression extension, then an archive's, come off whole ("x.tar.xz" is x); a plain or compressed file's
   // own extension goes as a stem's would ("notes.txt.gz" is notes).
   name = WithoutCompressionExtension(name);
-  for (std::string_view archive : {".tar", ".tgz", ".txz", ".tzst", ".tbz", ".tbz2", ".zip", ".7z"}) {
-    if (name.ends_with(archive) && name.size() > archive.size()) return name.substr(0, name.size() - archive.size());
+  for (std::string_view packed : kPackedExtensions) {
+    if (name.ends_with(packed) && name.size() > packed.size()) return name.substr(0, name.size() - packed.size());
   }
   const std::string stem = std::filesystem::path(name).stem().string();
   return stem.empty() ? name : stem;
