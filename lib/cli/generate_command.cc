@@ -50,12 +50,6 @@ int RunGenerate(const GenerateCommand& command, const GenerateIo& io) {
   // Without a prefix of its own, generate continues the checkpoint's generate.prefixes, as it takes every other
   // option left out from the checkpoint's generate section (and as the training run sampled them).
   const bool no_prefix = command.prefixes.empty() && command.prefix_files.empty() && !command.interactive;
-  if (no_prefix && restored.config.generate.prefixes.empty()) {
-    // The example is text of this model's own vocabulary, whatever its language.
-    throw UserError("generate needs a --prefix TEXT (or --prefix-file FILE, or --interactive): the checkpoint's config "
-                    "has no generate.prefixes to continue; e.g. --prefix " +
-                    ShellQuote(SuggestedPrefix(restored.vocab, restored.config.generate.prefixes)));
-  }
   Config config = restored.config;
   if (command.length) config.generate.length = NarrowIntOption("length", *command.length, OptionStyle::kCommandLine);
   if (command.temperature) config.generate.temperature = *command.temperature;
@@ -116,7 +110,13 @@ int RunGenerate(const GenerateCommand& command, const GenerateIo& io) {
   }
   std::vector<std::string> prefixes = command.prefixes;
   for (const std::string& path : command.prefix_files) prefixes.push_back(ReadPrefixFile(path));
-  if (no_prefix) {
+  if (no_prefix && restored.config.generate.prefixes.empty()) {
+    // As char-rnn samples without primetext: from the start of a line (--prefix ''), rather than an error whose
+    // example prefix would be a guess (a walkthrough was told "--prefix e" by a model trained on "Such new").
+    prefixes = {""};
+    spdlog::info("no --prefix given and the checkpoint names no generate.prefixes: sampling from the start of a line "
+                 "(--prefix ''); give --prefix TEXT to continue a text");
+  } else if (no_prefix) {
     prefixes = restored.config.generate.prefixes;
     std::string shown;
     for (const std::string& prefix : prefixes) shown += (shown.empty() ? "\"" : ", \"") + EscapeControlChars(prefix) + "\"";

@@ -14,6 +14,7 @@
 #include "util/file_io.h"
 #include "util/errors.h"
 #include "cli/commands.h"
+#include "report/run_verdict.h"
 #include "cli/stop_signals.h"
 #include "parallel/train_job.h"
 #include "parallel/workers.h"
@@ -50,6 +51,10 @@ constexpr const char* kArchitectureKeys[] = {"model.cell",           "model.hidd
                                              "model.embedding_size", "model.tie_embeddings", "model.activation",
                                              "model.reset_after",    "data.newline"};
 
+// Kept from the checkpoint unless the user gives them: how strongly its model was regularized.
+constexpr const char* kRegularizationKeys[] = {"model.dropout", "model.recurrent_dropout", "model.locked_dropout",
+                                               "model.weight_drop", "model.embedding_dropout"};
+
 // The dotted keys the user gave: by --set, and in the --config file.
 std::set<std::string> KeysGivenByUser(const TrainCommand& command) {
   std::set<std::string> given;
@@ -84,6 +89,21 @@ InitialWeights FineTuningStart(const TrainCommand& command, Config& config) {
     }
     const std::string k(key);
     j[k.substr(0, k.find('.'))][k.substr(k.find('.') + 1)] = theirs.at(key);
+  }
+  // The regularization the checkpoint was trained with suits its model more than the built-in set: keys the user
+  // did not give keep the checkpoint's values, said on the log (a walkthrough saw a --minutes model's locked dropout
+  // silently reset to the defaults).
+  std::vector<std::string> kept;
+  for (const char* key : kRegularizationKeys) {
+    if (given.contains(key) || ours[key] == theirs.at(key)) continue;
+    const std::string k(key);
+    j[k.substr(0, k.find('.'))][k.substr(k.find('.') + 1)] = theirs.at(key);
+    kept.push_back(k + "=" + theirs.at(key).dump());
+  }
+  if (!kept.empty()) {
+    std::string list;
+    for (const std::string& k : kept) list += (list.empty() ? "" : ", ") + k;
+    spdlog::info("fine-tuning keeps {}'s regularization: {} (--set KEY=VALUE to change it)", command.init_from, list);
   }
   config = ConfigFromJson(j, {});
   ValidateConfig(config);
@@ -141,51 +161,12 @@ TrainEndLines EndOfTrainLines(const TrainOutcome& outcome, const Config& config,
                          (outcome.best_checkpoint.empty() ? "the best model came before the resumed checkpoint and " + missing
                                                           : "best model in " + outcome.best_checkpoint));
   }
-  // What the figure means, as a user of the run most needs to know: against the 5-gram printed at the start, and
-  // whether more training would lower it or the model has begun to fit its text too closely. A run with a time
-  // budget ends by its time, not its epochs (--minutes sets a million of them): more time is what it can try.
-  const bool budgeted = config.train.max_minutes > 0;
-  if (outcome.best_val_perplexity && outcome.baseline_val_perplexity) {
-    const double net_bits = std::log2(*outcome.best_val_perplexity);
-    const double ngram_bits = std::log2(*outcome.baseline_val_perplexity);
-    char verdict[512];
-    if (net_bits < ngram_bits) {
-      std::snprintf(verdict, sizeof verdict,
-                    "the network beats the Kneser-Ney 5-gram printed at the start (perplexity %.3f) by %.1f %% in "
-                    "bits per character (%.3f against %.3f)",
-                    *outcome.baseline_val_perplexity, 100.0 * (1.0 - net_bits / ngram_bits), net_bits, ngram_bits);
-    } else {
-      const char* next = budgeted
-                             ? "try more minutes, and eval --dynamic --mix-ngram"
-                             : "on a small text, try train --corpus FILE --minutes M (a model and regularization "
-                               "sized for the text), and eval --dynamic --mix-ngram";
-      std::snprintf(verdict, sizeof verdict,
-                    "the network loses to the Kneser-Ney 5-gram printed at the start (perplexity %.3f) by %.1f %% in "
-                    "bits per character (%.3f against %.3f): %s",
-                    *outcome.baseline_val_perplexity, 100.0 * (net_bits / ngram_bits - 1.0), net_bits, ngram_bits,
-                    next);
-    }
-    lines.logs.push_back(verdict);
-  }
-  if (outcome.best_val_perplexity) {
-    const std::string since_epoch =
-        outcome.best_epoch > 0 ? " (the best was epoch " + std::to_string(outcome.best_epoch) + ")" : std::string();
-    if (outcome.validations_since_best == 0) {
-      lines.logs.push_back(budgeted
-                               ? "validation was still improving at the end: more time (--minutes, "
-                                 "train.max_minutes) would likely lower it further"
-                               : "validation was still improving at the end: more epochs (train.epochs) or more time "
-                                 "(--minutes, train.max_minutes) would likely lower it further");
-    } else if (outcome.validations_since_best == 1) {
-      lines.logs.push_back("the last validation did not improve on the best" + since_epoch +
-                           ": validation is levelling off");
-    } else {
-      lines.logs.push_back("validation has not improved for the last " + std::to_string(outcome.validations_since_best) +
-                           " validations" + since_epoch + ": the model is overfitting its text; more regularization "
-                           "(model.dropout, model.weight_drop, model.embedding_dropout) or a smaller model would help "
-                           "more than more epochs");
-    }
-  }
+  // What the figure means, as a user of the run most needs to know (the report's headline says the same).
+  const RunVerdict verdict = JudgeRun({outcome.best_val_perplexity, outcome.baseline_val_perplexity,
+                                       outcome.best_epoch, outcome.validations_since_best,
+                                       config.train.max_minutes > 0});
+  if (!verdict.against_baseline.empty()) lines.logs.push_back(verdict.against_baseline);
+  if (!verdict.trend.empty()) lines.logs.push_back(verdict.trend);
   const std::string best = ShellQuote(model);
   if (!outcome.sample_prefix.empty()) {
     lines.logs.push_back("next: " + program + " generate --checkpoint " + best + " --prefix " +

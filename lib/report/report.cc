@@ -27,6 +27,7 @@
 #include "report/svg.h"
 #include "util/rng.h"
 #include "model/summary.h"
+#include "report/run_verdict.h"
 
 namespace charlm {
 namespace {
@@ -142,6 +143,43 @@ std::optional<double> WallTime(const RunData& run) {
 }
 
 std::string WallTimeText(double seconds) { return Format("%.1f s", seconds); }
+
+std::string Capitalized(std::string text) {
+  if (!text.empty() && text[0] >= 'a' && text[0] <= 'z') text[0] = static_cast<char>(text[0] - 'a' + 'A');
+  return text;
+}
+
+// What the page's verdict rests on, from the files: the 5-gram's figure when it scored the whole validation split
+// (baseline.json's whole_split; older files lack it and are taken as whole), the validations after the best one,
+// and whether a time budget ended the run.
+RunVerdictFacts VerdictFacts(const RunData& run, std::optional<double> best_val, int best_epoch) {
+  RunVerdictFacts facts;
+  facts.best_val_perplexity = best_val;
+  facts.best_epoch = best_epoch;
+  if (run.baseline && run.baseline->is_object() && run.baseline->contains("val_perplexity") &&
+      (*run.baseline)["val_perplexity"].is_number()) {
+    const double ppl = (*run.baseline)["val_perplexity"].get<double>();
+    const auto whole = run.baseline->find("whole_split");
+    const bool comparable = whole == run.baseline->end() || !whole->is_boolean() || whole->get<bool>();
+    if (comparable && std::isfinite(ppl) && ppl >= 1) facts.baseline_val_perplexity = ppl;
+  }
+  if (best_val) {
+    bool seen_best = false;
+    for (const MetricsRow& r : run.rows) {
+      if ((r.kind != "epoch" && r.kind != "eval") || !r.val_perplexity) continue;
+      if (seen_best) ++facts.validations_since_best;
+      if (!seen_best && *r.val_perplexity == *best_val) seen_best = true;
+    }
+  }
+  if (run.config && run.config->is_object()) {
+    const auto train = run.config->find("train");
+    if (train != run.config->end() && train->is_object()) {
+      const auto minutes = train->find("max_minutes");
+      facts.budgeted = minutes != train->end() && minutes->is_number() && minutes->get<double>() > 0;
+    }
+  }
+  return facts;
+}
 
 // A series of `value` over the rows of the given kinds, against their place on the epoch axis.
 svg::Series MakeSeries(const RunData& run, const std::string& name, const std::vector<std::string>& kinds,
@@ -404,6 +442,22 @@ std::vector<SampleRow> ParseSamples(std::string_view jsonl) {
   return rows;
 }
 
+std::string ParseInitFrom(std::string_view jsonl) {
+  // MetricsWriter writes it first, but a file edited or resumed by hand may move it: every line is looked at.
+  std::size_t start = 0;
+  while (start < jsonl.size()) {
+    std::size_t end = jsonl.find('\n', start);
+    if (end == std::string_view::npos) end = jsonl.size();
+    const auto j = nlohmann::json::parse(jsonl.substr(start, end - start), nullptr, false);
+    start = end + 1;
+    if (j.is_object() && j.contains("kind") && j["kind"] == "init" && j.contains("init_from") &&
+        j["init_from"].is_string()) {
+      return j["init_from"].get<std::string>();
+    }
+  }
+  return "";
+}
+
 namespace {
 
 // What ParseMetrics passed over, said once on the log (stderr); a file with no row left is an error, since a page
@@ -443,8 +497,10 @@ RunData LoadRun(const std::string& dir) {
   run.name = fs::path(dir).lexically_normal().filename().string();
   if (run.name.empty()) run.name = fs::path(dir).lexically_normal().parent_path().filename().string();
   MetricsSkips skipped;
-  run.rows = ParseMetrics(ReadRegularFile(metrics.string(), FileRole{"metrics file", "check the run folder", kMaxMetricsBytes, "give the folder of a charlm run"}),
-                          &skipped);
+  const std::string metrics_text = ReadRegularFile(
+      metrics.string(), FileRole{"metrics file", "check the run folder", kMaxMetricsBytes, "give the folder of a charlm run"});
+  run.rows = ParseMetrics(metrics_text, &skipped);
+  run.init_from = ParseInitFrom(metrics_text);
   WarnSkipped(metrics.string(), skipped, run.rows.empty());
   run.samples = ParseSamples(ReadIfPresent(fs::path(dir) / "samples.jsonl", kMaxMetricsBytes));
   run.config = JsonFile(fs::path(dir) / "config.json");
@@ -525,6 +581,14 @@ std::string RenderRunReport(const RunData& run, const std::optional<ModelFigures
   if (no_val_split) out += "; no validation split (data.val_fraction is 0): best.ckpt is chosen by training perplexity";
   if (options.live) out += ". <span class=\"muted\">Training: this page reloads every 30 s.</span>";
   out += "</p>\n";
+  if (!run.init_from.empty()) {
+    out += "<p>Fine-tuned from <code>" + EscapeXml(run.init_from) + "</code> (train --init-from).</p>\n";
+  }
+  // The same verdict as the end of `train`; a page drawn while training names only the 5-gram's, since the
+  // trend of a run still going is not its end.
+  const RunVerdict verdict = JudgeRun(VerdictFacts(run, has_val ? best : std::nullopt, best_epoch));
+  if (!verdict.against_baseline.empty()) out += "<p class=\"verdict\">" + EscapeXml(Capitalized(verdict.against_baseline)) + ".</p>\n";
+  if (!verdict.trend.empty() && !options.live) out += "<p class=\"verdict\">" + EscapeXml(Capitalized(verdict.trend)) + ".</p>\n";
 
   out += "<h2>Learning curves</h2>\n<div class=\"charts\">\n" + LossChart(run) + "</div>\n";
 

@@ -49,6 +49,7 @@ struct RunData {
   std::optional<nlohmann::json> baseline;  // baseline.json: {"order", "val_perplexity", "val_bpc"}
   std::optional<nlohmann::json> info;      // run_info.json: corpus, split sizes, parameters, machine, version
   bool has_best_checkpoint = false;         // best.ckpt is in dir: only then do the charts label the best "best.ckpt"
+  std::string init_from;                    // the checkpoint a fine-tuning run started from (train --init-from)
 };
 
 // What ParseMetrics passed over: lines that are not a JSON row with a whole-number epoch, and perplexities below 1
@@ -62,6 +63,8 @@ struct MetricsSkips {
 // mid-way that repeats a stretch never shows a point twice. `skipped`, when given, counts what was passed over.
 std::vector<MetricsRow> ParseMetrics(std::string_view jsonl, MetricsSkips* skipped = nullptr);
 std::vector<SampleRow> ParseSamples(std::string_view jsonl);
+// The checkpoint named by metrics.jsonl's "init" row (a `train --init-from` run's first), or "".
+std::string ParseInitFrom(std::string_view jsonl);
 
 // UserError when dir is not a folder holding metrics.jsonl.
 RunData LoadRun(const std::string& dir);

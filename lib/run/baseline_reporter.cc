@@ -27,7 +27,10 @@ void BaselineReporter::OnTrainBegin(TrainingRun& run) {
   // Compared at the end only when it scored the same characters as the run's validation.
   if (val_ids.size() == all_val_ids.size()) run.set_baseline_val_perplexity(baseline.validation.perplexity);
   const std::filesystem::path path = std::filesystem::path(run.config().train.out_dir) / "baseline.json";
-  WriteOutDirFile(path, BaselineJson(baseline).dump() + '\n');
+  // whole_split: whether the figure is comparable with the run's validation (the report's verdict needs it).
+  nlohmann::json row = BaselineJson(baseline);
+  row["whole_split"] = val_ids.size() == all_val_ids.size();
+  WriteOutDirFile(path, row.dump() + '\n');
 }
 
 }  // namespace charlm

@@ -21,7 +21,7 @@ void Budget::Check(TrainingRun& run) {
   const double minutes = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count() / 60;
   if (watch_clock_ && tc.max_minutes > 0 && minutes >= tc.max_minutes) {
     char detail[64];
-    std::snprintf(detail, sizeof detail, "train.max_minutes %g", tc.max_minutes);
+    std::snprintf(detail, sizeof detail, "train.max_minutes %.3g", tc.max_minutes);
     run.RequestStop(StopReason::kBudget, detail);
   }
 }

@@ -12,6 +12,8 @@
 #include <iterator>
 #include <limits>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <vector>
 
@@ -96,7 +98,19 @@ std::vector<std::int32_t> IdOfCodePoint(const Vocab& vocab) {
   return id_of;
 }
 
+// Each note once per process: a run that reads its corpus twice (train --minutes plans on it, then trains on it)
+// or scores it again says what it found once.
+bool FirstTimeSaid(const std::string& note) {
+  static std::mutex mutex;
+  static std::set<std::string> said;
+  const std::lock_guard<std::mutex> lock(mutex);
+  return said.insert(note).second;
+}
+
 void LogNotes(const std::string& path, const CorpusNotes& notes) {
+  const std::string key = path + '\0' + std::to_string(notes.crlf_line_breaks) + '\0' +
+                          std::to_string(notes.control_chars) + '\0' + std::to_string(notes.first_control_index);
+  if (!FirstTimeSaid(key)) return;
   if (notes.crlf_line_breaks > 0) {
     spdlog::info("{}: {} Windows line breaks (\\r\\n) read as \\n", path,
                  WithThousands(static_cast<std::uint64_t>(notes.crlf_line_breaks)));

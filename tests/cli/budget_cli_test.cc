@@ -63,6 +63,9 @@ TEST_CASE("budget cli: train --corpus FILE --minutes M picks a model, anneals ov
   CHECK(result.output.find("Resume with:") != std::string::npos);
   CHECK(result.output.find("--set train.max_minutes=M") != std::string::npos);
   CHECK(result.output.find("next: ") != std::string::npos);  // what a finished run says, too
+  // The clock ends the run: its epoch lines do not count towards the million epochs the plan sets as a ceiling.
+  CHECK_MESSAGE(result.output.find("epoch 1  train perplexity") != std::string::npos, result.output);
+  CHECK(result.output.find("/1000000") == std::string::npos);
 }
 
 TEST_CASE("budget cli: with --config, --minutes sets the schedule and the stop and keeps the config's model") {
@@ -96,4 +99,20 @@ TEST_CASE("budget cli: the errors name the value and the fix") {
 }
 
 }  // namespace
+TEST_CASE("budget cli: a warning about the corpus is said once per run, though --minutes reads the text twice") {
+  TempDir dir;
+  std::string text = testing::WordText(200);
+  for (std::size_t at = 40; at < text.size(); at += 400) text[at] = '\x01';
+  testing::WriteFile(dir / "ctl.txt", text);
+  const RunResult result = Run(dir, {"train", "--corpus", "ctl.txt", "--minutes", "0.1", "--set", "train.threads=1",
+                                     "--set", "generate.every=0", "--set", "train.report=false"});
+  REQUIRE_MESSAGE(result.exit_code == 0, result.output);
+  std::size_t said = 0;
+  for (std::size_t at = result.output.find("control characters"); at != std::string::npos;
+       at = result.output.find("control characters", at + 1)) {
+    ++said;
+  }
+  CHECK_MESSAGE(said == 1, result.output);
+}
+
 }  // namespace charlm

@@ -391,9 +391,10 @@ TEST_CASE("cli: generate's and score's contradictory or empty requests are one-l
                    "--corpus and --set data.corpus=b.txt both set data.corpus: give one of them");
   CHECK_USER_ERROR(Run(dir, {"generate", "--checkpoint", "run/last.ckpt", "--prefix-file", "-", "--interactive"}),
                    "--prefix-file - and --interactive both read standard input: give the prefix file by its path");
-  CHECK_USER_ERROR(Run(dir, {"generate", "--checkpoint", "run/last.ckpt"}),
-                   "generate needs a --prefix TEXT (or --prefix-file FILE, or --interactive): the checkpoint's config "
-                   "has no generate.prefixes to continue; e.g. --prefix ");
+  // Without a prefix, and none in the checkpoint, generate samples from the start of a line, as char-rnn does.
+  const RunResult unprimed = Run(dir, {"generate", "--checkpoint", "run/last.ckpt", "--length", "20", "--json"});
+  REQUIRE_MESSAGE(unprimed.exit_code == 0, unprimed.output);
+  CHECK(unprimed.output.find("sampling from the start of a line (--prefix '')") != std::string::npos);
 
   CHECK_USER_ERROR(Run(dir, {"score", "--checkpoint", "run/last.ckpt"}),
                    "score needs exactly one of --text FILE or --prefix TEXT");

@@ -84,5 +84,33 @@ TEST_CASE("fine-tune cli: --init-from trains a second text from the first one's 
                    "--set train.max_minutes=M");
 }
 
+TEST_CASE("fine-tune cli: the checkpoint's regularization is kept unless given, and the log says so") {
+  TempDir dir;
+  testing::WriteTinyRun(dir);
+  REQUIRE(testing::Run(dir, {"train", "--config", "tiny.json", "--set", "model.dropout=0.35", "--set",
+                             "model.locked_dropout=true"}).exit_code == 0);
+  testing::WriteFile(dir / "second.txt", SecondText(60));
+  const std::vector<std::string> common = {"--set", "train.epochs=1", "--set", "train.batch_size=4", "--set",
+                                           "train.num_steps=8", "--set", "generate.every=0", "--set", "train.report=false"};
+  std::vector<std::string> kept = {"train", "--init-from", "run/best.ckpt", "--corpus", "second.txt", "--out", "kept"};
+  kept.insert(kept.end(), common.begin(), common.end());
+  const RunResult kept_run = testing::Run(dir, kept);
+  REQUIRE_MESSAGE(kept_run.exit_code == 0, kept_run.output);
+  CHECK_MESSAGE(kept_run.output.find("fine-tuning keeps run/best.ckpt's regularization: model.dropout=0.35, "
+                                     "model.locked_dropout=true") != std::string::npos, kept_run.output);
+  const nlohmann::json kept_config = LoadCheckpoint((dir / "kept" / "last.ckpt").string()).config;
+  CHECK(kept_config["model"]["dropout"].get<double>() == doctest::Approx(0.35));
+  CHECK(kept_config["model"]["locked_dropout"] == true);
+  // A value the user gives wins, and is not reported as kept.
+  std::vector<std::string> given = {"train", "--init-from", "run/best.ckpt", "--corpus", "second.txt", "--out",
+                                    "given", "--set", "model.dropout=0.1"};
+  given.insert(given.end(), common.begin(), common.end());
+  const RunResult given_run = testing::Run(dir, given);
+  REQUIRE_MESSAGE(given_run.exit_code == 0, given_run.output);
+  CHECK(LoadCheckpoint((dir / "given" / "last.ckpt").string()).config["model"]["dropout"].get<double>() ==
+        doctest::Approx(0.1));
+  CHECK(given_run.output.find("model.dropout=0.35") == std::string::npos);
+}
+
 }  // namespace
 }  // namespace charlm

@@ -363,4 +363,42 @@ TEST_CASE("report: a metrics file with no readable row is an error, not a page o
   CHECK_THROWS_WITH_AS(LoadRun(dir.path().string()), empty.c_str(), UserError);
 }
 
+TEST_CASE("report: the headline says whether the network beats the 5-gram and whether it was still improving") {
+  testing::TempDir dir;
+  // Best 9 at epoch 2, then two validations without improvement: overfitting since epoch 2; 9 beats 12.5.
+  testing::WriteFile(dir / "metrics.jsonl", Row(1, 20, "15") + Row(2, 10, "9") + Row(3, 8, "9.5") + Row(4, 7, "10"));
+  testing::WriteFile(dir / "baseline.json", "{\"order\":5,\"val_perplexity\":12.5,\"val_bpc\":3.64,\"whole_split\":true}");
+  std::string page = RenderRunReport(LoadRun(dir.path().string()), std::nullopt);
+  CHECK(page.find("The network beats the Kneser-Ney 5-gram") != std::string::npos);
+  CHECK(page.find("not improved for the last 2 validations (the best was epoch 2)") != std::string::npos);
+  // A live page names the 5-gram's verdict only: a run still going has no end to judge.
+  CHECK(RenderRunReport(LoadRun(dir.path().string()), std::nullopt, {.live = true}).find("not improved") ==
+        std::string::npos);
+
+  // Still improving at the last validation, and losing to a 5-gram of 5.
+  testing::WriteFile(dir / "metrics.jsonl", Row(1, 20, "15") + Row(2, 10, "9"));
+  testing::WriteFile(dir / "baseline.json", "{\"order\":5,\"val_perplexity\":5,\"val_bpc\":2.32}");
+  page = RenderRunReport(LoadRun(dir.path().string()), std::nullopt);
+  CHECK(page.find("The network loses to the Kneser-Ney 5-gram") != std::string::npos);
+  CHECK(page.find("still improving at the end: more epochs") != std::string::npos);
+
+  // A 5-gram that scored part of the split only is not compared; a time budget asks for more time.
+  testing::WriteFile(dir / "baseline.json", "{\"order\":5,\"val_perplexity\":5,\"val_bpc\":2.32,\"whole_split\":false}");
+  testing::WriteFile(dir / "config.json", "{\"train\":{\"max_minutes\":3}}");
+  page = RenderRunReport(LoadRun(dir.path().string()), std::nullopt);
+  CHECK(page.find("Kneser-Ney 5-gram printed") == std::string::npos);
+  CHECK(page.find("still improving at the end: more time") != std::string::npos);
+}
+
+TEST_CASE("report: a fine-tuning run's page names the checkpoint it started from") {
+  testing::TempDir dir;
+  testing::WriteFile(dir / "metrics.jsonl",
+                     "{\"kind\":\"init\",\"init_from\":\"runs/a/best.ckpt\"}\n" + Row(1, 20, "15"));
+  const RunData run = LoadRun(dir.path().string());
+  CHECK(run.init_from == "runs/a/best.ckpt");
+  CHECK(RenderRunReport(run, std::nullopt).find("Fine-tuned from <code>runs/a/best.ckpt</code>") != std::string::npos);
+  testing::WriteFile(dir / "metrics.jsonl", Row(1, 20, "15"));
+  CHECK(RenderRunReport(LoadRun(dir.path().string()), std::nullopt).find("Fine-tuned") == std::string::npos);
+}
+
 }  // namespace charlm
