@@ -40,7 +40,9 @@ struct TrainCommand {
 // last, so a user's assignment always wins). With --minutes and no --config, the model and schedule come from
 // the budget plan (lib/speed/budget_plan.h), which times candidates here; its reasons are logged. `workers`
 // (may be null) make every process of a job take rank 0's timings, so they all train the same model.
-Config ResolveNewRunConfig(const TrainCommand& command, Workers* workers);
+// `read`, when given, receives the corpus the budget plan read and the data section it read it with (Train can
+// take it instead of reading the text again).
+Config ResolveNewRunConfig(const TrainCommand& command, Workers* workers, TrainEnvironment* read = nullptr);
 // Trains as `charlm train` does (under mpirun, as one process of the job); returns the exit code.
 int RunTrain(const TrainCommand& command, int* argc, char*** argv);
 
@@ -55,6 +57,7 @@ struct TrainEndContext {
   std::string program;  // argv[0], as the user typed it
   int processes = 1;    // of the job (a resume hint under mpirun starts as many)
   int stop_signal = 0;  // the signal that stopped it, if one did
+  bool fine_tuned = false;  // train --init-from: --minutes is not a way on
 };
 TrainEndLines EndOfTrainLines(const TrainOutcome& outcome, const Config& config, const TrainEndContext& context);
 

@@ -45,7 +45,7 @@ std::string CorpusStem(const std::string& corpus) {
 
 }  // namespace
 
-Config ResolveNewRunConfig(const TrainCommand& command, Workers* workers) {
+Config ResolveNewRunConfig(const TrainCommand& command, Workers* workers, TrainEnvironment* read) {
   const auto started = std::chrono::steady_clock::now();
   if (command.minutes && !(*command.minutes >= kMinBudgetMinutes && *command.minutes <= kMaxBudgetMinutes)) {
     throw UserError(fmt::format("--minutes {:g}: expected a budget of {:g} to {:g} minutes (the whole run, final "
@@ -79,7 +79,12 @@ Config ResolveNewRunConfig(const TrainCommand& command, Workers* workers) {
   if (!command.minutes) return config;
   const double minutes = *command.minutes;
 
-  const Dataset data = LoadDataset(config.data);
+  auto loaded = std::make_shared<Dataset>(LoadDataset(config.data));
+  const Dataset& data = *loaded;
+  if (read != nullptr) {
+    read->preloaded = loaded;
+    read->preloaded_data = ConfigToJson(config)["data"];
+  }
   // The validations score at most train.eval_max_chars; without it, a budget caps a long validation split (a
   // source tree's tenth is a hundred million characters, minutes of scoring) at kBudgetValidationChars.
   std::vector<std::string> validation_cap;

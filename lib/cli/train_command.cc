@@ -135,10 +135,16 @@ TrainEndLines EndOfTrainLines(const TrainOutcome& outcome, const Config& config,
     // train.max_steps counts the whole run, so going on needs a higher one; train.max_minutes is per invocation.
     const bool steps = outcome.budget.starts_with("train.max_steps");
     // The budget is stored in the checkpoint, so going on needs a new one (issue: a resumed run got 15 s more).
+    // A number, not a placeholder, so that the hint runs as pasted (a walkthrough pasted "=M"): twice the steps,
+    // or as many minutes again, rounded up to a whole one.
+    const std::string more =
+        steps ? " --set train.max_steps=" + std::to_string(2 * config.train.max_steps) +
+                    " (the whole run's steps: any number above the steps taken; 0 for no limit)"
+              : " --set train.max_minutes=" + std::to_string(static_cast<long long>(std::max(1.0, std::ceil(config.train.max_minutes)))) +
+                    " (minutes more; the run's epochs and patience still apply)";
     lines.notices.push_back("charlm: stopped at " + outcome.budget + "; saved " + outcome.last_checkpoint +
                             ". Resume with: " + launcher + program + " train --resume " + ShellQuote(outcome.last_checkpoint) +
-                            (steps ? " --set train.max_steps=N (N above the steps taken, or 0 for no limit)"
-                                   : " --set train.max_minutes=M (M more minutes, or 0 for no limit)"));
+                            more);
     // Then what a finished run says: a budget is how a `train --minutes` run ends, with a validated best model.
   }
   // Where the model went and what to do with it, as the last lines a new user sees: only files on disk are
@@ -162,9 +168,15 @@ TrainEndLines EndOfTrainLines(const TrainOutcome& outcome, const Config& config,
                                                           : "best model in " + outcome.best_checkpoint));
   }
   // What the figure means, as a user of the run most needs to know (the report's headline says the same).
-  const RunVerdict verdict = JudgeRun({outcome.best_val_perplexity, outcome.baseline_val_perplexity,
-                                       outcome.best_epoch, outcome.validations_since_best,
-                                       config.train.max_minutes > 0});
+  RunVerdictFacts facts;
+  facts.best_val_perplexity = outcome.best_val_perplexity;
+  facts.baseline_val_perplexity = outcome.baseline_val_perplexity;
+  facts.best_epoch = outcome.best_epoch;
+  facts.validations_since_best = outcome.validations_since_best;
+  facts.budgeted = config.train.max_minutes > 0;
+  facts.fine_tuned = context.fine_tuned;
+  facts.dynamic_eval_command = program + " eval --checkpoint " + ShellQuote(model) + " --split val --dynamic --mix-ngram";
+  const RunVerdict verdict = JudgeRun(facts);
   if (!verdict.against_baseline.empty()) lines.logs.push_back(verdict.against_baseline);
   if (!verdict.trend.empty()) lines.logs.push_back(verdict.trend);
   const std::string best = ShellQuote(model);
@@ -207,12 +219,12 @@ int RunTrain(const TrainCommand& command, int* argc, char*** argv) {
   }
   std::vector<std::string> resume_overrides = command.overrides;
   if (!command.out.empty()) resume_overrides.push_back("train.out_dir=" + command.out);  // --out wins, as --set would
-  Config config = command.resume.empty() ? ResolveNewRunConfig(command, workers.get())
+  TrainEnvironment environment;
+  Config config = command.resume.empty() ? ResolveNewRunConfig(command, workers.get(), &environment)
                                          : ResolveTrainConfig(command.config, resume_overrides, command.resume);
   std::optional<InitialWeights> init;
   if (!command.init_from.empty()) init = FineTuningStart(command, config);
   InstallStopHandlers();
-  TrainEnvironment environment;
   environment.stop_requested = [] { return StopSignal() != 0; };
   environment.progress_bar = speaks && isatty(STDERR_FILENO) != 0;
   // Open MPI hands each process a pseudo-terminal of its own as stdout, whatever mpirun's stdout is (a file,
@@ -223,7 +235,7 @@ int RunTrain(const TrainCommand& command, int* argc, char*** argv) {
   environment.init = init ? &*init : nullptr;
   const TrainOutcome outcome = Train(config, command.resume, environment);
   if (!speaks) return outcome.interrupted ? 128 + StopSignal() : 0;
-  const TrainEndLines lines = EndOfTrainLines(outcome, config, {(*argv)[0], workers->size(), StopSignal()});
+  const TrainEndLines lines = EndOfTrainLines(outcome, config, {(*argv)[0], workers->size(), StopSignal(), init.has_value()});
   for (const std::string& line : lines.notices) std::fprintf(stderr, "%s\n", line.c_str());
   for (const std::string& line : lines.logs) spdlog::info("{}", line);
   return lines.exit_code;

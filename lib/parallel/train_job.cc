@@ -38,6 +38,11 @@ TrainOutcome Train(const Config& config, const std::string& resume_path, const T
     const InitialWeights* init = hooks.init;
     share = [init](const Config& c, StreamShard) { return LoadDatasetWithVocab(c.data, init->vocab); };
   }
+  if (hooks.preloaded != nullptr && !parallel && hooks.init == nullptr && resume_path.empty() &&
+      ConfigToJson(config)["data"] == hooks.preloaded_data) {
+    std::shared_ptr<Dataset> preloaded = hooks.preloaded;
+    share = [preloaded](const Config&, StreamShard) { return std::move(*preloaded); };
+  }
   TrainingRun run(config, resume_path, shard, share);
   if (hooks.init != nullptr) run.StartFrom(*hooks.init);
   const TrainConfig& tc = run.config().train;

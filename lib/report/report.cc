@@ -91,13 +91,20 @@ void Flatten(const nlohmann::json& j, const std::string& prefix, std::map<std::s
     if (value.is_object()) {
       Flatten(value, path, out);
     } else {
-      out[path] = value.is_string() ? value.get<std::string>() : value.dump();
+      // A string of blanks or control characters (data.separator's "\n") is shown as JSON, quoted and escaped:
+      // as text it was an empty cell.
+      const bool plain = value.is_string() && !value.get<std::string>().empty() &&
+                         std::none_of(value.get<std::string>().begin(), value.get<std::string>().end(),
+                                      [](char c) { return static_cast<unsigned char>(c) < 0x20; }) &&
+                         value.get<std::string>().find_first_not_of(' ') != std::string::npos;
+      out[path] = plain ? value.get<std::string>() : value.dump();
     }
   }
 }
 
 // A row's training perplexity, from the epoch figure or a log row's running loss.
-std::optional<double> BestEpochScore(const RunData& run, int* best_epoch, std::optional<std::int64_t>* best_step) {
+std::optional<double> BestEpochScore(const RunData& run, int* best_epoch, std::optional<std::int64_t>* best_step,
+                                     const MetricsRow** best_row = nullptr) {
   std::optional<double> best;
   const bool has_val = std::any_of(run.rows.begin(), run.rows.end(), [](const MetricsRow& r) {
     return r.kind == "epoch" && r.val_perplexity;
@@ -111,6 +118,7 @@ std::optional<double> BestEpochScore(const RunData& run, int* best_epoch, std::o
       best = score;
       *best_epoch = r.epoch;
       *best_step = r.step;
+      if (best_row != nullptr) *best_row = &r;
     }
   }
   return best;
@@ -201,6 +209,23 @@ svg::Series MakeSeries(const RunData& run, const std::string& name, const std::v
 const std::vector<std::string> kTrainingRows = {"log", "epoch"}, kValidationRows = {"eval", "epoch"};
 
 std::optional<double> TrainPpl(const MetricsRow& r) { return r.train_perplexity; }
+
+// Training perplexity: an epoch's mean where the epoch has ended, and the log rows' running figures only past the
+// last ended epoch (a live run's progress). A running figure part-way through an ended epoch is of another kind
+// than the epoch's mean, and drew kinks among the means (a walkthrough saw them at epochs 6, 10 and 15).
+svg::Series TrainingSeries(const RunData& run, const std::string& name) {
+  double last_epoch_end = -1;
+  for (const MetricsRow& r : run.rows) {
+    if (r.kind == "epoch") last_epoch_end = std::max(last_epoch_end, r.EpochPosition());
+  }
+  RunData past = run;
+  past.rows.clear();
+  for (const MetricsRow& r : run.rows) {
+    if (r.kind == "epoch" || (r.kind == "log" && r.EpochPosition() > last_epoch_end)) past.rows.push_back(r);
+  }
+  return MakeSeries(past, name, kTrainingRows, TrainPpl);
+}
+
 std::optional<double> ValPpl(const MetricsRow& r) { return r.val_perplexity; }
 std::optional<double> Lr(const MetricsRow& r) { return r.learning_rate; }
 std::optional<double> Tps(const MetricsRow& r) { return r.tokens_per_s; }
@@ -228,14 +253,16 @@ svg::Chart PerplexityChart(const std::string& title) {
 
 std::string LossChart(const RunData& run) {
   svg::Chart chart = PerplexityChart("Perplexity and bits per character by epoch");
-  chart.series.push_back(MakeSeries(run, "training", kTrainingRows, TrainPpl));
+  chart.series.push_back(TrainingSeries(run, "training"));
   svg::Series val = MakeSeries(run, "validation", kValidationRows, ValPpl);
   if (!val.x.empty()) chart.series.push_back(std::move(val));
   int best_epoch = 0;
   std::optional<std::int64_t> best_step;
-  if (const auto best = BestEpochScore(run, &best_epoch, &best_step)) {
+  const MetricsRow* best_row = nullptr;
+  if (const auto best = BestEpochScore(run, &best_epoch, &best_step, &best_row)) {
+    // On the curve's point: an eval row sits part-way into its epoch, not at the epoch's end.
     chart.marks.push_back({std::string(run.has_best_checkpoint ? "best.ckpt " : "best ") + PerplexityText(*best),
-                           static_cast<double>(best_epoch), *best});
+                           best_row->EpochPosition(), *best});
   }
   if (run.baseline) {
     const std::optional<double> ppl = Number(*run.baseline, "val_perplexity");
@@ -560,13 +587,19 @@ std::string RenderRunReport(const RunData& run, const std::optional<ModelFigures
   out += "<h1>charlm report: " + EscapeXml(run.dir) + "</h1>\n";
   int best_epoch = 0;
   std::optional<std::int64_t> best_step;
-  const std::optional<double> best = BestEpochScore(run, &best_epoch, &best_step);
+  const MetricsRow* best_row = nullptr;
+  const std::optional<double> best = BestEpochScore(run, &best_epoch, &best_step, &best_row);
   const bool has_val = std::any_of(run.rows.begin(), run.rows.end(), [](const MetricsRow& r) { return r.val_perplexity.has_value(); });
   const std::optional<double> wall = WallTime(run);
   out += "<p>";
   if (best) {
     out += "Best " + std::string(has_val ? "validation" : "training") + " perplexity <b>" + Format("%.3f", *best) +
-           "</b> (" + Format("%.3f", std::log2(*best)) + " bits per character) at epoch " + std::to_string(best_epoch) +
+           "</b> (" + Format("%.3f", std::log2(*best)) + " bits per character) " +
+           // An eval row (a step validation, a time budget's last) is part-way into its epoch: "epoch 23" would
+           // count one epoch more than `train` says were done.
+           (best_row->kind == "eval" && best_row->step
+                ? "at step " + std::to_string(*best_row->step) + ", part-way into epoch " + std::to_string(best_epoch)
+                : "at epoch " + std::to_string(best_epoch)) +
            "; ";
   }
   out += EpochsDone(run);
@@ -586,7 +619,12 @@ std::string RenderRunReport(const RunData& run, const std::optional<ModelFigures
   }
   // The same verdict as the end of `train`; a page drawn while training names only the 5-gram's, since the
   // trend of a run still going is not its end.
-  const RunVerdict verdict = JudgeRun(VerdictFacts(run, has_val ? best : std::nullopt, best_epoch));
+  RunVerdictFacts facts = VerdictFacts(run, has_val ? best : std::nullopt, best_epoch);
+  facts.on_page = true;
+  facts.fine_tuned = !run.init_from.empty();
+  facts.dynamic_eval_command = "charlm eval --checkpoint " + (fs::path(run.dir) / "best.ckpt").string() +
+                               " --split val --dynamic --mix-ngram";
+  const RunVerdict verdict = JudgeRun(facts);
   if (!verdict.against_baseline.empty()) out += "<p class=\"verdict\">" + EscapeXml(Capitalized(verdict.against_baseline)) + ".</p>\n";
   if (!verdict.trend.empty() && !options.live) out += "<p class=\"verdict\">" + EscapeXml(Capitalized(verdict.trend)) + ".</p>\n";
 
@@ -699,8 +737,8 @@ std::string RenderComparison(const std::vector<RunData>& runs) {
     svg::Chart chart = PerplexityChart(std::string(validation ? "Validation" : "Training") +
                                        " perplexity and bits per character by epoch");
     for (const RunData& run : runs) {
-      chart.series.push_back(MakeSeries(run, run.name, validation ? kValidationRows : kTrainingRows,
-                                        validation ? ValPpl : TrainPpl));
+      chart.series.push_back(validation ? MakeSeries(run, run.name, kValidationRows, ValPpl)
+                                        : TrainingSeries(run, run.name));
     }
     const bool any = std::any_of(chart.series.begin(), chart.series.end(), [](const svg::Series& s) { return !s.x.empty(); });
     if (any || !validation) out += svg::RenderChart(chart);  // no validation split in any run: the training chart alone

@@ -12,11 +12,15 @@ struct RunVerdictFacts {
   int best_epoch = 0;                             // 1-based; 0 when unknown (before a resume)
   int validations_since_best = 0;                 // 0: the last validation was the best
   bool budgeted = false;                          // a time budget (--minutes) ends the run, not its epochs
+  bool fine_tuned = false;                        // train --init-from, which refuses --minutes
+  bool on_page = false;                           // the report page, where nothing was "printed at the start"
+  // The dynamic evaluation to suggest, as a command that runs when pasted; empty: named by its options only.
+  std::string dynamic_eval_command;
 };
 
 // Each sentence is empty when its facts are missing.
 struct RunVerdict {
-  std::string against_baseline;  // beats or loses to the 5-gram, by how much in bits per character
+  std::string against_baseline;  // beats or loses to the 5-gram, by how much in bits per character, and what to try
   std::string trend;             // still improving, levelling off, or overfitting since epoch N, and what to try
 };
 

@@ -23,7 +23,8 @@ void BaselineReporter::OnTrainBegin(TrainingRun& run) {
   assert(run.data().train_begin == 0);
   const Baseline baseline = FitBaseline(run.data().TrainHeld(), val_ids, run.data().vocab.size(),
                                         kDefaultNgramOrder);
-  spdlog::info("{} (charlm baseline --order N for another order)", FormatBaseline(baseline));
+  // Not a command to paste: the binary's path and the corpus options are the user's (charlm baseline --help).
+  spdlog::info("{} (the baseline command fits other orders: baseline --corpus FILE --order N)", FormatBaseline(baseline));
   // Compared at the end only when it scored the same characters as the run's validation.
   if (val_ids.size() == all_val_ids.size()) run.set_baseline_val_perplexity(baseline.validation.perplexity);
   const std::filesystem::path path = std::filesystem::path(run.config().train.out_dir) / "baseline.json";

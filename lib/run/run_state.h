@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <span>
@@ -218,6 +219,11 @@ struct TrainEnvironment {
   std::function<void()> loop_started;
   // Borrowed; null = the model starts from its initializer (or the resumed checkpoint).
   const InitialWeights* init = nullptr;
+  // The corpus as the caller already read it (train --minutes's plan reads it to size the model), with the data
+  // section it was read with: one process takes it instead of reading the text a second time (seconds for a
+  // source tree's archive) when its data section is the same. Null = the run reads the corpus.
+  std::shared_ptr<Dataset> preloaded;
+  nlohmann::json preloaded_data;
 };
 
 struct TrainOutcome {

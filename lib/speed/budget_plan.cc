@@ -147,9 +147,16 @@ BudgetPlan PlanForBudget(const CorpusFacts& corpus, double minutes, double secon
     return std::max(0.0, budget - seconds_spent - validation_seconds(c)) * c.train_tokens_per_s;
   };
   plan.chosen = by_size.back();
-  std::string why = "none of the candidates reads " + Figure("%.0f", kMinTokensPerParameter) +
-                    " tokens per parameter with at most " + Figure("%.0f", kMaxParamsPerChar) +
-                    " parameters per character; the smallest is used";
+  const long timed_sizes = std::count_if(timed.begin(), timed.end(),
+                                         [](const BudgetCandidate& t) { return t.train_tokens_per_s > 0; });
+  // Said as what happened: with one size timed (larger ones were skipped as too big for the time) there were no
+  // candidates to compare (a walkthrough read "none of the candidates" after "timing 1 size").
+  std::string why = timed_sizes <= 1
+                        ? "the smallest size, the only one timed (larger ones cannot read " +
+                              Figure("%.0f", kMinTokensPerParameter) + " tokens per parameter in this time)"
+                        : "no timed size reads " + Figure("%.0f", kMinTokensPerParameter) +
+                              " tokens per parameter with at most " + Figure("%.0f", kMaxParamsPerChar) +
+                              " parameters per character, so the smallest is used";
   for (const BudgetCandidate& c : by_size) {
     if (c.train_tokens_per_s <= 0) continue;  // not timed
     if (tokens(c) >= kMinTokensPerParameter * c.parameters && c.parameters <= kMaxParamsPerChar * train_chars) {
@@ -207,7 +214,7 @@ BudgetPlan PlanForBudget(const CorpusFacts& corpus, double minutes, double secon
       "model: LSTM " + std::to_string(c.num_layers) + "x" + std::to_string(c.hidden_size) + ", embedding " +
           std::to_string(kPlanEmbedding) + ", " + Figure("%.2f", c.parameters / 1e6) + " M parameters (" +
           Figure("%.1f", params_per_char) + " per training character), " + Figure("%.0f", c.train_tokens_per_s) +
-          " tokens/s here: " + Figure("%.0f", tokens(c) / c.parameters) + " tokens per parameter, about " +
+          " tokens/s here: " + Figure("%.1f", tokens(c) / c.parameters) + " tokens per parameter, about " +
           Figure("%.0f", plan.passes) + " passes over " + std::to_string(corpus.train_chars) + " characters; " + why,
       "regularization for " + Figure("%.1f", params_per_char) + " parameters per character: locked dropout " +
           Figure("%.2f", dropout),

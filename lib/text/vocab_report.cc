@@ -51,10 +51,13 @@ void PrintVocabReport(const VocabReportOptions& options, std::ostream& out) {
   out << "corpus: " << data.corpus.Label() << " (newline " << EnumName(data.newline);
   if (data.max_chars > 0) out << ", max " << data.max_chars << " characters";
   out << ")\n";
-  out << "characters: " << corpus.notes.chars << "\n";
+  // The separator between documents counts among the characters, so a folder can have more characters than bytes.
+  out << "characters: " << corpus.notes.chars
+      << (corpus.notes.documents - corpus.notes.skipped > 1 ? " (separators between documents included)" : "") << "\n";
   out << "vocabulary: " << vocab.size() << "\n";
-  out << "documents: " << corpus.notes.documents - corpus.notes.skipped << " read, " << corpus.notes.skipped
-      << " skipped (" << corpus.notes.file_bytes << " bytes read)\n";
+  // The same count as --json's "documents": every document met, the skipped ones among them.
+  out << "documents: " << corpus.notes.documents << ", " << corpus.notes.skipped << " of them skipped ("
+      << corpus.notes.file_bytes << " bytes read)\n";
   if (top > 0) {
     out << "top " << top << " characters (id 'character' count):\n";
     for (int id = 0; id < top; ++id) {

@@ -61,7 +61,7 @@ TEST_CASE("budget cli: train --corpus FILE --minutes M picks a model, anneals ov
   CHECK(last["val_chars"].get<std::int64_t>() >= val_split - 1);  // every transition of the split
   CHECK(last["step"].get<std::int64_t>() > 0);
   CHECK(result.output.find("Resume with:") != std::string::npos);
-  CHECK(result.output.find("--set train.max_minutes=M") != std::string::npos);
+  CHECK(result.output.find("--set train.max_minutes=1 (minutes more") != std::string::npos);  // a number, as pasted
   CHECK(result.output.find("next: ") != std::string::npos);  // what a finished run says, too
   // The clock ends the run: its epoch lines do not count towards the million epochs the plan sets as a ceiling.
   CHECK_MESSAGE(result.output.find("epoch 1  train perplexity") != std::string::npos, result.output);

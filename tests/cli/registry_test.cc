@@ -134,18 +134,21 @@ TEST_CASE("train: the lines that end a run name the resume command, the budget's
   TrainOutcome budget;
   budget.budget_reached = true;
   budget.budget = "train.max_steps 500";
+  config.train.max_steps = 500;
   budget.last_checkpoint = "runs/x/last.ckpt";
   const TrainEndLines steps = EndOfTrainLines(budget, config, {"charlm", 1, 0});
   REQUIRE(steps.notices.size() == 1);
-  CHECK(steps.notices[0].find("--set train.max_steps=N") != std::string::npos);
+  CHECK(steps.notices[0].find("--set train.max_steps=1000 (the whole run's steps") != std::string::npos);
   CHECK(steps.exit_code == 0);
   // Under mpirun the budget's resume hint keeps the launcher, as the signal's does.
-  budget.budget = "train.max_minutes 0.25";
+  budget.budget = "train.max_minutes 2.5";
+  config.train.max_steps = 0;
+  config.train.max_minutes = 2.5;
   const TrainEndLines minutes = EndOfTrainLines(budget, config, {"charlm", 2, 0});
   REQUIRE(minutes.notices.size() == 1);
-  CHECK(minutes.notices[0] == "charlm: stopped at train.max_minutes 0.25; saved runs/x/last.ckpt. Resume with: "
-                              "mpirun -np 2 charlm train --resume runs/x/last.ckpt --set train.max_minutes=M (M more "
-                              "minutes, or 0 for no limit)");
+  CHECK(minutes.notices[0] == "charlm: stopped at train.max_minutes 2.5; saved runs/x/last.ckpt. Resume with: "
+                              "mpirun -np 2 charlm train --resume runs/x/last.ckpt --set train.max_minutes=3 (minutes more; "
+                              "the run's epochs and patience still apply)");
 
   TrainOutcome done;
   done.epochs_completed = 3;
@@ -194,10 +197,19 @@ TEST_CASE("train: the end of a run says whether the network beat the 5-gram and 
   outcome.validations_since_best = 14;
   CHECK(has(lines(), "the network loses to the Kneser-Ney 5-gram printed at the start (perplexity 16.000) by 25.0 %"));
   CHECK(has(lines(), "(5.000 against 4.000): on a small text, try train --corpus FILE --minutes M"));
-  // A run that had a time budget is not told to try one: more time is what it can try.
+  // A run that had a time budget is not told to try one: overfitting, it is pointed at the trend's advice.
   config.train.max_minutes = 3;
-  CHECK(has(lines(), "(5.000 against 4.000): try more minutes, and eval --dynamic --mix-ngram"));
+  CHECK(has(lines(), "(5.000 against 4.000): it overfits (below); dynamic evaluation, which adapts to the text as it "
+                     "scores, often closes the gap: charlm eval --checkpoint runs/x/best.ckpt --split val --dynamic "
+                     "--mix-ngram"));
+  // Still improving, it is told to give more time; a fine-tuning run, which refuses --minutes, by its key alone.
+  outcome.validations_since_best = 0;
+  CHECK(has(lines(), "(5.000 against 4.000): try more time (--minutes, train.max_minutes)"));
   config.train.max_minutes = 0;
+  const auto tuned = EndOfTrainLines(outcome, config, {"charlm", 1, 0, /*fine_tuned=*/true}).logs;
+  CHECK(has(tuned, "(5.000 against 4.000): try more time (train.max_minutes) or epochs (train.epochs)"));
+  for (const std::string& line : tuned) CHECK_MESSAGE(line.find("--minutes") == std::string::npos, line);
+  outcome.validations_since_best = 14;
   CHECK(has(lines(), "validation has not improved for the last 14 validations (the best was epoch 6): the model is "
                      "overfitting"));
   CHECK_FALSE(has(lines(), "still improving"));

@@ -194,6 +194,28 @@ TEST_CASE("report: the best is the best validation of any row, a time budget's l
                                                 "{\"kind\":\"eval\",\"epoch\":3,\"step\":25,\"val_perplexity\":5.175}\n");
   const std::string page = RenderRunReport(LoadRun(dir.path().string()), std::nullopt);
   CHECK_MESSAGE(page.find("Best validation perplexity <b>5.175</b>") != std::string::npos, page.substr(0, 3000));
+  // Part-way into epoch 3, as its step places it, not "at epoch 3": train says 2 epochs were done.
+  CHECK(page.find("at step 25, part-way into epoch 3") != std::string::npos);
+  CHECK(page.find("at epoch 3") == std::string::npos);
+}
+
+TEST_CASE("report: the training curve holds the epochs' means, and progress rows only past the last ended epoch") {
+  testing::TempDir dir;
+  // Progress rows inside epoch 2 (ended) and inside epoch 4 (under way).
+  testing::WriteFile(dir / "metrics.jsonl", DecayingRow(1) + LogRow(2, 45, 0.5) + DecayingRow(2) + DecayingRow(3) +
+                                                LogRow(4, 100, 0.3));
+  const std::string chart = ChartTitled(RenderRunReport(LoadRun(dir.path().string()), std::nullopt),
+                                        "Perplexity and bits per character by epoch");
+  CHECK(CurvePoints(chart) == 3 + 1 + 3);  // training: 3 means and epoch 4's progress; validation: 3
+}
+
+TEST_CASE("report: the config table shows a separator of control characters quoted, not as an empty cell") {
+  testing::TempDir dir;
+  testing::WriteFile(dir / "metrics.jsonl", Row(1, 20, "15"));
+  testing::WriteFile(dir / "config.json", "{\"data\":{\"separator\":\"\\n\",\"corpus\":\"a.txt\"}}");
+  const std::string page = RenderRunReport(LoadRun(dir.path().string()), std::nullopt);
+  CHECK(page.find("<td>&quot;\\n&quot;</td>") != std::string::npos);
+  CHECK(page.find("<td>a.txt</td>") != std::string::npos);
 }
 
 TEST_CASE("report: a constant learning rate is one line of text, a changing one a chart") {
@@ -369,7 +391,8 @@ TEST_CASE("report: the headline says whether the network beats the 5-gram and wh
   testing::WriteFile(dir / "metrics.jsonl", Row(1, 20, "15") + Row(2, 10, "9") + Row(3, 8, "9.5") + Row(4, 7, "10"));
   testing::WriteFile(dir / "baseline.json", "{\"order\":5,\"val_perplexity\":12.5,\"val_bpc\":3.64,\"whole_split\":true}");
   std::string page = RenderRunReport(LoadRun(dir.path().string()), std::nullopt);
-  CHECK(page.find("The network beats the Kneser-Ney 5-gram") != std::string::npos);
+  CHECK(page.find("The network beats the Kneser-Ney 5-gram baseline (perplexity 12.500)") != std::string::npos);
+  CHECK(page.find("printed at the start") == std::string::npos);  // a page prints nothing at a start
   CHECK(page.find("not improved for the last 2 validations (the best was epoch 2)") != std::string::npos);
   // A live page names the 5-gram's verdict only: a run still going has no end to judge.
   CHECK(RenderRunReport(LoadRun(dir.path().string()), std::nullopt, {.live = true}).find("not improved") ==
@@ -380,13 +403,16 @@ TEST_CASE("report: the headline says whether the network beats the 5-gram and wh
   testing::WriteFile(dir / "baseline.json", "{\"order\":5,\"val_perplexity\":5,\"val_bpc\":2.32}");
   page = RenderRunReport(LoadRun(dir.path().string()), std::nullopt);
   CHECK(page.find("The network loses to the Kneser-Ney 5-gram") != std::string::npos);
+  // The dynamic evaluation it suggests is a command that names the run's checkpoint.
+  CHECK(page.find("charlm eval --checkpoint " + (dir / "best.ckpt").string() + " --split val --dynamic --mix-ngram") !=
+        std::string::npos);
   CHECK(page.find("still improving at the end: more epochs") != std::string::npos);
 
   // A 5-gram that scored part of the split only is not compared; a time budget asks for more time.
   testing::WriteFile(dir / "baseline.json", "{\"order\":5,\"val_perplexity\":5,\"val_bpc\":2.32,\"whole_split\":false}");
   testing::WriteFile(dir / "config.json", "{\"train\":{\"max_minutes\":3}}");
   page = RenderRunReport(LoadRun(dir.path().string()), std::nullopt);
-  CHECK(page.find("Kneser-Ney 5-gram printed") == std::string::npos);
+  CHECK(page.find("Kneser-Ney 5-gram baseline (perplexity") == std::string::npos);
   CHECK(page.find("still improving at the end: more time") != std::string::npos);
 }
 
@@ -397,6 +423,10 @@ TEST_CASE("report: a fine-tuning run's page names the checkpoint it started from
   const RunData run = LoadRun(dir.path().string());
   CHECK(run.init_from == "runs/a/best.ckpt");
   CHECK(RenderRunReport(run, std::nullopt).find("Fine-tuned from <code>runs/a/best.ckpt</code>") != std::string::npos);
+  // Fine-tuning refuses --minutes: its still-improving verdict names train.max_minutes alone.
+  const std::string tuned = RenderRunReport(run, std::nullopt);
+  CHECK(tuned.find("more time (train.max_minutes)") != std::string::npos);
+  CHECK(tuned.find("--minutes") == std::string::npos);
   testing::WriteFile(dir / "metrics.jsonl", Row(1, 20, "15"));
   CHECK(RenderRunReport(LoadRun(dir.path().string()), std::nullopt).find("Fine-tuned") == std::string::npos);
 }

@@ -329,5 +329,23 @@ TEST_CASE("trainer: resuming with a changed model or a different corpus is an er
   CHECK_THROWS_WITH_AS(Train(more, ckpt, {}), doctest::Contains("vocabulary"), UserError);
 }
 
+TEST_CASE("trainer: a corpus the caller already read (train --minutes's plan) is taken, not read again") {
+  testing::TempDir dir;
+  Config c = TinyConfig(dir, "run");
+  c.train.epochs = 1;
+  TrainEnvironment hooks;
+  hooks.preloaded = std::make_shared<Dataset>(LoadDataset(c.data));
+  hooks.preloaded_data = ConfigToJson(c)["data"];
+  // The file is gone after the read: a run that read it again would fail.
+  fs::remove(dir / "corpus.txt");
+  CHECK(Train(c, "", hooks).epochs_completed == 1);
+  // With another data section the preloaded text is not the run's, and the run reads its own (here: missing).
+  Config other = TinyConfig(dir, "other");
+  hooks.preloaded = std::make_shared<Dataset>(LoadDataset(c.data));
+  fs::remove(dir / "corpus.txt");
+  other.data.val_fraction = 0.2;
+  CHECK_THROWS_AS(Train(other, "", hooks), UserError);
+}
+
 }  // namespace
 }  // namespace charlm
