@@ -142,30 +142,67 @@ std::string EncodeUtf8(std::u32string_view text) {
   return out;
 }
 
+namespace {
+
+// The length of the well-formed UTF-8 sequence at text[pos] (1 to 4), or 0 when the bytes there are not one
+// (a stray continuation byte, a cut or overlong sequence, a surrogate, a code point above U+10FFFF).
+std::size_t WellFormedSequenceLength(std::string_view text, std::size_t pos) {
+  const auto lead = static_cast<unsigned char>(text[pos]);
+  if (lead < 0x80) return 1;
+  std::size_t length = 0;
+  char32_t code = 0;
+  if ((lead & 0xE0) == 0xC0) {
+    length = 2;
+    code = lead & 0x1F;
+  } else if ((lead & 0xF0) == 0xE0) {
+    length = 3;
+    code = lead & 0x0F;
+  } else if ((lead & 0xF8) == 0xF0) {
+    length = 4;
+    code = lead & 0x07;
+  } else {
+    return 0;
+  }
+  if (pos + length > text.size()) return 0;
+  for (std::size_t i = 1; i < length; ++i) {
+    const auto next = static_cast<unsigned char>(text[pos + i]);
+    if (!IsContinuation(next)) return 0;
+    code = (code << 6) | (next & 0x3F);
+  }
+  static constexpr char32_t kSmallestForLength[5] = {0, 0, 0x80, 0x800, 0x10000};
+  return code >= kSmallestForLength[length] && IsScalarValue(code) ? length : 0;
+}
+
+}  // namespace
+
 std::string EscapeControlChars(std::string_view text, std::size_t max_chars) {
+  static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   std::size_t chars = 0;
-  for (char ch : text) {
-    const auto byte = static_cast<unsigned char>(ch);
-    const bool starts_character = (byte & 0xC0) != 0x80;
-    if (starts_character && chars++ == max_chars) {
+  for (std::size_t pos = 0; pos < text.size();) {
+    if (chars++ == max_chars) {
       out += "\u2026";
       break;
     }
+    const auto byte = static_cast<unsigned char>(text[pos]);
+    const std::size_t length = WellFormedSequenceLength(text, pos);
     if (byte == '\n') {
       out += "\\n";
     } else if (byte == '\t') {
       out += "\\t";
     } else if (byte == '\r') {
       out += "\\r";
-    } else if (byte < 0x20 || byte == 0x7f) {
-      static constexpr char kHex[] = "0123456789abcdef";
+    } else if (length == 0 || byte < 0x20 || byte == 0x7f) {
+      // A control byte, or a byte that is not UTF-8 (binary data): its value, never the raw byte.
       out += "\\x";
       out += kHex[byte >> 4];
       out += kHex[byte & 15];
     } else {
-      out += ch;
+      out.append(text.substr(pos, length));
+      pos += length;
+      continue;
     }
+    ++pos;
   }
   return out;
 }
