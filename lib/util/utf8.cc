@@ -28,6 +28,27 @@ std::string HexByte(unsigned char byte) {
 
 bool IsContinuation(unsigned char byte) { return (byte & 0xC0) == 0x80; }
 
+// The length of the sequence a lead byte above 0x7F starts (2 to 4), its payload bits put in `code`; 0 for a byte
+// that starts none (a continuation byte, or one that never occurs in UTF-8).
+int SequenceLength(unsigned char lead, char32_t& code) {
+  if ((lead & 0xE0) == 0xC0) {
+    code = lead & 0x1F;
+    return 2;
+  }
+  if ((lead & 0xF0) == 0xE0) {
+    code = lead & 0x0F;
+    return 3;
+  }
+  if ((lead & 0xF8) == 0xF0) {
+    code = lead & 0x07;
+    return 4;
+  }
+  return 0;
+}
+
+// The smallest code point each sequence length may encode: a smaller one is an overlong encoding.
+constexpr char32_t kSmallestForLength[5] = {0, 0, 0x80, 0x800, 0x10000};
+
 std::string CodePointName(char32_t c) {
   char buffer[16];
   std::snprintf(buffer, sizeof buffer, "U+%04X", static_cast<unsigned>(c));
@@ -60,20 +81,11 @@ Utf8ChunkResult DecodeUtf8Chunk(std::string_view bytes, std::uint64_t base_offse
       ++pos;
       continue;
     }
-    int length = 0;
     char32_t code = 0;
+    const int length = SequenceLength(lead, code);
     if (IsContinuation(lead)) {
       ThrowInvalid(source_name, base_offset + pos, "unexpected continuation byte " + HexByte(lead));
-    } else if ((lead & 0xE0) == 0xC0) {
-      length = 2;
-      code = lead & 0x1F;
-    } else if ((lead & 0xF0) == 0xE0) {
-      length = 3;
-      code = lead & 0x0F;
-    } else if ((lead & 0xF8) == 0xF0) {
-      length = 4;
-      code = lead & 0x07;
-    } else {
+    } else if (length == 0) {
       ThrowInvalid(source_name, base_offset + pos, "byte " + HexByte(lead) + " never occurs in UTF-8");
     }
     // Cut by the end of the piece: the next piece completes it (and decides whether it is valid).
@@ -90,7 +102,6 @@ Utf8ChunkResult DecodeUtf8Chunk(std::string_view bytes, std::uint64_t base_offse
       }
       code = (code << 6) | (next & 0x3F);
     }
-    static constexpr char32_t kSmallestForLength[5] = {0, 0, 0x80, 0x800, 0x10000};
     if (code < kSmallestForLength[length]) {
       ThrowInvalid(source_name, base_offset + pos, "overlong encoding of " + CodePointName(code));
     }
@@ -149,27 +160,14 @@ namespace {
 std::size_t WellFormedSequenceLength(std::string_view text, std::size_t pos) {
   const auto lead = static_cast<unsigned char>(text[pos]);
   if (lead < 0x80) return 1;
-  std::size_t length = 0;
   char32_t code = 0;
-  if ((lead & 0xE0) == 0xC0) {
-    length = 2;
-    code = lead & 0x1F;
-  } else if ((lead & 0xF0) == 0xE0) {
-    length = 3;
-    code = lead & 0x0F;
-  } else if ((lead & 0xF8) == 0xF0) {
-    length = 4;
-    code = lead & 0x07;
-  } else {
-    return 0;
-  }
-  if (pos + length > text.size()) return 0;
+  const auto length = static_cast<std::size_t>(SequenceLength(lead, code));
+  if (length == 0 || pos + length > text.size()) return 0;
   for (std::size_t i = 1; i < length; ++i) {
     const auto next = static_cast<unsigned char>(text[pos + i]);
     if (!IsContinuation(next)) return 0;
     code = (code << 6) | (next & 0x3F);
   }
-  static constexpr char32_t kSmallestForLength[5] = {0, 0, 0x80, 0x800, 0x10000};
   return code >= kSmallestForLength[length] && IsScalarValue(code) ? length : 0;
 }
 

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -50,18 +51,27 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
 // step, new or resumed.
 constexpr const char* kTrainingStarts = "Kneser-Ney 5-gram baseline";
 
-// Waits until the run has started training, for at most 30 s.
+// Waits until the run has started training, for at most 30 s. The run's log must not be an earlier run's (the
+// new process truncates it only once it runs): see StartRun.
 void WaitUntilTraining(const BackgroundRun& run) {
   REQUIRE_MESSAGE(testing::WaitFor([&] { return run.Log().find(kTrainingStarts) != std::string::npos; }, 30),
                   "no start of training within 30 s: " << run.Log());
 }
 
+// `charlm ARGS` in the background in dir, its log (dir/train.log) removed first, so that no earlier run's log can
+// pass for its own before the new process has truncated it.
+std::unique_ptr<BackgroundRun> StartRun(const TempDir& dir, const std::vector<std::string>& args,
+                                        const std::vector<std::string>& launcher) {
+  fs::remove(dir / "train.log");
+  return std::make_unique<BackgroundRun>(dir, args, launcher);
+}
+
 // The seconds an uninterrupted run trains (from its start of training to its exit 0), run in the background.
 double TrainingSeconds(const TempDir& dir, const std::vector<std::string>& launcher) {
-  BackgroundRun whole(dir, {"train", "--config", "chaos.json"}, launcher);
-  WaitUntilTraining(whole);
+  const std::unique_ptr<BackgroundRun> whole = StartRun(dir, {"train", "--config", "chaos.json"}, launcher);
+  WaitUntilTraining(*whole);
   const auto start = std::chrono::steady_clock::now();
-  REQUIRE_MESSAGE(whole.Wait(60) == 0, whole.Log());
+  REQUIRE_MESSAGE(whole->Wait(60) == 0, whole->Log());
   return SecondsSince(start);
 }
 
@@ -137,7 +147,8 @@ TEST_CASE("chaos: a run killed with SIGKILL 5 times and resumed ends with the un
   for (int attempt = 0; attempt < 5; ++attempt) {
     const std::vector<std::string> args = ContinueArgs(chaos_dir);
     const double delay = moment(random);
-    BackgroundRun run(chaos_dir, args);
+    const std::unique_ptr<BackgroundRun> started = StartRun(chaos_dir, args, {});
+    BackgroundRun& run = *started;
     WaitUntilTraining(run);
     std::this_thread::sleep_for(std::chrono::duration<double>(delay));
     REQUIRE_MESSAGE(run.Running(), "the run ended before its kill at " << delay << " s: " << run.Log());
@@ -179,7 +190,8 @@ TEST_CASE("mpi chaos: one rank of mpirun -np 2 killed with SIGKILL, twice: the j
   std::mt19937 random(kChaosSeed);
   for (int kill = 1; kill <= 2; ++kill) {
     const std::vector<std::string> args = ContinueArgs(chaos_dir);
-    BackgroundRun job(chaos_dir, args, launcher);
+    const std::unique_ptr<BackgroundRun> started = StartRun(chaos_dir, args, launcher);
+    BackgroundRun& job = *started;
     WaitUntilTraining(job);
     // Within the first third of the training's time: two kills never reach its end.
     const double delay = std::uniform_real_distribution<double>(0, training_seconds / 3)(random);
@@ -198,8 +210,8 @@ TEST_CASE("mpi chaos: one rank of mpirun -np 2 killed with SIGKILL, twice: the j
                     << SavedStep(chaos_dir / "run" / "last.ckpt"));
     CheckEveryCheckpointLoads(chaos_dir / "run", "after mpi kill " + std::to_string(kill));
   }
-  BackgroundRun rest(chaos_dir, ContinueArgs(chaos_dir), launcher);
-  REQUIRE_MESSAGE(rest.Wait(60) == 0, rest.Log());
+  const std::unique_ptr<BackgroundRun> rest = StartRun(chaos_dir, ContinueArgs(chaos_dir), launcher);
+  REQUIRE_MESSAGE(rest->Wait(60) == 0, rest->Log());
   CheckEveryCheckpointLoads(chaos_dir / "run", "at the end");
   const CheckpointData resumed = LoadCheckpoint((chaos_dir / "run" / "last.ckpt").string());
   CHECK(resumed.trainer_state.at("global_step") == expected.trainer_state.at("global_step"));
