@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang, ASan+UBSan) in build-fuzz/ and runs each for FUZZ_SECONDS on a copy of its seeds.
-# Usage: scripts/fuzz.sh [target ...]   (targets: utf8 config vocab checkpoint safetensors archive; default all). FUZZ_SECONDS=30 by default.
+# Usage: scripts/fuzz.sh [target ...]   (targets: utf8 config vocab checkpoint safetensors archive metrics; default all). FUZZ_SECONDS=30 by default.
 # A crash, sanitizer report, timeout or out-of-memory fails the script; the input is kept in build-fuzz/artifacts/.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 seconds=${FUZZ_SECONDS:-30}
 targets=("$@")
-if ((${#targets[@]} == 0)); then targets=(utf8 config vocab checkpoint safetensors archive); fi
+if ((${#targets[@]} == 0)); then targets=(utf8 config vocab checkpoint safetensors archive metrics); fi
 
 source scripts/install_missing.sh
 install_missing fuzz clang cmake make libcli11-dev nlohmann-json3-dev libspdlog-dev libopenblas-dev doctest-dev libarchive-dev

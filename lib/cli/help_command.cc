@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "cli/docs_writer.h"
 #include "util/errors.h"
+#include "util/file_io.h"
 #include "report/report.h"
 #include "util/suggest.h"
 
@@ -61,13 +62,13 @@ void RegisterWriteDocs(CommandRegistry& registry) {
           if (!targets->man_dir.empty()) {
             std::filesystem::create_directories(targets->man_dir);
             const std::filesystem::path dir(targets->man_dir);
-            WriteFileAtomically((dir / "charlm.1").string(), MainManPage(commands));
+            WriteFileAtomically((dir / "charlm.1").string(), MainManPage(commands), "man page");
             for (const CommandSpec* spec : commands) {
-              WriteFileAtomically((dir / ("charlm-" + spec->name + ".1")).string(), CommandManPage(*spec));
+              WriteFileAtomically((dir / ("charlm-" + spec->name + ".1")).string(), CommandManPage(*spec), "man page");
             }
           }
-          if (!targets->completion.empty()) WriteFileAtomically(targets->completion, BashCompletion(commands));
-          if (!targets->markdown.empty()) WriteFileAtomically(targets->markdown, CliMarkdown(commands));
+          if (!targets->completion.empty()) WriteFileAtomically(targets->completion, BashCompletion(commands), "bash completion");
+          if (!targets->markdown.empty()) WriteFileAtomically(targets->markdown, CliMarkdown(commands), "Markdown page");
           return 0;
         });
       },

@@ -42,7 +42,7 @@ void RegisterReport(CommandRegistry& registry) {
               ReadRegularFile(options->results, FileRole{"results file", "check the path", std::uint64_t{64} << 20,
                                                          "keep one benchmark's results per file"}),
               options->results);
-          WriteFileAtomically(options->out, QualityChartSvg(results, options->corpus) + "\n");
+          WriteFileAtomically(options->out, QualityChartSvg(results, options->corpus) + "\n", "SVG chart");
           return 0;
         });
       },

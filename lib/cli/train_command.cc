@@ -185,9 +185,8 @@ TrainEndLines EndOfTrainLines(const TrainOutcome& outcome, const Config& config,
                          ShellQuote(outcome.sample_prefix) + " --length 100");
   }
   if (config.data.val_fraction > 0) lines.logs.push_back("      " + program + " eval --checkpoint " + best + " --split val");
-  if (config.train.report) {
-    lines.logs.push_back("report: " + (std::filesystem::path(config.train.out_dir) / "report.html").string() +
-                         " (learning curves and samples; open it in a browser)");
+  if (!outcome.report_page.empty()) {
+    lines.logs.push_back("report: " + outcome.report_page + " (learning curves and samples; open it in a browser)");
   }
   return lines;
 }

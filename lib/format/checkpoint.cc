@@ -20,6 +20,7 @@
 #include "util/errors.h"
 #include "util/file_io.h"
 #include "util/json_parse.h"
+#include "util/utf8.h"
 
 namespace charlm {
 namespace {
@@ -251,7 +252,7 @@ nlohmann::json ParseJsonSection(const RawSection& section, std::string_view sour
   try {
     return ParseJsonWithDepthLimit(section.payload, std::string(source) + " (section " + std::string(section.tag) + ")");
   } catch (const nlohmann::json::exception& error) {
-    ThrowMalformed(source, "section " + std::string(section.tag) + " is not valid JSON: " + error.what());
+    ThrowMalformed(source, "section " + std::string(section.tag) + " is not valid JSON: " + EscapeControlChars(error.what()));
   }
 }
 
@@ -269,21 +270,6 @@ std::vector<float> ParseFloatSection(const RawSection& section, std::string_view
   for (std::size_t i = 0; i < values.size(); ++i) values[i] = std::bit_cast<float>(ReadU32(section.payload, 4 * i));
   return values;
 }
-
-// Closes a descriptor on every path out of a function.
-class FileDescriptor {
- public:
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  ~FileDescriptor() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 // A checkpoint larger than half the machine's memory could not be parsed (its floats are copied out) and used.
 // LoadCheckpointMetadata refuses it too, so the start-up checks never accept a file the run could not load.
@@ -367,41 +353,6 @@ CheckpointData InterpretSections(const std::vector<RawSection>& sections, std::s
 }
 
 // Owns the temp file until it has been renamed into place; any exit before that closes and deletes it.
-class TempFileGuard {
- public:
-  explicit TempFileGuard(std::string temp_path) : temp_path_(std::move(temp_path)) {}
-  ~TempFileGuard() {
-    if (file_ != nullptr) std::fclose(file_);
-    if (!committed_) std::remove(temp_path_.c_str());
-  }
-  TempFileGuard(const TempFileGuard&) = delete;
-  TempFileGuard& operator=(const TempFileGuard&) = delete;
-
-  std::FILE*& file() { return file_; }
-  void Commit() { committed_ = true; }
-
- private:
-  std::string temp_path_;
-  std::FILE* file_ = nullptr;
-  bool committed_ = false;
-};
-
-[[noreturn]] void ThrowSaveError(const std::string& path, const std::string& step, int error, std::string_view fix) {
-  throw UserError("cannot save checkpoint '" + path + "': " + step + ": " + std::strerror(error) + "; " +
-                  std::string(fix));
-}
-
-void FsyncFolder(const std::string& path, const std::string& folder) {
-  FileDescriptor dir(::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  // Some file systems cannot sync a directory (EINVAL); the rename is then as durable as that file system allows.
-  if (dir.get() < 0 || ::fsync(dir.get()) != 0) {
-    const int error = errno;
-    if (error == EINVAL || error == ENOTSUP) return;
-    ThrowSaveError(path, "syncing folder '" + folder + "' after the rename", error,
-                   "the new checkpoint is in place but may not survive a power loss; check the disk");
-  }
-}
-
 }  // namespace
 
 std::uint32_t Crc32(std::string_view bytes) { return Crc32Update(0xFFFFFFFFU, bytes) ^ 0xFFFFFFFFU; }
@@ -448,50 +399,7 @@ CheckpointMetadata LoadCheckpointMetadata(const std::string& path) {
 }
 
 void SaveCheckpoint(const std::string& path, const CheckpointData& data) {
-  const std::string bytes = SerializeCheckpoint(data);
-  // Same folder as the target, so the rename stays within one file system and is atomic.
-  const std::string temp_path = path + ".tmp." + std::to_string(::getpid());
-  std::string folder = std::filesystem::path(path).parent_path().string();
-  if (folder.empty()) folder = ".";
-  constexpr std::string_view kFixSpace = "free disk space or choose another checkpoint path";
-
-  TempFileGuard temp(temp_path);
-  temp.file() = std::fopen(temp_path.c_str(), "wb");
-  if (temp.file() == nullptr) {
-    const int error = errno;
-    ThrowSaveError(path, "cannot create temp file '" + temp_path + "'", error,
-                   "check that folder '" + folder + "' exists and is writable, or choose another checkpoint path");
-  }
-  std::size_t write_size = bytes.size();
-  if (g_write_failure_after_bytes) write_size = std::min(write_size, *g_write_failure_after_bytes);
-  if (std::fwrite(bytes.data(), 1, write_size, temp.file()) != write_size) {
-    const int error = errno;
-    ThrowSaveError(path, "writing '" + temp_path + "'", error, kFixSpace);
-  }
-  if (g_write_failure_after_bytes) {
-    std::fflush(temp.file());  // so the partial temp file really exists on disk, as after a real failure
-    ThrowSaveError(path, "writing '" + temp_path + "' (injected failure after " + std::to_string(write_size) +
-                             " bytes)", ENOSPC, kFixSpace);
-  }
-  if (std::fflush(temp.file()) != 0) {
-    const int error = errno;
-    ThrowSaveError(path, "flushing '" + temp_path + "'", error, kFixSpace);
-  }
-  if (::fsync(::fileno(temp.file())) != 0) {
-    const int error = errno;
-    ThrowSaveError(path, "syncing '" + temp_path + "'", error, kFixSpace);
-  }
-  const int close_result = std::fclose(temp.file());
-  const int close_error = errno;
-  temp.file() = nullptr;
-  if (close_result != 0) ThrowSaveError(path, "closing '" + temp_path + "'", close_error, kFixSpace);
-  if (std::rename(temp_path.c_str(), path.c_str()) != 0) {
-    const int error = errno;
-    ThrowSaveError(path, "renaming '" + temp_path + "' over it", error,
-                   "make sure the path is not a folder and its folder is writable, or choose another checkpoint path");
-  }
-  temp.Commit();
-  FsyncFolder(path, folder);
+  WriteFileAtomically(path, SerializeCheckpoint(data), "checkpoint", g_write_failure_after_bytes);
 }
 
 }  // namespace charlm

@@ -25,8 +25,8 @@ struct CheckpointData {
   std::vector<float> carried_state;    // hidden state carried between batches (may be empty)
 };
 
-// Writes "<path>.tmp.<pid>" beside path, flushes and fsyncs it, renames it over path and fsyncs the folder, so a crash
-// or a full disk leaves either the old file or the new one, never a mix. Failures throw UserError and remove the temp.
+// Writes the checkpoint with WriteFileAtomically (util/file_io.h), so a crash or a full disk leaves either the old
+// file or the new one, never a mix, and a killed earlier save's temp file is removed. Failures throw UserError.
 void SaveCheckpoint(const std::string& path, const CheckpointData& data);
 
 // Reads and validates a checkpoint; every defect (missing, empty, foreign, other version, truncated, corrupted) is a

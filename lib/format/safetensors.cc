@@ -19,6 +19,7 @@
 
 #include "util/errors.h"
 #include "util/file_io.h"
+#include "util/utf8.h"
 
 namespace charlm {
 namespace {
@@ -118,7 +119,7 @@ nlohmann::json ParseHeaderJson(std::string_view text, std::string_view source) {
   try {
     return nlohmann::json::parse(text.begin(), text.end(), callback);
   } catch (const nlohmann::json::exception& error) {
-    Fail(source, std::string("the header is not valid JSON (") + error.what() + ")");
+    Fail(source, "the header is not valid JSON (" + EscapeControlChars(error.what()) + ")");
   }
 }
 
@@ -325,26 +326,6 @@ std::string ReadSafetensorsFile(const std::string& path) {
   return ReadRegularFile(path, FileRole{"safetensors file",
                                         "check the path, or write one with charlm export --checkpoint CKPT --out " + path,
                                         limit, "it cannot be imported on this machine; import it on one with more memory"});
-}
-
-void WriteFileAtomically(const std::string& path, std::string_view bytes, std::string_view what) {
-  const std::string temp_path = path + ".tmp." + std::to_string(::getpid());
-  auto fail = [&](const std::string& step, int error) {
-    std::remove(temp_path.c_str());
-    throw UserError("cannot write " + std::string(what) + " '" + path + "': " + step + ": " + std::strerror(error) +
-                    "; check that its folder exists and is writable and that the disk has space");
-  };
-  std::FILE* file = std::fopen(temp_path.c_str(), "wb");
-  if (file == nullptr) fail("creating '" + temp_path + "'", errno);
-  const bool written = std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size();
-  const int write_error = errno;
-  if (!written || std::fflush(file) != 0 || ::fsync(::fileno(file)) != 0) {
-    const int error = written ? errno : write_error;
-    std::fclose(file);
-    fail("writing '" + temp_path + "'", error);
-  }
-  if (std::fclose(file) != 0) fail("closing '" + temp_path + "'", errno);
-  if (std::rename(temp_path.c_str(), path.c_str()) != 0) fail("renaming '" + temp_path + "' over it", errno);
 }
 
 }  // namespace charlm

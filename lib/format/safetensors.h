@@ -66,8 +66,5 @@ std::string FormatShape(const std::vector<std::uint64_t>& shape);
 // Reads a whole file that is to be parsed as safetensors; a missing or unreadable file is a UserError.
 std::string ReadSafetensorsFile(const std::string& path);
 
-// Writes bytes to "<path>.tmp.<pid>", fsyncs it and renames it over path, so a failure leaves no partial file;
-// every failure (folder missing, disk full) is a UserError naming path and `what` ("safetensors file").
-void WriteFileAtomically(const std::string& path, std::string_view bytes, std::string_view what);
 
 }  // namespace charlm

@@ -1,6 +1,8 @@
 // Beam search: N beams (plus the greedy row) advanced together as the rows of one batch-N forward per character.
 #include "generate/beam_search.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cassert>
 #include <cmath>
@@ -17,6 +19,7 @@ struct Hypothesis {
   double sum = 0;                 // ranking log-probability: after the filters
   bool live = false;
   int stop = -1;                  // index of the stop string that finished it
+  bool ngram_stopped = false;     // the n-gram ban left it no character: it ended there, as sampling does
 };
 
 struct Candidate {
@@ -84,13 +87,13 @@ std::vector<Continuation> BeamSearch(const CharModel<float>& model, const Vocab&
   top.reserve(keep + 1);
   bool interrupted = false;
 
-  // The logits of a row after the filters, for hypothesis h (the row itself when no filter is on).
+  // The logits of a row after the filters, for hypothesis h (the row itself when no filter is on); nullptr when
+  // the n-gram ban forbids every character, where the hypothesis ends (as sampling's text does).
   auto filtered = [&](const float* row, const Hypothesis& h) -> const float* {
     if (!control.active()) return row;
     context.assign(prefix_ids.begin(), prefix_ids.end());
     context.insert(context.end(), h.ids.begin(), h.ids.end());
-    control.Apply(row, context, exclude, adjusted.data());
-    return adjusted.data();
+    return control.Apply(row, context, exclude, adjusted.data()) ? adjusted.data() : nullptr;
   };
   auto finish = [&](Hypothesis h) {
     h.live = false;
@@ -118,6 +121,12 @@ std::vector<Continuation> BeamSearch(const CharModel<float>& model, const Vocab&
       if (!h.live) continue;
       const float* row = logits + static_cast<std::size_t>(r) * v;
       const float* used = filtered(row, h);
+      if (used == nullptr) {
+        Hypothesis ended = h;
+        ended.ngram_stopped = true;
+        finish(std::move(ended));
+        continue;
+      }
       const double used_lse = LogSumExp(used, v, scratch.data());
       model_lse[static_cast<std::size_t>(r)] = control.active() ? LogSumExp(row, v, scratch.data()) : used_lse;
       const double offset = h.sum - used_lse;
@@ -163,17 +172,22 @@ std::vector<Continuation> BeamSearch(const CharModel<float>& model, const Vocab&
       if (g.live) {
         const float* row = logits + static_cast<std::size_t>(rows - 1) * v;
         const float* used = filtered(row, g);
-        int best = -1;
-        for (int id = 0; id < v; ++id) {
-          if (id != exclude && (best < 0 || used[id] > used[best])) best = id;
+        if (used == nullptr) {  // every character banned: greedy decoding ends here, as sampling does
+          g.live = false;
+          g.ngram_stopped = true;
+        } else {
+          int best = -1;
+          for (int id = 0; id < v; ++id) {
+            if (id != exclude && (best < 0 || used[id] > used[best])) best = id;
+          }
+          const double used_lse = LogSumExp(used, v, scratch.data());
+          g.sum += static_cast<double>(used[best]) - used_lse;
+          g.ids.push_back(best);
+          g.log_probs.push_back(static_cast<double>(row[best]) -
+                                (control.active() ? LogSumExp(row, v, scratch.data()) : used_lse));
+          g.stop = EndingStop(g.ids, stop_ids);
+          if (g.stop >= 0) g.live = false;
         }
-        const double used_lse = LogSumExp(used, v, scratch.data());
-        g.sum += static_cast<double>(used[best]) - used_lse;
-        g.ids.push_back(best);
-        g.log_probs.push_back(static_cast<double>(row[best]) -
-                              (control.active() ? LogSumExp(row, v, scratch.data()) : used_lse));
-        g.stop = EndingStop(g.ids, stop_ids);
-        if (g.stop >= 0) g.live = false;
       }
       next.back() = std::move(g);
     }
@@ -231,8 +245,14 @@ std::vector<Continuation> BeamSearch(const CharModel<float>& model, const Vocab&
     c.text = vocab.Decode(h.ids);
     c.log_probs = std::move(h.log_probs);
     for (double lp : c.log_probs) c.log_prob += lp;
+    c.stopped_by_ngram = h.ngram_stopped;
     c.interrupted = interrupted;
     result.push_back(std::move(c));
+  }
+  if (!result.empty() && result.front().stopped_by_ngram) {
+    spdlog::warn("no-repeat-ngram {}: every character the model knows would repeat a sequence of {} after {} of the "
+                 "{} characters of the best beam, so it ends there; raise no-repeat-ngram to write more",
+                 options.no_repeat_ngram, options.no_repeat_ngram, result.front().text.size(), options.length);
   }
   return result;
 }

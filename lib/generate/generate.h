@@ -173,7 +173,7 @@ struct Continuation {
   double score = 0;               // beam search: its ranking score (log-probability of text + stop string under
                                   // the filters, / characters ^ length_penalty)
   std::u32string stopped_by;      // the stop string that ended it, empty if none did
-  bool stopped_by_ngram = false;  // sampling: no_repeat_ngram left no character to draw, so it ended there
+  bool stopped_by_ngram = false;  // no_repeat_ngram left no character to draw (or beam to extend), so it ended there
   bool interrupted = false;       // stop_requested ended it
 };
 

@@ -8,6 +8,7 @@
 #include "util/shell_quote.h"
 #include "text/dataset.h"
 #include "util/errors.h"
+#include "util/file_io.h"
 #include "format/safetensors.h"
 #include "format/output_guard.h"
 #include "interop/torch_layout.h"

@@ -58,8 +58,9 @@ void ExecUnderMpirun(int processes, int argc, char** argv) {
   for (std::string& arg : args) c_args.push_back(arg.data());
   c_args.push_back(nullptr);
   ::execv(c_args[0], c_args.data());
+  const int error = errno;  // before the message is built: building it allocates, which may set errno
   throw UserError(std::string("--np ") + std::to_string(processes) + " starts " + CHARLM_MPIEXEC + ", which failed (" +
-                  std::strerror(errno) + "): install openmpi-bin (bash scripts/setup.sh), or run without --np");
+                  std::strerror(error) + "): install openmpi-bin (bash scripts/setup.sh), or run without --np");
 #else
   (void)argc;
   (void)argv;

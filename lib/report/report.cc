@@ -747,32 +747,6 @@ std::string RenderComparison(const std::vector<RunData>& runs) {
   return out;
 }
 
-void WriteFileAtomically(const std::string& path, std::string_view content) {
-  const std::string temp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-    out.write(content.data(), static_cast<std::streamsize>(content.size()));
-    out.flush();
-    if (!out) {
-      std::error_code ec;
-      fs::remove(temp, ec);
-      const fs::path folder = fs::path(path).parent_path();
-      std::error_code missing;
-      if (!folder.empty() && !fs::is_directory(folder, missing)) {
-        throw UserError(path + " cannot be written: the folder " + folder.string() +
-                        " does not exist; create it, or give --out a path in an existing folder");
-      }
-      throw UserError(path + " cannot be written: check the folder's permissions and free space");
-    }
-  }
-  std::error_code ec;
-  fs::rename(temp, path, ec);
-  if (ec) {
-    fs::remove(temp, ec);
-    throw UserError(path + " cannot be written (" + ec.message() + "): check the folder's permissions");
-  }
-}
-
 std::string MachineDescription() {
   std::string cpu;
   std::ifstream cpuinfo("/proc/cpuinfo");
@@ -814,7 +788,7 @@ void RunReport(const ReportCommand& command, std::ostream& out) {
   } else {
     page = RenderComparison(runs);
   }
-  WriteFileAtomically(path, page);
+  WriteFileAtomically(path, page, "HTML page");
   out << path << '\n';
 }
 

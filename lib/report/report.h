@@ -87,9 +87,6 @@ std::string RenderRunReport(const RunData& run, const std::optional<ModelFigures
                             const ReportOptions& options = {});
 std::string RenderComparison(const std::vector<RunData>& runs);
 
-// Writes path through a temp file in the same folder and a rename, so a reader sees the old page or the new one.
-void WriteFileAtomically(const std::string& path, std::string_view content);
-
 // {"corpus", "corpus_chars", "vocab_size", "train_chars", "val_chars", "test_chars", "parameters", "threads",
 // "machine", "charlm_version"}: written by a training run as out_dir/run_info.json.
 std::string MachineDescription();

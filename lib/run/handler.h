@@ -81,7 +81,7 @@ class TrainHandler {
   // After the epoch's checkpoints are saved: report it (metrics rows, console, samples). A failure here loses
   // nothing that was trained.
   virtual void OnEpochEnd(TrainingRun&, const EpochSummary&) {}
-  virtual void OnTrainEnd(TrainingRun&, const TrainOutcome&) {}
+  virtual void OnTrainEnd(TrainingRun&, TrainOutcome&) {}  // a handler may add the files it wrote
   // An error is leaving the loop (after this, main prints it): undo what would garble it, such as a half-drawn bar.
   virtual void OnAbort(TrainingRun&) noexcept {}
 };

@@ -2,40 +2,23 @@
 #include "run/out_dir.h"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <optional>
 
 #include "format/checkpoint.h"
 #include "util/errors.h"
+#include "util/file_io.h"
 #include "util/json_parse.h"
 
 namespace charlm {
-namespace {
 
 namespace fs = std::filesystem;
-
-// The process id in "NAME.tmp.PID", or 0 when the name is not of that form.
-pid_t TempFileOwner(const std::string& name) {
-  const std::size_t at = name.rfind(".tmp.");
-  if (at == std::string::npos || at == 0) return 0;
-  const char* first = name.data() + at + 5;
-  const char* last = name.data() + name.size();
-  pid_t pid = 0;
-  const auto [end, error] = std::from_chars(first, last, pid);
-  return error == std::errc() && end == last && first != last && pid > 0 ? pid : 0;
-}
-
-bool ProcessAlive(pid_t pid) { return ::kill(pid, 0) == 0 || errno == EPERM; }
-
-}  // namespace
 
 OutDirLock::OutDirLock(const std::string& out_dir) {
   const std::string path = (fs::path(out_dir) / kRunLockFileName).string();
@@ -80,7 +63,7 @@ std::vector<std::string> RemoveStaleTempFiles(const std::string& out_dir) {
   std::error_code ec;
   for (const fs::directory_entry& entry : fs::directory_iterator(out_dir, ec)) {
     const std::string name = entry.path().filename().string();
-    const pid_t owner = TempFileOwner(name);
+    const long owner = AtomicTempFileOwner(name);
     if (owner == 0 || owner == ::getpid() || ProcessAlive(owner) || !entry.is_regular_file(ec)) continue;
     if (fs::remove(entry.path(), ec)) removed.push_back(name);
   }

@@ -50,7 +50,7 @@ void ProgressBar::OnActivity(TrainingRun& run, std::string_view activity) {
 void ProgressBar::OnEvalBegin(TrainingRun& run) { OnActivity(run, "validating"); }
 void ProgressBar::OnEval(TrainingRun&, const EvalEvent&) { Clear(); }
 void ProgressBar::OnEpochScored(TrainingRun&, EpochSummary&) { Clear(); }
-void ProgressBar::OnTrainEnd(TrainingRun&, const TrainOutcome&) { Clear(); }
+void ProgressBar::OnTrainEnd(TrainingRun&, TrainOutcome&) { Clear(); }
 void ProgressBar::OnAbort(TrainingRun&) noexcept { Clear(); }
 
 }  // namespace charlm

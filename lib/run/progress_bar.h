@@ -17,7 +17,7 @@ class ProgressBar : public TrainHandler {
   void OnEvalBegin(TrainingRun& run) override;
   void OnEval(TrainingRun& run, const EvalEvent& eval) override;
   void OnEpochScored(TrainingRun& run, EpochSummary& summary) override;
-  void OnTrainEnd(TrainingRun& run, const TrainOutcome& outcome) override;
+  void OnTrainEnd(TrainingRun& run, TrainOutcome& outcome) override;
   void OnAbort(TrainingRun& run) noexcept override;
 
  private:

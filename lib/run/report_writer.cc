@@ -10,6 +10,8 @@
 
 #include "report/report.h"
 #include "util/errors.h"
+#include "util/file_io.h"
+#include "util/shell_quote.h"
 
 namespace charlm {
 
@@ -31,7 +33,7 @@ void ReportWriter::OnTrainBegin(TrainingRun& run) {
       {"machine", MachineDescription()},
       {"charlm_version", CHARLM_VERSION}};
   try {
-    WriteFileAtomically((fs::path(run.config().train.out_dir) / "run_info.json").string(), info.dump(2) + "\n");
+    WriteFileAtomically((fs::path(run.config().train.out_dir) / "run_info.json").string(), info.dump(2) + "\n", "run information");
   } catch (const UserError& e) {
     spdlog::warn("{}; training goes on without a report", e.what());
     warned_ = true;
@@ -41,14 +43,29 @@ void ReportWriter::OnTrainBegin(TrainingRun& run) {
 void ReportWriter::Write(TrainingRun& run, bool live) {
   if (!run.config().train.report || warned_) return;
   const std::string& dir = run.config().train.out_dir;
+  const std::string page_path = (fs::path(dir) / "report.html").string();
+  page_written_ = false;
+  std::string page;
   try {
     ReportOptions options;
     options.live = live;
     const std::function<bool()> stop = [&] { return run.PollStopSignal(stop_requested_); };
-    WriteFileAtomically((fs::path(dir) / "report.html").string(),
-                        RenderRunReport(LoadRun(dir), ComputeModelFigures(dir, stop), options));
+    page = RenderRunReport(LoadRun(dir), ComputeModelFigures(dir, stop), options);
   } catch (const UserError& e) {
-    spdlog::warn("report.html not written: {}; training goes on (charlm report {} retries)", e.what(), dir);
+    // `charlm report` reads the same files with the same limits, so naming it as a retry would send the user to
+    // the same refusal.
+    spdlog::warn("{} not written: {}; training goes on without a page (charlm report reads the same files, so it "
+                 "cannot write one either)",
+                 page_path, e.what());
+    warned_ = true;
+    return;
+  }
+  try {
+    WriteFileAtomically(page_path, page, "report page");
+    page_written_ = true;
+  } catch (const UserError& e) {
+    spdlog::warn("{}; training goes on without a page (after fixing that, charlm report {} writes it)", e.what(),
+                 ShellQuote(dir));
     warned_ = true;
   }
 }
@@ -61,6 +78,9 @@ void ReportWriter::OnEpochEnd(TrainingRun& run, const EpochSummary& summary) {
   Write(run, !summary.last_epoch && run.stop_reason() == StopReason::kNone);
 }
 
-void ReportWriter::OnTrainEnd(TrainingRun& run, const TrainOutcome&) { Write(run, false); }
+void ReportWriter::OnTrainEnd(TrainingRun& run, TrainOutcome& outcome) {
+  Write(run, false);
+  if (page_written_) outcome.report_page = (fs::path(run.config().train.out_dir) / "report.html").string();
+}
 
 }  // namespace charlm

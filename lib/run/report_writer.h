@@ -10,7 +10,8 @@ namespace charlm {
 
 // out_dir/report.html (lib/report/) rewritten atomically after every validation and epoch end, and
 // out_dir/run_info.json (corpus and split sizes, machine, threads, version) at the start; train.report = false
-// leaves both out. A page that cannot be written is a warning: the training goes on.
+// leaves both out. A page that cannot be made or written is a warning, once: the training goes on, and the end of
+// the run names the page only when it was written.
 class ReportWriter : public TrainHandler {
  public:
   // stop_requested: as SamplePrinter's; a stopped run's page leaves out the continuations.
@@ -18,11 +19,12 @@ class ReportWriter : public TrainHandler {
   void OnTrainBegin(TrainingRun& run) override;
   void OnEval(TrainingRun& run, const EvalEvent& eval) override;  // step validations; epoch ends come below
   void OnEpochEnd(TrainingRun& run, const EpochSummary& summary) override;
-  void OnTrainEnd(TrainingRun& run, const TrainOutcome& outcome) override;
+  void OnTrainEnd(TrainingRun& run, TrainOutcome& outcome) override;  // names the page when its last write succeeded
 
  private:
   void Write(TrainingRun& run, bool live);
   bool warned_ = false;
+  bool page_written_ = false;  // the last Write put a current page on disk
   std::function<bool()> stop_requested_;
 };
 

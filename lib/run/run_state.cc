@@ -90,7 +90,7 @@ std::optional<CheckpointData> OpenResume(const Config& config, const std::string
     try {
       saved = ConfigFromJson(resume->config);
     } catch (const UserError& e) {
-      throw UserError("--resume " + resume_path + ": the checkpoint's config is unreadable (" + e.what() +
+      throw UserError("--resume " + resume_path + ": the checkpoint's config is unreadable (" + EscapeControlChars(e.what()) +
                       "): start a new run or use another checkpoint");
     }
     CheckResumeCompatible(saved, config, resume_path);
@@ -224,7 +224,7 @@ Progress Progress::FromJson(const nlohmann::json& j, const std::string& source) 
     }
     return p;
   } catch (const std::exception& e) {
-    throw UserError(source + ": the checkpoint's training state is unreadable (" + e.what() +
+    throw UserError(source + ": the checkpoint's training state is unreadable (" + EscapeControlChars(e.what()) +
                     "): it cannot be resumed; start a new run or use another checkpoint");
   }
 }

@@ -249,6 +249,9 @@ struct TrainOutcome {
   std::optional<double> baseline_val_perplexity;
   int validations_since_best = 0;
   int best_epoch = 0;
+  // out_dir/report.html when the run's last write of it succeeded (ReportWriter); empty when the page is missing
+  // or stale, so the end of the run never advertises a page that was not written.
+  std::string report_page;
 };
 
 // The trainer state of a run before its first step (epoch 0, batch 0, no best score), as a checkpoint stores it.

@@ -3,12 +3,15 @@
 #include "util/file_io.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cassert>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -202,6 +205,111 @@ std::string ReadStreamLimited(int fd, const std::string& name, const FileRole& r
   std::string bytes;
   ReadToEnd(fd, name, role, "", bytes);
   return bytes;
+}
+
+long AtomicTempFileOwner(std::string_view name) {
+  const std::size_t at = name.rfind(".tmp.");
+  if (at == std::string_view::npos || at == 0) return 0;
+  const char* first = name.data() + at + 5;
+  const char* last = name.data() + name.size();
+  long pid = 0;
+  const auto [end, error] = std::from_chars(first, last, pid);
+  return error == std::errc() && end == last && first != last && pid > 0 ? pid : 0;
+}
+
+bool ProcessAlive(long pid) { return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM; }
+
+namespace {
+
+// The fix for a failed atomic write of `path`, by the errno of the call that failed.
+std::string AtomicWriteFix(const std::string& path, int error) {
+  const std::string folder = std::filesystem::path(path).parent_path().string();
+  std::error_code ec;
+  switch (error) {
+    case EISDIR: return "remove the folder at that path or give another path";
+    case ENOENT:
+      if (!folder.empty() && !std::filesystem::is_directory(folder, ec)) {
+        return "the folder " + folder + " does not exist; create it, or give a path in an existing folder";
+      }
+      return "give a path in a folder that can hold files";
+    case EACCES:
+    case EPERM:
+    case EROFS: return "give a path in a writable folder";
+    case ENAMETOOLONG: return "shorten the path (at most 4,095 bytes, and 255 bytes a name)";
+    default: return "check that its folder exists and is writable and that the disk has space";
+  }
+}
+
+// Removes the temp files of earlier writes of `path` whose process is gone (killed mid-write).
+void RemoveDeadWritersTempFiles(const std::filesystem::path& path) {
+  namespace fs = std::filesystem;
+  const std::string prefix = path.filename().string() + ".tmp.";
+  const fs::path folder = path.parent_path().empty() ? fs::path(".") : path.parent_path();
+  std::error_code ec;
+  for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (!name.starts_with(prefix) || name.find('.', prefix.size()) != std::string::npos) continue;
+    const long owner = AtomicTempFileOwner(name);
+    std::error_code type_error;
+    if (owner == 0 || owner == ::getpid() || ProcessAlive(owner) || !it->is_regular_file(type_error)) continue;
+    std::error_code remove_error;
+    fs::remove(it->path(), remove_error);  // best effort: a file that stays is harmless, as before
+  }
+}
+
+}  // namespace
+
+void WriteFileAtomically(const std::string& path, std::string_view bytes, std::string_view what,
+                         std::optional<std::size_t> fail_after_bytes) {
+  RemoveDeadWritersTempFiles(path);
+  const std::string temp_path = path + ".tmp." + std::to_string(::getpid());
+  // Each failing call's errno is copied before anything else runs (building a message allocates, which may set it).
+  auto fail = [&](std::string_view step, int error) {
+    ::unlink(temp_path.c_str());
+    throw UserError("cannot write " + std::string(what) + " '" + path + "': " + std::string(step) + " '" +
+                    temp_path + "'" + (step == "renaming" ? " over it" : "") + ": " + std::strerror(error) + "; " +
+                    AtomicWriteFix(path, error));
+  };
+  Descriptor file(::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644));
+  if (file.get() < 0) {
+    const int error = errno;
+    fail("creating", error);
+  }
+  const std::size_t limit = fail_after_bytes ? std::min(*fail_after_bytes, bytes.size()) : bytes.size();
+  for (std::size_t written = 0; written < limit;) {
+    const ssize_t count = ::write(file.get(), bytes.data() + written, limit - written);
+    if (count < 0) {
+      const int error = errno;
+      if (error == EINTR) continue;
+      fail("writing", error);
+    }
+    written += static_cast<std::size_t>(count);
+  }
+  if (fail_after_bytes) fail("writing", ENOSPC);  // the injected failure, as a full disk reports it
+  if (::fsync(file.get()) != 0) {
+    const int error = errno;
+    fail("syncing", error);
+  }
+  if (::close(file.release()) != 0) {
+    const int error = errno;
+    fail("closing", error);
+  }
+  if (std::rename(temp_path.c_str(), path.c_str()) != 0) {
+    const int error = errno;
+    fail("renaming", error);
+  }
+  // The rename is durable only once the folder is synced; some file systems cannot sync one (EINVAL), and then it
+  // is as durable as they allow.
+  std::string folder = std::filesystem::path(path).parent_path().string();
+  if (folder.empty()) folder = ".";
+  Descriptor dir(::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (dir.get() < 0 || ::fsync(dir.get()) != 0) {
+    const int error = errno;
+    if (error == EINVAL || error == ENOTSUP) return;
+    throw UserError("cannot write " + std::string(what) + " '" + path + "': syncing folder '" + folder +
+                    "' after the rename: " + std::strerror(error) +
+                    "; the new file is in place but may not survive a power loss; check the disk");
+  }
 }
 
 void CheckStandardOutput() {

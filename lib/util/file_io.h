@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <iosfwd>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -75,6 +76,24 @@ void CheckOutputWritten(std::ostream& out);
 // failed for a reason other than the path's absence (a name too long, a folder on the way that cannot be searched,
 // a loop of links), which "does not exist" would misreport. Called before saying that a path does not exist.
 void CheckPathLookup(const std::string& path, const std::error_code& error, std::string_view noun);
+
+// Writes `bytes` to path so that a reader, or a crash at any moment, sees the old file or the new one, never a part:
+// through "<path>.tmp.<pid>" beside it (written, fsynced, renamed over path, the folder fsynced). Before writing,
+// it removes the "<path>.tmp.<pid>" files that a killed earlier write of the same path left (their process is gone),
+// so a kill -9 mid-write leaves nothing behind once the path is written again. Every failure removes this write's
+// temp file and throws UserError with the errno of the call that failed:
+//   "cannot write <what> '<path>': renaming 'p.tmp.12' over it: Is a directory; remove the folder at that path or
+//    give another path"
+// fail_after_bytes (tests only): the write stops after that many bytes (all of them at most) and fails as a full
+// disk would.
+void WriteFileAtomically(const std::string& path, std::string_view bytes, std::string_view what,
+                         std::optional<std::size_t> fail_after_bytes = std::nullopt);
+
+// The process id in "NAME.tmp.PID" (a temp file of WriteFileAtomically), or 0 when the name is not of that form.
+long AtomicTempFileOwner(std::string_view name);
+
+// Whether a process with this id runs (one owned by another user counts).
+bool ProcessAlive(long pid);
 
 // "a directory", "a FIFO (named pipe)", "a character device", ...: what a non-regular file is, for messages.
 std::string DescribeFileType(unsigned mode);

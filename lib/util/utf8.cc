@@ -28,6 +28,27 @@ std::string HexByte(unsigned char byte) {
 
 bool IsContinuation(unsigned char byte) { return (byte & 0xC0) == 0x80; }
 
+// The length of the sequence a lead byte above 0x7F starts (2 to 4), its payload bits put in `code`; 0 for a byte
+// that starts none (a continuation byte, or one that never occurs in UTF-8).
+int SequenceLength(unsigned char lead, char32_t& code) {
+  if ((lead & 0xE0) == 0xC0) {
+    code = lead & 0x1F;
+    return 2;
+  }
+  if ((lead & 0xF0) == 0xE0) {
+    code = lead & 0x0F;
+    return 3;
+  }
+  if ((lead & 0xF8) == 0xF0) {
+    code = lead & 0x07;
+    return 4;
+  }
+  return 0;
+}
+
+// The smallest code point each sequence length may encode: a smaller one is an overlong encoding.
+constexpr char32_t kSmallestForLength[5] = {0, 0, 0x80, 0x800, 0x10000};
+
 std::string CodePointName(char32_t c) {
   char buffer[16];
   std::snprintf(buffer, sizeof buffer, "U+%04X", static_cast<unsigned>(c));
@@ -60,20 +81,11 @@ Utf8ChunkResult DecodeUtf8Chunk(std::string_view bytes, std::uint64_t base_offse
       ++pos;
       continue;
     }
-    int length = 0;
     char32_t code = 0;
+    const int length = SequenceLength(lead, code);
     if (IsContinuation(lead)) {
       ThrowInvalid(source_name, base_offset + pos, "unexpected continuation byte " + HexByte(lead));
-    } else if ((lead & 0xE0) == 0xC0) {
-      length = 2;
-      code = lead & 0x1F;
-    } else if ((lead & 0xF0) == 0xE0) {
-      length = 3;
-      code = lead & 0x0F;
-    } else if ((lead & 0xF8) == 0xF0) {
-      length = 4;
-      code = lead & 0x07;
-    } else {
+    } else if (length == 0) {
       ThrowInvalid(source_name, base_offset + pos, "byte " + HexByte(lead) + " never occurs in UTF-8");
     }
     // Cut by the end of the piece: the next piece completes it (and decides whether it is valid).
@@ -90,7 +102,6 @@ Utf8ChunkResult DecodeUtf8Chunk(std::string_view bytes, std::uint64_t base_offse
       }
       code = (code << 6) | (next & 0x3F);
     }
-    static constexpr char32_t kSmallestForLength[5] = {0, 0, 0x80, 0x800, 0x10000};
     if (code < kSmallestForLength[length]) {
       ThrowInvalid(source_name, base_offset + pos, "overlong encoding of " + CodePointName(code));
     }
@@ -142,30 +153,54 @@ std::string EncodeUtf8(std::u32string_view text) {
   return out;
 }
 
+namespace {
+
+// The length of the well-formed UTF-8 sequence at text[pos] (1 to 4), or 0 when the bytes there are not one
+// (a stray continuation byte, a cut or overlong sequence, a surrogate, a code point above U+10FFFF).
+std::size_t WellFormedSequenceLength(std::string_view text, std::size_t pos) {
+  const auto lead = static_cast<unsigned char>(text[pos]);
+  if (lead < 0x80) return 1;
+  char32_t code = 0;
+  const auto length = static_cast<std::size_t>(SequenceLength(lead, code));
+  if (length == 0 || pos + length > text.size()) return 0;
+  for (std::size_t i = 1; i < length; ++i) {
+    const auto next = static_cast<unsigned char>(text[pos + i]);
+    if (!IsContinuation(next)) return 0;
+    code = (code << 6) | (next & 0x3F);
+  }
+  return code >= kSmallestForLength[length] && IsScalarValue(code) ? length : 0;
+}
+
+}  // namespace
+
 std::string EscapeControlChars(std::string_view text, std::size_t max_chars) {
+  static constexpr char kHex[] = "0123456789abcdef";
   std::string out;
   std::size_t chars = 0;
-  for (char ch : text) {
-    const auto byte = static_cast<unsigned char>(ch);
-    const bool starts_character = (byte & 0xC0) != 0x80;
-    if (starts_character && chars++ == max_chars) {
+  for (std::size_t pos = 0; pos < text.size();) {
+    if (chars++ == max_chars) {
       out += "\u2026";
       break;
     }
+    const auto byte = static_cast<unsigned char>(text[pos]);
+    const std::size_t length = WellFormedSequenceLength(text, pos);
     if (byte == '\n') {
       out += "\\n";
     } else if (byte == '\t') {
       out += "\\t";
     } else if (byte == '\r') {
       out += "\\r";
-    } else if (byte < 0x20 || byte == 0x7f) {
-      static constexpr char kHex[] = "0123456789abcdef";
+    } else if (length == 0 || byte < 0x20 || byte == 0x7f) {
+      // A control byte, or a byte that is not UTF-8 (binary data): its value, never the raw byte.
       out += "\\x";
       out += kHex[byte >> 4];
       out += kHex[byte & 15];
     } else {
-      out += ch;
+      out.append(text.substr(pos, length));
+      pos += length;
+      continue;
     }
+    ++pos;
   }
   return out;
 }

@@ -40,8 +40,9 @@ bool IsScalarValue(char32_t c);
 // "U+6211 '我'" or, for control characters and spaces that would vanish or break a line, "U+000A": for messages.
 std::string DescribeCodePoint(char32_t c);
 
-// The text with control characters written as escapes (\n, \t, \r, \xNN), for quoting user text inside a
-// one-line error message; cut after max_chars characters (at a character boundary) with "…", so a 1 MB prefix
+// The text with control characters and bytes that are not well-formed UTF-8 (binary data) written as escapes
+// (\n, \t, \r, \xNN), for quoting user text or file content inside a one-line error message, which must never
+// carry raw bytes; cut after max_chars characters (at a character boundary) with "…", so a 1 MB prefix
 // does not make a 1 MB "one-line" error.
 inline constexpr std::size_t kMaxQuotedChars = 200;
 std::string EscapeControlChars(std::string_view text, std::size_t max_chars = kMaxQuotedChars);

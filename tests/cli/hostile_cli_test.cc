@@ -333,7 +333,10 @@ TEST_CASE("cli: a run folder for a checkpoint, and a checkpoint and a safetensor
                    "m.safetensors: this is a safetensors file, not a charlm checkpoint: make a checkpoint of it with "
                    "charlm import --safetensors m.safetensors --out model.ckpt");
   CHECK_USER_ERROR(Run(dir, {"report", "run", "--out", "nothere/page.html"}),
-                   "nothere/page.html cannot be written: the folder nothere does not exist");
+                   "cannot write HTML page 'nothere/page.html': creating 'nothere/page.html.tmp.");
+  CHECK_USER_ERROR(Run(dir, {"report", "run", "--out", "nothere/page.html"}),
+                   ": No such file or directory; the folder nothere does not exist; create it, or give a path in an "
+                   "existing folder");
 }
 
 }  // namespace

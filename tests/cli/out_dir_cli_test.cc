@@ -353,5 +353,49 @@ TEST_CASE("cli: an imported checkpoint fine-tunes as a new run beside itself, sa
   CHECK(!fs::exists(dir / "run" / "previous.2"));
 }
 
+TEST_CASE("cli: the end of a run names report.html only when it was written, and a retry hint only when it can work") {
+  TempDir dir;
+  testing::WriteTinyRun(dir);
+  const RunResult first = Run(dir, {"train", "--config", "tiny.json"});
+  REQUIRE_MESSAGE(first.exit_code == 0, first.output);
+  CHECK(Contains(first.output, "report: run/report.html (learning curves and samples; open it in a browser)"));
+
+  // A folder where the page goes: the write fails with its real reason, the page is not advertised, and the hint
+  // (charlm report, once the folder is gone) works.
+  fs::remove(dir / "run" / "report.html");
+  fs::create_directory(dir / "run" / "report.html");
+  const RunResult blocked = Run(dir, {"train", "--resume", "run/last.ckpt", "--set", "train.epochs=3"});
+  REQUIRE_MESSAGE(blocked.exit_code == 0, blocked.output);
+  CHECK_MESSAGE(Contains(blocked.output, "cannot write report page 'run/report.html': renaming 'run/report.html.tmp."),
+                blocked.output);
+  CHECK_MESSAGE(Contains(blocked.output, ": Is a directory; remove the folder at that path or give another path; "
+                                         "training goes on without a page (after fixing that, charlm report run "
+                                         "writes it)"),
+                blocked.output);
+  CHECK_MESSAGE(!Contains(blocked.output, "Success"), blocked.output);
+  CHECK_MESSAGE(!Contains(blocked.output, "report: run/report.html"), blocked.output);
+  const RunResult refused = Run(dir, {"report", "run"});
+  CHECK_USER_ERROR(refused, "' over it: Is a directory; remove the folder at that path or give another path");
+  fs::remove(dir / "run" / "report.html");
+  const RunResult retried = Run(dir, {"report", "run"});
+  CHECK_MESSAGE(retried.exit_code == 0, retried.output);
+
+  // Run files that `report` cannot read (here a metrics.jsonl that is not a regular file): no page can be made,
+  // by the run or by `charlm report`, so the warning names no retry and the end names no page.
+  fs::remove(dir / "run" / "report.html");
+  fs::remove(dir / "run" / "metrics.jsonl");
+  fs::create_symlink("/dev/null", dir / "run" / "metrics.jsonl");
+  const RunResult unreadable = Run(dir, {"train", "--resume", "run/last.ckpt", "--set", "train.epochs=4"});
+  REQUIRE_MESSAGE(unreadable.exit_code == 0, unreadable.output);
+  CHECK_MESSAGE(Contains(unreadable.output, "run/report.html not written: report: run holds no metrics.jsonl"),
+                unreadable.output);
+  CHECK_MESSAGE(Contains(unreadable.output, "training goes on without a page (charlm report reads the same files, so "
+                                            "it cannot write one either)"),
+                unreadable.output);
+  CHECK_MESSAGE(!Contains(unreadable.output, "retries"), unreadable.output);
+  CHECK_MESSAGE(!Contains(unreadable.output, "report: run/report.html"), unreadable.output);
+  CHECK_USER_ERROR(Run(dir, {"report", "run"}), "run holds no metrics.jsonl");
+}
+
 }  // namespace
 }  // namespace charlm

@@ -404,7 +404,7 @@ TEST_CASE("checkpoint save failing mid-write leaves the previous file and no tem
     INFO("failure after ", fail_after, " of ", second_size, " bytes");
     {
       WriteFailureInjection injection(fail_after);
-      CHECK(Contains(UserErrorOf([&] { SaveCheckpoint(path, second); }), "cannot save checkpoint '" + path + "'"));
+      CHECK(Contains(UserErrorOf([&] { SaveCheckpoint(path, second); }), "cannot write checkpoint '" + path + "'"));
     }
     CHECK(ReadFile(path) == first_bytes);
     CHECK(LoadCheckpoint(path).params == first.params);
@@ -429,10 +429,10 @@ TEST_CASE("checkpoint save into an unwritable folder names the path") {
   WriteFile(dir / "plain_file", "not a folder");
   const std::string under_file = (dir / "plain_file" / "model.ckpt").string();
   CHECK(Contains(UserErrorOf([&] { SaveCheckpoint(under_file, SmallCheckpoint()); }),
-                 "cannot save checkpoint '" + under_file + "'"));
+                 "cannot write checkpoint '" + under_file + "'"));
   const std::string no_folder = (dir / "no_such_folder" / "model.ckpt").string();
   CHECK(Contains(UserErrorOf([&] { SaveCheckpoint(no_folder, SmallCheckpoint()); }),
-                 "cannot save checkpoint '" + no_folder + "'"));
+                 "cannot write checkpoint '" + no_folder + "'"));
   // A folder standing where the file should go: the rename fails and the temp file is cleaned up.
   std::filesystem::create_directory(dir / "taken");
   const std::string folder_path = (dir / "taken").string();

@@ -322,6 +322,28 @@ TEST_CASE("generate: no-repeat-ngram stops the text where every character is ban
   CHECK(!Generate(f.model, f.vocab, prefix, options, rng, nullptr, false).front().stopped_by_ngram);
 }
 
+TEST_CASE("generate: beam search keeps the no-repeat-ngram ban where every character is banned, and says so") {
+  // Issue 35: --beam lifted the ban silently: the greedy row took a banned character once every one was banned.
+  Fixture f;
+  SamplingOptions options;
+  options.length = 100;
+  options.no_repeat_ngram = 1;
+  const std::vector<int> prefix = EncodePrefix(f.vocab, "分开", UnknownPolicy::kError, NewlinePolicy::kKeep);
+  for (const int beam : {1, 3}) {
+    CAPTURE(beam);
+    options.beam = beam;
+    Rng rng(5);
+    const std::vector<Continuation> beams = Generate(f.model, f.vocab, prefix, options, rng, nullptr, false);
+    REQUIRE(!beams.empty());
+    CHECK(beams.front().stopped_by_ngram);
+    for (const Continuation& c : beams) {
+      const std::u32string text = U"分开" + c.text;
+      for (std::size_t i = 0; i < text.size(); ++i) CHECK(text.find(text[i], i + 1) == std::u32string::npos);
+      CHECK(std::isfinite(c.score));
+    }
+  }
+}
+
 TEST_CASE("generate: a prefix's \\r\\n is one line break, as the corpus reader reads it") {
   const Vocab lines = Vocab::Build(U"ab\ncd ");
   const int a = *lines.Find(U'a'), b = *lines.Find(U'b');

@@ -17,6 +17,7 @@
 #include "model/restore.h"
 #include "text/dataset.h"
 #include "util/errors.h"
+#include "util/utf8.h"
 #include "generate/generate.h"
 #include "interop/interop.h"
 #include "format/safetensors.h"
@@ -142,6 +143,22 @@ TEST_CASE("safetensors: every hostile header or layout is a one-line error namin
   const std::string newline_name = ParseError(FileWith("{\"a\\nb\":{\"dtype\":\"X\",\"shape\":[],\"data_offsets\":[0,0]}}", ""));
   CHECK(newline_name.find('\n') == std::string::npos);
   CHECK(newline_name.find("\"a\\nb\"") != std::string::npos);
+}
+
+TEST_CASE("safetensors: a header length too short, cutting a character or holding binary, is quoted without raw bytes") {
+  // A message is clean when escaping it for a one-line message changes nothing: no control byte, no byte that is
+  // not UTF-8.
+  auto clean = [](const std::string& message) { return EscapeControlChars(message, message.size()) == message; };
+  const std::string header = R"({"__metadata__":{"vocab":"分开"}})";
+  const std::size_t cut = header.find("分") + 1;  // inside the first character's three bytes
+  const std::string cut_file = LittleEndian64(cut) + header + std::string("\xff\xfe\x00\x01", 4);
+  const std::string cut_error = ParseError(cut_file);
+  CHECK_MESSAGE(cut_error.find("not valid JSON") != std::string::npos, cut_error);
+  CHECK_MESSAGE(clean(cut_error), cut_error);
+  CHECK_MESSAGE(cut_error.find("\\xe5") != std::string::npos, cut_error);  // the byte, described
+  const std::string binary_error = ParseError(FileWith(std::string("{\"\xff\xfe\x80\":1}"), ""));
+  CHECK_MESSAGE(binary_error.find("not valid JSON") != std::string::npos, binary_error);
+  CHECK_MESSAGE(clean(binary_error), binary_error);
 }
 
 TEST_CASE("interop: exported tensors have PyTorch's names, shapes and layouts") {

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <filesystem>
 #include <cstdlib>
 #include <string>
 
@@ -115,6 +116,69 @@ TEST_CASE("file_io: byte counts and file types read as a user would write them")
   CHECK(FormatBytes(2'500'000'000ULL) == "2.5 GB");
   CHECK(DescribeFileType(S_IFIFO) == "a FIFO (named pipe)");
   CHECK(PhysicalMemoryBytes() > 0);
+}
+
+// The id of a process that has exited and been reaped: what a writer killed with SIGKILL leaves in its temp name.
+long DeadProcessId() {
+  const pid_t child = ::fork();
+  REQUIRE(child >= 0);
+  if (child == 0) ::_exit(0);
+  ::waitpid(child, nullptr, 0);
+  return child;
+}
+
+std::string AtomicWriteErrorOf(const std::string& path) {
+  try {
+    WriteFileAtomically(path, "new", "test page");
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST_CASE("file_io: an atomic write removes the temp files that killed writes of the same path left") {
+  TempDir dir;
+  const std::string target = (dir / "model.bin").string();
+  const std::string dead = target + ".tmp." + std::to_string(DeadProcessId());
+  const std::string live = target + ".tmp." + std::to_string(::getppid());  // a writer that still runs
+  const std::string other = (dir / "other.bin").string() + ".tmp." + std::to_string(DeadProcessId());
+  for (const std::string& path : {dead, live, other}) testing::WriteFile(path, "half a file");
+  WriteFileAtomically(target, "whole file", "test file");
+  CHECK(testing::ReadFile(target) == "whole file");
+  CHECK_FALSE(std::filesystem::exists(dead));
+  CHECK(std::filesystem::exists(live));   // its writer may still rename it
+  CHECK(std::filesystem::exists(other));  // another path's, removed when that path is written
+  CHECK(AtomicTempFileOwner("model.bin.tmp.123") == 123);
+  CHECK(AtomicTempFileOwner("model.bin.tmp.12x") == 0);
+  CHECK(AtomicTempFileOwner(".tmp.5") == 0);
+}
+
+TEST_CASE("file_io: a failed atomic write names the error of the call that failed, and leaves no temp file") {
+  TempDir dir;
+  std::filesystem::create_directory(dir / "page.html");
+  const std::string folder_error = AtomicWriteErrorOf((dir / "page.html").string());
+  CHECK_MESSAGE(folder_error.find("cannot write test page '" + (dir / "page.html").string() + "': renaming '") !=
+                    std::string::npos, folder_error);
+  CHECK_MESSAGE(folder_error.find(": Is a directory; remove the folder at that path or give another path") !=
+                    std::string::npos, folder_error);
+  CHECK(folder_error.find("Success") == std::string::npos);
+  const std::string missing_error = AtomicWriteErrorOf((dir / "nothere" / "page.html").string());
+  CHECK_MESSAGE(missing_error.find(": No such file or directory; the folder " + (dir / "nothere").string() +
+                                   " does not exist; create it") != std::string::npos,
+                missing_error);
+  int entries = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator(dir.path())) ++entries;
+  CHECK(entries == 1);  // the folder alone: no temp file stayed
+  // An injected failure mid-write fails as a full disk does, and the earlier file stays whole.
+  const std::string target = (dir / "kept.txt").string();
+  WriteFileAtomically(target, "old", "test file");
+  try {
+    WriteFileAtomically(target, "newer", "test file", 2);
+    FAIL("the injected failure was not reported");
+  } catch (const UserError& e) {
+    CHECK(std::string(e.what()).find("No space left on device") != std::string::npos);
+  }
+  CHECK(testing::ReadFile(target) == "old");
 }
 
 }  // namespace

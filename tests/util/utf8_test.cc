@@ -122,6 +122,18 @@ TEST_CASE("utf8: control characters are escaped for error messages, everything e
   CHECK(EscapeControlChars("") == "");
 }
 
+TEST_CASE("utf8: bytes that are not UTF-8 are escaped for error messages, never printed raw") {
+  // A cut character, a stray continuation byte, bytes that never occur, an overlong '/', an encoded surrogate.
+  CHECK(EscapeControlChars("\xe5\x88") == "\\xe5\\x88");
+  CHECK(EscapeControlChars("a\x88" "b") == "a\\x88b");
+  CHECK(EscapeControlChars("\xff\xfe") == "\\xff\\xfe");
+  CHECK(EscapeControlChars("\xc0\xaf") == "\\xc0\\xaf");
+  CHECK(EscapeControlChars("\xed\xa0\x80") == "\\xed\\xa0\\x80");
+  CHECK(EscapeControlChars("分\xe5开") == "分\\xe5开");  // the characters around a bad byte stay
+  // The limit counts characters, an escaped byte being one.
+  CHECK(EscapeControlChars("\xff\xff\xff" "abc", 2) == "\\xff\\xff\u2026");
+}
+
 }  // namespace
 }  // namespace charlm
 
