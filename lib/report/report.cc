@@ -93,11 +93,10 @@ void Flatten(const nlohmann::json& j, const std::string& prefix, std::map<std::s
     } else {
       // A string of blanks or control characters (data.separator's "\n") is shown as JSON, quoted and escaped:
       // as text it was an empty cell.
-      const bool plain = value.is_string() && !value.get<std::string>().empty() &&
-                         std::none_of(value.get<std::string>().begin(), value.get<std::string>().end(),
-                                      [](char c) { return static_cast<unsigned char>(c) < 0x20; }) &&
-                         value.get<std::string>().find_first_not_of(' ') != std::string::npos;
-      out[path] = plain ? value.get<std::string>() : value.dump();
+      const std::string text = value.is_string() ? value.get<std::string>() : std::string();
+      const bool plain = value.is_string() && text.find_first_not_of(' ') != std::string::npos &&
+                         std::none_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; });
+      out[path] = plain ? text : value.dump();
     }
   }
 }
