@@ -137,11 +137,18 @@ class MpiWorkers final : public Workers {
     int done = 0;
     MPI_Testall(count, requests, &done, MPI_STATUSES_IGNORE);
     if (done) return;
-    const Clock::time_point start = Clock::now();
-    Clock::time_point last_beat = start;
+    Clock::time_point start = Clock::now();
+    Clock::time_point last_beat = start, last_turn = start;
     bool beating = false, reported = false;
     while (!done) {
       const Clock::time_point now = Clock::now();
+      if (std::chrono::duration<double>(now - last_turn).count() > kBeatSeconds) {
+        // A turn of this loop takes milliseconds: this process was itself stopped (or starved) meanwhile, so its
+        // wait starts again, and its peers are judged by what they say from now on, not by the beats it missed.
+        start = now;
+        beating = false;
+      }
+      last_turn = now;
       const double waited = std::chrono::duration<double>(now - start).count();
       if (waited >= kBeatSeconds) {
         if (!beating || std::chrono::duration<double>(now - last_beat).count() >= kBeatSeconds) {
