@@ -1,4 +1,5 @@
 // The `baseline` command: the Kneser-Ney n-gram yardstick on a corpus's split.
+#include <algorithm>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <ostream>
@@ -31,6 +32,11 @@ void RunBaseline(const BaselineCommand& command, std::ostream& out) {
                     " characters (data.val_fraction is " + nlohmann::json(config.data.val_fraction).dump() +
                     "): nothing to score; set --set data.val_fraction=0.1 or use more text");
   }
+  const AllocationScope scope("the Kneser-Ney model of --order " + std::to_string(command.order) + " on " +
+                                  std::to_string(std::min<std::int64_t>(static_cast<std::int64_t>(data.Train().size()), kMaxNgramFitChars)) +
+                                  " training characters of " + std::to_string(data.vocab.size()) + " distinct",
+                              "lower --order, or split the text and give a part with --corpus",
+                              NgramModelBytes(static_cast<std::int64_t>(data.Train().size()), data.vocab.size(), command.order));
   const Baseline baseline = FitBaseline(data.Train(), data.Validation(), data.vocab.size(), command.order);
   if (command.json) {
     out << BaselineJson(baseline).dump() << '\n';

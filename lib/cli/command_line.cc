@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <exception>
 #include <functional>
 #include <new>
 #include <stdexcept>
@@ -22,16 +24,45 @@
 namespace charlm {
 namespace {
 
+// The command being run, for the out-of-memory line outside every allocation scope.
+std::string& ChosenCommandName() {
+  static std::string name;
+  return name;
+}
+
 // The one line for std::bad_alloc and std::length_error: what was being allocated (lib/util/errors.h) and its fix.
 void PrintAllocationError(const char* problem) {
   const std::string& what = AllocationScope::What();
-  if (what.empty()) {
+  if (!what.empty()) {
+    std::fprintf(stderr, "charlm: error: %s while allocating %s: %s\n", problem, what.c_str(),
+                 AllocationScope::Fix().c_str());
+  } else if (ChosenCommandName() == "train") {
     std::fprintf(stderr, "charlm: error: %s: free memory, or make the model, train.batch_size or train.num_steps "
                          "smaller\n", problem);
   } else {
-    std::fprintf(stderr, "charlm: error: %s while allocating %s: %s\n", problem, what.c_str(),
-                 AllocationScope::Fix().c_str());
+    std::fprintf(stderr, "charlm: error: %s in charlm %s: give it a smaller input, free memory, or raise this "
+                         "process's memory limit (ulimit -v)\n", problem, ChosenCommandName().c_str());
   }
+}
+
+// An allocation that fails where no exception may leave (a destructor such as nlohmann::json's, which allocates
+// while it frees; a thread's function) ends in std::terminate: still the one line and exit 1, never an abort.
+[[noreturn]] void TerminateOnAllocationFailure() {
+  if (const std::exception_ptr current = std::current_exception()) {
+    try {
+      std::rethrow_exception(current);
+    } catch (const std::bad_alloc&) {
+      PrintAllocationError("out of memory");
+      std::fflush(stderr);
+      std::_Exit(1);
+    } catch (const std::length_error&) {
+      PrintAllocationError("a size beyond what this machine can allocate");
+      std::fflush(stderr);
+      std::_Exit(1);
+    } catch (...) {
+    }
+  }
+  std::abort();
 }
 
 // Prints an error and gives the exit code. In a job of several processes it then ends all of them (MPI_Abort), so
@@ -138,6 +169,8 @@ int RunChosenCommand(const CommandRegistry& registry, CommandContext& context) {
   spdlog::set_pattern("[%H:%M:%S] %v");
   try {
     const CommandSpec* chosen = registry.Chosen();
+    if (chosen != nullptr) ChosenCommandName() = chosen->name;
+    std::set_terminate(TerminateOnAllocationFailure);
     // Only `train`'s log is its output; every other command's stdout carries what was asked for (text, a table,
     // JSON that must parse), so what it logs, warnings about the corpus included, goes to stderr.
     if (chosen != nullptr && chosen->name != "train") LogToStderr();

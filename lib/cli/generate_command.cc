@@ -126,8 +126,12 @@ int RunGenerate(const GenerateCommand& command, const GenerateIo& io) {
   SetBlasThreads(config.train.threads);  // generation splits its batch-1 products over as many threads as training
   const AnswerSetup setup{restored.model, restored.vocab, config.data.newline, unknown, command.json};
   for (const std::string& prefix : prefixes) {
-    const AllocationScope scope("the generation from a prefix of " + std::to_string(prefix.size()) + " bytes",
-                                "give a shorter prefix");
+    // The prefix's ids and state are small beside what --length holds, which is estimated up front.
+    const AllocationScope scope("the generation of --length " + std::to_string(options.length) + " characters" +
+                                    (options.beam > 0 ? " with --beam " + std::to_string(options.beam) : "") +
+                                    (command.json ? " as JSON" : "") + " from a prefix of " +
+                                    std::to_string(prefix.size()) + " bytes",
+                                "give a smaller --length", GenerationBytes(options.length, options.beam, command.json));
     AnswerPrefix(setup, prefix, settings, io.out);
     ++settings.seed;
   }

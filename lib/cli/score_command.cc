@@ -1,6 +1,7 @@
 // The `score` command: how likely a text is, character by character.
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -19,6 +20,19 @@
 #include "util/utf8.h"
 
 namespace charlm {
+namespace {
+
+// Bytes a character of the text needs while it is scored: its ids as read (2, TokenIds) and as scored (4); rounded
+// up for the allocator's slack.
+constexpr std::uint64_t kScoreBytesPerChar = 8;
+
+std::uint64_t FileSizeOrZero(const std::string& path) {
+  std::error_code error;
+  const std::uintmax_t size = std::filesystem::file_size(path, error);
+  return error ? 0 : static_cast<std::uint64_t>(size);
+}
+
+}  // namespace
 
 void RunScore(const ScoreCommand& command, std::ostream& out) {
   const UnknownPolicy unknown = ParseUnknownPolicy(command.unknown);
@@ -30,11 +44,19 @@ void RunScore(const ScoreCommand& command, std::ostream& out) {
   }
   CheckDynamicOptions(command.dynamic);  // before the checkpoint is read: a typo fails at once
   RestoredModel restored = RestoreModel(command.checkpoint);
+  // OpenBLAS's buffers are mapped before the text is read, so that the estimate below is checked against what is
+  // left (under ulimit -v they take 128 MB of address space a thread).
+  SetBlasThreads(restored.config.train.threads);
   const NewlinePolicy newline = restored.config.data.newline;
   std::vector<int> ids;
   std::string what;
   if (!command.text.empty()) {
     what = command.text;
+    // The peak: the ids as read (up to 2 bytes a character, TokenIds) and as scored (4), and --dynamic's or
+    // --mix-ngram's own (CheckAdaptiveFits); the output is streamed, so nothing per character beyond them.
+    const std::uint64_t file_bytes = FileSizeOrZero(command.text);
+    const AllocationScope scope("the ids of text '" + command.text + "' (" + FormatBytes(file_bytes) + ")",
+                                "score it in parts (split the file)", file_bytes * kScoreBytesPerChar);
     const TextIds text = ReadTextIds(command.text, newline, restored.vocab);
     CheckUnknownChars(text.missing, unknown, what);
     WarnSkippedText(text, command.text);
@@ -47,29 +69,33 @@ void RunScore(const ScoreCommand& command, std::ostream& out) {
     throw UserError(what + " has " + std::to_string(ids.size()) +
                     " known character(s): the first is context only, so nothing is scored; give at least 2");
   }
-  SetBlasThreads(restored.config.train.threads);
-  TextScore score;
-  std::optional<AdaptiveRun> run;
+  const ScoreFormat format = command.json     ? ScoreFormat::kJson
+                             : command.tsv    ? ScoreFormat::kTsv
+                             : command.colour ? ScoreFormat::kColour
+                                              : ScoreFormat::kSummary;
   if (command.dynamic.dynamic || command.dynamic.mix_ngram) {
-    run = RunAdaptive(restored, ids, command.dynamic, nullptr, {});
-    score = TextScoreOf(ids, run->log_probs);
-    what += " (" + run->method + ")";
-  } else {
-    score = ScoreIds(restored.model, ids);
-  }
-  if (command.json && run) {
+    const AdaptiveRun run = RunAdaptive(restored, ids, command.dynamic, nullptr, {});
+    ScoreWriter writer(format, out, restored.vocab, ids, what + " (" + run.method + ")");
+    writer.Begin();
+    ScoreTotals totals;
+    for (std::size_t k = 0; k < run.log_probs.size(); ++k) {
+      writer.Add(k, run.log_probs[k]);
+      totals.log_prob += run.log_probs[k];
+    }
+    totals.predicted = static_cast<std::int64_t>(run.log_probs.size());
     // The same object, under adaptation, with how it was adapted.
-    nlohmann::json json = nlohmann::json::parse(FormatScoreJson(score, restored.vocab));
-    json.update(AdaptiveJson(*run));
-    out << json.dump() << '\n';
-  } else if (command.json) {
-    out << FormatScoreJson(score, restored.vocab);
-  } else if (command.tsv) {
-    out << FormatScoreTsv(score, restored.vocab);
-  } else if (command.colour) {
-    out << FormatScoreColour(score, restored.vocab) << FormatScoreSummary(score, what);
+    writer.End(totals, AdaptiveJson(run));
   } else {
-    out << FormatScoreSummary(score, what);
+    // Streamed: each character is written as it is scored (Begin waits for the first, so that weights that give
+    // no finite score fail before anything is printed).
+    ScoreWriter writer(format, out, restored.vocab, ids, what);
+    bool begun = false;
+    const ScoreTotals totals = ScoreStream(restored.model, ids, [&](std::size_t k, double log_prob) {
+      if (!begun) writer.Begin();
+      begun = true;
+      writer.Add(k, log_prob);
+    });
+    writer.End(totals);
   }
   CheckOutputWritten(out);
 }

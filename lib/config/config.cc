@@ -178,6 +178,9 @@ void VisitFields(TrainConfig& c, V& v) {
     "stop after this many optimizer steps of the whole run, saving last.ckpt as a signal does; 0 = no limit");
   v("max_minutes", c.max_minutes, Resumable(AtLeast(0)),
     "stop after this many minutes of this invocation, saving last.ckpt as a signal does; 0 = no limit");
+  v("stall_seconds", c.stall_seconds, Resumable(Between(1, 86400)),
+    "under mpirun: seconds a process may make no progress (stopped, hung, or busy alone) before one line on "
+    "standard error names it; the job goes on waiting");
   v("report", c.report, Resumable(kAny), "rewrite out_dir/report.html (curves and samples, see charlm report) after every epoch");
 }
 

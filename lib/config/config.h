@@ -110,6 +110,7 @@ struct TrainConfig {
   double log_every_seconds = kLogEverySecondsAuto;
   std::int64_t max_steps = 0;  // 0 = no limit
   double max_minutes = 0;      // 0 = no limit
+  double stall_seconds = 300;  // under mpirun: a peer silent this long is named (Workers::SetStallSeconds)
   bool report = true;  // rewrite out_dir/report.html at every epoch end
 };
 

@@ -114,6 +114,17 @@ Baseline FitBaseline(IdView train_ids, IdView val_ids, int vocab_size, int order
   return baseline;
 }
 
+std::uint64_t NgramModelBytes(std::int64_t train_chars, int vocab_size, int order) {
+  const double chars = static_cast<double>(std::min<std::int64_t>(train_chars, kMaxNgramFitChars));
+  double entries = 0;
+  for (int k = 2; k <= order; ++k) {
+    entries += std::min(chars, std::pow(static_cast<double>(vocab_size), k)) +
+               std::min(chars, std::pow(static_cast<double>(vocab_size), k - 1));
+  }
+  return static_cast<std::uint64_t>(entries) * kNgramEntryBytes +
+         static_cast<std::uint64_t>(std::max(vocab_size, 0)) * sizeof(std::uint64_t);
+}
+
 nlohmann::json BaselineJson(const Baseline& baseline) {
   return {{"order", baseline.order},
           {"val_perplexity", baseline.validation.perplexity},

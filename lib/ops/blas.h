@@ -79,8 +79,14 @@ void NaiveGemm(bool trans_a, bool trans_b, int m, int n, int k, T alpha, const T
 }
 
 // Sets how many threads OpenBLAS and oneDNN's OpenMP runtime use (SetOpenMpThreads); 0 keeps their defaults
-// (all cores).
+// (all cores). Under a memory limit (ulimit -v) it first checks that the limit leaves room for OpenBLAS's buffer
+// of each thread (kBlasBufferBytes), where OpenBLAS itself would retry the mapping for ever (blas_memory_alloc
+// spins at 100 % CPU and the command never ends): fewer threads, with a warning, when not all fit; UserError when
+// not even the calling thread's fits. Then it maps the calling thread's buffer at once.
 void SetBlasThreads(int threads);
+// The buffer Debian's OpenBLAS 0.3.21 maps for each thread that runs a product (its BUFFER_SIZE, 32 << 22; seen
+// as mmap(NULL, 134217728) under strace): address space a limit counts, though little of it is touched.
+inline constexpr std::size_t kBlasBufferBytes = std::size_t{128} << 20;
 int BlasThreads();
 
 // The kernel table OpenBLAS runs ("Haswell", "SkylakeX", "Cooperlake", ...): chosen from the CPU at load time
@@ -107,7 +113,9 @@ CpuFeatures DetectCpuFeatures();
 std::string BetterBlasCore(const std::string& detected, const CpuFeatures& cpu);
 
 // Puts into the environment what OpenBLAS and OpenMP read only when they are loaded (OPENBLAS_CORETYPE from
-// BetterBlasCore, OMP_WAIT_POLICY from NeedPassiveOpenMpWait; values the user set are kept) and, if that changed
+// BetterBlasCore, OMP_WAIT_POLICY from NeedPassiveOpenMpWait, and under a memory limit OPENBLAS_NUM_THREADS=1, so
+// that no OpenBLAS thread starts, and maps its buffer, before SetBlasThreads has checked the room for it; values
+// the user set are kept) and, if that changed
 // anything, re-executes the program once with argv unchanged. Call first thing in main; returns if it cannot exec.
 void PrepareRuntimeEnvironment(char** argv);
 

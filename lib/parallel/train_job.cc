@@ -47,6 +47,7 @@ TrainOutcome Train(const Config& config, const std::string& resume_path, const T
   if (hooks.init != nullptr) run.StartFrom(*hooks.init);
   const TrainConfig& tc = run.config().train;
   if (parallel) CheckWorkersAgree(workers, run);
+  workers.SetStallSeconds(tc.stall_seconds);
   if (tc.threads == 0 && workers.local_size() > 1) {
     // train.threads 0: the machine's cores shared among this job's processes on it.
     const int cores = static_cast<int>(std::max(1U, std::thread::hardware_concurrency()));

@@ -29,6 +29,9 @@ class Workers {
   virtual void AllGather(std::span<const float> mine, std::span<float> all) = 0;
   virtual void AllGather(std::span<const std::uint64_t> mine, std::span<std::uint64_t> all) = 0;
 
+  // A collective that has waited `seconds` for a peer that shows no sign of reaching it prints one warning line
+  // naming that peer (rank, process id, host) on standard error, once per wait, and goes on waiting.
+  virtual void SetStallSeconds(double seconds) { (void)seconds; }
   // Ends every process of the job with `exit_code`, at once; the caller has printed why.
   [[noreturn]] virtual void Abort(int exit_code) = 0;
 };

@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -25,6 +26,16 @@ namespace fs = std::filesystem;
 // Keeps the samples of the epochs before the resumed position, from the checkpoint's folder as MetricsWriter does
 // (a run that never sampled has no samples.jsonl: nothing to say); starts the file afresh otherwise.
 void SamplePrinter::OnTrainBegin(TrainingRun& run) {
+  const GenerateConfig& generate = run.config().generate;
+  if (generate.every > 0) {
+    // The samples of an epoch are held until they print (their text twice: as ids and decoded): refused now, not
+    // after the first epoch's training.
+    const auto prefixes = static_cast<std::int64_t>(std::max<std::size_t>(generate.prefixes.size(), 1));
+    const AllocationScope check("an epoch's samples (" + std::to_string(prefixes) + " x generate.length " +
+                                    std::to_string(generate.length) + " characters)",
+                                "give a smaller generate.length, or set generate.every=0",
+                                2 * GenerationBytes(generate.length, 1, false) * static_cast<std::uint64_t>(prefixes));
+  }
   const fs::path path = fs::path(run.config().train.out_dir) / "samples.jsonl";
   std::vector<std::string> kept;
   if (run.progress().epochs_completed > 0) {

@@ -274,14 +274,14 @@ void StreamCorpus(RegularFileReader& file, const std::string& path, NewlinePolic
 }
 
 // The most characters of several documents whose ids fit in half of the memory (0: the memory is unknown).
-std::uint64_t IdsBudgetChars() { return PhysicalMemoryBytes() / kIdMemoryShare / kIdBytesPerChar; }
+std::uint64_t IdsBudgetChars() { return AvailableMemoryBytes() / kIdMemoryShare / kIdBytesPerChar; }
 
 // The UserError for a corpus of several documents, or a compressed one, that holds more characters than fit.
 UserError TooManyChars(const CorpusSource& source, IdsFileUse use, std::uint64_t budget) {
   const std::string what = std::string(use == IdsFileUse::kText ? "text '" : "corpus '") + source.Label() +
                            "' holds more than " + WithThousands(budget) + " characters, whose ids (" +
-                           std::to_string(kIdBytesPerChar) + " bytes a character) would need more than half of this "
-                           "machine's " + FormatBytes(PhysicalMemoryBytes()) + " of memory";
+                           std::to_string(kIdBytesPerChar) + " bytes a character) would need more than half of " +
+                           DescribeAvailableMemory();
   if (use == IdsFileUse::kText) return UserError(what + ": score it in parts (split the text)");
   return UserError(what + ": train on its first part with --set data.max_chars=" + std::to_string(budget) +
                    ", or leave documents out with data.include/data.exclude");
@@ -381,13 +381,12 @@ std::uint64_t CheckIdsFit(const RegularFileReader& file, const std::string& path
   // A character takes at least one byte, so the file's size (or max_chars) bounds the ids.
   const std::uint64_t most_chars =
       max_chars > 0 ? std::min<std::uint64_t>(file.size(), static_cast<std::uint64_t>(max_chars)) : file.size();
-  const std::uint64_t memory = PhysicalMemoryBytes();
+  const std::uint64_t memory = AvailableMemoryBytes();
   const std::uint64_t budget = memory / kIdMemoryShare;
   if (memory > 0 && most_chars > budget / kIdBytesPerChar) {
     const std::uint64_t fits = budget / kIdBytesPerChar;
     const std::string need = FormatBytes(most_chars * kIdBytesPerChar) + " (" + std::to_string(kIdBytesPerChar) +
-                             " bytes a character), more than half of this machine's " + FormatBytes(memory) +
-                             " of memory";
+                             " bytes a character), more than half of " + DescribeAvailableMemory();
     if (use == IdsFileUse::kText) {
       throw UserError("text file '" + path + "' is " + FormatBytes(file.size()) + ", whose ids need up to " + need +
                       ": score it in parts of at most " + WithThousands(fits) +

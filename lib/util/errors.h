@@ -1,6 +1,7 @@
 // Error types: UserError is a mistake the user can fix (one-line message, non-zero exit); bugs are asserts.
 #pragma once
 
+#include <cstdint>
 #include <exception>
 #include <stdexcept>
 #include <string>
@@ -16,9 +17,12 @@ class UserError : public std::runtime_error {
 // Names what the code inside its scope allocates, and the fix if memory runs out, so that the out-of-memory
 // message says what was being allocated. Left in place when the scope is left by an exception (std::bad_alloc on
 // its way to main), restored to the enclosing scope's otherwise. One per thread.
+// Given the scope's estimated peak (`estimated_bytes`, from the command's inputs, before it allocates), it first
+// refuses up front, with the same words, what cannot fit in the memory this process may use (physical memory, or
+// less under ulimit -v): a UserError "<what> would take about <bytes>, more than <available>: <fix>".
 class AllocationScope {
  public:
-  AllocationScope(std::string what, std::string fix);
+  AllocationScope(std::string what, std::string fix, std::uint64_t estimated_bytes = 0);
   ~AllocationScope();
   AllocationScope(const AllocationScope&) = delete;
   AllocationScope& operator=(const AllocationScope&) = delete;

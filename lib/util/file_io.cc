@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 
 #include <iostream>
 
@@ -108,6 +110,42 @@ std::uint64_t PhysicalMemoryBytes() {
   const long page_size = ::sysconf(_SC_PAGE_SIZE);
   if (pages <= 0 || page_size <= 0) return 0;
   return static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page_size);
+}
+
+std::uint64_t AddressSpaceHeadroomBytes() {
+  std::uint64_t limit = std::numeric_limits<std::uint64_t>::max();
+  for (const int resource : {RLIMIT_AS, RLIMIT_DATA}) {
+    struct rlimit value {};
+    if (::getrlimit(resource, &value) == 0 && value.rlim_cur != RLIM_INFINITY) {
+      limit = std::min<std::uint64_t>(limit, value.rlim_cur);
+    }
+  }
+  if (limit == std::numeric_limits<std::uint64_t>::max()) return limit;
+  // The first field of /proc/self/statm is the mapped size in pages: what RLIMIT_AS counts (RLIMIT_DATA counts
+  // less, so this errs on the safe side).
+  std::uint64_t mapped_pages = 0;
+  if (std::FILE* statm = std::fopen("/proc/self/statm", "r")) {
+    unsigned long long pages = 0;
+    if (std::fscanf(statm, "%llu", &pages) == 1) mapped_pages = pages;
+    std::fclose(statm);
+  }
+  const std::uint64_t mapped = mapped_pages * static_cast<std::uint64_t>(::sysconf(_SC_PAGE_SIZE));
+  return mapped >= limit ? 0 : limit - mapped;
+}
+
+std::uint64_t AvailableMemoryBytes(bool* limited) {
+  const std::uint64_t physical = PhysicalMemoryBytes();
+  const std::uint64_t headroom = AddressSpaceHeadroomBytes();
+  const bool by_limit = headroom != std::numeric_limits<std::uint64_t>::max() && (physical == 0 || headroom < physical);
+  if (limited != nullptr) *limited = by_limit;
+  return by_limit ? headroom : physical;
+}
+
+std::string DescribeAvailableMemory() {
+  bool limited = false;
+  const std::uint64_t available = AvailableMemoryBytes(&limited);
+  if (limited) return "the " + FormatBytes(available) + " this process may still allocate under its memory limit (ulimit -v)";
+  return "this machine's " + FormatBytes(available) + " of memory";
 }
 
 namespace {

@@ -104,4 +104,17 @@ std::string FormatBytes(std::uint64_t bytes);
 // The machine's physical memory in bytes, or 0 when unknown.
 std::uint64_t PhysicalMemoryBytes();
 
+// Bytes this process may still map under its address-space and data limits (ulimit -v, ulimit -d: RLIMIT_AS and
+// RLIMIT_DATA) after what it has mapped already; UINT64_MAX without a limit. Such a limit counts reservations
+// that physical memory does not (OpenBLAS's buffers, a vector's reserve), so it can be far tighter.
+std::uint64_t AddressSpaceHeadroomBytes();
+
+// What an allocation can count on: the lesser of the machine's physical memory and the headroom above, or 0 when
+// neither is known. `limited` (optional) is set when the headroom is the lesser.
+std::uint64_t AvailableMemoryBytes(bool* limited = nullptr);
+
+// "this machine's 23.4 GB of memory" or "the 512.0 MB this process may still allocate under its memory limit
+// (ulimit -v)": what AvailableMemoryBytes found, for messages.
+std::string DescribeAvailableMemory();
+
 }  // namespace charlm

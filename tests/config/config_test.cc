@@ -65,7 +65,8 @@ const std::set<std::string> kDocumentedKeys = {
     "train.lr_schedule.warmup_steps", "train.lr_schedule.min_lr",
     "train.clip_norm", "train.seed", "train.threads", "train.precision", "train.eval_every", "train.checkpoint_every",
     "train.out_dir", "train.patience", "train.checkpoint_every_steps", "train.eval_every_steps",
-    "train.eval_max_chars", "train.log_every_seconds", "train.max_steps", "train.max_minutes", "train.report",
+    "train.eval_max_chars", "train.log_every_seconds", "train.max_steps", "train.max_minutes", "train.stall_seconds",
+    "train.report",
     "generate.prefixes", "generate.length", "generate.every", "generate.temperature", "generate.top_k",
     "generate.top_p", "generate.greedy",
 };
@@ -143,6 +144,7 @@ Config EveryFieldChanged() {
   c.train.log_every_seconds = 2.5;
   c.train.max_steps = 7000;
   c.train.max_minutes = 90;
+  c.train.stall_seconds = 20;
   c.train.report = false;
   c.generate.prefixes = {"爱", "我"};
   c.generate.length = 80;
@@ -233,6 +235,7 @@ TEST_CASE("config: a config with every field changed reads back field by field")
   CHECK(back.train.log_every_seconds == 2.5);
   CHECK(back.train.max_steps == 7000);
   CHECK(back.train.max_minutes == 90);
+  CHECK(back.train.stall_seconds == 20);
   CHECK(!back.train.report);
   CHECK(back.generate.prefixes == std::vector<std::string>{"爱", "我"});
   CHECK(back.generate.length == 80);

@@ -5,7 +5,10 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <algorithm>
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "format/checkpoint.h"
@@ -58,6 +61,64 @@ TEST_CASE("mpi: SIGTERM or SIGINT to mpirun -np 2 is acknowledged by rank 0 alon
     const CheckpointData saved = LoadCheckpoint((dir / "run" / "last.ckpt").string());
     CHECK(saved.trainer_state.at("global_step").get<std::int64_t>() > 0);
   }
+}
+
+// The process id of rank `rank` among the processes mpirun (`launcher`) started, or 0 when none is found: its
+// children whose environment says OMPI_COMM_WORLD_RANK=rank.
+pid_t RankProcess(pid_t launcher, int rank) {
+  const std::string wanted = "OMPI_COMM_WORLD_RANK=" + std::to_string(rank);
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    const std::string stat = testing::ReadFile(entry.path() / "stat");
+    const std::size_t close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    int parent = 0;
+    char state = 0;
+    if (std::sscanf(stat.c_str() + close + 1, " %c %d", &state, &parent) != 2 || parent != launcher) continue;
+    const std::string environ = testing::ReadFile(entry.path() / "environ");
+    std::size_t at = 0;
+    while (at < environ.size()) {
+      const std::size_t end = std::min(environ.find('\0', at), environ.size());
+      if (environ.compare(at, end - at, wanted) == 0) return static_cast<pid_t>(std::stol(name));
+      at = end + 1;
+    }
+  }
+  return 0;
+}
+
+TEST_CASE("mpi: a rank stopped with SIGSTOP is named once after train.stall_seconds, and the job goes on after "
+          "SIGCONT") {
+  if (kMpiexec.empty()) {
+    std::printf("SKIPPED: mpi stall test: this build has no MPI\n");
+    return;
+  }
+  testing::TempDir dir;
+  testing::WriteLongRun(dir);
+  testing::BackgroundRun job(dir, {"train", "--config", "long.json", "--set", "train.stall_seconds=2"},
+                             {kMpiexec, "--allow-run-as-root", "--oversubscribe", "-np", "2"});
+  REQUIRE_MESSAGE(testing::WaitFor([&] { return !testing::ReadFile(dir / "run" / "metrics.jsonl").empty(); }, 30),
+                  job.Log());
+  const pid_t rank1 = RankProcess(job.pid(), 1);
+  REQUIRE_MESSAGE(rank1 > 0, "rank 1's process was not found among mpirun's children");
+  REQUIRE(::kill(rank1, SIGSTOP) == 0);
+  const std::string named = "charlm: warning: rank 1 (process " + std::to_string(rank1) + " on ";
+  const bool warned = testing::WaitFor([&] { return job.Log().find(named) != std::string::npos; }, 15);
+  // Twice stall_seconds more: still the one line, and still running (a warning, not an abort).
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+  const std::string stalled_log = job.Log();
+  CHECK(job.Running());
+  ::kill(rank1, SIGCONT);
+  CHECK_MESSAGE(warned, stalled_log);
+  CHECK_MESSAGE(Count(stalled_log, "has made no progress") == 1, stalled_log);
+  CHECK_MESSAGE(stalled_log.find("kill -CONT " + std::to_string(rank1)) != std::string::npos, stalled_log);
+  // Going on after SIGCONT: more rows, then a clean stop.
+  const int rows = Count(testing::ReadFile(dir / "run" / "metrics.jsonl"), "\n");
+  CHECK_MESSAGE(testing::WaitFor([&] { return Count(testing::ReadFile(dir / "run" / "metrics.jsonl"), "\n") > rows; },
+                                 20),
+                job.Log());
+  job.Signal(SIGTERM);
+  CHECK(job.Wait(30) != -2);
 }
 
 }  // namespace
