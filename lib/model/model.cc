@@ -12,6 +12,7 @@
 #include "ops/blas.h"
 #include "util/errors.h"
 #include "ops/column_threads.h"
+#include "ops/stream_gradients.h"
 #include "util/rng.h"
 #include "ops/vecmath.h"
 
@@ -569,17 +570,18 @@ void CharModel<T>::Backward(Workspace<T>& ws, RecurrentState<T>* d_initial_state
     // The output path's share of the embedding's gradient, (V, H) = dL/dlogits^T top; the input path's share is
     // added at the end, so the embedding's gradient is final only then.
     T* g_embedding = grad_tensors().embedding().data();  // (V, H)
-    Product<T>(nullptr, true, false, v, h, n, d_logits_op, top, T(1), g_embedding, h);  // null threads: exactly Gemm
+    Product<T>(ws.threads, true, false, v, h, n, d_logits_op, top, T(1), g_embedding, h);  // null threads: exactly Gemm
     if (listener != nullptr) listener->GradientsFinalFrom(layout_.output_b().offset);  // output.b
   } else {
     T* gw_out = grad_tensors().output_w().data();  // (H, V)
-    Product<T>(nullptr, true, false, h, v, n, top, d_logits_op, T(1), gw_out, v);  // null threads: exactly Gemm
+    Product<T>(ws.threads, true, false, h, v, n, top, d_logits_op, T(1), gw_out, v);  // null threads: exactly Gemm
     if (listener != nullptr) listener->GradientsFinalFrom(layout_.output_w().offset);  // output.w, output.b
   }
   T* d_top = ws.d_hidden_a.data();  // (T*B, H)
   const T* w_out_fp32 = OutputKernel();  // (H, V), or tied (V, H)
   const Operand<T> w_out{w_out_fp32, Bf16Mirror(ws, w_out_fp32), tied ? h : v};
-  Product<T>(nullptr, false, !tied, n, h, v, d_logits_op, w_out, T(0), d_top, h);
+  // ws.threads: null in training (exactly Gemm); dynamic evaluation's segments set it for their few rows.
+  Product<T>(ws.threads, false, !tied, n, h, v, d_logits_op, w_out, T(0), d_top, h);
   if (dropout) {
     for (std::size_t k = 0; k < static_cast<std::size_t>(n) * h; ++k) d_top[k] *= ws.output_mask[k];
   }
@@ -617,6 +619,7 @@ void CharModel<T>::Backward(Workspace<T>& ws, RecurrentState<T>* d_initial_state
       for (std::size_t k = 0; k < static_cast<std::size_t>(n) * width; ++k) d_below[k] *= ws.masks_l[l][k];
     }
     if (l == 0) {  // embedding: scatter the rows back to the looked-up entries
+      ws.d_embedded = d_below;
       T* g_table = grad_tensors().embedding().data();  // (V, E)
       for (int r = 0; r < n; ++r) {
         T* g_row = g_table + static_cast<std::size_t>(ws.inputs[r]) * e;
@@ -631,6 +634,47 @@ void CharModel<T>::Backward(Workspace<T>& ws, RecurrentState<T>* d_initial_state
       if (listener != nullptr) listener->GradientsFinalFrom(layout_.embedding().offset);
     }
     std::swap(d_top, d_below);
+  }
+}
+
+template <typename T>
+void CharModel<T>::AddStreamGradientSquares(const Workspace<T>& ws, float scale, std::span<double> squares) const {
+  if constexpr (std::is_same_v<T, float>) {
+    assert(!ws.training && ws.probs_kept && !spec_.tie_embeddings && ws.params_bf16.empty());
+    assert(squares.size() == layout_.total());
+    const int streams = ws.batch, k = ws.steps, h = spec_.hidden_size, e = spec_.embedding_size, v = spec_.vocab_size;
+    const ParamView<double> square{squares.data(), layout_};
+    const float* top = ws.layers.back().hidden_sequence();  // (T*B, H)
+    const float* d_logits = ws.probs.data();                // (T*B, V): dL/dlogits after Backward
+    AddStreamProductSquares(h, v, k, streams, scale, top, streams * h, h, d_logits, streams * v, v,
+                            square.output_w().data(), v);
+    AddStreamProductSquares(1, v, k, streams, scale, nullptr, 0, 0, d_logits, streams * v, v,
+                            square.output_b().data(), v);
+    for (int l = 0; l < spec_.num_layers; ++l) {
+      RecurrentInput<T> input;
+      if (l > 0) {
+        input.dense = LayerInput(ws, l);
+      } else if (e > 0) {
+        input.dense = ws.embedded.data();
+      } else {
+        input.tokens = ws.inputs;
+      }
+      const LayerTensors<std::span<double>> layer = square.layer(l);
+      ws.layers[l].AddStreamGradientSquares(input, scale,
+                                            {layer.w_x.data(), layer.w_h.data(), layer.b.data(), layer.b_h.data()});
+    }
+    if (e > 0) {
+      assert(ws.d_embedded != nullptr);
+      std::vector<int> order;  // (T)
+      std::vector<float> row;  // (E)
+      AddStreamScatterSquares(e, k, streams, scale, ws.inputs, ws.d_embedded, streams * e, e,
+                              square.embedding().data(), e, order, row);
+    }
+  } else {
+    (void)ws;
+    (void)scale;
+    (void)squares;
+    assert(false && "float only");
   }
 }
 
