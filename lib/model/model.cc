@@ -532,6 +532,26 @@ T CharModel<T>::Forward(Workspace<T>& ws, const int* inputs, const int* targets,
   return static_cast<T>(loss_sum / n);
 }
 
+namespace {
+
+// What layer l reads, as the backward passes take it: `below` (layer l - 1's output, l > 0), else the embedded rows
+// (with an embedding), else the ids with their dropout factors (or null).
+template <typename T>
+RecurrentInput<T> BackwardInput(int l, const T* below, const T* embedded, const int* tokens, const T* token_scale) {
+  RecurrentInput<T> input;
+  if (l > 0) {
+    input.dense = below;
+  } else if (embedded != nullptr) {
+    input.dense = embedded;
+  } else {
+    input.tokens = tokens;
+    input.token_scale = token_scale;
+  }
+  return input;
+}
+
+}  // namespace
+
 template <typename T>
 void CharModel<T>::Backward(Workspace<T>& ws, RecurrentState<T>* d_initial_state, BackwardListener* listener) {
   assert(ws.targets != nullptr && ws.probs_kept);
@@ -588,15 +608,9 @@ void CharModel<T>::Backward(Workspace<T>& ws, RecurrentState<T>* d_initial_state
 
   T* d_below = ws.d_hidden_b.data();
   for (int l = spec_.num_layers - 1; l >= 0; --l) {
-    RecurrentInput<T> input;
-    if (l > 0) {
-      input.dense = LayerInput(ws, l);
-    } else if (e > 0) {
-      input.dense = ws.embedded.data();
-    } else {
-      input.tokens = ws.inputs;
-      input.token_scale = dropout || embedding_drop ? ws.token_scale.data() : nullptr;
-    }
+    const RecurrentInput<T> input =
+        BackwardInput<T>(l, l > 0 ? LayerInput(ws, l) : nullptr, e > 0 ? ws.embedded.data() : nullptr, ws.inputs,
+                         dropout || embedding_drop ? ws.token_scale.data() : nullptr);
     const bool needs_d_input = l > 0 || e > 0;
     T* d_h0 = d_initial_state != nullptr ? d_initial_state->LayerH(l) : nullptr;
     T* d_c0 = d_initial_state != nullptr ? d_initial_state->LayerC(l) : nullptr;
@@ -651,14 +665,8 @@ void CharModel<T>::AddStreamGradientSquares(const Workspace<T>& ws, float scale,
     AddStreamProductSquares(1, v, k, streams, scale, nullptr, 0, 0, d_logits, streams * v, v,
                             square.output_b().data(), v);
     for (int l = 0; l < spec_.num_layers; ++l) {
-      RecurrentInput<T> input;
-      if (l > 0) {
-        input.dense = LayerInput(ws, l);
-      } else if (e > 0) {
-        input.dense = ws.embedded.data();
-      } else {
-        input.tokens = ws.inputs;
-      }
+      const RecurrentInput<T> input = BackwardInput<T>(l, l > 0 ? LayerInput(ws, l) : nullptr,
+                                                       e > 0 ? ws.embedded.data() : nullptr, ws.inputs, nullptr);
       const LayerTensors<std::span<double>> layer = square.layer(l);
       ws.layers[l].AddStreamGradientSquares(input, scale,
                                             {layer.w_x.data(), layer.w_h.data(), layer.b.data(), layer.b_h.data()});
