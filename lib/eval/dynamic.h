@@ -37,8 +37,15 @@ struct GradientStats {
   std::string source;          // "training split" or "scored text" (said on stderr and in the JSON)
 };
 
-// The statistics of `ids` read in order from a zero state in segments of `segment` characters, with the weights as
-// trained: the mean over segments of each parameter's squared gradient of the segment's mean loss. ids >= 2.
+// Streams the statistics' text is cut into and read side by side (fewer on a text too short for each to have a
+// segment). A power of two: a stream's share of the batch's gradient scales up to its own exactly.
+inline constexpr int kDynamicStatsStreams = 32;
+
+// The statistics of `ids` with the weights as trained: the mean over segments of each parameter's squared gradient
+// of the segment's mean loss, each segment read from the state the one before it left. The transitions are cut
+// into kDynamicStatsStreams streams of the same whole number of segments (the few left over are the oldest ones,
+// dropped), each read from a zero state, side by side (docs/evaluation.md); one stream reads all of `ids`, its last
+// segment maybe shorter. ids >= 2.
 GradientStats GatherGradientStats(const CharModel<float>& model, IdView ids, int segment);
 
 struct DynamicOptions {

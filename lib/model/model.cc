@@ -12,6 +12,7 @@
 #include "ops/blas.h"
 #include "util/errors.h"
 #include "ops/column_threads.h"
+#include "ops/stream_gradients.h"
 #include "util/rng.h"
 #include "ops/vecmath.h"
 
@@ -531,6 +532,26 @@ T CharModel<T>::Forward(Workspace<T>& ws, const int* inputs, const int* targets,
   return static_cast<T>(loss_sum / n);
 }
 
+namespace {
+
+// What layer l reads, as the backward passes take it: `below` (layer l - 1's output, l > 0), else the embedded rows
+// (with an embedding), else the ids with their dropout factors (or null).
+template <typename T>
+RecurrentInput<T> BackwardInput(int l, const T* below, const T* embedded, const int* tokens, const T* token_scale) {
+  RecurrentInput<T> input;
+  if (l > 0) {
+    input.dense = below;
+  } else if (embedded != nullptr) {
+    input.dense = embedded;
+  } else {
+    input.tokens = tokens;
+    input.token_scale = token_scale;
+  }
+  return input;
+}
+
+}  // namespace
+
 template <typename T>
 void CharModel<T>::Backward(Workspace<T>& ws, RecurrentState<T>* d_initial_state, BackwardListener* listener) {
   assert(ws.targets != nullptr && ws.probs_kept);
@@ -569,32 +590,27 @@ void CharModel<T>::Backward(Workspace<T>& ws, RecurrentState<T>* d_initial_state
     // The output path's share of the embedding's gradient, (V, H) = dL/dlogits^T top; the input path's share is
     // added at the end, so the embedding's gradient is final only then.
     T* g_embedding = grad_tensors().embedding().data();  // (V, H)
-    Product<T>(nullptr, true, false, v, h, n, d_logits_op, top, T(1), g_embedding, h);  // null threads: exactly Gemm
+    Product<T>(ws.threads, true, false, v, h, n, d_logits_op, top, T(1), g_embedding, h);  // null threads: exactly Gemm
     if (listener != nullptr) listener->GradientsFinalFrom(layout_.output_b().offset);  // output.b
   } else {
     T* gw_out = grad_tensors().output_w().data();  // (H, V)
-    Product<T>(nullptr, true, false, h, v, n, top, d_logits_op, T(1), gw_out, v);  // null threads: exactly Gemm
+    Product<T>(ws.threads, true, false, h, v, n, top, d_logits_op, T(1), gw_out, v);  // null threads: exactly Gemm
     if (listener != nullptr) listener->GradientsFinalFrom(layout_.output_w().offset);  // output.w, output.b
   }
   T* d_top = ws.d_hidden_a.data();  // (T*B, H)
   const T* w_out_fp32 = OutputKernel();  // (H, V), or tied (V, H)
   const Operand<T> w_out{w_out_fp32, Bf16Mirror(ws, w_out_fp32), tied ? h : v};
-  Product<T>(nullptr, false, !tied, n, h, v, d_logits_op, w_out, T(0), d_top, h);
+  // ws.threads: null in training (exactly Gemm); dynamic evaluation's segments set it for their few rows.
+  Product<T>(ws.threads, false, !tied, n, h, v, d_logits_op, w_out, T(0), d_top, h);
   if (dropout) {
     for (std::size_t k = 0; k < static_cast<std::size_t>(n) * h; ++k) d_top[k] *= ws.output_mask[k];
   }
 
   T* d_below = ws.d_hidden_b.data();
   for (int l = spec_.num_layers - 1; l >= 0; --l) {
-    RecurrentInput<T> input;
-    if (l > 0) {
-      input.dense = LayerInput(ws, l);
-    } else if (e > 0) {
-      input.dense = ws.embedded.data();
-    } else {
-      input.tokens = ws.inputs;
-      input.token_scale = dropout || embedding_drop ? ws.token_scale.data() : nullptr;
-    }
+    const RecurrentInput<T> input =
+        BackwardInput<T>(l, l > 0 ? LayerInput(ws, l) : nullptr, e > 0 ? ws.embedded.data() : nullptr, ws.inputs,
+                         dropout || embedding_drop ? ws.token_scale.data() : nullptr);
     const bool needs_d_input = l > 0 || e > 0;
     T* d_h0 = d_initial_state != nullptr ? d_initial_state->LayerH(l) : nullptr;
     T* d_c0 = d_initial_state != nullptr ? d_initial_state->LayerC(l) : nullptr;
@@ -617,6 +633,7 @@ void CharModel<T>::Backward(Workspace<T>& ws, RecurrentState<T>* d_initial_state
       for (std::size_t k = 0; k < static_cast<std::size_t>(n) * width; ++k) d_below[k] *= ws.masks_l[l][k];
     }
     if (l == 0) {  // embedding: scatter the rows back to the looked-up entries
+      ws.d_embedded = d_below;
       T* g_table = grad_tensors().embedding().data();  // (V, E)
       for (int r = 0; r < n; ++r) {
         T* g_row = g_table + static_cast<std::size_t>(ws.inputs[r]) * e;
@@ -631,6 +648,41 @@ void CharModel<T>::Backward(Workspace<T>& ws, RecurrentState<T>* d_initial_state
       if (listener != nullptr) listener->GradientsFinalFrom(layout_.embedding().offset);
     }
     std::swap(d_top, d_below);
+  }
+}
+
+template <typename T>
+void CharModel<T>::AddStreamGradientSquares(const Workspace<T>& ws, float scale, std::span<double> squares) const {
+  if constexpr (std::is_same_v<T, float>) {
+    assert(!ws.training && ws.probs_kept && !spec_.tie_embeddings && ws.params_bf16.empty());
+    assert(squares.size() == layout_.total());
+    const int streams = ws.batch, k = ws.steps, h = spec_.hidden_size, e = spec_.embedding_size, v = spec_.vocab_size;
+    const ParamView<double> square{squares.data(), layout_};
+    const float* top = ws.layers.back().hidden_sequence();  // (T*B, H)
+    const float* d_logits = ws.probs.data();                // (T*B, V): dL/dlogits after Backward
+    AddStreamProductSquares(h, v, k, streams, scale, top, streams * h, h, d_logits, streams * v, v,
+                            square.output_w().data(), v);
+    AddStreamProductSquares(1, v, k, streams, scale, nullptr, 0, 0, d_logits, streams * v, v,
+                            square.output_b().data(), v);
+    for (int l = 0; l < spec_.num_layers; ++l) {
+      const RecurrentInput<T> input = BackwardInput<T>(l, l > 0 ? LayerInput(ws, l) : nullptr,
+                                                       e > 0 ? ws.embedded.data() : nullptr, ws.inputs, nullptr);
+      const LayerTensors<std::span<double>> layer = square.layer(l);
+      ws.layers[l].AddStreamGradientSquares(input, scale,
+                                            {layer.w_x.data(), layer.w_h.data(), layer.b.data(), layer.b_h.data()});
+    }
+    if (e > 0) {
+      assert(ws.d_embedded != nullptr);
+      std::vector<int> order;  // (T)
+      std::vector<float> row;  // (E)
+      AddStreamScatterSquares(e, k, streams, scale, ws.inputs, ws.d_embedded, streams * e, e,
+                              square.embedding().data(), e, order, row);
+    }
+  } else {
+    (void)ws;
+    (void)scale;
+    (void)squares;
+    assert(false && "float only");
   }
 }
 

@@ -166,6 +166,8 @@ struct Workspace {
   std::vector<T> logits;                 // (T*B, V)
   std::vector<T> probs;                  // (T*B, V): softmax, turned into dL/dlogits in Backward
   std::vector<T> d_hidden_a, d_hidden_b;  // (T*B, max(H, E)): gradients flowing down the stack
+  const T* d_embedded = nullptr;          // (T*B, E): dL/d(embedded rows) of the last Backward:
+                                          // d_hidden_a or _b (an embedding only, else null)
 
   // bf16 precision only (else empty): the parameters rounded to bf16 in params()' layout, refreshed by every
   // Forward (once per training step; a generation workspace's only by its first), and the output layer's mirrors.
@@ -263,6 +265,11 @@ class CharModel {
   // if non-null, hears of every suffix of grads() as it becomes final: the output layer's, each recurrent
   // layer's from the top down (the layout's order backwards), then the embedding's; and of every time step.
   void Backward(Workspace<T>& ws, RecurrentState<T>* d_initial_state, BackwardListener* listener = nullptr);
+  // After Backward on a batch of independent streams (evaluation: dropout off, fp32 products, no tied embeddings,
+  // whose embedding's gradient adds two paths before it could be squared): adds to `squares` (laid out as params())
+  // each stream's own share of the gradient, times `scale`, squared, in double. Dynamic evaluation's statistics
+  // (eval/dynamic.h) are these sums over many streams' segments at once. float only.
+  void AddStreamGradientSquares(const Workspace<T>& ws, float scale, std::span<double> squares) const;
 
  private:
   RecurrentParams<T> LayerParams(int l, const Workspace<T>& ws) const;

@@ -11,6 +11,7 @@
 #include "model/rnn_cell.h"
 #include "ops/blas.h"
 #include "ops/column_threads.h"
+#include "ops/stream_gradients.h"
 
 namespace charlm {
 namespace {
@@ -295,26 +296,26 @@ void RecurrentLayer<T>::Backward(const RecurrentInput<T>& input, const Recurrent
   const int rows = steps_ * batch_, h = H(), g = G(), in = shape_.input_size;
   BackwardSteps(params, d_hidden, listener);
 
-  // Weight gradients as GEMMs over all time steps at once.
-  // (Products with null threads are exactly Gemm in fp32.)
+  // Weight gradients as GEMMs over all time steps at once. (threads_ is null in training: exactly Gemm in fp32;
+  // dynamic evaluation's segments set it, for their few rows.)
   const Operand<T> h_in_seq{recurrent_mask_ != nullptr ? h_masked_.data() : h_seq_.data(), Mirror(h_in_bf16_, 0),
                             h};                                            // (T*B, H): h~_{t-1}
   const Operand<T> d_gates{d_gates_.data(), Mirror(d_gates_bf16_, 0), g};  // (T*B, gH)
   if (shape_.cell == CellKind::kGru && !shape_.reset_after) {
-    Product<T>(nullptr, true, false, h, 2 * h, rows, h_in_seq, d_gates, T(1), grads.w_h, g);
+    Product<T>(threads_, true, false, h, 2 * h, rows, h_in_seq, d_gates, T(1), grads.w_h, g);
     const Operand<T> d_gates_n{d_gates_.data() + 2 * h, bf16_ ? d_gates_bf16_.data() + 2 * h : nullptr, g};
-    Product<T>(nullptr, true, false, h, h, rows, {aux_.data(), Mirror(aux_bf16_, 0), h}, d_gates_n, T(1),
+    Product<T>(threads_, true, false, h, h, rows, {aux_.data(), Mirror(aux_bf16_, 0), h}, d_gates_n, T(1),
                grads.w_h + 2 * h, g);
   } else {
     const Operand<T> d_rec = shape_.has_recurrent_bias() ? Operand<T>{d_rec_.data(), Mirror(d_rec_bf16_, 0), g} : d_gates;
-    Product<T>(nullptr, true, false, h, g, rows, h_in_seq, d_rec, T(1), grads.w_h, g);
+    Product<T>(threads_, true, false, h, g, rows, h_in_seq, d_rec, T(1), grads.w_h, g);
     if (shape_.has_recurrent_bias()) AddColumnSums(d_rec.fp32, rows, g, g, grads.b_h);
   }
   AddColumnSums(d_gates_.data(), rows, g, g, grads.b);
   if (input.dense != nullptr) {
-    Product<T>(nullptr, true, false, in, g, rows, {input.dense, Mirror(x_bf16_, 0), in}, d_gates, T(1), grads.w_x, g);
+    Product<T>(threads_, true, false, in, g, rows, {input.dense, Mirror(x_bf16_, 0), in}, d_gates, T(1), grads.w_x, g);
     if (d_input != nullptr) {
-      Product<T>(nullptr, false, true, rows, in, g, d_gates, {params.w_x, params.w_x_bf16, g}, T(0), d_input, in);
+      Product<T>(threads_, false, true, rows, in, g, d_gates, {params.w_x, params.w_x_bf16, g}, T(0), d_input, in);
     }
   } else {
     for (int r = 0; r < rows; ++r) {
@@ -384,7 +385,7 @@ void RecurrentLayer<T>::GatesBackThroughRecurrentKernel(const BackwardStep& step
   const int h = H(), g = G();
   const std::size_t bg = static_cast<std::size_t>(batch_) * g;
   if (bf16_) RoundTimed(step.cell_time, step.da, bg, d_gates_bf16_, step.t * bg);
-  StepProduct(0, nullptr, true, h, g, step.da_op, step.w_h, T(0), step.d_next, h);  // d_next = da w_h^T
+  StepProduct(0, threads_, true, h, g, step.da_op, step.w_h, T(0), step.d_next, h);  // d_next = da w_h^T
 }
 
 template <typename T>
@@ -434,7 +435,7 @@ void RecurrentLayer<T>::GruAfterBackwardStep(const RecurrentParams<T>& /*params*
     RoundTimed(step.cell_time, step.da, bg, d_gates_bf16_, step.t * bg);
     RoundTimed(step.cell_time, dq, bg, d_rec_bf16_, step.t * bg);
   }
-  StepProduct(0, nullptr, true, h, g, {dq, Mirror(d_rec_bf16_, step.t * bg), g}, step.w_h, T(0), step.d_next, h);
+  StepProduct(0, threads_, true, h, g, {dq, Mirror(d_rec_bf16_, step.t * bg), g}, step.w_h, T(0), step.d_next, h);
 }
 
 template <typename T>
@@ -452,7 +453,7 @@ void RecurrentLayer<T>::GruBeforeBackwardStep(const RecurrentParams<T>& params, 
   if (bf16_) RoundTimed(step.cell_time, step.da, bg, d_gates_bf16_, step.t * bg);  // its n columns are final here
   const Operand<T> da_n{step.da + 2 * h, bf16_ ? step.da_op.bf16 + 2 * h : nullptr, g};
   const Operand<T> w_h_n{params.w_h + 2 * h, bf16_ ? params.w_h_bf16 + 2 * h : nullptr, g};
-  StepProduct(0, nullptr, true, h, h, da_n, w_h_n, T(0), d_reset_hidden, h);
+  StepProduct(0, threads_, true, h, h, da_n, w_h_n, T(0), d_reset_hidden, h);
   ForRows(step.cell_time, [&](int b) {
     const T* ab = step.a + static_cast<std::size_t>(b) * g;
     T* db = step.da + static_cast<std::size_t>(b) * g;
@@ -460,7 +461,46 @@ void RecurrentLayer<T>::GruBeforeBackwardStep(const RecurrentParams<T>& params, 
     GruBeforeGatesBackward(db, step.d_next + k, h, ab, step.h_in + k, d_reset_hidden + k);
   });
   if (bf16_) RoundTimed(step.cell_time, step.da, bg, d_gates_bf16_, step.t * bg);  // now with its r columns
-  StepProduct(1, nullptr, true, h, 2 * h, step.da_op, step.w_h, T(1), step.d_next, h);  // d_next += da[:, r|z] w_h^T
+  StepProduct(1, threads_, true, h, 2 * h, step.da_op, step.w_h, T(1), step.d_next, h);  // d_next += da[:, r|z] w_h^T
+}
+
+template <typename T>
+void RecurrentLayer<T>::AddStreamGradientSquares(const RecurrentInput<T>& input, float scale,
+                                                 RecurrentGrads<double> squares) const {
+  if constexpr (std::is_same_v<T, float>) {
+    assert(input.projected == nullptr && input.token_scale == nullptr);
+    const int streams = batch_, k = steps_, h = H(), g = G();
+    const int h_step = streams * h, g_step = streams * g;  // a step's rows: one per stream
+    const float* h_in = recurrent_mask_ != nullptr ? h_masked_.data() : h_seq_.data();  // (T*B, H): h~_{t-1}
+    const float* d_gates = d_gates_.data();                                               // (T*B, gH)
+    // Backward's products, over each stream's rows alone.
+    if (shape_.cell == CellKind::kGru && !shape_.reset_after) {
+      AddStreamProductSquares(h, 2 * h, k, streams, scale, h_in, h_step, h, d_gates, g_step, g, squares.w_h, g);
+      AddStreamProductSquares(h, h, k, streams, scale, aux_.data(), h_step, h, d_gates + 2 * h, g_step, g,
+                              squares.w_h + 2 * h, g);
+    } else {
+      const float* d_rec = shape_.has_recurrent_bias() ? d_rec_.data() : d_gates;  // (T*B, gH)
+      AddStreamProductSquares(h, g, k, streams, scale, h_in, h_step, h, d_rec, g_step, g, squares.w_h, g);
+      if (shape_.has_recurrent_bias()) {
+        AddStreamProductSquares(1, g, k, streams, scale, nullptr, 0, 0, d_rec, g_step, g, squares.b_h, g);
+      }
+    }
+    AddStreamProductSquares(1, g, k, streams, scale, nullptr, 0, 0, d_gates, g_step, g, squares.b, g);
+    if (input.dense != nullptr) {
+      const int in = shape_.input_size;
+      AddStreamProductSquares(in, g, k, streams, scale, input.dense, streams * in, in, d_gates, g_step, g, squares.w_x,
+                              g);
+    } else {
+      std::vector<int> order;  // (T)
+      std::vector<float> row;  // (gH)
+      AddStreamScatterSquares(g, k, streams, scale, input.tokens, d_gates, g_step, g, squares.w_x, g, order, row);
+    }
+  } else {
+    (void)input;
+    (void)scale;
+    (void)squares;
+    assert(false && "float only");
+  }
 }
 
 template class RecurrentLayer<float>;

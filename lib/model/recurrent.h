@@ -105,7 +105,8 @@ class RecurrentLayer {
   // Whether the last Forward or Backward ran its per-step products on a packed w_h (bf16 or fp32_packed, T > 1).
   bool step_weights_packed() const { return step_weights_packed_; }
 
-  // Threads that Forward splits its batch-1 products over (bit-identical results); null = the caller only.
+  // Threads that the products go through SplitGemm's own kernels with (batch-1 and few-row products, split over
+  // them: generation, dynamic evaluation's segments); null = Gemm on the caller only, as in training.
   void set_threads(ColumnThreads* threads) { threads_ = threads; }
   // Threads that the per-step cell kernels are split over by sequences (rows of the batch); null = the caller
   // only. Each row is computed by the same code either way, so the bits do not change.
@@ -125,6 +126,12 @@ class RecurrentLayer {
   // `listener`, if non-null, hears of every time step (BackwardListener::Progress).
   void Backward(const RecurrentInput<T>& input, const RecurrentParams<T>& params, const T* d_hidden,
                 RecurrentGrads<T> grads, T* d_input, T* d_h0, T* d_c0, BackwardListener* listener = nullptr);
+
+  // After Backward on a batch of independent streams (evaluation: no dropout, fp32 activations): adds to `squares`
+  // (laid out as the layer's tensors) each stream's own share of the layer's weight gradients, times `scale`,
+  // squared, in double: the gradient statistics of dynamic evaluation (eval/dynamic.h), gathered over many streams
+  // in one pass. float only.
+  void AddStreamGradientSquares(const RecurrentInput<T>& input, float scale, RecurrentGrads<double> squares) const;
 
   // (T*B, H): h_1..h_T of the last Forward.
   const T* hidden_sequence() const { return h_seq_.data() + static_cast<std::size_t>(batch_) * H(); }

@@ -96,6 +96,7 @@ struct FewRowsArgs {
   float* c;
   int ldc;
   const float* panels;  // FewRowsPanels of b, or null
+  int n = 0;            // the transposed products' columns of c
 };
 
 // begin is a multiple of 16, so b's columns from begin are the panels from panel begin / 16 on.
@@ -105,7 +106,41 @@ void FewRowsChunk(const void* context, int begin, int end) {
   GemmFewRows(g.m, end - begin, g.k, g.alpha, g.a, g.lda, g.b + begin, g.ldb, g.beta, g.c + begin, g.ldc, panels);
 }
 
+// Columns [begin, end) of c: rows [begin, end) of b.
+void FewRowsTransposedBChunk(const void* context, int begin, int end) {
+  const auto& g = *static_cast<const FewRowsArgs*>(context);
+  GemmFewRowsTransposedB(g.m, end - begin, g.k, g.alpha, g.a, g.lda, g.b + static_cast<std::size_t>(begin) * g.ldb,
+                         g.ldb, g.beta, g.c + begin, g.ldc);
+}
+
+// Rows [begin, end) of c: columns [begin, end) of a.
+void TransposedAShortKChunk(const void* context, int begin, int end) {
+  const auto& g = *static_cast<const FewRowsArgs*>(context);
+  GemmTransposedAShortK(end - begin, g.n, g.k, g.alpha, g.a + begin, g.lda, g.b, g.ldb, g.beta,
+                        g.c + static_cast<std::size_t>(begin) * g.ldc, g.ldc);
+}
+
 }  // namespace
+
+void ColumnThreads::GemmFewRowsTransposedB(int m, int n, int k, float alpha, const float* a, int lda, const float* b,
+                                           int ldb, float beta, float* c, int ldc) {
+  if (static_cast<long>(m) * n * k < min_range_work_) {
+    charlm::GemmFewRowsTransposedB(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  const FewRowsArgs args{m, k, alpha, a, lda, b, ldb, beta, c, ldc, nullptr, n};
+  ParallelFor(n, kFloatLanes, FewRowsTransposedBChunk, &args);  // whole cache lines of c's rows per thread
+}
+
+void ColumnThreads::GemmTransposedAShortK(int m, int n, int k, float alpha, const float* a, int lda, const float* b,
+                                          int ldb, float beta, float* c, int ldc) {
+  if (static_cast<long>(m) * n * k < min_range_work_) {
+    charlm::GemmTransposedAShortK(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  const FewRowsArgs args{m, k, alpha, a, lda, b, ldb, beta, c, ldc, nullptr, n};
+  ParallelFor(m, 1, TransposedAShortKChunk, &args);
+}
 
 void ColumnThreads::GemmFewRows(int m, int n, int k, float alpha, const float* a, int lda, const float* b, int ldb,
                                 float beta, float* c, int ldc) {

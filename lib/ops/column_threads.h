@@ -14,6 +14,7 @@
 #include <cstring>
 #include <thread>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "ops/blas.h"
@@ -60,6 +61,13 @@ class ColumnThreads {
   // the same code in the same order whatever the chunking or the packing.
   void GemmFewRows(int m, int n, int k, float alpha, const float* a, int lda, const float* b, int ldb, float beta,
                    float* c, int ldc);
+  // GemmFewRowsTransposedB's contract and bits, its columns split over the threads; GemmTransposedAShortK's, its
+  // rows split. Each element is computed by the same code whatever the split. Products of fewer than
+  // min_range_work() multiply-adds run on the caller.
+  void GemmFewRowsTransposedB(int m, int n, int k, float alpha, const float* a, int lda, const float* b, int ldb,
+                              float beta, float* c, int ldc);
+  void GemmTransposedAShortK(int m, int n, int k, float alpha, const float* a, int lda, const float* b, int ldb,
+                             float beta, float* c, int ldc);
 
   // Calls fn(context, begin, end) over disjoint ranges that cover [0, n), each begin a multiple of `align`,
   // on the caller and the workers. Returns when all have returned. fn must not call back into this object.
@@ -259,8 +267,113 @@ inline void GemmFewRows(int m, int n, int k, float alpha, const float* a, int ld
   }
 }
 
-// Gemm, with its single-row float products (GemvRow) and its few-row ones (GemmFewRows) split over `threads`;
-// threads null, or double: Gemm itself. Single rows give the same bits as Gemm.
+// The 16 lanes of v added pairwise (8 sums of two, 4, 2, 1): a dot product's last step in GemmFewRowsTransposedB.
+inline float LaneSum(const FloatLanes& v) {
+  float lanes[kFloatLanes];  // (16)
+  std::memcpy(lanes, &v, sizeof(lanes));
+  for (int width = kFloatLanes / 2; width >= 1; width /= 2) {
+    for (int i = 0; i < width; ++i) lanes[i] += lanes[i + width];
+  }
+  return lanes[0];
+}
+
+// kRows rows of a against kCols rows of b: kRows x kCols sums in registers, b's rows read once for all the rows.
+template <int kRows, int kCols>
+inline void DotTile(int k, float alpha, const float* a, int lda, const float* b, int ldb, float beta, float* c,
+                    int ldc) {
+  FloatLanes acc[kRows][kCols];  // (kRows, kCols) sums of 16 lanes each
+  for (int r = 0; r < kRows; ++r) {
+    for (int j = 0; j < kCols; ++j) acc[r][j] = FloatLanes{};
+  }
+  int p = 0;
+  for (; p + kFloatLanes <= k; p += kFloatLanes) {
+    FloatLanes bv[kCols];  // (kCols, 16): b's rows j, elements p .. p + 15
+    for (int j = 0; j < kCols; ++j) std::memcpy(&bv[j], b + static_cast<std::size_t>(j) * ldb + p, sizeof(FloatLanes));
+    for (int r = 0; r < kRows; ++r) {
+      FloatLanes av;  // (16): a's row r, elements p .. p + 15
+      std::memcpy(&av, a + static_cast<std::size_t>(r) * lda + p, sizeof(FloatLanes));
+      for (int j = 0; j < kCols; ++j) acc[r][j] += av * bv[j];
+    }
+  }
+  if (p < k) {  // the last k mod 16 elements, zero-padded to 16
+    const std::size_t rest = static_cast<std::size_t>(k - p) * sizeof(float);
+    FloatLanes bv[kCols];
+    for (int j = 0; j < kCols; ++j) {
+      bv[j] = FloatLanes{};
+      std::memcpy(&bv[j], b + static_cast<std::size_t>(j) * ldb + p, rest);
+    }
+    for (int r = 0; r < kRows; ++r) {
+      FloatLanes av{};
+      std::memcpy(&av, a + static_cast<std::size_t>(r) * lda + p, rest);
+      for (int j = 0; j < kCols; ++j) acc[r][j] += av * bv[j];
+    }
+  }
+  for (int r = 0; r < kRows; ++r) {
+    for (int j = 0; j < kCols; ++j) {
+      float& out = c[static_cast<std::size_t>(r) * ldc + j];
+      const float sum = alpha * LaneSum(acc[r][j]);
+      out = beta == 0.0f ? sum : sum + beta * out;
+    }
+  }
+}
+
+// kRows rows of c over its columns [0, n), kCols at a time.
+template <int kRows, int kCols>
+inline void DotGroup(int n, int k, float alpha, const float* a, int lda, const float* b, int ldb, float beta, float* c,
+                     int ldc) {
+  int j = 0;
+  for (; j + kCols <= n; j += kCols) {
+    DotTile<kRows, kCols>(k, alpha, a, lda, b + static_cast<std::size_t>(j) * ldb, ldb, beta, c + j, ldc);
+  }
+  for (; j < n; ++j) DotTile<kRows, 1>(k, alpha, a, lda, b + static_cast<std::size_t>(j) * ldb, ldb, beta, c + j, ldc);
+}
+
+// c (m x n) = alpha * a (m x k) * b^T + beta * c, b (n x k) row-major, for a few rows of a: each element one dot
+// product of a row of a with a row of b, summed over k in 16 lanes (the last k mod 16 zero-padded) and the lanes
+// then added pairwise. The backward of a dynamic evaluation segment: da w_h^T at every step (one row), dL/dlogits
+// w_out^T (a segment's rows). sgemm packed all of b on each call (a recurrent kernel of 4 MB once per character).
+// Every element is computed by the same code whatever the tile it falls in, so its bits do not depend on m, on the
+// tile widths or on a split of the columns. Groups of 8 rows (one column at a time: b is read once per 8 rows),
+// then 4, 2 and 1 with 2, 4 and 8 columns at a time, so that there are always 8 independent sums in flight.
+inline void GemmFewRowsTransposedB(int m, int n, int k, float alpha, const float* a, int lda, const float* b, int ldb,
+                                   float beta, float* c, int ldc) {
+  int r = 0;
+  const auto rows = [&](std::size_t row) { return std::pair{a + row * lda, c + row * ldc}; };
+  for (; r + 8 <= m; r += 8) {
+    const auto [a_r, c_r] = rows(static_cast<std::size_t>(r));
+    DotGroup<8, 1>(n, k, alpha, a_r, lda, b, ldb, beta, c_r, ldc);
+  }
+  if (r + 4 <= m) {
+    const auto [a_r, c_r] = rows(static_cast<std::size_t>(r));
+    DotGroup<4, 2>(n, k, alpha, a_r, lda, b, ldb, beta, c_r, ldc);
+    r += 4;
+  }
+  if (r + 2 <= m) {
+    const auto [a_r, c_r] = rows(static_cast<std::size_t>(r));
+    DotGroup<2, 4>(n, k, alpha, a_r, lda, b, ldb, beta, c_r, ldc);
+    r += 2;
+  }
+  if (r < m) {
+    const auto [a_r, c_r] = rows(static_cast<std::size_t>(r));
+    DotGroup<1, 8>(n, k, alpha, a_r, lda, b, ldb, beta, c_r, ldc);
+  }
+}
+
+// c (m x n) = alpha * a^T (a: k x m, row-major) * b (k x n) + beta * c for a short k (a segment's rows): row i of c
+// is GemvRow over column i of a. A weight gradient of a segment, h^T (H x 10) dL/dgates (10 x 4H): sgemm packed
+// both operands for 10 multiply-adds per output.
+inline void GemmTransposedAShortK(int m, int n, int k, float alpha, const float* a, int lda, const float* b, int ldb,
+                                  float beta, float* c, int ldc) {
+  for (int i = 0; i < m; ++i) GemvRow(n, k, alpha, a + i, lda, b, ldb, beta, c + static_cast<std::size_t>(i) * ldc);
+}
+
+// The depth (rows of a for a^T b) or the rows (of a for a b^T) up to which SplitGemm with threads runs the two
+// kernels above: a dynamic evaluation segment's characters (5 to 20 in the paper).
+inline constexpr int kSegmentRows = 32;
+
+// Gemm, with its single-row float products (GemvRow) and its few-row ones (GemmFewRows, GemmFewRowsTransposedB,
+// GemmTransposedAShortK) split over `threads`; threads null, or double: Gemm itself. Single rows without
+// transposes give the same bits as Gemm; the transposed ones have their own (sgemm's depend on its kernel).
 template <typename T>
 void SplitGemm(ColumnThreads* threads, bool trans_a, bool trans_b, int m, int n, int k, T alpha, const T* a, int lda,
                const T* b, int ldb, T beta, T* c, int ldc) {
@@ -271,6 +384,14 @@ void SplitGemm(ColumnThreads* threads, bool trans_a, bool trans_b, int m, int n,
     }
     if (threads != nullptr && m <= kFewRows && n > 0 && !trans_a && !trans_b) {
       threads->GemmFewRows(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+      return;
+    }
+    if (threads != nullptr && m <= kSegmentRows && n > 0 && !trans_a && trans_b) {
+      threads->GemmFewRowsTransposedB(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+      return;
+    }
+    if (threads != nullptr && k <= kSegmentRows && m > 0 && n > 0 && trans_a && !trans_b) {
+      threads->GemmTransposedAShortK(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
       return;
     }
   }

@@ -165,5 +165,69 @@ TEST_CASE("dynamic evaluation: the statistics of one segment are its gradient's 
   for (std::size_t i = 0; i < stats.rms.size(); ++i) CHECK(stats.rms[i] == doctest::Approx(std::abs(copy.grads()[i])));
 }
 
+// The statistics are gathered over streams side by side: the text's last transitions cut into kDynamicStatsStreams
+// streams of whole segments, each read from a zero state with its state carried from segment to segment. Whatever
+// the path (batched, or one stream after another for tied embeddings), they must be what this computes by hand at
+// batch 1: per parameter, the root of the mean over every stream's segments of the squared gradient of the
+// segment's mean loss.
+TEST_CASE("dynamic evaluation: the statistics are the root mean square of every stream's segment gradients") {
+  std::vector<ModelSpec> specs;
+  ModelSpec lstm;  // an embedding (a dense layer 0 input, the embedding's scattered rows)
+  lstm.cell = CellKind::kLstm;
+  lstm.vocab_size = kVocab;
+  lstm.embedding_size = 6;
+  lstm.hidden_size = 10;
+  specs.push_back(lstm);
+  ModelSpec gru_after = lstm;  // one-hot input, two layers, the recurrent bias
+  gru_after.cell = CellKind::kGru;
+  gru_after.embedding_size = 0;
+  gru_after.num_layers = 2;
+  specs.push_back(gru_after);
+  ModelSpec gru_before = gru_after;  // the reset gate's two products
+  gru_before.reset_after = false;
+  gru_before.num_layers = 1;
+  specs.push_back(gru_before);
+  ModelSpec rnn = lstm;
+  rnn.cell = CellKind::kRnn;
+  specs.push_back(rnn);
+  ModelSpec tied = lstm;  // one stream after another (the embedding's two paths add before they are squared)
+  tied.tie_embeddings = true;
+  tied.embedding_size = tied.hidden_size;
+  specs.push_back(tied);
+  const int segment = 5;
+  const int streams = kDynamicStatsStreams;
+  const std::size_t length = 2 * segment;  // two segments per stream
+  const std::vector<int> ids = RandomIds(static_cast<int>(streams * length + 21), 20);  // 20 oldest left over
+  const std::size_t first = ids.size() - 1 - streams * length;
+  for (std::size_t m = 0; m < specs.size(); ++m) {
+    CAPTURE(m);
+    CharModel<float> model(specs[m]);
+    model.Initialize(InitScheme::kPytorch, 21 + m);
+    const GradientStats stats = GatherGradientStats(model, ids, segment);
+    CHECK(stats.segments == 2 * streams);
+    CHECK(stats.chars == static_cast<std::int64_t>(streams * length));
+
+    CharModel<float> by_hand(model.spec());
+    by_hand.params() = model.params();
+    auto ws = by_hand.MakeWorkspace(segment, 1);
+    std::vector<double> sum_square(model.params().size(), 0.0);
+    for (int s = 0; s < streams; ++s) {
+      auto state = by_hand.MakeState(1);
+      state.Zero();
+      for (std::size_t start = first + s * length; start < first + (s + 1) * length; start += segment) {
+        by_hand.Forward(*ws, ids.data() + start, ids.data() + start + 1, segment, 1, state, {});
+        by_hand.ZeroGrads();
+        by_hand.Backward(*ws, nullptr);
+        for (std::size_t i = 0; i < sum_square.size(); ++i) sum_square[i] += static_cast<double>(by_hand.grads()[i]) * by_hand.grads()[i];
+      }
+    }
+    REQUIRE(stats.rms.size() == sum_square.size());
+    for (std::size_t i = 0; i < sum_square.size(); ++i) {
+      CAPTURE(i);
+      REQUIRE(stats.rms[i] == doctest::Approx(std::sqrt(sum_square[i] / (2.0 * streams))).epsilon(1e-4));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace charlm

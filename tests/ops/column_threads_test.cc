@@ -101,6 +101,68 @@ TEST_CASE("column threads: the few-row product keeps GemvRow's bits in every row
   }
 }
 
+// A dynamic evaluation segment's backward: b read transposed (one row: da w_h^T; a segment's rows: dL/dlogits
+// w_out^T), and a weight gradient over a segment's rows (a^T b with a short k). Checked against the plain loops;
+// each row's bits are those of the same row alone, and a split over threads keeps them.
+TEST_CASE("column threads: the transposed few-row products match the plain loops and keep each row's bits") {
+  Rng rng(13);
+  ColumnThreads threads(2);
+  threads.set_min_range_work(0);
+  for (int m : {1, 2, 3, 5, 8, 10, 15, 20}) {
+    for (int n : {1, 7, 64, 515}) {
+      for (int k : {1, 10, 16, 37, 2048}) {
+        for (float beta : {0.0f, 1.0f, 0.5f}) {
+          CAPTURE(m);
+          CAPTURE(n);
+          CAPTURE(k);
+          CAPTURE(beta);
+          const int lda = k + 3, ldb = k + 1, ldc = n + 2;
+          std::vector<float> a(static_cast<std::size_t>(m) * lda), b(static_cast<std::size_t>(n) * ldb);
+          std::vector<float> c(static_cast<std::size_t>(m) * ldc);
+          for (auto& x : a) x = static_cast<float>(rng.Uniform(-1, 1));
+          for (auto& x : b) x = static_cast<float>(rng.Uniform(-1, 1));
+          for (auto& x : c) x = static_cast<float>(rng.Uniform(-1, 1));
+          std::vector<float> naive = c, whole = c, split = c, by_row = c;
+          NaiveGemm(false, true, m, n, k, 0.75f, a.data(), lda, b.data(), ldb, beta, naive.data(), ldc);
+          GemmFewRowsTransposedB(m, n, k, 0.75f, a.data(), lda, b.data(), ldb, beta, whole.data(), ldc);
+          threads.GemmFewRowsTransposedB(m, n, k, 0.75f, a.data(), lda, b.data(), ldb, beta, split.data(), ldc);
+          for (int r = 0; r < m; ++r) {
+            GemmFewRowsTransposedB(1, n, k, 0.75f, a.data() + static_cast<std::size_t>(r) * lda, lda, b.data(), ldb,
+                                   beta, by_row.data() + static_cast<std::size_t>(r) * ldc, ldc);
+          }
+          for (std::size_t i = 0; i < c.size(); ++i) REQUIRE(whole[i] == doctest::Approx(naive[i]).epsilon(1e-4));
+          CHECK(std::memcmp(whole.data(), split.data(), c.size() * sizeof(float)) == 0);
+          CHECK(std::memcmp(whole.data(), by_row.data(), c.size() * sizeof(float)) == 0);
+        }
+      }
+    }
+  }
+  for (int m : {1, 2, 17, 512}) {
+    for (int n : {1, 19, 2048}) {
+      for (int k : {1, 4, 10, 32}) {
+        for (float beta : {0.0f, 1.0f}) {
+          CAPTURE(m);
+          CAPTURE(n);
+          CAPTURE(k);
+          CAPTURE(beta);
+          const int lda = m + 3, ldb = n + 1, ldc = n + 2;
+          std::vector<float> a(static_cast<std::size_t>(k) * lda), b(static_cast<std::size_t>(k) * ldb);
+          std::vector<float> c(static_cast<std::size_t>(m) * ldc);
+          for (auto& x : a) x = static_cast<float>(rng.Uniform(-1, 1));
+          for (auto& x : b) x = static_cast<float>(rng.Uniform(-1, 1));
+          for (auto& x : c) x = static_cast<float>(rng.Uniform(-1, 1));
+          std::vector<float> naive = c, whole = c, split = c;
+          NaiveGemm(true, false, m, n, k, 0.75f, a.data(), lda, b.data(), ldb, beta, naive.data(), ldc);
+          GemmTransposedAShortK(m, n, k, 0.75f, a.data(), lda, b.data(), ldb, beta, whole.data(), ldc);
+          threads.GemmTransposedAShortK(m, n, k, 0.75f, a.data(), lda, b.data(), ldb, beta, split.data(), ldc);
+          for (std::size_t i = 0; i < c.size(); ++i) REQUIRE(whole[i] == doctest::Approx(naive[i]).epsilon(1e-4));
+          CHECK(std::memcmp(whole.data(), split.data(), c.size() * sizeof(float)) == 0);
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("column threads: with packed weights the split product keeps GemvRow's bits, call after call") {
   Rng rng(12);
   for (int count : {2, 3}) {
