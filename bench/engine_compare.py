@@ -37,6 +37,7 @@ def main():
         for cell in args.cells:
             for precision in args.precisions:
                 best = {"charlm": [0.0, 0.0], "onednn": [0.0, 0.0]}
+                r = {}
                 loads = []
                 for _ in range(args.repeats):
                     for engine in ("charlm", "onednn"):
@@ -48,6 +49,7 @@ def main():
                 print(f"| {preset} | {cell} | {precision} | {c[0]:,.0f} | {o[0]:,.0f} | {o[0] / c[0]:.2f}x "
                       f"| {c[1]:,.0f} | {o[1]:,.0f} | {o[1] / c[1]:.2f}x | {min(loads):.1f}-{max(loads):.1f} |",
                       flush=True)
+    print(f"\nOpenBLAS kernels {r['blas_core']}, {r['threads']} BLAS threads, oneDNN {r['onednn']}")
 
 
 if __name__ == "__main__":

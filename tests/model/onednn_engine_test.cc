@@ -118,13 +118,17 @@ std::string Name(const ModelSpec& spec) {
          " embedding=" + std::to_string(spec.embedding_size) + " layers=" + std::to_string(spec.num_layers);
 }
 
-TEST_CASE("onednn engine: fp32 loss, gradients and carried state match charlm's kernels over two chunks") {
+// Every supported shape: the primitive in `precision` against charlm's fp32 kernels.
+void CheckSupportedSpecs(Precision precision, double tolerance) {
   for (const ModelSpec& spec : SupportedSpecs()) {
     CAPTURE(Name(spec));
-    const EngineRun charlm = RunChunks(spec, Engine::kCharlm, Precision::kFp32);
-    const EngineRun onednn = RunChunks(spec, Engine::kOnednn, Precision::kFp32);
-    CheckAgree(spec, charlm, onednn, 1e-5);
+    CheckAgree(spec, RunChunks(spec, Engine::kCharlm, Precision::kFp32), RunChunks(spec, Engine::kOnednn, precision),
+               tolerance);
   }
+}
+
+TEST_CASE("onednn engine: fp32 loss, gradients and carried state match charlm's kernels over two chunks") {
+  CheckSupportedSpecs(Precision::kFp32, 1e-5);
 }
 
 TEST_CASE("onednn engine: input and output dropout (one-hot rows scaled) match charlm's kernels") {
@@ -142,12 +146,7 @@ TEST_CASE("onednn engine: bf16 within 2e-2 of charlm's fp32") {
     MESSAGE("bf16 not available here: " << Bf16Unavailable());
     return;
   }
-  for (const ModelSpec& spec : SupportedSpecs()) {
-    CAPTURE(Name(spec));
-    const EngineRun fp32 = RunChunks(spec, Engine::kCharlm, Precision::kFp32);
-    const EngineRun bf16 = RunChunks(spec, Engine::kOnednn, Precision::kBf16);
-    CheckAgree(spec, fp32, bf16, 2e-2);
-  }
+  CheckSupportedSpecs(Precision::kBf16, 2e-2);
 }
 
 TEST_CASE("onednn engine: the book's GRU and recurrent dropout are refused with one line naming train.engine") {
