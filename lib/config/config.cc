@@ -161,6 +161,10 @@ void VisitFields(TrainConfig& c, V& v) {
     "weights, optimizer state, gradients, nonlinearities and the loss stay fp32. `fp32_packed`: fp32 throughout, the "
     "per-step recurrent products on w_h packed once per sequence by oneDNN (any CPU; a build with oneDNN): faster, "
     "other rounding than `fp32` (docs/benchmarks.md)");
+  v("engine", c.engine, Resumable(kAny),
+    "what runs the recurrent layers in training and evaluation: `charlm`, its own kernels, or `onednn`, oneDNN's fused "
+    "RNN primitive (what PyTorch 2.x runs on the CPU; LSTM, RNN and the reset_after GRU, no recurrent dropout; in "
+    "train.precision's fp32 or bf16). Generation always runs charlm's (docs/benchmarks.md)");
   v("eval_every", c.eval_every, Resumable(AtLeast(1)), "epochs between validation passes");
   v("checkpoint_every", c.checkpoint_every, Resumable(AtLeast(1)), "epochs between checkpoints");
   v("out_dir", c.out_dir, Resumable(kNonEmpty), "directory for checkpoints and logs");

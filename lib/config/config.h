@@ -100,6 +100,7 @@ struct TrainConfig {
   std::uint64_t seed = 42;
   int threads = 0;  // 0 = all cores
   Precision precision = Precision::kFp32;
+  Engine engine = Engine::kCharlm;
   int eval_every = 1;
   int checkpoint_every = 1;
   std::string out_dir = "runs/default";

@@ -26,6 +26,9 @@ enum class LrScheduleKind { kNone, kStep, kExponential, kCosine };
 // fp32_packed: fp32 throughout, the per-step recurrent products on w_h packed once per sequence by oneDNN
 // (other bits than fp32's: another summation order).
 enum class Precision { kFp32, kBf16, kFp32Packed };
+// What runs the recurrent layers in training and evaluation: charlm's own kernels, or oneDNN's fused RNN primitive
+// (LSTM, vanilla RNN and the reset_after GRU; docs/cells.md). Generation always runs charlm's.
+enum class Engine { kCharlm, kOnednn };
 
 // A document of a folder or an archive that is not UTF-8 text (a NUL byte, invalid UTF-8): left out and counted,
 // or an error naming it.
@@ -66,6 +69,10 @@ struct EnumNames<LrScheduleKind> {
 template <>
 struct EnumNames<Precision> {
   static constexpr std::array<std::string_view, 3> kNames{"fp32", "bf16", "fp32_packed"};
+};
+template <>
+struct EnumNames<Engine> {
+  static constexpr std::array<std::string_view, 2> kNames{"charlm", "onednn"};
 };
 template <>
 struct EnumNames<InvalidDocumentPolicy> {

@@ -9,6 +9,7 @@
 #include <string>
 #include <type_traits>
 
+#include "model/onednn_recurrent.h"
 #include "ops/blas.h"
 #include "util/errors.h"
 #include "ops/column_threads.h"
@@ -154,7 +155,25 @@ RecurrentState<T> CharModel<T>::MakeState(int batch) const {
 }
 
 template <typename T>
+void CharModel<T>::set_engine(Engine engine) {
+  if (engine == Engine::kOnednn) {
+    for (int l = 0; l < spec_.num_layers; ++l) {
+      std::string why = OnednnRecurrentRefusal(spec_.LayerShape(l), spec_.recurrent_dropout);
+      if (why.empty() && !std::is_same_v<T, float>) why = "oneDNN's RNN primitive runs float only";
+      if (!why.empty()) throw UserError("train.engine \"onednn\" cannot run this model: " + why +
+                                        "; use train.engine \"charlm\"");
+    }
+  }
+  engine_ = engine;
+}
+
+template <typename T>
 std::unique_ptr<Workspace<T>> CharModel<T>::MakeWorkspace(int max_steps, int max_batch) const {
+  return MakeWorkspaceOn(max_steps, max_batch, engine_);
+}
+
+template <typename T>
+std::unique_ptr<Workspace<T>> CharModel<T>::MakeWorkspaceOn(int max_steps, int max_batch, Engine engine) const {
   auto ws = std::make_unique<Workspace<T>>();
   ws->max_steps = max_steps;
   ws->max_batch = max_batch;
@@ -165,7 +184,7 @@ std::unique_ptr<Workspace<T>> CharModel<T>::MakeWorkspace(int max_steps, int max
   ws->masks_l.resize(spec_.num_layers);
   ws->rec_masks.resize(spec_.num_layers);
   for (int l = 0; l < spec_.num_layers; ++l) {
-    ws->layers.emplace_back(spec_.LayerShape(l), max_steps, max_batch, precision_);
+    ws->layers.emplace_back(spec_.LayerShape(l), max_steps, max_batch, precision_, engine);
     if (spec_.dropout > 0 && l > 0) ws->inputs_l[l].resize(n * h);
     if (spec_.dropout > 0 && (l > 0 || e > 0)) ws->masks_l[l].resize(n * (l > 0 ? h : e));
     if (spec_.recurrent_dropout > 0) ws->rec_masks[l].resize(static_cast<std::size_t>(max_batch) * h);
@@ -200,7 +219,7 @@ std::unique_ptr<Workspace<T>> CharModel<T>::MakeWorkspace(int max_steps, int max
 template <typename T>
 std::unique_ptr<Workspace<T>> CharModel<T>::MakeGenerationWorkspace(int max_steps, ColumnThreads* threads,
                                                                      int max_batch) const {
-  auto ws = MakeWorkspace(max_steps, max_batch);
+  auto ws = MakeWorkspaceOn(max_steps, max_batch, Engine::kCharlm);  // one-step products, the input table
   ws->threads = threads;
   ws->params_bf16_fixed = true;
   for (RecurrentLayer<T>& layer : ws->layers) layer.set_threads(threads);

@@ -241,6 +241,11 @@ class CharModel {
   // afterwards follow it.
   void set_precision(Precision precision);
   Precision precision() const { return precision_; }
+  // What runs the recurrent layers of the workspaces made afterwards by MakeWorkspace (generation workspaces always
+  // run charlm's kernels). Engine::kOnednn throws a one-line UserError naming train.engine where a layer cannot run
+  // on oneDNN's primitive (OnednnRecurrentRefusal: the book's GRU, recurrent dropout, a build without oneDNN, double).
+  void set_engine(Engine engine);
+  Engine engine() const { return engine_; }
   // Where the weights came from, for the messages that blame them (CheckFiniteOutput): the checkpoint's path
   // (RestoreModel); empty for a model being trained.
   const std::string& origin() const { return origin_; }
@@ -281,6 +286,7 @@ class CharModel {
   // Whether the training masks of weight_drop are on for the last (or current) Forward on ws.
   bool WeightDropOn(const Workspace<T>& ws) const { return ws.training && spec_.weight_drop > 0; }
 
+  std::unique_ptr<Workspace<T>> MakeWorkspaceOn(int max_steps, int max_batch, Engine engine) const;
   // The bf16 mirror of the parameters from `param` (a pointer into params_) in ws, or null in fp32.
   const Bf16* Bf16Mirror(const Workspace<T>& ws, const T* param) const;
 
@@ -289,6 +295,7 @@ class CharModel {
   std::vector<T> params_;  // (layout_.total())
   std::vector<T> grads_;   // (layout_.total() + kReduceTail): grads(), then the reduce's tail
   Precision precision_ = Precision::kFp32;
+  Engine engine_ = Engine::kCharlm;
   std::string origin_;
 };
 

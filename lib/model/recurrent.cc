@@ -8,6 +8,7 @@
 
 #include "model/gru_cell.h"
 #include "model/lstm_cell.h"
+#include "model/onednn_recurrent.h"
 #include "model/rnn_cell.h"
 #include "ops/blas.h"
 #include "ops/column_threads.h"
@@ -28,7 +29,8 @@ void AddColumnSums(const T* m, int rows, int cols, int ld, T* out) {
 }  // namespace
 
 template <typename T>
-RecurrentLayer<T>::RecurrentLayer(const RecurrentShape& shape, int max_steps, int max_batch, Precision precision)
+RecurrentLayer<T>::RecurrentLayer(const RecurrentShape& shape, int max_steps, int max_batch, Precision precision,
+                                  Engine engine)
     : shape_(shape),
       cell_steps_(StepsOf(shape)),
       max_steps_(max_steps),
@@ -40,9 +42,16 @@ RecurrentLayer<T>::RecurrentLayer(const RecurrentShape& shape, int max_steps, in
   assert((!fp32_packed_ || std::is_same_v<T, float>));
   const std::size_t tb = static_cast<std::size_t>(max_steps) * max_batch;
   const std::size_t h = H(), g = G(), b = max_batch;
+  h_seq_.resize((tb + b) * h);
+  if constexpr (std::is_same_v<T, float>) {
+    if (engine == Engine::kOnednn) {  // the primitive keeps what its backward pass needs; h_seq_ is the output
+      onednn_ = std::make_unique<OnednnRecurrent>(shape, max_steps, max_batch, bf16_);
+      return;
+    }
+  }
+  assert(engine == Engine::kCharlm);
   gates_.resize(tb * g);
   d_gates_.resize(tb * g);
-  h_seq_.resize((tb + b) * h);
   h_masked_.resize(tb * h);
   if (shape.has_cell_state()) {
     c_seq_.resize((tb + b) * h);
@@ -62,6 +71,13 @@ RecurrentLayer<T>::RecurrentLayer(const RecurrentShape& shape, int max_steps, in
     if (shape.has_recurrent_bias()) d_rec_bf16_.resize(tb * g);
   }
 }
+
+template <typename T>
+RecurrentLayer<T>::~RecurrentLayer() = default;
+template <typename T>
+RecurrentLayer<T>::RecurrentLayer(RecurrentLayer&&) noexcept = default;
+template <typename T>
+RecurrentLayer<T>& RecurrentLayer<T>::operator=(RecurrentLayer&&) noexcept = default;
 
 template <typename T>
 void RecurrentLayer<T>::Round(const T* src, std::size_t n, std::vector<Bf16>& buffer, std::size_t offset) {
@@ -161,6 +177,13 @@ void RecurrentLayer<T>::Forward(const RecurrentInput<T>& input, int steps, int b
   recurrent_mask_ = recurrent_mask;
   const std::size_t bh = static_cast<std::size_t>(batch) * H();
   std::copy(h0, h0 + bh, h_seq_.begin());
+  if constexpr (std::is_same_v<T, float>) {
+    if (onednn_ != nullptr) {
+      assert(recurrent_mask == nullptr);
+      onednn_->Forward(input, steps, batch, params, h0, c0, mutable_hidden_sequence(), h_final, c_final);
+      return;
+    }
+  }
   if (shape_.has_cell_state()) std::copy(c0, c0 + bh, c_seq_.begin());
   ProjectInput(input, params);
   ForwardSteps(params);
@@ -293,6 +316,12 @@ template <typename T>
 void RecurrentLayer<T>::Backward(const RecurrentInput<T>& input, const RecurrentParams<T>& params,
                                  const T* d_hidden, RecurrentGrads<T> grads, T* d_input, T* d_h0, T* d_c0,
                                  BackwardListener* listener) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (onednn_ != nullptr) {  // one call over all steps: the listener hears no per-step progress
+      onednn_->Backward(d_hidden, grads, d_input, d_h0, d_c0);
+      return;
+    }
+  }
   const int rows = steps_ * batch_, h = H(), g = G(), in = shape_.input_size;
   BackwardSteps(params, d_hidden, listener);
 

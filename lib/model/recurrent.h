@@ -27,6 +27,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "ops/bf16_gemm.h"
@@ -36,6 +37,7 @@
 namespace charlm {
 
 class ColumnThreads;
+class OnednnRecurrent;
 
 // Told by a backward pass as its gradients become final, so that a caller can send them off (a data-parallel
 // reduce) while the rest is still being computed.
@@ -99,7 +101,14 @@ class RecurrentLayer {
  public:
   // bf16: every product takes bf16 mirrors of its operands (the weights' from RecurrentParams, the activations'
   // rounded here into buffers of the same layout) and accumulates in fp32; nothing else changes.
-  RecurrentLayer(const RecurrentShape& shape, int max_steps, int max_batch, Precision precision = Precision::kFp32);
+  // Engine::kOnednn (float only; OnednnRecurrentRefusal(shape) empty, no recurrent mask, no `projected` input):
+  // Forward and Backward run oneDNN's RNN primitive (onednn_recurrent.h) in place of the kernels below.
+  RecurrentLayer(const RecurrentShape& shape, int max_steps, int max_batch, Precision precision = Precision::kFp32,
+                 Engine engine = Engine::kCharlm);
+  ~RecurrentLayer();
+  RecurrentLayer(RecurrentLayer&&) noexcept;
+  RecurrentLayer& operator=(RecurrentLayer&&) noexcept;
+  bool runs_onednn() const { return onednn_ != nullptr; }
 
   const RecurrentShape& shape() const { return shape_; }
   // Whether the last Forward or Backward ran its per-step products on a packed w_h (bf16 or fp32_packed, T > 1).
@@ -245,6 +254,8 @@ class RecurrentLayer {
   // bf16: w_h (or slices of it) packed for the current sequence's per-step products, forward or backward.
   std::array<PackedProduct, 2> packed_;
   bool step_weights_packed_ = false;  // packed_ holds the current sequence's (and direction's) weights
+  // Engine::kOnednn: the primitive that runs Forward and Backward (then only h_seq_ of the buffers above is used).
+  std::unique_ptr<OnednnRecurrent> onednn_;
 };
 
 extern template class RecurrentLayer<float>;

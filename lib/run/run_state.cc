@@ -245,6 +245,7 @@ TrainingRun::TrainingRun(const Config& config, const std::string& resume_path, S
   const TrainConfig& tc = config_.train;
   model_.Initialize(config_.model.init, tc.seed);
   model_.set_precision(tc.precision);  // before any workspace is made
+  model_.set_engine(tc.engine);
   if (resume_) {
     progress_ = Progress::FromJson(resume_->trainer_state, resume_path_);
     if (resume_->params.size() != model_.params().size() ||

@@ -159,6 +159,7 @@ BenchResult RunBenchmark(const Config& config, int vocab_size, double seconds, W
   model.Initialize(config.model.init, config.train.seed);
   RequirePrecision(config.train.precision, "train.precision", "benchmark fp32 with --set train.precision=fp32");
   model.set_precision(config.train.precision);
+  model.set_engine(config.train.engine);
   Optimizer optimizer(config.train.optimizer, model.params().size());
   auto state = model.MakeState(B);
   Rng rng(config.train.seed);
@@ -179,6 +180,7 @@ BenchResult RunBenchmark(const Config& config, int vocab_size, double seconds, W
   r.blas_core = BlasCoreName();
   r.blas_core_chosen_over = BlasCoreChosenOver();
   r.precision = std::string(EnumName(config.train.precision));
+  r.engine = std::string(EnumName(config.train.engine));
   r.onednn = OnednnDescription();
   r.omp_wait_policy = OpenMpWaitPolicy();
   r.omp_threads = OpenMpThreads();
@@ -366,6 +368,7 @@ void RunBench(const BenchCommand& command, Workers& workers, std::ostream& out) 
                           {"blas_core", r.blas_core},
                           {"blas_core_chosen_over", r.blas_core_chosen_over.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.blas_core_chosen_over)},
                           {"precision", r.precision},
+                          {"engine", r.engine},
                           {"onednn", r.onednn},
                           {"omp_wait_policy", r.omp_wait_policy},
                           {"omp_threads", r.omp_threads},
@@ -435,7 +438,7 @@ std::string FormatBenchReport(const BenchResult& r) {
   }
   std::snprintf(buf, sizeof buf,
                 "model: %s, vocab %d, embedding %d, %d x %d, batch %d x %d steps, %d BLAS threads (%s kernels), %s "
-                "products (%s)\n"
+                "products (%s), %s engine\n"
                 "train:    %10.0f tokens/s  %8.2f ms/step  %6.1f GFLOP/s, MFU %.0f%% of the %s peak\n"
                 "eval:     %10.0f tokens/s\n"
                 "generate: %10.0f chars/s (batch 1, sampling)\n"
@@ -443,8 +446,8 @@ std::string FormatBenchReport(const BenchResult& r) {
                 "peak RSS: %10.1f MB\n"
                 "cpu/wall: %10.2f (load %.1f -> %.1f on the 1-minute average)\n",
                 r.cell.c_str(), r.vocab_size, r.embedding_size, r.num_layers, r.hidden_size, r.batch_size, r.num_steps,
-                r.threads, r.blas_core.c_str(), r.precision.c_str(), r.onednn.c_str(), r.train_tokens_per_s, r.train_ms_per_step, r.train_gflops,
-                100.0 * r.mfu, r.precision == "bf16" ? "bf16" : "fp32", r.eval_tokens_per_s, r.generate_chars_per_s,
+                r.threads, r.blas_core.c_str(), r.precision.c_str(), r.onednn.c_str(), r.engine.c_str(), r.train_tokens_per_s,
+                r.train_ms_per_step, r.train_gflops, 100.0 * r.mfu, r.precision == "bf16" ? "bf16" : "fp32", r.eval_tokens_per_s, r.generate_chars_per_s,
                 kBenchBeam, r.beam_chars_per_s, r.generate_chars_per_s > 0 ? r.beam_chars_per_s / r.generate_chars_per_s : 0.0,
                 r.peak_rss_mb, r.cpu_per_wall, r.load_before, r.load_after);
   std::string report = buf;

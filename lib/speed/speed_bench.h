@@ -54,6 +54,7 @@ struct BenchResult {
   std::string blas_core;  // OpenBLAS's kernel table, e.g. "SkylakeX" (lib/ops/blas.h)
   std::string blas_core_chosen_over;  // what OpenBLAS detected when charlm chose blas_core instead, else ""
   std::string precision;  // train.precision: "fp32" or "bf16"
+  std::string engine;     // train.engine: "charlm" or "onednn" (what ran the recurrent layers in train and eval)
   std::string onednn;     // oneDNN's version and ISA (lib/ops/bf16_gemm.h), or why there is none
   std::string omp_wait_policy;  // OMP_WAIT_POLICY as the process saw it (PASSIVE unless the user set it)
   int omp_threads = 0;          // oneDNN's OpenMP threads (train.threads, or all cores), 0 without oneDNN

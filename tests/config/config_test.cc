@@ -63,7 +63,7 @@ const std::set<std::string> kDocumentedKeys = {
     "train.optimizer.beta2", "train.optimizer.eps", "train.optimizer.decay", "train.optimizer.weight_decay",
     "train.lr_schedule.name", "train.lr_schedule.step_size", "train.lr_schedule.gamma",
     "train.lr_schedule.warmup_steps", "train.lr_schedule.min_lr",
-    "train.clip_norm", "train.seed", "train.threads", "train.precision", "train.eval_every", "train.checkpoint_every",
+    "train.clip_norm", "train.seed", "train.threads", "train.precision", "train.engine", "train.eval_every", "train.checkpoint_every",
     "train.out_dir", "train.patience", "train.checkpoint_every_steps", "train.eval_every_steps",
     "train.eval_max_chars", "train.log_every_seconds", "train.max_steps", "train.max_minutes", "train.stall_seconds",
     "train.report",
@@ -134,6 +134,7 @@ Config EveryFieldChanged() {
   c.train.seed = 18446744073709551615ULL;
   c.train.threads = 2;
   c.train.precision = Precision::kBf16;
+  c.train.engine = Engine::kOnednn;
   c.train.eval_every = 3;
   c.train.checkpoint_every = 5;
   c.train.out_dir = "runs/changed";

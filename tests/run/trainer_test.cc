@@ -161,6 +161,18 @@ TEST_CASE("trainer: resuming gives bit-identical weights to an uninterrupted run
 
 // The cosine by steps anneals over train.epochs' steps, so the split is made by stop requests, not by a shorter
 // first run (whose schedule would be another).
+TEST_CASE("trainer: train.engine onednn lowers the loss and resumes to the uninterrupted run's bits (GRU, dropout)") {
+  testing::TempDir dir;
+  Config c = TinyConfig(dir, "unused");
+  c.train.engine = Engine::kOnednn;
+  c.model.cell = CellKind::kGru;
+  c.model.dropout = 0.1;
+  CheckResumeEqualsUninterrupted(c, dir);
+  const auto metrics = ReadMetrics(dir / "whole");
+  REQUIRE(metrics.size() == 3);
+  CHECK(metrics[2]["train_perplexity"].get<double>() < 0.8 * metrics[0]["train_perplexity"].get<double>());
+}
+
 TEST_CASE("trainer: resuming a cosine schedule by steps with AdamW gives the uninterrupted run's bits") {
   testing::TempDir dir;
   Config c = TinyConfig(dir, "whole");
