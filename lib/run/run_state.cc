@@ -51,11 +51,23 @@ void CheckVocabMatches(const Vocab& saved, const Vocab& rebuilt, const std::stri
   if (saved == rebuilt) return;
   std::string detail = std::to_string(saved.size()) + " characters in the checkpoint, " +
                        std::to_string(rebuilt.size()) + " from the corpus";
+  bool named = false;
   for (int id = 0; id < std::min(saved.size(), rebuilt.size()); ++id) {
     if (saved.TokenText(id) != rebuilt.TokenText(id)) {
       detail += "; id " + std::to_string(id) + " is '" + saved.TokenText(id) + "' in the checkpoint but '" +
                 rebuilt.TokenText(id) + "' now";
+      named = true;
       break;
+    }
+  }
+  // The same characters under the same ids can still differ in how often they occur: say so, or the message
+  // ("404 characters in the checkpoint, 404 from the corpus") names no difference at all.
+  for (int id = 0; !named && id < std::min(saved.size(), rebuilt.size()); ++id) {
+    if (saved.counts()[id] != rebuilt.counts()[id]) {
+      detail += "; the same characters, but their counts differ: '" + saved.TokenText(id) + "' occurs " +
+                std::to_string(saved.counts()[id]) + " times in the checkpoint's text, " +
+                std::to_string(rebuilt.counts()[id]) + " times now";
+      named = true;
     }
   }
   throw UserError("--resume " + source + ": the vocabulary of " + corpus + " differs from the checkpoint's (" +

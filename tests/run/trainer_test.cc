@@ -359,5 +359,18 @@ TEST_CASE("trainer: a corpus the caller already read (train --minutes's plan) is
   CHECK_THROWS_AS(Train(other, "", hooks), UserError);
 }
 
+TEST_CASE("trainer: a resume on a text with the same characters but other counts says that the counts differ") {
+  testing::TempDir dir;
+  Config c = TinyConfig(dir, "run");
+  c.train.epochs = 1;
+  Train(c, "", {});
+  // Two more spaces: the most frequent character stays the most frequent, so every id is the same.
+  testing::WriteFile(dir / "corpus.txt", SmallCorpus() + "  ");
+  Config more = c;
+  more.train.epochs = 2;
+  CHECK_THROWS_WITH_AS(Train(more, (dir / "run" / "last.ckpt").string(), {}),
+                       doctest::Contains("the same characters, but their counts differ: ' ' occurs"), UserError);
+}
+
 }  // namespace
 }  // namespace charlm
