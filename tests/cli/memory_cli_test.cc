@@ -160,5 +160,18 @@ TEST_CASE("cli: baseline --order too large for memory is refused up front naming
   CHECK(testing::ErrorLine(result).find("train.") == std::string::npos);
 }
 
+TEST_CASE("cli: a decompression bomb without data.max_chars is refused from memory while it is read, in one line") {
+  const TempDir dir;
+  // 400 M characters that zstd packs into kilobytes: nothing before the stream says how long it is.
+  const RunResult made = testing::RunShell("cd " + ShellQuote(dir.path().string()) +
+                                           " && head -c 400000000 /dev/zero | tr '\\0' a | zstd -q -1 -o bomb.zst");
+  REQUIRE_MESSAGE(made.exit_code == 0, made.output);
+  REQUIRE(fs::file_size(dir / "bomb.zst") < 1'000'000);
+  // Under 600 MB the ids of 400 M characters (800 MB) cannot fit in half of it: the reader stops at its budget.
+  const RunResult result = RunLimited(dir, 600'000, {"vocab", "--corpus", "bomb.zst"});
+  CHECK_USER_ERROR(result, "corpus 'bomb.zst' holds more than ");
+  CHECK(testing::ErrorLine(result).find("--set data.max_chars=") != std::string::npos);
+}
+
 }  // namespace
 }  // namespace charlm
