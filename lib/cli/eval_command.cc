@@ -20,6 +20,7 @@
 #include "ops/column_threads.h"
 #include "run/console_format.h"
 #include "text/dataset.h"
+#include "text/documents.h"
 #include "util/errors.h"
 
 namespace charlm {
@@ -85,7 +86,7 @@ void RunEval(const EvalCommand& command, std::ostream& out) {
   IdView ids;
   std::string what;
   if (!command.text.empty()) {
-    text = ReadTextIds(command.text, config.data.newline, restored.vocab);
+    text = ReadTextIds(TextSourceOf(command.text, config.data), config.data.newline, restored.vocab);
     CheckUnknownChars(text.missing, unknown, command.text);
     ids = text.ids.view();
     what = command.text;

@@ -15,6 +15,7 @@
 #include "model/restore.h"
 #include "ops/blas.h"
 #include "text/corpus.h"
+#include "text/documents.h"
 #include "util/errors.h"
 #include "util/file_io.h"
 #include "util/utf8.h"
@@ -57,7 +58,7 @@ void RunScore(const ScoreCommand& command, std::ostream& out) {
     const std::uint64_t file_bytes = FileSizeOrZero(command.text);
     const AllocationScope scope("the ids of text '" + command.text + "' (" + FormatBytes(file_bytes) + ")",
                                 "score it in parts (split the file)", file_bytes * kScoreBytesPerChar);
-    const TextIds text = ReadTextIds(command.text, newline, restored.vocab);
+    const TextIds text = ReadTextIds(TextSourceOf(command.text, restored.config.data), newline, restored.vocab);
     CheckUnknownChars(text.missing, unknown, what);
     WarnSkippedText(text, command.text);
     ids = text.ids.view().ToVector();

@@ -244,6 +244,12 @@ CorpusSource CorpusSource::File(const std::string& path) {
   return source;
 }
 
+CorpusSource TextSourceOf(const std::string& path, const DataConfig& data) {
+  CorpusSource source = CorpusSource::Of(data);
+  source.paths = {path};
+  return source;
+}
+
 bool IsSinglePlainFile(const CorpusSource& source) {
   if (source.paths.size() != 1) return false;
   std::error_code error;

@@ -30,6 +30,10 @@ struct CorpusSource {
   std::string Label() const { return CorpusPaths{paths}.Label(); }
 };
 
+// eval/score --text PATH read as the checkpoint's corpus was: a folder or archive with its data.include,
+// data.exclude, data.separator and data.on_invalid (a source tree's model scores another tree's *.c and *.h).
+CorpusSource TextSourceOf(const std::string& path, const DataConfig& data);
+
 // What the first bytes of a file say it is.
 enum class StreamKind { kPlain, kCompressed, kArchive };
 StreamKind DetectStreamKind(const char* head, std::size_t size);

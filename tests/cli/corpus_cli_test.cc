@@ -104,4 +104,20 @@ TEST_CASE("corpus cli: a corpus folder holding out_dir is refused; a .gz trains 
   CHECK(gz.output.find("1500 characters") != std::string::npos);
 }
 
+TEST_CASE("corpus cli: eval and score --text on a folder read it with the checkpoint's include, exclude and separator") {
+  TempDir dir;
+  WriteTexts(dir);
+  const RunResult trained = testing::Run(dir, Train({"--corpus", "texts", "--out", "run", "--set", "train.epochs=1",
+                                                     "--set", "data.exclude=[\"more/*\"]"}));
+  REQUIRE_MESSAGE(trained.exit_code == 0, trained.output);
+  // one.txt and three.txt with one separator between them: every character but the first is scored.
+  const std::size_t expected = testing::WordText(120).size() - 1500 + 1 - 1;
+  const RunResult eval = testing::RunStdout(dir, {"eval", "--checkpoint", "run/best.ckpt", "--text", "texts", "--json"});
+  REQUIRE_MESSAGE(eval.exit_code == 0, eval.output);
+  CHECK(nlohmann::json::parse(eval.output)["tokens"].get<std::size_t>() == expected);
+  const RunResult score = testing::RunStdout(dir, {"score", "--checkpoint", "run/best.ckpt", "--text", "texts", "--json"});
+  REQUIRE_MESSAGE(score.exit_code == 0, score.output);
+  CHECK(nlohmann::json::parse(score.output)["predicted"].get<std::size_t>() == expected);
+}
+
 }  // namespace charlm
