@@ -4,10 +4,12 @@
 #include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <cstdio>
 
 #include "eval/evaluate.h"
 #include "generate/generate.h"
 #include "ops/column_threads.h"
+#include "util/errors.h"
 
 namespace charlm {
 
@@ -240,7 +242,16 @@ DynamicResult EvaluateDynamic(const CharModel<float>& trained, IdView ids, const
     }
   }
   const EvalResult figures = FiguresOf(result.log_probs);
-  CheckFiniteOutput(figures.loss_sum, trained.origin(), "loss over the text");
+  // The trained weights were checked by the static pass (eval scores it first): a loss out of range here is the
+  // adaptation's, whose step is --dynamic-lr (a hostile pass saw the weights blamed for --dynamic-lr 1).
+  if (!std::isfinite(figures.loss_sum) || !std::isfinite(std::exp(figures.mean_loss))) {
+    char figures_text[160];
+    std::snprintf(figures_text, sizeof figures_text, "%.4g nats per character) with --dynamic-lr %g: lower "
+                  "--dynamic-lr (the default is %g)", figures.mean_loss, options.lr, kDefaultDynamicLr);
+    throw UserError(std::string("dynamic evaluation diverged: the adapted weights give a loss out of range (") +
+                    figures_text + ", or raise --dynamic-decay; if eval without --dynamic fails too, the checkpoint's "
+                    "weights are to blame");
+  }
   result.tokens = figures.tokens;
   result.loss_sum = figures.loss_sum;
   result.mean_loss = figures.mean_loss;

@@ -248,6 +248,7 @@ EvalResult Evaluate(const CharModel<float>& model, IdView ids, const EvalOptions
   result.loss_sum = loss_sum;
   CheckFiniteOutput(loss_sum, model.origin(), "loss over the text");
   FinishEvalResult(result);
+  CheckFinitePerplexity(result.mean_loss, model.origin());
   return result;
 }
 

@@ -39,6 +39,7 @@ ScoreTotals ScoreStream(const CharModel<float>& model, std::span<const int> ids,
     }
     start += static_cast<std::size_t>(steps);
   }
+  if (totals.predicted > 0) CheckFinitePerplexity(-totals.log_prob / static_cast<double>(totals.predicted), model.origin());
   return totals;
 }
 

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cassert>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <sstream>
 #include <string>
@@ -124,6 +125,16 @@ void CheckFiniteOutput(double value, const std::string& origin, std::string_view
                   ": they overflow float32 (weights near its largest value, 3.4e38, are finite but their products "
                   "are not), so nothing computed from them means anything; use a checkpoint with trained, finite-sized "
                   "weights");
+}
+
+void CheckFinitePerplexity(double mean_loss, const std::string& origin) {
+  if (std::isfinite(std::exp(mean_loss))) return;
+  const std::string weights = origin.empty() ? "the model's weights" : "the weights of checkpoint " + origin;
+  char loss[64];
+  std::snprintf(loss, sizeof loss, "%.4g", mean_loss);
+  throw UserError(weights + " give a loss of " + loss + " nats per character, whose perplexity (e to the loss) "
+                  "overflows: no trained model is that far off (a uniform guess costs the log of the vocabulary's "
+                  "size), so their logits are out of scale; use a checkpoint with trained, finite-sized weights");
 }
 
 template <typename T>

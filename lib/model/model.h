@@ -304,6 +304,9 @@ class CharModel {
 // products. UserError naming `origin` (CharModel::origin) and `what` (e.g. "loss over the text") when `value` is
 // not finite; eval, score and generate check through it.
 void CheckFiniteOutput(double value, const std::string& origin, std::string_view what);
+// A finite mean loss whose perplexity (e^loss) overflows: logits of a scale no trained model has, so the weights
+// are to blame as for a non-finite value (a perplexity of inf is never a result).
+void CheckFinitePerplexity(double mean_loss, const std::string& origin);
 
 // (T*B, V) logits of the last Forward on this workspace.
 template <typename T>

@@ -105,8 +105,9 @@ void Flatten(const nlohmann::json& j, const std::string& prefix, std::map<std::s
 std::optional<double> BestEpochScore(const RunData& run, int* best_epoch, std::optional<std::int64_t>* best_step,
                                      const MetricsRow** best_row = nullptr) {
   std::optional<double> best;
+  // Eval rows count too: a run stopped by train.max_steps inside its first epoch has only those.
   const bool has_val = std::any_of(run.rows.begin(), run.rows.end(), [](const MetricsRow& r) {
-    return r.kind == "epoch" && r.val_perplexity;
+    return (r.kind == "epoch" || r.kind == "eval") && r.val_perplexity;
   });
   for (const MetricsRow& r : run.rows) {
     // An "eval" row's validation (between epochs, or a time budget's last) can make best.ckpt too, so the page's
@@ -399,6 +400,8 @@ void PlaceEvalRows(std::vector<MetricsRow>& rows) {
 
 }  // namespace
 
+constexpr double kMaxElapsedSeconds = 100.0 * 365 * 24 * 3600;
+
 std::vector<MetricsRow> ParseMetrics(std::string_view jsonl, MetricsSkips* skipped) {
   std::vector<MetricsRow> rows;
   std::map<std::tuple<std::string, std::int64_t, int>, std::size_t> index;  // (kind, step or -1, epoch) -> row
@@ -424,7 +427,13 @@ std::vector<MetricsRow> ParseMetrics(std::string_view jsonl, MetricsSkips* skipp
     r.learning_rate = Number(j, "learning_rate");
     r.tokens_per_s = Number(j, "tokens_per_s");
     r.grad_norm = Number(j, "grad_norm");
+    // Seconds since the run began: not negative, and not past a century, or the page would print a
+    // 300-digit wall time (a hostile pass wrote 1e308); counted with the dropped values.
     r.elapsed_s = Number(j, "elapsed_s");
+    if (r.elapsed_s && !(*r.elapsed_s >= 0 && *r.elapsed_s < kMaxElapsedSeconds)) {
+      if (skipped != nullptr && skipped->values++ == 0) skipped->first_value_line = line;
+      r.elapsed_s.reset();
+    }
     KeepLatest(rows, index, std::make_tuple(r.kind, r.step.value_or(-1), r.step ? 0 : r.epoch), r);
   }, skipped);
   std::stable_sort(rows.begin(), rows.end(), [](const MetricsRow& a, const MetricsRow& b) {
@@ -501,7 +510,8 @@ void WarnSkipped(const std::string& path, const MetricsSkips& skipped, bool no_r
                  path, skipped.lines, skipped.first_line);
   }
   if (skipped.values > 0) {
-    spdlog::warn("{}: ignored {} perplexity value(s) below 1 or not finite, the first at line {}", path,
+    spdlog::warn("{}: ignored {} value(s) out of range (perplexities below 1 or not finite, elapsed seconds negative or "
+                 "beyond a century), the first at line {}", path,
                  skipped.values, skipped.first_value_line);
   }
 }

@@ -9,6 +9,7 @@
 #include "eval/dynamic.h"
 #include "eval/score.h"
 #include "generate/generate.h"
+#include "util/errors.h"
 #include "util/rng.h"
 
 namespace charlm {
@@ -227,6 +228,16 @@ TEST_CASE("dynamic evaluation: the statistics are the root mean square of every 
       REQUIRE(stats.rms[i] == doctest::Approx(std::sqrt(sum_square[i] / (2.0 * streams))).epsilon(1e-4));
     }
   }
+}
+
+TEST_CASE("dynamic evaluation: a step that makes the adapted weights diverge is blamed on --dynamic-lr, not the weights") {
+  const CharModel<float> model = SmallLstm(20);
+  const std::vector<int> ids = RandomIds(400, 21);
+  const GradientStats stats = GatherGradientStats(model, RandomIds(300, 22), 10);
+  CHECK_NOTHROW(ScoreIds(model, ids));  // the trained weights are fine
+  CHECK_THROWS_WITH_AS(EvaluateDynamic(model, ids, Settings(10, 1e6, 0.0), &stats),
+                       doctest::Contains("dynamic evaluation diverged: the adapted weights give a loss out of range"),
+                       UserError);
 }
 
 }  // namespace

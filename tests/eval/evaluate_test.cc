@@ -68,6 +68,18 @@ TEST_CASE("evaluate: weights that overflow float32 are an error naming their che
                        UserError);
 }
 
+TEST_CASE("evaluate: finite weights whose perplexity overflows are an error naming their checkpoint, not inf") {
+  // A hostile pass: every weight times 1e6 gave "perplexity inf" (JSON null) with exit 0 in eval and score.
+  CharModel<float> model = BiasOnlyModel({0.5, 0.25, 0.25});
+  for (float& p : model.params()) p *= 1e6f;
+  model.set_origin("scaled.ckpt");
+  const std::vector<int> ids{0, 1, 0, 2, 0, 1};
+  CHECK_THROWS_WITH_AS(Evaluate(model, ids, Options(2, 2, 0)),
+                       doctest::Contains("the weights of checkpoint scaled.ckpt give a loss of"), UserError);
+  CHECK_THROWS_WITH_AS(ScoreIds(model, ids), doctest::Contains("whose perplexity (e to the loss) overflows"),
+                       UserError);
+}
+
 TEST_CASE("evaluate: the plan scores every transition exactly once and warms each stream on the text before it") {
   for (std::int64_t n : {1, 2, 3, 7, 31, 100, 257, 1000, 5001}) {
     for (int streams : {1, 2, 5, 32}) {

@@ -431,4 +431,18 @@ TEST_CASE("report: a fine-tuning run's page names the checkpoint it started from
   CHECK(RenderRunReport(LoadRun(dir.path().string()), std::nullopt).find("Fine-tuned") == std::string::npos);
 }
 
+TEST_CASE("report: a run stopped inside its first epoch names its eval row's best; an absurd elapsed_s is dropped") {
+  testing::TempDir dir;
+  testing::WriteFile(dir / "metrics.jsonl", "{\"kind\":\"eval\",\"epoch\":1,\"step\":20,\"val_perplexity\":659.5,"
+                                            "\"elapsed_s\":1e308}\n");
+  MetricsSkips skipped;
+  const std::vector<MetricsRow> rows = ParseMetrics(testing::ReadFile(dir / "metrics.jsonl"), &skipped);
+  CHECK(skipped.values == 1);
+  REQUIRE(rows.size() == 1);
+  CHECK_FALSE(rows[0].elapsed_s.has_value());
+  const std::string page = RenderRunReport(LoadRun(dir.path().string()), std::nullopt);
+  CHECK_MESSAGE(page.find("Best validation perplexity <b>659.500</b>") != std::string::npos, page.substr(0, 2000));
+  CHECK(page.find("000000000000") == std::string::npos);
+}
+
 }  // namespace charlm
