@@ -7,12 +7,17 @@
 #include <filesystem>
 #include <fstream>
 
+#include <nlohmann/json.hpp>
+
 #include "util/errors.h"
 
 namespace charlm {
 namespace {
 
 namespace fs = std::filesystem;
+
+// A run's config.json is a few kB; anything far larger is not one, and is not read.
+constexpr std::uintmax_t kMaxRunConfigBytes = 1 << 20;
 
 // Enough of a file's start to tell the kinds apart (a safetensors header's length and its first byte).
 constexpr std::size_t kSniffBytes = 64;
@@ -85,6 +90,21 @@ std::string RunFileAt(const std::string& path, const std::string& out_dir) {
   return "";
 }
 
+std::vector<std::string> RunCorpusPaths(const fs::path& run_folder) {
+  std::vector<std::string> paths;
+  std::error_code ec;
+  const fs::path config = run_folder / "config.json";
+  if (!fs::is_regular_file(config, ec) || fs::file_size(config, ec) > kMaxRunConfigBytes) return paths;
+  std::ifstream in(config);
+  const nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (!j.is_object() || !j.contains("data") || !j["data"].is_object() || !j["data"].contains("corpus")) return paths;
+  const nlohmann::json& corpus = j["data"]["corpus"];
+  for (const nlohmann::json& path : corpus.is_array() ? corpus : nlohmann::json::array({corpus})) {
+    if (path.is_string()) paths.push_back(path.get<std::string>());
+  }
+  return paths;
+}
+
 void CheckOutputPath(const std::string& out, std::string_view option, const std::vector<CommandInput>& inputs,
                      OutputKind kind, bool force) {
   std::error_code ec;
@@ -107,6 +127,15 @@ void CheckOutputPath(const std::string& out, std::string_view option, const std:
       throw UserError(named + " is the " + fs::path(run_file).filename().string() + " of the training run in " +
                       (ec || shown.empty() ? folder : shown).string() +
                       ": give a file outside the run's folder, or another name");
+    }
+    // The run's corpus is its file too, wherever it is (its paths are as the run read them, from this folder's
+    // point of view as from the user's): --force replaced it (a hostile pass).
+    for (const std::string& corpus : RunCorpusPaths(folder)) {
+      if (SameFile(out, corpus)) {
+        const fs::path shown = fs::relative(folder, ec);
+        throw UserError(named + " is the corpus of the training run in " + (ec || shown.empty() ? folder : shown).string() +
+                        " (its data.corpus): give another file name; --force does not allow it");
+      }
     }
   }
   if (!fs::is_regular_file(out, ec) || fs::file_size(out, ec) == 0) return;  // a folder fails at the write itself

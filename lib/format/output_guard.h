@@ -2,6 +2,7 @@
 // run's files, never onto an existing file of another kind (unless --force).
 #pragma once
 
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,6 +31,9 @@ inline constexpr std::string_view kRunLockFileName = "train.lock";
 // The path of out_dir's run file or lock file that `path` is (compared by identity: ./x, ../ forms and symbolic
 // links are the same file), or "" when it is none of them or either is missing.
 std::string RunFileAt(const std::string& path, const std::string& out_dir);
+
+// The paths of a run folder's config.json data.corpus (none when it has no readable config): a run's files too.
+std::vector<std::string> RunCorpusPaths(const std::filesystem::path& run_folder);
 
 // One input of a command, for the refusal to write onto it: its path and what it is, e.g. {"x.ckpt",
 // "--checkpoint input"} or {"runs/x/metrics.jsonl", "input (the metrics of run runs/x)"}.

@@ -95,8 +95,14 @@ CheckpointData ImportSafetensors(std::string_view bytes, std::string_view source
 }
 
 void RunExport(const ExportCommand& command, std::ostream& out) {
-  CheckOutputPath(command.out, "--out", {{command.checkpoint, "--checkpoint input"}}, OutputKind::kSafetensors,
-                  command.force);
+  // A run's checkpoint brings its run's corpus along as a file not to replace.
+  std::vector<CommandInput> inputs{{command.checkpoint, "--checkpoint input"}};
+  for (const std::string& corpus : RunCorpusPaths(std::filesystem::path(command.checkpoint).parent_path().empty()
+                                                      ? std::filesystem::path(".")
+                                                      : std::filesystem::path(command.checkpoint).parent_path())) {
+    inputs.push_back({corpus, "input (the corpus of " + command.checkpoint + "'s run)"});
+  }
+  CheckOutputPath(command.out, "--out", inputs, OutputKind::kSafetensors, command.force);
   const RestoredModel restored = RestoreModel(command.checkpoint);
   const std::string bytes = ExportSafetensors(restored.config, restored.vocab, restored.model);
   WriteFileAtomically(command.out, bytes, "safetensors file");

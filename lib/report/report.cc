@@ -789,6 +789,8 @@ void RunReport(const ReportCommand& command, std::ostream& out) {
     for (const std::string& name : RunFileNames()) {
       if (name != "report.html") inputs.push_back({(fs::path(dir) / name).string(), "input (run " + dir + "'s " + name + ")"});
     }
+    // The run's text is its file too, wherever it lies (--force replaced it: a hostile pass).
+    for (const std::string& corpus : RunCorpusPaths(dir)) inputs.push_back({corpus, "input (run " + dir + "'s corpus)"});
   }
   CheckOutputPath(path, command.out.empty() ? "the default page" : "--out", inputs, OutputKind::kHtml, command.force);
   std::string page;

@@ -77,5 +77,20 @@ TEST_CASE("output guard: a run's files are refused even with force, its report.h
   CHECK(RunFileAt((dir / "run" / "notes.txt").string(), (dir / "run").string()).empty());
 }
 
+TEST_CASE("output guard: a run's corpus, named by its config.json, is refused even with force") {
+  TempDir dir;
+  fs::create_directory(dir / "run");
+  testing::WriteFile(dir / "run" / "metrics.jsonl", "{}\n");
+  testing::WriteFile(dir / "run" / "corpus.txt", "some text\n");
+  testing::WriteFile(dir / "run" / "config.json",
+                     "{\"data\":{\"corpus\":[\"" + (dir / "run" / "corpus.txt").string() + "\"]}}");
+  CHECK(Refusal((dir / "run" / "corpus.txt").string(), {}, OutputKind::kHtml, true)
+            .find("is the corpus of the training run in ") != std::string::npos);
+  CHECK(RunCorpusPaths(dir / "run") == std::vector<std::string>{(dir / "run" / "corpus.txt").string()});
+  // A text beside the run that is not its corpus stays the user's to replace with --force.
+  testing::WriteFile(dir / "run" / "notes.txt", "other text\n");
+  CHECK(Refusal((dir / "run" / "notes.txt").string(), {}, OutputKind::kHtml, true).empty());
+}
+
 }  // namespace
 }  // namespace charlm
