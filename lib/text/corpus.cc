@@ -492,6 +492,8 @@ class FirstAppearanceIds {
     return {std::move(vocab), TokenIds(std::move(wide_))};
   }
 
+  std::size_t size() const { return wide_.empty() ? narrow_.size() : wide_.size(); }
+
  private:
   // A first-appearance id for a character not seen before, as its slot (id + 1).
   std::uint32_t NewSlot(char32_t c) {
@@ -500,8 +502,6 @@ class FirstAppearanceIds {
     slot_[c] = static_cast<std::uint32_t>(chars_.size());
     return slot_[c];
   }
-
-  std::size_t size() const { return wide_.empty() ? narrow_.size() : wide_.size(); }
 
   void Widen() {
     wide_.reserve(most_chars_);
@@ -596,7 +596,13 @@ CorpusIds ReadCorpusIds(const CorpusSource& source, NewlinePolicy policy, std::i
   if (max_chars > 0) most = std::min<std::uint64_t>(most, static_cast<std::uint64_t>(max_chars));
   FirstAppearanceIds ids(static_cast<std::size_t>(most),
                          static_cast<std::size_t>(std::min<std::uint64_t>(most, stream.stored_bytes())));
-  StreamDocuments(source, stream, policy, max_chars, IdsFileUse::kCorpus, corpus.notes, ids);
+  try {
+    StreamDocuments(source, stream, policy, max_chars, IdsFileUse::kCorpus, corpus.notes, ids);
+  } catch (const std::bad_alloc&) {
+    // The ids outgrew the room the budget was taken from (under ulimit -v the reading threads' own memory comes
+    // out of it too): the same refusal as the budget's, at the characters read, not a generic out-of-memory line.
+    throw TooManyChars(source, IdsFileUse::kCorpus, ids.size());
+  }
   LogNotes(source.Label(), corpus.notes);
   std::tie(corpus.vocab, corpus.ids) = ids.Finish(min_freq);
   return corpus;
