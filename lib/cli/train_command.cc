@@ -80,6 +80,10 @@ InitialWeights FineTuningStart(const TrainCommand& command, Config& config) {
   std::map<std::string, nlohmann::json> ours = ConfigValues(config);
   nlohmann::json j = ConfigToJson(config);
   const std::set<std::string> given = KeysGivenByUser(command);
+  // Sets the dotted key ("model.dropout") to the checkpoint's value.
+  const auto take_theirs = [&](const std::string& key) {
+    j[key.substr(0, key.find('.'))][key.substr(key.find('.') + 1)] = theirs.at(key);
+  };
   for (const char* key : kArchitectureKeys) {
     if (ours[key] == theirs.at(key)) continue;
     if (given.contains(key)) {
@@ -87,23 +91,19 @@ InitialWeights FineTuningStart(const TrainCommand& command, Config& config) {
                       theirs.at(key).dump() + ": fine-tuning keeps the checkpoint's model and vocabulary; remove " +
                       key + " from the config and --set, or train a new model without --init-from");
     }
-    const std::string k(key);
-    j[k.substr(0, k.find('.'))][k.substr(k.find('.') + 1)] = theirs.at(key);
+    take_theirs(key);
   }
   // The regularization the checkpoint was trained with suits its model more than the built-in set: keys the user
   // did not give keep the checkpoint's values, said on the log (a walkthrough saw a --minutes model's locked dropout
   // silently reset to the defaults).
-  std::vector<std::string> kept;
+  std::string kept;  // "model.dropout=0.35, model.locked_dropout=true"
   for (const char* key : kRegularizationKeys) {
     if (given.contains(key) || ours[key] == theirs.at(key)) continue;
-    const std::string k(key);
-    j[k.substr(0, k.find('.'))][k.substr(k.find('.') + 1)] = theirs.at(key);
-    kept.push_back(k + "=" + theirs.at(key).dump());
+    take_theirs(key);
+    kept += (kept.empty() ? "" : ", ") + std::string(key) + "=" + theirs.at(key).dump();
   }
   if (!kept.empty()) {
-    std::string list;
-    for (const std::string& k : kept) list += (list.empty() ? "" : ", ") + k;
-    spdlog::info("fine-tuning keeps {}'s regularization: {} (--set KEY=VALUE to change it)", command.init_from, list);
+    spdlog::info("fine-tuning keeps {}'s regularization: {} (--set KEY=VALUE to change it)", command.init_from, kept);
   }
   config = ConfigFromJson(j, {});
   ValidateConfig(config);

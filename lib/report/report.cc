@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <span>
 #include <thread>
 #include <type_traits>
 
@@ -101,14 +102,19 @@ void Flatten(const nlohmann::json& j, const std::string& prefix, std::map<std::s
   }
 }
 
+// Whether the run has a validation figure: an epoch's, or an eval row's (a run stopped by train.max_steps inside its
+// first epoch has only those). The best is then the best validation, else the best training perplexity.
+bool HasValidation(const RunData& run) {
+  return std::any_of(run.rows.begin(), run.rows.end(), [](const MetricsRow& r) {
+    return (r.kind == "epoch" || r.kind == "eval") && r.val_perplexity;
+  });
+}
+
 // A row's training perplexity, from the epoch figure or a log row's running loss.
 std::optional<double> BestEpochScore(const RunData& run, int* best_epoch, std::optional<std::int64_t>* best_step,
                                      const MetricsRow** best_row = nullptr) {
   std::optional<double> best;
-  // Eval rows count too: a run stopped by train.max_steps inside its first epoch has only those.
-  const bool has_val = std::any_of(run.rows.begin(), run.rows.end(), [](const MetricsRow& r) {
-    return (r.kind == "epoch" || r.kind == "eval") && r.val_perplexity;
-  });
+  const bool has_val = HasValidation(run);
   for (const MetricsRow& r : run.rows) {
     // An "eval" row's validation (between epochs, or a time budget's last) can make best.ckpt too, so the page's
     // best is the checkpoint's.
@@ -160,7 +166,8 @@ std::string Capitalized(std::string text) {
 // What the page's verdict rests on, from the files: the 5-gram's figure when it scored the whole validation split
 // (baseline.json's whole_split; older files lack it and are taken as whole), the validations after the best one,
 // and whether a time budget ended the run.
-RunVerdictFacts VerdictFacts(const RunData& run, std::optional<double> best_val, int best_epoch) {
+RunVerdictFacts VerdictFacts(const RunData& run, std::optional<double> best_val, int best_epoch,
+                             const MetricsRow* best_row) {
   RunVerdictFacts facts;
   facts.best_val_perplexity = best_val;
   facts.best_epoch = best_epoch;
@@ -171,12 +178,11 @@ RunVerdictFacts VerdictFacts(const RunData& run, std::optional<double> best_val,
     const bool comparable = whole == run.baseline->end() || !whole->is_boolean() || whole->get<bool>();
     if (comparable && std::isfinite(ppl) && ppl >= 1) facts.baseline_val_perplexity = ppl;
   }
-  if (best_val) {
+  if (best_val && best_row != nullptr) {
     bool seen_best = false;
     for (const MetricsRow& r : run.rows) {
-      if ((r.kind != "epoch" && r.kind != "eval") || !r.val_perplexity) continue;
-      if (seen_best) ++facts.validations_since_best;
-      if (!seen_best && *r.val_perplexity == *best_val) seen_best = true;
+      if (seen_best && (r.kind == "epoch" || r.kind == "eval") && r.val_perplexity) ++facts.validations_since_best;
+      seen_best = seen_best || &r == best_row;
     }
   }
   if (run.config && run.config->is_object()) {
@@ -190,11 +196,11 @@ RunVerdictFacts VerdictFacts(const RunData& run, std::optional<double> best_val,
 }
 
 // A series of `value` over the rows of the given kinds, against their place on the epoch axis.
-svg::Series MakeSeries(const RunData& run, const std::string& name, const std::vector<std::string>& kinds,
+svg::Series MakeSeries(std::span<const MetricsRow> rows, const std::string& name, const std::vector<std::string>& kinds,
                        std::optional<double> (*value)(const MetricsRow&)) {
   svg::Series s;
   s.name = name;
-  for (const MetricsRow& r : run.rows) {
+  for (const MetricsRow& r : rows) {
     if (std::find(kinds.begin(), kinds.end(), r.kind) == kinds.end()) continue;
     const std::optional<double> v = value(r);
     if (!v) continue;
@@ -218,12 +224,11 @@ svg::Series TrainingSeries(const RunData& run, const std::string& name) {
   for (const MetricsRow& r : run.rows) {
     if (r.kind == "epoch") last_epoch_end = std::max(last_epoch_end, r.EpochPosition());
   }
-  RunData past = run;
-  past.rows.clear();
+  std::vector<MetricsRow> shown;
   for (const MetricsRow& r : run.rows) {
-    if (r.kind == "epoch" || (r.kind == "log" && r.EpochPosition() > last_epoch_end)) past.rows.push_back(r);
+    if (r.kind == "epoch" || (r.kind == "log" && r.EpochPosition() > last_epoch_end)) shown.push_back(r);
   }
-  return MakeSeries(past, name, kTrainingRows, TrainPpl);
+  return MakeSeries(shown, name, kTrainingRows, TrainPpl);
 }
 
 std::optional<double> ValPpl(const MetricsRow& r) { return r.val_perplexity; }
@@ -254,7 +259,7 @@ svg::Chart PerplexityChart(const std::string& title) {
 std::string LossChart(const RunData& run) {
   svg::Chart chart = PerplexityChart("Perplexity and bits per character by epoch");
   chart.series.push_back(TrainingSeries(run, "training"));
-  svg::Series val = MakeSeries(run, "validation", kValidationRows, ValPpl);
+  svg::Series val = MakeSeries(run.rows, "validation", kValidationRows, ValPpl);
   if (!val.x.empty()) chart.series.push_back(std::move(val));
   int best_epoch = 0;
   std::optional<std::int64_t> best_step;
@@ -285,8 +290,8 @@ struct PerEpochFigure {
 
 PerEpochFigure PerEpochSeries(const RunData& run, const std::string& name,
                               std::optional<double> (*value)(const MetricsRow&)) {
-  PerEpochFigure figure{MakeSeries(run, name, {"epoch"}, value)};
-  if (figure.series.x.empty()) figure = {MakeSeries(run, name, {"log"}, value), true};
+  PerEpochFigure figure{MakeSeries(run.rows, name, {"epoch"}, value)};
+  if (figure.series.x.empty()) figure = {MakeSeries(run.rows, name, {"log"}, value), true};
   return figure;
 }
 
@@ -339,9 +344,10 @@ namespace {
 
 // Calls `row` with each line of a JSONL file that is an object with a whole-number "epoch"; other lines (a torn
 // last line, garbage) are passed over, and counted in `skipped` when given, except blank lines and rows that have
-// no epoch by design (the "init" row of a fine-tuning run).
+// no epoch by design (the "init" row of a fine-tuning run, whose checkpoint goes to `init_from` when given).
 template <typename RowFn>
-void ForEachEpochRow(std::string_view jsonl, RowFn row, MetricsSkips* skipped = nullptr) {
+void ForEachEpochRow(std::string_view jsonl, RowFn row, MetricsSkips* skipped = nullptr,
+                     std::string* init_from = nullptr) {
   std::size_t start = 0;
   int line = 0;
   while (start < jsonl.size()) {
@@ -355,6 +361,9 @@ void ForEachEpochRow(std::string_view jsonl, RowFn row, MetricsSkips* skipped = 
       const bool blank = text.find_first_not_of(" \t\r") == std::string_view::npos;
       const bool init_row = j.is_object() && j.contains("kind") && j["kind"] == "init";
       if (skipped != nullptr && !blank && !init_row && skipped->lines++ == 0) skipped->first_line = line;
+      if (init_row && init_from != nullptr && j.contains("init_from") && j["init_from"].is_string()) {
+        *init_from = j["init_from"].get<std::string>();
+      }
       continue;
     }
     row(j, line);
@@ -402,7 +411,7 @@ void PlaceEvalRows(std::vector<MetricsRow>& rows) {
 
 constexpr double kMaxElapsedSeconds = 100.0 * 365 * 24 * 3600;
 
-std::vector<MetricsRow> ParseMetrics(std::string_view jsonl, MetricsSkips* skipped) {
+std::vector<MetricsRow> ParseMetrics(std::string_view jsonl, MetricsSkips* skipped, std::string* init_from) {
   std::vector<MetricsRow> rows;
   std::map<std::tuple<std::string, std::int64_t, int>, std::size_t> index;  // (kind, step or -1, epoch) -> row
   // A perplexity is at least 1 (a probability is at most 1); anything else would draw as "-nan bits per character".
@@ -435,7 +444,7 @@ std::vector<MetricsRow> ParseMetrics(std::string_view jsonl, MetricsSkips* skipp
       r.elapsed_s.reset();
     }
     KeepLatest(rows, index, std::make_tuple(r.kind, r.step.value_or(-1), r.step ? 0 : r.epoch), r);
-  }, skipped);
+  }, skipped, init_from);
   std::stable_sort(rows.begin(), rows.end(), [](const MetricsRow& a, const MetricsRow& b) {
     if (a.step && b.step && *a.step != *b.step) return *a.step < *b.step;
     return a.EpochPosition() < b.EpochPosition();
@@ -475,22 +484,6 @@ std::vector<SampleRow> ParseSamples(std::string_view jsonl) {
   });
   std::stable_sort(rows.begin(), rows.end(), [](const SampleRow& a, const SampleRow& b) { return a.epoch < b.epoch; });
   return rows;
-}
-
-std::string ParseInitFrom(std::string_view jsonl) {
-  // MetricsWriter writes it first, but a file edited or resumed by hand may move it: every line is looked at.
-  std::size_t start = 0;
-  while (start < jsonl.size()) {
-    std::size_t end = jsonl.find('\n', start);
-    if (end == std::string_view::npos) end = jsonl.size();
-    const auto j = nlohmann::json::parse(jsonl.substr(start, end - start), nullptr, false);
-    start = end + 1;
-    if (j.is_object() && j.contains("kind") && j["kind"] == "init" && j.contains("init_from") &&
-        j["init_from"].is_string()) {
-      return j["init_from"].get<std::string>();
-    }
-  }
-  return "";
 }
 
 namespace {
@@ -533,10 +526,8 @@ RunData LoadRun(const std::string& dir) {
   run.name = fs::path(dir).lexically_normal().filename().string();
   if (run.name.empty()) run.name = fs::path(dir).lexically_normal().parent_path().filename().string();
   MetricsSkips skipped;
-  const std::string metrics_text = ReadRegularFile(
-      metrics.string(), FileRole{"metrics file", "check the run folder", kMaxMetricsBytes, "give the folder of a charlm run"});
-  run.rows = ParseMetrics(metrics_text, &skipped);
-  run.init_from = ParseInitFrom(metrics_text);
+  run.rows = ParseMetrics(ReadRegularFile(metrics.string(), FileRole{"metrics file", "check the run folder", kMaxMetricsBytes, "give the folder of a charlm run"}),
+                          &skipped, &run.init_from);
   WarnSkipped(metrics.string(), skipped, run.rows.empty());
   run.samples = ParseSamples(ReadIfPresent(fs::path(dir) / "samples.jsonl", kMaxMetricsBytes));
   run.config = JsonFile(fs::path(dir) / "config.json");
@@ -598,7 +589,7 @@ std::string RenderRunReport(const RunData& run, const std::optional<ModelFigures
   std::optional<std::int64_t> best_step;
   const MetricsRow* best_row = nullptr;
   const std::optional<double> best = BestEpochScore(run, &best_epoch, &best_step, &best_row);
-  const bool has_val = std::any_of(run.rows.begin(), run.rows.end(), [](const MetricsRow& r) { return r.val_perplexity.has_value(); });
+  const bool has_val = HasValidation(run);
   const std::optional<double> wall = WallTime(run);
   out += "<p>";
   if (best) {
@@ -628,7 +619,7 @@ std::string RenderRunReport(const RunData& run, const std::optional<ModelFigures
   }
   // The same verdict as the end of `train`; a page drawn while training names only the 5-gram's, since the
   // trend of a run still going is not its end.
-  RunVerdictFacts facts = VerdictFacts(run, has_val ? best : std::nullopt, best_epoch);
+  RunVerdictFacts facts = VerdictFacts(run, has_val ? best : std::nullopt, best_epoch, best_row);
   facts.on_page = true;
   facts.fine_tuned = !run.init_from.empty();
   facts.dynamic_eval_command = "charlm eval --checkpoint " + (fs::path(run.dir) / "best.ckpt").string() +
@@ -725,8 +716,7 @@ std::string RenderComparison(const std::vector<RunData>& runs) {
     std::optional<std::int64_t> best_step;
     const auto best = BestEpochScore(runs[i], &best_epoch, &best_step);
     // Which split the best is of: a run without a validation split is judged on its training perplexity.
-    const bool val = std::any_of(runs[i].rows.begin(), runs[i].rows.end(),
-                                 [](const MetricsRow& r) { return r.kind == "epoch" && r.val_perplexity; });
+    const bool val = HasValidation(runs[i]);
     const std::optional<double> wall = WallTime(runs[i]);
     const std::string parameters = runs[i].info ? InfoValue(*runs[i].info, "parameters") : "";
     out += "<tr><td>" + EscapeXml(runs[i].dir) + "</td><td>" +
@@ -746,7 +736,7 @@ std::string RenderComparison(const std::vector<RunData>& runs) {
     svg::Chart chart = PerplexityChart(std::string(validation ? "Validation" : "Training") +
                                        " perplexity and bits per character by epoch");
     for (const RunData& run : runs) {
-      chart.series.push_back(validation ? MakeSeries(run, run.name, kValidationRows, ValPpl)
+      chart.series.push_back(validation ? MakeSeries(run.rows, run.name, kValidationRows, ValPpl)
                                         : TrainingSeries(run, run.name));
     }
     const bool any = std::any_of(chart.series.begin(), chart.series.end(), [](const svg::Series& s) { return !s.x.empty(); });

@@ -61,10 +61,10 @@ struct MetricsSkips {
 
 // Rows in step order, each (kind, step or epoch) once: a later row replaces an earlier one, so a run resumed
 // mid-way that repeats a stretch never shows a point twice. `skipped`, when given, counts what was passed over.
-std::vector<MetricsRow> ParseMetrics(std::string_view jsonl, MetricsSkips* skipped = nullptr);
+// `init_from`, when given, receives the checkpoint named by the "init" row (a `train --init-from` run's first).
+std::vector<MetricsRow> ParseMetrics(std::string_view jsonl, MetricsSkips* skipped = nullptr,
+                                     std::string* init_from = nullptr);
 std::vector<SampleRow> ParseSamples(std::string_view jsonl);
-// The checkpoint named by metrics.jsonl's "init" row (a `train --init-from` run's first), or "".
-std::string ParseInitFrom(std::string_view jsonl);
 
 // UserError when dir is not a folder holding metrics.jsonl.
 RunData LoadRun(const std::string& dir);

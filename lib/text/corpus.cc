@@ -98,8 +98,8 @@ std::vector<std::int32_t> IdOfCodePoint(const Vocab& vocab) {
   return id_of;
 }
 
-// Each note once per process: a run that reads its corpus twice (train --minutes plans on it, then trains on it)
-// or scores it again says what it found once.
+// Each note once per process: `train --minutes` under mpirun plans on the whole text and then each process reads
+// its share (one process hands the plan's read to the run instead), and the notes of both reads are the same.
 bool FirstTimeSaid(const std::string& note) {
   static std::mutex mutex;
   static std::set<std::string> said;
