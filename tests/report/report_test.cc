@@ -443,6 +443,9 @@ TEST_CASE("report: a run stopped inside its first epoch names its eval row's bes
   const std::string page = RenderRunReport(LoadRun(dir.path().string()), std::nullopt);
   CHECK_MESSAGE(page.find("Best validation perplexity <b>659.500</b>") != std::string::npos, page.substr(0, 2000));
   CHECK(page.find("000000000000") == std::string::npos);
+  // The comparison labels that best as the validation figure it is.
+  const std::string compare = RenderComparison({LoadRun(dir.path().string()), LoadRun(dir.path().string())});
+  CHECK(compare.find("659.500 (validation)") != std::string::npos);
 }
 
 }  // namespace charlm
